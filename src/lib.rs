@@ -1,0 +1,5 @@
+//! etcd-warden: a reconciling controller that keeps an etcd cluster alive.
+#![forbid(unsafe_code)]
+
+pub mod domain;
+pub mod manifest;
