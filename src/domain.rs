@@ -48,14 +48,8 @@ impl FromStr for ClusterName {
             && bytes.len() <= Self::MAX_LEN
             && bytes[0].is_ascii_lowercase()
             && bytes[bytes.len() - 1] != b'-'
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
-        if valid {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(NameError::ClusterName(s.to_owned()))
-        }
+            && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+        if valid { Ok(Self(s.to_owned())) } else { Err(NameError::ClusterName(s.to_owned())) }
     }
 }
 
@@ -130,9 +124,7 @@ impl FromStr for MemberId {
         if s.is_empty() || s.len() > 16 {
             return Err(NameError::MemberId(s.to_owned()));
         }
-        u64::from_str_radix(s, 16)
-            .map(Self)
-            .map_err(|_| NameError::MemberId(s.to_owned()))
+        u64::from_str_radix(s, 16).map(Self).map_err(|_| NameError::MemberId(s.to_owned()))
     }
 }
 

@@ -1,0 +1,118 @@
+//! Carries out the steps of a plan through idempotent `ensure_*` platform calls.
+//!
+//! A step that is already done succeeds without doing anything, so a controller that
+//! died between two steps converges by running the next pass. This module decides
+//! nothing: the plan says what to do.
+
+use jiff::Timestamp;
+
+use crate::domain::ClusterName;
+use crate::event::Event;
+use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
+use crate::observe::{BootstrapAttempt, History};
+use crate::plan::{Plan, Step};
+use crate::status::LastAction;
+use crate::store::{Store, StoreError};
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    /// The platform refused or failed.
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    /// The history could not be recorded before the step.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What acting on a plan did.
+#[derive(Debug, Default)]
+pub struct ActReport {
+    /// One event per step taken or failed.
+    pub events: Vec<Event>,
+    /// The last step taken, with its result.
+    pub last_action: Option<LastAction>,
+    /// The first failure; steps after it were not taken.
+    pub error: Option<ActError>,
+}
+
+/// Everything a step needs.
+pub struct ActContext<'a, P> {
+    /// The cluster.
+    pub name: &'a ClusterName,
+    /// Where members run.
+    pub platform: &'a P,
+    /// Where the history is recorded before a step that must survive a crash.
+    pub store: &'a Store,
+    /// When the pass started.
+    pub now: Timestamp,
+}
+
+/// Takes the plan's steps in order, stopping at the first failure.
+pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mut History) -> ActReport {
+    let mut report = ActReport::default();
+    for (step, rule) in plan.steps() {
+        let result = take(ctx, step, history).await;
+        let outcome = match &result {
+            Ok(()) => "succeeded".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        let message = format!("{}: {outcome}", step.describe());
+        let event = if result.is_ok() {
+            Event::normal(ctx.now, step.name(), message)
+        } else {
+            Event::warning(ctx.now, step.name(), message)
+        };
+        report.events.push(event.by(rule.id()));
+        report.last_action = Some(LastAction {
+            step: step.name().to_owned(),
+            rule: rule.id().to_owned(),
+            at: ctx.now,
+            result: outcome,
+        });
+        tracing::info!(step = step.name(), rule = %rule, ok = result.is_ok(), "step taken");
+        if let Err(e) = result {
+            report.error = Some(e);
+            break;
+        }
+    }
+    report
+}
+
+async fn take<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    step: &Step,
+    history: &mut History,
+) -> Result<(), ActError> {
+    match step {
+        Step::Bootstrap { attempt, token, initial_cluster, launch } => {
+            let same = history.bootstrap.as_ref().is_some_and(|b| b.attempt == *attempt && &b.token == token);
+            if !same {
+                history.bootstrap =
+                    Some(BootstrapAttempt { attempt: *attempt, token: token.clone(), started_at: ctx.now });
+                // Recorded before any launch, so a crash keeps the token for the rest.
+                ctx.store.put_history(ctx.name, history)?;
+            }
+            let spec = LaunchSpec {
+                initial_cluster: initial_cluster.clone(),
+                state: InitialClusterState::New { token: token.clone() },
+            };
+            for pod in launch {
+                ctx.platform.ensure_running(*pod, &spec).await?;
+            }
+            Ok(())
+        }
+        Step::WipeFailedBootstrap { pods, .. } => {
+            for pod in pods {
+                ctx.platform.ensure_wiped(*pod).await?;
+            }
+            Ok(())
+        }
+        Step::RestartInPlace { pod, initial_cluster } => {
+            let spec =
+                LaunchSpec { initial_cluster: initial_cluster.clone(), state: InitialClusterState::Existing };
+            ctx.platform.ensure_running(*pod, &spec).await?;
+            Ok(())
+        }
+    }
+}

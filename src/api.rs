@@ -1,0 +1,269 @@
+//! The daemon's HTTP API (loopback by default, optional bearer token).
+//!
+//! Every error is a JSON body `{"error": "<one sentence>"}` with a fitting status
+//! code; a rejected request changes nothing.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::controller::{Controller, ControllerError};
+use crate::domain::{ClusterName, Generation};
+use crate::manifest::{self, DesiredCluster};
+use crate::status::Phase;
+
+/// An API error: a status code and one sentence.
+#[derive(Debug)]
+pub struct ApiError {
+    code: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(code: StatusCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl From<ControllerError> for ApiError {
+    fn from(e: ControllerError) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.code, Json(serde_json::json!({ "error": self.message }))).into_response()
+    }
+}
+
+/// The answer to an apply.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyResponse {
+    /// The cluster.
+    pub name: ClusterName,
+    /// Its generation after the apply.
+    pub generation: Generation,
+    /// Whether the desired state changed.
+    pub changed: bool,
+    /// Whether this was only a check.
+    pub dry_run: bool,
+}
+
+/// One line of the cluster list.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSummary {
+    /// The cluster.
+    pub name: ClusterName,
+    /// Its desired generation.
+    pub generation: Generation,
+    /// The phase, once observed.
+    pub phase: Option<Phase>,
+    /// Healthy members, once observed.
+    pub healthy: Option<usize>,
+    /// Desired members.
+    pub desired: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApplyQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DeleteQuery {
+    #[serde(default)]
+    purge: bool,
+}
+
+type Shared = Arc<ApiState>;
+
+struct ApiState {
+    controller: Controller,
+    token: Option<String>,
+}
+
+/// The API's routes.
+pub fn router(controller: Controller, token: Option<String>) -> Router {
+    let state = Arc::new(ApiState { controller, token });
+    let guarded = Router::new()
+        .route("/v1/clusters", post(apply).get(list))
+        .route("/v1/clusters/{name}", get(status).delete(delete))
+        .route("/v1/clusters/{name}/status", get(status))
+        .route("/v1/clusters/{name}/events", get(events))
+        .route("/v1/clusters/{name}/plan", get(plan_stored))
+        .route("/v1/plan", post(plan_manifest))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .merge(guarded)
+        .with_state(state)
+}
+
+async fn authorize(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.token {
+        let expected = format!("Bearer {token}");
+        let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if given != Some(expected.as_str()) {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "a valid bearer token is required (--token or ETCD_WARDEN_TOKEN)",
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.controller.metrics().render(),
+    )
+}
+
+fn cluster_name(raw: &str) -> Result<ClusterName, ApiError> {
+    raw.parse().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("cluster name {e}")))
+}
+
+fn validate(body: &serde_json::Value) -> Result<DesiredCluster, ApiError> {
+    manifest::desired_from_json(body).map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))
+}
+
+fn managed(state: &ApiState, name: &ClusterName) -> Result<(DesiredCluster, Generation), ApiError> {
+    state.controller.desired(name)?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, format!("cluster {name} is not managed by this daemon"))
+    })
+}
+
+/// Changes the daemon cannot make to a running cluster, as one sentence.
+fn immutable_change(current: &DesiredCluster, next: &DesiredCluster) -> Option<String> {
+    use manifest::PlatformSpec::{Dcos, Local};
+    let kind = |p: &manifest::PlatformSpec| match p {
+        Local(_) => "local",
+        Dcos(_) => "dcos",
+    };
+    if kind(&current.platform) != kind(&next.platform) {
+        return Some(format!(
+            "spec.platform cannot change from {} to {} (delete the cluster and apply it again)",
+            kind(&current.platform),
+            kind(&next.platform)
+        ));
+    }
+    if current.members != next.members {
+        return Some(format!(
+            "spec.members cannot change from {} to {} yet: scaling is not supported by this version",
+            current.members.get(),
+            next.members.get()
+        ));
+    }
+    None
+}
+
+async fn apply(
+    State(state): State<Shared>,
+    Query(query): Query<ApplyQuery>,
+    Json(body): Json<serde_json::Value>,
+) -> Result<Json<ApplyResponse>, ApiError> {
+    let desired = validate(&body)?;
+    let name = desired.name.clone();
+    let current = state.controller.desired(&name)?;
+    if let Some((current, _)) = &current {
+        if let Some(reason) = immutable_change(current, &desired) {
+            return Err(ApiError::new(StatusCode::CONFLICT, reason));
+        }
+    }
+    if query.dry_run {
+        let generation = current.map(|(_, g)| g).unwrap_or_default();
+        return Ok(Json(ApplyResponse { name, generation, changed: false, dry_run: true }));
+    }
+    let (generation, changed) =
+        state.controller.store().put_desired(&name, body, Timestamp::now()).map_err(ControllerError::from)?;
+    if changed {
+        tracing::info!(cluster = %name, generation = generation.0, "desired state applied");
+    }
+    state.controller.wake(&name).await;
+    Ok(Json(ApplyResponse { name, generation, changed, dry_run: false }))
+}
+
+async fn list(State(state): State<Shared>) -> Result<Json<Vec<ClusterSummary>>, ApiError> {
+    let store = state.controller.store();
+    let mut out = Vec::new();
+    for name in store.clusters().map_err(ControllerError::from)? {
+        let generation =
+            store.desired(&name).map_err(ControllerError::from)?.map(|d| d.generation).unwrap_or_default();
+        let status = store.status(&name).map_err(ControllerError::from)?;
+        out.push(ClusterSummary {
+            name,
+            generation,
+            phase: status.as_ref().map(|s| s.phase),
+            healthy: status.as_ref().map(|s| s.members.iter().filter(|m| m.healthy).count()),
+            desired: status.as_ref().map(|s| s.desired_members),
+        });
+    }
+    Ok(Json(out))
+}
+
+async fn status(State(state): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let name = cluster_name(&name)?;
+    let (_, generation) = managed(&state, &name)?;
+    match state.controller.store().status(&name).map_err(ControllerError::from)? {
+        Some(status) => Ok(Json(status).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "cluster {name} has no status yet (generation {generation} was applied; the first pass is running)"
+            ),
+        )),
+    }
+}
+
+async fn events(State(state): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let name = cluster_name(&name)?;
+    let events = state.controller.store().events(&name).map_err(ControllerError::from)?;
+    if events.is_empty() && state.controller.desired(&name)?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("cluster {name} is not managed by this daemon"),
+        ));
+    }
+    Ok(Json(events).into_response())
+}
+
+async fn plan_stored(State(state): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let name = cluster_name(&name)?;
+    let (desired, _) = managed(&state, &name)?;
+    Ok(Json(state.controller.plan(&desired).await?).into_response())
+}
+
+async fn plan_manifest(
+    State(state): State<Shared>,
+    Json(body): Json<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let desired = validate(&body)?;
+    Ok(Json(state.controller.plan(&desired).await?).into_response())
+}
+
+async fn delete(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    Query(query): Query<DeleteQuery>,
+) -> Result<Response, ApiError> {
+    let name = cluster_name(&name)?;
+    managed(&state, &name)?;
+    state.controller.delete(&name, query.purge).await?;
+    tracing::info!(cluster = %name, purge = query.purge, "cluster deleted");
+    Ok(Json(serde_json::json!({ "name": name, "deleted": true, "purged": query.purge })).into_response())
+}

@@ -1,0 +1,257 @@
+//! The controller: one worker per cluster, each running reconcile passes in a loop.
+//!
+//! A worker wakes on its resync interval, at the end of a rule's window, or when the
+//! desired state changes; a failed pass is retried with `backon` exponential backoff
+//! (per cluster, reset on success). Workers stop between passes, never inside one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use jiff::Timestamp;
+use tokio::sync::{Mutex, Notify};
+use tokio::task::JoinHandle;
+
+use crate::domain::{ClusterName, Generation};
+use crate::manifest::{self, DesiredCluster, PlatformSpec};
+use crate::metrics::Metrics;
+use crate::observe::EtcdAdmin;
+use crate::observe::platform::Platform;
+use crate::observe::platform::local::LocalPlatform;
+use crate::plan::Plan;
+use crate::reconcile::{PassContext, PassMemory, PassReport, ReconcileError, dry_run, reconcile};
+use crate::store::{Store, StoreError};
+
+/// Why the controller could not serve a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored manifest no longer validates.
+    #[error("the stored desired state of {name} is invalid: {reason}")]
+    InvalidStored {
+        /// The cluster.
+        name: ClusterName,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A pass failed.
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+    /// The platform is not available in this build.
+    #[error("the {0} platform is not supported yet")]
+    Unsupported(&'static str),
+}
+
+struct Worker {
+    wake: Arc<Notify>,
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<()>,
+}
+
+/// Settings of the controller.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// How often a healthy cluster is looked at.
+    pub resync: Duration,
+}
+
+struct Inner {
+    store: Store,
+    metrics: Arc<Metrics>,
+    admin: EtcdAdmin,
+    config: ControllerConfig,
+    workers: Mutex<HashMap<ClusterName, Worker>>,
+}
+
+/// The controller. Cheap to clone.
+#[derive(Clone)]
+pub struct Controller {
+    inner: Arc<Inner>,
+}
+
+impl Controller {
+    /// A controller over `store`; no worker runs until [`Controller::start`].
+    pub fn new(store: Store, metrics: Arc<Metrics>, config: ControllerConfig) -> Self {
+        let inner =
+            Inner { store, metrics, admin: EtcdAdmin::new(), config, workers: Mutex::new(HashMap::new()) };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Starts a worker for every cluster in the store.
+    ///
+    /// # Errors
+    /// When the store cannot be listed.
+    pub async fn start(&self) -> Result<(), ControllerError> {
+        for name in self.inner.store.clusters()? {
+            self.wake(&name).await;
+        }
+        Ok(())
+    }
+
+    /// Wakes the cluster's worker, starting one if none runs.
+    pub async fn wake(&self, name: &ClusterName) {
+        let mut workers = self.inner.workers.lock().await;
+        if let Some(worker) = workers.get(name).filter(|w| !w.handle.is_finished()) {
+            worker.wake.notify_one();
+            return;
+        }
+        let wake = Arc::new(Notify::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = tokio::spawn(run_worker(self.clone(), name.clone(), wake.clone(), stop.clone()));
+        workers.insert(name.clone(), Worker { wake, stop, handle });
+    }
+
+    /// Stops the cluster's worker after its current pass.
+    pub async fn stop(&self, name: &ClusterName) {
+        let worker = self.inner.workers.lock().await.remove(name);
+        if let Some(worker) = worker {
+            worker.stop.store(true, Ordering::SeqCst);
+            worker.wake.notify_one();
+            if let Err(error) = worker.handle.await {
+                tracing::warn!(cluster = %name, %error, "worker ended abnormally");
+            }
+        }
+    }
+
+    /// Stops every worker after its current pass.
+    pub async fn shutdown(&self) {
+        let names: Vec<ClusterName> = self.inner.workers.lock().await.keys().cloned().collect();
+        for name in names {
+            self.stop(&name).await;
+        }
+    }
+
+    /// The stored desired state, validated again.
+    ///
+    /// # Errors
+    /// When it cannot be read or no longer validates.
+    pub fn desired(
+        &self,
+        name: &ClusterName,
+    ) -> Result<Option<(DesiredCluster, Generation)>, ControllerError> {
+        let Some(stored) = self.inner.store.desired(name)? else {
+            return Ok(None);
+        };
+        let desired = manifest::desired_from_json(&stored.manifest)
+            .map_err(|reason| ControllerError::InvalidStored { name: name.clone(), reason })?;
+        Ok(Some((desired, stored.generation)))
+    }
+
+    fn local(&self, desired: &DesiredCluster) -> Result<LocalPlatform, ControllerError> {
+        match &desired.platform {
+            PlatformSpec::Local(spec) => {
+                Ok(LocalPlatform::new(self.inner.store.platform_dir(&desired.name), spec.clone()))
+            }
+            PlatformSpec::Dcos(_) => Err(ControllerError::Unsupported("dcos")),
+        }
+    }
+
+    fn context<'a, P: Platform>(&'a self, platform: &'a P) -> PassContext<'a, P> {
+        PassContext {
+            platform,
+            admin: &self.inner.admin,
+            store: &self.inner.store,
+            metrics: &self.inner.metrics,
+        }
+    }
+
+    /// The plan the next pass would follow, changing nothing.
+    ///
+    /// # Errors
+    /// When the platform cannot be observed.
+    pub async fn plan(&self, desired: &DesiredCluster) -> Result<Plan, ControllerError> {
+        let platform = self.local(desired)?;
+        Ok(dry_run(&self.context(&platform), desired).await?)
+    }
+
+    async fn pass(
+        &self,
+        desired: &DesiredCluster,
+        generation: Generation,
+        memory: &mut PassMemory,
+    ) -> Result<PassReport, ControllerError> {
+        let platform = self.local(desired)?;
+        Ok(reconcile(&self.context(&platform), desired, generation, memory).await?)
+    }
+
+    /// Stops every member of the cluster; with `purge`, removes all its files too.
+    ///
+    /// # Errors
+    /// When a member cannot be stopped or the files cannot be removed.
+    pub async fn delete(&self, name: &ClusterName, purge: bool) -> Result<(), ControllerError> {
+        self.stop(name).await;
+        if let Some((desired, _)) = self.desired(name)? {
+            if let Ok(platform) = self.local(&desired) {
+                let observed = platform.observe().await.map_err(ReconcileError::from)?;
+                for task in observed.tasks {
+                    platform.ensure_stopped(task.pod).await.map_err(ReconcileError::from)?;
+                }
+            }
+        }
+        self.inner.store.remove(name, purge)?;
+        Ok(())
+    }
+}
+
+fn backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(30))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+async fn run_worker(controller: Controller, name: ClusterName, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
+    let resync = controller.inner.config.resync;
+    let mut memory = PassMemory::default();
+    let mut retry = backoff();
+    tracing::info!(cluster = %name, "worker started");
+    while !stop.load(Ordering::SeqCst) {
+        let wait = match controller.desired(&name) {
+            Ok(None) => break,
+            Ok(Some((desired, generation))) => match controller.pass(&desired, generation, &mut memory).await
+            {
+                Ok(report) => {
+                    retry = backoff();
+                    until(report.plan.next_deadline(), resync)
+                }
+                Err(error) => {
+                    tracing::warn!(cluster = %name, %error, "reconcile failed");
+                    retry.next().unwrap_or(resync)
+                }
+            },
+            Err(error) => {
+                tracing::warn!(cluster = %name, %error, "cannot read the desired state");
+                retry.next().unwrap_or(resync)
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = wake.notified() => {}
+        }
+    }
+    tracing::info!(cluster = %name, "worker stopped");
+}
+
+/// How long to sleep: until a rule's window ends, at most `resync`.
+fn until(deadline: Option<Timestamp>, resync: Duration) -> Duration {
+    let Some(deadline) = deadline else { return resync };
+    let left = deadline.duration_since(Timestamp::now());
+    let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+    left.clamp(Duration::from_millis(100), resync)
+}

@@ -1,0 +1,89 @@
+//! Prometheus metrics of the daemon (`/metrics`).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// A cluster label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ClusterLabel {
+    /// The cluster's name.
+    pub cluster: String,
+}
+
+/// A cluster and step label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct StepLabel {
+    /// The cluster's name.
+    pub cluster: String,
+    /// The step's name.
+    pub step: String,
+    /// `succeeded` or `failed`.
+    pub result: String,
+}
+
+/// Builds the duration histogram: 5 ms to about 80 s.
+#[derive(Debug, Clone)]
+pub struct DurationBuckets;
+
+impl MetricConstructor<Histogram> for DurationBuckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(exponential_buckets(0.005, 2.0, 15))
+    }
+}
+
+/// Every metric the daemon exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Reconcile passes, per cluster.
+    pub passes: Family<ClusterLabel, Counter>,
+    /// Failed reconcile passes, per cluster.
+    pub errors: Family<ClusterLabel, Counter>,
+    /// Reconcile pass durations in seconds, per cluster.
+    pub duration: Family<ClusterLabel, Histogram, DurationBuckets>,
+    /// Healthy members, per cluster.
+    pub members_healthy: Family<ClusterLabel, Gauge>,
+    /// Desired members, per cluster.
+    pub members_desired: Family<ClusterLabel, Gauge>,
+    /// Steps taken, per cluster, step and result.
+    pub steps: Family<StepLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("etcd_warden");
+        let passes = Family::<ClusterLabel, Counter>::default();
+        let errors = Family::<ClusterLabel, Counter>::default();
+        let duration = Family::new_with_constructor(DurationBuckets);
+        let members_healthy = Family::<ClusterLabel, Gauge>::default();
+        let members_desired = Family::<ClusterLabel, Gauge>::default();
+        let steps = Family::<StepLabel, Counter>::default();
+        registry.register("reconcile_passes", "Reconcile passes", passes.clone());
+        registry.register("reconcile_errors", "Reconcile passes that failed", errors.clone());
+        registry.register("reconcile_duration_seconds", "Duration of a reconcile pass", duration.clone());
+        registry.register("members_healthy", "Healthy etcd members", members_healthy.clone());
+        registry.register("members_desired", "Desired etcd members", members_desired.clone());
+        registry.register("steps", "Steps taken by the controller", steps.clone());
+        Self { registry, passes, errors, duration, members_healthy, members_desired, steps }
+    }
+}
+
+impl Metrics {
+    /// The label of a cluster.
+    pub fn cluster(name: &str) -> ClusterLabel {
+        ClusterLabel { cluster: name.to_owned() }
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}

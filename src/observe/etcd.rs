@@ -1,0 +1,146 @@
+//! `EtcdAdmin`: the controller's view of etcd through etcd-client, as domain types.
+//!
+//! Every call has a short timeout: an unresponsive member must never stall a
+//! reconcile pass. This module reads and changes membership; it decides nothing.
+
+use std::time::Duration;
+
+use etcd_client::{Client, ConnectOptions};
+
+use crate::domain::MemberId;
+
+/// How long a connection attempt to one member may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long one request to one member may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why an etcd call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EtcdError {
+    /// The member could not be reached or did not answer in time.
+    #[error("{endpoint}: {source}")]
+    Call {
+        /// The member's client URL.
+        endpoint: String,
+        /// The client error.
+        source: etcd_client::Error,
+    },
+    /// The member answered too late.
+    #[error("{endpoint}: no answer within {timeout:?}")]
+    Timeout {
+        /// The member's client URL.
+        endpoint: String,
+        /// The time allowed.
+        timeout: Duration,
+    },
+}
+
+/// What one member says about itself (`etcdctl endpoint status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointStatus {
+    /// The member's ID.
+    pub id: MemberId,
+    /// The leader it follows; `None` when it knows no leader.
+    pub leader: Option<MemberId>,
+    /// The store revision it has applied.
+    pub revision: i64,
+    /// The size of its backend database.
+    pub db_size_bytes: i64,
+    /// Whether it is a learner.
+    pub is_learner: bool,
+    /// Errors it reports (alarms such as NOSPACE).
+    pub errors: Vec<String>,
+}
+
+impl EndpointStatus {
+    /// A member is healthy when it answers, follows a leader and reports no error.
+    pub fn is_healthy(&self) -> bool {
+        self.leader.is_some() && self.errors.is_empty()
+    }
+}
+
+/// One entry of the member list (`etcdctl member list`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedMember {
+    /// The member's ID.
+    pub id: MemberId,
+    /// Its name; empty for a member that was added but has never started.
+    pub name: String,
+    /// Its peer URLs.
+    pub peer_urls: Vec<String>,
+    /// Its client URLs; empty until it has started.
+    pub client_urls: Vec<String>,
+    /// Whether it is a learner.
+    pub is_learner: bool,
+}
+
+/// Talks to etcd members by client URL.
+#[derive(Debug, Clone, Default)]
+pub struct EtcdAdmin {}
+
+impl EtcdAdmin {
+    /// An admin for plain-HTTP members.
+    pub fn new() -> Self {
+        Self {}
+    }
+
+    /// Connects to one member.
+    ///
+    /// # Errors
+    /// `Call` when no connection can be made within the connect timeout.
+    pub async fn connect(&self, endpoint: &str) -> Result<Client, EtcdError> {
+        let options =
+            ConnectOptions::new().with_connect_timeout(CONNECT_TIMEOUT).with_timeout(REQUEST_TIMEOUT);
+        bounded(endpoint, Client::connect([endpoint], Some(options))).await
+    }
+
+    /// The member's own status.
+    ///
+    /// # Errors
+    /// When the member cannot be reached or does not answer in time.
+    pub async fn status(&self, endpoint: &str) -> Result<EndpointStatus, EtcdError> {
+        let mut client = self.connect(endpoint).await?;
+        let status = bounded(endpoint, client.status()).await?;
+        let id = status.header().map(|h| h.member_id()).unwrap_or_default();
+        Ok(EndpointStatus {
+            id: MemberId(id),
+            leader: (status.leader() != 0).then_some(MemberId(status.leader())),
+            revision: status.header().map(|h| h.revision()).unwrap_or_default(),
+            db_size_bytes: status.db_size(),
+            is_learner: status.is_learner(),
+            errors: status.errors().to_vec(),
+        })
+    }
+
+    /// The member list as the member at `endpoint` knows it.
+    ///
+    /// # Errors
+    /// When the member cannot be reached or does not answer in time.
+    pub async fn member_list(&self, endpoint: &str) -> Result<Vec<ListedMember>, EtcdError> {
+        let mut client = self.connect(endpoint).await?;
+        let response = bounded(endpoint, client.member_list()).await?;
+        Ok(response
+            .members()
+            .iter()
+            .map(|m| ListedMember {
+                id: MemberId(m.id()),
+                name: m.name().to_owned(),
+                peer_urls: m.peer_urls().to_vec(),
+                client_urls: m.client_urls().to_vec(),
+                is_learner: m.is_learner(),
+            })
+            .collect())
+    }
+}
+
+/// Runs one etcd call with the request timeout, naming the endpoint in any error.
+async fn bounded<T>(
+    endpoint: &str,
+    call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, EtcdError> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(source)) => Err(EtcdError::Call { endpoint: endpoint.to_owned(), source }),
+        Err(_) => Err(EtcdError::Timeout { endpoint: endpoint.to_owned(), timeout: REQUEST_TIMEOUT }),
+    }
+}

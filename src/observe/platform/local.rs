@@ -1,0 +1,308 @@
+//! The local platform: every member is a real etcd process on this machine.
+//!
+//! Layout under the cluster's platform directory (all 0700 / 0600):
+//!
+//! ```text
+//! ports.json            client and peer port of every pod, chosen once and kept
+//! members/etcd-N/       the member's etcd data directory: its "agent"
+//! logs/etcd-N.log       the member's output
+//! processes/etcd-N.json pid and start time of the member's process, kept after exit
+//! ```
+//!
+//! A process record without a data directory is a lost agent; a record whose process
+//! is gone, with data intact, is a crashed task on a healthy agent. Members are started
+//! in their own session and outlive the controller; a new controller adopts them by
+//! their recorded pid and start time.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use super::process::{Liveness, ProcessIdentity, spawn_detached};
+use super::{
+    AgentState, InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError, PlatformObservation,
+    TaskObservation, TaskState,
+};
+use crate::domain::PodName;
+use crate::manifest::{LocalSpec, PortsSpec};
+use crate::store::atomic::{ensure_private_dir, read_json, write_json};
+
+/// The client and peer port of one member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberPorts {
+    /// The client port (2379 by convention).
+    pub client: u16,
+    /// The peer port (2380 by convention).
+    pub peer: u16,
+}
+
+/// The recorded process of a member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProcessRecord {
+    #[serde(flatten)]
+    identity: ProcessIdentity,
+    binary: String,
+}
+
+/// Real etcd processes under one directory.
+#[derive(Debug)]
+pub struct LocalPlatform {
+    root: PathBuf,
+    spec: LocalSpec,
+    /// Serialises port allocation and launches within this controller.
+    lock: Mutex<()>,
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PlatformError {
+    let path = path.to_path_buf();
+    move |source| PlatformError::Io { action, path, source }
+}
+
+impl LocalPlatform {
+    /// A platform keeping its members under `root`.
+    pub fn new(root: PathBuf, spec: LocalSpec) -> Self {
+        Self { root, spec, lock: Mutex::new(()) }
+    }
+
+    /// The member's data directory.
+    pub fn data_dir(&self, pod: PodName) -> PathBuf {
+        self.root.join("members").join(pod.to_string())
+    }
+
+    /// The member's log file.
+    pub fn log_file(&self, pod: PodName) -> PathBuf {
+        self.root.join("logs").join(format!("{pod}.log"))
+    }
+
+    fn process_file(&self, pod: PodName) -> PathBuf {
+        self.root.join("processes").join(format!("{pod}.json"))
+    }
+
+    fn ports_file(&self) -> PathBuf {
+        self.root.join("ports.json")
+    }
+
+    fn url(&self, port: u16) -> String {
+        if self.spec.host.contains(':') {
+            format!("http://[{}]:{port}", self.spec.host)
+        } else {
+            format!("http://{}:{port}", self.spec.host)
+        }
+    }
+
+    fn read_ports(&self) -> Result<BTreeMap<PodName, MemberPorts>, PlatformError> {
+        let path = self.ports_file();
+        read_json(&path).map_err(io("read", &path)).map(Option::unwrap_or_default)
+    }
+
+    fn read_process(&self, pod: PodName) -> Result<Option<ProcessRecord>, PlatformError> {
+        let path = self.process_file(pod);
+        read_json(&path).map_err(io("read", &path))
+    }
+
+    /// The pod's ports, chosen now and recorded if the pod has none yet.
+    pub async fn ports(&self, pod: PodName) -> Result<MemberPorts, PlatformError> {
+        let _guard = self.lock.lock().await;
+        self.ports_locked(pod)
+    }
+
+    fn ports_locked(&self, pod: PodName) -> Result<MemberPorts, PlatformError> {
+        let mut all = self.read_ports()?;
+        if let Some(ports) = all.get(&pod) {
+            return Ok(*ports);
+        }
+        let ports = match self.spec.ports {
+            PortsSpec::Base(base) => {
+                let offset = 2 * u16::from(pod.index());
+                let client = base.checked_add(offset);
+                let peer = client.and_then(|c| c.checked_add(1));
+                match (client, peer) {
+                    (Some(client), Some(peer)) => MemberPorts { client, peer },
+                    _ => {
+                        return Err(PlatformError::Ports(format!(
+                            "base port {base} leaves no room for {pod}"
+                        )));
+                    }
+                }
+            }
+            PortsSpec::Auto => {
+                let taken: Vec<u16> = all.values().flat_map(|p| [p.client, p.peer]).collect();
+                let client = self.free_port(&taken)?;
+                let peer = self.free_port(&[taken.as_slice(), &[client]].concat())?;
+                MemberPorts { client, peer }
+            }
+        };
+        all.insert(pod, ports);
+        ensure_private_dir(&self.root).map_err(io("create", &self.root))?;
+        let path = self.ports_file();
+        write_json(&path, &all).map_err(io("write", &path))?;
+        Ok(ports)
+    }
+
+    fn free_port(&self, taken: &[u16]) -> Result<u16, PlatformError> {
+        for _ in 0..32 {
+            let listener = TcpListener::bind((self.spec.host.as_str(), 0))
+                .map_err(|e| PlatformError::Ports(format!("bind {}: {e}", self.spec.host)))?;
+            let port = listener.local_addr().map_err(|e| PlatformError::Ports(e.to_string()))?.port();
+            if !taken.contains(&port) {
+                return Ok(port);
+            }
+        }
+        Err(PlatformError::Ports("no free port after 32 tries".into()))
+    }
+
+    fn observe_task(&self, pod: PodName, ports: MemberPorts) -> Result<TaskObservation, PlatformError> {
+        let record = self.read_process(pod)?;
+        let data_dir = self.data_dir(pod);
+        let has_data = data_dir.is_dir();
+        let (task, pid) = match &record {
+            None => (TaskState::NotLaunched, None),
+            Some(r) => match r.identity.liveness() {
+                Liveness::Alive => (TaskState::Running, Some(r.identity.pid)),
+                Liveness::Stopped => (TaskState::Suspended, Some(r.identity.pid)),
+                Liveness::Gone => (TaskState::Exited, None),
+            },
+        };
+        let agent = if record.is_some() && !has_data { AgentState::Lost } else { AgentState::Healthy };
+        Ok(TaskObservation {
+            pod,
+            task,
+            agent,
+            agent_name: format!("local-{}", pod.index()),
+            client_url: self.url(ports.client),
+            peer_url: self.url(ports.peer),
+            pid,
+            data_dir: Some(data_dir),
+        })
+    }
+
+    fn launch_args(&self, pod: PodName, ports: MemberPorts, spec: &LaunchSpec) -> Vec<String> {
+        let client = self.url(ports.client);
+        let peer = self.url(ports.peer);
+        let initial: Vec<String> =
+            spec.initial_cluster.iter().map(|(name, url)| format!("{name}={url}")).collect();
+        let mut args = vec![
+            format!("--name={pod}"),
+            format!("--data-dir={}", self.data_dir(pod).display()),
+            format!("--listen-client-urls={client}"),
+            format!("--advertise-client-urls={client}"),
+            format!("--listen-peer-urls={peer}"),
+            format!("--initial-advertise-peer-urls={peer}"),
+            format!("--initial-cluster={}", initial.join(",")),
+            "--logger=zap".to_owned(),
+        ];
+        match &spec.state {
+            InitialClusterState::New { token } => {
+                args.push("--initial-cluster-state=new".to_owned());
+                args.push(format!("--initial-cluster-token={token}"));
+            }
+            InitialClusterState::Existing => {
+                args.push("--initial-cluster-state=existing".to_owned());
+            }
+        }
+        args
+    }
+
+    async fn stop_locked(&self, pod: PodName) -> Result<(), PlatformError> {
+        let Some(record) = self.read_process(pod)? else {
+            return Ok(());
+        };
+        let identity = record.identity;
+        let path = self.process_file(pod);
+        // SIGCONT first so a suspended member can act on SIGTERM.
+        for signal in [Signal::SIGCONT, Signal::SIGTERM] {
+            identity.signal(signal).map_err(io("signal", &path))?;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while identity.liveness() != Liveness::Gone {
+            if tokio::time::Instant::now() >= deadline {
+                identity.signal(Signal::SIGKILL).map_err(io("kill", &path))?;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+}
+
+impl Platform for LocalPlatform {
+    async fn observe(&self) -> Result<PlatformObservation, PlatformError> {
+        let ports = self.read_ports()?;
+        let tasks =
+            ports.into_iter().map(|(pod, ports)| self.observe_task(pod, ports)).collect::<Result<_, _>>()?;
+        Ok(PlatformObservation { tasks })
+    }
+
+    async fn member_urls(&self, pod: PodName) -> Result<MemberUrls, PlatformError> {
+        let ports = self.ports(pod).await?;
+        Ok(MemberUrls { client: self.url(ports.client), peer: self.url(ports.peer) })
+    }
+
+    async fn ensure_running(&self, pod: PodName, spec: &LaunchSpec) -> Result<(), PlatformError> {
+        let _guard = self.lock.lock().await;
+        if let Some(record) = self.read_process(pod)? {
+            match record.identity.liveness() {
+                Liveness::Alive => return Ok(()),
+                Liveness::Stopped => {
+                    let path = self.process_file(pod);
+                    return record.identity.signal(Signal::SIGCONT).map_err(io("signal", &path));
+                }
+                Liveness::Gone => {}
+            }
+        }
+        let ports = self.ports_locked(pod)?;
+        for dir in [self.root.join("logs"), self.root.join("processes"), self.root.join("members")] {
+            ensure_private_dir(&dir).map_err(io("create", &dir))?;
+        }
+        let binary = self.spec.etcd_binary.to_string_lossy().into_owned();
+        let args = self.launch_args(pod, ports, spec);
+        let log = self.log_file(pod);
+        let identity = spawn_detached(&binary, &args, &log).map_err(|source| PlatformError::Spawn {
+            pod,
+            binary: binary.clone(),
+            source,
+        })?;
+        tracing::info!(%pod, pid = identity.pid, "started member process");
+        let path = self.process_file(pod);
+        write_json(&path, &ProcessRecord { identity, binary }).map_err(io("write", &path))
+    }
+
+    async fn ensure_stopped(&self, pod: PodName) -> Result<(), PlatformError> {
+        let _guard = self.lock.lock().await;
+        self.stop_locked(pod).await
+    }
+
+    async fn ensure_wiped(&self, pod: PodName) -> Result<(), PlatformError> {
+        let _guard = self.lock.lock().await;
+        self.stop_locked(pod).await?;
+        let data = self.data_dir(pod);
+        match std::fs::remove_dir_all(&data) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("remove", &data)(e)),
+        }
+        let record = self.process_file(pod);
+        match std::fs::remove_file(&record) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("remove", &record)(e)),
+        }
+    }
+
+    async fn log_tail(&self, pod: PodName, lines: usize) -> Result<Vec<String>, PlatformError> {
+        let path = self.log_file(pod);
+        let text = match tokio::fs::read(&path).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io("read", &path)(e)),
+        };
+        let all: Vec<&str> = text.lines().collect();
+        let start = all.len().saturating_sub(lines);
+        Ok(all[start..].iter().map(|l| (*l).to_owned()).collect())
+    }
+}

@@ -1,0 +1,123 @@
+//! Processes of the local platform: spawn detached, inspect through `/proc`, signal.
+//!
+//! A process is identified by its pid *and* its start time, so a recycled pid is never
+//! mistaken for a member.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::Stdio;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+/// A process we started: its pid and the kernel's start time of that pid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessIdentity {
+    /// The process ID.
+    pub pid: u32,
+    /// Field 22 of `/proc/<pid>/stat`: clock ticks since boot at process start.
+    pub start_ticks: u64,
+}
+
+/// What `/proc` says about a recorded process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Running or sleeping.
+    Alive,
+    /// Stopped by a signal (state `T`).
+    Stopped,
+    /// Gone, a zombie, or the pid now belongs to another process.
+    Gone,
+}
+
+/// Reads the state letter and start time of a pid, if it exists.
+fn stat(pid: u32) -> Option<(char, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: parse after it.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    // Field 22 overall is index 19 after the state (field 3).
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+impl ProcessIdentity {
+    /// The identity of a live pid, read right after it was spawned.
+    pub fn of(pid: u32) -> Option<Self> {
+        stat(pid).map(|(_, start_ticks)| Self { pid, start_ticks })
+    }
+
+    /// Whether this exact process still lives.
+    pub fn liveness(&self) -> Liveness {
+        match stat(self.pid) {
+            Some((_, start)) if start != self.start_ticks => Liveness::Gone,
+            Some(('Z' | 'X', _)) | None => Liveness::Gone,
+            Some(('T' | 't', _)) => Liveness::Stopped,
+            Some(_) => Liveness::Alive,
+        }
+    }
+
+    /// Sends `signal` if this exact process still lives. A process that is already gone
+    /// is not an error.
+    pub fn signal(&self, signal: Signal) -> std::io::Result<()> {
+        if self.liveness() == Liveness::Gone {
+            return Ok(());
+        }
+        match kill(Pid::from_raw(self.pid as i32), signal) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+            Err(errno) => Err(std::io::Error::from(errno)),
+        }
+    }
+}
+
+/// Spawns `binary args...` in its own session (through util-linux `setsid`, which execs
+/// in place so the pid is the member's), stdin closed, output appended to `log`.
+/// The child is reaped in the background; the member outlives the controller.
+pub fn spawn_detached(binary: &str, args: &[String], log: &Path) -> std::io::Result<ProcessIdentity> {
+    let out = File::options().create(true).append(true).open(log)?;
+    let err = out.try_clone()?;
+    let setsid = Path::new("/usr/bin/setsid");
+    let mut command = if setsid.exists() {
+        let mut c = tokio::process::Command::new(setsid);
+        c.arg(binary);
+        c
+    } else {
+        let mut c = tokio::process::Command::new(binary);
+        c.process_group(0);
+        c
+    };
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .kill_on_drop(false);
+    let mut child = command.spawn()?;
+    let pid =
+        child.id().ok_or_else(|| std::io::Error::other("the process exited before its pid was read"))?;
+    let identity = ProcessIdentity::of(pid)
+        .ok_or_else(|| std::io::Error::other(format!("process {pid} vanished right after start")))?;
+    tokio::spawn(async move {
+        match child.wait().await {
+            Ok(status) => tracing::info!(pid, %status, "member process exited"),
+            Err(error) => tracing::warn!(pid, %error, "cannot reap member process"),
+        }
+    });
+    Ok(identity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_process_is_alive_and_a_wrong_start_time_is_not() {
+        let me = ProcessIdentity::of(std::process::id()).expect("own stat");
+        assert_eq!(me.liveness(), Liveness::Alive);
+        let impostor = ProcessIdentity { start_ticks: me.start_ticks + 1, ..me };
+        assert_eq!(impostor.liveness(), Liveness::Gone);
+    }
+}

@@ -1,0 +1,43 @@
+//! PURE: `plan(desired, observed, history, now) -> Plan`.
+//!
+//! No async, no clock reads, no I/O. Each rule of SPEC section 3 is a named function;
+//! every step and every refusal in a plan carries the rule that decided it, so that a
+//! plan can be printed (`etcd-warden plan`), asserted on in tests and explained.
+
+mod bootstrap;
+mod restart;
+mod types;
+
+pub use types::{Decision, Outcome, Plan, Rule, Step};
+
+use jiff::Timestamp;
+
+use crate::domain::PodName;
+use crate::manifest::{DesiredCluster, ReconcileMode};
+use crate::observe::{History, Observed};
+
+/// Decides what the next pass does. Pure: the same inputs always give the same plan.
+pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, now: Timestamp) -> Plan {
+    let mut decisions = Vec::new();
+    if desired.reconcile == ReconcileMode::Paused {
+        decisions.push(Decision::refuse(
+            Rule::Paused,
+            "spec.paused is true: observing and reporting only".to_owned(),
+        ));
+        return Plan { decisions };
+    }
+    if bootstrap::is_first_bootstrap(desired, observed, history) {
+        decisions.extend(bootstrap::decide(desired, observed, history, now));
+        return Plan { decisions };
+    }
+    decisions.extend(restart::decide(desired, observed, history, now));
+    Plan { decisions }
+}
+
+/// Every desired member's peer URL, when the platform knows them all.
+fn initial_cluster(desired: &DesiredCluster, observed: &Observed) -> Option<Vec<(PodName, String)>> {
+    desired.members.pods().map(|pod| observed.platform.task(pod).map(|t| (pod, t.peer_url.clone()))).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,238 @@
+//! One reconcile pass: observe -> plan -> act -> record.
+//!
+//! Level-triggered: every pass reads the whole world and compares it with the desired
+//! state; nothing here remembers what the previous pass intended.
+
+use std::time::Instant;
+
+use jiff::Timestamp;
+use tracing::Instrument;
+
+use crate::act::{ActContext, ActError, act};
+use crate::domain::{Generation, PodName};
+use crate::event::Event;
+use crate::manifest::DesiredCluster;
+use crate::metrics::{Metrics, StepLabel};
+use crate::observe::platform::{Platform, PlatformError};
+use crate::observe::{EtcdAdmin, observe};
+use crate::plan::{Outcome, Plan, Rule, plan};
+use crate::status::{ClusterStatus, StatusInputs, compute};
+use crate::store::{Store, StoreError};
+
+/// How many log lines of each member a failed bootstrap reports.
+const BOOTSTRAP_LOG_LINES: usize = 5;
+
+/// Why a pass failed. Every kind is worth a retry with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The platform could not be observed.
+    #[error("observe: {0}")]
+    Observe(#[from] PlatformError),
+    /// The store could not be read or written.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A step failed.
+    #[error("step: {0}")]
+    Step(#[from] ActError),
+}
+
+/// What a pass leaves for the next one.
+#[derive(Debug, Clone, Default)]
+pub struct PassMemory {
+    /// The refusals of the last pass, so that a standing refusal is reported once.
+    pub refusals: Vec<(Rule, String)>,
+}
+
+/// What one pass produced.
+#[derive(Debug)]
+pub struct PassReport {
+    /// The plan it followed.
+    pub plan: Plan,
+    /// The status it recorded.
+    pub status: ClusterStatus,
+}
+
+/// The parts a pass works with.
+pub struct PassContext<'a, P> {
+    /// Where members run.
+    pub platform: &'a P,
+    /// etcd access.
+    pub admin: &'a EtcdAdmin,
+    /// The state directory.
+    pub store: &'a Store,
+    /// Metrics.
+    pub metrics: &'a Metrics,
+}
+
+/// Observes and plans without acting: what `etcd-warden plan` shows. Changes nothing,
+/// not even the platform's address assignments.
+///
+/// # Errors
+/// When the platform cannot be observed or the history cannot be read.
+pub async fn dry_run<P: Platform>(
+    ctx: &PassContext<'_, P>,
+    desired: &DesiredCluster,
+) -> Result<Plan, ReconcileError> {
+    let now = Timestamp::now();
+    let observed = observe(ctx.platform, ctx.admin, now).await?;
+    let mut history = ctx.store.history(&desired.name)?;
+    history.record(&observed, desired.members.quorum());
+    Ok(plan(desired, &observed, &history, now))
+}
+
+/// Runs one pass for `desired`.
+///
+/// # Errors
+/// When observing, recording, or a step fails; status and events are still recorded
+/// for a failed step.
+pub async fn reconcile<P: Platform>(
+    ctx: &PassContext<'_, P>,
+    desired: &DesiredCluster,
+    generation: Generation,
+    memory: &mut PassMemory,
+) -> Result<PassReport, ReconcileError> {
+    let span = tracing::info_span!("reconcile", cluster = %desired.name, generation = generation.0);
+    let started = Instant::now();
+    let label = Metrics::cluster(desired.name.as_str());
+    let result = pass(ctx, desired, generation, memory).instrument(span).await;
+    ctx.metrics.passes.get_or_create(&label).inc();
+    ctx.metrics.duration.get_or_create(&label).observe(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        ctx.metrics.errors.get_or_create(&label).inc();
+    }
+    result
+}
+
+async fn pass<P: Platform>(
+    ctx: &PassContext<'_, P>,
+    desired: &DesiredCluster,
+    generation: Generation,
+    memory: &mut PassMemory,
+) -> Result<PassReport, ReconcileError> {
+    let name = &desired.name;
+    let now = Timestamp::now();
+    for pod in desired.members.pods() {
+        ctx.platform.member_urls(pod).await?;
+    }
+    let observed = observe(ctx.platform, ctx.admin, now).await?;
+    let previous_history = ctx.store.history(name)?;
+    let mut history = previous_history.clone();
+    history.record(&observed, desired.members.quorum());
+    let plan = plan(desired, &observed, &history, now);
+    let act_ctx = ActContext { name, platform: ctx.platform, store: ctx.store, now };
+    let mut report = act(&act_ctx, &plan, &mut history).await;
+    if history != previous_history {
+        ctx.store.put_history(name, &history)?;
+    }
+    let previous = ctx.store.status(name)?;
+    let bootstrap_logs = if plan.refuses(Rule::BootstrapFailed) {
+        bootstrap_logs(ctx.platform, desired).await
+    } else {
+        Vec::new()
+    };
+    let last_action =
+        report.last_action.clone().or_else(|| previous.as_ref().and_then(|p| p.last_action.clone()));
+    let inputs = StatusInputs {
+        desired,
+        generation,
+        observed: &observed,
+        history: &history,
+        plan: &plan,
+        last_action,
+        bootstrap_logs,
+    };
+    let status = compute(&inputs, previous.as_ref());
+    let mut events = transitions(previous.as_ref(), &status, now);
+    events.extend(refusals(&plan, memory, now));
+    events.append(&mut report.events);
+    if previous.as_ref().is_none_or(|p| status.differs_from(p)) {
+        ctx.store.put_status(&status)?;
+    }
+    ctx.store.add_events(name, &events)?;
+    record_metrics(ctx.metrics, desired, &status, &plan, report.error.is_some());
+    match report.error {
+        Some(error) => Err(error.into()),
+        None => Ok(PassReport { plan, status }),
+    }
+}
+
+fn record_metrics(
+    metrics: &Metrics,
+    desired: &DesiredCluster,
+    status: &ClusterStatus,
+    plan: &Plan,
+    failed: bool,
+) {
+    let name = desired.name.as_str();
+    let label = Metrics::cluster(name);
+    let healthy = status.members.iter().filter(|m| m.healthy).count();
+    metrics.members_healthy.get_or_create(&label).set(healthy as i64);
+    metrics.members_desired.get_or_create(&label).set(desired.members.get() as i64);
+    let steps: Vec<_> = plan.steps().collect();
+    for (i, (step, _)) in steps.iter().enumerate() {
+        // With a failure, the last step attempted is the one that failed.
+        let result = if failed && i + 1 == steps.len() { "failed" } else { "succeeded" };
+        let label =
+            StepLabel { cluster: name.to_owned(), step: step.name().to_owned(), result: result.to_owned() };
+        metrics.steps.get_or_create(&label).inc();
+    }
+}
+
+async fn bootstrap_logs<P: Platform>(platform: &P, desired: &DesiredCluster) -> Vec<String> {
+    let mut lines = Vec::new();
+    for pod in desired.members.pods() {
+        if let Ok(tail) = platform.log_tail(pod, BOOTSTRAP_LOG_LINES).await {
+            lines.extend(tail.into_iter().map(|l| format!("{pod}: {l}")));
+        }
+    }
+    lines
+}
+
+/// Events for what changed between two statuses: members down or back, phase.
+fn transitions(previous: Option<&ClusterStatus>, status: &ClusterStatus, now: Timestamp) -> Vec<Event> {
+    let mut events = Vec::new();
+    let Some(previous) = previous else {
+        return events;
+    };
+    for member in &status.members {
+        let before = previous.members.iter().find(|m| m.pod == member.pod);
+        let was_healthy = before.is_some_and(|m| m.healthy);
+        let pod: PodName = member.pod;
+        if was_healthy && !member.healthy {
+            let message = format!(
+                "{pod} is not healthy (task {}, agent {}{})",
+                member.task.state,
+                member.task.agent,
+                if member.task.agent_lost { " lost" } else { " healthy" }
+            );
+            events.push(Event::warning(now, "MemberDown", message).about(pod));
+        } else if !was_healthy && member.healthy && before.is_some() {
+            let id = member.id.map(|i| i.to_string()).unwrap_or_default();
+            events.push(
+                Event::normal(now, "MemberHealthy", format!("{pod} is healthy (member {id})")).about(pod),
+            );
+        }
+    }
+    if previous.phase != status.phase {
+        let message = format!("phase {:?} -> {:?}", previous.phase, status.phase);
+        events.push(Event::normal(now, "PhaseChanged", message));
+    }
+    events
+}
+
+/// Events for refusals that were not standing in the previous pass.
+fn refusals(plan: &Plan, memory: &mut PassMemory, now: Timestamp) -> Vec<Event> {
+    let current: Vec<(Rule, String)> = plan
+        .decisions
+        .iter()
+        .filter(|d| d.outcome == Outcome::Refuse)
+        .map(|d| (d.rule, d.message.clone()))
+        .collect();
+    let events = current
+        .iter()
+        .filter(|r| !memory.refusals.contains(r))
+        .map(|(rule, message)| Event::warning(now, "Refused", message.clone()).by(rule.id()))
+        .collect();
+    memory.refusals = current;
+    events
+}
