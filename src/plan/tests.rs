@@ -1,1 +1,264 @@
+//! Table-driven tests of the planner, one per rule, built with readable builders.
 
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::*;
+use crate::domain::{MemberId, PodName};
+use crate::manifest::{
+    EtcdAccess, LocalSpec, MemberCount, PlatformSpec, Policy, PortsSpec, QuorumLossPolicy, RecoveryWindows,
+    ScaleUpPolicy,
+};
+use crate::observe::platform::{AgentState, PlatformObservation, TaskObservation, TaskState};
+use crate::observe::{BootstrapAttempt, EndpointStatus, History, Observed};
+
+pub(crate) fn desired(members: MemberCount) -> DesiredCluster {
+    DesiredCluster {
+        name: "kubernetes".parse().expect("name"),
+        members,
+        reconcile: ReconcileMode::Active,
+        platform: PlatformSpec::Local(LocalSpec {
+            etcd_binary: "etcd".into(),
+            host: "127.0.0.1".into(),
+            ports: PortsSpec::Auto,
+        }),
+        etcd: EtcdAccess::default(),
+        backup: None,
+        policy: Policy {
+            scale_up: ScaleUpPolicy::RequireFreshBackup,
+            quorum_loss: QuorumLossPolicy::Manual,
+            max_data_loss: Duration::from_secs(3600),
+        },
+        recovery: RecoveryWindows::default(),
+    }
+}
+
+pub(crate) fn t0() -> Timestamp {
+    Timestamp::from_second(1_800_000_000).expect("time")
+}
+
+pub(crate) fn at(seconds: i64) -> Timestamp {
+    t0() + SignedDuration::from_secs(seconds)
+}
+
+fn pod(i: u8) -> PodName {
+    PodName::new(i).expect("pod")
+}
+
+/// An observation builder: every pod starts running and healthy, pod 0 leading.
+pub(crate) struct World {
+    pub observed: Observed,
+    pub history: History,
+}
+
+pub(crate) fn world(members: usize) -> World {
+    let tasks = (0..members as u8)
+        .map(|i| TaskObservation {
+            pod: pod(i),
+            task: TaskState::Running,
+            agent: AgentState::Healthy,
+            agent_name: format!("local-{i}"),
+            client_url: format!("http://127.0.0.1:{}", 20000 + 2 * u32::from(i)),
+            peer_url: format!("http://127.0.0.1:{}", 20001 + 2 * u32::from(i)),
+            pid: Some(1000 + u32::from(i)),
+            data_dir: None,
+        })
+        .collect();
+    let endpoints = (0..members as u8)
+        .map(|i| {
+            let status = EndpointStatus {
+                id: MemberId(100 + u64::from(i)),
+                leader: Some(MemberId(100)),
+                revision: 42,
+                db_size_bytes: 20480,
+                is_learner: false,
+                errors: Vec::new(),
+            };
+            (pod(i), Ok(status))
+        })
+        .collect();
+    let observed =
+        Observed { at: t0(), platform: PlatformObservation { tasks }, endpoints, member_list: None };
+    let history = History { ever_healthy: true, ..History::default() };
+    World { observed, history }
+}
+
+impl World {
+    fn task(&mut self, i: u8) -> &mut TaskObservation {
+        self.observed.platform.tasks.iter_mut().find(|t| t.pod == pod(i)).expect("task")
+    }
+
+    /// The member's process has exited (seen down since `since`), data intact.
+    pub fn exited(mut self, i: u8, since: Timestamp) -> Self {
+        self.task(i).task = TaskState::Exited;
+        self.task(i).pid = None;
+        self.observed.endpoints.remove(&pod(i));
+        self.history.down_since.insert(pod(i), since);
+        self
+    }
+
+    /// The member's agent (and data) is gone.
+    pub fn agent_lost(mut self, i: u8) -> Self {
+        self.task(i).agent = AgentState::Lost;
+        self
+    }
+
+    /// The member was never launched.
+    pub fn not_launched(mut self, i: u8) -> Self {
+        self.task(i).task = TaskState::NotLaunched;
+        self.task(i).pid = None;
+        self.observed.endpoints.remove(&pod(i));
+        self
+    }
+
+    /// The member runs but does not answer.
+    pub fn silent(mut self, i: u8) -> Self {
+        self.observed.endpoints.insert(pod(i), Err("timeout".into()));
+        self
+    }
+
+    /// The cluster never had a quorum; `attempt` is the recorded bootstrap, if any.
+    pub fn never_healthy(mut self, attempt: Option<(u32, Timestamp)>) -> Self {
+        self.history.ever_healthy = false;
+        self.history.bootstrap = attempt.map(|(attempt, started_at)| BootstrapAttempt {
+            attempt,
+            token: format!("kubernetes-{attempt}"),
+            started_at,
+        });
+        self
+    }
+
+    pub fn plan(&self, desired: &DesiredCluster, now: Timestamp) -> Plan {
+        plan(desired, &self.observed, &self.history, now)
+    }
+}
+
+fn fresh(members: usize) -> World {
+    let mut w = world(members).never_healthy(None);
+    for i in 0..members as u8 {
+        w = w.not_launched(i);
+    }
+    w
+}
+
+fn only_step(plan: &Plan) -> (Step, Rule) {
+    let steps: Vec<_> = plan.steps().map(|(s, r)| (s.clone(), r)).collect();
+    assert_eq!(steps.len(), 1, "expected one step in {plan:#?}");
+    steps.into_iter().next().expect("one step")
+}
+
+#[test]
+fn a_fresh_cluster_is_bootstrapped_with_every_member() {
+    for count in [MemberCount::One, MemberCount::Three, MemberCount::Five] {
+        let plan = fresh(count.get()).plan(&desired(count), t0());
+        let (step, rule) = only_step(&plan);
+        assert_eq!(rule, Rule::Bootstrap);
+        let Step::Bootstrap { attempt, launch, initial_cluster, .. } = step else { panic!("{step:?}") };
+        assert_eq!(attempt, 1);
+        assert_eq!(launch.len(), count.get());
+        assert_eq!(initial_cluster.len(), count.get());
+    }
+}
+
+#[test]
+fn a_bootstrap_missing_members_launches_only_those_with_the_same_token() {
+    let w = fresh(3).never_healthy(Some((1, t0())));
+    let mut w = w;
+    w.task(0).task = TaskState::Running;
+    let plan = w.plan(&desired(MemberCount::Three), at(1));
+    let (step, _) = only_step(&plan);
+    let Step::Bootstrap { attempt, launch, token, .. } = step else { panic!("{step:?}") };
+    assert_eq!((attempt, token.as_str()), (1, "kubernetes-1"));
+    assert_eq!(launch, vec![pod(1), pod(2)]);
+}
+
+#[test]
+fn a_bootstrap_whose_member_exited_is_wiped_and_retried_after_backoff() {
+    let d = desired(MemberCount::One);
+    let w = world(1).never_healthy(Some((1, t0()))).exited(0, at(1));
+    let (step, rule) = only_step(&w.plan(&d, at(2)));
+    assert_eq!(rule, Rule::BootstrapRetry);
+    assert!(matches!(step, Step::WipeFailedBootstrap { attempt: 1, .. }));
+    // Once wiped, the next attempt waits for its backoff, then starts.
+    let wiped = fresh(1).never_healthy(Some((1, t0())));
+    let waiting = wiped.plan(&d, at(1));
+    assert_eq!(waiting.steps().count(), 0);
+    assert!(waiting.next_deadline().is_some());
+    let (step, rule) = only_step(&wiped.plan(&d, at(10)));
+    assert_eq!(rule, Rule::BootstrapRetry);
+    assert!(matches!(step, Step::Bootstrap { attempt: 2, .. }));
+}
+
+#[test]
+fn a_bootstrap_without_quorum_past_its_timeout_is_wiped() {
+    let d = desired(MemberCount::Three);
+    let w = world(3).never_healthy(Some((1, t0()))).silent(0).silent(1).silent(2);
+    assert_eq!(w.plan(&d, at(30)).steps().count(), 0, "within bootstrapTimeout: wait");
+    let (step, _) = only_step(&w.plan(&d, at(61)));
+    assert!(matches!(step, Step::WipeFailedBootstrap { .. }));
+}
+
+#[test]
+fn bootstrap_attempts_are_bounded_then_bootstrap_failed() {
+    let d = desired(MemberCount::One);
+    let w = world(1).never_healthy(Some((3, t0()))).exited(0, at(1));
+    let plan = w.plan(&d, at(100));
+    assert_eq!(plan.steps().count(), 0);
+    assert!(plan.refuses(Rule::BootstrapFailed));
+}
+
+#[test]
+fn members_found_running_without_a_recorded_bootstrap_are_never_wiped() {
+    // A lost history must not turn an existing cluster into a "failed bootstrap".
+    let d = desired(MemberCount::Three);
+    let w = world(3).never_healthy(None).exited(0, t0()).exited(1, t0()).exited(2, t0());
+    let plan = w.plan(&d, at(3600));
+    assert!(plan.steps().all(|(s, _)| matches!(s, Step::RestartInPlace { .. })), "{plan:#?}");
+}
+
+#[test]
+fn a_crashed_member_on_a_healthy_agent_restarts_in_place_after_the_grace() {
+    let d = desired(MemberCount::Three);
+    let w = world(3).exited(1, t0());
+    let waiting = w.plan(&d, at(10));
+    assert_eq!(waiting.steps().count(), 0);
+    assert_eq!(waiting.next_deadline(), Some(at(30)));
+    let (step, rule) = only_step(&w.plan(&d, at(30)));
+    assert_eq!(rule, Rule::RestartInPlace);
+    assert!(matches!(step, Step::RestartInPlace { pod: p, .. } if p == pod(1)));
+}
+
+#[test]
+fn the_single_member_restarts_in_place_scenario_3a() {
+    let d = desired(MemberCount::One);
+    let w = world(1).exited(0, t0());
+    let (step, rule) = only_step(&w.plan(&d, at(31)));
+    assert_eq!(rule, Rule::RestartInPlace);
+    assert!(matches!(step, Step::RestartInPlace { .. }));
+}
+
+#[test]
+fn a_member_whose_agent_is_lost_is_not_restarted_in_place() {
+    let d = desired(MemberCount::Three);
+    let w = world(3).exited(2, t0()).agent_lost(2);
+    assert!(w.plan(&d, at(600)).steps().all(|(s, _)| !matches!(s, Step::RestartInPlace { .. })));
+}
+
+#[test]
+fn a_healthy_cluster_needs_nothing() {
+    let plan = world(3).plan(&desired(MemberCount::Three), t0());
+    assert!(plan.decisions.is_empty(), "{plan:#?}");
+}
+
+#[test]
+fn paused_clusters_are_observed_only() {
+    let mut d = desired(MemberCount::Three);
+    d.reconcile = ReconcileMode::Paused;
+    let w = world(3).exited(0, t0()).exited(1, t0());
+    let plan = w.plan(&d, at(3600));
+    assert_eq!(plan.steps().count(), 0);
+    assert!(plan.refuses(Rule::Paused));
+    let fresh_plan = fresh(3).plan(&d, t0());
+    assert_eq!(fresh_plan.steps().count(), 0, "paused: not even a bootstrap");
+}

@@ -1,0 +1,156 @@
+//! The local platform against real etcd processes: launch, observe, adopt, restart in
+//! place, lost agents, wipes.
+
+mod support;
+
+use std::time::Duration;
+
+use etcd_warden::domain::PodName;
+use etcd_warden::manifest::{LocalSpec, PortsSpec};
+use etcd_warden::observe::EtcdAdmin;
+use etcd_warden::observe::platform::local::LocalPlatform;
+use etcd_warden::observe::platform::{AgentState, InitialClusterState, LaunchSpec, Platform, TaskState};
+use support::Sandbox;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn spec() -> LocalSpec {
+    LocalSpec { etcd_binary: "etcd".into(), host: "127.0.0.1".into(), ports: PortsSpec::Auto }
+}
+
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn launch(platform: &LocalPlatform, pods: &[PodName], token: &str) {
+    let mut initial = Vec::new();
+    for pod in pods {
+        initial.push((*pod, platform.member_urls(*pod).await.expect("urls").peer));
+    }
+    let spec =
+        LaunchSpec { initial_cluster: initial, state: InitialClusterState::New { token: token.into() } };
+    for pod in pods {
+        platform.ensure_running(*pod, &spec).await.expect("launch");
+    }
+}
+
+async fn healthy_id(platform: &LocalPlatform, admin: &EtcdAdmin, pod: PodName) -> u64 {
+    let url = platform.member_urls(pod).await.expect("urls").client;
+    eventually("a healthy member", || async {
+        admin.status(&url).await.ok().filter(|s| s.is_healthy()).map(|s| s.id.0)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_is_launched_adopted_restarted_in_place_and_wiped() {
+    let sandbox = Sandbox::new();
+    let root = sandbox.dir.path().join("platform");
+    let platform = LocalPlatform::new(root.clone(), spec());
+    let admin = EtcdAdmin::new();
+    let pod = PodName::new(0).expect("pod");
+    let ports = platform.ports(pod).await.expect("ports");
+    launch(&platform, &[pod], "t1").await;
+    let id = healthy_id(&platform, &admin, pod).await;
+    let seen = platform.observe().await.expect("observe");
+    let task = seen.task(pod).expect("task");
+    assert_eq!((task.task, task.agent), (TaskState::Running, AgentState::Healthy));
+    let pid = task.pid.expect("pid");
+
+    // A new platform over the same directory (a restarted controller) adopts it.
+    let adopted = LocalPlatform::new(root.clone(), spec());
+    assert_eq!(adopted.ports(pod).await.expect("ports"), ports, "ports are kept");
+    let again = adopted.observe().await.expect("observe");
+    assert_eq!(again.task(pod).and_then(|t| t.pid), Some(pid), "same process adopted");
+    launch(&adopted, &[pod], "t1").await;
+    assert_eq!(
+        adopted.observe().await.expect("observe").task(pod).and_then(|t| t.pid),
+        Some(pid),
+        "no second process"
+    );
+
+    // kill -9: a crashed task on a healthy agent; a restart keeps the member ID.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
+        .expect("kill");
+    let crashed = eventually("the task to be seen exited", || async {
+        adopted
+            .observe()
+            .await
+            .ok()
+            .and_then(|o| o.task(pod).cloned())
+            .filter(|t| t.task == TaskState::Exited)
+    })
+    .await;
+    assert_eq!(crashed.agent, AgentState::Healthy);
+    launch(&adopted, &[pod], "ignored-with-data").await;
+    assert_eq!(healthy_id(&adopted, &admin, pod).await, id, "restarted in place with the same member ID");
+    assert!(!adopted.log_tail(pod, 5).await.expect("log").is_empty(), "the member logs to its file");
+
+    // SIGSTOP: suspended; ensure_running resumes it.
+    let pid = adopted.observe().await.expect("observe").task(pod).and_then(|t| t.pid).expect("pid");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGSTOP)
+        .expect("stop");
+    eventually("the task to be seen suspended", || async {
+        adopted
+            .observe()
+            .await
+            .ok()
+            .and_then(|o| o.task(pod).map(|t| t.task))
+            .filter(|t| *t == TaskState::Suspended)
+    })
+    .await;
+    launch(&adopted, &[pod], "t1").await;
+    assert_eq!(healthy_id(&adopted, &admin, pod).await, id);
+
+    // Data gone: a lost agent.
+    adopted.ensure_stopped(pod).await.expect("stop");
+    std::fs::remove_dir_all(adopted.data_dir(pod)).expect("remove data");
+    let lost = adopted.observe().await.expect("observe");
+    assert_eq!(lost.task(pod).map(|t| (t.task, t.agent)), Some((TaskState::Exited, AgentState::Lost)));
+
+    // Wiped: never launched, ports kept.
+    adopted.ensure_wiped(pod).await.expect("wipe");
+    let wiped = adopted.observe().await.expect("observe");
+    assert_eq!(
+        wiped.task(pod).map(|t| (t.task, t.agent)),
+        Some((TaskState::NotLaunched, AgentState::Healthy))
+    );
+    assert_eq!(adopted.ports(pod).await.expect("ports"), ports);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_and_five_member_clusters_bootstrap_on_their_own_ports() {
+    let sandbox = Sandbox::new();
+    let admin = EtcdAdmin::new();
+    for count in [3u8, 5] {
+        let platform = LocalPlatform::new(sandbox.dir.path().join(format!("c{count}")), spec());
+        let pods: Vec<PodName> = (0..count).map(|i| PodName::new(i).expect("pod")).collect();
+        launch(&platform, &pods, &format!("t{count}")).await;
+        let mut ids = Vec::new();
+        for pod in &pods {
+            ids.push(healthy_id(&platform, &admin, *pod).await);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), usize::from(count), "distinct member IDs");
+        let url = platform.member_urls(pods[0]).await.expect("urls").client;
+        let list = admin.member_list(&url).await.expect("member list");
+        assert_eq!(list.len(), usize::from(count));
+        assert!(list.iter().all(|m| !m.is_learner && !m.name.is_empty()));
+        for pod in &pods {
+            platform.ensure_stopped(*pod).await.expect("stop");
+        }
+        let stopped = platform.observe().await.expect("observe");
+        assert!(stopped.tasks.iter().all(|t| t.task == TaskState::Exited && t.agent == AgentState::Healthy));
+    }
+}

@@ -1,0 +1,293 @@
+//! Test support: a daemon under test on its own port and state directory, real etcd
+//! members it starts, and cleanup that kills every process the test started, on drop
+//! and on failure.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, GetOptions};
+use serde_json::Value;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_etcd-warden");
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A temporary state directory with a running daemon, killed with all its members on drop.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    daemon: Option<Child>,
+}
+
+impl Harness {
+    /// A state directory and a daemon on a free port.
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new().prefix("etcd-warden-test").tempdir().expect("temp dir");
+        let mut harness = Self { dir, port: free_port(), daemon: None };
+        harness.start_daemon();
+        harness
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn server(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the daemon (again) on the same port and state directory.
+    pub fn start_daemon(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join(format!("daemon-{}.log", free_port())))
+            .expect("daemon log");
+        let child = Command::new(BIN)
+            .args(["run", "--resync", "300ms", "--listen"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .env("ETCD_WARDEN_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the daemon");
+        self.daemon = Some(child);
+        let url = format!("{}/healthz", self.server());
+        wait_for("the daemon's /healthz", Duration::from_secs(20), || http_get(&url).ok());
+    }
+
+    /// The daemon's pid.
+    pub fn daemon_pid(&self) -> u32 {
+        self.daemon.as_ref().expect("daemon running").id()
+    }
+
+    /// Kills the daemon with SIGKILL and reaps it; members keep running.
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs the CLI against this daemon.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("ETCD_WARDEN_SERVER", self.server())
+            .env_remove("ETCD_WARDEN_TOKEN")
+            .output()
+            .expect("run the CLI")
+    }
+
+    /// Runs the CLI and asserts success.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "etcd-warden {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Writes a manifest into the test directory and returns its path.
+    pub fn manifest(&self, file: &str, yaml: &str) -> PathBuf {
+        let path = self.dir.path().join(file);
+        std::fs::write(&path, yaml).expect("write manifest");
+        path
+    }
+
+    /// Applies a manifest through the CLI.
+    pub fn apply(&self, file: &str, yaml: &str) {
+        let path = self.manifest(file, yaml);
+        self.cli_ok(&["apply", "-f", path.to_str().expect("utf-8 path")]);
+    }
+
+    /// The status JSON, if the daemon has one.
+    pub fn status(&self, name: &str) -> Option<Value> {
+        let out = self.cli(&["status", name, "-o", "json"]);
+        out.status.success().then(|| serde_json::from_slice(&out.stdout).expect("status JSON"))
+    }
+
+    /// Waits until the status satisfies `check`; returns that status.
+    pub fn wait_status(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        wait_for(what, timeout, || self.status(name).filter(|s| check(s)))
+    }
+
+    /// Waits until the cluster is Healthy with `members` healthy members.
+    pub fn wait_healthy(&self, name: &str, members: usize, timeout: Duration) -> Value {
+        self.wait_status(name, &format!("{name} Healthy with {members} members"), timeout, |s| {
+            s["phase"] == "Healthy" && healthy_members(s) == members
+        })
+    }
+
+    /// The events JSON.
+    pub fn events(&self, name: &str) -> Vec<Value> {
+        let out = self.cli_ok(&["events", name, "-o", "json"]);
+        serde_json::from_str(&out).expect("events JSON")
+    }
+
+    /// Every member pid recorded under the state directory.
+    pub fn recorded_pids(&self) -> Vec<u32> {
+        let mut pids = Vec::new();
+        let clusters = self.state_dir().join("clusters");
+        for cluster in std::fs::read_dir(clusters).into_iter().flatten().flatten() {
+            let processes = cluster.path().join("platform").join("processes");
+            for record in std::fs::read_dir(processes).into_iter().flatten().flatten() {
+                let text = std::fs::read_to_string(record.path()).unwrap_or_default();
+                if let Some(pid) = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["pid"].as_u64()) {
+                    pids.push(pid as u32);
+                }
+            }
+        }
+        pids
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.kill_daemon();
+        kill_processes_under(self.dir.path());
+    }
+}
+
+/// Kills (SIGCONT then SIGKILL) every process whose command line mentions `dir`: the
+/// members this test started, recorded or not.
+pub fn kill_processes_under(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&needle) {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+/// A plain HTTP/1.0 GET on loopback; the body on a 2xx answer.
+pub fn http_get(url: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").ok_or("not an http URL")?;
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+    let (head, body) = answer.split_once("\r\n\r\n").ok_or("no HTTP header")?;
+    let ok = head.split_whitespace().nth(1).is_some_and(|code| code.starts_with('2'));
+    if ok { Ok(body.to_owned()) } else { Err(head.to_owned()) }
+}
+
+/// How many members the status reports healthy.
+pub fn healthy_members(status: &Value) -> usize {
+    status["members"].as_array().map_or(0, |m| m.iter().filter(|m| m["healthy"] == true).count())
+}
+
+/// The member entry of `pod` in a status.
+pub fn member<'a>(status: &'a Value, pod: &str) -> &'a Value {
+    status["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["pod"] == pod))
+        .unwrap_or_else(|| panic!("{pod} not in status {status}"))
+}
+
+/// Every healthy member's client URL.
+pub fn endpoints(status: &Value) -> Vec<String> {
+    status["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["healthy"] == true)
+        .filter_map(|m| m["clientUrl"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A manifest for the local platform.
+pub fn local_manifest(name: &str, members: usize, extra_recovery: &str) -> String {
+    let ha = members > 1;
+    format!(
+        "apiVersion: etcd-warden/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: {name}\nspec:\n  highAvailability: {ha}\n  members: {members}\n  platform:\n    local:\n      etcdBinary: etcd\n      host: 127.0.0.1\n      ports: auto\n  recovery:\n    restartGrace: 1s\n{extra_recovery}"
+    )
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+async fn client(endpoints: &[String]) -> Client {
+    let options = etcd_client::ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_timeout(Duration::from_secs(5));
+    Client::connect(endpoints, Some(options)).await.expect("connect to etcd")
+}
+
+/// Writes `count` keys `prefix/NNNN` = `value-NNNN` through the given endpoints.
+pub fn put_keys(endpoints: &[String], prefix: &str, count: usize) {
+    runtime().block_on(async {
+        let mut c = client(endpoints).await;
+        for i in 0..count {
+            c.put(format!("{prefix}/{i:04}"), format!("value-{i:04}"), None).await.expect("put a key");
+        }
+    });
+}
+
+/// Reads every key under `prefix/` and asserts all `count` are there with their values.
+pub fn assert_keys(endpoints: &[String], prefix: &str, count: usize) {
+    runtime().block_on(async {
+        let mut c = client(endpoints).await;
+        let resp =
+            c.get(format!("{prefix}/"), Some(GetOptions::new().with_prefix())).await.expect("read keys");
+        assert_eq!(resp.kvs().len(), count, "keys under {prefix}/");
+        for (i, kv) in resp.kvs().iter().enumerate() {
+            assert_eq!(kv.key_str().expect("utf-8 key"), format!("{prefix}/{i:04}"));
+            assert_eq!(kv.value_str().expect("utf-8 value"), format!("value-{i:04}"));
+        }
+    });
+}
+
+/// A temporary directory whose processes are killed on drop (no daemon).
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self { dir: tempfile::Builder::new().prefix("etcd-warden-test").tempdir().expect("temp dir") }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        kill_processes_under(self.dir.path());
+    }
+}
