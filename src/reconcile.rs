@@ -22,6 +22,10 @@ use crate::store::{Store, StoreError};
 /// How many log lines of each member a failed bootstrap reports.
 const BOOTSTRAP_LOG_LINES: usize = 5;
 
+/// How old `observedAt` may get before an unchanged status is written again, so that
+/// a reader can tell a quiet cluster from a stuck controller.
+const STATUS_HEARTBEAT_SECS: i64 = 30;
+
 /// Why a pass failed. Every kind is worth a retry with backoff.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -145,7 +149,8 @@ async fn pass<P: Platform>(
     let mut events = transitions(previous.as_ref(), &status, now);
     events.extend(refusals(&plan, memory, now));
     events.append(&mut report.events);
-    if previous.as_ref().is_none_or(|p| status.differs_from(p)) {
+    let stale = |p: &ClusterStatus| now.duration_since(p.observed_at).as_secs() >= STATUS_HEARTBEAT_SECS;
+    if previous.as_ref().is_none_or(|p| status.differs_from(p) || stale(p)) {
         ctx.store.put_status(&status)?;
     }
     ctx.store.add_events(name, &events)?;

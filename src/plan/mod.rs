@@ -40,4 +40,6 @@ fn initial_cluster(desired: &DesiredCluster, observed: &Observed) -> Option<Vec<
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -291,3 +291,14 @@ impl Drop for Sandbox {
         kill_processes_under(self.dir.path());
     }
 }
+
+/// The daemon's count of reconcile passes for `cluster` (0 before the first).
+pub fn passes(h: &Harness, cluster: &str) -> u64 {
+    let metrics = http_get(&format!("{}/metrics", h.server())).unwrap_or_default();
+    let prefix = format!("etcd_warden_reconcile_passes_total{{cluster=\"{cluster}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}

@@ -1,0 +1,196 @@
+//! End to end: the binary, its CLI and real etcd members on this machine.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Harness, assert_keys, endpoints, local_manifest, member, put_keys, wait_for};
+
+const BOOT: Duration = Duration::from_secs(60);
+const HEAL: Duration = Duration::from_secs(60);
+
+fn kill9(pid: u64) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
+        .expect("kill -9");
+}
+
+fn pids(status: &Value) -> Vec<u64> {
+    status["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["task"]["pid"].as_u64().unwrap_or(0))
+        .collect()
+}
+
+fn ids(status: &Value) -> Vec<String> {
+    status["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["id"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn three_members_bootstrap_and_status_follows_the_spec_shape() {
+    let h = Harness::start();
+    h.apply("c.yaml", &local_manifest("kubernetes", 3, ""));
+    let status = h.wait_healthy("kubernetes", 3, BOOT);
+    assert_eq!(status["name"], "kubernetes");
+    assert_eq!(status["desiredMembers"], 3);
+    assert_eq!(status["observedGeneration"], 1);
+    assert_eq!(
+        status["quorum"],
+        serde_json::json!({"voting": 3, "healthy": 3, "needed": 2, "faultTolerance": 1})
+    );
+    let members = status["members"].as_array().expect("members");
+    let pods: Vec<&str> = members.iter().map(|m| m["pod"].as_str().expect("pod")).collect();
+    assert_eq!(pods, ["etcd-0", "etcd-1", "etcd-2"], "members in pod order");
+    assert_eq!(members.iter().filter(|m| m["role"] == "leader").count(), 1, "one leader");
+    for m in members {
+        assert_eq!(m["id"].as_str().expect("id").len() <= 16, true);
+        assert!(m["task"]["pid"].as_u64().is_some(), "pid shown: {m}");
+        assert!(
+            m["task"]["dataDir"].as_str().is_some_and(|d| std::path::Path::new(d).is_dir()),
+            "dataDir: {m}"
+        );
+        assert_eq!(m["task"]["state"], "running");
+    }
+    let available =
+        status["conditions"].as_array().expect("conditions").iter().find(|c| c["type"] == "Available");
+    assert_eq!(available.map(|c| c["status"].clone()), Some(Value::from("True")));
+    put_keys(&endpoints(&status), "boot", 50);
+    assert_keys(&endpoints(&status), "boot", 50);
+    let table = h.cli_ok(&["status", "kubernetes"]);
+    assert!(table.contains("Healthy") && table.contains("etcd-2"), "{table}");
+    let list = h.cli_ok(&["status"]);
+    assert!(list.contains("kubernetes") && list.contains("3/3"), "{list}");
+    let metrics = support::http_get(&format!("{}/metrics", h.server())).expect("metrics");
+    for name in [
+        "etcd_warden_reconcile_passes_total",
+        "etcd_warden_reconcile_duration_seconds",
+        "etcd_warden_reconcile_errors",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+}
+
+#[test]
+fn single_member_bootstraps_and_a_killed_member_restarts_in_place() {
+    let h = Harness::start();
+    h.apply("c.yaml", &local_manifest("single", 1, ""));
+    let before = h.wait_healthy("single", 1, BOOT);
+    put_keys(&endpoints(&before), "k", 100);
+    let pid = pids(&before)[0];
+    kill9(pid);
+    let after = h.wait_status("single", "a new process, healthy", HEAL, |s| {
+        s["phase"] == "Healthy" && pids(s)[0] != pid && pids(s)[0] != 0
+    });
+    assert_eq!(ids(&after), ids(&before), "same member ID");
+    assert_keys(&endpoints(&after), "k", 100);
+}
+
+#[test]
+fn kill_9_of_one_member_shows_it_down_then_restarts_it_in_place_with_the_same_id() {
+    let h = Harness::start();
+    // A grace long enough to see the member down in status.
+    h.apply("c.yaml", &local_manifest("kubernetes", 3, "").replace("restartGrace: 1s", "restartGrace: 3s"));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 200);
+    let victim = member(&before, "etcd-1");
+    let pid = victim["task"]["pid"].as_u64().expect("pid");
+    kill9(pid);
+    let down =
+        h.wait_status("kubernetes", "etcd-1 shown down", HEAL, |s| member(s, "etcd-1")["healthy"] == false);
+    assert_eq!(down["phase"], "Degraded");
+    assert_eq!(member(&down, "etcd-1")["task"]["state"], "exited");
+    let after = h.wait_status("kubernetes", "etcd-1 restarted and healthy", HEAL, |s| {
+        s["phase"] == "Healthy" && member(s, "etcd-1")["task"]["pid"].as_u64().is_some_and(|p| p != pid)
+    });
+    assert_eq!(ids(&after), ids(&before), "same member IDs: no membership change");
+    assert_keys(&endpoints(&after), "k", 200);
+    let events = h.events("kubernetes");
+    let reasons: Vec<&str> = events.iter().filter_map(|e| e["reason"].as_str()).collect();
+    assert!(reasons.contains(&"MemberDown"), "{reasons:?}");
+    assert!(
+        events.iter().any(|e| e["reason"] == "RestartInPlace" && e["rule"] == "3a/4a-restart-in-place"),
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn a_killed_daemon_leaves_etcd_serving_and_its_successor_adopts_the_members() {
+    let mut h = Harness::start();
+    h.apply("c.yaml", &local_manifest("kubernetes", 3, ""));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "before", 50);
+    h.kill_daemon();
+    // etcd keeps serving reads and writes with no controller.
+    put_keys(&endpoints(&before), "during", 50);
+    assert_keys(&endpoints(&before), "before", 50);
+    h.start_daemon();
+    wait_for("the new daemon's first passes", HEAL, || {
+        (support::passes(&h, "kubernetes") >= 2).then_some(())
+    });
+    let after = h.wait_healthy("kubernetes", 3, HEAL);
+    assert_eq!(pids(&after), pids(&before), "the same member processes were adopted");
+    assert_eq!(ids(&after), ids(&before));
+    assert_keys(&endpoints(&after), "during", 50);
+    let bootstraps = h.events("kubernetes").iter().filter(|e| e["reason"] == "Bootstrap").count();
+    assert_eq!(bootstraps, 1, "no second bootstrap");
+}
+
+#[test]
+fn a_failed_first_bootstrap_is_wiped_and_retried_then_reported_with_the_log() {
+    let h = Harness::start();
+    // A binary that fails the first time it runs and is etcd afterwards.
+    let marker = h.dir.path().join("failed-once");
+    let script = h.dir.path().join("flaky-etcd");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ ! -e {m} ]; then touch {m}; echo 'flaky-etcd: simulated start failure' >&2; exit 1; fi\nexec etcd \"$@\"\n",
+            m = marker.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let manifest = local_manifest("flaky", 1, "")
+        .replace("etcdBinary: etcd", &format!("etcdBinary: {}", script.display()));
+    h.apply("c.yaml", &manifest);
+    let healthy = h.wait_healthy("flaky", 1, BOOT);
+    assert_eq!(healthy["phase"], "Healthy");
+    let events = h.events("flaky");
+    assert!(events.iter().any(|e| e["reason"] == "WipeFailedBootstrap"), "{events:#?}");
+    assert!(events.iter().any(
+        |e| e["reason"] == "Bootstrap" && e["message"].as_str().is_some_and(|m| m.contains("attempt 2"))
+    ));
+
+    // A binary that always fails: bounded attempts, then BootstrapFailed with its log.
+    let broken = h.dir.path().join("broken-etcd");
+    std::fs::write(&broken, "#!/bin/sh\necho 'broken-etcd: cannot start, disk on fire' >&2\nexit 3\n")
+        .expect("script");
+    std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let manifest = local_manifest("broken", 1, "    bootstrapAttempts: 2\n")
+        .replace("etcdBinary: etcd", &format!("etcdBinary: {}", broken.display()));
+    h.apply("b.yaml", &manifest);
+    let failed = h.wait_status("broken", "BootstrapFailed", BOOT, |s| s["phase"] == "Blocked");
+    let condition = failed["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "BootstrapFailed").cloned())
+        .expect("BootstrapFailed condition");
+    assert_eq!(condition["status"], "True");
+    assert!(condition["message"].as_str().is_some_and(|m| m.contains("disk on fire")), "{condition}");
+    let wipes = h.events("broken").iter().filter(|e| e["reason"] == "WipeFailedBootstrap").count();
+    assert_eq!(wipes, 1, "two attempts: one wipe between them");
+    // It stays failed: five more passes make no further attempt.
+    let passes = support::passes(&h, "broken");
+    wait_for("five more passes", Duration::from_secs(30), || {
+        (support::passes(&h, "broken") >= passes + 5).then_some(())
+    });
+    assert_eq!(h.status("broken").expect("status")["phase"], "Blocked");
+    let bootstraps = h.events("broken").iter().filter(|e| e["reason"] == "Bootstrap").count();
+    assert_eq!(bootstraps, 2, "exactly bootstrapAttempts launches");
+}
