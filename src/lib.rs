@@ -18,6 +18,7 @@
 
 pub mod act;
 pub mod api;
+pub mod backup;
 pub mod cli;
 pub mod controller;
 pub mod domain;

@@ -1,0 +1,230 @@
+//! Snapshots through etcd's Maintenance Snapshot stream, written straight to a file.
+//!
+//! The stream is never held in memory: each chunk is hashed and written as it arrives.
+//! etcd ends the stream with a 32-byte SHA-256 of everything before it; that hash is
+//! checked on the fly (the last 32 bytes seen are held back from the content hash).
+//! The revision is read from the saved file itself (`etcdctl snapshot status`), never
+//! from a separate call that could disagree with the content.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use etcd_client::{Client, ConnectOptions};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+/// The length of etcd's trailing hash.
+const TRAILER: usize = 32;
+
+/// Why a snapshot failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The member could not be reached or the stream broke.
+    #[error("snapshot stream from {endpoint}: {source}")]
+    Stream {
+        /// The member's client URL.
+        endpoint: String,
+        /// The client error.
+        source: etcd_client::Error,
+    },
+    /// The file could not be written or read.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// etcd's trailing hash does not match the content.
+    #[error("snapshot {path} is corrupt: etcd's trailing SHA-256 does not match its content")]
+    HashMismatch {
+        /// The file.
+        path: PathBuf,
+    },
+    /// `etcdctl snapshot status` could not read the file.
+    #[error("etcdctl snapshot status {path}: {reason}")]
+    Status {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// What a saved and verified snapshot holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotFacts {
+    /// SHA-256 of the whole file, hex.
+    pub sha256: String,
+    /// The file's size.
+    pub size_bytes: u64,
+    /// The store revision inside the snapshot.
+    pub revision: i64,
+    /// The number of keys inside the snapshot (etcdctl's `totalKey`).
+    pub total_keys: u64,
+}
+
+/// Hashes a stream while holding back its last 32 bytes: the content hash and the
+/// trailer can then be compared at the end without buffering the stream.
+#[derive(Default)]
+pub struct TrailerCheck {
+    whole: Sha256,
+    content: Sha256,
+    tail: Vec<u8>,
+    size: u64,
+}
+
+impl TrailerCheck {
+    /// Feeds the next chunk.
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.whole.update(chunk);
+        self.size += chunk.len() as u64;
+        self.tail.extend_from_slice(chunk);
+        if self.tail.len() > TRAILER {
+            let spill = self.tail.len() - TRAILER;
+            self.content.update(&self.tail[..spill]);
+            self.tail.drain(..spill);
+        }
+    }
+
+    /// Whether the trailer matched, the whole stream's SHA-256 (hex) and its size.
+    pub fn finish(self) -> (bool, String, u64) {
+        let ok = self.tail.len() == TRAILER && self.content.finalize().as_slice() == self.tail.as_slice();
+        (ok, hex::encode(self.whole.finalize()), self.size)
+    }
+}
+
+/// Streams a snapshot of the member at `endpoint` into `dest`, checks etcd's trailing
+/// hash and reads the revision from the file. A failed snapshot leaves no file.
+///
+/// # Errors
+/// When the stream breaks, the file cannot be written, the hash does not match, or
+/// `etcdctl` cannot read the result.
+pub async fn save(endpoint: &str, dest: &Path) -> Result<SnapshotFacts, SnapshotError> {
+    let result = stream_to(endpoint, dest).await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(dest).await;
+    }
+    result
+}
+
+async fn stream_to(endpoint: &str, dest: &Path) -> Result<SnapshotFacts, SnapshotError> {
+    let io = |action| {
+        let path = dest.to_path_buf();
+        move |source| SnapshotError::Io { action, path, source }
+    };
+    let stream_err = |source| SnapshotError::Stream { endpoint: endpoint.to_owned(), source };
+    let options = ConnectOptions::new().with_connect_timeout(Duration::from_secs(3));
+    let mut client = Client::connect([endpoint], Some(options)).await.map_err(stream_err)?;
+    let mut stream = client.snapshot().await.map_err(stream_err)?;
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dest)
+        .await
+        .map_err(io("create"))?;
+    let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+    let mut check = TrailerCheck::default();
+    while let Some(message) = stream.message().await.map_err(stream_err)? {
+        check.update(message.blob());
+        out.write_all(message.blob()).await.map_err(io("write"))?;
+    }
+    out.flush().await.map_err(io("flush"))?;
+    out.get_ref().sync_all().await.map_err(io("sync"))?;
+    let (ok, sha256, size_bytes) = check.finish();
+    if !ok {
+        return Err(SnapshotError::HashMismatch { path: dest.to_path_buf() });
+    }
+    let (revision, total_keys) = status(dest).await?;
+    Ok(SnapshotFacts { sha256, size_bytes, revision, total_keys })
+}
+
+/// Verifies a saved snapshot: its SHA-256 against `expected`, and etcd's trailer.
+///
+/// # Errors
+/// When it cannot be read, or either hash does not match.
+pub async fn verify_file(path: &Path, expected_sha256: &str) -> Result<(), SnapshotError> {
+    use tokio::io::AsyncReadExt;
+    let io = |action| {
+        let path = path.to_path_buf();
+        move |source| SnapshotError::Io { action, path, source }
+    };
+    let mut file = tokio::fs::File::open(path).await.map_err(io("open"))?;
+    let mut check = TrailerCheck::default();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer).await.map_err(io("read"))?;
+        if n == 0 {
+            break;
+        }
+        check.update(&buffer[..n]);
+    }
+    let (ok, sha256, _) = check.finish();
+    if ok && sha256 == expected_sha256 {
+        Ok(())
+    } else {
+        Err(SnapshotError::HashMismatch { path: path.to_path_buf() })
+    }
+}
+
+/// `etcdctl snapshot status FILE -w json`: the revision and key count inside the file.
+async fn status(path: &Path) -> Result<(i64, u64), SnapshotError> {
+    let failed = |reason: String| SnapshotError::Status { path: path.to_path_buf(), reason };
+    let output = tokio::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["snapshot", "status", "-w", "json"])
+        .arg(path)
+        .output()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    if !output.status.success() {
+        return Err(failed(String::from_utf8_lossy(&output.stderr).trim().to_owned()));
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Status {
+        revision: i64,
+        total_key: u64,
+    }
+    let parsed: Status = serde_json::from_slice(&output.stdout).map_err(|e| failed(e.to_string()))?;
+    Ok((parsed.revision, parsed.total_key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_trailer(content: &[u8]) -> Vec<u8> {
+        let mut out = content.to_vec();
+        out.extend_from_slice(&Sha256::digest(content));
+        out
+    }
+
+    #[test]
+    fn the_trailer_check_holds_for_any_chunking_and_fails_on_a_flipped_byte() {
+        let stream = with_trailer(&(0..10_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+        for chunk in [1, 7, 31, 32, 33, 4096, stream.len()] {
+            let mut check = TrailerCheck::default();
+            stream.chunks(chunk).for_each(|c| check.update(c));
+            let (ok, sha, size) = check.finish();
+            assert!(ok, "chunk size {chunk}");
+            assert_eq!(sha, hex::encode(Sha256::digest(&stream)));
+            assert_eq!(size, stream.len() as u64);
+        }
+        for position in [0, 5000, stream.len() - 1] {
+            let mut bad = stream.clone();
+            bad[position] ^= 0x01;
+            let mut check = TrailerCheck::default();
+            check.update(&bad);
+            assert!(!check.finish().0, "flipped byte at {position} not detected");
+        }
+        let mut short = TrailerCheck::default();
+        short.update(&[1, 2, 3]);
+        assert!(!short.finish().0, "a stream shorter than the trailer is not valid");
+    }
+}
