@@ -123,7 +123,9 @@ async fn pass<P: Platform>(
     let mut history = previous_history.clone();
     history.record(&observed, desired.members.quorum());
     let plan = plan(desired, &observed, &history, now);
-    let act_ctx = ActContext { name, platform: ctx.platform, store: ctx.store, now };
+    let snapshots = ctx.store.cluster_dir(name).join("snapshots");
+    let act_ctx =
+        ActContext { name, platform: ctx.platform, store: ctx.store, admin: ctx.admin, snapshots, now };
     let mut report = act(&act_ctx, &plan, &mut history).await;
     if history != previous_history {
         ctx.store.put_history(name, &history)?;

@@ -133,6 +133,49 @@ impl EtcdAdmin {
     }
 }
 
+impl EtcdAdmin {
+    /// Adds a member with `peer_url`, as a learner. Returns the new member's ID.
+    ///
+    /// # Errors
+    /// When the cluster refuses (etcd 3.4 answers "unhealthy cluster" for a few
+    /// seconds after a peer reconnects: callers retry with backoff).
+    pub async fn add_learner(&self, endpoint: &str, peer_url: &str) -> Result<MemberId, EtcdError> {
+        let mut client = self.connect(endpoint).await?;
+        let options = etcd_client::MemberAddOptions::new().with_is_learner();
+        let response = bounded(endpoint, client.member_add([peer_url], Some(options))).await?;
+        Ok(MemberId(response.member().map(|m| m.id()).unwrap_or_default()))
+    }
+
+    /// Removes a member.
+    ///
+    /// # Errors
+    /// When the cluster refuses or cannot be reached.
+    pub async fn remove(&self, endpoint: &str, id: MemberId) -> Result<(), EtcdError> {
+        let mut client = self.connect(endpoint).await?;
+        bounded(endpoint, client.member_remove(id.0)).await.map(|_| ())
+    }
+
+    /// Promotes a learner to a voting member. etcd refuses until it is in sync.
+    ///
+    /// # Errors
+    /// When the cluster refuses or cannot be reached.
+    pub async fn promote(&self, endpoint: &str, id: MemberId) -> Result<(), EtcdError> {
+        let mut client = self.connect(endpoint).await?;
+        bounded(endpoint, client.member_promote(id.0)).await.map(|_| ())
+    }
+
+    /// The member's hash of its key-value store at `revision` (0: its latest), with
+    /// the revision it hashed: `etcdctl endpoint hashkv`.
+    ///
+    /// # Errors
+    /// When the member cannot be reached or does not answer in time.
+    pub async fn hash_kv(&self, endpoint: &str, revision: i64) -> Result<(u32, i64), EtcdError> {
+        let mut client = self.connect(endpoint).await?;
+        let response = bounded(endpoint, client.hash_kv(revision)).await?;
+        Ok((response.hash(), response.header().map(|h| h.revision()).unwrap_or_default()))
+    }
+}
+
 /// Runs one etcd call with the request timeout, naming the endpoint in any error.
 async fn bounded<T>(
     endpoint: &str,

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::Observed;
-use super::platform::TaskState;
+use super::platform::{AgentState, TaskState};
 use crate::domain::PodName;
 
 /// A first bootstrap in progress or finished.
@@ -27,6 +27,25 @@ pub struct BootstrapAttempt {
     pub started_at: Timestamp,
 }
 
+/// A replacement in progress (scenario 4b): which slot, and the snapshot taken
+/// before its first membership change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replacement {
+    /// The member slot being replaced.
+    pub pod: PodName,
+    /// When the snapshot of a healthy member was taken.
+    pub snapshot_at: Timestamp,
+    /// The snapshot file.
+    pub snapshot: std::path::PathBuf,
+    /// The revision inside the snapshot.
+    pub snapshot_revision: i64,
+    /// How many times the new member was launched.
+    pub launches: u32,
+    /// When it was last launched.
+    pub last_launch: Option<Timestamp>,
+}
+
 /// Facts seen over time.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,8 +57,13 @@ pub struct History {
     pub bootstrap: Option<BootstrapAttempt>,
     /// When each launched member was first seen not running.
     pub down_since: BTreeMap<PodName, Timestamp>,
-    /// When each running member was first seen not answering or unhealthy.
+    /// When each live (running or suspended) process was first seen not answering or
+    /// unhealthy; cleared when the process exits, so a restart starts a new window.
     pub unanswered_since: BTreeMap<PodName, Timestamp>,
+    /// When each member's agent was first seen lost.
+    pub lost_since: BTreeMap<PodName, Timestamp>,
+    /// The replacement in progress, if any.
+    pub replacement: Option<Replacement>,
     /// The highest revision seen and when.
     pub last_revision: Option<(i64, Timestamp)>,
 }
@@ -64,16 +88,30 @@ impl History {
                     self.down_since.remove(&pod);
                 }
             }
-            let answering = task.task == TaskState::Running && observed.is_healthy(pod);
-            if answering || task.task == TaskState::NotLaunched {
-                self.unanswered_since.remove(&pod);
-            } else {
+            let live = matches!(task.task, TaskState::Running | TaskState::Suspended);
+            if live && !observed.is_healthy(pod) {
                 self.unanswered_since.entry(pod).or_insert(observed.at);
+            } else {
+                self.unanswered_since.remove(&pod);
+            }
+            if task.agent == AgentState::Lost {
+                self.lost_since.entry(pod).or_insert(observed.at);
+            } else {
+                self.lost_since.remove(&pod);
             }
         }
         let known: Vec<PodName> = observed.platform.tasks.iter().map(|t| t.pod).collect();
         self.down_since.retain(|pod, _| known.contains(pod));
         self.unanswered_since.retain(|pod, _| known.contains(pod));
+        self.lost_since.retain(|pod, _| known.contains(pod));
+        let replaced = self.replacement.as_ref().map(|r| r.pod);
+        if let Some(pod) = replaced {
+            // Done once the slot's member is a healthy voter again.
+            let voter = observed.endpoint(pod).is_some_and(|s| s.is_healthy() && !s.is_learner);
+            if voter {
+                self.replacement = None;
+            }
+        }
         let top = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).map(|s| s.revision).max();
         if let Some(revision) = top {
             if self.last_revision.is_none_or(|(seen, _)| revision >= seen) {

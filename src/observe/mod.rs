@@ -12,7 +12,7 @@ use jiff::Timestamp;
 
 use crate::domain::PodName;
 pub use etcd::{EndpointStatus, EtcdAdmin, ListedMember};
-pub use history::{BootstrapAttempt, History};
+pub use history::{BootstrapAttempt, History, Replacement};
 use platform::{Platform, PlatformError, PlatformObservation, TaskState};
 
 /// Everything one pass saw.

@@ -5,6 +5,7 @@
 //! plan can be printed (`etcd-warden plan`), asserted on in tests and explained.
 
 mod bootstrap;
+mod replace;
 mod restart;
 mod types;
 
@@ -31,6 +32,7 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
         return Plan { decisions };
     }
     decisions.extend(restart::decide(desired, observed, history, now));
+    decisions.extend(replace::decide(desired, observed, history, now));
     Plan { decisions }
 }
 

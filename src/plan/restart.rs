@@ -21,7 +21,8 @@ pub(super) fn decide(
     let mut decisions = Vec::new();
     for pod in desired.members.pods() {
         let Some(task) = observed.platform.task(pod) else { continue };
-        if task.task != TaskState::Exited || task.agent != AgentState::Healthy {
+        let replacing = history.replacement.as_ref().is_some_and(|r| r.pod == pod);
+        if task.task != TaskState::Exited || task.agent != AgentState::Healthy || replacing {
             continue;
         }
         let since = history.down_since.get(&pod).copied().unwrap_or(now);

@@ -5,7 +5,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::domain::PodName;
+use crate::domain::{MemberId, PodName};
 
 /// A decision rule of SPEC section 3. Every step and refusal names one; it
 /// serializes as its [`Rule::id`].
@@ -21,6 +21,14 @@ pub enum Rule {
     BootstrapFailed,
     /// Scenarios 3a and 4a: a crashed member on a healthy agent restarts in place.
     RestartInPlace,
+    /// Scenario 4b: a lost or unresponsive member is replaced while quorum holds.
+    ReplaceLostMember,
+    /// Scenario 4c: a majority is down on healthy agents; wait, change nothing.
+    WaitForMembers,
+    /// Scenarios 3b and 4d: data of a majority is gone; only a restore helps.
+    RestoreRequired,
+    /// A member added but never started, for no slot of ours, is removed first.
+    PhantomMember,
 }
 
 impl Rule {
@@ -32,6 +40,10 @@ impl Rule {
             Self::BootstrapRetry => "1-bootstrap-retry",
             Self::BootstrapFailed => "1-bootstrap-failed",
             Self::RestartInPlace => "3a/4a-restart-in-place",
+            Self::ReplaceLostMember => "4b-replace-lost-member",
+            Self::WaitForMembers => "4c-wait-for-members",
+            Self::RestoreRequired => "3b/4d-restore-required",
+            Self::PhantomMember => "phantom-member",
         }
     }
 }
@@ -80,6 +92,60 @@ pub enum Step {
         /// Every member's peer URL, for etcd's flags (ignored with data present).
         initial_cluster: Vec<(PodName, String)>,
     },
+    /// Save a snapshot of a healthy member before replacing `pod`.
+    #[serde(rename_all = "camelCase")]
+    SnapshotBeforeReplace {
+        /// The slot about to be replaced.
+        pod: PodName,
+        /// The member the snapshot is taken from (highest revision).
+        from: PodName,
+        /// Its client URL.
+        endpoint: String,
+    },
+    /// Stop a failed member's process (if any) and delete its data.
+    #[serde(rename_all = "camelCase")]
+    WipeMember {
+        /// The slot.
+        pod: PodName,
+    },
+    /// Remove a member from the cluster.
+    #[serde(rename_all = "camelCase")]
+    RemoveMember {
+        /// The slot it belonged to (`None` for a phantom).
+        pod: Option<PodName>,
+        /// The member.
+        id: MemberId,
+        /// The healthy member asked.
+        via: String,
+    },
+    /// Add a learner with the slot's peer URL.
+    #[serde(rename_all = "camelCase")]
+    AddLearner {
+        /// The slot.
+        pod: PodName,
+        /// Its peer URL.
+        peer_url: String,
+        /// The healthy member asked.
+        via: String,
+    },
+    /// Start the added member with an empty data directory, joining the cluster.
+    #[serde(rename_all = "camelCase")]
+    LaunchReplacement {
+        /// The slot.
+        pod: PodName,
+        /// The cluster's members as etcd lists them, this one included.
+        initial_cluster: Vec<(PodName, String)>,
+    },
+    /// Promote the slot's learner to a voting member.
+    #[serde(rename_all = "camelCase")]
+    PromoteLearner {
+        /// The slot.
+        pod: PodName,
+        /// The learner.
+        id: MemberId,
+        /// The healthy member asked.
+        via: String,
+    },
 }
 
 impl Step {
@@ -89,6 +155,12 @@ impl Step {
             Self::Bootstrap { .. } => "Bootstrap",
             Self::WipeFailedBootstrap { .. } => "WipeFailedBootstrap",
             Self::RestartInPlace { .. } => "RestartInPlace",
+            Self::SnapshotBeforeReplace { .. } => "SnapshotBeforeReplace",
+            Self::WipeMember { .. } => "WipeMember",
+            Self::RemoveMember { .. } => "RemoveMember",
+            Self::AddLearner { .. } => "AddLearner",
+            Self::LaunchReplacement { .. } => "LaunchReplacement",
+            Self::PromoteLearner { .. } => "PromoteLearner",
         }
     }
 
@@ -102,7 +174,35 @@ impl Step {
                 format!("wipe {} after failed bootstrap attempt {attempt}", pods(p))
             }
             Self::RestartInPlace { pod, .. } => format!("restart {pod} in place on its own data"),
+            Self::SnapshotBeforeReplace { pod, from, .. } => {
+                format!("snapshot {from} before replacing {pod}")
+            }
+            Self::WipeMember { pod } => format!("stop {pod} and delete its data"),
+            Self::RemoveMember { pod: Some(pod), id, .. } => {
+                format!("remove member {id} ({pod}) from the cluster")
+            }
+            Self::RemoveMember { pod: None, id, .. } => {
+                format!("remove phantom member {id} from the cluster")
+            }
+            Self::AddLearner { pod, peer_url, .. } => format!("add {pod} ({peer_url}) as a learner"),
+            Self::LaunchReplacement { pod, .. } => {
+                format!("launch {pod} with an empty data directory to join the cluster")
+            }
+            Self::PromoteLearner { pod, id, .. } => {
+                format!("promote learner {pod} ({id}) to a voting member")
+            }
         }
+    }
+
+    /// Whether the step changes etcd membership (at most one per pass).
+    pub fn changes_membership(&self) -> bool {
+        matches!(self, Self::RemoveMember { .. } | Self::AddLearner { .. } | Self::PromoteLearner { .. })
+    }
+
+    /// Whether the step touches members beyond restarting them in place: membership
+    /// changes, wipes, launches of new members, snapshots before them, bootstraps.
+    pub fn is_disruptive(&self) -> bool {
+        !matches!(self, Self::RestartInPlace { .. } | Self::SnapshotBeforeReplace { .. })
     }
 }
 

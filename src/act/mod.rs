@@ -4,10 +4,16 @@
 //! died between two steps converges by running the next pass. This module decides
 //! nothing: the plan says what to do.
 
+mod membership;
+
+use std::path::PathBuf;
+
 use jiff::Timestamp;
 
+use crate::backup::snapshot::SnapshotError;
 use crate::domain::ClusterName;
 use crate::event::Event;
+use crate::observe::etcd::{EtcdAdmin, EtcdError};
 use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
 use crate::observe::{BootstrapAttempt, History};
 use crate::plan::{Plan, Step};
@@ -17,6 +23,15 @@ use crate::store::{Store, StoreError};
 /// Why a step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ActError {
+    /// etcd refused or failed a membership call.
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
+    /// The snapshot before a replacement failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// A step needs state that is gone (the replacement record).
+    #[error("{0}")]
+    Precondition(String),
     /// The platform refused or failed.
     #[error(transparent)]
     Platform(#[from] PlatformError),
@@ -44,14 +59,28 @@ pub struct ActContext<'a, P> {
     pub platform: &'a P,
     /// Where the history is recorded before a step that must survive a crash.
     pub store: &'a Store,
+    /// etcd access for membership steps.
+    pub admin: &'a EtcdAdmin,
+    /// Where snapshots taken before replacements are kept.
+    pub snapshots: PathBuf,
     /// When the pass started.
     pub now: Timestamp,
 }
 
 /// Takes the plan's steps in order, stopping at the first failure.
+/// A second disruptive step in one plan is never taken (the planner does not make
+/// such plans; this is the guard).
 pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mut History) -> ActReport {
     let mut report = ActReport::default();
+    let mut disruptive = 0;
     for (step, rule) in plan.steps() {
+        if step.is_disruptive() {
+            disruptive += 1;
+            if disruptive > 1 {
+                tracing::warn!(step = step.name(), "second disruptive step in one pass not taken");
+                break;
+            }
+        }
         let result = take(ctx, step, history).await;
         let outcome = match &result {
             Ok(()) => "succeeded".to_owned(),
@@ -114,5 +143,15 @@ async fn take<P: Platform>(
             ctx.platform.ensure_running(*pod, &spec).await?;
             Ok(())
         }
+        Step::SnapshotBeforeReplace { pod, from, endpoint } => {
+            membership::snapshot_before_replace(ctx, history, *pod, *from, endpoint).await
+        }
+        Step::WipeMember { pod } => Ok(ctx.platform.ensure_wiped(*pod).await?),
+        Step::RemoveMember { id, via, .. } => membership::remove(ctx, *id, via).await,
+        Step::AddLearner { peer_url, via, .. } => membership::add_learner(ctx, peer_url, via).await,
+        Step::LaunchReplacement { pod, initial_cluster } => {
+            membership::launch_replacement(ctx, history, *pod, initial_cluster).await
+        }
+        Step::PromoteLearner { id, via, .. } => membership::promote(ctx, *id, via).await,
     }
 }

@@ -1,0 +1,125 @@
+//! The steps of a member replacement (scenario 4b). Each is idempotent: a member
+//! already removed, a learner already added, a process already running is success.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+
+use super::{ActContext, ActError};
+use crate::backup::snapshot;
+use crate::domain::{MemberId, PodName};
+use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform};
+use crate::observe::{History, Replacement};
+use crate::store::atomic::ensure_private_dir;
+
+/// How many snapshots taken before replacements are kept.
+const KEEP_REPLACEMENT_SNAPSHOTS: usize = 3;
+
+/// Retries inside one step: 0.5 s doubling to 4 s, six times (about 15 s in all).
+fn short_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(4))
+        .with_max_times(6)
+}
+
+/// Saves a verified snapshot of `from` and records the replacement of `pod`.
+pub(super) async fn snapshot_before_replace<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &mut History,
+    pod: PodName,
+    from: PodName,
+    endpoint: &str,
+) -> Result<(), ActError> {
+    ensure_private_dir(&ctx.snapshots)
+        .map_err(|e| ActError::Precondition(format!("create {}: {e}", ctx.snapshots.display())))?;
+    let file = ctx.snapshots.join(format!("{}-{from}-before-replacing-{pod}.db", ctx.now.as_second()));
+    let facts = snapshot::save(endpoint, &file).await?;
+    tracing::info!(%pod, %from, revision = facts.revision, size = facts.size_bytes, "snapshot taken before a replacement");
+    history.replacement = Some(Replacement {
+        pod,
+        snapshot_at: ctx.now,
+        snapshot: file,
+        snapshot_revision: facts.revision,
+        launches: 0,
+        last_launch: None,
+    });
+    ctx.store.put_history(ctx.name, history)?;
+    prune_snapshots(&ctx.snapshots);
+    Ok(())
+}
+
+/// Removes a member; one already gone is success.
+pub(super) async fn remove<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    id: MemberId,
+    via: &str,
+) -> Result<(), ActError> {
+    match ctx.admin.remove(via, id).await {
+        Err(e) if e.to_string().contains("member not found") => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Adds a learner, retrying etcd 3.4's "unhealthy cluster" for a few seconds. A
+/// duplicate peer URL is refused by etcd, so a retry can never add a second member.
+pub(super) async fn add_learner<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    peer_url: &str,
+    via: &str,
+) -> Result<(), ActError> {
+    let add = || ctx.admin.add_learner(via, peer_url);
+    let id = add.retry(short_backoff()).when(|e| e.to_string().contains("unhealthy cluster")).await?;
+    tracing::info!(%id, peer_url, "learner added");
+    Ok(())
+}
+
+/// Launches the added member, counting launches for the backoff of failed starts.
+pub(super) async fn launch_replacement<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &mut History,
+    pod: PodName,
+    initial_cluster: &[(PodName, String)],
+) -> Result<(), ActError> {
+    let Some(replacement) = history.replacement.as_mut().filter(|r| r.pod == pod) else {
+        return Err(ActError::Precondition(format!("no replacement of {pod} is recorded")));
+    };
+    replacement.launches += 1;
+    replacement.last_launch = Some(ctx.now);
+    ctx.store.put_history(ctx.name, history)?;
+    let spec = LaunchSpec { initial_cluster: initial_cluster.to_vec(), state: InitialClusterState::Existing };
+    ctx.platform.ensure_running(pod, &spec).await?;
+    Ok(())
+}
+
+/// Promotes a learner, retrying while etcd says it is not in sync yet.
+pub(super) async fn promote<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    id: MemberId,
+    via: &str,
+) -> Result<(), ActError> {
+    let promote = || ctx.admin.promote(via, id);
+    match promote.retry(short_backoff()).when(|e| e.to_string().contains("in sync")).await {
+        Err(e) if e.to_string().contains("not a learner") => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Keeps the newest few snapshots taken before replacements.
+fn prune_snapshots(dir: &Path) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("-before-replacing-"))
+        .collect();
+    files.sort();
+    let excess = files.len().saturating_sub(KEEP_REPLACEMENT_SNAPSHOTS);
+    for old in &files[..excess] {
+        if let Err(error) = std::fs::remove_file(old) {
+            tracing::warn!(file = %old.display(), %error, "cannot prune an old snapshot");
+        }
+    }
+}

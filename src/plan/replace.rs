@@ -1,0 +1,273 @@
+//! Scenario 4b: replace a permanently failed member while quorum holds; 4c: wait when
+//! a majority is down on healthy agents; phantom members first.
+//!
+//! One step per pass, each confirmed by the next pass's observation:
+//! snapshot a healthy member -> wipe the failed slot -> remove its old member -> add a
+//! learner with the slot's peer URL -> launch it (`--initial-cluster-state existing`)
+//! -> promote it once caught up. Every membership step checks quorum first.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::{Decision, Rule, Step};
+use crate::domain::{MemberId, PodName};
+use crate::manifest::DesiredCluster;
+use crate::observe::platform::{AgentState, TaskState};
+use crate::observe::{History, ListedMember, Observed};
+
+/// A learner is promoted once its revision reaches this share of the leader's.
+const PROMOTE_AT: f64 = 0.9;
+/// The longest pause between two launches of a replacement that fails to start.
+const MAX_LAUNCH_BACKOFF_SECS: i64 = 300;
+
+fn after(at: Timestamp, seconds: i64) -> Timestamp {
+    at.saturating_add(SignedDuration::from_secs(seconds)).unwrap_or(at)
+}
+
+fn window_end(since: Timestamp, window: std::time::Duration) -> Timestamp {
+    since.saturating_add(SignedDuration::try_from(window).unwrap_or(SignedDuration::MAX)).unwrap_or(since)
+}
+
+/// The quorum arithmetic over the member list and the healthy voters in it.
+struct Quorum {
+    voting: usize,
+    healthy: usize,
+}
+
+impl Quorum {
+    fn of(observed: &Observed, list: &[ListedMember]) -> Self {
+        let voters: Vec<MemberId> = list.iter().filter(|m| !m.is_learner).map(|m| m.id).collect();
+        let healthy = observed
+            .endpoints
+            .values()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|s| s.is_healthy() && !s.is_learner && voters.contains(&s.id))
+            .count();
+        Self { voting: voters.len(), healthy }
+    }
+
+    fn needed(voting: usize) -> usize {
+        voting / 2 + 1
+    }
+
+    fn holds(&self) -> bool {
+        self.healthy >= Self::needed(self.voting)
+    }
+
+    fn holds_after_removing_a_dead_voter(&self) -> bool {
+        self.voting > 1 && self.healthy >= Self::needed(self.voting - 1)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} of {} voting members healthy; quorum needs {}",
+            self.healthy,
+            self.voting,
+            Self::needed(self.voting)
+        )
+    }
+}
+
+/// The healthy voting member with the highest revision: the source of snapshots and
+/// the endpoint for membership calls (the leader when revisions tie).
+fn best_source(observed: &Observed) -> Option<(PodName, String)> {
+    observed
+        .platform
+        .tasks
+        .iter()
+        .filter_map(|t| observed.endpoint(t.pod).filter(|s| s.is_healthy() && !s.is_learner).map(|s| (t, s)))
+        .max_by_key(|(t, s)| (s.revision, s.leader == Some(s.id), std::cmp::Reverse(t.pod)))
+        .map(|(t, _)| (t.pod, t.client_url.clone()))
+}
+
+/// Why a slot needs replacing now, or when it will.
+enum Due {
+    Now(String),
+    At(Timestamp, String),
+}
+
+fn due(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    history: &History,
+    pod: PodName,
+    now: Timestamp,
+) -> Option<Due> {
+    let task = observed.platform.task(pod)?;
+    if observed.is_healthy(pod) {
+        return None;
+    }
+    let windows = &desired.recovery;
+    let (since, window, what) = if task.agent == AgentState::Lost {
+        (
+            history.lost_since.get(&pod).copied().unwrap_or(now),
+            windows.agent_lost_after,
+            "its agent and data are lost",
+        )
+    } else if matches!(task.task, TaskState::Running | TaskState::Suspended) {
+        let since = history.unanswered_since.get(&pod).copied().unwrap_or(now);
+        (since, windows.unresponsive_after, "its process runs but etcd does not answer")
+    } else {
+        return None;
+    };
+    let end = window_end(since, window);
+    let window = humantime::format_duration(window);
+    if now >= end {
+        Some(Due::Now(format!("{pod}: {what} since {since} (window {window} passed)")))
+    } else {
+        Some(Due::At(end, format!("{pod}: {what} since {since}; replaced at {end} (window {window})")))
+    }
+}
+
+/// Decides at most one replacement step, or the waits and refusals that stop it.
+pub(super) fn decide(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    history: &History,
+    now: Timestamp,
+) -> Vec<Decision> {
+    if desired.members.get() < 3 {
+        return Vec::new();
+    }
+    let Some(list) = observed.member_list.as_deref() else {
+        return vec![Decision::wait(
+            Rule::WaitForMembers,
+            None,
+            "no member answers: waiting for members on healthy agents; no membership change without a quorum"
+                .into(),
+        )];
+    };
+    let quorum = Quorum::of(observed, list);
+    let url = |pod: PodName| observed.platform.task(pod).map(|t| t.peer_url.clone());
+    let desired_urls: Vec<String> = desired.members.pods().filter_map(url).collect();
+    let Some((_, via)) = best_source(observed) else { return Vec::new() };
+    if !quorum.holds() {
+        let lost: Vec<String> = desired
+            .members
+            .pods()
+            .filter(|p| observed.platform.task(*p).is_some_and(|t| t.agent == AgentState::Lost))
+            .map(|p| p.to_string())
+            .collect();
+        let message = if lost.is_empty() {
+            format!(
+                "quorum lost ({}); the down members' agents are healthy: waiting for them, no replacement",
+                quorum.describe()
+            )
+        } else {
+            format!(
+                "quorum lost ({}) and the data of {} is gone: a restore is required",
+                quorum.describe(),
+                lost.join(", ")
+            )
+        };
+        let rule = if lost.is_empty() { Rule::WaitForMembers } else { Rule::RestoreRequired };
+        return vec![Decision::refuse(rule, message)];
+    }
+    // A member that was added but never started, for no slot of ours, goes first.
+    if let Some(phantom) =
+        list.iter().find(|m| m.name.is_empty() && !m.peer_urls.iter().any(|u| desired_urls.contains(u)))
+    {
+        let step = Step::RemoveMember { pod: None, id: phantom.id, via };
+        let message =
+            format!("member {} was added but never started and belongs to no member slot", phantom.id);
+        return vec![Decision::act(Rule::PhantomMember, step, message)];
+    }
+    let mut decisions = Vec::new();
+    let current = history.replacement.as_ref().map(|r| r.pod);
+    let target = current.or_else(|| {
+        desired.members.pods().find(|p| matches!(due(desired, observed, history, *p, now), Some(Due::Now(_))))
+    });
+    for pod in desired.members.pods().filter(|p| Some(*p) != target) {
+        if let Some(Due::At(until, message)) = due(desired, observed, history, pod, now) {
+            decisions.push(Decision::wait(Rule::ReplaceLostMember, Some(until), message));
+        }
+    }
+    let Some(pod) = target else { return decisions };
+    let Some(peer_url) = url(pod) else { return decisions };
+    let listed: Vec<&ListedMember> = list.iter().filter(|m| m.peer_urls.contains(&peer_url)).collect();
+    let learner = listed.iter().find(|m| m.is_learner).copied();
+    let old = listed.iter().find(|m| !m.is_learner).copied();
+    let task = observed.platform.task(pod).map(|t| t.task);
+    let why = match due(desired, observed, history, pod, now) {
+        Some(Due::Now(m) | Due::At(_, m)) => m,
+        None => format!("{pod}: replacement in progress"),
+    };
+    let step = if current != Some(pod) {
+        let Some((from, endpoint)) = best_source(observed) else { return decisions };
+        Step::SnapshotBeforeReplace { pod, from, endpoint }
+    } else if learner.is_none() && task != Some(TaskState::NotLaunched) {
+        Step::WipeMember { pod }
+    } else if let Some(old) = old {
+        if !quorum.holds_after_removing_a_dead_voter() {
+            let message = format!("{why}; removing it would leave no quorum ({})", quorum.describe());
+            decisions.push(Decision::refuse(Rule::ReplaceLostMember, message));
+            return decisions;
+        }
+        Step::RemoveMember { pod: Some(pod), id: old.id, via }
+    } else if let Some(learner) = learner {
+        match launch_or_promote(observed, history, pod, learner, via, now) {
+            Ok(step) => step,
+            Err(wait) => {
+                decisions.push(wait);
+                return decisions;
+            }
+        }
+    } else if list.iter().any(|m| m.is_learner) {
+        let message = format!("{why}; another learner is still catching up: one new member at a time");
+        decisions.push(Decision::wait(Rule::ReplaceLostMember, None, message));
+        return decisions;
+    } else {
+        Step::AddLearner { pod, peer_url, via }
+    };
+    decisions.push(Decision::act(Rule::ReplaceLostMember, step, why));
+    decisions
+}
+
+/// The learner of the slot exists: launch it (with backoff after failed starts), or
+/// promote it once caught up.
+fn launch_or_promote(
+    observed: &Observed,
+    history: &History,
+    pod: PodName,
+    learner: &ListedMember,
+    via: String,
+    now: Timestamp,
+) -> Result<Step, Decision> {
+    let task = observed.platform.task(pod).map(|t| t.task);
+    let launches = history.replacement.as_ref().map_or(0, |r| r.launches);
+    if matches!(task, Some(TaskState::NotLaunched | TaskState::Exited)) {
+        let last = history.replacement.as_ref().and_then(|r| r.last_launch);
+        if let (Some(last), true) = (last, launches > 0) {
+            let wait = (2i64 << (launches - 1).min(16)).min(MAX_LAUNCH_BACKOFF_SECS);
+            let not_before = after(last, wait);
+            if now < not_before {
+                let message = format!(
+                    "the replacement {pod} exited after launch {launches}; launching again at {not_before} (it is not added again)"
+                );
+                return Err(Decision::wait(Rule::ReplaceLostMember, Some(not_before), message));
+            }
+        }
+        let initial_cluster = observed
+            .member_list
+            .iter()
+            .flatten()
+            .filter_map(|m| {
+                let name = if m.id == learner.id { Some(pod) } else { m.name.parse().ok() };
+                Some((name?, m.peer_urls.first()?.clone()))
+            })
+            .collect();
+        return Ok(Step::LaunchReplacement { pod, initial_cluster });
+    }
+    let learner_rev = observed.endpoint(pod).map(|s| s.revision);
+    let leader_rev =
+        observed.endpoints.values().filter_map(|r| r.as_ref().ok()).find(|s| s.leader == Some(s.id));
+    match (learner_rev, leader_rev) {
+        (Some(rev), Some(leader)) if rev as f64 >= PROMOTE_AT * leader.revision as f64 => {
+            Ok(Step::PromoteLearner { pod, id: learner.id, via })
+        }
+        _ => Err(Decision::wait(
+            Rule::ReplaceLostMember,
+            None,
+            format!("learner {pod} ({}) is catching up with the leader", learner.id),
+        )),
+    }
+}
