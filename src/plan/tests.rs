@@ -11,7 +11,7 @@ use crate::manifest::{
     ScaleUpPolicy,
 };
 use crate::observe::platform::{AgentState, PlatformObservation, TaskObservation, TaskState};
-use crate::observe::{BootstrapAttempt, EndpointStatus, History, Observed};
+use crate::observe::{BootstrapAttempt, EndpointStatus, History, ListedMember, Observed};
 
 pub(crate) fn desired(members: MemberCount) -> DesiredCluster {
     DesiredCluster {
@@ -78,8 +78,21 @@ pub(crate) fn world(members: usize) -> World {
             (pod(i), Ok(status))
         })
         .collect();
-    let observed =
-        Observed { at: t0(), platform: PlatformObservation { tasks }, endpoints, member_list: None };
+    let member_list = (0..members as u8)
+        .map(|i| ListedMember {
+            id: MemberId(100 + u64::from(i)),
+            name: pod(i).to_string(),
+            peer_urls: vec![format!("http://127.0.0.1:{}", 20001 + 2 * u32::from(i))],
+            client_urls: vec![format!("http://127.0.0.1:{}", 20000 + 2 * u32::from(i))],
+            is_learner: false,
+        })
+        .collect();
+    let observed = Observed {
+        at: t0(),
+        platform: PlatformObservation { tasks },
+        endpoints,
+        member_list: Some(member_list),
+    };
     let history = History { ever_healthy: true, ..History::default() };
     World { observed, history }
 }
