@@ -19,8 +19,8 @@ use crate::plan::{Outcome, Plan, Rule, plan};
 use crate::status::{ClusterStatus, StatusInputs, compute};
 use crate::store::{Store, StoreError};
 
-/// How many log lines of each member a failed bootstrap reports.
-const BOOTSTRAP_LOG_LINES: usize = 5;
+/// How many log lines of each member that failed to start a status reports.
+const LOG_LINES: usize = 5;
 
 /// How old `observedAt` may get before an unchanged status is written again, so that
 /// a reader can tell a quiet cluster from a stuck controller.
@@ -131,11 +131,12 @@ async fn pass<P: Platform>(
         ctx.store.put_history(name, &history)?;
     }
     let previous = ctx.store.status(name)?;
-    let bootstrap_logs = if plan.refuses(Rule::BootstrapFailed) {
-        bootstrap_logs(ctx.platform, desired).await
+    let failing: Vec<PodName> = if plan.refuses(Rule::BootstrapFailed) {
+        desired.members.pods().collect()
     } else {
-        Vec::new()
+        history.replacement.iter().filter(|r| r.launches > 0).map(|r| r.pod).collect()
     };
+    let logs = member_logs(ctx.platform, &failing).await;
     let last_action =
         report.last_action.clone().or_else(|| previous.as_ref().and_then(|p| p.last_action.clone()));
     let inputs = StatusInputs {
@@ -145,7 +146,7 @@ async fn pass<P: Platform>(
         history: &history,
         plan: &plan,
         last_action,
-        bootstrap_logs,
+        logs,
     };
     let status = compute(&inputs, previous.as_ref());
     let mut events = transitions(previous.as_ref(), &status, now);
@@ -185,10 +186,10 @@ fn record_metrics(
     }
 }
 
-async fn bootstrap_logs<P: Platform>(platform: &P, desired: &DesiredCluster) -> Vec<String> {
+async fn member_logs<P: Platform>(platform: &P, pods: &[PodName]) -> Vec<String> {
     let mut lines = Vec::new();
-    for pod in desired.members.pods() {
-        if let Ok(tail) = platform.log_tail(pod, BOOTSTRAP_LOG_LINES).await {
+    for pod in pods.iter().copied() {
+        if let Ok(tail) = platform.log_tail(pod, LOG_LINES).await {
             lines.extend(tail.into_iter().map(|l| format!("{pod}: {l}")));
         }
     }

@@ -1,0 +1,238 @@
+//! Computes a status from one pass: the observation, the history, the plan.
+
+use std::collections::BTreeSet;
+
+use super::{
+    ClusterStatus, Condition, ConditionStatus, ConditionType, LastAction, MemberStatus, Phase, QuorumStatus,
+    Reason, Role, TaskStatus,
+};
+use crate::domain::{Generation, PodName};
+use crate::manifest::{DesiredCluster, ReconcileMode};
+use crate::observe::platform::{AgentState, TaskState};
+use crate::observe::{History, Observed};
+use crate::plan::{Outcome, Plan, Rule};
+
+/// What the status is computed from.
+pub struct StatusInputs<'a> {
+    /// The desired state.
+    pub desired: &'a DesiredCluster,
+    /// Its generation.
+    pub generation: Generation,
+    /// This pass's observation.
+    pub observed: &'a Observed,
+    /// Facts seen over time.
+    pub history: &'a History,
+    /// This pass's plan.
+    pub plan: &'a Plan,
+    /// The last step taken (this pass or earlier).
+    pub last_action: Option<LastAction>,
+    /// The last log lines of members that failed to start (bootstrap or replacement).
+    pub logs: Vec<String>,
+}
+
+fn member_status(pod: PodName, inputs: &StatusInputs<'_>) -> Option<MemberStatus> {
+    let observed = inputs.observed;
+    let task = observed.platform.task(pod)?;
+    let endpoint = observed.endpoint(pod);
+    let listed = observed.member_list.as_ref().and_then(|list| {
+        list.iter().find(|m| m.name == pod.to_string() || m.peer_urls.contains(&task.peer_url))
+    });
+    let id = endpoint.map(|e| e.id).or(listed.map(|m| m.id));
+    let role = endpoint.map(|e| {
+        if e.is_learner {
+            Role::Learner
+        } else if e.leader == Some(e.id) {
+            Role::Leader
+        } else {
+            Role::Follower
+        }
+    });
+    let state = match task.task {
+        TaskState::NotLaunched => "notLaunched",
+        TaskState::Running => "running",
+        TaskState::Suspended => "suspended",
+        TaskState::Exited => "exited",
+    };
+    Some(MemberStatus {
+        pod,
+        id,
+        role,
+        healthy: observed.is_healthy(pod),
+        client_url: task.client_url.clone(),
+        revision: endpoint.map(|e| e.revision),
+        db_size_bytes: endpoint.map(|e| e.db_size_bytes),
+        task: TaskStatus {
+            state: state.to_owned(),
+            agent: task.agent_name.clone(),
+            agent_lost: task.agent == AgentState::Lost,
+            pid: task.pid,
+            data_dir: task.data_dir.as_ref().map(|d| d.display().to_string()),
+        },
+    })
+}
+
+/// The quorum arithmetic of one observation.
+fn quorum(desired: &DesiredCluster, observed: &Observed) -> QuorumStatus {
+    let voting = observed
+        .member_list
+        .as_ref()
+        .map(|l| l.iter().filter(|m| !m.is_learner).count())
+        .unwrap_or(desired.members.get());
+    let healthy = observed.healthy_voters();
+    let needed = voting / 2 + 1;
+    QuorumStatus { voting, healthy, needed, fault_tolerance: healthy.saturating_sub(needed) }
+}
+
+fn phase(inputs: &StatusInputs<'_>, quorum: &QuorumStatus, all_healthy: bool) -> Phase {
+    let plan = inputs.plan;
+    if inputs.desired.reconcile == ReconcileMode::Paused {
+        Phase::Paused
+    } else if plan.refuses(Rule::BootstrapFailed) {
+        Phase::Blocked
+    } else if !inputs.history.ever_healthy {
+        Phase::Bootstrapping
+    } else if quorum.healthy < quorum.needed {
+        Phase::QuorumLost
+    } else if inputs.history.replacement.is_some() {
+        Phase::Replacing
+    } else if all_healthy {
+        Phase::Healthy
+    } else {
+        Phase::Degraded
+    }
+}
+
+/// Sets conditions, keeping `lastTransitionTime` where the status did not change.
+struct Conditions<'a> {
+    previous: Option<&'a ClusterStatus>,
+    now: jiff::Timestamp,
+    list: Vec<Condition>,
+}
+
+impl Conditions<'_> {
+    fn set(&mut self, kind: ConditionType, status: ConditionStatus, reason: Reason, message: String) {
+        let since = self
+            .previous
+            .and_then(|p| p.condition(kind))
+            .filter(|c| c.status == status)
+            .map_or(self.now, |c| c.last_transition_time);
+        self.list.push(Condition { kind, status, reason, message, last_transition_time: since });
+    }
+}
+
+fn message_of(plan: &Plan, rule: Rule) -> Option<String> {
+    plan.decisions.iter().find(|d| d.rule == rule).map(|d| d.message.clone())
+}
+
+fn progressing(inputs: &StatusInputs<'_>, c: &mut Conditions<'_>) {
+    use ConditionStatus::{False, True};
+    let plan = inputs.plan;
+    let steps: Vec<String> = plan.steps().map(|(s, _)| s.describe()).collect();
+    let waits: Vec<&str> = plan
+        .decisions
+        .iter()
+        .filter(|d| matches!(d.outcome, Outcome::Wait { .. }))
+        .map(|d| d.message.as_str())
+        .collect();
+    let failing = inputs.history.replacement.as_ref().filter(|r| {
+        r.launches > 0 && inputs.observed.platform.task(r.pod).is_some_and(|t| t.task == TaskState::Exited)
+    });
+    if inputs.desired.reconcile == ReconcileMode::Paused {
+        c.set(ConditionType::Progressing, False, Reason::Paused, "spec.paused is true".to_owned());
+    } else if let Some(r) = failing {
+        let mut message = format!(
+            "the replacement {} exited after {} launch(es); it is launched again with backoff, never added again",
+            r.pod, r.launches
+        );
+        if !inputs.logs.is_empty() {
+            message.push_str("; last log lines:\n");
+            message.push_str(&inputs.logs.join("\n"));
+        }
+        c.set(ConditionType::Progressing, True, Reason::ReplacementFailing, message);
+    } else if !steps.is_empty() {
+        c.set(ConditionType::Progressing, True, Reason::StepsInProgress, steps.join("; "));
+    } else if !waits.is_empty() {
+        c.set(ConditionType::Progressing, True, Reason::WaitingForWindow, waits.join("; "));
+    } else {
+        c.set(ConditionType::Progressing, False, Reason::Stable, "nothing to do".to_owned());
+    }
+}
+
+fn conditions(
+    inputs: &StatusInputs<'_>,
+    q: &QuorumStatus,
+    unhealthy: &[String],
+    all_healthy: bool,
+    c: &mut Conditions<'_>,
+) {
+    use ConditionStatus::{False, True};
+    let ever = inputs.history.ever_healthy;
+    let summary = format!("{} of {} members healthy; quorum needs {}", q.healthy, q.voting, q.needed);
+    match (q.healthy >= q.needed, ever) {
+        (true, _) => c.set(ConditionType::Available, True, Reason::QuorumHealthy, summary.clone()),
+        (false, true) => c.set(ConditionType::Available, False, Reason::QuorumLost, summary.clone()),
+        (false, false) => {
+            c.set(ConditionType::Available, False, Reason::WaitingForFirstQuorum, summary.clone())
+        }
+    }
+    if all_healthy {
+        c.set(ConditionType::Degraded, False, Reason::AllMembersHealthy, summary.clone());
+    } else {
+        let message = format!("not healthy: {}; {summary}", unhealthy.join(", "));
+        c.set(ConditionType::Degraded, True, Reason::MembersUnhealthy, message);
+    }
+    progressing(inputs, c);
+    let plan = inputs.plan;
+    if ever && q.healthy < q.needed {
+        let (reason, message) = if let Some(m) = message_of(plan, Rule::RestoreRequired) {
+            (Reason::MajorityLost, m)
+        } else if let Some(m) = message_of(plan, Rule::WaitForMembers) {
+            (Reason::WaitingForMembers, m)
+        } else {
+            (Reason::QuorumLost, summary.clone())
+        };
+        c.set(ConditionType::QuorumLost, True, reason, message);
+    } else {
+        c.set(ConditionType::QuorumLost, False, Reason::QuorumHealthy, summary);
+    }
+    if let Some(message) =
+        message_of(plan, Rule::RestoreRequired).filter(|_| plan.refuses(Rule::RestoreRequired))
+    {
+        c.set(ConditionType::RestoreRequired, True, Reason::MajorityLost, message);
+    }
+    if plan.refuses(Rule::BootstrapFailed) {
+        let mut message = message_of(plan, Rule::BootstrapFailed).unwrap_or_default();
+        if !inputs.logs.is_empty() {
+            message.push_str("; last log lines:\n");
+            message.push_str(&inputs.logs.join("\n"));
+        }
+        c.set(ConditionType::BootstrapFailed, True, Reason::BootstrapAttemptsExhausted, message);
+    }
+}
+
+/// Computes the status, keeping `lastTransitionTime` from `previous` where a
+/// condition's status did not change.
+pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> ClusterStatus {
+    let desired = inputs.desired;
+    let observed = inputs.observed;
+    let mut pods: BTreeSet<PodName> = desired.members.pods().collect();
+    pods.extend(observed.platform.tasks.iter().map(|t| t.pod));
+    let members: Vec<MemberStatus> = pods.into_iter().filter_map(|p| member_status(p, inputs)).collect();
+    let quorum = quorum(desired, observed);
+    let unhealthy: Vec<String> =
+        desired.members.pods().filter(|p| !observed.is_healthy(*p)).map(|p| p.to_string()).collect();
+    let all_healthy = unhealthy.is_empty() && quorum.voting == desired.members.get();
+    let mut c = Conditions { previous, now: observed.at, list: Vec::new() };
+    conditions(inputs, &quorum, &unhealthy, all_healthy, &mut c);
+    ClusterStatus {
+        name: desired.name.clone(),
+        observed_generation: inputs.generation,
+        phase: phase(inputs, &quorum, all_healthy),
+        desired_members: desired.members.get(),
+        quorum,
+        members,
+        conditions: c.list,
+        last_action: inputs.last_action.clone(),
+        observed_at: observed.at,
+    }
+}

@@ -1,0 +1,230 @@
+//! Cluster status (SPEC section 5): computed from what was observed, never from what
+//! we intended. `lastTransitionTime` moves only when a condition's status changes.
+
+mod compute;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+pub use compute::{StatusInputs, compute};
+
+use crate::domain::{ClusterName, Generation, MemberId, PodName};
+
+/// The cluster's phase, one word for humans and alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// The first bootstrap is in progress.
+    Bootstrapping,
+    /// Every desired member is a healthy voter.
+    Healthy,
+    /// Quorum holds but some member is not healthy.
+    Degraded,
+    /// A lost member is being replaced.
+    Replacing,
+    /// Members are being added or removed.
+    Scaling,
+    /// Fewer healthy voters than quorum.
+    QuorumLost,
+    /// A restore is in progress.
+    Restoring,
+    /// The controller cannot go on without a human.
+    Blocked,
+    /// `paused: true`.
+    Paused,
+}
+
+/// The kinds of condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ConditionType {
+    /// A quorum serves.
+    Available,
+    /// Some member is not healthy.
+    Degraded,
+    /// The controller is taking steps.
+    Progressing,
+    /// A recent verified backup exists.
+    BackupReady,
+    /// A scale-up is refused.
+    ScaleUpBlocked,
+    /// Fewer healthy voters than quorum.
+    QuorumLost,
+    /// Only a restore can bring the cluster back.
+    RestoreRequired,
+    /// The first bootstrap failed for good.
+    BootstrapFailed,
+}
+
+/// A condition's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConditionStatus {
+    /// The condition holds.
+    True,
+    /// The condition does not hold.
+    False,
+    /// Not known.
+    Unknown,
+}
+
+/// Why a condition has its status: one word, stable for alerting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reason {
+    /// Enough healthy voters.
+    QuorumHealthy,
+    /// Fewer healthy voters than quorum.
+    QuorumLost,
+    /// Waiting for the first quorum.
+    WaitingForFirstQuorum,
+    /// Every member healthy.
+    AllMembersHealthy,
+    /// Some member not healthy.
+    MembersUnhealthy,
+    /// Nothing to do.
+    Stable,
+    /// A step is being taken.
+    StepsInProgress,
+    /// Waiting for a failure window to pass.
+    WaitingForWindow,
+    /// Bootstrap attempts exhausted.
+    BootstrapAttemptsExhausted,
+    /// The controller only observes.
+    Paused,
+    /// A majority is down on healthy agents: waiting for them (4c).
+    WaitingForMembers,
+    /// A majority's data is gone: only a restore helps (4d).
+    MajorityLost,
+    /// A replacement member keeps failing to start.
+    ReplacementFailing,
+}
+
+/// One condition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// What the condition is about.
+    #[serde(rename = "type")]
+    pub kind: ConditionType,
+    /// Whether it holds.
+    pub status: ConditionStatus,
+    /// Why, in one word.
+    pub reason: Reason,
+    /// Why, in one sentence.
+    pub message: String,
+    /// When `status` last changed.
+    pub last_transition_time: Timestamp,
+}
+
+/// The quorum arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuorumStatus {
+    /// Voting members in the member list (the desired count when no list was read).
+    pub voting: usize,
+    /// Healthy voting members.
+    pub healthy: usize,
+    /// Healthy voters a quorum needs.
+    pub needed: usize,
+    /// How many more voters may fail with quorum kept.
+    pub fault_tolerance: usize,
+}
+
+/// A member's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Role {
+    /// The raft leader.
+    Leader,
+    /// A voting follower.
+    Follower,
+    /// A non-voting learner.
+    Learner,
+}
+
+/// The member's task as the platform sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStatus {
+    /// `notLaunched`, `running`, `suspended` or `exited`.
+    pub state: String,
+    /// The agent's name.
+    pub agent: String,
+    /// Whether the agent (and the member's data) is still there.
+    pub agent_lost: bool,
+    /// The process ID, where known.
+    pub pid: Option<u32>,
+    /// The data directory, where known.
+    pub data_dir: Option<String>,
+}
+
+/// One member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStatus {
+    /// The member slot.
+    pub pod: PodName,
+    /// The etcd member ID, once known.
+    pub id: Option<MemberId>,
+    /// Its role, when it answered.
+    pub role: Option<Role>,
+    /// Whether it answered, follows a leader and reports no alarm.
+    pub healthy: bool,
+    /// Its client URL.
+    pub client_url: String,
+    /// The revision it has applied.
+    pub revision: Option<i64>,
+    /// The size of its database.
+    pub db_size_bytes: Option<i64>,
+    /// What the platform says.
+    pub task: TaskStatus,
+}
+
+/// The last step taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastAction {
+    /// The step's name.
+    pub step: String,
+    /// The rule that decided it.
+    pub rule: String,
+    /// When it was taken.
+    pub at: Timestamp,
+    /// `succeeded`, or the error.
+    pub result: String,
+}
+
+/// The status of one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterStatus {
+    /// The cluster.
+    pub name: ClusterName,
+    /// The generation of the desired state this status was computed for.
+    pub observed_generation: Generation,
+    /// One word.
+    pub phase: Phase,
+    /// The desired member count.
+    pub desired_members: usize,
+    /// The quorum arithmetic.
+    pub quorum: QuorumStatus,
+    /// Every member slot, in pod order.
+    pub members: Vec<MemberStatus>,
+    /// The conditions.
+    pub conditions: Vec<Condition>,
+    /// The last step taken.
+    pub last_action: Option<LastAction>,
+    /// When the observation behind this status was made.
+    pub observed_at: Timestamp,
+}
+
+impl ClusterStatus {
+    /// The condition of a kind, if present.
+    pub fn condition(&self, kind: ConditionType) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+
+    /// Whether the status differs from `other` in anything but the observation time.
+    pub fn differs_from(&self, other: &ClusterStatus) -> bool {
+        let mut a = self.clone();
+        a.observed_at = other.observed_at;
+        a != *other
+    }
+}
