@@ -137,7 +137,9 @@ impl FromStr for MemberId {
 }
 
 /// The version of the desired state: grows by one on every accepted change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Generation(pub u64);
 
@@ -185,7 +187,10 @@ mod tests {
             assert!(ok.parse::<ClusterName>().is_ok(), "{ok} should be accepted");
         }
         for bad in ["", "Kube", "1abc", "abc-", "a_b", "a.b", &"a".repeat(41)] {
-            assert!(bad.parse::<ClusterName>().is_err(), "{bad} should be refused");
+            assert!(
+                bad.parse::<ClusterName>().is_err(),
+                "{bad} should be refused"
+            );
         }
     }
 

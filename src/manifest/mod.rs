@@ -1,5 +1,27 @@
 //! The `EtcdCluster` manifest: raw serde types, and validation into [`DesiredCluster`].
+//!
+//! The pipeline is `load_file` / `parse_str` (text into [`Manifest`] documents) then
+//! [`Manifest::validate`] (a `Manifest` into a [`DesiredCluster`]). Nothing downstream
+//! of this module reads a `Manifest`; it reads the `DesiredCluster`.
 
 mod desired;
+mod error;
+mod load;
+mod schema;
+mod spec;
+mod spec_backup;
+mod spec_values;
+mod validate;
+mod validate_backup;
+mod validate_platform;
 
 pub use desired::*;
+pub use error::{FieldError, ManifestError, Position, SourceFormat};
+pub use load::{LoadedManifest, load_file, parse_str};
+pub use schema::{schema, schema_text};
+pub use spec::{
+    API_VERSION, ClusterSpec, DcosLogin, DcosPlatform, EtcdSection, KIND, LocalPlatform, Manifest,
+    Metadata, PlatformSection, PolicySection, QuorumLoss, RecoverySection, ScaleUp, TlsSection,
+};
+pub use spec_backup::{BackupSection, RetentionSection, S3Options};
+pub use spec_values::{BackupSchedule, Endpoints, HumanDuration, Ports};
