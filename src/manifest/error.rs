@@ -250,7 +250,12 @@ fn reword(path: &str, message: &str) -> (String, String) {
             .strip_prefix(prefix)
             .and_then(|rest| rest.rsplit_once(", expected "))
         {
-            let found = found.replace('`', "");
+            let found = match found {
+                "unit value" => "null (an empty value)".to_owned(),
+                "map" => "a mapping".to_owned(),
+                "sequence" => "a list".to_owned(),
+                other => other.replace('`', ""),
+            };
             return (
                 path.to_owned(),
                 format!("{found} is not allowed (allowed: {})", expected(wanted)),

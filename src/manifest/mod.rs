@@ -25,3 +25,6 @@ pub use spec::{
 };
 pub use spec_backup::{BackupSection, RetentionSection, S3Options};
 pub use spec_values::{BackupSchedule, Endpoints, HumanDuration, Ports};
+
+#[cfg(test)]
+mod validate_tests;

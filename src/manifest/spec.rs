@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::spec_backup::BackupSection;
-use super::spec_values::{Endpoints, HumanDuration, Ports, null_as_default};
+use super::spec_values::{Endpoints, HumanDuration, Ports, null_as_default, null_as_default_value};
 
 /// The manifest format version this build understands.
 pub const API_VERSION: &str = "etcd-warden/v1alpha1";
@@ -31,8 +31,9 @@ pub struct Manifest {
     pub kind: String,
     /// The cluster's identity.
     pub metadata: Metadata,
-    /// What the cluster should look like. Absent: one local member with every default.
-    #[serde(default)]
+    /// What the cluster should look like. Absent or empty: one local member with every
+    /// default.
+    #[serde(default, deserialize_with = "null_as_default_value")]
     pub spec: ClusterSpec,
 }
 
@@ -90,6 +91,7 @@ pub struct ClusterSpec {
 /// Where the members run: exactly one of `local` or `dcos`.
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
 pub struct PlatformSection {
     /// Real etcd processes on this machine, detached from the controller (the default
     /// platform). `local:` with no value uses every default.

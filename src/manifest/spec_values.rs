@@ -319,3 +319,13 @@ where
         Option::<T>::deserialize(deserializer)?.unwrap_or_default(),
     ))
 }
+
+/// Deserializes a section that has defaults so that an empty value (`spec:` in YAML)
+/// means the section with its defaults.
+pub(crate) fn null_as_default_value<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}

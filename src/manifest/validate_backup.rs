@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use croner::errors::CronError;
 use croner::parser::{CronParser, Seconds, Year};
 
 use super::desired::{
@@ -14,6 +15,41 @@ use super::validate_platform::is_http_url;
 
 const CRON_ALLOWED: &str = "allowed: a 5-field cron expression (minute hour day-of-month month day-of-week) such as \"*/30 * * * *\", or every: DURATION";
 const DESTINATION_ALLOWED: &str = "allowed: file:///absolute/path or s3://bucket/prefix";
+
+/// Checks a 5-field cron expression; the error names the first field that is wrong.
+fn check_cron(expression: &str) -> Result<(), String> {
+    const FIELDS: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
+    let parser = CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build();
+    let reason = |error: CronError| {
+        let text = match error {
+            CronError::InvalidPattern(text)
+            | CronError::IllegalCharacters(text)
+            | CronError::ComponentError(text) => text,
+            other => other.to_string(),
+        };
+        let text = text.trim_end_matches('.');
+        let mut chars = text.chars();
+        chars
+            .next()
+            .map(|first| first.to_lowercase().chain(chars).collect())
+            .unwrap_or_default()
+    };
+    let Err(error) = parser.parse(expression) else {
+        return Ok(());
+    };
+    let parts: Vec<&str> = expression.split_whitespace().collect();
+    for (index, (field, part)) in FIELDS.iter().zip(&parts).enumerate() {
+        let mut alone = vec!["*"; FIELDS.len()];
+        alone[index] = part;
+        if let Err(error) = parser.parse(&alone.join(" ")) {
+            return Err(format!("the {field} field {part:?}: {}", reason(error)));
+        }
+    }
+    Err(reason(error))
+}
 
 /// Whether `bucket` follows the S3 bucket naming rules.
 fn is_bucket_name(bucket: &str) -> bool {
@@ -67,17 +103,13 @@ impl Checker {
                     );
                     return None;
                 }
-                let parser = CronParser::builder()
-                    .seconds(Seconds::Disallowed)
-                    .year(Year::Disallowed)
-                    .build();
-                match parser.parse(expression) {
-                    Ok(_) => Some(Schedule::Cron(expression.trim().to_owned())),
-                    Err(error) => {
+                match check_cron(expression) {
+                    Ok(()) => Some(Schedule::Cron(expression.trim().to_owned())),
+                    Err(why) => {
                         self.fail(
                             PATH,
                             format!(
-                                "{expression:?} is not a valid cron expression: {error} ({CRON_ALLOWED})"
+                                "{expression:?} is not a valid cron expression: {why} ({CRON_ALLOWED})"
                             ),
                         );
                         None
