@@ -115,7 +115,7 @@ impl<'de> Deserialize<'de> for Ports {
             type Value = Ports;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("auto or a base port number (1024-65535)")
+                f.write_str("auto, or a base port number from 1024 to 65535")
             }
 
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {

@@ -79,7 +79,7 @@ impl Checker {
         };
         let host = local.host.as_deref().unwrap_or("127.0.0.1");
         let host_ok = host.parse::<IpAddr>().is_ok()
-            || (!host.is_empty()
+            || (host.chars().any(|c| c.is_ascii_alphabetic())
                 && host
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
