@@ -33,7 +33,8 @@ fn documents(file: &Path) -> Result<Vec<(String, serde_json::Value)>, CommandErr
     loaded
         .iter()
         .map(|doc| {
-            let value = serde_json::to_value(&doc.raw).map_err(|e| CommandError::Print(e.to_string()))?;
+            let value =
+                serde_json::to_value(&doc.manifest).map_err(|e| CommandError::Print(e.to_string()))?;
             Ok((doc.desired.name.to_string(), value))
         })
         .collect()

@@ -45,7 +45,8 @@ pub async fn run(args: RunArgs, token: Option<String>) -> Result<(), DaemonError
     for file in &args.files {
         let docs = manifest::load_file(file).map_err(|e| DaemonError::Manifest(e.to_string()))?;
         for doc in docs {
-            let value = serde_json::to_value(&doc.raw).map_err(|e| DaemonError::Manifest(e.to_string()))?;
+            let value =
+                serde_json::to_value(&doc.manifest).map_err(|e| DaemonError::Manifest(e.to_string()))?;
             let (generation, changed) = store.put_desired(&doc.desired.name, value, Timestamp::now())?;
             tracing::info!(cluster = %doc.desired.name, generation = generation.0, changed, "applied start-up manifest");
         }

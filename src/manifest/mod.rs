@@ -1,26 +1,44 @@
 //! The `EtcdCluster` manifest: raw serde types, and validation into [`DesiredCluster`].
+//!
+//! The pipeline is `load_file` / `parse_str` (text into [`Manifest`] documents) then
+//! [`Manifest::validate`] (a `Manifest` into a [`DesiredCluster`]). Nothing downstream
+//! of this module reads a `Manifest`; it reads the `DesiredCluster`.
 
 mod desired;
+mod error;
+mod load;
+mod schema;
+mod spec;
+mod spec_backup;
+mod spec_values;
+mod validate;
+mod validate_backup;
+mod validate_platform;
 
 pub use desired::*;
+pub use error::{FieldError, ManifestError, Position, SourceFormat};
+pub use load::{LoadedManifest, load_file, parse_str};
+pub use schema::{schema, schema_text};
+pub use spec::{
+    API_VERSION, ClusterSpec, DcosLogin, DcosPlatform, EtcdSection, KIND, LocalPlatform, Manifest, Metadata,
+    PlatformSection, PolicySection, QuorumLoss, RecoverySection, ScaleUp, TlsSection,
+};
+pub use spec_backup::{BackupSection, RetentionSection, S3Options};
+pub use spec_values::{BackupSchedule, Endpoints, HumanDuration, Ports};
 
-// TEMPORARY stub until the manifest module lands.
-/// A loaded document.
-pub struct LoadedManifest {
-    /// Raw.
-    pub raw: serde_json::Value,
-    /// Validated.
-    pub desired: DesiredCluster,
-}
-/// Stub.
-pub fn load_file(_path: &std::path::Path) -> Result<Vec<LoadedManifest>, String> {
-    Err("stub".into())
-}
-/// Stub.
-pub fn schema() -> serde_json::Value {
-    serde_json::Value::Null
-}
-/// Stub.
-pub fn desired_from_json(_v: &serde_json::Value) -> Result<DesiredCluster, String> {
-    Err("stub".into())
+#[cfg(test)]
+mod validate_tests;
+
+/// Validates one manifest document received as JSON (the API's body, or the stored
+/// desired state) into a [`DesiredCluster`].
+///
+/// # Errors
+/// One sentence naming the field and what is allowed.
+pub fn desired_from_json(value: &serde_json::Value) -> Result<DesiredCluster, String> {
+    let text = value.to_string();
+    let mut docs = parse_str("request", &text).map_err(|e| e.to_string())?;
+    match (docs.pop(), docs.is_empty()) {
+        (Some(doc), true) => Ok(doc.desired),
+        _ => Err("request: exactly one EtcdCluster document is allowed".to_owned()),
+    }
 }

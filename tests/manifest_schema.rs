@@ -1,0 +1,31 @@
+//! `manifests/schema.json` is the schema generated from the manifest types.
+
+use std::path::Path;
+
+#[test]
+fn committed_schema_matches_the_manifest_types() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/schema.json");
+    let generated = etcd_warden::manifest::schema_text();
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).expect("write manifests/schema.json");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "manifests/schema.json is stale; regenerate it with\n    \
+         UPDATE_SCHEMA=1 cargo test --test manifest_schema\nor\n    \
+         cargo run -- schema > manifests/schema.json"
+    );
+}
+
+#[test]
+fn schema_describes_every_field() {
+    let schema = etcd_warden::manifest::schema();
+    let spec = &schema["$defs"]["ClusterSpec"]["properties"];
+    for field in ["highAvailability", "members", "paused", "platform", "backup"] {
+        let description = spec[field]["description"].as_str().unwrap_or_default();
+        assert!(!description.is_empty(), "spec.{field} has no description");
+    }
+    assert_eq!(schema["title"], "EtcdCluster");
+}
