@@ -101,8 +101,10 @@ pub async fn reconcile<P: Platform>(
     let result = pass(ctx, desired, generation, memory).instrument(span).await;
     ctx.metrics.passes.get_or_create(&label).inc();
     ctx.metrics.duration.get_or_create(&label).observe(started.elapsed().as_secs_f64());
+    // Created even when zero, so that an alert on its rate has a series to watch.
+    let errors = ctx.metrics.errors.get_or_create(&label);
     if result.is_err() {
-        ctx.metrics.errors.get_or_create(&label).inc();
+        errors.inc();
     }
     result
 }

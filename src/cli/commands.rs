@@ -63,7 +63,7 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             Ok(())
         }
         Command::Schema => {
-            print!("{}", json(&manifest::schema())?);
+            print!("{}", manifest::schema_text());
             Ok(())
         }
         Command::Apply { file, dry_run } => {
