@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -134,6 +135,13 @@ async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
     )
 }
 
+fn rejected(rejection: JsonRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        format!("the request body must be one EtcdCluster manifest as JSON: {}", rejection.body_text()),
+    )
+}
+
 fn cluster_name(raw: &str) -> Result<ClusterName, ApiError> {
     raw.parse().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("cluster name {e}")))
 }
@@ -175,8 +183,9 @@ fn immutable_change(current: &DesiredCluster, next: &DesiredCluster) -> Option<S
 async fn apply(
     State(state): State<Shared>,
     Query(query): Query<ApplyQuery>,
-    Json(body): Json<serde_json::Value>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Json<ApplyResponse>, ApiError> {
+    let Json(body) = body.map_err(rejected)?;
     let desired = validate(&body)?;
     let name = desired.name.clone();
     let current = state.controller.desired(&name)?;
