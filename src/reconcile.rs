@@ -128,7 +128,7 @@ async fn pass<P: Platform>(
     let snapshots = ctx.store.cluster_dir(name).join("snapshots");
     let act_ctx =
         ActContext { name, platform: ctx.platform, store: ctx.store, admin: ctx.admin, snapshots, now };
-    let mut report = act(&act_ctx, &plan, &mut history).await;
+    let report = act(&act_ctx, &plan, &mut history).await;
     if history != previous_history {
         ctx.store.put_history(name, &history)?;
     }
@@ -153,7 +153,6 @@ async fn pass<P: Platform>(
     let status = compute(&inputs, previous.as_ref());
     let mut events = transitions(previous.as_ref(), &status, now);
     events.extend(refusals(&plan, memory, now));
-    events.append(&mut report.events);
     let stale = |p: &ClusterStatus| now.duration_since(p.observed_at).as_secs() >= STATUS_HEARTBEAT_SECS;
     if previous.as_ref().is_none_or(|p| status.differs_from(p) || stale(p)) {
         ctx.store.put_status(&status)?;

@@ -40,11 +40,9 @@ pub enum ActError {
     Store(#[from] StoreError),
 }
 
-/// What acting on a plan did.
+/// What acting on a plan did. Its events are already recorded.
 #[derive(Debug, Default)]
 pub struct ActReport {
-    /// One event per step taken or failed.
-    pub events: Vec<Event>,
     /// The last step taken, with its result.
     pub last_action: Option<LastAction>,
     /// The first failure; steps after it were not taken.
@@ -67,7 +65,8 @@ pub struct ActContext<'a, P> {
     pub now: Timestamp,
 }
 
-/// Takes the plan's steps in order, stopping at the first failure.
+/// Takes the plan's steps in order, stopping at the first failure; records an event
+/// per step as soon as it is taken.
 /// A second disruptive step in one plan is never taken (the planner does not make
 /// such plans; this is the guard).
 pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mut History) -> ActReport {
@@ -92,7 +91,15 @@ pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mu
         } else {
             Event::warning(ctx.now, step.name(), message)
         };
-        report.events.push(event.by(rule.id()));
+        let event = event.by(rule.id());
+        let event = match step.pod() {
+            Some(pod) => event.about(pod),
+            None => event,
+        };
+        // Recorded at once, so that a crash right after the step keeps its trace.
+        if let Err(error) = ctx.store.add_events(ctx.name, &[event]) {
+            tracing::warn!(%error, "cannot record the event of a step");
+        }
         report.last_action = Some(LastAction {
             step: step.name().to_owned(),
             rule: rule.id().to_owned(),
@@ -104,6 +111,7 @@ pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mu
             report.error = Some(e);
             break;
         }
+        failpoint(step.name());
     }
     report
 }
@@ -153,5 +161,17 @@ async fn take<P: Platform>(
             membership::launch_replacement(ctx, history, *pod, initial_cluster).await
         }
         Step::PromoteLearner { id, via, .. } => membership::promote(ctx, *id, via).await,
+    }
+}
+
+/// The environment variable of the crash-test hook: the name of a step after which
+/// the process kills itself with SIGKILL, as if the machine died right then. Tests
+/// use it to prove that a restarted controller converges from any point.
+pub const FAILPOINT_ENV: &str = "ETCD_WARDEN_FAILPOINT_AFTER";
+
+fn failpoint(step: &str) {
+    if std::env::var(FAILPOINT_ENV).is_ok_and(|v| v == step) {
+        tracing::warn!(step, "failpoint reached: killing this process");
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
 }

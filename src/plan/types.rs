@@ -194,6 +194,20 @@ impl Step {
         }
     }
 
+    /// The member slot the step is about, if one.
+    pub fn pod(&self) -> Option<PodName> {
+        match self {
+            Self::Bootstrap { .. } | Self::WipeFailedBootstrap { .. } => None,
+            Self::RestartInPlace { pod, .. }
+            | Self::SnapshotBeforeReplace { pod, .. }
+            | Self::WipeMember { pod }
+            | Self::AddLearner { pod, .. }
+            | Self::LaunchReplacement { pod, .. }
+            | Self::PromoteLearner { pod, .. } => Some(*pod),
+            Self::RemoveMember { pod, .. } => *pod,
+        }
+    }
+
     /// Whether the step changes etcd membership (at most one per pass).
     pub fn changes_membership(&self) -> bool {
         matches!(self, Self::RemoveMember { .. } | Self::AddLearner { .. } | Self::PromoteLearner { .. })

@@ -58,6 +58,11 @@ impl Harness {
 
     /// Starts the daemon (again) on the same port and state directory.
     pub fn start_daemon(&mut self) {
+        self.start_daemon_with(&[]);
+    }
+
+    /// Starts the daemon with extra environment variables (e.g. a failpoint).
+    pub fn start_daemon_with(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::File::create(self.dir.path().join(format!("daemon-{}.log", free_port())))
             .expect("daemon log");
         let child = Command::new(BIN)
@@ -66,6 +71,7 @@ impl Harness {
             .arg("--state-dir")
             .arg(self.state_dir())
             .env("ETCD_WARDEN_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -74,6 +80,13 @@ impl Harness {
         self.daemon = Some(child);
         let url = format!("{}/healthz", self.server());
         wait_for("the daemon's /healthz", Duration::from_secs(20), || http_get(&url).ok());
+    }
+
+    /// Waits until the daemon has exited on its own (a failpoint); reaps it.
+    pub fn wait_daemon_exit(&mut self, timeout: Duration) {
+        let child = self.daemon.as_mut().expect("daemon running");
+        wait_for("the daemon to exit", timeout, || child.try_wait().ok().flatten());
+        self.daemon = None;
     }
 
     /// The daemon's pid.
@@ -319,4 +332,50 @@ pub fn http_post(url: &str, body: &str) -> String {
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer
+}
+
+/// The member list as etcd reports it: (id, name, is_learner).
+pub fn member_list(endpoints: &[String]) -> Vec<(u64, String, bool)> {
+    try_member_list(endpoints).expect("member list")
+}
+
+/// The member list, or `None` when etcd does not answer right now.
+pub fn try_member_list(endpoints: &[String]) -> Option<Vec<(u64, String, bool)>> {
+    runtime().block_on(async {
+        let mut c = try_client(endpoints).await?;
+        let list = c.member_list().await.ok()?;
+        Some(list.members().iter().map(|m| (m.id(), m.name().to_owned(), m.is_learner())).collect())
+    })
+}
+
+/// `etcdctl endpoint hashkv` of every endpoint at one revision, or `None` when a
+/// member does not answer right now.
+pub fn try_hashkv(endpoints: &[String]) -> Option<Vec<u32>> {
+    runtime().block_on(async {
+        let mut first = try_client(&endpoints[..1]).await?;
+        let revision = first.get("hashkv-probe", None).await.ok()?.header()?.revision();
+        let mut hashes = Vec::new();
+        for endpoint in endpoints {
+            let mut c = try_client(std::slice::from_ref(endpoint)).await?;
+            hashes.push(c.hash_kv(revision).await.ok()?.hash());
+        }
+        Some(hashes)
+    })
+}
+
+async fn try_client(endpoints: &[String]) -> Option<Client> {
+    let options = etcd_client::ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_timeout(Duration::from_secs(5));
+    Client::connect(endpoints, Some(options)).await.ok()
+}
+
+/// Sends a signal to a pid.
+pub fn signal(pid: u64, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).expect("signal");
+}
+
+/// Events of a given reason.
+pub fn count_events(h: &Harness, cluster: &str, reason: &str) -> usize {
+    h.events(cluster).iter().filter(|e| e["reason"] == reason).count()
 }

@@ -1,0 +1,213 @@
+//! Self-healing end to end (scenarios 4a-4c): the binary, three real etcd members,
+//! keys written first and every one read back after healing.
+
+mod support;
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use support::{
+    Harness, assert_keys, count_events, endpoints, local_manifest, member, member_list, put_keys, signal,
+    wait_for,
+};
+
+const BOOT: Duration = Duration::from_secs(60);
+const HEAL: Duration = Duration::from_secs(120);
+
+fn manifest(name: &str, recovery: &str) -> String {
+    local_manifest(name, 3, recovery)
+}
+
+fn pid_of(status: &Value, pod: &str) -> u64 {
+    member(status, pod)["task"]["pid"].as_u64().expect("pid")
+}
+
+fn data_dir_of(status: &Value, pod: &str) -> String {
+    member(status, pod)["task"]["dataDir"].as_str().expect("dataDir").to_owned()
+}
+
+/// Three healthy voters, no learner, no unstarted member, equal hashes, every key.
+fn assert_converged(h: &Harness, name: &str, keys: usize) -> Value {
+    let status = h.wait_status(name, "3 healthy voters after healing", HEAL, |s| {
+        s["phase"] == "Healthy"
+            && support::healthy_members(s) == 3
+            && s["members"].as_array().is_some_and(|m| m.iter().all(|m| m["role"] != "learner"))
+    });
+    // etcd may still elect a leader after the last promotion: poll, with a deadline.
+    let eps = endpoints(&status);
+    let (list, hashes) = wait_for("a stable member list and hashkv", HEAL, || {
+        Some((support::try_member_list(&eps)?, support::try_hashkv(&eps)?))
+    });
+    assert_eq!(list.len(), 3, "exactly three members: {list:?}\nevents: {:#?}", h.events(name));
+    assert!(
+        list.iter().all(|(_, name, learner)| !name.is_empty() && !learner),
+        "no phantom, no learner: {list:?}"
+    );
+    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "hashkv differs: {hashes:?}");
+    assert_keys(&eps, "k", keys);
+    status
+}
+
+#[test]
+fn a_member_killed_with_its_data_deleted_is_replaced_with_quorum_kept() {
+    let h = Harness::start();
+    h.apply("c.yaml", &manifest("kubernetes", "    agentLostAfter: 1s\n"));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 300);
+    let old_id = member(&before, "etcd-1")["id"].clone();
+    signal(pid_of(&before, "etcd-1"), Signal::SIGKILL);
+    std::fs::remove_dir_all(data_dir_of(&before, "etcd-1")).expect("delete the data directory");
+    h.wait_status("kubernetes", "etcd-1 seen lost", HEAL, |s| {
+        member(s, "etcd-1")["task"]["agentLost"] == true
+    });
+    let after = assert_converged(&h, "kubernetes", 300);
+    assert_ne!(member(&after, "etcd-1")["id"], old_id, "a new member took the slot");
+    for step in ["SnapshotBeforeReplace", "RemoveMember", "AddLearner", "LaunchReplacement", "PromoteLearner"]
+    {
+        assert_eq!(count_events(&h, "kubernetes", step), 1, "{step} exactly once");
+    }
+}
+
+#[test]
+fn a_member_suspended_past_unresponsive_after_is_replaced() {
+    let h = Harness::start();
+    h.apply("c.yaml", &manifest("kubernetes", "    unresponsiveAfter: 3s\n"));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 100);
+    signal(pid_of(&before, "etcd-2"), Signal::SIGSTOP);
+    h.wait_status("kubernetes", "etcd-2 seen suspended", HEAL, |s| {
+        member(s, "etcd-2")["task"]["state"] == "suspended"
+    });
+    let after = assert_converged(&h, "kubernetes", 100);
+    assert_ne!(member(&after, "etcd-2")["id"], member(&before, "etcd-2")["id"]);
+    assert_eq!(count_events(&h, "kubernetes", "RemoveMember"), 1);
+}
+
+#[test]
+fn a_member_suspended_for_less_than_unresponsive_after_keeps_its_membership() {
+    let h = Harness::start();
+    h.apply("c.yaml", &manifest("kubernetes", "    unresponsiveAfter: 60s\n"));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 100);
+    let pid = pid_of(&before, "etcd-0");
+    signal(pid, Signal::SIGSTOP);
+    h.wait_status("kubernetes", "etcd-0 seen unhealthy", HEAL, |s| member(s, "etcd-0")["healthy"] == false);
+    signal(pid, Signal::SIGCONT);
+    let after = h.wait_healthy("kubernetes", 3, HEAL);
+    assert_eq!(
+        after["members"].as_array().map(|m| m.iter().map(|m| m["id"].clone()).collect::<Vec<_>>()),
+        before["members"].as_array().map(|m| m.iter().map(|m| m["id"].clone()).collect::<Vec<_>>())
+    );
+    assert_eq!(pid_of(&after, "etcd-0"), pid, "the same process");
+    for step in ["SnapshotBeforeReplace", "WipeMember", "RemoveMember", "AddLearner"] {
+        assert_eq!(count_events(&h, "kubernetes", step), 0, "no {step}");
+    }
+    assert_keys(&endpoints(&after), "k", 100);
+}
+
+#[test]
+fn two_suspended_members_are_waited_for_not_replaced() {
+    let h = Harness::start();
+    h.apply("c.yaml", &manifest("kubernetes", "    unresponsiveAfter: 1s\n"));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 100);
+    let (a, b) = (pid_of(&before, "etcd-1"), pid_of(&before, "etcd-2"));
+    signal(a, Signal::SIGSTOP);
+    signal(b, Signal::SIGSTOP);
+    let lost = h.wait_status("kubernetes", "QuorumLost/WaitingForMembers", HEAL, |s| {
+        s["phase"] == "QuorumLost"
+            && s["conditions"].as_array().is_some_and(|c| {
+                c.iter().any(|c| {
+                    c["type"] == "QuorumLost" && c["status"] == "True" && c["reason"] == "WaitingForMembers"
+                })
+            })
+    });
+    // Well past unresponsiveAfter: ten more passes, and still nothing is done.
+    let passes = support::passes(&h, "kubernetes");
+    wait_for("ten more passes", HEAL, || (support::passes(&h, "kubernetes") >= passes + 10).then_some(()));
+    for step in ["SnapshotBeforeReplace", "WipeMember", "RemoveMember", "AddLearner", "RestartInPlace"] {
+        assert_eq!(count_events(&h, "kubernetes", step), 0, "no {step} while the majority is down: {lost}");
+    }
+    signal(a, Signal::SIGCONT);
+    signal(b, Signal::SIGCONT);
+    let after = h.wait_healthy("kubernetes", 3, HEAL);
+    assert_eq!(pid_of(&after, "etcd-1"), a);
+    assert_keys(&endpoints(&after), "k", 100);
+}
+
+#[test]
+fn a_paused_cluster_is_not_healed_until_unpaused() {
+    let h = Harness::start();
+    let active = manifest("kubernetes", "");
+    h.apply("c.yaml", &active);
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 50);
+    h.apply("p.yaml", &active.replace("spec:\n", "spec:\n  paused: true\n"));
+    h.wait_status("kubernetes", "phase Paused", HEAL, |s| s["phase"] == "Paused");
+    signal(pid_of(&before, "etcd-1"), Signal::SIGKILL);
+    h.wait_status("kubernetes", "etcd-1 seen down", HEAL, |s| {
+        member(s, "etcd-1")["task"]["state"] == "exited"
+    });
+    let passes = support::passes(&h, "kubernetes");
+    wait_for("ten more passes", HEAL, || (support::passes(&h, "kubernetes") >= passes + 10).then_some(()));
+    let paused = h.status("kubernetes").expect("status");
+    assert_eq!(member(&paused, "etcd-1")["task"]["state"], "exited", "nothing done while paused");
+    assert_eq!(count_events(&h, "kubernetes", "RestartInPlace"), 0);
+    h.apply("c.yaml", &active);
+    let after = h.wait_healthy("kubernetes", 3, HEAL);
+    assert_eq!(member(&after, "etcd-1")["id"], member(&before, "etcd-1")["id"]);
+    assert_keys(&endpoints(&after), "k", 50);
+}
+
+#[test]
+fn a_replacement_that_cannot_start_is_not_added_again_and_quorum_holds() {
+    let h = Harness::start();
+    h.apply("c.yaml", &manifest("kubernetes", "    agentLostAfter: 1s\n"));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 100);
+    let url = member(&before, "etcd-2")["clientUrl"].as_str().expect("url").to_owned();
+    let port: u16 = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+    signal(pid_of(&before, "etcd-2"), Signal::SIGKILL);
+    std::fs::remove_dir_all(data_dir_of(&before, "etcd-2")).expect("delete data");
+    // Squat the member's client port: its replacement cannot start.
+    let squatter = wait_for("the killed member's port to be free", HEAL, || {
+        std::net::TcpListener::bind(("127.0.0.1", port)).ok()
+    });
+    let failing = h.wait_status("kubernetes", "the ReplacementFailing condition", HEAL, |s| {
+        assert!(s["quorum"]["healthy"].as_u64().unwrap_or(0) >= 2, "quorum broken: {s}");
+        s["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["reason"] == "ReplacementFailing"))
+    });
+    wait_for("a second launch", HEAL, || {
+        (count_events(&h, "kubernetes", "LaunchReplacement") >= 2).then_some(())
+    });
+    assert_eq!(count_events(&h, "kubernetes", "AddLearner"), 1, "added once only: {failing}");
+    let members = member_list(&endpoints(&failing));
+    assert_eq!(members.len(), 3, "one learner waiting, no second add: {members:?}");
+    drop(squatter);
+    assert_converged(&h, "kubernetes", 100);
+    assert_eq!(count_events(&h, "kubernetes", "AddLearner"), 1);
+}
+
+#[test]
+fn a_daemon_killed_after_any_replacement_step_converges_when_restarted() {
+    for step in ["SnapshotBeforeReplace", "WipeMember", "RemoveMember", "AddLearner", "LaunchReplacement"] {
+        let mut h = Harness::start();
+        h.apply("c.yaml", &manifest("kubernetes", "    agentLostAfter: 1s\n"));
+        let before = h.wait_healthy("kubernetes", 3, BOOT);
+        put_keys(&endpoints(&before), "k", 100);
+        h.kill_daemon();
+        h.start_daemon_with(&[(etcd_warden::act::FAILPOINT_ENV, step)]);
+        signal(pid_of(&before, "etcd-0"), Signal::SIGKILL);
+        std::fs::remove_dir_all(data_dir_of(&before, "etcd-0")).expect("delete data");
+        h.wait_daemon_exit(HEAL);
+        h.start_daemon();
+        h.wait_status("kubernetes", "etcd-0 seen lost or replaced", HEAL, |s| {
+            member(s, "etcd-0")["id"] != member(&before, "etcd-0")["id"]
+                || member(s, "etcd-0")["healthy"] == false
+        });
+        assert_converged(&h, "kubernetes", 100);
+        assert_eq!(count_events(&h, "kubernetes", "AddLearner"), 1, "after {step}: one add only");
+        assert_eq!(count_events(&h, "kubernetes", "RemoveMember"), 1, "after {step}: one removal only");
+    }
+}
