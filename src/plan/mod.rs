@@ -44,4 +44,8 @@ fn initial_cluster(desired: &DesiredCluster, observed: &Observed) -> Option<Vec<
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
+mod properties_membership;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_replace;

@@ -42,7 +42,7 @@ pub(crate) fn at(seconds: i64) -> Timestamp {
     t0() + SignedDuration::from_secs(seconds)
 }
 
-fn pod(i: u8) -> PodName {
+pub(crate) fn pod(i: u8) -> PodName {
     PodName::new(i).expect("pod")
 }
 
@@ -98,7 +98,7 @@ pub(crate) fn world(members: usize) -> World {
 }
 
 impl World {
-    fn task(&mut self, i: u8) -> &mut TaskObservation {
+    pub fn task(&mut self, i: u8) -> &mut TaskObservation {
         self.observed.platform.tasks.iter_mut().find(|t| t.pod == pod(i)).expect("task")
     }
 
@@ -142,6 +142,88 @@ impl World {
         self
     }
 
+    /// The member's agent and data are lost since `since`; its process is gone.
+    pub fn lost(mut self, i: u8, since: Timestamp) -> Self {
+        self = self.exited(i, since).agent_lost(i);
+        self.history.lost_since.insert(pod(i), since);
+        self
+    }
+
+    /// The member's process is stopped by SIGSTOP since `since`.
+    pub fn suspended(mut self, i: u8, since: Timestamp) -> Self {
+        self.task(i).task = TaskState::Suspended;
+        self.observed.endpoints.remove(&pod(i));
+        self.history.down_since.insert(pod(i), since);
+        self.history.unanswered_since.insert(pod(i), since);
+        self
+    }
+
+    /// A replacement of the member is recorded (snapshot taken), with `launches`.
+    pub fn replacing(mut self, i: u8, launches: u32, last_launch: Option<Timestamp>) -> Self {
+        self.history.replacement = Some(crate::observe::Replacement {
+            pod: pod(i),
+            snapshot_at: t0(),
+            snapshot: "snap.db".into(),
+            snapshot_revision: 42,
+            launches,
+            last_launch,
+        });
+        self
+    }
+
+    fn list(&mut self) -> &mut Vec<ListedMember> {
+        self.observed.member_list.get_or_insert_with(Vec::new)
+    }
+
+    /// The member's old entry is gone from the member list.
+    pub fn removed(mut self, i: u8) -> Self {
+        let url = self.task(i).peer_url.clone();
+        self.list().retain(|m| !m.peer_urls.contains(&url));
+        self
+    }
+
+    /// A learner with the member's peer URL is in the list; `started` gives it a name
+    /// and a live, answering process at `revision`.
+    pub fn learner(mut self, i: u8, started: Option<i64>) -> Self {
+        let url = self.task(i).peer_url.clone();
+        self = self.removed(i);
+        let id = MemberId(900 + u64::from(i));
+        let name = if started.is_some() { pod(i).to_string() } else { String::new() };
+        self.list().push(ListedMember {
+            id,
+            name,
+            peer_urls: vec![url],
+            client_urls: vec![],
+            is_learner: true,
+        });
+        if let Some(revision) = started {
+            self.task(i).task = TaskState::Running;
+            self.task(i).agent = AgentState::Healthy;
+            let status = EndpointStatus {
+                id,
+                leader: Some(MemberId(100)),
+                revision,
+                db_size_bytes: 1,
+                is_learner: true,
+                errors: vec![],
+            };
+            self.observed.endpoints.insert(pod(i), Ok(status));
+        }
+        self
+    }
+
+    /// A member added but never started, for no slot of ours.
+    pub fn phantom(mut self) -> Self {
+        self.list().push(ListedMember {
+            id: MemberId(777),
+            name: String::new(),
+            peer_urls: vec!["http://10.9.9.9:2380".into()],
+            client_urls: vec![],
+            is_learner: false,
+        });
+        self
+    }
+
     pub fn plan(&self, desired: &DesiredCluster, now: Timestamp) -> Plan {
         plan(desired, &self.observed, &self.history, now)
     }
@@ -155,7 +237,7 @@ fn fresh(members: usize) -> World {
     w
 }
 
-fn only_step(plan: &Plan) -> (Step, Rule) {
+pub(crate) fn only_step(plan: &Plan) -> (Step, Rule) {
     let steps: Vec<_> = plan.steps().map(|(s, r)| (s.clone(), r)).collect();
     assert_eq!(steps.len(), 1, "expected one step in {plan:#?}");
     steps.into_iter().next().expect("one step")

@@ -1,0 +1,136 @@
+//! Property tests of the membership invariants of SPEC section 3 over random
+//! observations: member lists with learners and phantoms, replacements in flight.
+
+use proptest::prelude::*;
+
+use super::tests::{World, at, desired, t0, world};
+use super::*;
+use crate::domain::MemberId;
+use crate::manifest::MemberCount;
+use crate::observe::platform::TaskState;
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Healthy,
+    Exited,
+    Suspended,
+    Lost,
+    WipedAndRemoved,
+    UnstartedLearner,
+    StartedLearner(i64),
+}
+
+fn slot() -> impl Strategy<Value = Slot> {
+    prop_oneof![
+        4 => Just(Slot::Healthy),
+        1 => Just(Slot::Exited),
+        1 => Just(Slot::Suspended),
+        1 => Just(Slot::Lost),
+        1 => Just(Slot::WipedAndRemoved),
+        1 => Just(Slot::UnstartedLearner),
+        1 => (0i64..60).prop_map(Slot::StartedLearner),
+    ]
+}
+
+fn build(count: MemberCount, slots: &[Slot], phantom: Option<bool>, replacing: Option<u8>) -> World {
+    let mut w = world(count.get());
+    for (i, s) in slots.iter().enumerate() {
+        let i = i as u8;
+        w = match *s {
+            Slot::Healthy => w,
+            Slot::Exited => w.exited(i, t0()),
+            Slot::Suspended => w.suspended(i, t0()),
+            Slot::Lost => w.lost(i, t0()),
+            Slot::WipedAndRemoved => {
+                let mut w = w.lost(i, t0()).removed(i);
+                w.task(i).task = TaskState::NotLaunched;
+                w
+            }
+            Slot::UnstartedLearner => {
+                let mut w = w.lost(i, t0()).learner(i, None);
+                w.task(i).task = TaskState::NotLaunched;
+                w
+            }
+            Slot::StartedLearner(revision) => w.learner(i, Some(revision)),
+        };
+    }
+    if let Some(learner) = phantom {
+        w = w.phantom();
+        if let Some(list) = w.observed.member_list.as_mut() {
+            list.iter_mut().filter(|m| m.id == MemberId(777)).for_each(|m| m.is_learner = learner);
+        }
+    }
+    if let Some(i) = replacing.filter(|i| usize::from(*i) < count.get()) {
+        w = w.replacing(i, 0, None);
+    }
+    w
+}
+
+fn scenario() -> impl Strategy<Value = (MemberCount, Vec<Slot>, Option<bool>, Option<u8>)> {
+    prop_oneof![Just(MemberCount::Three), Just(MemberCount::Five)].prop_flat_map(|count| {
+        (
+            Just(count),
+            proptest::collection::vec(slot(), count.get()),
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(0u8..5),
+        )
+    })
+}
+
+/// Healthy voters and voters in the member list.
+fn quorum_of(w: &World) -> (usize, usize) {
+    let list = w.observed.member_list.clone().unwrap_or_default();
+    let voters: Vec<MemberId> = list.iter().filter(|m| !m.is_learner).map(|m| m.id).collect();
+    let healthy = w
+        .observed
+        .endpoints
+        .values()
+        .filter_map(|r| r.as_ref().ok())
+        .filter(|s| s.is_healthy() && !s.is_learner && voters.contains(&s.id))
+        .count();
+    (healthy, voters.len())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn no_plan_breaks_a_membership_invariant((count, slots, phantom, replacing) in scenario()) {
+        let w = build(count, &slots, phantom, replacing);
+        let plan = w.plan(&desired(count), at(3600));
+        let (healthy, voting) = quorum_of(&w);
+        let list = w.observed.member_list.clone().unwrap_or_default();
+        let membership: Vec<&Step> = plan.steps().map(|(s, _)| s).filter(|s| s.changes_membership()).collect();
+        let disruptive = plan.steps().filter(|(s, _)| s.is_disruptive()).count();
+        prop_assert!(membership.len() <= 1, "two membership changes in one pass: {plan:#?}");
+        prop_assert!(disruptive <= 1, "two disruptive steps in one pass: {plan:#?}");
+        for step in membership {
+            prop_assert!(healthy >= voting / 2 + 1, "membership change without a reachable quorum: {step:?}");
+            match step {
+                Step::RemoveMember { id, .. } => {
+                    let removed_is_healthy_voter = w.observed.endpoints.values().any(|r| {
+                        r.as_ref().is_ok_and(|s| s.id == *id && s.is_healthy() && !s.is_learner)
+                    });
+                    let was_voter = list.iter().any(|m| m.id == *id && !m.is_learner);
+                    let healthy_after = healthy - usize::from(removed_is_healthy_voter);
+                    let voting_after = voting - usize::from(was_voter);
+                    prop_assert!(healthy_after >= voting_after / 2 + 1, "removal leaves no quorum: {step:?}");
+                }
+                Step::AddLearner { .. } => {
+                    prop_assert!(!list.iter().any(|m| m.is_learner), "a second learner added: {plan:#?}");
+                    prop_assert!(!list.iter().any(|m| m.name.is_empty()), "added before the previous one started");
+                }
+                Step::PromoteLearner { id, .. } => {
+                    let started = w.observed.endpoints.values().any(|r| r.as_ref().is_ok_and(|s| s.id == *id && s.is_learner));
+                    prop_assert!(started, "promoted a learner that does not answer");
+                }
+                _ => {}
+            }
+        }
+        for (step, _) in plan.steps() {
+            if let Step::WipeMember { pod } | Step::RestartInPlace { pod, .. } = step {
+                prop_assert!(!w.observed.is_healthy(*pod), "{step:?} on a healthy member");
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Table tests of scenario 4b (replacement), 4c (waiting) and phantom members.
+
+use super::tests::{at, desired, only_step, pod, t0, world};
+use super::*;
+use crate::domain::MemberId;
+use crate::manifest::MemberCount;
+use crate::observe::platform::TaskState;
+
+fn three() -> DesiredCluster {
+    desired(MemberCount::Three)
+}
+
+#[test]
+fn a_lost_member_within_agent_lost_after_is_waited_for() {
+    let plan = world(3).lost(1, t0()).plan(&three(), at(30));
+    assert_eq!(plan.steps().count(), 0);
+    assert_eq!(plan.next_deadline(), Some(at(60)), "agentLostAfter defaults to 60 s");
+}
+
+#[test]
+fn a_lost_member_past_its_window_starts_with_a_snapshot_of_the_best_member() {
+    let mut w = world(3).lost(1, t0());
+    if let Some(Ok(status)) = w.observed.endpoints.get_mut(&pod(2)) {
+        status.revision = 99;
+    }
+    let (step, rule) = only_step(&w.plan(&three(), at(61)));
+    assert_eq!(rule, Rule::ReplaceLostMember);
+    assert_eq!(
+        step,
+        Step::SnapshotBeforeReplace { pod: pod(1), from: pod(2), endpoint: "http://127.0.0.1:20004".into() },
+        "the snapshot comes from the member with the highest revision"
+    );
+}
+
+#[test]
+fn each_replacement_step_follows_from_what_is_observed() {
+    let d = three();
+    let now = at(600);
+    // Snapshot recorded, the old process still there: wipe it.
+    let (step, _) = only_step(&world(3).suspended(1, t0()).replacing(1, 0, None).plan(&d, now));
+    assert_eq!(step, Step::WipeMember { pod: pod(1) });
+    // Wiped, its old member still listed: remove it through a healthy member.
+    let mut wiped = world(3).replacing(1, 0, None).lost(1, t0());
+    wiped.task(1).task = TaskState::NotLaunched;
+    let (step, _) = only_step(&wiped.plan(&d, now));
+    assert!(
+        matches!(step, Step::RemoveMember { pod: Some(p), id: MemberId(101), .. } if p == pod(1)),
+        "{step:?}"
+    );
+    // Removed: add a learner with the slot's peer URL.
+    let (step, _) = only_step(&wiped.removed(1).plan(&d, now));
+    assert!(
+        matches!(step, Step::AddLearner { pod: p, ref peer_url, .. } if p == pod(1) && peer_url == "http://127.0.0.1:20003")
+    );
+    // Added, not started: launch it, joining the listed members.
+    let mut added = world(3).replacing(1, 0, None).lost(1, t0()).learner(1, None);
+    added.task(1).task = TaskState::NotLaunched;
+    let (step, _) = only_step(&added.plan(&d, now));
+    let Step::LaunchReplacement { initial_cluster, .. } = step else { panic!("{step:?}") };
+    assert_eq!(initial_cluster.len(), 3);
+    assert!(initial_cluster.contains(&(pod(1), "http://127.0.0.1:20003".to_owned())));
+    // Started and caught up: promote.
+    let caught_up = world(3).replacing(1, 1, Some(at(500))).learner(1, Some(42));
+    let (step, _) = only_step(&caught_up.plan(&d, now));
+    assert!(matches!(step, Step::PromoteLearner { id: MemberId(901), .. }));
+    // Started and behind: wait.
+    let behind = world(3).replacing(1, 1, Some(at(500))).learner(1, Some(3));
+    assert_eq!(behind.plan(&d, now).steps().count(), 0);
+}
+
+#[test]
+fn a_replacement_that_exited_is_launched_again_with_backoff_and_never_added_again() {
+    let d = three();
+    let mut w = world(3).replacing(1, 2, Some(at(100))).lost(1, t0()).learner(1, None);
+    w.task(1).task = TaskState::Exited;
+    let early = w.plan(&d, at(101));
+    assert_eq!(early.steps().count(), 0, "backoff after the second launch");
+    assert_eq!(early.next_deadline(), Some(at(104)));
+    let (step, _) = only_step(&w.plan(&d, at(104)));
+    assert!(matches!(step, Step::LaunchReplacement { .. }));
+}
+
+#[test]
+fn no_second_learner_is_added_while_one_is_catching_up() {
+    let d = three();
+    let w = world(3).lost(2, t0()).replacing(2, 0, None).learner(1, Some(1));
+    let mut w = w;
+    w.task(2).task = TaskState::NotLaunched;
+    let plan = w.removed(2).plan(&d, at(600));
+    assert!(plan.steps().all(|(s, _)| !matches!(s, Step::AddLearner { .. })), "{plan:#?}");
+}
+
+#[test]
+fn a_majority_down_on_healthy_agents_is_waited_for_scenario_4c() {
+    let plan = world(3).suspended(1, t0()).suspended(2, t0()).plan(&three(), at(3600));
+    assert_eq!(plan.steps().count(), 0);
+    assert!(plan.refuses(Rule::WaitForMembers), "{plan:#?}");
+}
+
+#[test]
+fn a_majority_lost_with_its_data_requires_a_restore_scenario_4d() {
+    let plan = world(3).lost(1, t0()).lost(2, t0()).plan(&three(), at(3600));
+    assert_eq!(plan.steps().count(), 0);
+    assert!(plan.refuses(Rule::RestoreRequired), "{plan:#?}");
+}
+
+#[test]
+fn a_phantom_member_is_removed_before_anything_else() {
+    // A voter added but never started (coreos#2148): 3 of 4 healthy still make quorum.
+    let (step, rule) = only_step(&world(3).phantom().plan(&three(), at(600)));
+    assert_eq!(rule, Rule::PhantomMember);
+    assert!(matches!(step, Step::RemoveMember { pod: None, id: MemberId(777), .. }));
+    // A phantom learner goes before the replacement of a lost member.
+    let mut w = world(3).phantom().lost(1, t0());
+    if let Some(list) = w.observed.member_list.as_mut() {
+        list.iter_mut().filter(|m| m.id == MemberId(777)).for_each(|m| m.is_learner = true);
+    }
+    let (step, rule) = only_step(&w.plan(&three(), at(600)));
+    assert_eq!(rule, Rule::PhantomMember, "{step:?}");
+}
+
+#[test]
+fn a_single_member_cluster_is_never_replaced() {
+    let plan = world(1).lost(0, t0()).plan(&desired(MemberCount::One), at(3600));
+    assert!(plan.steps().all(|(s, _)| !s.changes_membership() && !matches!(s, Step::WipeMember { .. })));
+}
+
+#[test]
+fn a_suspended_member_comes_back_before_its_window_and_nothing_happens() {
+    let plan = world(3).suspended(0, t0()).plan(&three(), at(299));
+    assert_eq!(plan.steps().count(), 0);
+    assert_eq!(plan.next_deadline(), Some(at(300)), "unresponsiveAfter defaults to 5 min");
+}
