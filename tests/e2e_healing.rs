@@ -211,3 +211,43 @@ fn a_daemon_killed_after_any_replacement_step_converges_when_restarted() {
         assert_eq!(count_events(&h, "kubernetes", "RemoveMember"), 1, "after {step}: one removal only");
     }
 }
+
+#[test]
+fn plan_shows_the_next_steps_and_their_rules_and_changes_nothing() {
+    let h = Harness::start();
+    h.apply("c.yaml", &manifest("kubernetes", "    agentLostAfter: 1h\n"));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    signal(pid_of(&before, "etcd-1"), Signal::SIGKILL);
+    std::fs::remove_dir_all(data_dir_of(&before, "etcd-1")).expect("delete data");
+    h.wait_status("kubernetes", "etcd-1 seen lost", HEAL, |s| {
+        member(s, "etcd-1")["task"]["agentLost"] == true
+    });
+    let plan: Value =
+        serde_json::from_str(&h.cli_ok(&["plan", "kubernetes", "-o", "json"])).expect("plan JSON");
+    let decisions = plan["decisions"].as_array().expect("decisions");
+    assert!(
+        decisions.iter().any(|d| d["rule"] == "4b-replace-lost-member" && d["outcome"] == "wait"),
+        "{plan:#}"
+    );
+    let table = h.cli_ok(&["plan", "kubernetes"]);
+    assert!(table.contains("4b-replace-lost-member") && table.contains("etcd-1"), "{table}");
+    let list = member_list(
+        &endpoints(&before)
+            .into_iter()
+            .filter(|e| !e.contains(member(&before, "etcd-1")["clientUrl"].as_str().unwrap_or("-")))
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(list.len(), 3, "planning removed nothing");
+    assert_eq!(count_events(&h, "kubernetes", "SnapshotBeforeReplace"), 0);
+    // A manifest not applied yet: its plan, and nothing stored.
+    let file = h.manifest("new.yaml", &local_manifest("fresh", 1, ""));
+    let plan: Value =
+        serde_json::from_str(&h.cli_ok(&["plan", "-f", file.to_str().expect("utf-8"), "-o", "json"]))
+            .expect("JSON");
+    assert!(
+        plan["decisions"].as_array().is_some_and(|d| d.iter().any(|d| d["rule"] == "1-bootstrap")),
+        "{plan:#}"
+    );
+    assert!(h.status("fresh").is_none(), "plan -f applied nothing");
+    assert!(!h.state_dir().join("clusters").join("fresh").exists(), "plan -f wrote nothing");
+}

@@ -46,6 +46,6 @@ mod properties;
 #[cfg(test)]
 mod properties_membership;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_replace;

@@ -236,3 +236,59 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
         observed_at: observed.at,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::MemberCount;
+    use crate::plan::tests::{at, desired, t0, world};
+
+    fn status_at(w: &crate::plan::tests::World, previous: Option<&ClusterStatus>) -> ClusterStatus {
+        let d = desired(MemberCount::Three);
+        let plan = w.plan(&d, w.observed.at);
+        let inputs = StatusInputs {
+            desired: &d,
+            generation: Generation(1),
+            observed: &w.observed,
+            history: &w.history,
+            plan: &plan,
+            last_action: None,
+            logs: Vec::new(),
+        };
+        compute(&inputs, previous)
+    }
+
+    #[test]
+    fn last_transition_time_moves_only_when_a_condition_changes() {
+        let first = status_at(&world(3), None);
+        assert_eq!(first.phase, Phase::Healthy);
+        let mut later = world(3);
+        later.observed.at = at(60);
+        let second = status_at(&later, Some(&first));
+        assert_eq!(second.conditions, first.conditions, "nothing changed: same conditions and times");
+        assert!(!second.differs_from(&first), "an unchanged status is not written again");
+        let mut down = world(3).exited(1, t0());
+        down.observed.at = at(90);
+        let third = status_at(&down, Some(&second));
+        assert_eq!(third.phase, Phase::Degraded);
+        let degraded = third.condition(ConditionType::Degraded).expect("Degraded");
+        assert_eq!((degraded.status, degraded.last_transition_time), (ConditionStatus::True, at(90)));
+        let available = third.condition(ConditionType::Available).expect("Available");
+        assert_eq!(available.last_transition_time, t0(), "still available: its time stays");
+    }
+
+    #[test]
+    fn the_quorum_arithmetic_and_roles_follow_the_observation() {
+        let s = status_at(&world(3).exited(2, t0()), None);
+        assert_eq!(
+            (s.quorum.voting, s.quorum.healthy, s.quorum.needed, s.quorum.fault_tolerance),
+            (3, 2, 2, 0)
+        );
+        let roles: Vec<Option<Role>> = s.members.iter().map(|m| m.role).collect();
+        assert_eq!(roles, [Some(Role::Leader), Some(Role::Follower), None]);
+        let lost = status_at(&world(3).suspended(1, t0()).suspended(2, t0()), None);
+        assert_eq!(lost.phase, Phase::QuorumLost);
+        let reason = lost.condition(ConditionType::QuorumLost).map(|c| c.reason);
+        assert_eq!(reason, Some(Reason::WaitingForMembers));
+    }
+}
