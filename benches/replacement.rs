@@ -1,0 +1,191 @@
+//! Benchmark (not a test): time from `kill -9` plus data wipe of one member of a
+//! 3-member cluster holding BENCH_MB megabytes (default 100) to 3 healthy, caught-up
+//! voting members. Side by side in one run:
+//!
+//! - manual: the etcdctl procedure an SRE would script (member remove, member add,
+//!   start etcd with `--initial-cluster-state existing`), with the controller paused;
+//! - etcd-warden: the controller on its own (`agentLostAfter: 1s`, resync 300 ms).
+//!
+//! Run: `cargo bench --bench replacement` (prints the figures; see docs/benchmarks.md).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use support::{Harness, endpoints, local_manifest, member, signal, wait_for};
+
+const DEADLINE: Duration = Duration::from_secs(600);
+const VALUE: usize = 256 * 1024;
+
+fn fill(eps: &[String], megabytes: usize) {
+    let count = megabytes * 1024 * 1024 / VALUE;
+    let value = "x".repeat(VALUE);
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(async {
+        let mut c = etcd_client::Client::connect(eps, None).await.expect("connect");
+        for i in 0..count {
+            c.put(format!("bench/{i:05}"), value.clone(), None).await.expect("put");
+        }
+    });
+}
+
+fn try_etcdctl(endpoint: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoint}"))
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn etcdctl(endpoint: &str, args: &[&str]) -> String {
+    try_etcdctl(endpoint, args).unwrap_or_else(|e| panic!("etcdctl {args:?}: {e}"))
+}
+
+/// As a script would: retry etcd 3.4's "unhealthy cluster" right after a peer is lost.
+fn etcdctl_retrying(endpoint: &str, args: &[&str]) -> String {
+    wait_for("etcdctl to succeed", DEADLINE, || match try_etcdctl(endpoint, args) {
+        Ok(out) => Some(out),
+        Err(e) if e.contains("unhealthy cluster") => None,
+        Err(e) => panic!("etcdctl {args:?}: {e}"),
+    })
+}
+
+/// The revision of every endpoint, or `None` if one does not answer.
+fn revisions(eps: &[String]) -> Option<Vec<i64>> {
+    eps.iter()
+        .map(|ep| {
+            let out = Command::new("etcdctl")
+                .env("ETCDCTL_API", "3")
+                .args([
+                    &format!("--endpoints={ep}"),
+                    "endpoint",
+                    "status",
+                    "-w",
+                    "json",
+                    "--command-timeout=2s",
+                ])
+                .output()
+                .ok()?;
+            let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+            v[0]["Status"]["header"]["revision"].as_i64()
+        })
+        .collect()
+}
+
+fn caught_up(eps: &[String]) -> bool {
+    revisions(eps).is_some_and(|r| r.len() == 3 && r.windows(2).all(|w| w[0] == w[1]))
+}
+
+fn cluster(h: &Harness, name: &str, megabytes: usize) -> Value {
+    h.apply(&format!("{name}.yaml"), &local_manifest(name, 3, "    agentLostAfter: 1s\n"));
+    let status = h.wait_healthy(name, 3, DEADLINE);
+    let started = Instant::now();
+    fill(&endpoints(&status), megabytes);
+    eprintln!("{name}: wrote {megabytes} MB in {:.1} s", started.elapsed().as_secs_f64());
+    status
+}
+
+fn manual(h: &Harness, status: &Value) -> Duration {
+    let victim = member(status, "etcd-2");
+    let survivors: Vec<String> = ["etcd-0", "etcd-1"]
+        .iter()
+        .map(|p| member(status, p)["clientUrl"].as_str().expect("url").to_owned())
+        .collect();
+    let data_dir = victim["task"]["dataDir"].as_str().expect("data dir").to_owned();
+    let client = victim["clientUrl"].as_str().expect("client url").to_owned();
+    let list = etcdctl(&survivors[0], &["member", "list", "-w", "json"]);
+    let list: Value = serde_json::from_str(&list).expect("member list JSON");
+    let members = list["members"].as_array().expect("members").clone();
+    let old = members.iter().find(|m| m["name"] == "etcd-2").expect("etcd-2 listed");
+    let old_id = format!("{:x}", old["ID"].as_u64().expect("id"));
+    let peer_url = old["peerURLs"][0].as_str().expect("peer url").to_owned();
+    signal(victim["task"]["pid"].as_u64().expect("pid"), Signal::SIGKILL);
+    std::fs::remove_dir_all(&data_dir).expect("wipe");
+    let started = Instant::now();
+    etcdctl(&survivors[0], &["member", "remove", &old_id]);
+    let added =
+        etcdctl_retrying(&survivors[0], &["member", "add", "etcd-2", &format!("--peer-urls={peer_url}")]);
+    let initial =
+        added.lines().find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER=")).expect("initial cluster");
+    let initial = initial.trim_matches('"').to_owned();
+    let log = std::fs::File::create(h.dir.path().join("manual-etcd-2.log")).expect("log");
+    Command::new("etcd")
+        .args([
+            "--name=etcd-2",
+            &format!("--data-dir={data_dir}"),
+            &format!("--listen-client-urls={client}"),
+            &format!("--advertise-client-urls={client}"),
+            &format!("--listen-peer-urls={peer_url}"),
+            &format!("--initial-advertise-peer-urls={peer_url}"),
+            &format!("--initial-cluster={initial}"),
+            "--initial-cluster-state=existing",
+            "--logger=zap",
+        ])
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start etcd by hand");
+    let all: Vec<String> = survivors.iter().cloned().chain([client]).collect();
+    wait_for("the manual replacement to catch up", DEADLINE, || caught_up(&all).then_some(()));
+    started.elapsed()
+}
+
+fn automatic(h: &Harness, name: &str, status: &Value) -> Duration {
+    let victim = member(status, "etcd-2");
+    let old_id = victim["id"].clone();
+    signal(victim["task"]["pid"].as_u64().expect("pid"), Signal::SIGKILL);
+    std::fs::remove_dir_all(victim["task"]["dataDir"].as_str().expect("data dir")).expect("wipe");
+    let started = Instant::now();
+    wait_for("etcd-warden's replacement to catch up", DEADLINE, || {
+        let s = h.status(name)?;
+        let done = s["phase"] == "Healthy"
+            && member(&s, "etcd-2")["id"] != old_id
+            && s["members"].as_array()?.iter().all(|m| m["role"] != "learner" && m["healthy"] == true);
+        (done && caught_up(&endpoints(&s))).then_some(())
+    });
+    started.elapsed()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let megabytes: usize = std::env::var("BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let h = Harness::start();
+    let manual_status = cluster(&h, "manual", megabytes);
+    let auto_status = cluster(&h, "auto", megabytes);
+    let paused =
+        local_manifest("manual", 3, "    agentLostAfter: 1s\n").replace("spec:\n", "spec:\n  paused: true\n");
+    h.apply("manual-paused.yaml", &paused);
+    h.wait_status("manual", "paused", DEADLINE, |s| s["phase"] == "Paused");
+    let manual = manual(&h, &manual_status);
+    let automatic = automatic(&h, "auto", &auto_status);
+    let steps: Vec<String> = h
+        .events("auto")
+        .iter()
+        .filter(|e| e["rule"] == "4b-replace-lost-member")
+        .map(|e| format!("{} {}", e["at"].as_str().unwrap_or(""), e["reason"].as_str().unwrap_or("")))
+        .collect();
+    println!(
+        "replacement of 1 of 3 members holding {megabytes} MB (kill -9 + data wipe -> 3 healthy caught-up voters)"
+    );
+    println!(
+        "  manual etcdctl procedure (remove, add, start; no reaction time): {:>7.2} s",
+        manual.as_secs_f64()
+    );
+    println!(
+        "  etcd-warden (agentLostAfter 1s, resync 300ms, snapshot first):  {:>7.2} s",
+        automatic.as_secs_f64()
+    );
+    println!("  ratio etcd-warden / manual: {:.2}", automatic.as_secs_f64() / manual.as_secs_f64());
+    println!("  etcd-warden steps: {}", steps.join(", "));
+}
