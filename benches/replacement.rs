@@ -81,6 +81,17 @@ fn revisions(eps: &[String]) -> Option<Vec<i64>> {
         .collect()
 }
 
+/// Kills a member and waits until its process is gone: the failure has fully
+/// happened (a 100 MB member takes a moment to release its ports).
+fn kill_and_reap(pid: u64) {
+    signal(pid, Signal::SIGKILL);
+    wait_for("the killed member to be gone", DEADLINE, || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).unwrap_or("X");
+        matches!(state, "Z" | "X").then_some(())
+    });
+}
+
 fn caught_up(eps: &[String]) -> bool {
     revisions(eps).is_some_and(|r| r.len() == 3 && r.windows(2).all(|w| w[0] == w[1]))
 }
@@ -94,7 +105,7 @@ fn cluster(h: &Harness, name: &str, megabytes: usize) -> Value {
     status
 }
 
-fn manual(h: &Harness, status: &Value) -> Duration {
+fn manual(h: &Harness, status: &Value) -> (Duration, std::process::Child) {
     let victim = member(status, "etcd-2");
     let survivors: Vec<String> = ["etcd-0", "etcd-1"]
         .iter()
@@ -108,7 +119,7 @@ fn manual(h: &Harness, status: &Value) -> Duration {
     let old = members.iter().find(|m| m["name"] == "etcd-2").expect("etcd-2 listed");
     let old_id = format!("{:x}", old["ID"].as_u64().expect("id"));
     let peer_url = old["peerURLs"][0].as_str().expect("peer url").to_owned();
-    signal(victim["task"]["pid"].as_u64().expect("pid"), Signal::SIGKILL);
+    kill_and_reap(victim["task"]["pid"].as_u64().expect("pid"));
     std::fs::remove_dir_all(&data_dir).expect("wipe");
     let started = Instant::now();
     etcdctl(&survivors[0], &["member", "remove", &old_id]);
@@ -117,8 +128,15 @@ fn manual(h: &Harness, status: &Value) -> Duration {
     let initial =
         added.lines().find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER=")).expect("initial cluster");
     let initial = initial.trim_matches('"').to_owned();
+    // As a careful script would: start etcd once its ports are free again.
+    for url in [&client, &peer_url] {
+        let port: u16 = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        wait_for("the member's port to be free", DEADLINE, || {
+            std::net::TcpListener::bind(("127.0.0.1", port)).ok()
+        });
+    }
     let log = std::fs::File::create(h.dir.path().join("manual-etcd-2.log")).expect("log");
-    Command::new("etcd")
+    let etcd = Command::new("etcd")
         .args([
             "--name=etcd-2",
             &format!("--data-dir={data_dir}"),
@@ -136,13 +154,13 @@ fn manual(h: &Harness, status: &Value) -> Duration {
         .expect("start etcd by hand");
     let all: Vec<String> = survivors.iter().cloned().chain([client]).collect();
     wait_for("the manual replacement to catch up", DEADLINE, || caught_up(&all).then_some(()));
-    started.elapsed()
+    (started.elapsed(), etcd)
 }
 
 fn automatic(h: &Harness, name: &str, status: &Value) -> Duration {
     let victim = member(status, "etcd-2");
     let old_id = victim["id"].clone();
-    signal(victim["task"]["pid"].as_u64().expect("pid"), Signal::SIGKILL);
+    kill_and_reap(victim["task"]["pid"].as_u64().expect("pid"));
     std::fs::remove_dir_all(victim["task"]["dataDir"].as_str().expect("data dir")).expect("wipe");
     let started = Instant::now();
     wait_for("etcd-warden's replacement to catch up", DEADLINE, || {
@@ -167,7 +185,7 @@ fn main() {
         local_manifest("manual", 3, "    agentLostAfter: 1s\n").replace("spec:\n", "spec:\n  paused: true\n");
     h.apply("manual-paused.yaml", &paused);
     h.wait_status("manual", "paused", DEADLINE, |s| s["phase"] == "Paused");
-    let manual = manual(&h, &manual_status);
+    let (manual, mut by_hand) = manual(&h, &manual_status);
     let automatic = automatic(&h, "auto", &auto_status);
     let steps: Vec<String> = h
         .events("auto")
@@ -188,4 +206,6 @@ fn main() {
     );
     println!("  ratio etcd-warden / manual: {:.2}", automatic.as_secs_f64() / manual.as_secs_f64());
     println!("  etcd-warden steps: {}", steps.join(", "));
+    let _ = by_hand.kill();
+    let _ = by_hand.wait();
 }

@@ -207,6 +207,9 @@ impl Controller {
     }
 }
 
+/// The pause before the pass that confirms a step.
+const AFTER_STEP: Duration = Duration::from_millis(100);
+
 fn backoff() -> impl Iterator<Item = Duration> {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(500))
@@ -228,7 +231,12 @@ async fn run_worker(controller: Controller, name: ClusterName, wake: Arc<Notify>
             {
                 Ok(report) => {
                     retry = backoff();
-                    until(report.plan.next_deadline(), resync)
+                    if report.plan.steps().next().is_some() {
+                        // Confirm a step with a fresh observation right away.
+                        AFTER_STEP
+                    } else {
+                        until(report.plan.next_deadline(), resync)
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(cluster = %name, %error, "reconcile failed");
