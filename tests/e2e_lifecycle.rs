@@ -194,3 +194,53 @@ fn a_failed_first_bootstrap_is_wiped_and_retried_then_reported_with_the_log() {
     let bootstraps = h.events("broken").iter().filter(|e| e["reason"] == "Bootstrap").count();
     assert_eq!(bootstraps, 2, "exactly bootstrapAttempts launches");
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).expect("metadata").permissions()) & 0o777
+}
+
+#[test]
+fn delete_stops_members_and_keeps_their_data_and_purge_removes_it() {
+    let h = Harness::start();
+    h.apply("c.yaml", &local_manifest("kubernetes", 3, ""));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 100);
+    // State files are private.
+    let cluster_dir = h.state_dir().join("clusters").join("kubernetes");
+    assert_eq!(mode(&h.state_dir()), 0o700);
+    assert_eq!(mode(&cluster_dir), 0o700);
+    for file in ["desired.json", "status.json", "history.json", "events.json", "platform/ports.json"] {
+        assert_eq!(mode(&cluster_dir.join(file)), 0o600, "{file}");
+    }
+    assert_eq!(mode(&cluster_dir.join("platform/logs/etcd-0.log")), 0o600);
+    h.cli_ok(&["delete", "kubernetes"]);
+    for pid in pids(&before) {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'));
+        assert!(!alive, "member {pid} still runs after delete");
+    }
+    assert!(h.status("kubernetes").is_none(), "no longer managed");
+    // Applied again: the same members, with their data.
+    h.apply("c.yaml", &local_manifest("kubernetes", 3, ""));
+    let again = h.wait_healthy("kubernetes", 3, BOOT);
+    assert_eq!(ids(&again), ids(&before), "the same members came back");
+    assert_keys(&endpoints(&again), "k", 100);
+    h.cli_ok(&["delete", "kubernetes", "--purge"]);
+    assert!(!cluster_dir.exists(), "purge removes every file of the cluster");
+}
+
+#[test]
+fn a_token_guards_the_api_but_not_health_and_metrics() {
+    let mut h = Harness::start();
+    h.kill_daemon();
+    h.start_daemon_with(&[("ETCD_WARDEN_TOKEN", "s3cret")]);
+    let refused = h.cli(&["status"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("bearer token"), "{refused:?}");
+    let allowed = std::process::Command::new(support::BIN)
+        .args(["status", "--token", "s3cret", "--server", &h.server()])
+        .output()
+        .expect("run");
+    assert!(allowed.status.success(), "{allowed:?}");
+    assert!(support::http_get(&format!("{}/metrics", h.server())).is_ok());
+}

@@ -4,6 +4,7 @@
 //! mistaken for a member.
 
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Stdio;
 
@@ -77,7 +78,7 @@ impl ProcessIdentity {
 /// in place so the pid is the member's), stdin closed, output appended to `log`.
 /// The child is reaped in the background; the member outlives the controller.
 pub fn spawn_detached(binary: &str, args: &[String], log: &Path) -> std::io::Result<ProcessIdentity> {
-    let out = File::options().create(true).append(true).open(log)?;
+    let out = File::options().create(true).append(true).mode(0o600).open(log)?;
     let err = out.try_clone()?;
     let setsid = Path::new("/usr/bin/setsid");
     let mut command = if setsid.exists() {
