@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
-use super::{Decision, Rule, Step, initial_cluster};
+use super::{Decision, Rule, Step, initial_cluster, window_end};
 use crate::domain::PodName;
 use crate::manifest::DesiredCluster;
 use crate::observe::platform::{AgentState, TaskState};
@@ -35,10 +35,6 @@ pub(super) fn is_first_bootstrap(desired: &DesiredCluster, observed: &Observed, 
 pub fn backoff_before(next: u32) -> Duration {
     let exponent = next.saturating_sub(1).min(16);
     Duration::from_secs(2u64.saturating_pow(exponent)).min(MAX_BACKOFF)
-}
-
-fn after(at: Timestamp, wait: Duration) -> Timestamp {
-    at.saturating_add(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX)).unwrap_or(at)
 }
 
 /// Decides the next bootstrap step.
@@ -83,14 +79,14 @@ pub(super) fn decide(
         .copied()
         .filter(|p| matches!(state(*p), Some((TaskState::Exited, _)) | Some((_, AgentState::Lost))))
         .collect();
-    let timed_out = now >= after(current.started_at, desired.recovery.bootstrap_timeout);
+    let timed_out = now >= window_end(current.started_at, desired.recovery.bootstrap_timeout);
     if launched.is_empty() {
         // The previous attempt was wiped: start the next one after its backoff.
         let next = current.attempt + 1;
         if current.attempt >= max {
             return vec![exhausted(current.attempt)];
         }
-        let not_before = after(current.started_at, backoff_before(next));
+        let not_before = window_end(current.started_at, backoff_before(next));
         if now < not_before {
             return vec![Decision::wait(
                 Rule::BootstrapRetry,
@@ -135,7 +131,7 @@ pub(super) fn decide(
     }
     vec![Decision::wait(
         Rule::Bootstrap,
-        Some(after(current.started_at, desired.recovery.bootstrap_timeout)),
+        Some(window_end(current.started_at, desired.recovery.bootstrap_timeout)),
         format!("bootstrap attempt {} of {max}: waiting for the first quorum", current.attempt),
     )]
 }

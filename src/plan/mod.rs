@@ -36,6 +36,15 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
     Plan { decisions }
 }
 
+/// When a window of `length` that started at `since` ends. An overflow means never,
+/// so that a window can only ever delay an action.
+fn window_end(since: Timestamp, length: std::time::Duration) -> Timestamp {
+    jiff::SignedDuration::try_from(length)
+        .ok()
+        .and_then(|length| since.checked_add(length).ok())
+        .unwrap_or(Timestamp::MAX)
+}
+
 /// Every desired member's peer URL, when the platform knows them all.
 fn initial_cluster(desired: &DesiredCluster, observed: &Observed) -> Option<Vec<(PodName, String)>> {
     desired.members.pods().map(|pod| observed.platform.task(pod).map(|t| (pod, t.peer_url.clone()))).collect()

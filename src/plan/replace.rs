@@ -6,9 +6,9 @@
 //! learner with the slot's peer URL -> launch it (`--initial-cluster-state existing`)
 //! -> promote it once caught up. Every membership step checks quorum first.
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
-use super::{Decision, Rule, Step};
+use super::{Decision, Rule, Step, window_end};
 use crate::domain::{MemberId, PodName};
 use crate::manifest::DesiredCluster;
 use crate::observe::platform::{AgentState, TaskState};
@@ -17,15 +17,7 @@ use crate::observe::{History, ListedMember, Observed};
 /// A learner is promoted once its revision reaches this share of the leader's.
 const PROMOTE_AT: f64 = 0.9;
 /// The longest pause between two launches of a replacement that fails to start.
-const MAX_LAUNCH_BACKOFF_SECS: i64 = 300;
-
-fn after(at: Timestamp, seconds: i64) -> Timestamp {
-    at.saturating_add(SignedDuration::from_secs(seconds)).unwrap_or(at)
-}
-
-fn window_end(since: Timestamp, window: std::time::Duration) -> Timestamp {
-    since.saturating_add(SignedDuration::try_from(window).unwrap_or(SignedDuration::MAX)).unwrap_or(since)
-}
+const MAX_LAUNCH_BACKOFF_SECS: u64 = 300;
 
 /// The quorum arithmetic over the member list and the healthy voters in it.
 struct Quorum {
@@ -241,8 +233,8 @@ fn launch_or_promote(
     if matches!(task, Some(TaskState::NotLaunched | TaskState::Exited)) {
         let last = history.replacement.as_ref().and_then(|r| r.last_launch);
         if let (Some(last), true) = (last, launches > 0) {
-            let wait = (2i64 << (launches - 1).min(16)).min(MAX_LAUNCH_BACKOFF_SECS);
-            let not_before = after(last, wait);
+            let wait = (2u64 << (launches - 1).min(16)).min(MAX_LAUNCH_BACKOFF_SECS);
+            let not_before = window_end(last, std::time::Duration::from_secs(wait));
             if now < not_before {
                 let message = format!(
                     "the replacement {pod} exited after launch {launches}; launching again at {not_before} (it is not added again)"

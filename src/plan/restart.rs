@@ -2,9 +2,9 @@
 //! intact is started again in place, after `restartGrace`. Same member ID, same data,
 //! no membership change.
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
-use super::{Decision, Rule, Step, initial_cluster};
+use super::{Decision, Rule, Step, initial_cluster, window_end};
 use crate::manifest::DesiredCluster;
 use crate::observe::platform::{AgentState, TaskState};
 use crate::observe::{History, Observed};
@@ -17,7 +17,6 @@ pub(super) fn decide(
     now: Timestamp,
 ) -> Vec<Decision> {
     let initial = initial_cluster(desired, observed).unwrap_or_default();
-    let grace = SignedDuration::try_from(desired.recovery.restart_grace).unwrap_or(SignedDuration::MAX);
     let mut decisions = Vec::new();
     for pod in desired.members.pods() {
         let Some(task) = observed.platform.task(pod) else { continue };
@@ -26,7 +25,7 @@ pub(super) fn decide(
             continue;
         }
         let since = history.down_since.get(&pod).copied().unwrap_or(now);
-        let due = since.saturating_add(grace).unwrap_or(since);
+        let due = window_end(since, desired.recovery.restart_grace);
         if now >= due {
             let step = Step::RestartInPlace { pod, initial_cluster: initial.clone() };
             let message = format!(
