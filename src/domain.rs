@@ -20,6 +20,9 @@ pub enum NameError {
     /// The pod name is not `etcd-<index>`.
     #[error("{0:?} is not a member pod name (allowed: etcd-0 .. etcd-4)")]
     PodName(String),
+    /// The backup ID is not one this controller makes.
+    #[error("{0:?} is not a backup ID (allowed: an ID listed by `etcd-warden backups`, or latest)")]
+    BackupId(String),
     /// The member ID is not hexadecimal.
     #[error("{0:?} is not an etcd member ID (allowed: 1-16 hexadecimal digits)")]
     MemberId(String),
@@ -128,6 +131,41 @@ impl FromStr for MemberId {
     }
 }
 
+/// A backup's identity: `<UTC time>-r<revision>`, e.g. `20261125T203000Z-r1042`.
+/// Sorting IDs sorts backups by time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BackupId(String);
+
+impl BackupId {
+    /// The ID of a backup taken at `at` holding `revision`.
+    pub fn new(at: jiff::Timestamp, revision: i64) -> Self {
+        Self(format!("{}-r{revision}", at.strftime("%Y%m%dT%H%M%SZ")))
+    }
+
+    /// The ID as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for BackupId {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let valid = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && s.as_bytes()[0].is_ascii_digit();
+        if valid { Ok(Self(s.to_owned())) } else { Err(NameError::BackupId(s.to_owned())) }
+    }
+}
+
+impl fmt::Display for BackupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The version of the desired state: grows by one on every accepted change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -166,6 +204,7 @@ macro_rules! string_serde {
 string_serde!(ClusterName);
 string_serde!(PodName);
 string_serde!(MemberId);
+string_serde!(BackupId);
 
 #[cfg(test)]
 mod tests {

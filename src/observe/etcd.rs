@@ -176,6 +176,20 @@ impl EtcdAdmin {
     }
 }
 
+impl EtcdAdmin {
+    /// The number of keys in the whole keyspace at `revision` (0: the latest).
+    ///
+    /// # Errors
+    /// When the member cannot be reached, or the revision is compacted.
+    pub async fn count_keys(&self, endpoint: &str, revision: i64) -> Result<u64, EtcdError> {
+        let mut client = self.connect(endpoint).await?;
+        let options =
+            etcd_client::GetOptions::new().with_from_key().with_count_only().with_revision(revision);
+        let response = bounded(endpoint, client.get(vec![0u8], Some(options))).await?;
+        Ok(u64::try_from(response.count()).unwrap_or_default())
+    }
+}
+
 /// Runs one etcd call with the request timeout, naming the endpoint in any error.
 async fn bounded<T>(
     endpoint: &str,

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
+pub use crate::backup::BackupFailure;
+use crate::backup::catalog::BackupRecord;
 use crate::domain::PodName;
 pub use etcd::{EndpointStatus, EtcdAdmin, ListedMember};
 pub use history::{BootstrapAttempt, History, Replacement};
@@ -28,6 +30,17 @@ pub struct Observed {
     /// The member list, from a healthy member (the leader when it answers); `None`
     /// when no member answered.
     pub member_list: Option<Vec<ListedMember>>,
+    /// The backup catalog and the last backup failure, from the store.
+    pub backups: BackupView,
+}
+
+/// What the controller knows of the cluster's backups.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BackupView {
+    /// Every backup in the catalog.
+    pub records: Vec<BackupRecord>,
+    /// The last failed backup attempt, if it is newer than the last success.
+    pub last_failure: Option<BackupFailure>,
 }
 
 impl Observed {
@@ -39,6 +52,17 @@ impl Observed {
     /// Whether the member answered and is healthy.
     pub fn is_healthy(&self, pod: PodName) -> bool {
         self.endpoint(pod).is_some_and(EndpointStatus::is_healthy)
+    }
+
+    /// The healthy voting member with the highest revision (the leader when revisions
+    /// tie): the source of snapshots and the endpoint for membership calls.
+    pub fn best_source(&self) -> Option<(PodName, String)> {
+        self.platform
+            .tasks
+            .iter()
+            .filter_map(|t| self.endpoint(t.pod).filter(|s| s.is_healthy() && !s.is_learner).map(|s| (t, s)))
+            .max_by_key(|(t, s)| (s.revision, s.leader == Some(s.id), std::cmp::Reverse(t.pod)))
+            .map(|(t, _)| (t.pod, t.client_url.clone()))
     }
 
     /// The number of healthy voting members.
@@ -83,5 +107,5 @@ pub async fn observe<P: Platform>(
             break;
         }
     }
-    Ok(Observed { at, platform: tasks, endpoints, member_list })
+    Ok(Observed { at, platform: tasks, endpoints, member_list, backups: BackupView::default() })
 }

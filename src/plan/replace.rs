@@ -59,18 +59,6 @@ impl Quorum {
     }
 }
 
-/// The healthy voting member with the highest revision: the source of snapshots and
-/// the endpoint for membership calls (the leader when revisions tie).
-fn best_source(observed: &Observed) -> Option<(PodName, String)> {
-    observed
-        .platform
-        .tasks
-        .iter()
-        .filter_map(|t| observed.endpoint(t.pod).filter(|s| s.is_healthy() && !s.is_learner).map(|s| (t, s)))
-        .max_by_key(|(t, s)| (s.revision, s.leader == Some(s.id), std::cmp::Reverse(t.pod)))
-        .map(|(t, _)| (t.pod, t.client_url.clone()))
-}
-
 /// Why a slot needs replacing now, or when it will.
 enum Due {
     Now(String),
@@ -131,7 +119,7 @@ pub(super) fn decide(
     let quorum = Quorum::of(observed, list);
     let url = |pod: PodName| observed.platform.task(pod).map(|t| t.peer_url.clone());
     let desired_urls: Vec<String> = desired.members.pods().filter_map(url).collect();
-    let Some((_, via)) = best_source(observed) else { return Vec::new() };
+    let Some((_, via)) = observed.best_source() else { return Vec::new() };
     if !quorum.holds() {
         let lost: Vec<String> = desired
             .members
@@ -188,7 +176,7 @@ pub(super) fn decide(
         None => format!("{pod}: replacement in progress"),
     };
     let step = if current != Some(pod) {
-        let Some((from, endpoint)) = best_source(observed) else { return decisions };
+        let Some((from, endpoint)) = observed.best_source() else { return decisions };
         Step::SnapshotBeforeReplace { pod, from, endpoint }
     } else if learner.is_none() && task != Some(TaskState::NotLaunched) {
         Step::WipeMember { pod }

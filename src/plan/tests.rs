@@ -92,6 +92,7 @@ pub(crate) fn world(members: usize) -> World {
         platform: PlatformObservation { tasks },
         endpoints,
         member_list: Some(member_list),
+        backups: Default::default(),
     };
     let history = History { ever_healthy: true, ..History::default() };
     World { observed, history }

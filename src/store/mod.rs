@@ -6,6 +6,8 @@
 //! clusters/<name>/status.json    the last computed status
 //! clusters/<name>/events.json    the newest events (at most MAX_EVENTS)
 //! clusters/<name>/history.json   facts seen over time (observe::History)
+//! clusters/<name>/backups.json   the backup catalog (the destination holds each record too)
+//! clusters/<name>/backup-failure.json  the last failed backup, until one succeeds
 //! clusters/<name>/platform/      the platform's own files (local members)
 //! ```
 
@@ -16,6 +18,8 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::backup::BackupFailure;
+use crate::backup::catalog::BackupRecord;
 use crate::domain::{ClusterName, Generation};
 use crate::event::Event;
 use crate::observe::History;
@@ -196,6 +200,53 @@ impl Store {
     /// When it cannot be written.
     pub fn put_history(&self, name: &ClusterName, history: &History) -> Result<(), StoreError> {
         self.write(name, "history.json", history)
+    }
+
+    /// The backup catalog cached for the cluster, oldest first.
+    ///
+    /// # Errors
+    /// When the file exists but cannot be read.
+    pub fn backups(&self, name: &ClusterName) -> Result<Vec<BackupRecord>, StoreError> {
+        let mut records: Vec<BackupRecord> = self.read(name, "backups.json")?.unwrap_or_default();
+        records.sort_by(|a, b| (a.taken_at, &a.id).cmp(&(b.taken_at, &b.id)));
+        Ok(records)
+    }
+
+    /// Stores the backup catalog.
+    ///
+    /// # Errors
+    /// When it cannot be written.
+    pub fn put_backups(&self, name: &ClusterName, records: &[BackupRecord]) -> Result<(), StoreError> {
+        self.write(name, "backups.json", &records)
+    }
+
+    /// The last failed backup, unless a backup succeeded since.
+    ///
+    /// # Errors
+    /// When the file exists but cannot be read.
+    pub fn backup_failure(&self, name: &ClusterName) -> Result<Option<BackupFailure>, StoreError> {
+        self.read(name, "backup-failure.json")
+    }
+
+    /// Records (or, with `None`, clears) the last failed backup.
+    ///
+    /// # Errors
+    /// When it cannot be written or removed.
+    pub fn put_backup_failure(
+        &self,
+        name: &ClusterName,
+        failure: Option<&BackupFailure>,
+    ) -> Result<(), StoreError> {
+        match failure {
+            Some(failure) => self.write(name, "backup-failure.json", failure),
+            None => {
+                let path = self.file(name, "backup-failure.json");
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(err("remove", &path)(e)),
+                    _ => Ok(()),
+                }
+            }
+        }
     }
 
     /// The kept events, oldest first.

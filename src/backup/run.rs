@@ -1,0 +1,119 @@
+//! Taking one backup: snapshot the healthy voter with the highest revision into a
+//! private temporary file, verify it, count its keys at its own revision, store it and
+//! its record at the destination, then apply retention.
+//!
+//! A backup never changes etcd: a failure is reported (status, events, metrics) and
+//! leaves the cluster serving as before.
+
+use std::time::Instant;
+
+use jiff::Timestamp;
+
+use super::catalog::{self, BackupRecord};
+use super::destination::{BackupStore, DestinationError};
+use super::snapshot::{self, SnapshotError};
+use crate::domain::BackupId;
+use crate::manifest::DesiredCluster;
+use crate::observe::platform::{Platform, PlatformError};
+use crate::observe::{EtcdAdmin, etcd::EtcdError, observe};
+use crate::store::atomic::ensure_private_dir;
+use crate::store::{Store, StoreError};
+
+/// Why a backup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The manifest has no `backup` section.
+    #[error("cluster {0} has no spec.backup: add a destination to back it up")]
+    NotConfigured(String),
+    /// Another backup of the cluster is running.
+    #[error("a backup of {0} is already running")]
+    AlreadyRunning(String),
+    /// No healthy voting member answers.
+    #[error("no healthy voting member to take a snapshot from")]
+    NoSource,
+    /// The platform could not be observed.
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    /// The snapshot failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// Counting keys failed.
+    #[error("count keys: {0}")]
+    Etcd(#[from] EtcdError),
+    /// The destination failed.
+    #[error("destination: {0}")]
+    Destination(#[from] DestinationError),
+    /// The state directory failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A temporary file could not be made.
+    #[error("temporary file: {0}")]
+    Temp(std::io::Error),
+}
+
+/// What a backup needs.
+pub struct BackupContext<'a, P> {
+    /// Where members run.
+    pub platform: &'a P,
+    /// etcd access.
+    pub admin: &'a EtcdAdmin,
+    /// The state directory (catalog cache, temporary files).
+    pub store: &'a Store,
+    /// The desired state, with its backup policy.
+    pub desired: &'a DesiredCluster,
+}
+
+/// Takes one backup now and applies retention. The caller holds the cluster's backup
+/// lock, so backups never overlap.
+///
+/// # Errors
+/// Any failure; nothing is left at the destination or in the catalog then.
+pub async fn take_backup<P: Platform>(ctx: &BackupContext<'_, P>) -> Result<BackupRecord, BackupError> {
+    let name = &ctx.desired.name;
+    let policy = ctx.desired.backup.as_ref().ok_or_else(|| BackupError::NotConfigured(name.to_string()))?;
+    let started = Instant::now();
+    let now = Timestamp::now();
+    let observed = observe(ctx.platform, ctx.admin, now).await?;
+    let (source, endpoint) = observed.best_source().ok_or(BackupError::NoSource)?;
+    let tmp_dir = ctx.store.cluster_dir(name).join("tmp");
+    ensure_private_dir(&tmp_dir).map_err(BackupError::Temp)?;
+    let tmp = tmp_dir.join(format!("backup-{}.db", now.as_millisecond()));
+    let result = async {
+        let facts = snapshot::save(&endpoint, &tmp).await?;
+        let keys = ctx.admin.count_keys(&endpoint, facts.revision).await?;
+        let destination = BackupStore::open(&policy.destination, name).await?;
+        let mut record = BackupRecord {
+            id: BackupId::new(now, facts.revision),
+            cluster: name.clone(),
+            taken_at: now,
+            source,
+            revision: facts.revision,
+            keys,
+            size_bytes: facts.size_bytes,
+            sha256: facts.sha256,
+            verified: true,
+            duration_seconds: 0.0,
+            location: destination.location(),
+        };
+        destination.put_file(&record.object(), &tmp).await?;
+        record.duration_seconds = started.elapsed().as_secs_f64();
+        let json = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        destination.put_bytes(&record.metadata_object(), json).await?;
+        let mut records = ctx.store.backups(name)?;
+        records.retain(|r| r.id != record.id);
+        records.push(record.clone());
+        for old in catalog::to_prune(&records, &policy.retention, now) {
+            destination.delete(&old.object()).await?;
+            destination.delete(&old.metadata_object()).await?;
+            tracing::info!(cluster = %name, backup = %old.id, "backup pruned by retention");
+        }
+        let pruned: Vec<BackupId> =
+            catalog::to_prune(&records, &policy.retention, now).iter().map(|r| r.id.clone()).collect();
+        records.retain(|r| !pruned.contains(&r.id));
+        ctx.store.put_backups(name, &records)?;
+        Ok::<_, BackupError>(record)
+    }
+    .await;
+    let _ = tokio::fs::remove_file(&tmp).await;
+    result
+}
