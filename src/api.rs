@@ -35,7 +35,15 @@ impl ApiError {
 
 impl From<ControllerError> for ApiError {
     fn from(e: ControllerError) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        use crate::backup::run::BackupError;
+        let code = match &e {
+            ControllerError::NotManaged(_) => StatusCode::NOT_FOUND,
+            ControllerError::Backup(BackupError::AlreadyRunning(_)) => StatusCode::CONFLICT,
+            ControllerError::Backup(BackupError::NotConfigured(_)) => StatusCode::BAD_REQUEST,
+            ControllerError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(code, e.to_string())
     }
 }
 
@@ -104,6 +112,7 @@ pub fn router(controller: Controller, token: Option<String>) -> Router {
         .route("/v1/clusters/{name}/status", get(status))
         .route("/v1/clusters/{name}/events", get(events))
         .route("/v1/clusters/{name}/plan", get(plan_stored))
+        .route("/v1/clusters/{name}/backups", post(backup_now).get(backups))
         .route("/v1/plan", post(plan_manifest))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
@@ -275,4 +284,17 @@ async fn delete(
     state.controller.delete(&name, query.purge).await?;
     tracing::info!(cluster = %name, purge = query.purge, "cluster deleted");
     Ok(Json(serde_json::json!({ "name": name, "deleted": true, "purged": query.purge })).into_response())
+}
+
+async fn backup_now(State(state): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let name = cluster_name(&name)?;
+    managed(&state, &name)?;
+    Ok(Json(state.controller.backup_now(&name).await?).into_response())
+}
+
+async fn backups(State(state): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let name = cluster_name(&name)?;
+    managed(&state, &name)?;
+    let records = state.controller.store().backups(&name).map_err(ControllerError::from)?;
+    Ok(Json(records).into_response())
 }

@@ -1,5 +1,7 @@
 //! Prometheus metrics of the daemon (`/metrics`).
 
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
@@ -51,6 +53,23 @@ pub struct Metrics {
     pub members_desired: Family<ClusterLabel, Gauge>,
     /// Steps taken, per cluster, step and result.
     pub steps: Family<StepLabel, Counter>,
+    /// Backups taken, per cluster and result.
+    pub backups: Family<ResultLabel, Counter>,
+    /// Age of the newest verified backup in seconds, per cluster.
+    pub backup_age: Family<ClusterLabel, Gauge>,
+    /// Size of the newest backup in bytes, per cluster.
+    pub backup_size: Family<ClusterLabel, Gauge>,
+    /// Duration of the last successful backup in seconds, per cluster.
+    pub backup_duration: Family<ClusterLabel, Gauge<f64, AtomicU64>>,
+}
+
+/// A cluster and result label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// The cluster's name.
+    pub cluster: String,
+    /// `succeeded` or `failed`.
+    pub result: String,
 }
 
 impl Default for Metrics {
@@ -62,13 +81,33 @@ impl Default for Metrics {
         let members_healthy = Family::<ClusterLabel, Gauge>::default();
         let members_desired = Family::<ClusterLabel, Gauge>::default();
         let steps = Family::<StepLabel, Counter>::default();
+        let backups = Family::<ResultLabel, Counter>::default();
+        let backup_age = Family::<ClusterLabel, Gauge>::default();
+        let backup_size = Family::<ClusterLabel, Gauge>::default();
+        let backup_duration = Family::<ClusterLabel, Gauge<f64, AtomicU64>>::default();
         registry.register("reconcile_passes", "Reconcile passes", passes.clone());
         registry.register("reconcile_errors", "Reconcile passes that failed", errors.clone());
         registry.register("reconcile_duration_seconds", "Duration of a reconcile pass", duration.clone());
         registry.register("members_healthy", "Healthy etcd members", members_healthy.clone());
         registry.register("members_desired", "Desired etcd members", members_desired.clone());
         registry.register("steps", "Steps taken by the controller", steps.clone());
-        Self { registry, passes, errors, duration, members_healthy, members_desired, steps }
+        registry.register("backups", "Backups taken", backups.clone());
+        registry.register("backup_age_seconds", "Age of the newest verified backup", backup_age.clone());
+        registry.register("backup_size_bytes", "Size of the newest backup", backup_size.clone());
+        registry.register("backup_duration_seconds", "Duration of the last backup", backup_duration.clone());
+        Self {
+            registry,
+            passes,
+            errors,
+            duration,
+            members_healthy,
+            members_desired,
+            steps,
+            backups,
+            backup_age,
+            backup_size,
+            backup_duration,
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::event::Event;
 use crate::manifest::DesiredCluster;
 use crate::metrics::{Metrics, StepLabel};
 use crate::observe::platform::{Platform, PlatformError};
-use crate::observe::{EtcdAdmin, observe};
+use crate::observe::{BackupView, EtcdAdmin, observe};
 use crate::plan::{Outcome, Plan, Rule, plan};
 use crate::status::{ClusterStatus, StatusInputs, compute};
 use crate::store::{Store, StoreError};
@@ -66,6 +66,8 @@ pub struct PassContext<'a, P> {
     pub store: &'a Store,
     /// Metrics.
     pub metrics: &'a Metrics,
+    /// The cluster's backup lock (a backup before a scale-up takes it too).
+    pub backup_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Observes and plans without acting: what `etcd-warden plan` shows. Changes nothing,
@@ -78,7 +80,8 @@ pub async fn dry_run<P: Platform>(
     desired: &DesiredCluster,
 ) -> Result<Plan, ReconcileError> {
     let now = Timestamp::now();
-    let observed = observe(ctx.platform, ctx.admin, now).await?;
+    let mut observed = observe(ctx.platform, ctx.admin, now).await?;
+    observed.backups = backup_view(ctx.store, &desired.name)?;
     let mut history = ctx.store.history(&desired.name)?;
     history.record(&observed, desired.members.quorum());
     Ok(plan(desired, &observed, &history, now))
@@ -120,7 +123,8 @@ async fn pass<P: Platform>(
     for pod in desired.members.pods() {
         ctx.platform.member_urls(pod).await?;
     }
-    let observed = observe(ctx.platform, ctx.admin, now).await?;
+    let mut observed = observe(ctx.platform, ctx.admin, now).await?;
+    observed.backups = backup_view(ctx.store, name)?;
     let previous_history = ctx.store.history(name)?;
     let mut history = previous_history.clone();
     history.record(&observed, desired.members.quorum());
@@ -158,16 +162,25 @@ async fn pass<P: Platform>(
         ctx.store.put_status(&status)?;
     }
     ctx.store.add_events(name, &events)?;
-    record_metrics(ctx.metrics, desired, &status, &plan, report.error.is_some());
+    record_metrics(ctx.metrics, desired, &observed, &status, &plan, report.error.is_some());
     match report.error {
         Some(error) => Err(error.into()),
         None => Ok(PassReport { plan, status }),
     }
 }
 
+/// The backup catalog and the last failure, if newer than the last success.
+fn backup_view(store: &Store, name: &crate::domain::ClusterName) -> Result<BackupView, StoreError> {
+    let records = store.backups(name)?;
+    let newest = records.last().map(|r| r.taken_at);
+    let last_failure = store.backup_failure(name)?.filter(|f| newest.is_none_or(|t| f.at > t));
+    Ok(BackupView { records, last_failure })
+}
+
 fn record_metrics(
     metrics: &Metrics,
     desired: &DesiredCluster,
+    observed: &crate::observe::Observed,
     status: &ClusterStatus,
     plan: &Plan,
     failed: bool,
@@ -177,6 +190,10 @@ fn record_metrics(
     let healthy = status.members.iter().filter(|m| m.healthy).count();
     metrics.members_healthy.get_or_create(&label).set(healthy as i64);
     metrics.members_desired.get_or_create(&label).set(desired.members.get() as i64);
+    if let Some(newest) = crate::backup::catalog::newest_verified(&observed.backups.records) {
+        let age = newest.age(observed.at).as_secs();
+        metrics.backup_age.get_or_create(&label).set(i64::try_from(age).unwrap_or(i64::MAX));
+    }
     let steps: Vec<_> = plan.steps().collect();
     for (i, (step, _)) in steps.iter().enumerate() {
         // With a failure, the last step attempted is the one that failed.

@@ -9,11 +9,14 @@ use std::time::Instant;
 
 use jiff::Timestamp;
 
+use super::BackupFailure;
 use super::catalog::{self, BackupRecord};
 use super::destination::{BackupStore, DestinationError};
 use super::snapshot::{self, SnapshotError};
 use crate::domain::BackupId;
+use crate::event::Event;
 use crate::manifest::DesiredCluster;
+use crate::metrics::{Metrics, ResultLabel};
 use crate::observe::platform::{Platform, PlatformError};
 use crate::observe::{EtcdAdmin, etcd::EtcdError, observe};
 use crate::store::atomic::ensure_private_dir;
@@ -115,5 +118,49 @@ pub async fn take_backup<P: Platform>(ctx: &BackupContext<'_, P>) -> Result<Back
     }
     .await;
     let _ = tokio::fs::remove_file(&tmp).await;
+    result
+}
+
+/// Takes a backup and records the outcome: an event, the failure file (set or
+/// cleared) and the metrics. A failure is logged and returned, never retried here.
+///
+/// # Errors
+/// As [`take_backup`].
+pub async fn take_and_record<P: Platform>(
+    ctx: &BackupContext<'_, P>,
+    metrics: &Metrics,
+    why: &str,
+) -> Result<BackupRecord, BackupError> {
+    let name = &ctx.desired.name;
+    let result = take_backup(ctx).await;
+    let now = Timestamp::now();
+    let label = Metrics::cluster(name.as_str());
+    let outcome = if result.is_ok() { "succeeded" } else { "failed" };
+    metrics
+        .backups
+        .get_or_create(&ResultLabel { cluster: name.to_string(), result: outcome.to_owned() })
+        .inc();
+    let (event, failure) = match &result {
+        Ok(r) => {
+            metrics.backup_duration.get_or_create(&label).set(r.duration_seconds);
+            metrics.backup_size.get_or_create(&label).set(i64::try_from(r.size_bytes).unwrap_or(i64::MAX));
+            let message = format!(
+                "{why}: backup {} of revision {} ({} keys, {} bytes, sha256 {}) stored at {} in {:.1} s",
+                r.id, r.revision, r.keys, r.size_bytes, r.sha256, r.location, r.duration_seconds
+            );
+            (Event::normal(now, "BackupTaken", message), None)
+        }
+        Err(e) => {
+            tracing::warn!(cluster = %name, error = %e, "backup failed");
+            let failure = BackupFailure { at: now, message: e.to_string() };
+            (Event::warning(now, "BackupFailed", format!("{why}: backup failed: {e}")), Some(failure))
+        }
+    };
+    if let Err(e) = ctx.store.add_events(name, &[event]) {
+        tracing::warn!(cluster = %name, error = %e, "cannot record the backup event");
+    }
+    if let Err(e) = ctx.store.put_backup_failure(name, failure.as_ref()) {
+        tracing::warn!(cluster = %name, error = %e, "cannot record the backup outcome");
+    }
     result
 }

@@ -3,6 +3,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::api::{ApplyResponse, ClusterSummary};
+use crate::backup::catalog::BackupRecord;
 use crate::event::Event;
 use crate::status::ClusterStatus;
 
@@ -118,6 +119,22 @@ impl ApiClient {
         manifest: &serde_json::Value,
     ) -> Result<serde_json::Value, ClientError> {
         self.send(self.http.post(self.url("/v1/plan")).json(manifest)).await
+    }
+
+    /// Takes a backup now and returns its record.
+    ///
+    /// # Errors
+    /// When the daemon is unreachable, refuses, or the backup fails.
+    pub async fn backup(&self, name: &str) -> Result<BackupRecord, ClientError> {
+        self.send(self.http.post(self.url(&format!("/v1/clusters/{name}/backups")))).await
+    }
+
+    /// The backup catalog of a cluster, oldest first.
+    ///
+    /// # Errors
+    /// When the daemon is unreachable or does not know the cluster.
+    pub async fn backups(&self, name: &str) -> Result<Vec<BackupRecord>, ClientError> {
+        self.send(self.http.get(self.url(&format!("/v1/clusters/{name}/backups")))).await
     }
 
     /// Deletes a cluster.

@@ -24,6 +24,16 @@ pub enum CommandError {
     Daemon(String),
 }
 
+/// A spinner on stderr when it is a terminal; nothing when piped.
+fn spinner(message: &str) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner().with_message(message.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
+}
+
 fn json<T: serde::Serialize>(value: &T) -> Result<String, CommandError> {
     serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|e| CommandError::Print(e.to_string()))
 }
@@ -137,6 +147,27 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             match format {
                 Output::Json => print!("{}", json(&events)?),
                 Output::Table => print!("{}", output::events(&events)),
+            }
+            Ok(())
+        }
+        Command::Backup { name, output: format } => {
+            let spinner = spinner(&format!("backing up {name}"));
+            let record = client.backup(&name).await;
+            if let Some(spinner) = spinner {
+                spinner.finish_and_clear();
+            }
+            let record = record?;
+            match format {
+                Output::Json => print!("{}", json(&record)?),
+                Output::Table => print!("{}", output::backup(&record)),
+            }
+            Ok(())
+        }
+        Command::Backups { name, output: format } => {
+            let records = client.backups(&name).await?;
+            match format {
+                Output::Json => print!("{}", json(&records)?),
+                Output::Table => print!("{}", output::backups(&records)),
             }
             Ok(())
         }

@@ -100,6 +100,22 @@ pub enum Command {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Take a verified backup now; prints its id, revision, size and sha256.
+    Backup {
+        /// The cluster.
+        name: String,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// List a cluster's backups.
+    Backups {
+        /// The cluster.
+        name: String,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Stop managing a cluster and stop its members; --purge also deletes their data.
     Delete {
         /// The cluster.

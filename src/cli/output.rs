@@ -4,6 +4,7 @@ use comfy_table::presets::NOTHING;
 use comfy_table::{Cell, Table};
 
 use crate::api::ClusterSummary;
+use crate::backup::catalog::BackupRecord;
 use crate::event::Event;
 use crate::status::{ClusterStatus, ConditionStatus};
 
@@ -129,6 +130,41 @@ pub fn plan(plan: &serde_json::Value) -> String {
     let mut t = table(&["OUTCOME", "STEP", "RULE", "WHY"]);
     for d in &decisions {
         t.add_row(vec![text(d, "outcome"), text(d, "step"), text(d, "rule"), text(d, "message")]);
+    }
+    format!("{t}\n")
+}
+
+/// One backup, as `etcd-warden backup` prints it.
+pub fn backup(r: &BackupRecord) -> String {
+    format!(
+        "backup {}\n  revision  {}\n  keys      {}\n  size      {} ({} bytes)\n  sha256    {}\n  verified  {}\n  taken     {} from {} in {:.1} s\n  stored    {}\n",
+        r.id,
+        r.revision,
+        r.keys,
+        bytes(i64::try_from(r.size_bytes).ok()),
+        r.size_bytes,
+        r.sha256,
+        r.verified,
+        r.taken_at,
+        r.source,
+        r.duration_seconds,
+        r.location
+    )
+}
+
+/// The catalog as text, newest last.
+pub fn backups(records: &[BackupRecord]) -> String {
+    let mut t = table(&["ID", "TAKEN", "REVISION", "KEYS", "SIZE", "VERIFIED", "SHA256"]);
+    for r in records {
+        t.add_row(vec![
+            r.id.to_string(),
+            r.taken_at.to_string(),
+            r.revision.to_string(),
+            r.keys.to_string(),
+            bytes(i64::try_from(r.size_bytes).ok()),
+            r.verified.to_string(),
+            r.sha256.chars().take(16).collect::<String>() + "...",
+        ]);
     }
     format!("{t}\n")
 }

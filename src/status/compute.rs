@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use super::{
-    ClusterStatus, Condition, ConditionStatus, ConditionType, LastAction, MemberStatus, Phase, QuorumStatus,
-    Reason, Role, TaskStatus,
+    ClusterStatus, Condition, ConditionStatus, ConditionType, LastAction, LastBackup, MemberStatus, Phase,
+    QuorumStatus, Reason, Role, TaskStatus,
 };
 use crate::domain::{Generation, PodName};
 use crate::manifest::{DesiredCluster, ReconcileMode};
@@ -195,6 +195,7 @@ fn conditions(
     } else {
         c.set(ConditionType::QuorumLost, False, Reason::QuorumHealthy, summary);
     }
+    backup_ready(inputs, c);
     if let Some(message) =
         message_of(plan, Rule::RestoreRequired).filter(|_| plan.refuses(Rule::RestoreRequired))
     {
@@ -207,6 +208,30 @@ fn conditions(
             message.push_str(&inputs.logs.join("\n"));
         }
         c.set(ConditionType::BootstrapFailed, True, Reason::BootstrapAttemptsExhausted, message);
+    }
+}
+
+fn backup_ready(inputs: &StatusInputs<'_>, c: &mut Conditions<'_>) {
+    use ConditionStatus::{False, True};
+    let Some(policy) = &inputs.desired.backup else { return };
+    let view = &inputs.observed.backups;
+    let now = inputs.observed.at;
+    let fresh_for = humantime::format_duration(policy.fresh_for);
+    let newest = crate::backup::catalog::newest_verified(&view.records);
+    if let Some(failure) = &view.last_failure {
+        let message = format!("the backup at {} failed: {}", failure.at, failure.message);
+        c.set(ConditionType::BackupReady, False, Reason::BackupFailed, message);
+    } else if let Some(newest) = newest {
+        let age = humantime::format_duration(std::time::Duration::from_secs(newest.age(now).as_secs()));
+        let message = format!("the newest verified backup {} is {age} old (freshFor {fresh_for})", newest.id);
+        if newest.age(now) <= policy.fresh_for {
+            c.set(ConditionType::BackupReady, True, Reason::BackupFresh, message);
+        } else {
+            c.set(ConditionType::BackupReady, False, Reason::BackupStale, message);
+        }
+    } else {
+        let message = format!("no verified backup yet; run `etcd-warden backup {}`", inputs.desired.name);
+        c.set(ConditionType::BackupReady, False, Reason::NoBackup, message);
     }
 }
 
@@ -232,6 +257,14 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
         quorum,
         members,
         conditions: c.list,
+        last_backup: observed.backups.records.last().map(|r| LastBackup {
+            id: r.id.clone(),
+            taken_at: r.taken_at,
+            revision: r.revision,
+            size_bytes: r.size_bytes,
+            sha256: r.sha256.clone(),
+            verified: r.verified,
+        }),
         last_action: inputs.last_action.clone(),
         observed_at: observed.at,
     }

@@ -94,6 +94,32 @@ pub enum Reason {
     MajorityLost,
     /// A replacement member keeps failing to start.
     ReplacementFailing,
+    /// The newest verified backup is younger than `freshFor`.
+    BackupFresh,
+    /// The newest verified backup is older than `freshFor`.
+    BackupStale,
+    /// No verified backup exists.
+    NoBackup,
+    /// The last backup attempt failed.
+    BackupFailed,
+}
+
+/// The newest backup, as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastBackup {
+    /// Its ID.
+    pub id: crate::domain::BackupId,
+    /// When it was taken.
+    pub taken_at: Timestamp,
+    /// The revision inside it.
+    pub revision: i64,
+    /// Its size.
+    pub size_bytes: u64,
+    /// SHA-256 of the snapshot file.
+    pub sha256: String,
+    /// Whether its hashes checked out.
+    pub verified: bool,
 }
 
 /// One condition.
@@ -209,6 +235,9 @@ pub struct ClusterStatus {
     pub members: Vec<MemberStatus>,
     /// The conditions.
     pub conditions: Vec<Condition>,
+    /// The newest backup.
+    #[serde(default)]
+    pub last_backup: Option<LastBackup>,
     /// The last step taken.
     pub last_action: Option<LastAction>,
     /// When the observation behind this status was made.

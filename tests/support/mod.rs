@@ -379,3 +379,13 @@ pub fn signal(pid: u64, signal: nix::sys::signal::Signal) {
 pub fn count_events(h: &Harness, cluster: &str, reason: &str) -> usize {
     h.events(cluster).iter().filter(|e| e["reason"] == reason).count()
 }
+
+/// Writes `count` keys `prefix/NNNN` with the same (large) value.
+pub fn put_values(endpoints: &[String], prefix: &str, count: usize, value: &str) {
+    runtime().block_on(async {
+        let mut c = client(endpoints).await;
+        for i in 0..count {
+            c.put(format!("{prefix}/{i:04}"), value, None).await.expect("put a value");
+        }
+    });
+}

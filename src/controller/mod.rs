@@ -14,6 +14,8 @@ use jiff::Timestamp;
 use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinHandle;
 
+mod backups;
+
 use crate::domain::{ClusterName, Generation};
 use crate::manifest::{self, DesiredCluster, PlatformSpec};
 use crate::metrics::Metrics;
@@ -41,6 +43,12 @@ pub enum ControllerError {
     /// A pass failed.
     #[error(transparent)]
     Reconcile(#[from] ReconcileError),
+    /// The cluster is not managed by this daemon.
+    #[error("cluster {0} is not managed by this daemon")]
+    NotManaged(ClusterName),
+    /// A backup failed or was refused.
+    #[error(transparent)]
+    Backup(#[from] crate::backup::run::BackupError),
     /// The platform is not available in this build.
     #[error("the {0} platform is not supported yet")]
     Unsupported(&'static str),
@@ -65,6 +73,8 @@ struct Inner {
     admin: EtcdAdmin,
     config: ControllerConfig,
     workers: Mutex<HashMap<ClusterName, Worker>>,
+    /// One lock per cluster: backups never overlap.
+    backup_locks: std::sync::Mutex<HashMap<ClusterName, Arc<Mutex<()>>>>,
 }
 
 /// The controller. Cheap to clone.
@@ -76,8 +86,14 @@ pub struct Controller {
 impl Controller {
     /// A controller over `store`; no worker runs until [`Controller::start`].
     pub fn new(store: Store, metrics: Arc<Metrics>, config: ControllerConfig) -> Self {
-        let inner =
-            Inner { store, metrics, admin: EtcdAdmin::new(), config, workers: Mutex::new(HashMap::new()) };
+        let inner = Inner {
+            store,
+            metrics,
+            admin: EtcdAdmin::new(),
+            config,
+            workers: Mutex::new(HashMap::new()),
+            backup_locks: std::sync::Mutex::new(HashMap::new()),
+        };
         Self { inner: Arc::new(inner) }
     }
 
@@ -160,12 +176,13 @@ impl Controller {
         }
     }
 
-    fn context<'a, P: Platform>(&'a self, platform: &'a P) -> PassContext<'a, P> {
+    fn context<'a, P: Platform>(&'a self, platform: &'a P, desired: &DesiredCluster) -> PassContext<'a, P> {
         PassContext {
             platform,
             admin: &self.inner.admin,
             store: &self.inner.store,
             metrics: &self.inner.metrics,
+            backup_lock: self.backup_lock(&desired.name),
         }
     }
 
@@ -175,7 +192,7 @@ impl Controller {
     /// When the platform cannot be observed.
     pub async fn plan(&self, desired: &DesiredCluster) -> Result<Plan, ControllerError> {
         let platform = self.local(desired)?;
-        Ok(dry_run(&self.context(&platform), desired).await?)
+        Ok(dry_run(&self.context(&platform, desired), desired).await?)
     }
 
     async fn pass(
@@ -185,7 +202,7 @@ impl Controller {
         memory: &mut PassMemory,
     ) -> Result<PassReport, ControllerError> {
         let platform = self.local(desired)?;
-        Ok(reconcile(&self.context(&platform), desired, generation, memory).await?)
+        Ok(reconcile(&self.context(&platform, desired), desired, generation, memory).await?)
     }
 
     /// Stops every member of the cluster; with `purge`, removes all its files too.
@@ -223,26 +240,31 @@ async fn run_worker(controller: Controller, name: ClusterName, wake: Arc<Notify>
     let resync = controller.inner.config.resync;
     let mut memory = PassMemory::default();
     let mut retry = backoff();
+    let mut scheduled: Option<JoinHandle<()>> = None;
     tracing::info!(cluster = %name, "worker started");
     while !stop.load(Ordering::SeqCst) {
         let wait = match controller.desired(&name) {
             Ok(None) => break,
-            Ok(Some((desired, generation))) => match controller.pass(&desired, generation, &mut memory).await
-            {
-                Ok(report) => {
-                    retry = backoff();
-                    if report.plan.steps().next().is_some() {
-                        // Confirm a step with a fresh observation right away.
-                        AFTER_STEP
-                    } else {
-                        until(report.plan.next_deadline(), resync)
+            Ok(Some((desired, generation))) => {
+                let backup_due = controller.schedule_backup(&desired, &mut scheduled);
+                let pass = controller.pass(&desired, generation, &mut memory).await;
+                let wait = match pass {
+                    Ok(report) => {
+                        retry = backoff();
+                        if report.plan.steps().next().is_some() {
+                            // Confirm a step with a fresh observation right away.
+                            AFTER_STEP
+                        } else {
+                            until(report.plan.next_deadline(), resync)
+                        }
                     }
-                }
-                Err(error) => {
-                    tracing::warn!(cluster = %name, %error, "reconcile failed");
-                    retry.next().unwrap_or(resync)
-                }
-            },
+                    Err(error) => {
+                        tracing::warn!(cluster = %name, %error, "reconcile failed");
+                        retry.next().unwrap_or(resync)
+                    }
+                };
+                wait.min(backup_due)
+            }
             Err(error) => {
                 tracing::warn!(cluster = %name, %error, "cannot read the desired state");
                 retry.next().unwrap_or(resync)

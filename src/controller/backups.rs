@@ -1,0 +1,93 @@
+//! Backups driven by the controller: on demand (the API) and on schedule (the
+//! worker), never two at once for a cluster.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+use super::{Controller, ControllerError};
+use crate::backup::catalog::BackupRecord;
+use crate::backup::run::{BackupContext, BackupError, take_and_record};
+use crate::backup::schedule::next_due;
+use crate::domain::ClusterName;
+use crate::event::Event;
+use crate::manifest::DesiredCluster;
+
+impl Controller {
+    /// The cluster's backup lock.
+    pub(super) fn backup_lock(&self, name: &ClusterName) -> Arc<Mutex<()>> {
+        let mut locks = match self.inner.backup_locks.lock() {
+            Ok(locks) => locks,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        locks.entry(name.clone()).or_default().clone()
+    }
+
+    /// Takes a backup now; refused while another backup of the cluster runs.
+    ///
+    /// # Errors
+    /// When the cluster is not managed, has no backup policy, a backup is running, or
+    /// the backup fails.
+    pub async fn backup_now(&self, name: &ClusterName) -> Result<BackupRecord, ControllerError> {
+        let (desired, _) = self.desired(name)?.ok_or_else(|| ControllerError::NotManaged(name.clone()))?;
+        let lock = self.backup_lock(name);
+        let Ok(_guard) = lock.try_lock() else {
+            return Err(BackupError::AlreadyRunning(name.to_string()).into());
+        };
+        self.run_backup(&desired, "on demand").await
+    }
+
+    async fn run_backup(&self, desired: &DesiredCluster, why: &str) -> Result<BackupRecord, ControllerError> {
+        let platform = self.local(desired)?;
+        let ctx = BackupContext {
+            platform: &platform,
+            admin: &self.inner.admin,
+            store: &self.inner.store,
+            desired,
+        };
+        Ok(take_and_record(&ctx, &self.inner.metrics, why).await?)
+    }
+
+    /// Starts the scheduled backup in the background when it is due and none runs;
+    /// returns how long until the next one is due.
+    pub(super) fn schedule_backup(
+        &self,
+        desired: &DesiredCluster,
+        running: &mut Option<JoinHandle<()>>,
+    ) -> Duration {
+        let idle = Duration::from_secs(3600);
+        let Some(policy) = &desired.backup else { return idle };
+        if running.as_ref().is_some_and(|h| !h.is_finished()) {
+            return idle;
+        }
+        let store = &self.inner.store;
+        let name = &desired.name;
+        let last_success = store.backups(name).ok().and_then(|r| r.last().map(|r| r.taken_at));
+        let last_failure = store.backup_failure(name).ok().flatten().map(|f| f.at);
+        let last = last_success.max(last_failure);
+        let now = Timestamp::now();
+        let due = next_due(&policy.schedule, last, now);
+        if now < due {
+            return Duration::try_from(due.duration_since(now)).unwrap_or(idle).min(idle);
+        }
+        let lock = self.backup_lock(name);
+        let Ok(guard) = lock.clone().try_lock_owned() else {
+            // An on-demand backup runs: this one is skipped, the next is due later.
+            let message = "scheduled backup skipped: another backup of this cluster is running".to_owned();
+            let _ = store.add_events(name, &[Event::normal(now, "BackupSkipped", message)]);
+            return Duration::from_secs(5);
+        };
+        let controller = self.clone();
+        let desired = desired.clone();
+        *running = Some(tokio::spawn(async move {
+            let _guard = guard;
+            if let Err(error) = controller.run_backup(&desired, "scheduled").await {
+                tracing::warn!(cluster = %desired.name, %error, "scheduled backup failed");
+            }
+        }));
+        idle
+    }
+}

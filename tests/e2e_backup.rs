@@ -1,0 +1,139 @@
+//! Backups end to end: on demand, scheduled with retention, overlapping, failing.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use support::{Harness, endpoints, local_manifest, put_keys, wait_for};
+
+const BOOT: Duration = Duration::from_secs(60);
+
+fn with_backup(name: &str, members: usize, dir: &Path, schedule: &str, retention: &str) -> String {
+    format!(
+        "{}  backup:\n    schedule: {schedule}\n    destination: file://{}\n    retention: {retention}\n    freshFor: 15m\n",
+        local_manifest(name, members, ""),
+        dir.display()
+    )
+}
+
+fn condition(status: &Value, kind: &str) -> Value {
+    status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == kind).cloned())
+        .unwrap_or_default()
+}
+
+fn snapshot_status(file: &Path) -> Value {
+    let out = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["snapshot", "status", "-w", "json"])
+        .arg(file)
+        .output()
+        .expect("etcdctl");
+    serde_json::from_slice(&out.stdout).expect("snapshot status JSON")
+}
+
+fn db_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "db"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn an_on_demand_backup_is_verified_listed_and_shown_in_status() {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    h.apply("c.yaml", &with_backup("kubernetes", 3, &dir, "\"0 3 * * *\"", "{ keepLast: 5 }"));
+    let status = h.wait_healthy("kubernetes", 3, BOOT);
+    assert_eq!(condition(&status, "BackupReady")["reason"], "NoBackup");
+    put_keys(&endpoints(&status), "k", 120);
+    let record: Value =
+        serde_json::from_str(&h.cli_ok(&["backup", "kubernetes", "-o", "json"])).expect("JSON");
+    let file = dir.join("kubernetes").join(format!("{}.db", record["id"].as_str().expect("id")));
+    let bytes = std::fs::read(&file).expect("the snapshot is at the destination");
+    assert_eq!(record["sha256"], hex::encode(Sha256::digest(&bytes)), "recorded SHA-256 of the stored file");
+    assert_eq!(record["sizeBytes"], bytes.len() as u64);
+    assert_eq!(record["verified"], true);
+    assert_eq!(record["keys"], 120);
+    assert_eq!(record["revision"], snapshot_status(&file)["revision"], "the revision is the file's own");
+    let meta = dir.join("kubernetes").join(format!("{}.json", record["id"].as_str().expect("id")));
+    assert!(meta.exists(), "a catalog record beside the snapshot");
+    let table = h.cli_ok(&["backups", "kubernetes"]);
+    assert!(table.contains(record["id"].as_str().expect("id")), "{table}");
+    let text = h.cli_ok(&["backup", "kubernetes"]);
+    for word in ["revision", "size", "sha256"] {
+        assert!(text.contains(word), "{text}");
+    }
+    let after =
+        h.wait_status("kubernetes", "BackupReady", BOOT, |s| condition(s, "BackupReady")["status"] == "True");
+    assert_eq!(after["lastBackup"]["verified"], true);
+    let metrics = support::http_get(&format!("{}/metrics", h.server())).expect("metrics");
+    assert!(
+        metrics.contains("etcd_warden_backup_age_seconds{cluster=\"kubernetes\"}"),
+        "backup age exported"
+    );
+}
+
+#[test]
+fn scheduled_backups_run_and_retention_keeps_the_newest() {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    h.apply("c.yaml", &with_backup("kubernetes", 1, &dir, "{ every: 1s }", "{ keepLast: 2 }"));
+    h.wait_healthy("kubernetes", 1, BOOT);
+    wait_for("four scheduled backups", Duration::from_secs(60), || {
+        (support::count_events(&h, "kubernetes", "BackupTaken") >= 4).then_some(())
+    });
+    let listed: Vec<Value> =
+        serde_json::from_str(&h.cli_ok(&["backups", "kubernetes", "-o", "json"])).expect("JSON");
+    assert_eq!(listed.len(), 2, "keepLast 2: {listed:#?}");
+    let files = db_files(&dir.join("kubernetes"));
+    assert_eq!(files.len(), 2, "pruned at the destination too: {files:?}");
+}
+
+#[test]
+fn overlapping_backups_are_refused_and_a_failed_backup_never_disturbs_etcd() {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    h.apply("c.yaml", &with_backup("kubernetes", 1, &dir, "\"0 3 * * *\"", "{ keepLast: 5 }"));
+    let status = h.wait_healthy("kubernetes", 1, BOOT);
+    // 40 MB so that one backup lasts long enough to overlap with a second.
+    let value = "v".repeat(256 * 1024);
+    support::put_values(&endpoints(&status), "big", 160, &value);
+    let first = std::process::Command::new(support::BIN)
+        .args(["backup", "kubernetes", "--server", &h.server()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("first backup");
+    let tmp = h.state_dir().join("clusters").join("kubernetes").join("tmp");
+    wait_for("the first backup to be running", BOOT, || {
+        std::fs::read_dir(&tmp).ok().and_then(|mut d| d.next()).map(|_| ())
+    });
+    let second = h.cli(&["backup", "kubernetes"]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already running"), "{second:?}");
+    let mut first = first;
+    assert!(first.wait().expect("first").success());
+
+    // A destination that cannot be written: the backup fails, etcd serves on.
+    std::fs::remove_dir_all(&dir).expect("remove the backup dir");
+    std::fs::write(&dir, b"a file where the directory was").expect("block the destination");
+    let failed = h.cli(&["backup", "kubernetes"]);
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+    let status = h.wait_status("kubernetes", "BackupFailed", BOOT, |s| {
+        condition(s, "BackupReady")["reason"] == "BackupFailed"
+    });
+    assert_eq!(status["phase"], "Healthy", "a failed backup does not touch the cluster");
+    assert!(h.events("kubernetes").iter().any(|e| e["reason"] == "BackupFailed" && e["kind"] == "Warning"));
+    put_keys(&endpoints(&status), "after", 10);
+    support::assert_keys(&endpoints(&status), "after", 10);
+}
