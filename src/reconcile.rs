@@ -130,8 +130,17 @@ async fn pass<P: Platform>(
     history.record(&observed, desired.members.quorum());
     let plan = plan(desired, &observed, &history, now);
     let snapshots = ctx.store.cluster_dir(name).join("snapshots");
-    let act_ctx =
-        ActContext { name, platform: ctx.platform, store: ctx.store, admin: ctx.admin, snapshots, now };
+    let act_ctx = ActContext {
+        name,
+        platform: ctx.platform,
+        store: ctx.store,
+        admin: ctx.admin,
+        snapshots,
+        now,
+        desired,
+        metrics: ctx.metrics,
+        backup_lock: ctx.backup_lock.clone(),
+    };
     let report = act(&act_ctx, &plan, &mut history).await;
     if history != previous_history {
         ctx.store.put_history(name, &history)?;
@@ -174,7 +183,8 @@ fn backup_view(store: &Store, name: &crate::domain::ClusterName) -> Result<Backu
     let records = store.backups(name)?;
     let newest = records.last().map(|r| r.taken_at);
     let last_failure = store.backup_failure(name)?.filter(|f| newest.is_none_or(|t| f.at > t));
-    Ok(BackupView { records, last_failure })
+    let scale_refusal = store.scale_refusal(name)?;
+    Ok(BackupView { records, last_failure, scale_refusal })
 }
 
 fn record_metrics(

@@ -10,7 +10,7 @@ use super::{ActContext, ActError};
 use crate::backup::snapshot;
 use crate::domain::{MemberId, PodName};
 use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform};
-use crate::observe::{History, Replacement};
+use crate::observe::{History, JoinKind, Replacement};
 use crate::store::atomic::ensure_private_dir;
 
 /// How many snapshots taken before replacements are kept.
@@ -38,6 +38,7 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
     let facts = snapshot::save(endpoint, &file).await?;
     tracing::info!(%pod, %from, revision = facts.revision, size = facts.size_bytes, "snapshot taken before a replacement");
     history.replacement = Some(Replacement {
+        kind: JoinKind::Replace,
         pod,
         snapshot_at: ctx.now,
         snapshot: file,
@@ -122,4 +123,39 @@ fn prune_snapshots(dir: &Path) {
             tracing::warn!(file = %old.display(), %error, "cannot prune an old snapshot");
         }
     }
+}
+
+/// Records that `pod` joins the cluster as it grows.
+pub(super) fn begin_scale_up<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &mut History,
+    pod: PodName,
+    backup: &crate::domain::BackupId,
+) -> Result<(), ActError> {
+    let record = ctx.store.backups(ctx.name)?.into_iter().find(|r| &r.id == backup);
+    history.replacement = Some(Replacement {
+        kind: JoinKind::ScaleUp,
+        pod,
+        snapshot_at: record.as_ref().map_or(ctx.now, |r| r.taken_at),
+        snapshot: PathBuf::from(backup.as_str()),
+        snapshot_revision: record.map_or(0, |r| r.revision),
+        launches: 0,
+        last_launch: None,
+    });
+    Ok(ctx.store.put_history(ctx.name, history)?)
+}
+
+/// Moves leadership to `to`, asking the current leader.
+pub(super) async fn move_leader<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    to: MemberId,
+    via: &str,
+) -> Result<(), ActError> {
+    Ok(ctx.admin.move_leader(via, to).await?)
+}
+
+/// Stops a removed member, deletes its data and forgets its slot.
+pub(super) async fn retire<P: Platform>(ctx: &ActContext<'_, P>, pod: PodName) -> Result<(), ActError> {
+    ctx.platform.ensure_wiped(pod).await?;
+    Ok(ctx.platform.ensure_forgotten(pod).await?)
 }

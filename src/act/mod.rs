@@ -29,6 +29,9 @@ pub enum ActError {
     /// The snapshot before a replacement failed.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// The backup before a scale change failed.
+    #[error(transparent)]
+    Backup(#[from] crate::backup::run::BackupError),
     /// A step needs state that is gone (the replacement record).
     #[error("{0}")]
     Precondition(String),
@@ -63,6 +66,12 @@ pub struct ActContext<'a, P> {
     pub snapshots: PathBuf,
     /// When the pass started.
     pub now: Timestamp,
+    /// The desired state (for a backup before a scale change).
+    pub desired: &'a crate::manifest::DesiredCluster,
+    /// Metrics (for a backup before a scale change).
+    pub metrics: &'a crate::metrics::Metrics,
+    /// The cluster's backup lock: backups never overlap.
+    pub backup_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Takes the plan's steps in order, stopping at the first failure; records an event
@@ -161,7 +170,27 @@ async fn take<P: Platform>(
             membership::launch_replacement(ctx, history, *pod, initial_cluster).await
         }
         Step::PromoteLearner { id, via, .. } => membership::promote(ctx, *id, via).await,
+        Step::BeginScaleUp { pod, backup } => membership::begin_scale_up(ctx, history, *pod, backup),
+        Step::TakeBackup => take_backup(ctx).await,
+        Step::MoveLeader { to, via } => membership::move_leader(ctx, *to, via).await,
+        Step::RetireMember { pod } => membership::retire(ctx, *pod).await,
     }
+}
+
+/// Takes a backup before a scale change, unless one is running already (the next
+/// pass sees its result either way).
+async fn take_backup<P: Platform>(ctx: &ActContext<'_, P>) -> Result<(), ActError> {
+    let Ok(_guard) = ctx.backup_lock.try_lock() else {
+        return Ok(());
+    };
+    let backup = crate::backup::run::BackupContext {
+        platform: ctx.platform,
+        admin: ctx.admin,
+        store: ctx.store,
+        desired: ctx.desired,
+    };
+    crate::backup::run::take_and_record(&backup, ctx.metrics, "before a scale change").await?;
+    Ok(())
 }
 
 /// The environment variable of the crash-test hook: the name of a step after which

@@ -177,6 +177,15 @@ impl EtcdAdmin {
 }
 
 impl EtcdAdmin {
+    /// Hands leadership to `to`; `endpoint` must be the current leader.
+    ///
+    /// # Errors
+    /// When the leader refuses or cannot be reached.
+    pub async fn move_leader(&self, endpoint: &str, to: MemberId) -> Result<(), EtcdError> {
+        let mut client = self.connect(endpoint).await?;
+        bounded(endpoint, client.move_leader(to.0)).await.map(|_| ())
+    }
+
     /// The number of keys in the whole keyspace at `revision` (0: the latest).
     ///
     /// # Errors

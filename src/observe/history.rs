@@ -32,6 +32,9 @@ pub struct BootstrapAttempt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Replacement {
+    /// Why the slot gets a new member.
+    #[serde(default)]
+    pub kind: JoinKind,
     /// The member slot being replaced.
     pub pod: PodName,
     /// When the snapshot of a healthy member was taken.
@@ -44,6 +47,16 @@ pub struct Replacement {
     pub launches: u32,
     /// When it was last launched.
     pub last_launch: Option<Timestamp>,
+}
+
+/// Why a slot gets a new member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum JoinKind {
+    /// Its old member was lost (scenario 4b).
+    #[default]
+    Replace,
+    /// The cluster grows (scenario 2).
+    ScaleUp,
 }
 
 /// Facts seen over time.

@@ -14,7 +14,7 @@ pub use crate::backup::BackupFailure;
 use crate::backup::catalog::BackupRecord;
 use crate::domain::PodName;
 pub use etcd::{EndpointStatus, EtcdAdmin, ListedMember};
-pub use history::{BootstrapAttempt, History, Replacement};
+pub use history::{BootstrapAttempt, History, JoinKind, Replacement};
 use platform::{Platform, PlatformError, PlatformObservation, TaskState};
 
 /// Everything one pass saw.
@@ -41,6 +41,8 @@ pub struct BackupView {
     pub records: Vec<BackupRecord>,
     /// The last failed backup attempt, if it is newer than the last success.
     pub last_failure: Option<BackupFailure>,
+    /// The last member count change `apply` refused for want of a fresh backup.
+    pub scale_refusal: Option<BackupFailure>,
 }
 
 impl Observed {

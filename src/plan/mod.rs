@@ -7,6 +7,7 @@
 mod bootstrap;
 mod replace;
 mod restart;
+pub mod scale;
 mod types;
 
 pub use types::{Decision, Outcome, Plan, Rule, Step};
@@ -33,6 +34,9 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
     }
     decisions.extend(restart::decide(desired, observed, history, now));
     decisions.extend(replace::decide(desired, observed, history, now));
+    if decisions.iter().all(|d| d.step().is_none()) {
+        decisions.extend(scale::decide(desired, observed, history, now));
+    }
     Plan { decisions }
 }
 

@@ -12,7 +12,7 @@ use super::{Decision, Rule, Step, window_end};
 use crate::domain::{MemberId, PodName};
 use crate::manifest::DesiredCluster;
 use crate::observe::platform::{AgentState, TaskState};
-use crate::observe::{History, ListedMember, Observed};
+use crate::observe::{History, JoinKind, ListedMember, Observed};
 
 /// A learner is promoted once its revision reaches this share of the leader's.
 const PROMOTE_AT: f64 = 0.9;
@@ -166,6 +166,8 @@ pub(super) fn decide(
         }
     }
     let Some(pod) = target else { return decisions };
+    let scaling = history.replacement.as_ref().is_some_and(|r| r.pod == pod && r.kind == JoinKind::ScaleUp);
+    let rule = if scaling { Rule::ScaleUp } else { Rule::ReplaceLostMember };
     let Some(peer_url) = url(pod) else { return decisions };
     let listed: Vec<&ListedMember> = list.iter().filter(|m| m.peer_urls.contains(&peer_url)).collect();
     let learner = listed.iter().find(|m| m.is_learner).copied();
@@ -173,6 +175,7 @@ pub(super) fn decide(
     let task = observed.platform.task(pod).map(|t| t.task);
     let why = match due(desired, observed, history, pod, now) {
         Some(Due::Now(m) | Due::At(_, m)) => m,
+        None if scaling => format!("scaling up: {pod} joins the cluster"),
         None => format!("{pod}: replacement in progress"),
     };
     let step = if current != Some(pod) {
@@ -183,12 +186,12 @@ pub(super) fn decide(
     } else if let Some(old) = old {
         if !quorum.holds_after_removing_a_dead_voter() {
             let message = format!("{why}; removing it would leave no quorum ({})", quorum.describe());
-            decisions.push(Decision::refuse(Rule::ReplaceLostMember, message));
+            decisions.push(Decision::refuse(rule, message));
             return decisions;
         }
         Step::RemoveMember { pod: Some(pod), id: old.id, via }
     } else if let Some(learner) = learner {
-        match launch_or_promote(observed, history, pod, learner, via, now) {
+        match launch_or_promote(observed, history, (pod, rule), learner, via, now) {
             Ok(step) => step,
             Err(wait) => {
                 decisions.push(wait);
@@ -197,12 +200,12 @@ pub(super) fn decide(
         }
     } else if list.iter().any(|m| m.is_learner) {
         let message = format!("{why}; another learner is still catching up: one new member at a time");
-        decisions.push(Decision::wait(Rule::ReplaceLostMember, None, message));
+        decisions.push(Decision::wait(rule, None, message));
         return decisions;
     } else {
         Step::AddLearner { pod, peer_url, via }
     };
-    decisions.push(Decision::act(Rule::ReplaceLostMember, step, why));
+    decisions.push(Decision::act(rule, step, why));
     decisions
 }
 
@@ -211,7 +214,7 @@ pub(super) fn decide(
 fn launch_or_promote(
     observed: &Observed,
     history: &History,
-    pod: PodName,
+    (pod, rule): (PodName, Rule),
     learner: &ListedMember,
     via: String,
     now: Timestamp,
@@ -227,7 +230,7 @@ fn launch_or_promote(
                 let message = format!(
                     "the replacement {pod} exited after launch {launches}; launching again at {not_before} (it is not added again)"
                 );
-                return Err(Decision::wait(Rule::ReplaceLostMember, Some(not_before), message));
+                return Err(Decision::wait(rule, Some(not_before), message));
             }
         }
         let initial_cluster = observed
@@ -249,7 +252,7 @@ fn launch_or_promote(
             Ok(Step::PromoteLearner { pod, id: learner.id, via })
         }
         _ => Err(Decision::wait(
-            Rule::ReplaceLostMember,
+            rule,
             None,
             format!("learner {pod} ({}) is catching up with the leader", learner.id),
         )),

@@ -162,6 +162,7 @@ impl World {
     /// A replacement of the member is recorded (snapshot taken), with `launches`.
     pub fn replacing(mut self, i: u8, launches: u32, last_launch: Option<Timestamp>) -> Self {
         self.history.replacement = Some(crate::observe::Replacement {
+            kind: crate::observe::JoinKind::Replace,
             pod: pod(i),
             snapshot_at: t0(),
             snapshot: "snap.db".into(),

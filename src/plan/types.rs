@@ -5,7 +5,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::domain::{MemberId, PodName};
+use crate::domain::{BackupId, MemberId, PodName};
 
 /// A decision rule of SPEC section 3. Every step and refusal names one; it
 /// serializes as its [`Rule::id`].
@@ -29,6 +29,12 @@ pub enum Rule {
     RestoreRequired,
     /// A member added but never started, for no slot of ours, is removed first.
     PhantomMember,
+    /// Scenario 2: the cluster grows one learner at a time behind a fresh backup.
+    ScaleUp,
+    /// Scenario 2: a scale-up or scale-down refused for want of a fresh backup.
+    ScaleUpBlocked,
+    /// The cluster shrinks one member at a time, never the leader first (local only).
+    ScaleDown,
 }
 
 impl Rule {
@@ -44,6 +50,9 @@ impl Rule {
             Self::WaitForMembers => "4c-wait-for-members",
             Self::RestoreRequired => "3b/4d-restore-required",
             Self::PhantomMember => "phantom-member",
+            Self::ScaleUp => "2-scale-up",
+            Self::ScaleUpBlocked => "2-scale-up-blocked",
+            Self::ScaleDown => "scale-down",
         }
     }
 }
@@ -136,6 +145,30 @@ pub enum Step {
         /// The cluster's members as etcd lists them, this one included.
         initial_cluster: Vec<(PodName, String)>,
     },
+    /// Record that `pod` joins the cluster as it grows, behind backup `backup`.
+    #[serde(rename_all = "camelCase")]
+    BeginScaleUp {
+        /// The new slot.
+        pod: PodName,
+        /// The fresh verified backup that allows it.
+        backup: BackupId,
+    },
+    /// Take a verified backup now (`policy.scaleUp: BackupFirst`).
+    TakeBackup,
+    /// Hand leadership to another member before the leader is removed.
+    #[serde(rename_all = "camelCase")]
+    MoveLeader {
+        /// The new leader.
+        to: MemberId,
+        /// The current leader's client URL.
+        via: String,
+    },
+    /// Stop a removed member, delete its data and forget its slot.
+    #[serde(rename_all = "camelCase")]
+    RetireMember {
+        /// The slot.
+        pod: PodName,
+    },
     /// Promote the slot's learner to a voting member.
     #[serde(rename_all = "camelCase")]
     PromoteLearner {
@@ -161,6 +194,10 @@ impl Step {
             Self::AddLearner { .. } => "AddLearner",
             Self::LaunchReplacement { .. } => "LaunchReplacement",
             Self::PromoteLearner { .. } => "PromoteLearner",
+            Self::BeginScaleUp { .. } => "BeginScaleUp",
+            Self::TakeBackup => "TakeBackup",
+            Self::MoveLeader { .. } => "MoveLeader",
+            Self::RetireMember { .. } => "RetireMember",
         }
     }
 
@@ -191,32 +228,55 @@ impl Step {
             Self::PromoteLearner { pod, id, .. } => {
                 format!("promote learner {pod} ({id}) to a voting member")
             }
+            Self::BeginScaleUp { pod, backup } => format!("scale up: {pod} joins, backed by backup {backup}"),
+            Self::TakeBackup => "take and verify a backup before changing the member count".to_owned(),
+            Self::MoveLeader { to, .. } => format!("move leadership to member {to}"),
+            Self::RetireMember { pod } => {
+                format!("stop the removed member {pod}, delete its data and forget its slot")
+            }
         }
     }
 
     /// The member slot the step is about, if one.
     pub fn pod(&self) -> Option<PodName> {
         match self {
-            Self::Bootstrap { .. } | Self::WipeFailedBootstrap { .. } => None,
+            Self::Bootstrap { .. }
+            | Self::WipeFailedBootstrap { .. }
+            | Self::TakeBackup
+            | Self::MoveLeader { .. } => None,
             Self::RestartInPlace { pod, .. }
             | Self::SnapshotBeforeReplace { pod, .. }
             | Self::WipeMember { pod }
             | Self::AddLearner { pod, .. }
             | Self::LaunchReplacement { pod, .. }
-            | Self::PromoteLearner { pod, .. } => Some(*pod),
+            | Self::PromoteLearner { pod, .. }
+            | Self::BeginScaleUp { pod, .. }
+            | Self::RetireMember { pod } => Some(*pod),
             Self::RemoveMember { pod, .. } => *pod,
         }
     }
 
     /// Whether the step changes etcd membership (at most one per pass).
     pub fn changes_membership(&self) -> bool {
-        matches!(self, Self::RemoveMember { .. } | Self::AddLearner { .. } | Self::PromoteLearner { .. })
+        matches!(
+            self,
+            Self::RemoveMember { .. }
+                | Self::AddLearner { .. }
+                | Self::PromoteLearner { .. }
+                | Self::MoveLeader { .. }
+        )
     }
 
     /// Whether the step touches members beyond restarting them in place: membership
     /// changes, wipes, launches of new members, snapshots before them, bootstraps.
     pub fn is_disruptive(&self) -> bool {
-        !matches!(self, Self::RestartInPlace { .. } | Self::SnapshotBeforeReplace { .. })
+        !matches!(
+            self,
+            Self::RestartInPlace { .. }
+                | Self::SnapshotBeforeReplace { .. }
+                | Self::BeginScaleUp { .. }
+                | Self::TakeBackup
+        )
     }
 }
 

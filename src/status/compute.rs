@@ -9,7 +9,7 @@ use super::{
 use crate::domain::{Generation, PodName};
 use crate::manifest::{DesiredCluster, ReconcileMode};
 use crate::observe::platform::{AgentState, TaskState};
-use crate::observe::{History, Observed};
+use crate::observe::{History, JoinKind, Observed};
 use crate::plan::{Outcome, Plan, Rule};
 
 /// What the status is computed from.
@@ -93,6 +93,10 @@ fn phase(inputs: &StatusInputs<'_>, quorum: &QuorumStatus, all_healthy: bool) ->
         Phase::Bootstrapping
     } else if quorum.healthy < quorum.needed {
         Phase::QuorumLost
+    } else if inputs.history.replacement.as_ref().is_some_and(|r| r.kind == JoinKind::ScaleUp)
+        || plan.steps().any(|(_, rule)| matches!(rule, Rule::ScaleUp | Rule::ScaleDown))
+    {
+        Phase::Scaling
     } else if inputs.history.replacement.is_some() {
         Phase::Replacing
     } else if all_healthy {
@@ -196,6 +200,12 @@ fn conditions(
         c.set(ConditionType::QuorumLost, False, Reason::QuorumHealthy, summary);
     }
     backup_ready(inputs, c);
+    let blocked = message_of(plan, Rule::ScaleUpBlocked)
+        .filter(|_| plan.refuses(Rule::ScaleUpBlocked))
+        .or_else(|| inputs.observed.backups.scale_refusal.as_ref().map(|r| r.message.clone()));
+    if let Some(message) = blocked {
+        c.set(ConditionType::ScaleUpBlocked, True, Reason::NoFreshBackup, message);
+    }
     if let Some(message) =
         message_of(plan, Rule::RestoreRequired).filter(|_| plan.refuses(Rule::RestoreRequired))
     {

@@ -102,6 +102,8 @@ pub enum Reason {
     NoBackup,
     /// The last backup attempt failed.
     BackupFailed,
+    /// A member count change waits for a fresh verified backup.
+    NoFreshBackup,
 }
 
 /// The newest backup, as status shows it.

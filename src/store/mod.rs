@@ -237,15 +237,43 @@ impl Store {
         name: &ClusterName,
         failure: Option<&BackupFailure>,
     ) -> Result<(), StoreError> {
-        match failure {
-            Some(failure) => self.write(name, "backup-failure.json", failure),
-            None => {
-                let path = self.file(name, "backup-failure.json");
-                match std::fs::remove_file(&path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(err("remove", &path)(e)),
-                    _ => Ok(()),
-                }
-            }
+        self.write_or_remove(name, "backup-failure.json", failure)
+    }
+
+    /// The last member count change refused for want of a fresh backup, until an
+    /// apply is accepted.
+    ///
+    /// # Errors
+    /// When the file exists but cannot be read.
+    pub fn scale_refusal(&self, name: &ClusterName) -> Result<Option<BackupFailure>, StoreError> {
+        self.read(name, "scale-refusal.json")
+    }
+
+    /// Records (or, with `None`, clears) a refused member count change.
+    ///
+    /// # Errors
+    /// When it cannot be written or removed.
+    pub fn put_scale_refusal(
+        &self,
+        name: &ClusterName,
+        refusal: Option<&BackupFailure>,
+    ) -> Result<(), StoreError> {
+        self.write_or_remove(name, "scale-refusal.json", refusal)
+    }
+
+    fn write_or_remove<T: Serialize>(
+        &self,
+        name: &ClusterName,
+        file: &str,
+        value: Option<&T>,
+    ) -> Result<(), StoreError> {
+        if let Some(value) = value {
+            return self.write(name, file, value);
+        }
+        let path = self.file(name, file);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(err("remove", &path)(e)),
+            _ => Ok(()),
         }
     }
 

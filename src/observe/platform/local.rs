@@ -294,6 +294,16 @@ impl Platform for LocalPlatform {
         }
     }
 
+    async fn ensure_forgotten(&self, pod: PodName) -> Result<(), PlatformError> {
+        let _guard = self.lock.lock().await;
+        let mut ports = self.read_ports()?;
+        if ports.remove(&pod).is_some() {
+            let path = self.ports_file();
+            write_json(&path, &ports).map_err(io("write", &path))?;
+        }
+        Ok(())
+    }
+
     async fn log_tail(&self, pod: PodName, lines: usize) -> Result<Vec<String>, PlatformError> {
         let path = self.log_file(pod);
         let text = match tokio::fs::read(&path).await {

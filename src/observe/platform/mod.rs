@@ -161,6 +161,10 @@ pub trait Platform: Send + Sync + 'static {
     /// Ensures the member's process is stopped and its data directory is gone.
     fn ensure_wiped(&self, pod: PodName) -> impl Future<Output = Result<(), PlatformError>> + Send;
 
+    /// Forgets a member slot that was retired (scale-down): its addresses, its process
+    /// record. Its data must be gone already.
+    fn ensure_forgotten(&self, pod: PodName) -> impl Future<Output = Result<(), PlatformError>> + Send;
+
     /// The last `lines` lines of the member's log, for status and events.
     fn log_tail(
         &self,

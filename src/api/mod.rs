@@ -15,6 +15,9 @@ use axum::{Json, Router};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+mod admission;
+
+use crate::backup::BackupFailure;
 use crate::controller::{Controller, ControllerError};
 use crate::domain::{ClusterName, Generation};
 use crate::manifest::{self, DesiredCluster};
@@ -165,30 +168,6 @@ fn managed(state: &ApiState, name: &ClusterName) -> Result<(DesiredCluster, Gene
     })
 }
 
-/// Changes the daemon cannot make to a running cluster, as one sentence.
-fn immutable_change(current: &DesiredCluster, next: &DesiredCluster) -> Option<String> {
-    use manifest::PlatformSpec::{Dcos, Local};
-    let kind = |p: &manifest::PlatformSpec| match p {
-        Local(_) => "local",
-        Dcos(_) => "dcos",
-    };
-    if kind(&current.platform) != kind(&next.platform) {
-        return Some(format!(
-            "spec.platform cannot change from {} to {} (delete the cluster and apply it again)",
-            kind(&current.platform),
-            kind(&next.platform)
-        ));
-    }
-    if current.members != next.members {
-        return Some(format!(
-            "spec.members cannot change from {} to {} yet: scaling is not supported by this version",
-            current.members.get(),
-            next.members.get()
-        ));
-    }
-    None
-}
-
 async fn apply(
     State(state): State<Shared>,
     Query(query): Query<ApplyQuery>,
@@ -199,16 +178,26 @@ async fn apply(
     let name = desired.name.clone();
     let current = state.controller.desired(&name)?;
     if let Some((current, _)) = &current {
-        if let Some(reason) = immutable_change(current, &desired) {
-            return Err(ApiError::new(StatusCode::CONFLICT, reason));
+        let store = state.controller.store();
+        let records = store.backups(&name).map_err(ControllerError::from)?;
+        if let Err(refusal) = admission::admit(current, &desired, &records, Timestamp::now()) {
+            if refusal.scale {
+                let record = BackupFailure { at: Timestamp::now(), message: refusal.message.clone() };
+                store.put_scale_refusal(&name, Some(&record)).map_err(ControllerError::from)?;
+                state.controller.wake(&name).await;
+            }
+            return Err(ApiError::new(StatusCode::CONFLICT, refusal.message));
         }
     }
     if query.dry_run {
         let generation = current.map(|(_, g)| g).unwrap_or_default();
         return Ok(Json(ApplyResponse { name, generation, changed: false, dry_run: true }));
     }
+    let store = state.controller.store();
     let (generation, changed) =
-        state.controller.store().put_desired(&name, body, Timestamp::now()).map_err(ControllerError::from)?;
+        store.put_desired(&name, body, Timestamp::now()).map_err(ControllerError::from)?;
+    // An accepted apply ends a refused member count change.
+    store.put_scale_refusal(&name, None).map_err(ControllerError::from)?;
     if changed {
         tracing::info!(cluster = %name, generation = generation.0, "desired state applied");
     }

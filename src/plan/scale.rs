@@ -1,0 +1,148 @@
+//! Scenario 2 and scale-down: changing the member count behind a fresh verified backup.
+//!
+//! Scale-up starts one slot at a time (`BeginScaleUp`); `replace.rs` then takes it
+//! through learner add, launch and promotion. Scale-down removes one member at a time,
+//! the highest slot first, moving leadership away first when that slot leads.
+
+use jiff::Timestamp;
+
+use super::{Decision, Rule, Step};
+use crate::backup::catalog;
+use crate::domain::{BackupId, MemberId, PodName};
+use crate::manifest::{DesiredCluster, ScaleUpPolicy};
+use crate::observe::platform::TaskState;
+use crate::observe::{History, ListedMember, Observed};
+
+/// The fresh verified backup a member count change needs, or the decision that
+/// stands instead (take one first, or refuse).
+fn gate(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    now: Timestamp,
+    what: &str,
+) -> Result<BackupId, Decision> {
+    let Some(policy) = &desired.backup else {
+        return Err(Decision::refuse(
+            Rule::ScaleUpBlocked,
+            format!("{what} needs a verified backup, and spec.backup is not set; add a backup destination"),
+        ));
+    };
+    let records = &observed.backups.records;
+    if let Some(fresh) = catalog::fresh(records, policy.fresh_for, now) {
+        return Ok(fresh.id.clone());
+    }
+    if desired.policy.scale_up == ScaleUpPolicy::BackupFirst {
+        return Err(Decision::act(
+            Rule::ScaleUp,
+            Step::TakeBackup,
+            format!("{what}: policy.scaleUp is BackupFirst and no verified backup is fresh"),
+        ));
+    }
+    Err(Decision::refuse(Rule::ScaleUpBlocked, refusal(desired, records, now, what)))
+}
+
+/// The sentence of a refused member count change: how old the newest verified backup
+/// is, what `freshFor` asks, and what to run.
+pub fn refusal(
+    desired: &DesiredCluster,
+    records: &[catalog::BackupRecord],
+    now: Timestamp,
+    what: &str,
+) -> String {
+    let fresh_for = desired.backup.as_ref().map(|b| b.fresh_for).unwrap_or_default();
+    let newest = match catalog::newest_verified(records) {
+        Some(r) => {
+            let age = humantime::format_duration(std::time::Duration::from_secs(r.age(now).as_secs()));
+            format!("the newest verified backup ({}) is {age} old", r.id)
+        }
+        None => "there is no verified backup".to_owned(),
+    };
+    format!(
+        "{what} is refused: it needs a verified backup younger than {} (spec.backup.freshFor) and {newest}; run `etcd-warden backup {}` and apply again, or set spec.policy.scaleUp: BackupFirst",
+        humantime::format_duration(fresh_for),
+        desired.name
+    )
+}
+
+fn listed<'a>(list: &'a [ListedMember], url: &str) -> Option<&'a ListedMember> {
+    list.iter().find(|m| m.peer_urls.iter().any(|u| u == url))
+}
+
+/// Decides the next scale step, if the member count differs from the desired one.
+pub(super) fn decide(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    history: &History,
+    now: Timestamp,
+) -> Vec<Decision> {
+    if history.replacement.is_some() {
+        return Vec::new();
+    }
+    let Some(list) = observed.member_list.as_deref() else { return Vec::new() };
+    let count = desired.members.get();
+    let missing = desired.members.pods().find(|p| {
+        observed
+            .platform
+            .task(*p)
+            .is_some_and(|t| t.task == TaskState::NotLaunched && listed(list, &t.peer_url).is_none())
+    });
+    if let Some(pod) = missing {
+        let what = format!("scaling {} up to {count} members ({pod} joins)", desired.name);
+        return vec![match gate(desired, observed, now, &what) {
+            Ok(backup) => Decision::act(Rule::ScaleUp, Step::BeginScaleUp { pod, backup }, what),
+            Err(decision) => decision,
+        }];
+    }
+    scale_down(desired, observed, list, now)
+}
+
+/// One step of a scale-down: retire slots already removed, else remove the highest
+/// extra member (moving leadership first if it leads).
+fn scale_down(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    list: &[ListedMember],
+    now: Timestamp,
+) -> Vec<Decision> {
+    let count = desired.members.get();
+    let extra: Vec<PodName> =
+        observed.platform.tasks.iter().map(|t| t.pod).filter(|p| usize::from(p.index()) >= count).collect();
+    let Some(&pod) = extra.iter().max() else { return Vec::new() };
+    let Some(task) = observed.platform.task(pod) else { return Vec::new() };
+    let Some(member) = listed(list, &task.peer_url) else {
+        let message = format!("{pod} was removed from the cluster; its slot is retired");
+        return vec![Decision::act(Rule::ScaleDown, Step::RetireMember { pod }, message)];
+    };
+    let what = format!("scaling {} down to {count} members ({pod} leaves)", desired.name);
+    if let Err(decision) = gate(desired, observed, now, &what) {
+        return vec![decision];
+    }
+    let Some((_, via)) = observed.best_source() else { return Vec::new() };
+    let leader = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).find_map(|s| s.leader);
+    if leader == Some(member.id) {
+        let successor = desired
+            .members
+            .pods()
+            .filter_map(|p| observed.endpoint(p).filter(|s| s.is_healthy() && !s.is_learner).map(|s| s.id))
+            .next();
+        let Some(to) = successor else { return Vec::new() };
+        let leader_url = task.client_url.clone();
+        let message = format!("{what}: {pod} leads, so leadership moves first (never the leader first)");
+        return vec![Decision::act(Rule::ScaleDown, Step::MoveLeader { to, via: leader_url }, message)];
+    }
+    let voters: Vec<MemberId> = list.iter().filter(|m| !m.is_learner).map(|m| m.id).collect();
+    let healthy = observed
+        .endpoints
+        .values()
+        .filter_map(|r| r.as_ref().ok())
+        .filter(|s| s.is_healthy() && !s.is_learner && voters.contains(&s.id))
+        .count();
+    let leaving_healthy =
+        usize::from(observed.endpoint(pod).is_some_and(|s| s.is_healthy() && !s.is_learner));
+    let after = voters.len().saturating_sub(1);
+    if healthy.saturating_sub(leaving_healthy) < after / 2 + 1 || healthy < voters.len() / 2 + 1 {
+        let message = format!("{what}: refused, removing it would leave no quorum");
+        return vec![Decision::refuse(Rule::ScaleDown, message)];
+    }
+    vec![Decision::act(Rule::ScaleDown, Step::RemoveMember { pod: Some(pod), id: member.id, via }, what)]
+}
