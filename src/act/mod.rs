@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
+use crate::backup::recover::RestoreSource;
 use crate::backup::snapshot::SnapshotError;
 use crate::domain::ClusterName;
 use crate::event::Event;
@@ -32,6 +33,9 @@ pub enum ActError {
     /// The backup before a scale change failed.
     #[error(transparent)]
     Backup(#[from] crate::backup::run::BackupError),
+    /// A restore failed.
+    #[error(transparent)]
+    Restore(#[from] crate::backup::recover::RestoreClusterError),
     /// A step needs state that is gone (the replacement record).
     #[error("{0}")]
     Precondition(String),
@@ -172,6 +176,11 @@ async fn take<P: Platform>(
         Step::PromoteLearner { id, via, .. } => membership::promote(ctx, *id, via).await,
         Step::BeginScaleUp { pod, backup } => membership::begin_scale_up(ctx, history, *pod, backup),
         Step::TakeBackup => take_backup(ctx).await,
+        Step::RestoreFromSurvivor { pod, endpoint } => {
+            let source = RestoreSource::Survivor { pod: *pod, endpoint: endpoint.clone() };
+            restore(ctx, history, &source).await
+        }
+        Step::RestoreFromBackup { id } => restore(ctx, history, &RestoreSource::Backup(Some(id.clone()))).await,
         Step::MoveLeader { to, via } => membership::move_leader(ctx, *to, via).await,
         Step::RetireMember { pod } => membership::retire(ctx, *pod).await,
     }
@@ -191,6 +200,21 @@ async fn take_backup<P: Platform>(ctx: &ActContext<'_, P>) -> Result<(), ActErro
     };
     crate::backup::run::take_and_record(&backup, ctx.metrics, "before a scale change").await?;
     Ok(())
+}
+
+/// Restores the whole cluster and records the report in the history.
+async fn restore<P: Platform>(ctx: &ActContext<'_, P>, history: &mut History, source: &RestoreSource) -> Result<(), ActError> {
+    let _guard = ctx.backup_lock.lock().await;
+    let backup = crate::backup::run::BackupContext {
+        platform: ctx.platform,
+        admin: ctx.admin,
+        store: ctx.store,
+        desired: ctx.desired,
+    };
+    let report = crate::backup::recover::restore_cluster(&backup, source, history.last_revision).await?;
+    history.last_restore = Some(report);
+    history.replacement = None;
+    Ok(ctx.store.put_history(ctx.name, history)?)
 }
 
 /// The environment variable of the crash-test hook: the name of a step after which

@@ -3,6 +3,8 @@
 
 pub mod catalog;
 pub mod destination;
+pub mod recover;
+pub mod restore;
 pub mod run;
 pub mod schedule;
 pub mod snapshot;

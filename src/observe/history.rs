@@ -77,6 +77,9 @@ pub struct History {
     pub lost_since: BTreeMap<PodName, Timestamp>,
     /// The replacement in progress, if any.
     pub replacement: Option<Replacement>,
+    /// The last restore and its data-loss window.
+    #[serde(default)]
+    pub last_restore: Option<crate::backup::recover::RestoreReport>,
     /// The highest revision seen and when.
     pub last_revision: Option<(i64, Timestamp)>,
 }

@@ -7,6 +7,7 @@
 mod bootstrap;
 mod replace;
 mod restart;
+mod restore;
 pub mod scale;
 mod types;
 
@@ -31,6 +32,12 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
     if bootstrap::is_first_bootstrap(desired, observed, history) {
         decisions.extend(bootstrap::decide(desired, observed, history, now));
         return Plan { decisions };
+    }
+    if let Some(restore) = restore::decide(desired, observed, history, now) {
+        if restore.iter().any(|d| d.step().is_some()) {
+            return Plan { decisions: restore };
+        }
+        decisions.extend(restore);
     }
     decisions.extend(restart::decide(desired, observed, history, now));
     decisions.extend(replace::decide(desired, observed, history, now));

@@ -121,26 +121,19 @@ pub(super) fn decide(
     let desired_urls: Vec<String> = desired.members.pods().filter_map(url).collect();
     let Some((_, via)) = observed.best_source() else { return Vec::new() };
     if !quorum.holds() {
-        let lost: Vec<String> = desired
+        let lost = desired
             .members
             .pods()
-            .filter(|p| observed.platform.task(*p).is_some_and(|t| t.agent == AgentState::Lost))
-            .map(|p| p.to_string())
-            .collect();
-        let message = if lost.is_empty() {
-            format!(
-                "quorum lost ({}); the down members' agents are healthy: waiting for them, no replacement",
-                quorum.describe()
-            )
-        } else {
-            format!(
-                "quorum lost ({}) and the data of {} is gone: a restore is required",
-                quorum.describe(),
-                lost.join(", ")
-            )
-        };
-        let rule = if lost.is_empty() { Rule::WaitForMembers } else { Rule::RestoreRequired };
-        return vec![Decision::refuse(rule, message)];
+            .any(|p| observed.platform.task(p).is_some_and(|t| t.agent == AgentState::Lost));
+        if lost {
+            // Permanent loss: the restore rule decides.
+            return Vec::new();
+        }
+        let message = format!(
+            "quorum lost ({}); the down members' agents are healthy: waiting for them, no replacement",
+            quorum.describe()
+        );
+        return vec![Decision::refuse(Rule::WaitForMembers, message)];
     }
     // A member that was added but never started, for no slot of ours, goes first.
     if let Some(phantom) =

@@ -29,6 +29,8 @@ pub enum Rule {
     RestoreRequired,
     /// A member added but never started, for no slot of ours, is removed first.
     PhantomMember,
+    /// Scenarios 3b and 4d under `quorumLoss: Restore`: restore every member.
+    Restore,
     /// Scenario 2: the cluster grows one learner at a time behind a fresh backup.
     ScaleUp,
     /// Scenario 2: a scale-up or scale-down refused for want of a fresh backup.
@@ -50,6 +52,7 @@ impl Rule {
             Self::WaitForMembers => "4c-wait-for-members",
             Self::RestoreRequired => "3b/4d-restore-required",
             Self::PhantomMember => "phantom-member",
+            Self::Restore => "3b/4d-restore",
             Self::ScaleUp => "2-scale-up",
             Self::ScaleUpBlocked => "2-scale-up-blocked",
             Self::ScaleDown => "scale-down",
@@ -153,6 +156,20 @@ pub enum Step {
         /// The fresh verified backup that allows it.
         backup: BackupId,
     },
+    /// Restore every member from a fresh snapshot of a surviving member.
+    #[serde(rename_all = "camelCase")]
+    RestoreFromSurvivor {
+        /// The survivor.
+        pod: PodName,
+        /// Its client URL.
+        endpoint: String,
+    },
+    /// Restore every member from a verified backup.
+    #[serde(rename_all = "camelCase")]
+    RestoreFromBackup {
+        /// The backup.
+        id: BackupId,
+    },
     /// Take a verified backup now (`policy.scaleUp: BackupFirst`).
     TakeBackup,
     /// Hand leadership to another member before the leader is removed.
@@ -196,6 +213,8 @@ impl Step {
             Self::PromoteLearner { .. } => "PromoteLearner",
             Self::BeginScaleUp { .. } => "BeginScaleUp",
             Self::TakeBackup => "TakeBackup",
+            Self::RestoreFromSurvivor { .. } => "RestoreFromSurvivor",
+            Self::RestoreFromBackup { .. } => "RestoreFromBackup",
             Self::MoveLeader { .. } => "MoveLeader",
             Self::RetireMember { .. } => "RetireMember",
         }
@@ -230,6 +249,8 @@ impl Step {
             }
             Self::BeginScaleUp { pod, backup } => format!("scale up: {pod} joins, backed by backup {backup}"),
             Self::TakeBackup => "take and verify a backup before changing the member count".to_owned(),
+            Self::RestoreFromSurvivor { pod, .. } => format!("restore every member from a snapshot of {pod}"),
+            Self::RestoreFromBackup { id } => format!("restore every member from backup {id}"),
             Self::MoveLeader { to, .. } => format!("move leadership to member {to}"),
             Self::RetireMember { pod } => {
                 format!("stop the removed member {pod}, delete its data and forget its slot")
@@ -243,7 +264,8 @@ impl Step {
             Self::Bootstrap { .. }
             | Self::WipeFailedBootstrap { .. }
             | Self::TakeBackup
-            | Self::MoveLeader { .. } => None,
+            | Self::MoveLeader { .. }
+            | Self::RestoreFromBackup { .. } => None,
             Self::RestartInPlace { pod, .. }
             | Self::SnapshotBeforeReplace { pod, .. }
             | Self::WipeMember { pod }
@@ -251,6 +273,7 @@ impl Step {
             | Self::LaunchReplacement { pod, .. }
             | Self::PromoteLearner { pod, .. }
             | Self::BeginScaleUp { pod, .. }
+            | Self::RestoreFromSurvivor { pod, .. }
             | Self::RetireMember { pod } => Some(*pod),
             Self::RemoveMember { pod, .. } => *pod,
         }

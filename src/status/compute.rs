@@ -275,6 +275,7 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
             sha256: r.sha256.clone(),
             verified: r.verified,
         }),
+        restore: inputs.history.last_restore.clone(),
         last_action: inputs.last_action.clone(),
         observed_at: observed.at,
     }

@@ -240,6 +240,9 @@ pub struct ClusterStatus {
     /// The newest backup.
     #[serde(default)]
     pub last_backup: Option<LastBackup>,
+    /// The last restore: its source, revision and data-loss window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<crate::backup::recover::RestoreReport>,
     /// The last step taken.
     pub last_action: Option<LastAction>,
     /// When the observation behind this status was made.

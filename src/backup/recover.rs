@@ -1,0 +1,224 @@
+//! Restoring a whole cluster (scenarios 3b and 4d): pick a verified source, stop the
+//! members, restore every data directory from it as a new cluster (the old ones are
+//! kept aside), start the members, and check the result against the source.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::catalog::BackupRecord;
+use super::destination::BackupStore;
+use super::restore::{RestoreMember, restore_data_dirs};
+use super::run::{BackupContext, BackupError};
+use super::snapshot;
+use crate::domain::{BackupId, PodName};
+use crate::event::Event;
+use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform};
+use crate::observe::observe;
+use crate::store::atomic::ensure_private_dir;
+
+/// How long the restored cluster may take to serve.
+const SERVE_DEADLINE: Duration = Duration::from_secs(120);
+
+/// What to restore from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreSource {
+    /// A backup of the catalog: a given one, or the newest that verifies (`None`).
+    Backup(Option<BackupId>),
+    /// A fresh snapshot of a surviving member.
+    Survivor {
+        /// The member.
+        pod: PodName,
+        /// Its client URL.
+        endpoint: String,
+    },
+}
+
+/// What a restore did: the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreReport {
+    /// When it finished.
+    pub at: Timestamp,
+    /// `backup <id>` or `surviving member etcd-N`.
+    pub from: String,
+    /// The revision restored.
+    pub revision: i64,
+    /// The keys restored.
+    pub keys: u64,
+    /// The highest revision seen before the loss.
+    pub last_seen_revision: Option<i64>,
+    /// How many revisions were lost (0 when none).
+    pub revisions_lost: Option<i64>,
+    /// How much time of writes may be lost: from the source's time to the last time
+    /// the lost revision was seen, in seconds.
+    pub data_loss_seconds: Option<i64>,
+    /// Backups refused because they failed verification.
+    pub refused_backups: Vec<BackupId>,
+    /// Where the old data directories were moved.
+    pub kept_aside: Vec<String>,
+}
+
+/// Why a restore failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreClusterError {
+    /// No source could be used.
+    #[error("no verified backup to restore from{0}")]
+    NoSource(String),
+    /// Reaching the source or the members failed.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// The data directories could not be restored.
+    #[error(transparent)]
+    Restore(#[from] super::restore::RestoreError),
+    /// The restored cluster did not serve, or differs from its source.
+    #[error("the restored cluster {0}")]
+    Check(String),
+}
+
+fn backup_err(e: impl Into<BackupError>) -> RestoreClusterError {
+    RestoreClusterError::Backup(e.into())
+}
+
+/// A verified local snapshot file and the record it matches.
+async fn fetch(
+    ctx: &BackupContext<'_, impl Platform>,
+    source: &RestoreSource,
+    file: &std::path::Path,
+    refused: &mut Vec<BackupId>,
+) -> Result<(String, BackupRecord), RestoreClusterError> {
+    let name = &ctx.desired.name;
+    if let RestoreSource::Survivor { pod, endpoint } = source {
+        let facts = snapshot::save(endpoint, file).await.map_err(backup_err)?;
+        let keys = ctx.admin.count_keys(endpoint, facts.revision).await.ok();
+        let record = BackupRecord {
+            id: BackupId::new(Timestamp::now(), facts.revision),
+            cluster: name.clone(),
+            taken_at: Timestamp::now(),
+            source: *pod,
+            revision: facts.revision,
+            keys: keys.unwrap_or(u64::MAX),
+            size_bytes: facts.size_bytes,
+            sha256: facts.sha256,
+            verified: true,
+            duration_seconds: 0.0,
+            location: endpoint.clone(),
+        };
+        return Ok((format!("surviving member {pod}"), record));
+    }
+    let policy = ctx.desired.backup.as_ref().ok_or_else(|| BackupError::NotConfigured(name.to_string()))?;
+    let mut candidates: Vec<BackupRecord> = ctx.store.backups(name).map_err(backup_err)?;
+    candidates.retain(|r| r.verified);
+    candidates.reverse();
+    if let RestoreSource::Backup(Some(id)) = source {
+        candidates.retain(|r| &r.id == id);
+        if candidates.is_empty() {
+            return Err(RestoreClusterError::NoSource(format!(": {id} is not in the catalog")));
+        }
+    }
+    let destination = BackupStore::open(&policy.destination, name).await.map_err(backup_err)?;
+    for record in candidates {
+        let _ = tokio::fs::remove_file(file).await;
+        let checked = match destination.get_file(&record.object(), file).await {
+            Ok(_) => snapshot::verify_file(file, &record.sha256).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match checked {
+            Ok(()) => return Ok((format!("backup {}", record.id), record)),
+            Err(reason) => {
+                let message = format!("backup {} refused: {reason}; trying the previous verified backup", record.id);
+                tracing::warn!(cluster = %name, "{message}");
+                let _ = ctx.store.add_events(name, &[Event::warning(Timestamp::now(), "BackupRefused", message)]);
+                refused.push(record.id.clone());
+                if matches!(source, RestoreSource::Backup(Some(_))) {
+                    return Err(RestoreClusterError::NoSource(format!(": {} fails verification", record.id)));
+                }
+            }
+        }
+    }
+    Err(RestoreClusterError::NoSource(String::new()))
+}
+
+/// Restores every member of the cluster from `source`. The caller makes sure no
+/// reconcile pass and no backup runs meanwhile.
+///
+/// # Errors
+/// When no source verifies, the restore fails (the old data then stays in place), or
+/// the restored cluster does not serve what its source holds.
+pub async fn restore_cluster<P: Platform>(
+    ctx: &BackupContext<'_, P>,
+    source: &RestoreSource,
+    last_seen: Option<(i64, Timestamp)>,
+) -> Result<RestoreReport, RestoreClusterError> {
+    let name = &ctx.desired.name;
+    let tmp_dir = ctx.store.cluster_dir(name).join("tmp");
+    ensure_private_dir(&tmp_dir).map_err(|e| backup_err(BackupError::Temp(e)))?;
+    let file = tmp_dir.join(format!("restore-{}.db", Timestamp::now().as_millisecond()));
+    let mut refused = Vec::new();
+    let result = async {
+        let (from, record) = fetch(ctx, source, &file, &mut refused).await?;
+        let observed = observe(ctx.platform, ctx.admin, Timestamp::now()).await.map_err(backup_err)?;
+        let mut members = Vec::new();
+        for pod in ctx.desired.members.pods() {
+            let urls = ctx.platform.member_urls(pod).await.map_err(backup_err)?;
+            let data_dir = observed.platform.task(pod).and_then(|t| t.data_dir.clone());
+            let data_dir = data_dir.ok_or_else(|| RestoreClusterError::Check(format!("has no data directory for {pod}")))?;
+            ctx.platform.ensure_stopped(pod).await.map_err(backup_err)?;
+            members.push(RestoreMember { pod, peer_url: urls.peer, data_dir });
+        }
+        let token = format!("{name}-restore-{}", Timestamp::now().as_second());
+        let aside = restore_data_dirs(&file, &members, &token).await?;
+        let initial: Vec<(PodName, String)> = members.iter().map(|m| (m.pod, m.peer_url.clone())).collect();
+        let spec = LaunchSpec { initial_cluster: initial, state: InitialClusterState::New { token } };
+        for member in &members {
+            ctx.platform.ensure_running(member.pod, &spec).await.map_err(backup_err)?;
+        }
+        let (revision, keys) = check(ctx, &record).await?;
+        let revisions_lost = last_seen.map(|(seen, _)| (seen - revision).max(0));
+        let data_loss_seconds =
+            last_seen.map(|(_, at)| at.duration_since(record.taken_at).as_secs().max(0)).filter(|_| revisions_lost > Some(0));
+        Ok(RestoreReport {
+            at: Timestamp::now(),
+            from,
+            revision,
+            keys,
+            last_seen_revision: last_seen.map(|(r, _)| r),
+            revisions_lost,
+            data_loss_seconds: data_loss_seconds.or(revisions_lost.map(|_| 0)),
+            refused_backups: refused.clone(),
+            kept_aside: aside.iter().map(|p| p.display().to_string()).collect(),
+        })
+    }
+    .await;
+    let _ = tokio::fs::remove_file(&file).await;
+    result
+}
+
+/// Waits until a quorum serves, then checks the revision and key count against the
+/// source's record.
+async fn check<P: Platform>(ctx: &BackupContext<'_, P>, record: &BackupRecord) -> Result<(i64, u64), RestoreClusterError> {
+    let deadline = tokio::time::Instant::now() + SERVE_DEADLINE;
+    let quorum = ctx.desired.members.quorum();
+    let endpoint = loop {
+        let observed = observe(ctx.platform, ctx.admin, Timestamp::now()).await.map_err(backup_err)?;
+        if observed.healthy_voters() >= quorum {
+            if let Some((_, endpoint)) = observed.best_source() {
+                break endpoint;
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RestoreClusterError::Check(format!("has no quorum after {SERVE_DEADLINE:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let status = ctx.admin.status(&endpoint).await.map_err(backup_err)?;
+    let keys = ctx.admin.count_keys(&endpoint, record.revision).await.map_err(backup_err)?;
+    if status.revision < record.revision || (record.keys != u64::MAX && keys != record.keys) {
+        return Err(RestoreClusterError::Check(format!(
+            "holds revision {} and {keys} keys; its source holds revision {} and {} keys",
+            status.revision, record.revision, record.keys
+        )));
+    }
+    Ok((status.revision, keys))
+}
