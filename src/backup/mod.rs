@@ -1,3 +1,5 @@
-//! Backups: etcd snapshots streamed to files, verified by their hashes.
+//! Backups: etcd snapshots streamed to files, verified by their hashes, and restored
+//! into members' data directories.
 
+pub mod restore;
 pub mod snapshot;
