@@ -330,6 +330,10 @@ async fn sync_parent(path: &Path) -> Result<(), RestoreError> {
 /// keyspace with `count_only`, at that revision), for checking a restore against the
 /// catalog. Revision 0 counts at the member's newest revision.
 ///
+/// This is the number of live keys, not etcdctl's `totalKey` ([`super::snapshot::SnapshotFacts::total_keys`]),
+/// which counts every bolt entry of the file: each revision of each key plus etcd's own
+/// buckets (members, meta).
+///
 /// # Errors
 /// `Count` when the member cannot be reached, does not answer within 10 s, or refuses
 /// (a compacted or future revision).
