@@ -180,7 +180,9 @@ async fn take<P: Platform>(
             let source = RestoreSource::Survivor { pod: *pod, endpoint: endpoint.clone() };
             restore(ctx, history, &source).await
         }
-        Step::RestoreFromBackup { id } => restore(ctx, history, &RestoreSource::Backup(Some(id.clone()))).await,
+        Step::RestoreFromBackup { id } => {
+            restore(ctx, history, &RestoreSource::Backup(Some(id.clone()))).await
+        }
         Step::MoveLeader { to, via } => membership::move_leader(ctx, *to, via).await,
         Step::RetireMember { pod } => membership::retire(ctx, *pod).await,
     }
@@ -203,7 +205,11 @@ async fn take_backup<P: Platform>(ctx: &ActContext<'_, P>) -> Result<(), ActErro
 }
 
 /// Restores the whole cluster and records the report in the history.
-async fn restore<P: Platform>(ctx: &ActContext<'_, P>, history: &mut History, source: &RestoreSource) -> Result<(), ActError> {
+async fn restore<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &mut History,
+    source: &RestoreSource,
+) -> Result<(), ActError> {
     let _guard = ctx.backup_lock.lock().await;
     let backup = crate::backup::run::BackupContext {
         platform: ctx.platform,

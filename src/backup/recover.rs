@@ -14,8 +14,8 @@ use super::run::{BackupContext, BackupError};
 use super::snapshot;
 use crate::domain::{BackupId, PodName};
 use crate::event::Event;
-use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform};
 use crate::observe::observe;
+use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform};
 use crate::store::atomic::ensure_private_dir;
 
 /// How long the restored cluster may take to serve.
@@ -127,9 +127,11 @@ async fn fetch(
         match checked {
             Ok(()) => return Ok((format!("backup {}", record.id), record)),
             Err(reason) => {
-                let message = format!("backup {} refused: {reason}; trying the previous verified backup", record.id);
+                let message =
+                    format!("backup {} refused: {reason}; trying the previous verified backup", record.id);
                 tracing::warn!(cluster = %name, "{message}");
-                let _ = ctx.store.add_events(name, &[Event::warning(Timestamp::now(), "BackupRefused", message)]);
+                let _ =
+                    ctx.store.add_events(name, &[Event::warning(Timestamp::now(), "BackupRefused", message)]);
                 refused.push(record.id.clone());
                 if matches!(source, RestoreSource::Backup(Some(_))) {
                     return Err(RestoreClusterError::NoSource(format!(": {} fails verification", record.id)));
@@ -163,7 +165,8 @@ pub async fn restore_cluster<P: Platform>(
         for pod in ctx.desired.members.pods() {
             let urls = ctx.platform.member_urls(pod).await.map_err(backup_err)?;
             let data_dir = observed.platform.task(pod).and_then(|t| t.data_dir.clone());
-            let data_dir = data_dir.ok_or_else(|| RestoreClusterError::Check(format!("has no data directory for {pod}")))?;
+            let data_dir = data_dir
+                .ok_or_else(|| RestoreClusterError::Check(format!("has no data directory for {pod}")))?;
             ctx.platform.ensure_stopped(pod).await.map_err(backup_err)?;
             members.push(RestoreMember { pod, peer_url: urls.peer, data_dir });
         }
@@ -176,8 +179,9 @@ pub async fn restore_cluster<P: Platform>(
         }
         let (revision, keys) = check(ctx, &record).await?;
         let revisions_lost = last_seen.map(|(seen, _)| (seen - revision).max(0));
-        let data_loss_seconds =
-            last_seen.map(|(_, at)| at.duration_since(record.taken_at).as_secs().max(0)).filter(|_| revisions_lost > Some(0));
+        let data_loss_seconds = last_seen
+            .map(|(_, at)| at.duration_since(record.taken_at).as_secs().max(0))
+            .filter(|_| revisions_lost > Some(0));
         Ok(RestoreReport {
             at: Timestamp::now(),
             from,
@@ -197,7 +201,10 @@ pub async fn restore_cluster<P: Platform>(
 
 /// Waits until a quorum serves, then checks the revision and key count against the
 /// source's record.
-async fn check<P: Platform>(ctx: &BackupContext<'_, P>, record: &BackupRecord) -> Result<(i64, u64), RestoreClusterError> {
+async fn check<P: Platform>(
+    ctx: &BackupContext<'_, P>,
+    record: &BackupRecord,
+) -> Result<(i64, u64), RestoreClusterError> {
     let deadline = tokio::time::Instant::now() + SERVE_DEADLINE;
     let quorum = ctx.desired.members.quorum();
     let endpoint = loop {

@@ -11,22 +11,17 @@ use std::ffi::OsString;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use etcd_client::GetOptions;
 use tokio::io::AsyncReadExt;
 
 use super::snapshot::TrailerCheck;
 use crate::domain::PodName;
-use crate::observe::EtcdAdmin;
-use crate::observe::etcd::EtcdError;
 
 /// The suffix of the staging directory beside a data directory.
 const STAGING_SUFFIX: &str = ".restoring";
 /// The suffix of a data directory moved aside, before the unix seconds of the restore.
 const ASIDE_SUFFIX: &str = ".before-restore-";
-/// How long counting the keys may take.
-const COUNT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One member to restore: its name (pod), peer URL and data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,14 +65,6 @@ pub enum RestoreError {
         staging: PathBuf,
         /// etcdctl's error output, or why it could not be run.
         reason: String,
-    },
-    /// The keys could not be counted.
-    #[error("count keys at revision {revision}: {source}")]
-    Count {
-        /// The revision asked for.
-        revision: i64,
-        /// The etcd error, naming the endpoint.
-        source: EtcdError,
     },
 }
 
@@ -324,27 +311,6 @@ async fn sync_parent(path: &Path) -> Result<(), RestoreError> {
     };
     let dir = tokio::fs::File::open(parent).await.map_err(io("open", parent))?;
     dir.sync_all().await.map_err(io("sync", parent))
-}
-
-/// Counts the keys of the keyspace at `revision` on one endpoint (a range over the whole
-/// keyspace with `count_only`, at that revision), for checking a restore against the
-/// catalog. Revision 0 counts at the member's newest revision.
-///
-/// # Errors
-/// `Count` when the member cannot be reached, does not answer within 10 s, or refuses
-/// (a compacted or future revision).
-pub async fn count_keys(endpoint: &str, revision: i64) -> Result<u64, RestoreError> {
-    let failed = |source| RestoreError::Count { revision, source };
-    let mut client = EtcdAdmin::new().connect(endpoint).await.map_err(failed)?;
-    let options = GetOptions::new().with_all_keys().with_count_only().with_revision(revision);
-    let response = match tokio::time::timeout(COUNT_TIMEOUT, client.get(vec![0u8], Some(options))).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(source)) => return Err(failed(EtcdError::Call { endpoint: endpoint.to_owned(), source })),
-        Err(_) => {
-            return Err(failed(EtcdError::Timeout { endpoint: endpoint.to_owned(), timeout: COUNT_TIMEOUT }));
-        }
-    };
-    Ok(u64::try_from(response.count()).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -16,7 +16,12 @@ use crate::observe::{History, Observed};
 
 /// `Some` when the cluster's quorum is permanently lost (or about to be declared so):
 /// the decisions that stand for it.
-pub(super) fn decide(desired: &DesiredCluster, observed: &Observed, history: &History, now: Timestamp) -> Option<Vec<Decision>> {
+pub(super) fn decide(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    history: &History,
+    now: Timestamp,
+) -> Option<Vec<Decision>> {
     if observed.healthy_voters() >= desired.members.quorum() {
         return None;
     }
@@ -24,7 +29,15 @@ pub(super) fn decide(desired: &DesiredCluster, observed: &Observed, history: &Hi
         .members
         .pods()
         .filter(|p| observed.platform.task(*p).is_some_and(|t| t.agent == AgentState::Lost))
-        .map(|p| (p, window_end(history.lost_since.get(&p).copied().unwrap_or(now), desired.recovery.agent_lost_after)))
+        .map(|p| {
+            (
+                p,
+                window_end(
+                    history.lost_since.get(&p).copied().unwrap_or(now),
+                    desired.recovery.agent_lost_after,
+                ),
+            )
+        })
         .collect();
     // Permanent only when the members that may still come back cannot make a quorum.
     if desired.members.get() - lost.len() >= desired.members.quorum() {
@@ -33,7 +46,10 @@ pub(super) fn decide(desired: &DesiredCluster, observed: &Observed, history: &Hi
     let name = &desired.name;
     let lost_names: Vec<String> = lost.iter().map(|(p, _)| p.to_string()).collect();
     if let Some(until) = lost.iter().map(|(_, end)| *end).filter(|end| now < *end).max() {
-        let message = format!("the data of {} is gone; declared lost at {until} (agentLostAfter)", lost_names.join(", "));
+        let message = format!(
+            "the data of {} is gone; declared lost at {until} (agentLostAfter)",
+            lost_names.join(", ")
+        );
         return Some(vec![Decision::wait(Rule::RestoreRequired, Some(until), message)]);
     }
     let what = format!("quorum is permanently lost: the data of {} is gone", lost_names.join(", "));
@@ -52,7 +68,10 @@ pub(super) fn decide(desired: &DesiredCluster, observed: &Observed, history: &Hi
         .max_by_key(|(t, revision)| (*revision, std::cmp::Reverse(t.pod)));
     if let Some((task, revision)) = survivor {
         let step = Step::RestoreFromSurvivor { pod: task.pod, endpoint: task.client_url.clone() };
-        let message = format!("{what}; {} survives with revision {revision}: every member is restored from it", task.pod);
+        let message = format!(
+            "{what}; {} survives with revision {revision}: every member is restored from it",
+            task.pod
+        );
         return Some(vec![Decision::act(Rule::Restore, step, message)]);
     }
     match backup_within(desired, &observed.backups.records, history) {
@@ -61,7 +80,11 @@ pub(super) fn decide(desired: &DesiredCluster, observed: &Observed, history: &Hi
                 "{what}; no member survives: restoring backup {} (revision {}, taken {})",
                 record.id, record.revision, record.taken_at
             );
-            Some(vec![Decision::act(Rule::Restore, Step::RestoreFromBackup { id: record.id.clone() }, message)])
+            Some(vec![Decision::act(
+                Rule::Restore,
+                Step::RestoreFromBackup { id: record.id.clone() },
+                message,
+            )])
         }
         Err(why) => Some(vec![Decision::refuse(
             Rule::RestoreRequired,
@@ -72,7 +95,11 @@ pub(super) fn decide(desired: &DesiredCluster, observed: &Observed, history: &Hi
 
 /// The newest verified backup taken no more than `maxDataLoss` before the last
 /// revision seen.
-fn backup_within<'a>(desired: &DesiredCluster, records: &'a [BackupRecord], history: &History) -> Result<&'a BackupRecord, String> {
+fn backup_within<'a>(
+    desired: &DesiredCluster,
+    records: &'a [BackupRecord],
+    history: &History,
+) -> Result<&'a BackupRecord, String> {
     let newest = records.iter().filter(|r| r.verified).max_by_key(|r| r.taken_at);
     let Some(newest) = newest else { return Err("there is no verified backup".to_owned()) };
     let Some((_, seen_at)) = history.last_revision else { return Ok(newest) };
