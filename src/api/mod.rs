@@ -116,6 +116,7 @@ pub fn router(controller: Controller, token: Option<String>) -> Router {
         .route("/v1/clusters/{name}/events", get(events))
         .route("/v1/clusters/{name}/plan", get(plan_stored))
         .route("/v1/clusters/{name}/backups", post(backup_now).get(backups))
+        .route("/v1/clusters/{name}/restore", post(restore))
         .route("/v1/plan", post(plan_manifest))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
@@ -286,4 +287,31 @@ async fn backups(State(state): State<Shared>, Path(name): Path<String>) -> Resul
     managed(&state, &name)?;
     let records = state.controller.store().backups(&name).map_err(ControllerError::from)?;
     Ok(Json(records).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct RestoreRequest {
+    /// A backup ID, or `latest`.
+    from: String,
+}
+
+async fn restore(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    body: Result<Json<RestoreRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let name = cluster_name(&name)?;
+    managed(&state, &name)?;
+    let Json(request) = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the request body must be {{\"from\": \"ID\" or \"latest\"}}: {}", e.body_text()),
+        )
+    })?;
+    let from = match request.from.as_str() {
+        "latest" => None,
+        id => Some(id.parse().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("from: {e}")))?),
+    };
+    let report = state.controller.restore(&name, from).await?;
+    Ok(Json(report).into_response())
 }

@@ -137,6 +137,15 @@ impl ApiClient {
         self.send(self.http.get(self.url(&format!("/v1/clusters/{name}/backups")))).await
     }
 
+    /// Restores every member from a backup (`latest` or an ID).
+    ///
+    /// # Errors
+    /// When the daemon is unreachable, refuses, or the restore fails.
+    pub async fn restore(&self, name: &str, from: &str) -> Result<serde_json::Value, ClientError> {
+        let body = serde_json::json!({ "from": from });
+        self.send(self.http.post(self.url(&format!("/v1/clusters/{name}/restore"))).json(&body)).await
+    }
+
     /// Deletes a cluster.
     ///
     /// # Errors

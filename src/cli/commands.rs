@@ -24,6 +24,21 @@ pub enum CommandError {
     Daemon(String),
 }
 
+/// Asks on a terminal; refuses when there is none to ask on.
+fn confirm(question: &str) -> Result<(), CommandError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CommandError::Manifest(format!("{question}: pass --yes to confirm without a terminal")));
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|e| CommandError::Print(e.to_string()))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(CommandError::Manifest("not confirmed; nothing was done".into()))
+    }
+}
+
 /// A spinner on stderr when it is a terminal; nothing when piped.
 fn spinner(message: &str) -> Option<indicatif::ProgressBar> {
     if !std::io::stderr().is_terminal() {
@@ -169,6 +184,20 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
                 Output::Json => print!("{}", json(&records)?),
                 Output::Table => print!("{}", output::backups(&records)),
             }
+            Ok(())
+        }
+        Command::Restore { name, from, yes } => {
+            if !yes {
+                confirm(&format!(
+                    "restore every member of {name} from backup {from}? writes since it are lost"
+                ))?;
+            }
+            let spinner = spinner(&format!("restoring {name} from {from}"));
+            let report = client.restore(&name, &from).await;
+            if let Some(spinner) = spinner {
+                spinner.finish_and_clear();
+            }
+            print!("{}", json(&report?)?);
             Ok(())
         }
         Command::Delete { name, purge } => {

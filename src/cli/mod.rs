@@ -116,6 +116,17 @@ pub enum Command {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Restore every member from a backup as a new cluster (old data is kept aside).
+    Restore {
+        /// The cluster.
+        name: String,
+        /// A backup ID from `etcd-warden backups`, or `latest` (the newest that verifies).
+        #[arg(long, default_value = "latest")]
+        from: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Stop managing a cluster and stop its members; --purge also deletes their data.
     Delete {
         /// The cluster.

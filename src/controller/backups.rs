@@ -10,9 +10,10 @@ use tokio::task::JoinHandle;
 
 use super::{Controller, ControllerError};
 use crate::backup::catalog::BackupRecord;
+use crate::backup::recover::{RestoreReport, RestoreSource, restore_cluster};
 use crate::backup::run::{BackupContext, BackupError, take_and_record};
 use crate::backup::schedule::next_due;
-use crate::domain::ClusterName;
+use crate::domain::{BackupId, ClusterName};
 use crate::event::Event;
 use crate::manifest::DesiredCluster;
 
@@ -89,5 +90,61 @@ impl Controller {
             }
         }));
         idle
+    }
+}
+
+impl Controller {
+    /// Restores every member of the cluster from a backup (`None`: the newest that
+    /// verifies), with the worker stopped meanwhile, and records the report.
+    ///
+    /// # Errors
+    /// When the cluster is not managed, no backup verifies, or the restore fails; the
+    /// worker runs again either way.
+    pub async fn restore(
+        &self,
+        name: &ClusterName,
+        from: Option<BackupId>,
+    ) -> Result<RestoreReport, ControllerError> {
+        let (desired, _) = self.desired(name)?.ok_or_else(|| ControllerError::NotManaged(name.clone()))?;
+        self.stop(name).await;
+        let result = self.restore_stopped(&desired, from).await;
+        self.wake(name).await;
+        result
+    }
+
+    async fn restore_stopped(
+        &self,
+        desired: &DesiredCluster,
+        from: Option<BackupId>,
+    ) -> Result<RestoreReport, ControllerError> {
+        let name = &desired.name;
+        let lock = self.backup_lock(name);
+        let _guard = lock.lock().await;
+        let platform = self.local(desired)?;
+        let store = &self.inner.store;
+        let ctx = BackupContext { platform: &platform, admin: &self.inner.admin, store, desired };
+        let mut history = store.history(name)?;
+        let result = restore_cluster(&ctx, &RestoreSource::Backup(from), history.last_revision).await;
+        let now = Timestamp::now();
+        let event = match &result {
+            Ok(report) => Event::normal(
+                now,
+                "Restored",
+                format!(
+                    "restored from {} (revision {}, {} keys); old data kept at {}",
+                    report.from,
+                    report.revision,
+                    report.keys,
+                    report.kept_aside.join(", ")
+                ),
+            ),
+            Err(e) => Event::warning(now, "RestoreFailed", format!("restore failed: {e}")),
+        };
+        store.add_events(name, &[event])?;
+        let report = result.map_err(|e| ControllerError::Restore(e.to_string()))?;
+        history.last_restore = Some(report.clone());
+        history.replacement = None;
+        store.put_history(name, &history)?;
+        Ok(report)
     }
 }

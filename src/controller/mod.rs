@@ -49,6 +49,9 @@ pub enum ControllerError {
     /// A backup failed or was refused.
     #[error(transparent)]
     Backup(#[from] crate::backup::run::BackupError),
+    /// A restore failed.
+    #[error("{0}")]
+    Restore(String),
     /// The platform is not available in this build.
     #[error("the {0} platform is not supported yet")]
     Unsupported(&'static str),

@@ -1,0 +1,167 @@
+//! Restore end to end (scenarios 3b and 4d): verified sources, the survivor first, the
+//! data-loss window, Manual versus Restore, and a corrupt backup refused.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use support::{
+    Harness, assert_keys, count_events, endpoints, local_manifest, member, put_keys, signal, wait_for,
+};
+
+const BOOT: Duration = Duration::from_secs(60);
+const HEAL: Duration = Duration::from_secs(120);
+
+fn manifest(members: usize, dir: &Path, quorum_loss: &str) -> String {
+    format!(
+        "{}  backup:\n    schedule: \"0 3 * * *\"\n    destination: file://{}\n    freshFor: 15m\n  policy:\n    quorumLoss: {quorum_loss}\n    maxDataLoss: 1h\n",
+        local_manifest("kubernetes", members, "    agentLostAfter: 1s\n"),
+        dir.display()
+    )
+}
+
+fn condition(status: &Value, kind: &str) -> Value {
+    status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == kind).cloned())
+        .unwrap_or_default()
+}
+
+/// Kills the members and deletes their data: their agents are lost for good.
+fn lose(h: &Harness, status: &Value, pods: &[&str]) {
+    for pod in pods {
+        let m = member(status, pod);
+        signal(m["task"]["pid"].as_u64().expect("pid"), Signal::SIGKILL);
+        std::fs::remove_dir_all(m["task"]["dataDir"].as_str().expect("data dir")).expect("delete data");
+    }
+    h.wait_status("kubernetes", "the loss seen", HEAL, |s| {
+        pods.iter().all(|p| member(s, p)["task"]["agentLost"] == true) || s["restore"].is_object()
+    });
+}
+
+fn count(endpoints: &[String], prefix: &str) -> usize {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt").block_on(async {
+        let mut c = etcd_client::Client::connect(endpoints, None).await.expect("connect");
+        let options = etcd_client::GetOptions::new().with_prefix().with_count_only();
+        c.get(format!("{prefix}/"), Some(options)).await.expect("count").count() as usize
+    })
+}
+
+fn restored(h: &Harness, members: usize) -> Value {
+    h.wait_status("kubernetes", "Healthy after a restore", HEAL, |s| {
+        s["phase"] == "Healthy" && support::healthy_members(s) == members && s["restore"].is_object()
+    })
+}
+
+#[test]
+fn two_lost_members_come_back_from_the_survivor_with_every_key() {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    h.apply("c.yaml", &manifest(3, &dir, "Restore"));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 100);
+    h.cli_ok(&["backup", "kubernetes"]);
+    put_keys(&endpoints(&before), "after", 50);
+    lose(&h, &before, &["etcd-1", "etcd-2"]);
+    let after = restored(&h, 3);
+    assert!(
+        after["restore"]["from"].as_str().is_some_and(|f| f.contains("surviving member etcd-0")),
+        "{after:#}"
+    );
+    assert_eq!(after["restore"]["revisionsLost"], 0, "{after:#}");
+    assert_keys(&endpoints(&after), "k", 100);
+    assert_keys(&endpoints(&after), "after", 50);
+}
+
+#[test]
+fn all_members_lost_come_back_from_the_backup_with_the_data_loss_window_stated() {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    h.apply("c.yaml", &manifest(3, &dir, "Restore"));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 100);
+    h.cli_ok(&["backup", "kubernetes"]);
+    put_keys(&endpoints(&before), "after", 50);
+    h.wait_status("kubernetes", "the newest revision seen", HEAL, |s| {
+        s["members"].as_array().is_some_and(|m| m.iter().all(|m| m["revision"].as_i64() >= Some(151)))
+    });
+    lose(&h, &before, &["etcd-0", "etcd-1", "etcd-2"]);
+    let after = restored(&h, 3);
+    let report = &after["restore"];
+    assert!(report["from"].as_str().is_some_and(|f| f.starts_with("backup ")), "{report:#}");
+    assert_eq!(report["revisionsLost"], 50, "the 50 puts after the backup: {report:#}");
+    assert!(report["dataLossSeconds"].as_i64().is_some(), "{report:#}");
+    assert_keys(&endpoints(&after), "k", 100);
+    assert_eq!(count(&endpoints(&after), "after"), 0, "writes after the backup are the stated loss");
+}
+
+#[test]
+fn under_manual_nothing_is_done_and_status_says_what_to_run() {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    h.apply("c.yaml", &manifest(3, &dir, "Manual"));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 20);
+    h.cli_ok(&["backup", "kubernetes"]);
+    lose(&h, &before, &["etcd-1", "etcd-2"]);
+    let status = h.wait_status("kubernetes", "RestoreRequired", HEAL, |s| {
+        condition(s, "RestoreRequired")["status"] == "True"
+    });
+    let message = condition(&status, "RestoreRequired")["message"].as_str().unwrap_or("").to_owned();
+    assert!(message.contains("etcd-warden restore kubernetes --from latest"), "{message}");
+    let passes = support::passes(&h, "kubernetes");
+    wait_for("ten more passes", HEAL, || (support::passes(&h, "kubernetes") >= passes + 10).then_some(()));
+    for step in ["RestoreFromSurvivor", "RestoreFromBackup", "Restored", "RemoveMember", "AddLearner"] {
+        assert_eq!(count_events(&h, "kubernetes", step), 0, "{step} under Manual");
+    }
+    // The command it names works.
+    h.cli_ok(&["restore", "kubernetes", "--from", "latest", "--yes"]);
+    let after = restored(&h, 3);
+    assert_keys(&endpoints(&after), "k", 20);
+}
+
+#[test]
+fn a_single_member_with_its_data_deleted_is_restored_from_the_newest_backup() {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    h.apply("c.yaml", &manifest(1, &dir, "Restore"));
+    let before = h.wait_healthy("kubernetes", 1, BOOT);
+    put_keys(&endpoints(&before), "k", 60);
+    h.cli_ok(&["backup", "kubernetes"]);
+    lose(&h, &before, &["etcd-0"]);
+    let after = restored(&h, 1);
+    assert!(after["restore"]["from"].as_str().is_some_and(|f| f.starts_with("backup ")), "{after:#}");
+    assert_keys(&endpoints(&after), "k", 60);
+}
+
+#[test]
+fn a_backup_with_a_flipped_byte_is_refused_and_the_previous_one_is_used() {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    h.apply("c.yaml", &manifest(1, &dir, "Manual"));
+    let before = h.wait_healthy("kubernetes", 1, BOOT);
+    put_keys(&endpoints(&before), "k", 40);
+    let good: Value = serde_json::from_str(&h.cli_ok(&["backup", "kubernetes", "-o", "json"])).expect("JSON");
+    put_keys(&endpoints(&before), "later", 40);
+    let bad: Value = serde_json::from_str(&h.cli_ok(&["backup", "kubernetes", "-o", "json"])).expect("JSON");
+    let file = dir.join("kubernetes").join(format!("{}.db", bad["id"].as_str().expect("id")));
+    let mut bytes = std::fs::read(&file).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&file, bytes).expect("flip a byte");
+    let explicit = h.cli(&["restore", "kubernetes", "--from", bad["id"].as_str().expect("id"), "--yes"]);
+    assert_eq!(explicit.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&explicit.stderr).contains("fails verification"), "{explicit:?}");
+    let report: Value =
+        serde_json::from_str(&h.cli_ok(&["restore", "kubernetes", "--from", "latest", "--yes"]))
+            .expect("JSON");
+    assert_eq!(report["from"], format!("backup {}", good["id"].as_str().expect("id")), "{report:#}");
+    assert_eq!(report["refusedBackups"][0], bad["id"]);
+    let after = restored(&h, 1);
+    assert_keys(&endpoints(&after), "k", 40);
+    assert_eq!(count(&endpoints(&after), "later"), 0);
+    assert!(count_events(&h, "kubernetes", "BackupRefused") >= 1);
+}
