@@ -69,3 +69,5 @@ mod properties_membership;
 pub(crate) mod tests;
 #[cfg(test)]
 mod tests_replace;
+#[cfg(test)]
+mod tests_scale_restore;

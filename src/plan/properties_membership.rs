@@ -66,13 +66,14 @@ fn build(count: MemberCount, slots: &[Slot], phantom: Option<bool>, replacing: O
     w
 }
 
-fn scenario() -> impl Strategy<Value = (MemberCount, Vec<Slot>, Option<bool>, Option<u8>)> {
+fn scenario() -> impl Strategy<Value = (MemberCount, Vec<Slot>, Option<bool>, Option<u8>, bool)> {
     prop_oneof![Just(MemberCount::Three), Just(MemberCount::Five)].prop_flat_map(|count| {
         (
             Just(count),
             proptest::collection::vec(slot(), count.get()),
             proptest::option::of(any::<bool>()),
             proptest::option::of(0u8..5),
+            any::<bool>(),
         )
     })
 }
@@ -95,9 +96,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn no_plan_breaks_a_membership_invariant((count, slots, phantom, replacing) in scenario()) {
+    fn no_plan_breaks_a_membership_invariant((count, slots, phantom, replacing, restore) in scenario()) {
         let w = build(count, &slots, phantom, replacing);
-        let plan = w.plan(&desired(count), at(3600));
+        let mut d = desired(count);
+        if restore {
+            d.policy.quorum_loss = crate::manifest::QuorumLossPolicy::Restore;
+        }
+        let plan = w.plan(&d, at(3600));
         let (healthy, voting) = quorum_of(&w);
         let list = w.observed.member_list.clone().unwrap_or_default();
         let membership: Vec<&Step> = plan.steps().map(|(s, _)| s).filter(|s| s.changes_membership()).collect();
@@ -128,6 +133,9 @@ proptest! {
             }
         }
         for (step, _) in plan.steps() {
+            if matches!(step, Step::RestoreFromSurvivor { .. } | Step::RestoreFromBackup { .. }) {
+                prop_assert!(w.observed.healthy_voters() < count.quorum(), "a restore while a quorum is reachable");
+            }
             if let Step::WipeMember { pod } | Step::RestartInPlace { pod, .. } = step {
                 prop_assert!(!w.observed.is_healthy(*pod), "{step:?} on a healthy member");
             }

@@ -1,0 +1,147 @@
+//! Table tests of scenario 2 (scale-up gate, scale-down) and 3b/4d (restore).
+
+use std::time::Duration;
+
+use super::tests::{World, at, desired, only_step, pod, t0, world};
+use super::*;
+use crate::backup::catalog::BackupRecord;
+use crate::domain::{BackupId, MemberId};
+use crate::manifest::{
+    BackupPolicy, Destination, MemberCount, QuorumLossPolicy, Retention, ScaleUpPolicy, Schedule,
+};
+use crate::observe::platform::TaskState;
+
+fn with_backups(members: MemberCount) -> DesiredCluster {
+    let mut d = desired(members);
+    d.backup = Some(BackupPolicy {
+        schedule: Schedule::Every(Duration::from_secs(3600)),
+        destination: Destination::Directory("/b".into()),
+        retention: Retention::default(),
+        fresh_for: Duration::from_secs(900),
+    });
+    d
+}
+
+fn backup(w: &mut World, taken_at: jiff::Timestamp) -> BackupId {
+    let id = BackupId::new(taken_at, 42);
+    w.observed.backups.records.push(BackupRecord {
+        id: id.clone(),
+        cluster: "kubernetes".parse().expect("name"),
+        taken_at,
+        source: pod(0),
+        revision: 42,
+        keys: 1,
+        size_bytes: 1,
+        sha256: "00".into(),
+        verified: true,
+        duration_seconds: 0.1,
+        location: "/b/".into(),
+    });
+    id
+}
+
+/// A healthy single member whose desired count is three.
+fn growing() -> World {
+    let mut w = world(3);
+    for i in 1..3u8 {
+        w = w.removed(i);
+        w.task(i).task = TaskState::NotLaunched;
+        w.observed.endpoints.remove(&pod(i));
+    }
+    w
+}
+
+#[test]
+fn scale_up_without_a_fresh_backup_is_refused_with_what_to_run() {
+    let mut w = growing();
+    backup(&mut w, at(-3600));
+    let plan = w.plan(&with_backups(MemberCount::Three), at(0));
+    assert_eq!(plan.steps().count(), 0);
+    assert!(plan.refuses(Rule::ScaleUpBlocked));
+    let message = &plan.decisions[0].message;
+    assert!(message.contains("1h old") && message.contains("etcd-warden backup kubernetes"), "{message}");
+}
+
+#[test]
+fn scale_up_with_a_fresh_backup_begins_with_the_lowest_missing_slot() {
+    let mut w = growing();
+    let id = backup(&mut w, at(-60));
+    let (step, rule) = only_step(&w.plan(&with_backups(MemberCount::Three), at(0)));
+    assert_eq!(rule, Rule::ScaleUp);
+    assert_eq!(step, Step::BeginScaleUp { pod: pod(1), backup: id });
+}
+
+#[test]
+fn backup_first_takes_a_backup_before_scaling() {
+    let mut d = with_backups(MemberCount::Three);
+    d.policy.scale_up = ScaleUpPolicy::BackupFirst;
+    let (step, rule) = only_step(&growing().plan(&d, at(0)));
+    assert_eq!((step, rule), (Step::TakeBackup, Rule::ScaleUp));
+}
+
+#[test]
+fn scale_down_moves_leadership_off_a_leading_slot_then_removes_it() {
+    let mut w = world(3);
+    backup(&mut w, at(-60));
+    // etcd-2 leads.
+    for status in w.observed.endpoints.values_mut().flatten() {
+        status.leader = Some(MemberId(102));
+    }
+    let d = with_backups(MemberCount::One);
+    let (step, rule) = only_step(&w.plan(&d, at(0)));
+    assert_eq!(rule, Rule::ScaleDown);
+    assert!(matches!(step, Step::MoveLeader { to: MemberId(100), .. }), "{step:?}");
+    // etcd-0 leads: etcd-2 (the highest slot) is removed first.
+    let mut w = world(3);
+    backup(&mut w, at(-60));
+    let (step, _) = only_step(&w.plan(&d, at(0)));
+    assert!(matches!(step, Step::RemoveMember { pod: Some(p), .. } if p == pod(2)), "{step:?}");
+    // Once removed from the list, the slot is retired.
+    let (step, _) = only_step(&w.removed(2).plan(&d, at(0)));
+    assert_eq!(step, Step::RetireMember { pod: pod(2) });
+}
+
+#[test]
+fn a_permanent_majority_loss_restores_from_the_survivor_under_restore_policy() {
+    let mut d = with_backups(MemberCount::Three);
+    d.policy.quorum_loss = QuorumLossPolicy::Restore;
+    let mut w = world(3).lost(1, t0()).lost(2, t0());
+    // The survivor answers without a quorum: no leader.
+    for status in w.observed.endpoints.values_mut().flatten() {
+        status.leader = None;
+    }
+    let (step, rule) = only_step(&w.plan(&d, at(600)));
+    assert_eq!(rule, Rule::Restore);
+    assert!(matches!(step, Step::RestoreFromSurvivor { pod: p, .. } if p == pod(0)), "{step:?}");
+    d.policy.quorum_loss = QuorumLossPolicy::Manual;
+    let plan = w.plan(&d, at(600));
+    assert_eq!(plan.steps().count(), 0);
+    assert!(plan.refuses(Rule::RestoreRequired));
+}
+
+#[test]
+fn with_no_survivor_the_newest_backup_within_max_data_loss_is_used_or_refused() {
+    let mut d = with_backups(MemberCount::One);
+    d.policy.quorum_loss = QuorumLossPolicy::Restore;
+    let mut w = world(1).lost(0, t0());
+    let id = backup(&mut w, at(-600));
+    w.history.last_revision = Some((50, at(-60)));
+    let (step, _) = only_step(&w.plan(&d, at(600)));
+    assert_eq!(step, Step::RestoreFromBackup { id });
+    // The last revision was seen more than maxDataLoss (1h) after the backup.
+    w.history.last_revision = Some((50, at(3600)));
+    let plan = w.plan(&d, at(7200));
+    assert_eq!(plan.steps().count(), 0);
+    assert!(plan.refuses(Rule::RestoreRequired), "{plan:#?}");
+}
+
+#[test]
+fn a_lost_member_inside_its_window_is_not_yet_restored() {
+    let mut d = with_backups(MemberCount::One);
+    d.policy.quorum_loss = QuorumLossPolicy::Restore;
+    let mut w = world(1).lost(0, t0());
+    backup(&mut w, t0());
+    let plan = w.plan(&d, at(30));
+    assert_eq!(plan.steps().count(), 0, "agentLostAfter is 60 s");
+    assert_eq!(plan.next_deadline(), Some(at(60)));
+}
