@@ -153,6 +153,14 @@ fn changing_the_platform_or_member_count_of_a_cluster_is_refused_and_changes_not
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("spec.members"), "{out:?}");
     assert_eq!(snapshot_of(&h.state_dir()), before);
+    let dcos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/dcos-ha.yaml");
+    let out = h.cli(&["apply", "-f", dcos.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("spec.platform cannot change from local to dcos"),
+        "{out:?}"
+    );
+    assert_eq!(snapshot_of(&h.state_dir()), before);
     // The same manifest again is accepted and keeps the generation.
     let same = h.manifest("same.yaml", &local_manifest("kubernetes", 1, ""));
     let out = h.cli_ok(&["apply", "-f", same.to_str().expect("utf-8")]);

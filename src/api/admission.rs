@@ -60,6 +60,6 @@ pub fn admit(
         return Ok(());
     }
     let direction = if to > from { "up" } else { "down" };
-    let what = format!("scaling {} {direction} from {from} to {to} members", next.name);
+    let what = format!("scaling {} {direction} from {from} to {to} members (spec.members)", next.name);
     Err(Refusal { message: refusal(next, records, now, &what), scale: true })
 }
