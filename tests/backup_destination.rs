@@ -252,6 +252,23 @@ async fn a_wrong_s3_secret_key_is_a_clear_access_denied_error_without_the_key() 
     );
     let err = store.list().await.expect_err("a wrong key is refused");
     assert!(matches!(err, DestinationError::AccessDenied { .. }), "{err}");
+    let debug = format!("{store:?}");
+    assert!(!debug.contains(wrong), "Debug leaks the key: {debug}");
+}
+
+#[tokio::test]
+async fn listing_a_missing_bucket_is_a_permanent_error_naming_it() {
+    let server = S3Server::start();
+    let work = work_dir();
+    let Destination::S3(mut s3) = s3_destination(&server, work.path(), SECRET_ACCESS_KEY) else {
+        unreachable!("an S3 destination")
+    };
+    s3.bucket = "no-such-bucket".to_owned();
+    let store = BackupStore::open(&Destination::S3(s3), &cluster()).await.expect("open");
+    let err = store.list().await.expect_err("no bucket");
+    assert!(!err.is_not_found(), "{err}");
+    assert_eq!(err.kind(), DestinationErrorKind::Permanent, "{err}");
+    assert!(err.to_string().starts_with("list s3://no-such-bucket/etcd/prod/kubernetes/: "), "{err}");
 }
 
 #[tokio::test]

@@ -9,140 +9,23 @@
 //! This module moves bytes and nothing else: it does not name backups, verify them or
 //! decide which to keep.
 
+mod error;
 mod file;
 mod pending;
 mod s3;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::domain::ClusterName;
 use crate::manifest::Destination;
 use file::DirectoryStore;
 use s3::S3Store;
 
+pub use error::{DestinationError, DestinationErrorKind};
+
 /// The longest object name allowed.
 pub const MAX_NAME_LEN: usize = 200;
-
-/// Why a destination operation failed. Messages name the destination and the object,
-/// never a secret.
-#[derive(Debug, thiserror::Error)]
-pub enum DestinationError {
-    /// The object name is not a plain file name.
-    #[error(
-        "{name:?} is not a backup object name (allowed: 1-200 characters of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.')"
-    )]
-    InvalidName {
-        /// The refused name.
-        name: String,
-    },
-    /// The object does not exist.
-    #[error("backup object {location}{name} not found")]
-    NotFound {
-        /// The destination, as [`BackupStore::location`] shows it.
-        location: String,
-        /// The object.
-        name: String,
-    },
-    /// A file on this machine could not be read or written.
-    #[error("{action} {path}: {source}")]
-    Local {
-        /// What was being done.
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The file with the S3 secret access key could not be used.
-    #[error("read the secret access key file {path} for {location}: {reason}")]
-    SecretKeyFile {
-        /// The destination.
-        location: String,
-        /// The file named in the manifest.
-        path: PathBuf,
-        /// What went wrong (never the key itself).
-        reason: String,
-    },
-    /// The S3 client could not be configured.
-    #[error("configure the S3 destination {location}: {source}")]
-    Configure {
-        /// The destination.
-        location: String,
-        /// The client error.
-        source: Box<object_store::Error>,
-    },
-    /// The server refused the credentials or the request.
-    #[error(
-        "{action} {location}{name}: access denied (check the access key ID, the secret access key and the bucket policy): {source}"
-    )]
-    AccessDenied {
-        /// What was being done.
-        action: &'static str,
-        /// The destination.
-        location: String,
-        /// The object; empty for a listing.
-        name: String,
-        /// The client error.
-        source: Box<object_store::Error>,
-    },
-    /// Another S3 failure: the network, the server or the protocol.
-    #[error("{action} {location}{name}: {source}")]
-    Remote {
-        /// What was being done.
-        action: &'static str,
-        /// The destination.
-        location: String,
-        /// The object; empty for a listing.
-        name: String,
-        /// The client error.
-        source: Box<object_store::Error>,
-    },
-    /// A download ended with fewer or more bytes than the object holds.
-    #[error("fetch {location}{name}: received {received} bytes, the object has {expected}")]
-    SizeMismatch {
-        /// The destination.
-        location: String,
-        /// The object.
-        name: String,
-        /// Bytes received.
-        received: u64,
-        /// Bytes the server announced.
-        expected: u64,
-    },
-}
-
-/// Whether retrying the same operation may succeed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DestinationErrorKind {
-    /// The network, the server or the local disk may recover.
-    Transient,
-    /// The same call fails the same way until the configuration or the input changes.
-    Permanent,
-}
-
-impl DestinationError {
-    /// Whether retrying may help.
-    pub fn kind(&self) -> DestinationErrorKind {
-        match self {
-            Self::Local { .. } | Self::SizeMismatch { .. } => DestinationErrorKind::Transient,
-            Self::Remote { source, .. } if matches!(**source, object_store::Error::Generic { .. }) => {
-                DestinationErrorKind::Transient
-            }
-            Self::InvalidName { .. }
-            | Self::NotFound { .. }
-            | Self::SecretKeyFile { .. }
-            | Self::Configure { .. }
-            | Self::AccessDenied { .. }
-            | Self::Remote { .. } => DestinationErrorKind::Permanent,
-        }
-    }
-
-    /// Whether the object does not exist.
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::NotFound { .. })
-    }
-}
 
 /// Refuses anything but a plain file name: 1 to [`MAX_NAME_LEN`] characters of
 /// `A-Z a-z 0-9 . _ -`, not starting with `.` (dot names are temporary files).
@@ -303,14 +186,5 @@ mod tests {
             assert!(matches!(err, DestinationError::InvalidName { .. }), "{bad}: {err}");
             assert_eq!(err.kind(), DestinationErrorKind::Permanent);
         }
-    }
-
-    #[test]
-    fn errors_name_the_object_and_start_lowercase() {
-        let err = DestinationError::NotFound { location: "s3://b/p/c/".into(), name: "x.db".into() };
-        assert_eq!(err.to_string(), "backup object s3://b/p/c/x.db not found");
-        assert!(err.is_not_found());
-        let err = check_name("a/b").expect_err("refused");
-        assert!(err.to_string().starts_with("\"a/b\" is not a backup object name"));
     }
 }

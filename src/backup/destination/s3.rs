@@ -18,6 +18,7 @@ use object_store::path::{Path as ObjectPath, PathPart};
 use object_store::{ClientConfigKey, ObjectStore, ObjectStoreExt, StaticCredentialProvider, WriteMultipart};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::error::http_status;
 use super::file::local_io;
 use super::pending::PendingFile;
 use super::{DestinationError, check_name};
@@ -273,27 +274,12 @@ impl S3Store {
             object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
                 DestinationError::AccessDenied { action, location, name, source: Box::new(source) }
             }
-            source if refused_by_status(&source) => {
+            source if matches!(http_status(&source), Some(401 | 403)) => {
                 DestinationError::AccessDenied { action, location, name, source: Box::new(source) }
             }
             source => DestinationError::Remote { action, location, name, source: Box::new(source) },
         }
     }
-}
-
-/// Whether a wrapped HTTP error was a 401 or 403. object_store 0.14 reports a refused
-/// listing as `Generic` and keeps its status in a private type, so the status line in
-/// the error chain's text is the only witness (a test pins this down).
-fn refused_by_status(error: &object_store::Error) -> bool {
-    let mut current: Option<&dyn std::error::Error> = Some(error);
-    while let Some(err) = current {
-        let text = err.to_string();
-        if text.contains("status code: 403") || text.contains("status code: 401") {
-            return true;
-        }
-        current = err.source();
-    }
-    false
 }
 
 /// Reads the secret access key from its file, trimmed. The key itself never appears in
