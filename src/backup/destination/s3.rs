@@ -64,51 +64,16 @@ impl S3Store {
             .map(PathPart::from)
             .collect();
         let location = format!("s3://{}/{prefix}/", destination.bucket);
-        let mut builder = AmazonS3Builder::from_env()
-            .with_bucket_name(&destination.bucket)
-            .with_config(
-                AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
-                format!("{}s", REQUEST_TIMEOUT.as_secs()),
-            )
-            .with_config(
-                AmazonS3ConfigKey::Client(ClientConfigKey::ReadTimeout),
-                format!("{}s", READ_TIMEOUT.as_secs()),
-            );
-        if let Some(region) = &destination.region {
-            builder = builder.with_region(region);
-        }
-        if let Some(endpoint) = &destination.endpoint {
-            // The manifest wins over AWS_ENDPOINT_URL_S3, which object_store prefers.
-            builder = builder.with_endpoint(endpoint).with_config(AmazonS3ConfigKey::S3Endpoint, endpoint);
-        }
-        if let Some(credentials) = &destination.credentials {
-            let secret_key = read_secret_key(credentials, &location).await?;
-            let credential =
-                AwsCredential { key_id: credentials.access_key_id.clone(), secret_key, token: None };
-            builder = builder.with_credentials(Arc::new(StaticCredentialProvider::new(credential)));
-        }
-        let endpoint = builder
-            .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
-            .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
-        match endpoint {
-            // An http:// endpoint written by the operator (a local MinIO, a test server).
-            Some(endpoint) if endpoint.to_ascii_lowercase().starts_with("http://") => {
-                builder = builder.with_allow_http(true);
-            }
-            Some(_) => {}
-            // AWS itself: virtual-hosted style, as AWS recommends, unless the environment
-            // says otherwise or the bucket name has dots (which break TLS for that style).
-            None => {
-                if std::env::var_os("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").is_none()
-                    && !destination.bucket.contains('.')
-                {
-                    builder = builder.with_virtual_hosted_style_request(true);
-                }
-            }
-        }
-        let store = builder.build().map_err(|source| DestinationError::Configure {
-            location: location.clone(),
-            source: Box::new(source),
+        let credential = match &destination.credentials {
+            Some(credentials) => Some(AwsCredential {
+                key_id: credentials.access_key_id.clone(),
+                secret_key: read_secret_key(credentials, &location).await?,
+                token: None,
+            }),
+            None => None,
+        };
+        let store = configure(destination, credential).build().map_err(|source| {
+            DestinationError::Configure { location: location.clone(), source: Box::new(source) }
         })?;
         Ok(Self { store, prefix, location })
     }
@@ -282,6 +247,49 @@ impl S3Store {
     }
 }
 
+/// The client settings: the manifest's, then the usual AWS environment for the rest.
+fn configure(destination: &S3Destination, credential: Option<AwsCredential>) -> AmazonS3Builder {
+    let mut builder = AmazonS3Builder::from_env()
+        .with_bucket_name(&destination.bucket)
+        .with_config(
+            AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+            format!("{}s", REQUEST_TIMEOUT.as_secs()),
+        )
+        .with_config(
+            AmazonS3ConfigKey::Client(ClientConfigKey::ReadTimeout),
+            format!("{}s", READ_TIMEOUT.as_secs()),
+        );
+    if let Some(region) = &destination.region {
+        builder = builder.with_region(region);
+    }
+    if let Some(endpoint) = &destination.endpoint {
+        // The manifest wins over AWS_ENDPOINT_URL_S3, which object_store prefers.
+        builder = builder.with_endpoint(endpoint).with_config(AmazonS3ConfigKey::S3Endpoint, endpoint);
+    }
+    if let Some(credential) = credential {
+        // Static keys from the manifest; no session token from the environment joins them.
+        builder = builder.with_credentials(Arc::new(StaticCredentialProvider::new(credential)));
+    }
+    let endpoint = builder
+        .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+        .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
+    match endpoint {
+        // An http:// endpoint written by the operator (a local MinIO, a test server).
+        Some(endpoint) if endpoint.to_ascii_lowercase().starts_with("http://") => {
+            builder.with_allow_http(true)
+        }
+        Some(_) => builder,
+        // AWS itself: virtual-hosted style, as AWS recommends, unless the environment
+        // says otherwise or the bucket name has dots (which break TLS for that style).
+        None if std::env::var_os("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").is_none()
+            && !destination.bucket.contains('.') =>
+        {
+            builder.with_virtual_hosted_style_request(true)
+        }
+        None => builder,
+    }
+}
+
 /// Reads the secret access key from its file, trimmed. The key itself never appears in
 /// an error.
 async fn read_secret_key(credentials: &S3Credentials, location: &str) -> Result<String, DestinationError> {
@@ -297,4 +305,48 @@ async fn read_secret_key(credentials: &S3Credentials, location: &str) -> Result<
         return Err(failed("the file is empty".to_owned()));
     }
     Ok(key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn destination(endpoint: Option<&str>, bucket: &str) -> S3Destination {
+        S3Destination {
+            bucket: bucket.to_owned(),
+            prefix: String::new(),
+            endpoint: endpoint.map(str::to_owned),
+            region: Some("eu-west-1".to_owned()),
+            credentials: None,
+        }
+    }
+
+    fn setting(builder: &AmazonS3Builder, key: AmazonS3ConfigKey) -> Option<String> {
+        builder.get_config_value(&key)
+    }
+
+    #[test]
+    fn only_an_explicit_http_endpoint_allows_plain_http() {
+        let allow_http = AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp);
+        let local = configure(&destination(Some("http://127.0.0.1:9000"), "b"), None);
+        assert_eq!(setting(&local, allow_http).as_deref(), Some("true"));
+        assert_eq!(setting(&local, AmazonS3ConfigKey::S3Endpoint).as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(setting(&local, AmazonS3ConfigKey::Region).as_deref(), Some("eu-west-1"));
+        let tls = configure(&destination(Some("https://minio.example.com"), "b"), None);
+        assert_ne!(setting(&tls, allow_http).as_deref(), Some("true"));
+    }
+
+    #[test]
+    fn aws_itself_is_addressed_virtual_hosted_unless_the_bucket_has_dots() {
+        let from_env =
+            ["AWS_ENDPOINT_URL", "AWS_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_VIRTUAL_HOSTED_STYLE_REQUEST"];
+        if from_env.iter().any(|var| std::env::var_os(var).is_some()) {
+            return; // the environment chooses the endpoint or the style
+        }
+        let style = AmazonS3ConfigKey::VirtualHostedStyleRequest;
+        let aws = configure(&destination(None, "backups"), None);
+        assert_eq!(setting(&aws, style).as_deref(), Some("true"));
+        let dotted = configure(&destination(None, "backups.example.com"), None);
+        assert_eq!(setting(&dotted, style).as_deref(), Some("false"));
+    }
 }
