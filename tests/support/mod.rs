@@ -3,6 +3,8 @@
 //! and on failure.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
