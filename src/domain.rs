@@ -131,7 +131,8 @@ impl FromStr for MemberId {
     }
 }
 
-/// A backup's identity: `<UTC time>-r<revision>`, e.g. `20261125T203000Z-r1042`.
+/// A backup's identity: `<UTC time to the millisecond>-r<revision>`, e.g.
+/// `20261125T203000123Z-r1042`.
 /// Sorting IDs sorts backups by time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BackupId(String);
@@ -139,7 +140,7 @@ pub struct BackupId(String);
 impl BackupId {
     /// The ID of a backup taken at `at` holding `revision`.
     pub fn new(at: jiff::Timestamp, revision: i64) -> Self {
-        Self(format!("{}-r{revision}", at.strftime("%Y%m%dT%H%M%SZ")))
+        Self(format!("{}-r{revision}", at.strftime("%Y%m%dT%H%M%S%3fZ")))
     }
 
     /// The ID as a string slice.

@@ -137,3 +137,49 @@ fn overlapping_backups_are_refused_and_a_failed_backup_never_disturbs_etcd() {
     put_keys(&endpoints(&status), "after", 10);
     support::assert_keys(&endpoints(&status), "after", 10);
 }
+
+#[test]
+fn backups_to_s3_are_stored_listed_and_restored_through_the_controller() {
+    let server = support::s3::S3Server::start();
+    let h = Harness::start();
+    let secret = h.dir.path().join("s3-secret");
+    std::fs::write(&secret, support::s3::SECRET_ACCESS_KEY).expect("secret file");
+    let manifest = format!(
+        "{}  backup:\n    schedule: \"0 3 * * *\"\n    destination: s3://{}/etcd\n    s3:\n      endpoint: {}\n      region: us-east-1\n      accessKeyId: {}\n      secretAccessKeyFile: {}\n    retention: {{ keepLast: 2 }}\n",
+        local_manifest("kubernetes", 1, ""),
+        support::s3::BUCKET,
+        server.endpoint(),
+        support::s3::ACCESS_KEY_ID,
+        secret.display()
+    );
+    h.apply("c.yaml", &manifest);
+    let status = h.wait_healthy("kubernetes", 1, BOOT);
+    put_keys(&endpoints(&status), "k", 30);
+    let record: Value =
+        serde_json::from_str(&h.cli_ok(&["backup", "kubernetes", "-o", "json"])).expect("JSON");
+    let id = record["id"].as_str().expect("id");
+    assert!(
+        record["location"].as_str().is_some_and(|l| l.starts_with("s3://backups/etcd/kubernetes")),
+        "{record}"
+    );
+    let object = server.object_file(&format!("etcd/kubernetes/{id}.db"));
+    let bytes = std::fs::read(&object).expect("the snapshot is in the bucket");
+    assert_eq!(record["sha256"], hex::encode(Sha256::digest(&bytes)));
+    assert!(server.object_file(&format!("etcd/kubernetes/{id}.json")).exists(), "its record beside it");
+    // Two more backups: retention keeps two in the bucket too.
+    h.cli_ok(&["backup", "kubernetes"]);
+    h.cli_ok(&["backup", "kubernetes"]);
+    let listed: Vec<Value> =
+        serde_json::from_str(&h.cli_ok(&["backups", "kubernetes", "-o", "json"])).expect("JSON");
+    assert_eq!(listed.len(), 2);
+    assert!(!object.exists(), "the oldest was pruned from the bucket");
+    put_keys(&endpoints(&status), "later", 5);
+    let report: Value =
+        serde_json::from_str(&h.cli_ok(&["restore", "kubernetes", "--from", "latest", "--yes"]))
+            .expect("JSON");
+    assert!(report["from"].as_str().is_some_and(|f| f.starts_with("backup ")), "{report}");
+    let after = h.wait_status("kubernetes", "Healthy after the restore", BOOT, |s| {
+        s["phase"] == "Healthy" && s["restore"].is_object()
+    });
+    support::assert_keys(&endpoints(&after), "k", 30);
+}
