@@ -5,12 +5,14 @@
 //! plan can be printed (`etcd-warden plan`), asserted on in tests and explained.
 
 mod bootstrap;
+mod quorum;
 mod replace;
 mod restart;
 mod restore;
 pub mod scale;
 mod types;
 
+use quorum::Quorum;
 pub use types::{Decision, Outcome, Plan, Rule, Step};
 
 use jiff::Timestamp;

@@ -8,8 +8,8 @@
 
 use jiff::Timestamp;
 
-use super::{Decision, Rule, Step, window_end};
-use crate::domain::{MemberId, PodName};
+use super::{Decision, Quorum, Rule, Step, window_end};
+use crate::domain::PodName;
 use crate::manifest::DesiredCluster;
 use crate::observe::platform::{AgentState, TaskState};
 use crate::observe::{History, JoinKind, ListedMember, Observed};
@@ -18,46 +18,6 @@ use crate::observe::{History, JoinKind, ListedMember, Observed};
 const PROMOTE_AT: f64 = 0.9;
 /// The longest pause between two launches of a replacement that fails to start.
 const MAX_LAUNCH_BACKOFF_SECS: u64 = 300;
-
-/// The quorum arithmetic over the member list and the healthy voters in it.
-struct Quorum {
-    voting: usize,
-    healthy: usize,
-}
-
-impl Quorum {
-    fn of(observed: &Observed, list: &[ListedMember]) -> Self {
-        let voters: Vec<MemberId> = list.iter().filter(|m| !m.is_learner).map(|m| m.id).collect();
-        let healthy = observed
-            .endpoints
-            .values()
-            .filter_map(|r| r.as_ref().ok())
-            .filter(|s| s.is_healthy() && !s.is_learner && voters.contains(&s.id))
-            .count();
-        Self { voting: voters.len(), healthy }
-    }
-
-    fn needed(voting: usize) -> usize {
-        voting / 2 + 1
-    }
-
-    fn holds(&self) -> bool {
-        self.healthy >= Self::needed(self.voting)
-    }
-
-    fn holds_after_removing_a_dead_voter(&self) -> bool {
-        self.voting > 1 && self.healthy >= Self::needed(self.voting - 1)
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "{} of {} voting members healthy; quorum needs {}",
-            self.healthy,
-            self.voting,
-            Self::needed(self.voting)
-        )
-    }
-}
 
 /// Why a slot needs replacing now, or when it will.
 enum Due {
@@ -177,7 +137,7 @@ pub(super) fn decide(
     } else if learner.is_none() && task != Some(TaskState::NotLaunched) {
         Step::WipeMember { pod }
     } else if let Some(old) = old {
-        if !quorum.holds_after_removing_a_dead_voter() {
+        if !quorum.holds_without(observed, old.id) {
             let message = format!("{why}; removing it would leave no quorum ({})", quorum.describe());
             decisions.push(Decision::refuse(rule, message));
             return decisions;

@@ -6,9 +6,9 @@
 
 use jiff::Timestamp;
 
-use super::{Decision, Rule, Step};
+use super::{Decision, Quorum, Rule, Step};
 use crate::backup::catalog;
-use crate::domain::{BackupId, MemberId, PodName};
+use crate::domain::{BackupId, PodName};
 use crate::manifest::{DesiredCluster, ScaleUpPolicy};
 use crate::observe::platform::TaskState;
 use crate::observe::{History, ListedMember, Observed};
@@ -130,17 +130,7 @@ fn scale_down(
         let message = format!("{what}: {pod} leads, so leadership moves first (never the leader first)");
         return vec![Decision::act(Rule::ScaleDown, Step::MoveLeader { to, via: leader_url }, message)];
     }
-    let voters: Vec<MemberId> = list.iter().filter(|m| !m.is_learner).map(|m| m.id).collect();
-    let healthy = observed
-        .endpoints
-        .values()
-        .filter_map(|r| r.as_ref().ok())
-        .filter(|s| s.is_healthy() && !s.is_learner && voters.contains(&s.id))
-        .count();
-    let leaving_healthy =
-        usize::from(observed.endpoint(pod).is_some_and(|s| s.is_healthy() && !s.is_learner));
-    let after = voters.len().saturating_sub(1);
-    if healthy.saturating_sub(leaving_healthy) < after / 2 + 1 || healthy < voters.len() / 2 + 1 {
+    if !Quorum::of(observed, list).holds_without(observed, member.id) {
         let message = format!("{what}: refused, removing it would leave no quorum");
         return vec![Decision::refuse(Rule::ScaleDown, message)];
     }

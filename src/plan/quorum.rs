@@ -1,0 +1,54 @@
+//! The quorum arithmetic every membership rule checks (pure).
+
+use crate::domain::MemberId;
+use crate::observe::{ListedMember, Observed};
+
+/// The voting members of the member list and how many of them are healthy.
+pub(super) struct Quorum {
+    voting: usize,
+    healthy: usize,
+}
+
+impl Quorum {
+    /// Counts the voters of `list` and the healthy ones among them.
+    pub(super) fn of(observed: &Observed, list: &[ListedMember]) -> Self {
+        let voters: Vec<MemberId> = list.iter().filter(|m| !m.is_learner).map(|m| m.id).collect();
+        let healthy = observed
+            .endpoints
+            .values()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|s| s.is_healthy() && !s.is_learner && voters.contains(&s.id))
+            .count();
+        Self { voting: voters.len(), healthy }
+    }
+
+    fn needed(voting: usize) -> usize {
+        voting / 2 + 1
+    }
+
+    /// Whether the healthy voters make a quorum now.
+    pub(super) fn holds(&self) -> bool {
+        self.healthy >= Self::needed(self.voting)
+    }
+
+    /// Whether a quorum holds now and still holds once voter `id` has left.
+    pub(super) fn holds_without(&self, observed: &Observed, id: MemberId) -> bool {
+        let leaving_healthy = observed
+            .endpoints
+            .values()
+            .filter_map(|r| r.as_ref().ok())
+            .any(|s| s.id == id && s.is_healthy() && !s.is_learner);
+        let healthy_after = self.healthy - usize::from(leaving_healthy);
+        self.holds() && self.voting > 1 && healthy_after >= Self::needed(self.voting - 1)
+    }
+
+    /// One phrase for messages.
+    pub(super) fn describe(&self) -> String {
+        format!(
+            "{} of {} voting members healthy; quorum needs {}",
+            self.healthy,
+            self.voting,
+            Self::needed(self.voting)
+        )
+    }
+}
