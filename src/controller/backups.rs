@@ -35,10 +35,14 @@ impl Controller {
     pub async fn backup_now(&self, name: &ClusterName) -> Result<BackupRecord, ControllerError> {
         let (desired, _) = self.desired(name)?.ok_or_else(|| ControllerError::NotManaged(name.clone()))?;
         let lock = self.backup_lock(name);
-        let Ok(_guard) = lock.try_lock() else {
+        let Ok(guard) = lock.try_lock() else {
             return Err(BackupError::AlreadyRunning(name.to_string()).into());
         };
-        self.run_backup(&desired, "on demand").await
+        let result = self.run_backup(&desired, "on demand").await;
+        drop(guard);
+        // The status shows the new backup at once, not at the next resync.
+        self.wake(name).await;
+        result
     }
 
     async fn run_backup(&self, desired: &DesiredCluster, why: &str) -> Result<BackupRecord, ControllerError> {
