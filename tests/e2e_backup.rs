@@ -20,13 +20,6 @@ fn with_backup(name: &str, members: usize, dir: &Path, schedule: &str, retention
     )
 }
 
-fn condition(status: &Value, kind: &str) -> Value {
-    status["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == kind).cloned())
-        .unwrap_or_default()
-}
-
 fn snapshot_status(file: &Path) -> Value {
     let out = Command::new("etcdctl")
         .env("ETCDCTL_API", "3")
@@ -55,7 +48,7 @@ fn an_on_demand_backup_is_verified_listed_and_shown_in_status() {
     let dir = h.dir.path().join("backups");
     h.apply("c.yaml", &with_backup("kubernetes", 3, &dir, "\"0 3 * * *\"", "{ keepLast: 5 }"));
     let status = h.wait_healthy("kubernetes", 3, BOOT);
-    assert_eq!(condition(&status, "BackupReady")["reason"], "NoBackup");
+    assert_eq!(support::condition(&status, "BackupReady")["reason"], "NoBackup");
     put_keys(&endpoints(&status), "k", 120);
     let record: Value =
         serde_json::from_str(&h.cli_ok(&["backup", "kubernetes", "-o", "json"])).expect("JSON");
@@ -74,8 +67,9 @@ fn an_on_demand_backup_is_verified_listed_and_shown_in_status() {
     for word in ["revision", "size", "sha256"] {
         assert!(text.contains(word), "{text}");
     }
-    let after =
-        h.wait_status("kubernetes", "BackupReady", BOOT, |s| condition(s, "BackupReady")["status"] == "True");
+    let after = h.wait_status("kubernetes", "BackupReady", BOOT, |s| {
+        support::condition(s, "BackupReady")["status"] == "True"
+    });
     assert_eq!(after["lastBackup"]["verified"], true);
     let metrics = support::http_get(&format!("{}/metrics", h.server())).expect("metrics");
     assert!(
@@ -130,7 +124,7 @@ fn overlapping_backups_are_refused_and_a_failed_backup_never_disturbs_etcd() {
     let failed = h.cli(&["backup", "kubernetes"]);
     assert_eq!(failed.status.code(), Some(1), "{failed:?}");
     let status = h.wait_status("kubernetes", "BackupFailed", BOOT, |s| {
-        condition(s, "BackupReady")["reason"] == "BackupFailed"
+        support::condition(s, "BackupReady")["reason"] == "BackupFailed"
     });
     assert_eq!(status["phase"], "Healthy", "a failed backup does not touch the cluster");
     assert!(h.events("kubernetes").iter().any(|e| e["reason"] == "BackupFailed" && e["kind"] == "Warning"));

@@ -23,13 +23,6 @@ fn manifest(members: usize, dir: &Path, quorum_loss: &str) -> String {
     )
 }
 
-fn condition(status: &Value, kind: &str) -> Value {
-    status["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == kind).cloned())
-        .unwrap_or_default()
-}
-
 /// Kills the members and deletes their data: their agents are lost for good.
 fn lose(h: &Harness, status: &Value, pods: &[&str]) {
     for pod in pods {
@@ -40,6 +33,19 @@ fn lose(h: &Harness, status: &Value, pods: &[&str]) {
     h.wait_status("kubernetes", "the loss seen", HEAL, |s| {
         pods.iter().all(|p| member(s, p)["task"]["agentLost"] == true) || s["restore"].is_object()
     });
+}
+
+/// A 3-member cluster under `quorumLoss: Restore`: 100 keys `k/`, a backup, then 50
+/// keys `after/` that only the members hold.
+fn three_members_backed_up_then_written() -> (Harness, Value) {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    h.apply("c.yaml", &manifest(3, &dir, "Restore"));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 100);
+    h.cli_ok(&["backup", "kubernetes"]);
+    put_keys(&endpoints(&before), "after", 50);
+    (h, before)
 }
 
 fn count(endpoints: &[String], prefix: &str) -> usize {
@@ -58,13 +64,7 @@ fn restored(h: &Harness, members: usize) -> Value {
 
 #[test]
 fn two_lost_members_come_back_from_the_survivor_with_every_key() {
-    let h = Harness::start();
-    let dir = h.dir.path().join("backups");
-    h.apply("c.yaml", &manifest(3, &dir, "Restore"));
-    let before = h.wait_healthy("kubernetes", 3, BOOT);
-    put_keys(&endpoints(&before), "k", 100);
-    h.cli_ok(&["backup", "kubernetes"]);
-    put_keys(&endpoints(&before), "after", 50);
+    let (h, before) = three_members_backed_up_then_written();
     lose(&h, &before, &["etcd-1", "etcd-2"]);
     let after = restored(&h, 3);
     assert!(
@@ -78,13 +78,7 @@ fn two_lost_members_come_back_from_the_survivor_with_every_key() {
 
 #[test]
 fn all_members_lost_come_back_from_the_backup_with_the_data_loss_window_stated() {
-    let h = Harness::start();
-    let dir = h.dir.path().join("backups");
-    h.apply("c.yaml", &manifest(3, &dir, "Restore"));
-    let before = h.wait_healthy("kubernetes", 3, BOOT);
-    put_keys(&endpoints(&before), "k", 100);
-    h.cli_ok(&["backup", "kubernetes"]);
-    put_keys(&endpoints(&before), "after", 50);
+    let (h, before) = three_members_backed_up_then_written();
     h.wait_status("kubernetes", "the newest revision seen", HEAL, |s| {
         s["members"].as_array().is_some_and(|m| m.iter().all(|m| m["revision"].as_i64() >= Some(151)))
     });
@@ -108,9 +102,9 @@ fn under_manual_nothing_is_done_and_status_says_what_to_run() {
     h.cli_ok(&["backup", "kubernetes"]);
     lose(&h, &before, &["etcd-1", "etcd-2"]);
     let status = h.wait_status("kubernetes", "RestoreRequired", HEAL, |s| {
-        condition(s, "RestoreRequired")["status"] == "True"
+        support::condition(s, "RestoreRequired")["status"] == "True"
     });
-    let message = condition(&status, "RestoreRequired")["message"].as_str().unwrap_or("").to_owned();
+    let message = support::condition(&status, "RestoreRequired")["message"].as_str().unwrap_or("").to_owned();
     assert!(message.contains("etcd-warden restore kubernetes --from latest"), "{message}");
     let passes = support::passes(&h, "kubernetes");
     wait_for("ten more passes", HEAL, || (support::passes(&h, "kubernetes") >= passes + 10).then_some(()));

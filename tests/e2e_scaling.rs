@@ -20,13 +20,6 @@ fn manifest(name: &str, members: usize, dir: &Path, scale_up: &str) -> String {
     )
 }
 
-fn condition(status: &Value, kind: &str) -> Value {
-    status["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == kind).cloned())
-        .unwrap_or_default()
-}
-
 fn assert_voters(h: &Harness, name: &str, count: usize) -> Value {
     let status = h.wait_status(name, &format!("{count} healthy voters"), SCALE, |s| {
         s["phase"] == "Healthy"
@@ -59,14 +52,14 @@ fn scale_up_is_refused_without_a_fresh_backup_and_done_one_learner_at_a_time_wit
         assert!(stderr.contains(words), "{words:?} missing from: {stderr}");
     }
     let blocked = h.wait_status("kubernetes", "ScaleUpBlocked", BOOT, |s| {
-        condition(s, "ScaleUpBlocked")["status"] == "True"
+        support::condition(s, "ScaleUpBlocked")["status"] == "True"
     });
     assert_eq!(blocked["desiredMembers"], 1, "nothing changed");
     assert_eq!(blocked["observedGeneration"], 1);
     h.cli_ok(&["backup", "kubernetes"]);
     h.cli_ok(&["apply", "-f", three.to_str().expect("utf-8")]);
     let scaled = assert_voters(&h, "kubernetes", 3);
-    assert!(condition(&scaled, "ScaleUpBlocked").is_null(), "the refusal is cleared: {scaled:#}");
+    assert!(support::condition(&scaled, "ScaleUpBlocked").is_null(), "the refusal is cleared: {scaled:#}");
     assert_keys(&endpoints(&scaled), "k", 200);
     for step in ["BeginScaleUp", "AddLearner", "LaunchReplacement", "PromoteLearner"] {
         assert_eq!(count_events(&h, "kubernetes", step), 2, "{step}: once per new member");

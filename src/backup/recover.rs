@@ -209,10 +209,10 @@ async fn check<P: Platform>(
     let quorum = ctx.desired.members.quorum();
     let endpoint = loop {
         let observed = observe(ctx.platform, ctx.admin, Timestamp::now()).await.map_err(backup_err)?;
-        if observed.healthy_voters() >= quorum {
-            if let Some((_, endpoint)) = observed.best_source() {
-                break endpoint;
-            }
+        if observed.healthy_voters() >= quorum
+            && let Some((_, endpoint)) = observed.best_source()
+        {
+            break endpoint;
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(RestoreClusterError::Check(format!("has no quorum after {SERVE_DEADLINE:?}")));

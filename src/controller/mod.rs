@@ -214,12 +214,12 @@ impl Controller {
     /// When a member cannot be stopped or the files cannot be removed.
     pub async fn delete(&self, name: &ClusterName, purge: bool) -> Result<(), ControllerError> {
         self.stop(name).await;
-        if let Some((desired, _)) = self.desired(name)? {
-            if let Ok(platform) = self.local(&desired) {
-                let observed = platform.observe().await.map_err(ReconcileError::from)?;
-                for task in observed.tasks {
-                    platform.ensure_stopped(task.pod).await.map_err(ReconcileError::from)?;
-                }
+        if let Some((desired, _)) = self.desired(name)?
+            && let Ok(platform) = self.local(&desired)
+        {
+            let observed = platform.observe().await.map_err(ReconcileError::from)?;
+            for task in observed.tasks {
+                platform.ensure_stopped(task.pod).await.map_err(ReconcileError::from)?;
             }
         }
         self.inner.store.remove(name, purge)?;

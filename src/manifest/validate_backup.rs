@@ -152,25 +152,25 @@ impl Checker {
             return Some((None, None, None));
         };
         let mut clean = true;
-        if let Some(endpoint) = &options.endpoint {
-            if !is_http_url(endpoint) {
-                clean = false;
-                self.fail(
-                    format!("{PATH}.endpoint"),
-                    format!(
-                        "{endpoint:?} is not allowed (an http:// or https:// URL of an S3-compatible server)"
-                    ),
-                );
-            }
+        if let Some(endpoint) = &options.endpoint
+            && !is_http_url(endpoint)
+        {
+            clean = false;
+            self.fail(
+                format!("{PATH}.endpoint"),
+                format!(
+                    "{endpoint:?} is not allowed (an http:// or https:// URL of an S3-compatible server)"
+                ),
+            );
         }
-        if let Some(region) = &options.region {
-            if region.trim().is_empty() || region.chars().any(char::is_whitespace) {
-                clean = false;
-                self.fail(
-                    format!("{PATH}.region"),
-                    format!("{region:?} is not allowed (a region name such as eu-west-1)"),
-                );
-            }
+        if let Some(region) = &options.region
+            && (region.trim().is_empty() || region.chars().any(char::is_whitespace))
+        {
+            clean = false;
+            self.fail(
+                format!("{PATH}.region"),
+                format!("{region:?} is not allowed (a region name such as eu-west-1)"),
+            );
         }
         let credentials = match (&options.access_key_id, &options.secret_access_key_file) {
             (None, None) => None,

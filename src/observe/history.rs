@@ -129,10 +129,10 @@ impl History {
             }
         }
         let top = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).map(|s| s.revision).max();
-        if let Some(revision) = top {
-            if self.last_revision.is_none_or(|(seen, _)| revision >= seen) {
-                self.last_revision = Some((revision, observed.at));
-            }
+        if let Some(revision) = top
+            && self.last_revision.is_none_or(|(seen, _)| revision >= seen)
+        {
+            self.last_revision = Some((revision, observed.at));
         }
     }
 }

@@ -144,10 +144,10 @@ impl Store {
         now: Timestamp,
     ) -> Result<(Generation, bool), StoreError> {
         let current = self.desired(name)?;
-        if let Some(current) = &current {
-            if current.manifest == manifest {
-                return Ok((current.generation, false));
-            }
+        if let Some(current) = &current
+            && current.manifest == manifest
+        {
+            return Ok((current.generation, false));
         }
         let last_seen = self.status(name)?.map(|s| s.observed_generation).unwrap_or_default();
         let generation = current.map(|c| c.generation).unwrap_or_default().max(last_seen).next();

@@ -391,3 +391,11 @@ pub fn put_values(endpoints: &[String], prefix: &str, count: usize, value: &str)
         }
     });
 }
+
+/// The condition of `kind` in a status (JSON null when absent).
+pub fn condition(status: &Value, kind: &str) -> Value {
+    status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == kind).cloned())
+        .unwrap_or_default()
+}

@@ -145,10 +145,10 @@ pub(super) fn http_status(error: &object_store::Error) -> Option<u16> {
     let mut current: Option<&dyn std::error::Error> = Some(error);
     while let Some(err) = current {
         let text = err.to_string();
-        if let Some((_, rest)) = text.split_once("status code: ") {
-            if let Some(status) = rest.get(..3).and_then(|digits| digits.parse().ok()) {
-                return Some(status);
-            }
+        if let Some((_, rest)) = text.split_once("status code: ")
+            && let Some(status) = rest.get(..3).and_then(|digits| digits.parse().ok())
+        {
+            return Some(status);
         }
         current = err.source();
     }
