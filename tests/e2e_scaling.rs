@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Harness, assert_keys, count_events, endpoints, local_manifest, member_list, put_keys};
+use support::{Harness, assert_keys, endpoints, local_manifest, member_list, put_keys};
 
 const BOOT: Duration = Duration::from_secs(60);
 const SCALE: Duration = Duration::from_secs(120);
@@ -62,12 +62,13 @@ fn scale_up_is_refused_without_a_fresh_backup_and_done_one_learner_at_a_time_wit
     assert!(support::condition(&scaled, "ScaleUpBlocked").is_null(), "the refusal is cleared: {scaled:#}");
     assert_keys(&endpoints(&scaled), "k", 200);
     for step in ["BeginScaleUp", "AddLearner", "LaunchReplacement", "PromoteLearner"] {
-        assert_eq!(count_events(&h, "kubernetes", step), 2, "{step}: once per new member");
+        assert_eq!(support::count_succeeded(&h, "kubernetes", step), 2, "{step}: once per new member");
     }
     // One learner at a time: the second add comes after the first promotion.
     let events = h.events("kubernetes");
     let order: Vec<&str> = events
         .iter()
+        .filter(|e| e["kind"] == "Normal")
         .filter_map(|e| e["reason"].as_str())
         .filter(|r| ["AddLearner", "PromoteLearner"].contains(r))
         .collect();
@@ -99,7 +100,7 @@ fn backup_first_takes_a_backup_then_scales_and_scale_down_removes_one_at_a_time(
         .filter(|e| e["reason"] == "RemoveMember" && e["kind"] == "Normal")
         .collect();
     assert_eq!(removals.len(), 2, "one removal per member: {removals:#?}");
-    assert_eq!(count_events(&h, "kubernetes", "RetireMember"), 2);
+    assert_eq!(support::count_succeeded(&h, "kubernetes", "RetireMember"), 2);
     assert_keys(&endpoints(&single), "k", 100);
     assert_eq!(member_list(&endpoints(&single)).len(), 1);
 }

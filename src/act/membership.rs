@@ -9,6 +9,7 @@ use backon::{ExponentialBuilder, Retryable};
 use super::{ActContext, ActError};
 use crate::backup::snapshot;
 use crate::domain::{MemberId, PodName};
+use crate::observe::etcd::EtcdError;
 use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform};
 use crate::observe::{History, JoinKind, Replacement};
 use crate::store::atomic::ensure_private_dir;
@@ -51,16 +52,28 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
     Ok(())
 }
 
-/// Removes a member; one already gone is success.
+/// Removes a member; one already gone is success. Retries etcd 3.4's "unhealthy
+/// cluster" for a few seconds, as for an add.
 pub(super) async fn remove<P: Platform>(
     ctx: &ActContext<'_, P>,
     id: MemberId,
     via: &str,
 ) -> Result<(), ActError> {
-    match ctx.admin.remove(via, id).await {
+    let remove = || ctx.admin.remove(via, id);
+    match remove.retry(short_backoff()).when(unhealthy_cluster).notify(log_retry).await {
         Err(e) if e.to_string().contains("member not found") => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// etcd 3.4 refuses membership changes with "unhealthy cluster" for a few seconds
+/// after a peer (re)connects or leaves: worth a retry, never a tight loop.
+fn unhealthy_cluster(e: &EtcdError) -> bool {
+    e.to_string().contains("unhealthy cluster")
+}
+
+fn log_retry(e: &EtcdError, wait: Duration) {
+    tracing::info!(error = %e, ?wait, "etcd refused a membership change for now; retrying");
 }
 
 /// Adds a learner, retrying etcd 3.4's "unhealthy cluster" for a few seconds. A
@@ -71,7 +84,7 @@ pub(super) async fn add_learner<P: Platform>(
     via: &str,
 ) -> Result<(), ActError> {
     let add = || ctx.admin.add_learner(via, peer_url);
-    let id = add.retry(short_backoff()).when(|e| e.to_string().contains("unhealthy cluster")).await?;
+    let id = add.retry(short_backoff()).when(unhealthy_cluster).notify(log_retry).await?;
     tracing::info!(%id, peer_url, "learner added");
     Ok(())
 }
@@ -101,7 +114,8 @@ pub(super) async fn promote<P: Platform>(
     via: &str,
 ) -> Result<(), ActError> {
     let promote = || ctx.admin.promote(via, id);
-    match promote.retry(short_backoff()).when(|e| e.to_string().contains("in sync")).await {
+    let in_sync = |e: &EtcdError| e.to_string().contains("in sync");
+    match promote.retry(short_backoff()).when(in_sync).notify(log_retry).await {
         Err(e) if e.to_string().contains("not a learner") => Ok(()),
         other => Ok(other?),
     }

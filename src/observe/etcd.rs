@@ -13,6 +13,9 @@ use crate::domain::MemberId;
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long one request to one member may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a membership change may take: a raft round trip, perhaps through a leader
+/// election right after a member was lost (etcdctl allows 5 s).
+const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why an etcd call failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,9 +92,7 @@ impl EtcdAdmin {
     /// # Errors
     /// `Call` when no connection can be made within the connect timeout.
     pub async fn connect(&self, endpoint: &str) -> Result<Client, EtcdError> {
-        let options =
-            ConnectOptions::new().with_connect_timeout(CONNECT_TIMEOUT).with_timeout(REQUEST_TIMEOUT);
-        bounded(endpoint, Client::connect([endpoint], Some(options))).await
+        connect_for(endpoint, REQUEST_TIMEOUT).await
     }
 
     /// The member's own status.
@@ -140,9 +141,10 @@ impl EtcdAdmin {
     /// When the cluster refuses (etcd 3.4 answers "unhealthy cluster" for a few
     /// seconds after a peer reconnects: callers retry with backoff).
     pub async fn add_learner(&self, endpoint: &str, peer_url: &str) -> Result<MemberId, EtcdError> {
-        let mut client = self.connect(endpoint).await?;
+        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
         let options = etcd_client::MemberAddOptions::new().with_is_learner();
-        let response = bounded(endpoint, client.member_add([peer_url], Some(options))).await?;
+        let response =
+            bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_add([peer_url], Some(options))).await?;
         Ok(MemberId(response.member().map(|m| m.id()).unwrap_or_default()))
     }
 
@@ -151,8 +153,8 @@ impl EtcdAdmin {
     /// # Errors
     /// When the cluster refuses or cannot be reached.
     pub async fn remove(&self, endpoint: &str, id: MemberId) -> Result<(), EtcdError> {
-        let mut client = self.connect(endpoint).await?;
-        bounded(endpoint, client.member_remove(id.0)).await.map(|_| ())
+        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
+        bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_remove(id.0)).await.map(|_| ())
     }
 
     /// Promotes a learner to a voting member. etcd refuses until it is in sync.
@@ -160,8 +162,8 @@ impl EtcdAdmin {
     /// # Errors
     /// When the cluster refuses or cannot be reached.
     pub async fn promote(&self, endpoint: &str, id: MemberId) -> Result<(), EtcdError> {
-        let mut client = self.connect(endpoint).await?;
-        bounded(endpoint, client.member_promote(id.0)).await.map(|_| ())
+        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
+        bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_promote(id.0)).await.map(|_| ())
     }
 
     /// The member's hash of its key-value store at `revision` (0: its latest), with
@@ -182,8 +184,8 @@ impl EtcdAdmin {
     /// # Errors
     /// When the leader refuses or cannot be reached.
     pub async fn move_leader(&self, endpoint: &str, to: MemberId) -> Result<(), EtcdError> {
-        let mut client = self.connect(endpoint).await?;
-        bounded(endpoint, client.move_leader(to.0)).await.map(|_| ())
+        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
+        bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.move_leader(to.0)).await.map(|_| ())
     }
 
     /// The number of keys in the whole keyspace at `revision` (0: the latest).
@@ -199,14 +201,29 @@ impl EtcdAdmin {
     }
 }
 
+/// Connects to one member with a per-request timeout.
+async fn connect_for(endpoint: &str, timeout: Duration) -> Result<Client, EtcdError> {
+    let options = ConnectOptions::new().with_connect_timeout(CONNECT_TIMEOUT).with_timeout(timeout);
+    bounded(endpoint, Client::connect([endpoint], Some(options))).await
+}
+
 /// Runs one etcd call with the request timeout, naming the endpoint in any error.
 async fn bounded<T>(
     endpoint: &str,
     call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
 ) -> Result<T, EtcdError> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+    bounded_for(endpoint, REQUEST_TIMEOUT, call).await
+}
+
+/// Runs one etcd call with `timeout`, naming the endpoint in any error.
+async fn bounded_for<T>(
+    endpoint: &str,
+    timeout: Duration,
+    call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, EtcdError> {
+    match tokio::time::timeout(timeout, call).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(source)) => Err(EtcdError::Call { endpoint: endpoint.to_owned(), source }),
-        Err(_) => Err(EtcdError::Timeout { endpoint: endpoint.to_owned(), timeout: REQUEST_TIMEOUT }),
+        Err(_) => Err(EtcdError::Timeout { endpoint: endpoint.to_owned(), timeout }),
     }
 }

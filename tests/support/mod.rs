@@ -377,6 +377,12 @@ pub fn signal(pid: u64, signal: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).expect("signal");
 }
 
+/// Steps of a given name that succeeded (Normal events); a failed attempt that was
+/// retried is a Warning event and not counted.
+pub fn count_succeeded(h: &Harness, cluster: &str, step: &str) -> usize {
+    h.events(cluster).iter().filter(|e| e["reason"] == step && e["kind"] == "Normal").count()
+}
+
 /// Events of a given reason.
 pub fn count_events(h: &Harness, cluster: &str, reason: &str) -> usize {
     h.events(cluster).iter().filter(|e| e["reason"] == reason).count()
