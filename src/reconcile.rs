@@ -14,7 +14,7 @@ use crate::event::Event;
 use crate::manifest::DesiredCluster;
 use crate::metrics::{Metrics, StepLabel};
 use crate::observe::platform::{Platform, PlatformError};
-use crate::observe::{BackupView, EtcdAdmin, observe};
+use crate::observe::{BackupView, EtcdAdmin, History, Observed, observe};
 use crate::plan::{Outcome, Plan, Rule, plan};
 use crate::status::{ClusterStatus, StatusInputs, compute};
 use crate::store::{Store, StoreError};
@@ -80,11 +80,23 @@ pub async fn dry_run<P: Platform>(
     desired: &DesiredCluster,
 ) -> Result<Plan, ReconcileError> {
     let now = Timestamp::now();
+    let (observed, _, history) = observe_and_record(ctx, desired, now).await?;
+    Ok(plan(desired, &observed, &history, now))
+}
+
+/// Observes the platform, etcd and the backup catalog, and folds the observation into
+/// the history: the history as stored, and as it is after this observation.
+async fn observe_and_record<P: Platform>(
+    ctx: &PassContext<'_, P>,
+    desired: &DesiredCluster,
+    now: Timestamp,
+) -> Result<(Observed, History, History), ReconcileError> {
     let mut observed = observe(ctx.platform, ctx.admin, now).await?;
     observed.backups = backup_view(ctx.store, &desired.name)?;
-    let mut history = ctx.store.history(&desired.name)?;
+    let stored = ctx.store.history(&desired.name)?;
+    let mut history = stored.clone();
     history.record(&observed, desired.members.quorum());
-    Ok(plan(desired, &observed, &history, now))
+    Ok((observed, stored, history))
 }
 
 /// Runs one pass for `desired`.
@@ -123,11 +135,7 @@ async fn pass<P: Platform>(
     for pod in desired.members.pods() {
         ctx.platform.member_urls(pod).await?;
     }
-    let mut observed = observe(ctx.platform, ctx.admin, now).await?;
-    observed.backups = backup_view(ctx.store, name)?;
-    let previous_history = ctx.store.history(name)?;
-    let mut history = previous_history.clone();
-    history.record(&observed, desired.members.quorum());
+    let (observed, previous_history, mut history) = observe_and_record(ctx, desired, now).await?;
     let plan = plan(desired, &observed, &history, now);
     let snapshots = ctx.store.cluster_dir(name).join("snapshots");
     let act_ctx = ActContext {
@@ -190,7 +198,7 @@ fn backup_view(store: &Store, name: &crate::domain::ClusterName) -> Result<Backu
 fn record_metrics(
     metrics: &Metrics,
     desired: &DesiredCluster,
-    observed: &crate::observe::Observed,
+    observed: &Observed,
     status: &ClusterStatus,
     plan: &Plan,
     failed: bool,

@@ -16,7 +16,6 @@ use crate::domain::{BackupId, PodName};
 use crate::event::Event;
 use crate::observe::observe;
 use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform};
-use crate::store::atomic::ensure_private_dir;
 
 /// How long the restored cluster may take to serve.
 const SERVE_DEADLINE: Duration = Duration::from_secs(120);
@@ -154,9 +153,7 @@ pub async fn restore_cluster<P: Platform>(
     last_seen: Option<(i64, Timestamp)>,
 ) -> Result<RestoreReport, RestoreClusterError> {
     let name = &ctx.desired.name;
-    let tmp_dir = ctx.store.cluster_dir(name).join("tmp");
-    ensure_private_dir(&tmp_dir).map_err(|e| backup_err(BackupError::Temp(e)))?;
-    let file = tmp_dir.join(format!("restore-{}.db", Timestamp::now().as_millisecond()));
+    let file = ctx.temp_file("restore")?;
     let mut refused = Vec::new();
     let result = async {
         let (from, record) = fetch(ctx, source, &file, &mut refused).await?;

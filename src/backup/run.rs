@@ -66,6 +66,19 @@ pub struct BackupContext<'a, P> {
     pub desired: &'a DesiredCluster,
 }
 
+impl<P> BackupContext<'_, P> {
+    /// A path for a temporary snapshot file of this cluster, in its private `tmp/`
+    /// directory under the state directory.
+    ///
+    /// # Errors
+    /// When the directory cannot be created.
+    pub fn temp_file(&self, purpose: &str) -> Result<std::path::PathBuf, BackupError> {
+        let dir = self.store.cluster_dir(&self.desired.name).join("tmp");
+        ensure_private_dir(&dir).map_err(BackupError::Temp)?;
+        Ok(dir.join(format!("{purpose}-{}.db", Timestamp::now().as_millisecond())))
+    }
+}
+
 /// Takes one backup now and applies retention. The caller holds the cluster's backup
 /// lock, so backups never overlap.
 ///
@@ -78,9 +91,7 @@ pub async fn take_backup<P: Platform>(ctx: &BackupContext<'_, P>) -> Result<Back
     let now = Timestamp::now();
     let observed = observe(ctx.platform, ctx.admin, now).await?;
     let (source, endpoint) = observed.best_source().ok_or(BackupError::NoSource)?;
-    let tmp_dir = ctx.store.cluster_dir(name).join("tmp");
-    ensure_private_dir(&tmp_dir).map_err(BackupError::Temp)?;
-    let tmp = tmp_dir.join(format!("backup-{}.db", now.as_millisecond()));
+    let tmp = ctx.temp_file("backup")?;
     let result = async {
         let facts = snapshot::save(&endpoint, &tmp).await?;
         let keys = ctx.admin.count_keys(&endpoint, facts.revision).await?;
@@ -105,14 +116,14 @@ pub async fn take_backup<P: Platform>(ctx: &BackupContext<'_, P>) -> Result<Back
         let mut records = ctx.store.backups(name)?;
         records.retain(|r| r.id != record.id);
         records.push(record.clone());
-        for old in catalog::to_prune(&records, &policy.retention, now) {
+        let pruned: Vec<BackupRecord> =
+            catalog::to_prune(&records, &policy.retention, now).into_iter().cloned().collect();
+        for old in &pruned {
             destination.delete(&old.object()).await?;
             destination.delete(&old.metadata_object()).await?;
             tracing::info!(cluster = %name, backup = %old.id, "backup pruned by retention");
         }
-        let pruned: Vec<BackupId> =
-            catalog::to_prune(&records, &policy.retention, now).iter().map(|r| r.id.clone()).collect();
-        records.retain(|r| !pruned.contains(&r.id));
+        records.retain(|r| !pruned.iter().any(|p| p.id == r.id));
         ctx.store.put_backups(name, &records)?;
         Ok::<_, BackupError>(record)
     }
