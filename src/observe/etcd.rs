@@ -60,6 +60,11 @@ impl EndpointStatus {
     pub fn is_healthy(&self) -> bool {
         self.leader.is_some() && self.errors.is_empty()
     }
+
+    /// A healthy voting member: it counts towards the quorum.
+    pub fn is_healthy_voter(&self) -> bool {
+        self.is_healthy() && !self.is_learner
+    }
 }
 
 /// One entry of the member list (`etcdctl member list`).

@@ -123,7 +123,7 @@ impl History {
         let replaced = self.replacement.as_ref().map(|r| r.pod);
         if let Some(pod) = replaced {
             // Done once the slot's member is a healthy voter again.
-            let voter = observed.endpoint(pod).is_some_and(|s| s.is_healthy() && !s.is_learner);
+            let voter = observed.endpoint(pod).is_some_and(|s| s.is_healthy_voter());
             if voter {
                 self.replacement = None;
             }

@@ -62,18 +62,14 @@ impl Observed {
         self.platform
             .tasks
             .iter()
-            .filter_map(|t| self.endpoint(t.pod).filter(|s| s.is_healthy() && !s.is_learner).map(|s| (t, s)))
+            .filter_map(|t| self.endpoint(t.pod).filter(|s| s.is_healthy_voter()).map(|s| (t, s)))
             .max_by_key(|(t, s)| (s.revision, s.leader == Some(s.id), std::cmp::Reverse(t.pod)))
             .map(|(t, _)| (t.pod, t.client_url.clone()))
     }
 
     /// The number of healthy voting members.
     pub fn healthy_voters(&self) -> usize {
-        self.endpoints
-            .values()
-            .filter_map(|r| r.as_ref().ok())
-            .filter(|s| s.is_healthy() && !s.is_learner)
-            .count()
+        self.endpoints.values().filter_map(|r| r.as_ref().ok()).filter(|s| s.is_healthy_voter()).count()
     }
 }
 

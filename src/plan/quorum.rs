@@ -17,7 +17,7 @@ impl Quorum {
             .endpoints
             .values()
             .filter_map(|r| r.as_ref().ok())
-            .filter(|s| s.is_healthy() && !s.is_learner && voters.contains(&s.id))
+            .filter(|s| s.is_healthy_voter() && voters.contains(&s.id))
             .count();
         Self { voting: voters.len(), healthy }
     }
@@ -37,7 +37,7 @@ impl Quorum {
             .endpoints
             .values()
             .filter_map(|r| r.as_ref().ok())
-            .any(|s| s.id == id && s.is_healthy() && !s.is_learner);
+            .any(|s| s.id == id && s.is_healthy_voter());
         let healthy_after = self.healthy - usize::from(leaving_healthy);
         self.holds() && self.voting > 1 && healthy_after >= Self::needed(self.voting - 1)
     }

@@ -107,8 +107,7 @@ pub(super) fn decide(
     let mut decisions = Vec::new();
     // A slot whose member answers as a healthy voter again needs no replacement, even
     // if one was started (it came back before its old member was touched).
-    let healthy_voter =
-        |pod: PodName| observed.endpoint(pod).is_some_and(|s| s.is_healthy() && !s.is_learner);
+    let healthy_voter = |pod: PodName| observed.endpoint(pod).is_some_and(|s| s.is_healthy_voter());
     let current = history.replacement.as_ref().map(|r| r.pod).filter(|p| !healthy_voter(*p));
     let target = current.or_else(|| {
         desired.members.pods().find(|p| matches!(due(desired, observed, history, *p, now), Some(Due::Now(_))))

@@ -123,7 +123,7 @@ fn scale_down(
         let successor = desired
             .members
             .pods()
-            .filter_map(|p| observed.endpoint(p).filter(|s| s.is_healthy() && !s.is_learner).map(|s| s.id))
+            .filter_map(|p| observed.endpoint(p).filter(|s| s.is_healthy_voter()).map(|s| s.id))
             .next();
         let Some(to) = successor else { return Vec::new() };
         let leader_url = task.client_url.clone();
