@@ -45,6 +45,33 @@ pub enum ReconcileError {
 pub struct PassMemory {
     /// The refusals of the last pass, so that a standing refusal is reported once.
     pub refusals: Vec<(Rule, String)>,
+    /// Whether this worker has passed before: its first pass starts every failure
+    /// window again, since nothing was watched while no controller ran.
+    pub passed: bool,
+}
+
+/// The time the controller decides by: the wall clock read once at start, plus the
+/// monotonic time since. A wall-clock jump never shortens (or stretches) a failure
+/// window within a process; timestamps stay readable facts for people.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    wall: Timestamp,
+    mono: Instant,
+}
+
+impl Clock {
+    /// A clock starting now.
+    pub fn start() -> Self {
+        Self { wall: Timestamp::now(), mono: Instant::now() }
+    }
+
+    /// The current time on this clock.
+    pub fn now(&self) -> Timestamp {
+        jiff::SignedDuration::try_from(self.mono.elapsed())
+            .ok()
+            .and_then(|elapsed| self.wall.checked_add(elapsed).ok())
+            .unwrap_or(Timestamp::MAX)
+    }
 }
 
 /// What one pass produced.
@@ -68,6 +95,10 @@ pub struct PassContext<'a, P> {
     pub metrics: &'a Metrics,
     /// The cluster's backup lock (a backup before a scale-up takes it too).
     pub backup_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The clock failure windows are measured with.
+    pub clock: Clock,
+    /// A longer gap between two observations starts every failure window again.
+    pub max_gap: std::time::Duration,
 }
 
 /// Observes and plans without acting: what `etcd-warden plan` shows. Changes nothing,
@@ -79,7 +110,7 @@ pub async fn dry_run<P: Platform>(
     ctx: &PassContext<'_, P>,
     desired: &DesiredCluster,
 ) -> Result<Plan, ReconcileError> {
-    let now = Timestamp::now();
+    let now = ctx.clock.now();
     let (observed, _, history) = observe_and_record(ctx, desired, now).await?;
     Ok(plan(desired, &observed, &history, now))
 }
@@ -95,7 +126,7 @@ async fn observe_and_record<P: Platform>(
     observed.backups = backup_view(ctx.store, &desired.name)?;
     let stored = ctx.store.history(&desired.name)?;
     let mut history = stored.clone();
-    history.record(&observed, desired.members.quorum());
+    history.record(&observed, ctx.max_gap);
     Ok((observed, stored, history))
 }
 
@@ -131,11 +162,16 @@ async fn pass<P: Platform>(
     memory: &mut PassMemory,
 ) -> Result<PassReport, ReconcileError> {
     let name = &desired.name;
-    let now = Timestamp::now();
+    let now = ctx.clock.now();
     for pod in desired.members.pods() {
         ctx.platform.member_urls(pod).await?;
     }
     let (observed, previous_history, mut history) = observe_and_record(ctx, desired, now).await?;
+    if !memory.passed {
+        history.restart_windows();
+        history.record(&observed, ctx.max_gap);
+        memory.passed = true;
+    }
     let plan = plan(desired, &observed, &history, now);
     let snapshots = ctx.store.cluster_dir(name).join("snapshots");
     let act_ctx = ActContext {

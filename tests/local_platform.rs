@@ -9,7 +9,9 @@ use etcd_warden::domain::PodName;
 use etcd_warden::manifest::{LocalSpec, PortsSpec};
 use etcd_warden::observe::EtcdAdmin;
 use etcd_warden::observe::platform::local::LocalPlatform;
-use etcd_warden::observe::platform::{AgentState, InitialClusterState, LaunchSpec, Platform, TaskState};
+use etcd_warden::observe::platform::{
+    AgentState, DataState, InitialClusterState, LaunchSpec, Platform, PlatformError, TaskState,
+};
 use support::Sandbox;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -153,4 +155,47 @@ async fn three_and_five_member_clusters_bootstrap_on_their_own_ports() {
         let stopped = platform.observe().await.expect("observe");
         assert!(stopped.tasks.iter().all(|t| t.task == TaskState::Exited && t.agent == AgentState::Healthy));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unrecorded_member_is_adopted_by_its_data_dir_and_a_restart_in_place_needs_a_wal() {
+    let sandbox = Sandbox::new();
+    let root = sandbox.dir.path().join("platform");
+    let platform = LocalPlatform::new(root.clone(), spec());
+    let admin = EtcdAdmin::new();
+    let pod = PodName::new(0).expect("pod");
+    launch(&platform, &[pod], "t1").await;
+    healthy_id(&platform, &admin, pod).await;
+    let seen = platform.observe().await.expect("observe");
+    let pid = seen.task(pod).and_then(|t| t.pid).expect("pid");
+    assert_eq!(seen.task(pod).map(|t| t.data.clone()), Some(DataState::Intact));
+
+    // A controller that died between spawning the member and recording it.
+    std::fs::remove_file(root.join("processes/etcd-0.json")).expect("forget the record");
+    let found = platform.observe().await.expect("observe");
+    assert_eq!(found.task(pod).map(|t| (t.task, t.pid)), Some((TaskState::Running, Some(pid))));
+    launch(&platform, &[pod], "t1").await;
+    let adopted = platform.observe().await.expect("observe");
+    assert_eq!(adopted.task(pod).and_then(|t| t.pid), Some(pid), "adopted, no second etcd");
+    platform.ensure_stopped(pod).await.expect("the adopted member stops");
+
+    // The directory is kept, its `member/` is gone: lost data, never restarted in place.
+    std::fs::remove_dir_all(platform.data_dir(pod).join("member")).expect("delete member/");
+    let empty = platform.observe().await.expect("observe");
+    let task = empty.task(pod).expect("task");
+    assert_eq!(
+        (task.task, task.agent, task.data.clone()),
+        (TaskState::Exited, AgentState::Lost, DataState::Missing)
+    );
+    let restart = LaunchSpec { initial_cluster: Vec::new(), state: InitialClusterState::Restart };
+    let refused = platform.ensure_running(pod, &restart).await;
+    assert!(matches!(refused, Err(PlatformError::NoData { .. })), "{refused:?}");
+    assert_eq!(platform.observe().await.expect("observe").task(pod).map(|t| t.task), Some(TaskState::Exited));
+
+    // A data directory that cannot be read is reported as such, not as a lost agent.
+    std::fs::write(platform.data_dir(pod).join("member"), b"not a directory").expect("a file in the way");
+    let unreadable = platform.observe().await.expect("observe");
+    let task = unreadable.task(pod).expect("task");
+    assert!(matches!(task.data, DataState::Unreadable(_)), "{:?}", task.data);
+    assert_eq!(task.agent, AgentState::Healthy);
 }

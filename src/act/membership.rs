@@ -11,7 +11,7 @@ use crate::backup::snapshot;
 use crate::domain::{MemberId, PodName};
 use crate::observe::etcd::EtcdError;
 use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform};
-use crate::observe::{History, JoinKind, Replacement};
+use crate::observe::{History, JoinKind, Replacement, ScaleAdmission};
 use crate::store::atomic::ensure_private_dir;
 
 /// How many snapshots taken before replacements are kept.
@@ -46,6 +46,7 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
         snapshot_revision: facts.revision,
         launches: 0,
         last_launch: None,
+        rejoin: false,
     });
     ctx.store.put_history(ctx.name, history)?;
     prune_snapshots(&ctx.snapshots);
@@ -155,8 +156,25 @@ pub(super) fn begin_scale_up<P: Platform>(
         snapshot_revision: record.map_or(0, |r| r.revision),
         launches: 0,
         last_launch: None,
+        rejoin: false,
     });
+    history.scale = Some(ScaleAdmission { members: ctx.desired.members.get(), backup: backup.clone() });
     Ok(ctx.store.put_history(ctx.name, history)?)
+}
+
+/// Stops a replacement learner that never answered and deletes its data; the learner
+/// is then removed and added again (recorded first, so a crash keeps the intent).
+pub(super) async fn rejoin<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &mut History,
+    pod: PodName,
+) -> Result<(), ActError> {
+    let Some(replacement) = history.replacement.as_mut().filter(|r| r.pod == pod) else {
+        return Err(ActError::Precondition(format!("no replacement of {pod} is recorded")));
+    };
+    replacement.rejoin = true;
+    ctx.store.put_history(ctx.name, history)?;
+    Ok(ctx.platform.ensure_wiped(pod).await?)
 }
 
 /// Moves leadership to `to`, asking the current leader.

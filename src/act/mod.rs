@@ -5,18 +5,18 @@
 //! nothing: the plan says what to do.
 
 mod membership;
+mod restore;
 
 use std::path::PathBuf;
 
 use jiff::Timestamp;
 
-use crate::backup::recover::RestoreSource;
 use crate::backup::snapshot::SnapshotError;
 use crate::domain::ClusterName;
 use crate::event::Event;
 use crate::observe::etcd::{EtcdAdmin, EtcdError};
 use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
-use crate::observe::{BootstrapAttempt, History};
+use crate::observe::{BootstrapAttempt, History, Restarts};
 use crate::plan::{Plan, Step};
 use crate::status::LastAction;
 use crate::store::{Store, StoreError};
@@ -152,15 +152,12 @@ async fn take<P: Platform>(
             }
             Ok(())
         }
-        Step::WipeFailedBootstrap { pods, .. } => {
-            for pod in pods {
-                ctx.platform.ensure_wiped(*pod).await?;
-            }
-            Ok(())
-        }
+        Step::WipeFailedBootstrap { pods, .. } => wipe_failed_bootstrap(ctx, history, pods).await,
         Step::RestartInPlace { pod, initial_cluster } => {
+            let count = history.restarts.get(pod).map_or(0, |r| r.count);
+            history.restarts.insert(*pod, Restarts { count: count + 1, last: ctx.now });
             let spec =
-                LaunchSpec { initial_cluster: initial_cluster.clone(), state: InitialClusterState::Existing };
+                LaunchSpec { initial_cluster: initial_cluster.clone(), state: InitialClusterState::Restart };
             ctx.platform.ensure_running(*pod, &spec).await?;
             Ok(())
         }
@@ -169,22 +166,33 @@ async fn take<P: Platform>(
         }
         Step::WipeMember { pod } => Ok(ctx.platform.ensure_wiped(*pod).await?),
         Step::RemoveMember { id, via, .. } => membership::remove(ctx, *id, via).await,
-        Step::AddLearner { peer_url, via, .. } => membership::add_learner(ctx, peer_url, via).await,
+        Step::AddLearner { pod, peer_url, via } => {
+            membership::add_learner(ctx, peer_url, via).await?;
+            if let Some(r) = history.replacement.as_mut().filter(|r| r.pod == *pod) {
+                r.rejoin = false;
+            }
+            Ok(())
+        }
+        Step::RejoinReplacement { pod } => membership::rejoin(ctx, history, *pod).await,
+        Step::AbandonJoin { .. } => {
+            history.replacement = None;
+            history.scale = None;
+            Ok(())
+        }
         Step::LaunchReplacement { pod, initial_cluster } => {
             membership::launch_replacement(ctx, history, *pod, initial_cluster).await
         }
         Step::PromoteLearner { id, via, .. } => membership::promote(ctx, *id, via).await,
         Step::BeginScaleUp { pod, backup } => membership::begin_scale_up(ctx, history, *pod, backup),
         Step::TakeBackup => take_backup(ctx).await,
-        Step::RestoreFromSurvivor { pod, endpoint } => {
-            let source = RestoreSource::Survivor { pod: *pod, endpoint: endpoint.clone() };
-            restore(ctx, history, &source).await
-        }
-        Step::RestoreFromBackup { id } => {
-            restore(ctx, history, &RestoreSource::Backup(Some(id.clone()))).await
+        Step::RestoreFromSurvivor { .. } | Step::RestoreFromBackup { .. } => {
+            restore::restore(ctx, history, step).await
         }
         Step::MoveLeader { to, via } => membership::move_leader(ctx, *to, via).await,
-        Step::RetireMember { pod } => membership::retire(ctx, *pod).await,
+        Step::RetireMember { pod } => {
+            history.scale = None;
+            membership::retire(ctx, *pod).await
+        }
     }
 }
 
@@ -204,23 +212,33 @@ async fn take_backup<P: Platform>(ctx: &ActContext<'_, P>) -> Result<(), ActErro
     Ok(())
 }
 
-/// Restores the whole cluster and records the report in the history.
-async fn restore<P: Platform>(
+/// Wipes the members of a failed first bootstrap, but only when no member's database
+/// holds a revision beyond the bootstrap's (1), whatever the history says: data there
+/// means the cluster served, and it is then never wiped.
+async fn wipe_failed_bootstrap<P: Platform>(
     ctx: &ActContext<'_, P>,
     history: &mut History,
-    source: &RestoreSource,
+    pods: &[crate::domain::PodName],
 ) -> Result<(), ActError> {
-    let _guard = ctx.backup_lock.lock().await;
-    let backup = crate::backup::run::BackupContext {
-        platform: ctx.platform,
-        admin: ctx.admin,
-        store: ctx.store,
-        desired: ctx.desired,
-    };
-    let report = crate::backup::recover::restore_cluster(&backup, source, history.last_revision).await?;
-    history.last_restore = Some(report);
-    history.replacement = None;
-    Ok(ctx.store.put_history(ctx.name, history)?)
+    for pod in pods {
+        ctx.platform.ensure_stopped(*pod).await?;
+        let Some(db) = ctx.platform.local_data_dir(*pod).map(|d| d.join("member/snap/db")) else { continue };
+        if !db.is_file() {
+            continue;
+        }
+        let (revision, _) = crate::backup::snapshot::status(&db).await?;
+        if revision > 1 {
+            history.ever_healthy = true;
+            ctx.store.put_history(ctx.name, history)?;
+            return Err(ActError::Precondition(format!(
+                "refusing to wipe the bootstrap: {pod}'s database holds revision {revision}, so the cluster served data"
+            )));
+        }
+    }
+    for pod in pods {
+        ctx.platform.ensure_wiped(*pod).await?;
+    }
+    Ok(())
 }
 
 /// The environment variable of the crash-test hook: the name of a step after which
@@ -228,7 +246,9 @@ async fn restore<P: Platform>(
 /// use it to prove that a restarted controller converges from any point.
 pub const FAILPOINT_ENV: &str = "ETCD_WARDEN_FAILPOINT_AFTER";
 
-fn failpoint(step: &str) {
+/// Kills this process if the crash-test hook names `step` (a step, or a point inside
+/// one such as `RestoreSourceChosen`).
+pub(crate) fn failpoint(step: &str) {
     if std::env::var(FAILPOINT_ENV).is_ok_and(|v| v == step) {
         tracing::warn!(step, "failpoint reached: killing this process");
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);

@@ -60,9 +60,23 @@ pub fn newest_verified(records: &[BackupRecord]) -> Option<&BackupRecord> {
     records.iter().filter(|r| r.verified).max_by_key(|r| (r.taken_at, r.id.clone()))
 }
 
-/// The newest verified backup no older than `fresh_for` at `now`.
+/// The verified backup with the highest revision (then the latest time) that is not
+/// dated after `now`: the newest data a restore can take from the catalog. A backup
+/// dated in the future comes from a clock that cannot be trusted.
+pub fn newest_restorable(records: &[BackupRecord], now: Timestamp) -> Option<&BackupRecord> {
+    records
+        .iter()
+        .filter(|r| r.verified && r.taken_at <= now)
+        .max_by_key(|r| (r.revision, r.taken_at, r.id.clone()))
+}
+
+/// The newest verified backup no older than `fresh_for` at `now`. A backup dated in the
+/// future is never fresh.
 pub fn fresh(records: &[BackupRecord], fresh_for: Duration, now: Timestamp) -> Option<&BackupRecord> {
-    newest_verified(records).filter(|r| r.age(now) <= fresh_for)
+    records
+        .iter()
+        .filter(|r| r.verified && r.taken_at <= now && r.age(now) <= fresh_for)
+        .max_by_key(|r| (r.revision, r.taken_at, r.id.clone()))
 }
 
 /// The backups retention deletes: beyond `keepLast` (newest first) or older than
@@ -130,5 +144,25 @@ mod tests {
         assert!(!pruned.contains(&-500), "the newest verified backup was pruned: {pruned:?}");
         assert_eq!(newest_verified(&records).map(|r| r.revision), Some(-500));
         assert!(fresh(&records, Duration::from_secs(900), now).is_none(), "10 hours old is not fresh");
+    }
+
+    #[test]
+    fn a_backup_dated_in_the_future_is_neither_fresh_nor_restorable() {
+        let now = Timestamp::from_second(1_800_000_000).expect("now");
+        let future = record(-30, true, now);
+        let past = record(10, true, now);
+        let records = vec![past.clone(), future];
+        assert_eq!(fresh(&records, Duration::from_secs(3600), now).map(|r| r.revision), Some(past.revision));
+        assert_eq!(newest_restorable(&records, now).map(|r| r.revision), Some(past.revision));
+    }
+
+    #[test]
+    fn the_newest_restorable_backup_is_the_highest_revision_then_the_latest() {
+        let now = Timestamp::from_second(1_800_000_000).expect("now");
+        let mut high_but_older = record(20, true, now);
+        high_but_older.revision = 500;
+        let low_but_newer = record(5, true, now);
+        let records = vec![low_but_newer, high_but_older.clone()];
+        assert_eq!(newest_restorable(&records, now).map(|r| &r.id), Some(&high_but_older.id));
     }
 }

@@ -25,12 +25,17 @@ const SERVE_DEADLINE: Duration = Duration::from_secs(120);
 pub enum RestoreSource {
     /// A backup of the catalog: a given one, or the newest that verifies (`None`).
     Backup(Option<BackupId>),
-    /// A fresh snapshot of a surviving member.
-    Survivor {
-        /// The member.
+    /// A verified snapshot saved from a surviving member (kept until the restore
+    /// succeeds, so that a retry never needs the survivor again).
+    Snapshot {
+        /// The member it was saved from.
         pod: PodName,
-        /// Its client URL.
-        endpoint: String,
+        /// The snapshot file.
+        file: std::path::PathBuf,
+        /// Its SHA-256, hex.
+        sha256: String,
+        /// The revision inside it.
+        revision: i64,
     },
 }
 
@@ -88,21 +93,24 @@ async fn fetch(
     refused: &mut Vec<BackupId>,
 ) -> Result<(String, BackupRecord), RestoreClusterError> {
     let name = &ctx.desired.name;
-    if let RestoreSource::Survivor { pod, endpoint } = source {
-        let facts = snapshot::save(endpoint, file).await.map_err(backup_err)?;
-        let keys = ctx.admin.count_keys(endpoint, facts.revision).await.ok();
+    if let RestoreSource::Snapshot { pod, file: saved, sha256, revision } = source {
+        let copied = tokio::fs::copy(saved, file).await.map_err(|e| {
+            RestoreClusterError::NoSource(format!(": the snapshot of {pod} at {}: {e}", saved.display()))
+        })?;
+        snapshot::verify_file(file, sha256).await.map_err(backup_err)?;
         let record = BackupRecord {
-            id: BackupId::new(Timestamp::now(), facts.revision),
+            id: BackupId::new(Timestamp::now(), *revision),
             cluster: name.clone(),
             taken_at: Timestamp::now(),
             source: *pod,
-            revision: facts.revision,
-            keys: keys.unwrap_or(u64::MAX),
-            size_bytes: facts.size_bytes,
-            sha256: facts.sha256,
+            revision: *revision,
+            // A member without a quorum cannot count its keys: only the revision is checked.
+            keys: u64::MAX,
+            size_bytes: copied,
+            sha256: sha256.clone(),
             verified: true,
             duration_seconds: 0.0,
-            location: endpoint.clone(),
+            location: saved.display().to_string(),
         };
         return Ok((format!("surviving member {pod}"), record));
     }

@@ -172,8 +172,12 @@ pub async fn verify_file(path: &Path, expected_sha256: &str) -> Result<(), Snaps
     }
 }
 
-/// `etcdctl snapshot status FILE -w json`: the revision and key count inside the file.
-async fn status(path: &Path) -> Result<(i64, u64), SnapshotError> {
+/// `etcdctl snapshot status FILE -w json`: the revision and key count inside the file
+/// (a saved snapshot, or the database of a stopped member).
+///
+/// # Errors
+/// When etcdctl cannot run or cannot read the file.
+pub async fn status(path: &Path) -> Result<(i64, u64), SnapshotError> {
     let failed = |reason: String| SnapshotError::Status { path: path.to_path_buf(), reason };
     let output = tokio::process::Command::new("etcdctl")
         .env("ETCDCTL_API", "3")

@@ -23,7 +23,7 @@ use crate::observe::EtcdAdmin;
 use crate::observe::platform::Platform;
 use crate::observe::platform::local::LocalPlatform;
 use crate::plan::Plan;
-use crate::reconcile::{PassContext, PassMemory, PassReport, ReconcileError, dry_run, reconcile};
+use crate::reconcile::{Clock, PassContext, PassMemory, PassReport, ReconcileError, dry_run, reconcile};
 use crate::store::{Store, StoreError};
 
 /// Why the controller could not serve a request.
@@ -76,6 +76,8 @@ struct Inner {
     admin: EtcdAdmin,
     config: ControllerConfig,
     workers: Mutex<HashMap<ClusterName, Worker>>,
+    /// The clock failure windows are measured with.
+    clock: Clock,
     /// One lock per cluster: backups never overlap.
     backup_locks: std::sync::Mutex<HashMap<ClusterName, Arc<Mutex<()>>>>,
 }
@@ -94,6 +96,7 @@ impl Controller {
             metrics,
             admin: EtcdAdmin::new(),
             config,
+            clock: Clock::start(),
             workers: Mutex::new(HashMap::new()),
             backup_locks: std::sync::Mutex::new(HashMap::new()),
         };
@@ -186,6 +189,9 @@ impl Controller {
             store: &self.inner.store,
             metrics: &self.inner.metrics,
             backup_lock: self.backup_lock(&desired.name),
+            clock: self.inner.clock,
+            // A few resync intervals without an observation: windows start again.
+            max_gap: (self.inner.config.resync * 5).max(Duration::from_secs(15)),
         }
     }
 
@@ -258,7 +264,7 @@ async fn run_worker(controller: Controller, name: ClusterName, wake: Arc<Notify>
                             // Confirm a step with a fresh observation right away.
                             AFTER_STEP
                         } else {
-                            until(report.plan.next_deadline(), resync)
+                            until(report.plan.next_deadline(), resync, &controller.inner.clock)
                         }
                     }
                     Err(error) => {
@@ -282,9 +288,9 @@ async fn run_worker(controller: Controller, name: ClusterName, wake: Arc<Notify>
 }
 
 /// How long to sleep: until a rule's window ends, at most `resync`.
-fn until(deadline: Option<Timestamp>, resync: Duration) -> Duration {
+fn until(deadline: Option<Timestamp>, resync: Duration, clock: &Clock) -> Duration {
     let Some(deadline) = deadline else { return resync };
-    let left = deadline.duration_since(Timestamp::now());
+    let left = deadline.duration_since(clock.now());
     let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
     left.clamp(Duration::from_millis(100), resync)
 }

@@ -262,6 +262,9 @@ pub struct RecoveryWindows {
     pub bootstrap_attempts: u32,
     /// How long a bootstrap may take before it counts as failed.
     pub bootstrap_timeout: Duration,
+    /// How many restarts in place without coming back healthy before the slot counts
+    /// as lost.
+    pub max_restarts: u32,
 }
 
 impl Default for RecoveryWindows {
@@ -272,6 +275,7 @@ impl Default for RecoveryWindows {
             agent_lost_after: Duration::from_secs(60),
             bootstrap_attempts: 3,
             bootstrap_timeout: Duration::from_secs(60),
+            max_restarts: 5,
         }
     }
 }

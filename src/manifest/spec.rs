@@ -239,4 +239,10 @@ pub struct RecoverySection {
     /// than 0. Default: `60s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_timeout: Option<HumanDuration>,
+    /// How many restarts in place a crashed member gets without coming back healthy
+    /// before its slot is treated as lost (replaced while quorum holds): 1 to 20.
+    /// Restarts back off: `restartGrace`, then doubling up to 5 minutes. Default: 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 20))]
+    pub max_restarts: Option<u32>,
 }

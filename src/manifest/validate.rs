@@ -229,7 +229,19 @@ impl Checker {
                 None
             }
         };
+        let max_restarts = match recovery.max_restarts {
+            None => Some(defaults.max_restarts),
+            Some(n @ 1..=20) => Some(n),
+            Some(n) => {
+                self.fail(
+                    "spec.recovery.maxRestarts",
+                    format!("{n} is not allowed (1 to 20 restarts in place before the slot counts as lost)"),
+                );
+                None
+            }
+        };
         Some(RecoveryWindows {
+            max_restarts: max_restarts?,
             restart_grace: restart_grace?,
             unresponsive_after: unresponsive_after?,
             agent_lost_after: agent_lost_after?,

@@ -68,7 +68,8 @@ impl EndpointStatus {
 }
 
 /// One entry of the member list (`etcdctl member list`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ListedMember {
     /// The member's ID.
     pub id: MemberId,

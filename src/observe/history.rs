@@ -2,17 +2,19 @@
 //!
 //! Time windows ("down for longer than `restartGrace`") need to know when a failure
 //! was first seen; scenario 1 needs to know whether the cluster ever served. These
-//! are recorded observations, never intentions, and are persisted with the status.
-//! After a controller restart the windows start again, which only makes it wait longer.
+//! are recorded observations, and the few operations in flight whose choices must
+//! survive a crash (a bootstrap's token, a replacement, a restore's source). They are
+//! persisted with the status. After a controller restart, and after a gap in
+//! observation, the failure windows start again, which only makes it wait longer.
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::Observed;
 use super::platform::{AgentState, TaskState};
-use crate::domain::PodName;
+use super::{ListedMember, Observed};
+use crate::domain::{BackupId, PodName};
 
 /// A first bootstrap in progress or finished.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +49,66 @@ pub struct Replacement {
     pub launches: u32,
     /// When it was last launched.
     pub last_launch: Option<Timestamp>,
+    /// The learner ran but never answered: it was wiped, and is removed and added
+    /// again before its next launch.
+    #[serde(default)]
+    pub rejoin: bool,
+}
+
+/// Restarts in place of one member since it was last seen healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Restarts {
+    /// How many restarts in place did not bring the member back healthy.
+    pub count: u32,
+    /// When the last one was made.
+    pub last: Timestamp,
+}
+
+/// The source a whole-cluster restore was given, kept before any member is stopped so
+/// that a retry after a crash or a failure reuses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum ChosenSource {
+    /// A snapshot saved from a surviving voter.
+    #[serde(rename_all = "camelCase")]
+    Survivor {
+        /// The survivor.
+        pod: PodName,
+        /// The snapshot file saved from it.
+        snapshot: std::path::PathBuf,
+        /// The file's SHA-256, hex.
+        sha256: String,
+    },
+    /// A verified backup of the catalog.
+    #[serde(rename_all = "camelCase")]
+    Backup {
+        /// The backup.
+        id: BackupId,
+    },
+}
+
+/// A restore whose source is chosen and not yet finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreInFlight {
+    /// The source.
+    pub source: ChosenSource,
+    /// The revision it holds.
+    pub revision: i64,
+    /// When it was chosen.
+    pub chosen_at: Timestamp,
+}
+
+/// A scale-up admitted behind a fresh backup: every new member of it joins on that
+/// backup, even when the backup ages during the catch-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleAdmission {
+    /// The member count it grows to.
+    pub members: usize,
+    /// The backup that admitted it.
+    pub backup: BackupId,
 }
 
 /// Why a slot gets a new member.
@@ -80,46 +142,69 @@ pub struct History {
     /// The last restore and its data-loss window.
     #[serde(default)]
     pub last_restore: Option<crate::backup::recover::RestoreReport>,
-    /// The highest revision seen and when.
+    /// The highest revision seen and when; reset by every restore.
     pub last_revision: Option<(i64, Timestamp)>,
+    /// When a quorum of the listed voters last answered healthy.
+    #[serde(default)]
+    pub quorum_seen_at: Option<Timestamp>,
+    /// The last member list seen: who the voters are when no member answers.
+    #[serde(default)]
+    pub members: Vec<ListedMember>,
+    /// When each member was last seen healthy.
+    #[serde(default)]
+    pub healthy_seen: BTreeMap<PodName, Timestamp>,
+    /// Restarts in place of members not seen healthy since.
+    #[serde(default)]
+    pub restarts: BTreeMap<PodName, Restarts>,
+    /// The restore in flight, if any.
+    #[serde(default)]
+    pub restore: Option<RestoreInFlight>,
+    /// The scale-up in flight and the backup that admitted it.
+    #[serde(default)]
+    pub scale: Option<ScaleAdmission>,
+    /// When the last observation was folded in.
+    #[serde(default)]
+    pub last_observed_at: Option<Timestamp>,
 }
 
 impl History {
-    /// Folds one observation in. `quorum` is the number of healthy voters that makes
-    /// the cluster serve.
-    pub fn record(&mut self, observed: &Observed, quorum: usize) {
-        if observed.healthy_voters() >= quorum {
+    /// Forgets when failures were first seen, so that every failure window starts
+    /// again: when the controller starts, and after a gap in observation.
+    pub fn restart_windows(&mut self) {
+        self.down_since.clear();
+        self.unanswered_since.clear();
+        self.lost_since.clear();
+    }
+
+    /// The voting members of the last member list seen.
+    pub fn voters(&self) -> impl Iterator<Item = &ListedMember> {
+        self.members.iter().filter(|m| !m.is_learner)
+    }
+
+    /// Folds one observation in. An observation more than `max_gap` after the previous
+    /// one starts every failure window again: what happened in between is unknown.
+    pub fn record(&mut self, observed: &Observed, max_gap: std::time::Duration) {
+        let gap = self.last_observed_at.map(|last| observed.at.duration_since(last));
+        if gap.is_some_and(|gap| gap.is_negative() || gap.unsigned_abs() > max_gap) {
+            self.restart_windows();
+        }
+        self.last_observed_at = Some(observed.at);
+        if let Some(list) = &observed.member_list {
+            self.members.clone_from(list);
+        }
+        let quorum = observed.member_list.as_deref().is_some_and(|list| observed.has_quorum(list));
+        if quorum {
             self.ever_healthy = true;
+            self.quorum_seen_at = Some(observed.at);
         }
         for task in &observed.platform.tasks {
-            let pod = task.pod;
-            match task.task {
-                TaskState::Running => {
-                    self.down_since.remove(&pod);
-                }
-                TaskState::Exited | TaskState::Suspended => {
-                    self.down_since.entry(pod).or_insert(observed.at);
-                }
-                TaskState::NotLaunched => {
-                    self.down_since.remove(&pod);
-                }
-            }
-            let live = matches!(task.task, TaskState::Running | TaskState::Suspended);
-            if live && !observed.is_healthy(pod) {
-                self.unanswered_since.entry(pod).or_insert(observed.at);
-            } else {
-                self.unanswered_since.remove(&pod);
-            }
-            if task.agent == AgentState::Lost {
-                self.lost_since.entry(pod).or_insert(observed.at);
-            } else {
-                self.lost_since.remove(&pod);
-            }
+            self.fold_task(observed, task);
         }
         let known: Vec<PodName> = observed.platform.tasks.iter().map(|t| t.pod).collect();
         self.down_since.retain(|pod, _| known.contains(pod));
         self.unanswered_since.retain(|pod, _| known.contains(pod));
         self.lost_since.retain(|pod, _| known.contains(pod));
+        self.restarts.retain(|pod, _| known.contains(pod));
         let replaced = self.replacement.as_ref().map(|r| r.pod);
         if let Some(pod) = replaced {
             // Done once the slot's member is a healthy voter again.
@@ -129,10 +214,56 @@ impl History {
             }
         }
         let top = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).map(|s| s.revision).max();
+        if quorum && self.restore.is_some() {
+            // The restored cluster serves: the restore is done, and what it holds is now
+            // the newest data there is.
+            self.restore = None;
+            self.last_revision = top.map(|revision| (revision, observed.at));
+        }
         if let Some(revision) = top
             && self.last_revision.is_none_or(|(seen, _)| revision >= seen)
         {
             self.last_revision = Some((revision, observed.at));
         }
+    }
+
+    fn fold_task(&mut self, observed: &Observed, task: &super::platform::TaskObservation) {
+        let pod = task.pod;
+        match task.task {
+            TaskState::Running | TaskState::NotLaunched => {
+                self.down_since.remove(&pod);
+            }
+            TaskState::Exited | TaskState::Suspended => {
+                self.down_since.entry(pod).or_insert(observed.at);
+            }
+        }
+        let live = matches!(task.task, TaskState::Running | TaskState::Suspended);
+        let healthy = observed.is_healthy(pod);
+        if live && !healthy {
+            self.unanswered_since.entry(pod).or_insert(observed.at);
+        } else {
+            self.unanswered_since.remove(&pod);
+        }
+        if healthy {
+            self.healthy_seen.insert(pod, observed.at);
+            self.restarts.remove(&pod);
+        }
+        if task.agent == AgentState::Lost {
+            self.lost_since.entry(pod).or_insert(observed.at);
+        } else {
+            self.lost_since.remove(&pod);
+        }
+    }
+
+    /// Records a finished restore: its report, and the restored cluster as the newest
+    /// data there is (the last seen revision starts again from it).
+    pub fn restored(&mut self, report: crate::backup::recover::RestoreReport) {
+        self.last_revision = Some((report.revision, report.at));
+        self.quorum_seen_at = Some(report.at);
+        self.last_restore = Some(report);
+        self.replacement = None;
+        self.restore = None;
+        self.restarts.clear();
+        self.restart_windows();
     }
 }

@@ -14,7 +14,9 @@ pub use crate::backup::BackupFailure;
 use crate::backup::catalog::BackupRecord;
 use crate::domain::PodName;
 pub use etcd::{EndpointStatus, EtcdAdmin, ListedMember};
-pub use history::{BootstrapAttempt, History, JoinKind, Replacement};
+pub use history::{
+    BootstrapAttempt, ChosenSource, History, JoinKind, Replacement, Restarts, RestoreInFlight, ScaleAdmission,
+};
 use platform::{Platform, PlatformError, PlatformObservation, TaskState};
 
 /// Everything one pass saw.
@@ -59,12 +61,38 @@ impl Observed {
     /// The healthy voting member with the highest revision (the leader when revisions
     /// tie): the source of snapshots and the endpoint for membership calls.
     pub fn best_source(&self) -> Option<(PodName, String)> {
+        self.best_source_other_than(None)
+    }
+
+    /// The best source that is not `except`: the member a membership call about
+    /// `except` goes through, so that no member is asked to remove itself.
+    pub fn best_source_other_than(&self, except: Option<PodName>) -> Option<(PodName, String)> {
         self.platform
             .tasks
             .iter()
+            .filter(|t| Some(t.pod) != except)
             .filter_map(|t| self.endpoint(t.pod).filter(|s| s.is_healthy_voter()).map(|s| (t, s)))
             .max_by_key(|(t, s)| (s.revision, s.leader == Some(s.id), std::cmp::Reverse(t.pod)))
             .map(|(t, _)| (t.pod, t.client_url.clone()))
+    }
+
+    /// How many members `list` counts as voters, and how many of those answer as
+    /// healthy voters now.
+    pub fn voters_of(&self, list: &[ListedMember]) -> (usize, usize) {
+        let voters: Vec<_> = list.iter().filter(|m| !m.is_learner).map(|m| m.id).collect();
+        let healthy = self
+            .endpoints
+            .values()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|s| s.is_healthy_voter() && voters.contains(&s.id))
+            .count();
+        (voters.len(), healthy)
+    }
+
+    /// Whether a quorum of the voters of `list` answers healthy.
+    pub fn has_quorum(&self, list: &[ListedMember]) -> bool {
+        let (voting, healthy) = self.voters_of(list);
+        voting > 0 && healthy > voting / 2
     }
 
     /// The number of healthy voting members.

@@ -18,9 +18,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Whether the cluster is still in its first bootstrap: it never had a quorum, and
 /// either nothing was launched yet or what was launched is our own recorded attempt.
-/// Members found running with no attempt recorded are an existing cluster, never wiped.
+/// Members found running with no attempt recorded are an existing cluster, never wiped;
+/// so is a cluster any of whose members reports a revision beyond the bootstrap's (1),
+/// whatever the history says.
 pub(super) fn is_first_bootstrap(desired: &DesiredCluster, observed: &Observed, history: &History) -> bool {
-    if history.ever_healthy {
+    let served = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).any(|s| s.revision > 1);
+    if history.ever_healthy || served {
         return false;
     }
     let launched = desired

@@ -36,10 +36,8 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
         return Plan { decisions };
     }
     if let Some(restore) = restore::decide(desired, observed, history, now) {
-        if restore.iter().any(|d| d.step().is_some()) {
-            return Plan { decisions: restore };
-        }
-        decisions.extend(restore);
+        // A permanent quorum loss: only its own decisions stand.
+        return Plan { decisions: restore };
     }
     decisions.extend(restart::decide(desired, observed, history, now));
     decisions.extend(replace::decide(desired, observed, history, now));
@@ -68,8 +66,12 @@ mod properties;
 #[cfg(test)]
 mod properties_membership;
 #[cfg(test)]
+mod properties_safety;
+#[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
 mod tests_replace;
+#[cfg(test)]
+mod tests_safety;
 #[cfg(test)]
 mod tests_scale_restore;

@@ -12,17 +12,12 @@ pub(super) struct Quorum {
 impl Quorum {
     /// Counts the voters of `list` and the healthy ones among them.
     pub(super) fn of(observed: &Observed, list: &[ListedMember]) -> Self {
-        let voters: Vec<MemberId> = list.iter().filter(|m| !m.is_learner).map(|m| m.id).collect();
-        let healthy = observed
-            .endpoints
-            .values()
-            .filter_map(|r| r.as_ref().ok())
-            .filter(|s| s.is_healthy_voter() && voters.contains(&s.id))
-            .count();
-        Self { voting: voters.len(), healthy }
+        let (voting, healthy) = observed.voters_of(list);
+        Self { voting, healthy }
     }
 
-    fn needed(voting: usize) -> usize {
+    /// How many healthy voters a quorum of `voting` members needs.
+    pub(super) fn needed(voting: usize) -> usize {
         voting / 2 + 1
     }
 

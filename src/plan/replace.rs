@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use super::{Decision, Quorum, Rule, Step, window_end};
 use crate::domain::PodName;
 use crate::manifest::DesiredCluster;
-use crate::observe::platform::{AgentState, TaskState};
+use crate::observe::platform::{AgentState, DataState, TaskState};
 use crate::observe::{History, JoinKind, ListedMember, Observed};
 
 /// A learner is promoted once its revision reaches this share of the leader's.
@@ -37,11 +37,20 @@ fn due(
         return None;
     }
     let windows = &desired.recovery;
-    let (since, window, what) = if task.agent == AgentState::Lost {
+    if task.task == TaskState::Exited && super::restart::exhausted(desired, history, pod) {
+        let count = history.restarts.get(&pod).map_or(0, |r| r.count);
+        return Some(Due::Now(format!(
+            "{pod}: restarted in place {count} times without coming back healthy (maxRestarts {}); its slot counts as lost",
+            windows.max_restarts
+        )));
+    }
+    let data_gone =
+        task.agent == AgentState::Lost || (task.task == TaskState::Exited && task.data == DataState::Missing);
+    let (since, window, what) = if data_gone {
         (
-            history.lost_since.get(&pod).copied().unwrap_or(now),
+            history.lost_since.get(&pod).or(history.down_since.get(&pod)).copied().unwrap_or(now),
             windows.agent_lost_after,
-            "its agent and data are lost",
+            "its data is gone (no WAL and database, or its agent is lost)",
         )
     } else if matches!(task.task, TaskState::Running | TaskState::Suspended) {
         let since = history.unanswered_since.get(&pod).copied().unwrap_or(now);
@@ -81,16 +90,9 @@ pub(super) fn decide(
     let desired_urls: Vec<String> = desired.members.pods().filter_map(url).collect();
     let Some((_, via)) = observed.best_source() else { return Vec::new() };
     if !quorum.holds() {
-        let lost = desired
-            .members
-            .pods()
-            .any(|p| observed.platform.task(p).is_some_and(|t| t.agent == AgentState::Lost));
-        if lost {
-            // Permanent loss: the restore rule decides.
-            return Vec::new();
-        }
+        // A permanent loss is the restore rule's, decided before this one.
         let message = format!(
-            "quorum lost ({}); the down members' agents are healthy: waiting for them, no replacement",
+            "quorum lost ({}); the down members can still come back: waiting for them, no replacement",
             quorum.describe()
         );
         return vec![Decision::refuse(Rule::WaitForMembers, message)];
@@ -108,7 +110,12 @@ pub(super) fn decide(
     // A slot whose member answers as a healthy voter again needs no replacement, even
     // if one was started (it came back before its old member was touched).
     let healthy_voter = |pod: PodName| observed.endpoint(pod).is_some_and(|s| s.is_healthy_voter());
-    let current = history.replacement.as_ref().map(|r| r.pod).filter(|p| !healthy_voter(*p));
+    // A replacement for a slot that is no longer desired is the scale-down's to abandon.
+    let current = history
+        .replacement
+        .as_ref()
+        .map(|r| r.pod)
+        .filter(|p| !healthy_voter(*p) && desired.members.pods().any(|d| d == *p));
     let target = current.or_else(|| {
         desired.members.pods().find(|p| matches!(due(desired, observed, history, *p, now), Some(Due::Now(_))))
     });
@@ -135,6 +142,9 @@ pub(super) fn decide(
         Step::SnapshotBeforeReplace { pod, from, endpoint }
     } else if learner.is_none() && task != Some(TaskState::NotLaunched) {
         Step::WipeMember { pod }
+    } else if let Some(learner) = learner.filter(|_| rejoining(history)) {
+        // The learner never answered and was wiped: it is removed and added again.
+        Step::RemoveMember { pod: Some(pod), id: learner.id, via }
     } else if let Some(old) = old {
         if !quorum.holds_without(observed, old.id) {
             let message = format!("{why}; removing it would leave no quorum ({})", quorum.describe());
@@ -143,10 +153,10 @@ pub(super) fn decide(
         }
         Step::RemoveMember { pod: Some(pod), id: old.id, via }
     } else if let Some(learner) = learner {
-        match launch_or_promote(observed, history, (pod, rule), learner, via, now) {
+        match launch_or_promote(desired, observed, history, (pod, rule), learner, via, now) {
             Ok(step) => step,
-            Err(wait) => {
-                decisions.push(wait);
+            Err(decision) => {
+                decisions.push(decision);
                 return decisions;
             }
         }
@@ -161,9 +171,15 @@ pub(super) fn decide(
     decisions
 }
 
+/// Whether the replacement's learner is to be removed and added again.
+fn rejoining(history: &History) -> bool {
+    history.replacement.as_ref().is_some_and(|r| r.rejoin)
+}
+
 /// The learner of the slot exists: launch it (with backoff after failed starts), or
 /// promote it once caught up.
 fn launch_or_promote(
+    desired: &DesiredCluster,
     observed: &Observed,
     history: &History,
     (pod, rule): (PodName, Rule),
@@ -173,6 +189,16 @@ fn launch_or_promote(
 ) -> Result<Step, Decision> {
     let task = observed.platform.task(pod).map(|t| t.task);
     let launches = history.replacement.as_ref().map_or(0, |r| r.launches);
+    if matches!(task, Some(TaskState::Running | TaskState::Suspended))
+        && let Some(since) = history.unanswered_since.get(&pod)
+        && now >= window_end(*since, desired.recovery.unresponsive_after)
+    {
+        let message = format!(
+            "the replacement {pod} runs but has not answered since {since} (unresponsiveAfter {}): it is wiped, removed and added again",
+            humantime::format_duration(desired.recovery.unresponsive_after)
+        );
+        return Err(Decision::act(rule, Step::RejoinReplacement { pod }, message));
+    }
     if matches!(task, Some(TaskState::NotLaunched | TaskState::Exited)) {
         let last = history.replacement.as_ref().and_then(|r| r.last_launch);
         if let (Some(last), true) = (last, launches > 0) {

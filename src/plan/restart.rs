@@ -1,13 +1,53 @@
 //! Scenarios 3a and 4a: a member whose process died while its agent and data are
 //! intact is started again in place, after `restartGrace`. Same member ID, same data,
 //! no membership change.
+//!
+//! Only on intact data (a WAL and a database): a directory alone is not data. Restarts
+//! back off (`restartGrace`, then doubling up to 5 minutes) and are counted; after
+//! `maxRestarts` restarts that did not bring the member back healthy, the slot counts
+//! as lost and the replacement (4b) or restore (3b) rules take it.
+
+use std::time::Duration;
 
 use jiff::Timestamp;
 
 use super::{Decision, Rule, Step, initial_cluster, window_end};
+use crate::domain::PodName;
 use crate::manifest::DesiredCluster;
-use crate::observe::platform::{AgentState, TaskState};
+use crate::observe::platform::{AgentState, DataState, TaskState};
 use crate::observe::{History, Observed};
+
+/// The longest pause between two restarts in place.
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Whether `pod` used up its restarts in place without coming back healthy.
+pub(super) fn exhausted(desired: &DesiredCluster, history: &History, pod: PodName) -> bool {
+    history.restarts.get(&pod).is_some_and(|r| r.count >= desired.recovery.max_restarts)
+}
+
+/// The pause before the next restart after `failed` restarts that did not bring the
+/// member back: `restartGrace`, then twice as long each time, at most 5 minutes (or
+/// `restartGrace` when that is longer).
+pub(super) fn backoff(desired: &DesiredCluster, failed: u32) -> Duration {
+    let grace = desired.recovery.restart_grace;
+    let doubled = grace.max(Duration::from_secs(1)).saturating_mul(1u32 << failed.min(16));
+    if failed == 0 { grace } else { doubled.min(MAX_RESTART_BACKOFF.max(grace)) }
+}
+
+/// The member slots the restart rule looks after: the desired ones, and any other slot
+/// whose member is still a voter (a scale-down in progress restarts, never restores).
+pub(super) fn slots(desired: &DesiredCluster, observed: &Observed, history: &History) -> Vec<PodName> {
+    observed
+        .platform
+        .tasks
+        .iter()
+        .filter(|t| {
+            desired.members.pods().any(|p| p == t.pod)
+                || history.voters().any(|m| m.peer_urls.contains(&t.peer_url))
+        })
+        .map(|t| t.pod)
+        .collect()
+}
 
 /// One decision per crashed member on a healthy agent.
 pub(super) fn decide(
@@ -17,26 +57,42 @@ pub(super) fn decide(
     now: Timestamp,
 ) -> Vec<Decision> {
     let initial = initial_cluster(desired, observed).unwrap_or_default();
+    let max = desired.recovery.max_restarts;
     let mut decisions = Vec::new();
-    for pod in desired.members.pods() {
+    for pod in slots(desired, observed, history) {
         let Some(task) = observed.platform.task(pod) else { continue };
         let replacing = history.replacement.as_ref().is_some_and(|r| r.pod == pod);
         if task.task != TaskState::Exited || task.agent != AgentState::Healthy || replacing {
             continue;
         }
+        if let DataState::Unreadable(why) = &task.data {
+            let message = format!(
+                "{pod} is down and its data directory cannot be read ({why}); not restarted and not wiped: fix the directory's permissions or disk"
+            );
+            decisions.push(Decision::refuse(Rule::RestartInPlace, message));
+            continue;
+        }
+        if !task.data.allows_restart() || exhausted(desired, history, pod) {
+            // Lost: the replacement and restore rules decide.
+            continue;
+        }
+        let failed = history.restarts.get(&pod).map_or(0, |r| r.count);
         let since = history.down_since.get(&pod).copied().unwrap_or(now);
-        let due = window_end(since, desired.recovery.restart_grace);
+        let from = history.restarts.get(&pod).map_or(since, |r| r.last.max(since));
+        let wait = backoff(desired, failed);
+        let due = window_end(from, wait);
+        let pause = humantime::format_duration(wait);
         if now >= due {
             let step = Step::RestartInPlace { pod, initial_cluster: initial.clone() };
             let message = format!(
-                "{pod} has been down since {since} with its data intact; restartGrace {} has passed",
-                humantime::format_duration(desired.recovery.restart_grace)
+                "{pod} has been down since {since} with its data intact; restart {} of {max} after {pause}",
+                failed + 1
             );
             decisions.push(Decision::act(Rule::RestartInPlace, step, message));
         } else {
             let message = format!(
-                "{pod} is down with its data intact; restarting in place at {due} (restartGrace {})",
-                humantime::format_duration(desired.recovery.restart_grace)
+                "{pod} is down with its data intact; restart {} of {max} at {due} (after {pause})",
+                failed + 1
             );
             decisions.push(Decision::wait(Rule::RestartInPlace, Some(due), message));
         }

@@ -1,115 +1,224 @@
 //! Scenarios 3b and 4d: a permanent loss of the majority (or of the single member).
 //!
-//! Under `policy.quorumLoss: Manual`, `RestoreRequired` and nothing else. Under
-//! `Restore`: from the surviving member with the highest revision when one answers,
-//! otherwise from the newest verified backup within `maxDataLoss` of the last seen
-//! revision, otherwise `RestoreRequired`. Never while a quorum is reachable.
+//! Judged against the voters of the last member list seen (kept in the history), never
+//! against `spec.members`: mid-replacement, mid scale-up and mid scale-down they differ.
+//! A voter is lost when its data is gone (agent lost, no WAL, or its restarts in place
+//! are used up); every other voter is a survivor, answering or not. The loss is
+//! permanent only when the survivors cannot make a quorum of the voters.
+//!
+//! Under `policy.quorumLoss: Manual`, `RestoreRequired`. Under `Restore`: first bring
+//! back what can come back (restart crashed survivors, wait a bounded time for them to
+//! answer), then take the newest data there is: the survivor with the highest revision
+//! or the newest verified backup, whichever holds the higher revision, within
+//! `maxDataLoss`. A source once chosen is kept in the history and reused by every
+//! retry. Never while a quorum is reachable.
 
 use jiff::Timestamp;
 
-use super::{Decision, Rule, Step, window_end};
-use crate::backup::catalog::BackupRecord;
+use super::quorum::Quorum;
+use super::{Decision, Rule, Step, restart, window_end};
+use crate::backup::catalog::{self, BackupRecord};
 use crate::domain::PodName;
 use crate::manifest::{DesiredCluster, QuorumLossPolicy};
-use crate::observe::platform::AgentState;
-use crate::observe::{History, Observed};
+use crate::observe::platform::{AgentState, DataState, TaskState};
+use crate::observe::{ChosenSource, History, Observed};
 
-/// `Some` when the cluster's quorum is permanently lost (or about to be declared so):
-/// the decisions that stand for it.
+/// A voter of the last member list and what became of it.
+struct Voter {
+    slot: Option<PodName>,
+    lost: bool,
+}
+
+/// The voters of the last known member list, each mapped to its slot by peer URL.
+fn voters(desired: &DesiredCluster, observed: &Observed, history: &History) -> Vec<Voter> {
+    let fate = |pod: PodName| {
+        let lost = observed.platform.task(pod).is_none_or(|t| {
+            let live = matches!(t.task, TaskState::Running | TaskState::Suspended);
+            t.agent == AgentState::Lost
+                || (!live && t.data == DataState::Missing)
+                || (t.task == TaskState::Exited && restart::exhausted(desired, history, pod))
+        });
+        Voter { slot: Some(pod), lost }
+    };
+    let known: Vec<Voter> = history
+        .voters()
+        .map(|m| {
+            let slot =
+                observed.platform.tasks.iter().find(|t| m.peer_urls.contains(&t.peer_url)).map(|t| t.pod);
+            slot.map_or(Voter { slot: None, lost: true }, fate)
+        })
+        .collect();
+    if known.is_empty() {
+        // No member list was ever recorded: the desired members are the best guess.
+        return desired.members.pods().map(fate).collect();
+    }
+    known
+}
+
+/// `Some` when the cluster's quorum is permanently lost: the decisions that stand for
+/// it, and nothing else is planned.
 pub(super) fn decide(
     desired: &DesiredCluster,
     observed: &Observed,
     history: &History,
     now: Timestamp,
 ) -> Option<Vec<Decision>> {
-    if observed.healthy_voters() >= desired.members.quorum() {
+    let voters = voters(desired, observed, history);
+    let survivors: Vec<PodName> = voters.iter().filter(|v| !v.lost).filter_map(|v| v.slot).collect();
+    let healthy = survivors.iter().filter(|p| observed.is_healthy(**p)).count();
+    let needed = Quorum::needed(voters.len());
+    if healthy >= needed || survivors.len() >= needed {
         return None;
     }
-    let lost: Vec<(PodName, Timestamp)> = desired
-        .members
-        .pods()
-        .filter(|p| observed.platform.task(*p).is_some_and(|t| t.agent == AgentState::Lost))
-        .map(|p| {
-            (
-                p,
-                window_end(
-                    history.lost_since.get(&p).copied().unwrap_or(now),
-                    desired.recovery.agent_lost_after,
-                ),
-            )
-        })
-        .collect();
-    // Permanent only when the members that may still come back cannot make a quorum.
-    if desired.members.get() - lost.len() >= desired.members.quorum() {
-        return None;
-    }
-    let name = &desired.name;
-    let lost_names: Vec<String> = lost.iter().map(|(p, _)| p.to_string()).collect();
-    if let Some(until) = lost.iter().map(|(_, end)| *end).filter(|end| now < *end).max() {
-        let message = format!(
-            "the data of {} is gone; declared lost at {until} (agentLostAfter)",
-            lost_names.join(", ")
-        );
+    let lost: Vec<PodName> = voters.iter().filter(|v| v.lost).filter_map(|v| v.slot).collect();
+    let lost_names = list(&lost);
+    let window = |p: &PodName| {
+        let agent_lost = observed.platform.task(*p).is_some_and(|t| t.agent == AgentState::Lost);
+        let since = history.lost_since.get(p).copied().unwrap_or(now);
+        agent_lost.then(|| window_end(since, desired.recovery.agent_lost_after))
+    };
+    if let Some(until) = lost.iter().filter_map(window).filter(|end| now < *end).max() {
+        let message = format!("the data of {lost_names} is gone; declared lost at {until} (agentLostAfter)");
         return Some(vec![Decision::wait(Rule::RestoreRequired, Some(until), message)]);
     }
-    let what = format!("quorum is permanently lost: the data of {} is gone", lost_names.join(", "));
+    let what = format!(
+        "quorum is permanently lost: {} of {} voters lost ({lost_names})",
+        voters.len() - survivors.len(),
+        voters.len()
+    );
+    // Bring back what can come back, whatever the policy: crashed survivors restart.
+    let mut decisions = restart::decide(desired, observed, history, now);
     if desired.policy.quorum_loss == QuorumLossPolicy::Manual {
+        let name = &desired.name;
         let message = format!(
-            "{what}; policy.quorumLoss is Manual: run `etcd-warden restore {name} --from latest` (or --from ID, see `etcd-warden backups {name}`)"
+            "{what}; policy.quorumLoss is Manual: run `etcd-warden restore {name} --from latest` (or --from ID, see `etcd-warden backups {name}`){}",
+            survivors_note(observed, &survivors)
         );
-        return Some(vec![Decision::refuse(Rule::RestoreRequired, message)]);
+        decisions.push(Decision::refuse(Rule::RestoreRequired, message));
+        return Some(decisions);
     }
-    let survivor = observed
-        .platform
-        .tasks
-        .iter()
-        .filter(|t| desired.members.pods().any(|p| p == t.pod) && t.agent == AgentState::Healthy)
-        .filter_map(|t| observed.endpoint(t.pod).map(|s| (t, s.revision)))
-        .max_by_key(|(t, revision)| (*revision, std::cmp::Reverse(t.pod)));
-    if let Some((task, revision)) = survivor {
-        let step = Step::RestoreFromSurvivor { pod: task.pod, endpoint: task.client_url.clone() };
+    if let Some(inflight) = &history.restore {
+        let step = match &inflight.source {
+            ChosenSource::Survivor { pod, .. } => {
+                let endpoint = observed.platform.task(*pod).map(|t| t.client_url.clone()).unwrap_or_default();
+                Step::RestoreFromSurvivor { pod: *pod, endpoint }
+            }
+            ChosenSource::Backup { id } => Step::RestoreFromBackup { id: id.clone() },
+        };
         let message = format!(
-            "{what}; {} survives with revision {revision}: every member is restored from it",
-            task.pod
+            "{what}; the restore chosen at {} (revision {}) is resumed with the same source",
+            inflight.chosen_at, inflight.revision
         );
         return Some(vec![Decision::act(Rule::Restore, step, message)]);
     }
-    match backup_within(desired, &observed.backups.records, history) {
-        Ok(record) => {
-            let message = format!(
-                "{what}; no member survives: restoring backup {} (revision {}, taken {})",
-                record.id, record.revision, record.taken_at
-            );
-            Some(vec![Decision::act(
-                Rule::Restore,
-                Step::RestoreFromBackup { id: record.id.clone() },
-                message,
-            )])
-        }
-        Err(why) => Some(vec![Decision::refuse(
+    if decisions.iter().any(|d| d.step().is_some()) {
+        return Some(decisions);
+    }
+    decisions.push(choose(desired, observed, history, &survivors, now, &what));
+    Some(decisions)
+}
+
+/// The newest source there is, once every survivor answers (or the wait for it ends).
+fn choose(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    history: &History,
+    survivors: &[PodName],
+    now: Timestamp,
+    what: &str,
+) -> Decision {
+    let refuse = |why: String| {
+        let name = &desired.name;
+        Decision::refuse(
             Rule::RestoreRequired,
             format!("{what}; {why}; restore by hand: `etcd-warden restore {name} --from ID`"),
-        )]),
+        )
+    };
+    let (Some((last_revision, _)), Some(quorum_at)) = (history.last_revision, history.quorum_seen_at) else {
+        return refuse(
+            "the last revision or the time a quorum was last seen is unknown, so no data loss can be bounded"
+                .into(),
+        );
+    };
+    let unanswered: Vec<PodName> =
+        survivors.iter().copied().filter(|p| observed.endpoint(*p).is_none()).collect();
+    if let Some(&pod) = unanswered.first() {
+        let since =
+            history.unanswered_since.get(&pod).or(history.down_since.get(&pod)).copied().unwrap_or(now);
+        let until = window_end(since, desired.recovery.unresponsive_after);
+        let readable =
+            observed.platform.task(pod).is_none_or(|t| !matches!(t.data, DataState::Unreadable(_)));
+        if now < until && readable {
+            let message = format!(
+                "{what}; waiting until {until} for {} to answer: a survivor may hold newer data than any backup",
+                list(&unanswered)
+            );
+            return Decision::wait(Rule::Restore, Some(until), message);
+        }
+        return refuse(format!(
+            "{} survives with intact data but does not answer, so its revision (perhaps newer than every backup) is unknown",
+            list(&unanswered)
+        ));
+    }
+    let survivor = survivors
+        .iter()
+        .filter_map(|p| observed.endpoint(*p).map(|s| (*p, s.revision)))
+        .max_by_key(|(p, revision)| (*revision, std::cmp::Reverse(*p)));
+    let backup = catalog::newest_restorable(&observed.backups.records, now);
+    let loss = |as_of: Option<Timestamp>, revision: i64| {
+        let as_of = if revision >= last_revision { Some(quorum_at) } else { as_of };
+        as_of.filter(|t| window_end(*t, desired.policy.max_data_loss) >= quorum_at)
+    };
+    let limit = humantime::format_duration(desired.policy.max_data_loss);
+    match (survivor, backup) {
+        (Some((pod, revision)), b) if b.is_none_or(|b: &BackupRecord| revision >= b.revision) => {
+            if loss(history.healthy_seen.get(&pod).copied(), revision).is_none() {
+                return refuse(format!(
+                    "the newest data, {pod} at revision {revision} (last seen revision {last_revision}), may be older than maxDataLoss ({limit})"
+                ));
+            }
+            let endpoint = observed.platform.task(pod).map(|t| t.client_url.clone()).unwrap_or_default();
+            let message = format!(
+                "{what}; {pod} survives with revision {revision}{}: every member is restored from it",
+                b.map(|b| format!(", newer than backup {} (revision {})", b.id, b.revision))
+                    .unwrap_or_default()
+            );
+            Decision::act(Rule::Restore, Step::RestoreFromSurvivor { pod, endpoint }, message)
+        }
+        (s, Some(record)) => {
+            if loss(Some(record.taken_at), record.revision).is_none() {
+                return refuse(format!(
+                    "the newest verified backup {} (revision {}, taken {}) is more than maxDataLoss ({limit}) older than the last quorum at {quorum_at}",
+                    record.id, record.revision, record.taken_at
+                ));
+            }
+            let message = format!(
+                "{what}; restoring backup {} (revision {}, taken {}){}",
+                record.id,
+                record.revision,
+                record.taken_at,
+                s.map(|(p, r)| format!(", newer than {p} at revision {r}"))
+                    .unwrap_or_else(|| ", no voter survives".into())
+            );
+            Decision::act(Rule::Restore, Step::RestoreFromBackup { id: record.id.clone() }, message)
+        }
+        _ => refuse("no voter survives and there is no verified backup".to_owned()),
     }
 }
 
-/// The newest verified backup taken no more than `maxDataLoss` before the last
-/// revision seen.
-fn backup_within<'a>(
-    desired: &DesiredCluster,
-    records: &'a [BackupRecord],
-    history: &History,
-) -> Result<&'a BackupRecord, String> {
-    let newest = records.iter().filter(|r| r.verified).max_by_key(|r| r.taken_at);
-    let Some(newest) = newest else { return Err("there is no verified backup".to_owned()) };
-    let Some((_, seen_at)) = history.last_revision else { return Ok(newest) };
-    let limit = humantime::format_duration(desired.policy.max_data_loss);
-    if window_end(newest.taken_at, desired.policy.max_data_loss) >= seen_at {
-        Ok(newest)
+/// What the survivors hold, for a human choosing a restore source.
+fn survivors_note(observed: &Observed, survivors: &[PodName]) -> String {
+    let answering: Vec<String> = survivors
+        .iter()
+        .filter_map(|p| observed.endpoint(*p).map(|s| format!("{p} at revision {}", s.revision)))
+        .collect();
+    if answering.is_empty() {
+        String::new()
     } else {
-        Err(format!(
-            "the newest verified backup {} was taken at {}, more than maxDataLoss ({limit}) before the last revision seen at {seen_at}",
-            newest.id, newest.taken_at
-        ))
+        format!("; surviving voters: {} (restore from the highest revision there is)", answering.join(", "))
     }
+}
+
+fn list(pods: &[PodName]) -> String {
+    pods.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }

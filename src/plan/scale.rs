@@ -18,6 +18,7 @@ use crate::observe::{History, ListedMember, Observed};
 fn gate(
     desired: &DesiredCluster,
     observed: &Observed,
+    history: &History,
     now: Timestamp,
     what: &str,
 ) -> Result<BackupId, Decision> {
@@ -28,6 +29,12 @@ fn gate(
         ));
     };
     let records = &observed.backups.records;
+    // A scale-up admitted by a fresh backup finishes on it, however long the catch-up.
+    if let Some(admitted) = history.scale.as_ref().filter(|a| a.members == desired.members.get())
+        && records.iter().any(|r| r.verified && r.id == admitted.backup)
+    {
+        return Ok(admitted.backup.clone());
+    }
     if let Some(fresh) = catalog::fresh(records, policy.fresh_for, now) {
         return Ok(fresh.id.clone());
     }
@@ -75,10 +82,13 @@ pub(super) fn decide(
     history: &History,
     now: Timestamp,
 ) -> Vec<Decision> {
-    if history.replacement.is_some() {
-        return Vec::new();
-    }
     let Some(list) = observed.member_list.as_deref() else { return Vec::new() };
+    if let Some(joining) = &history.replacement {
+        if desired.members.pods().any(|p| p == joining.pod) {
+            return Vec::new();
+        }
+        return abandon(observed, list, joining.pod);
+    }
     let count = desired.members.get();
     let missing = desired.members.pods().find(|p| {
         observed
@@ -88,12 +98,33 @@ pub(super) fn decide(
     });
     if let Some(pod) = missing {
         let what = format!("scaling {} up to {count} members ({pod} joins)", desired.name);
-        return vec![match gate(desired, observed, now, &what) {
+        return vec![match gate(desired, observed, history, now, &what) {
             Ok(backup) => Decision::act(Rule::ScaleUp, Step::BeginScaleUp { pod, backup }, what),
             Err(decision) => decision,
         }];
     }
-    scale_down(desired, observed, list, now)
+    scale_down(desired, observed, history, list, now)
+}
+
+/// A replacement or scale-up of a slot that is no longer desired: its learner is
+/// removed (never promoted), then the join is forgotten and scale-down retires the slot.
+fn abandon(observed: &Observed, list: &[ListedMember], pod: PodName) -> Vec<Decision> {
+    let Some(task) = observed.platform.task(pod) else {
+        let message = format!("{pod} is no longer desired and the platform no longer knows it");
+        return vec![Decision::act(Rule::ScaleDown, Step::AbandonJoin { pod }, message)];
+    };
+    match listed(list, &task.peer_url).filter(|m| m.is_learner) {
+        Some(learner) => {
+            let Some((_, via)) = observed.best_source_other_than(Some(pod)) else { return Vec::new() };
+            let message = format!("{pod} is no longer desired: its learner is removed, not promoted");
+            let step = Step::RemoveMember { pod: Some(pod), id: learner.id, via };
+            vec![Decision::act(Rule::ScaleDown, step, message)]
+        }
+        None => {
+            let message = format!("{pod} is no longer desired: its join is abandoned");
+            vec![Decision::act(Rule::ScaleDown, Step::AbandonJoin { pod }, message)]
+        }
+    }
 }
 
 /// One step of a scale-down: retire slots already removed, else remove the highest
@@ -101,6 +132,7 @@ pub(super) fn decide(
 fn scale_down(
     desired: &DesiredCluster,
     observed: &Observed,
+    history: &History,
     list: &[ListedMember],
     now: Timestamp,
 ) -> Vec<Decision> {
@@ -114,10 +146,11 @@ fn scale_down(
         return vec![Decision::act(Rule::ScaleDown, Step::RetireMember { pod }, message)];
     };
     let what = format!("scaling {} down to {count} members ({pod} leaves)", desired.name);
-    if let Err(decision) = gate(desired, observed, now, &what) {
+    if let Err(decision) = gate(desired, observed, history, now, &what) {
         return vec![decision];
     }
-    let Some((_, via)) = observed.best_source() else { return Vec::new() };
+    // Never through the member that leaves.
+    let Some((_, via)) = observed.best_source_other_than(Some(pod)) else { return Vec::new() };
     let leader = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).find_map(|s| s.leader);
     if leader == Some(member.id) {
         let successor = desired

@@ -10,7 +10,7 @@ use crate::manifest::{
     EtcdAccess, LocalSpec, MemberCount, PlatformSpec, Policy, PortsSpec, QuorumLossPolicy, RecoveryWindows,
     ScaleUpPolicy,
 };
-use crate::observe::platform::{AgentState, PlatformObservation, TaskObservation, TaskState};
+use crate::observe::platform::{AgentState, DataState, PlatformObservation, TaskObservation, TaskState};
 use crate::observe::{BootstrapAttempt, EndpointStatus, History, ListedMember, Observed};
 
 pub(crate) fn desired(members: MemberCount) -> DesiredCluster {
@@ -63,6 +63,7 @@ pub(crate) fn world(members: usize) -> World {
             peer_url: format!("http://127.0.0.1:{}", 20001 + 2 * u32::from(i)),
             pid: Some(1000 + u32::from(i)),
             data_dir: None,
+            data: DataState::Intact,
         })
         .collect();
     let endpoints = (0..members as u8)
@@ -94,7 +95,13 @@ pub(crate) fn world(members: usize) -> World {
         member_list: Some(member_list),
         backups: Default::default(),
     };
-    let history = History { ever_healthy: true, ..History::default() };
+    let history = History {
+        ever_healthy: true,
+        members: observed.member_list.clone().unwrap_or_default(),
+        quorum_seen_at: Some(t0()),
+        last_revision: Some((42, t0())),
+        ..History::default()
+    };
     World { observed, history }
 }
 
@@ -115,6 +122,7 @@ impl World {
     /// The member's agent (and data) is gone.
     pub fn agent_lost(mut self, i: u8) -> Self {
         self.task(i).agent = AgentState::Lost;
+        self.task(i).data = DataState::Missing;
         self
     }
 
@@ -135,6 +143,12 @@ impl World {
     /// The cluster never had a quorum; `attempt` is the recorded bootstrap, if any.
     pub fn never_healthy(mut self, attempt: Option<(u32, Timestamp)>) -> Self {
         self.history.ever_healthy = false;
+        self.history.quorum_seen_at = None;
+        self.history.last_revision = None;
+        // A fresh cluster holds the bootstrap's revision only.
+        for status in self.observed.endpoints.values_mut().filter_map(|r| r.as_mut().ok()) {
+            status.revision = 1;
+        }
         self.history.bootstrap = attempt.map(|(attempt, started_at)| BootstrapAttempt {
             attempt,
             token: format!("kubernetes-{attempt}"),
@@ -169,6 +183,7 @@ impl World {
             snapshot_revision: 42,
             launches,
             last_launch,
+            rejoin: false,
         });
         self
     }

@@ -128,8 +128,10 @@ fn with_no_survivor_the_newest_backup_within_max_data_loss_is_used_or_refused() 
     w.history.last_revision = Some((50, at(-60)));
     let (step, _) = only_step(&w.plan(&d, at(600)));
     assert_eq!(step, Step::RestoreFromBackup { id });
-    // The last revision was seen more than maxDataLoss (1h) after the backup.
+    // A quorum was last seen, at a newer revision, more than maxDataLoss (1h) after
+    // the backup.
     w.history.last_revision = Some((50, at(3600)));
+    w.history.quorum_seen_at = Some(at(3600));
     let plan = w.plan(&d, at(7200));
     assert_eq!(plan.steps().count(), 0);
     assert!(plan.refuses(Rule::RestoreRequired), "{plan:#?}");

@@ -186,6 +186,20 @@ pub enum Step {
         /// The slot.
         pod: PodName,
     },
+    /// Stop a replacement learner that never answered and delete its data; it is then
+    /// removed and added again.
+    #[serde(rename_all = "camelCase")]
+    RejoinReplacement {
+        /// The slot.
+        pod: PodName,
+    },
+    /// Forget the replacement or scale-up of a slot that is no longer desired (its
+    /// learner already removed).
+    #[serde(rename_all = "camelCase")]
+    AbandonJoin {
+        /// The slot.
+        pod: PodName,
+    },
     /// Promote the slot's learner to a voting member.
     #[serde(rename_all = "camelCase")]
     PromoteLearner {
@@ -217,6 +231,8 @@ impl Step {
             Self::RestoreFromBackup { .. } => "RestoreFromBackup",
             Self::MoveLeader { .. } => "MoveLeader",
             Self::RetireMember { .. } => "RetireMember",
+            Self::RejoinReplacement { .. } => "RejoinReplacement",
+            Self::AbandonJoin { .. } => "AbandonJoin",
         }
     }
 
@@ -255,6 +271,10 @@ impl Step {
             Self::RetireMember { pod } => {
                 format!("stop the removed member {pod}, delete its data and forget its slot")
             }
+            Self::RejoinReplacement { pod } => {
+                format!("stop the unresponsive replacement {pod} and delete its data, to add it again")
+            }
+            Self::AbandonJoin { pod } => format!("abandon the join of {pod}: it is no longer desired"),
         }
     }
 
@@ -274,7 +294,9 @@ impl Step {
             | Self::PromoteLearner { pod, .. }
             | Self::BeginScaleUp { pod, .. }
             | Self::RestoreFromSurvivor { pod, .. }
-            | Self::RetireMember { pod } => Some(*pod),
+            | Self::RetireMember { pod }
+            | Self::RejoinReplacement { pod }
+            | Self::AbandonJoin { pod } => Some(*pod),
             Self::RemoveMember { pod, .. } => *pod,
         }
     }
@@ -299,6 +321,7 @@ impl Step {
                 | Self::SnapshotBeforeReplace { .. }
                 | Self::BeginScaleUp { .. }
                 | Self::TakeBackup
+                | Self::AbandonJoin { .. }
         )
     }
 }

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::domain::{Generation, PodName};
 use crate::manifest::{DesiredCluster, ReconcileMode};
-use crate::observe::platform::{AgentState, TaskState};
+use crate::observe::platform::{AgentState, DataState, TaskState};
 use crate::observe::{History, JoinKind, Observed};
 use crate::plan::{Outcome, Plan, Rule};
 
@@ -30,23 +30,35 @@ pub struct StatusInputs<'a> {
     pub logs: Vec<String>,
 }
 
-fn member_status(pod: PodName, inputs: &StatusInputs<'_>) -> Option<MemberStatus> {
+fn member_status(
+    pod: PodName,
+    inputs: &StatusInputs<'_>,
+    previous: Option<&ClusterStatus>,
+) -> Option<MemberStatus> {
     let observed = inputs.observed;
     let task = observed.platform.task(pod)?;
     let endpoint = observed.endpoint(pod);
-    let listed = observed.member_list.as_ref().and_then(|list| {
-        list.iter().find(|m| m.name == pod.to_string() || m.peer_urls.contains(&task.peer_url))
-    });
+    // The member list of this pass, or else the last one seen.
+    let list = observed.member_list.as_deref().unwrap_or(&inputs.history.members);
+    let listed = list.iter().find(|m| m.peer_urls.contains(&task.peer_url));
+    let before = previous.and_then(|p| p.members.iter().find(|m| m.pod == pod));
     let id = endpoint.map(|e| e.id).or(listed.map(|m| m.id));
-    let role = endpoint.map(|e| {
-        if e.is_learner {
-            Role::Learner
-        } else if e.leader == Some(e.id) {
-            Role::Leader
-        } else {
-            Role::Follower
-        }
-    });
+    let last_role = || match listed {
+        Some(m) if m.is_learner => Some(Role::Learner),
+        Some(m) => before.filter(|b| b.id == Some(m.id)).and_then(|b| b.role).or(Some(Role::Follower)),
+        None => None,
+    };
+    let role = endpoint
+        .map(|e| {
+            if e.is_learner {
+                Role::Learner
+            } else if e.leader == Some(e.id) {
+                Role::Leader
+            } else {
+                Role::Follower
+            }
+        })
+        .or_else(last_role);
     let state = match task.task {
         TaskState::NotLaunched => "notLaunched",
         TaskState::Running => "running",
@@ -57,6 +69,7 @@ fn member_status(pod: PodName, inputs: &StatusInputs<'_>) -> Option<MemberStatus
         pod,
         id,
         role,
+        observed: endpoint.is_some(),
         healthy: observed.is_healthy(pod),
         client_url: task.client_url.clone(),
         revision: endpoint.map(|e| e.revision),
@@ -67,16 +80,24 @@ fn member_status(pod: PodName, inputs: &StatusInputs<'_>) -> Option<MemberStatus
             agent_lost: task.agent == AgentState::Lost,
             pid: task.pid,
             data_dir: task.data_dir.as_ref().map(|d| d.display().to_string()),
+            data: match &task.data {
+                DataState::Intact => "intact".to_owned(),
+                DataState::Missing => "missing".to_owned(),
+                DataState::Unreadable(why) => format!("unreadable: {why}"),
+                DataState::Unknown => "unknown".to_owned(),
+            },
+            restarts: inputs.history.restarts.get(&pod).map_or(0, |r| r.count),
         },
     })
 }
 
 /// The quorum arithmetic of one observation.
-fn quorum(desired: &DesiredCluster, observed: &Observed) -> QuorumStatus {
+fn quorum(desired: &DesiredCluster, observed: &Observed, history: &History) -> QuorumStatus {
     let voting = observed
         .member_list
         .as_ref()
         .map(|l| l.iter().filter(|m| !m.is_learner).count())
+        .or_else(|| Some(history.voters().count()).filter(|n| *n > 0))
         .unwrap_or(desired.members.get());
     let healthy = observed.healthy_voters();
     let needed = voting / 2 + 1;
@@ -252,8 +273,9 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
     let observed = inputs.observed;
     let mut pods: BTreeSet<PodName> = desired.members.pods().collect();
     pods.extend(observed.platform.tasks.iter().map(|t| t.pod));
-    let members: Vec<MemberStatus> = pods.into_iter().filter_map(|p| member_status(p, inputs)).collect();
-    let quorum = quorum(desired, observed);
+    let members: Vec<MemberStatus> =
+        pods.into_iter().filter_map(|p| member_status(p, inputs, previous)).collect();
+    let quorum = quorum(desired, observed, inputs.history);
     let unhealthy: Vec<String> =
         desired.members.pods().filter(|p| !observed.is_healthy(*p)).map(|p| p.to_string()).collect();
     let all_healthy = unhealthy.is_empty() && quorum.voting == desired.members.get();
@@ -329,7 +351,12 @@ mod tests {
             (3, 2, 2, 0)
         );
         let roles: Vec<Option<Role>> = s.members.iter().map(|m| m.role).collect();
-        assert_eq!(roles, [Some(Role::Leader), Some(Role::Follower), None]);
+        // The member that does not answer keeps its last known ID and role, marked as
+        // not observed now.
+        assert_eq!(roles, [Some(Role::Leader), Some(Role::Follower), Some(Role::Follower)]);
+        let observed: Vec<bool> = s.members.iter().map(|m| m.observed).collect();
+        assert_eq!(observed, [true, true, false]);
+        assert!(s.members[2].id.is_some(), "the last known member ID is kept");
         let lost = status_at(&world(3).suspended(1, t0()).suspended(2, t0()), None);
         assert_eq!(lost.phase, Phase::QuorumLost);
         let reason = lost.condition(ConditionType::QuorumLost).map(|c| c.reason);

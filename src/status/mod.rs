@@ -181,6 +181,13 @@ pub struct TaskStatus {
     pub pid: Option<u32>,
     /// The data directory, where known.
     pub data_dir: Option<String>,
+    /// What the data directory holds: `intact` (a WAL and a database), `missing`,
+    /// `unreadable: <why>`, or `unknown` where the platform cannot see it.
+    #[serde(default)]
+    pub data: String,
+    /// Restarts in place since the member was last healthy.
+    #[serde(default)]
+    pub restarts: u32,
 }
 
 /// One member.
@@ -189,10 +196,16 @@ pub struct TaskStatus {
 pub struct MemberStatus {
     /// The member slot.
     pub pod: PodName,
-    /// The etcd member ID, once known.
+    /// The etcd member ID, once known: from the member itself, or else the last member
+    /// list seen (then `observed` is false).
     pub id: Option<MemberId>,
-    /// Its role, when it answered.
+    /// Its role: as it answered now, or else the last one known (then `observed` is
+    /// false).
     pub role: Option<Role>,
+    /// Whether the member answered in this pass; when false, `id` and `role` are the
+    /// last known ones.
+    #[serde(default)]
+    pub observed: bool,
     /// Whether it answered, follows a leader and reports no alarm.
     pub healthy: bool,
     /// Its client URL.

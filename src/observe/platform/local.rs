@@ -9,10 +9,13 @@
 //! processes/etcd-N.json pid and start time of the member's process, kept after exit
 //! ```
 //!
-//! A process record without a data directory is a lost agent; a record whose process
-//! is gone, with data intact, is a crashed task on a healthy agent. Members are started
-//! in their own session and outlive the controller; a new controller adopts them by
-//! their recorded pid and start time.
+//! A member's data is intact only with a WAL and a database (see [`DataState`]). A
+//! launched member whose process is gone and whose data is not intact is a lost agent; a
+//! process that is gone with data intact is a crashed task on a healthy agent; a live
+//! process whose data is not written yet is starting. Members are started in their own
+//! session and outlive the controller; a new controller adopts them by their recorded
+//! pid and start time, or, when a controller died between spawning a member and
+//! recording it, by the `--data-dir` on the process's command line.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -23,10 +26,10 @@ use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use super::process::{Liveness, ProcessIdentity, spawn_detached};
+use super::process::{Liveness, ProcessIdentity, find_by_arg, spawn_detached};
 use super::{
-    AgentState, InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError, PlatformObservation,
-    TaskObservation, TaskState,
+    AgentState, DataState, InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError,
+    PlatformObservation, TaskObservation, TaskState,
 };
 use crate::domain::PodName;
 use crate::manifest::{LocalSpec, PortsSpec};
@@ -157,19 +160,37 @@ impl LocalPlatform {
         Err(PlatformError::Ports("no free port after 32 tries".into()))
     }
 
-    fn observe_task(&self, pod: PodName, ports: MemberPorts) -> Result<TaskObservation, PlatformError> {
+    fn data_dir_arg(&self, pod: PodName) -> String {
+        format!("--data-dir={}", self.data_dir(pod).display())
+    }
+
+    /// The member's live process: the recorded one, else one running on the member's
+    /// data directory that a controller launched and died before recording.
+    fn current_process(
+        &self,
+        pod: PodName,
+    ) -> Result<(Option<ProcessRecord>, Option<ProcessIdentity>), PlatformError> {
         let record = self.read_process(pod)?;
+        let recorded = record.as_ref().map(|r| r.identity).filter(|i| i.liveness() != Liveness::Gone);
+        let live = recorded.or_else(|| find_by_arg(&self.data_dir_arg(pod)));
+        Ok((record, live))
+    }
+
+    fn observe_task(&self, pod: PodName, ports: MemberPorts) -> Result<TaskObservation, PlatformError> {
+        let (record, live) = self.current_process(pod)?;
         let data_dir = self.data_dir(pod);
-        let has_data = data_dir.is_dir();
-        let (task, pid) = match &record {
-            None => (TaskState::NotLaunched, None),
-            Some(r) => match r.identity.liveness() {
-                Liveness::Alive => (TaskState::Running, Some(r.identity.pid)),
-                Liveness::Stopped => (TaskState::Suspended, Some(r.identity.pid)),
-                Liveness::Gone => (TaskState::Exited, None),
-            },
+        let data = data_state(&data_dir);
+        let (task, pid) = match live.map(|i| (i.liveness(), i.pid)) {
+            Some((Liveness::Alive, pid)) => (TaskState::Running, Some(pid)),
+            Some((Liveness::Stopped, pid)) => (TaskState::Suspended, Some(pid)),
+            Some((Liveness::Gone, _)) | None if record.is_some() => (TaskState::Exited, None),
+            Some((Liveness::Gone, _)) | None => (TaskState::NotLaunched, None),
         };
-        let agent = if record.is_some() && !has_data { AgentState::Lost } else { AgentState::Healthy };
+        let agent = if task == TaskState::Exited && data == DataState::Missing {
+            AgentState::Lost
+        } else {
+            AgentState::Healthy
+        };
         Ok(TaskObservation {
             pod,
             task,
@@ -179,6 +200,7 @@ impl LocalPlatform {
             peer_url: self.url(ports.peer),
             pid,
             data_dir: Some(data_dir),
+            data,
         })
     }
 
@@ -202,7 +224,7 @@ impl LocalPlatform {
                 args.push("--initial-cluster-state=new".to_owned());
                 args.push(format!("--initial-cluster-token={token}"));
             }
-            InitialClusterState::Existing => {
+            InitialClusterState::Existing | InitialClusterState::Restart => {
                 args.push("--initial-cluster-state=existing".to_owned());
             }
         }
@@ -210,10 +232,9 @@ impl LocalPlatform {
     }
 
     async fn stop_locked(&self, pod: PodName) -> Result<(), PlatformError> {
-        let Some(record) = self.read_process(pod)? else {
+        let (_, Some(identity)) = self.current_process(pod)? else {
             return Ok(());
         };
-        let identity = record.identity;
         let path = self.process_file(pod);
         // SIGCONT first so a suspended member can act on SIGTERM.
         for signal in [Signal::SIGCONT, Signal::SIGTERM] {
@@ -245,21 +266,30 @@ impl Platform for LocalPlatform {
 
     async fn ensure_running(&self, pod: PodName, spec: &LaunchSpec) -> Result<(), PlatformError> {
         let _guard = self.lock.lock().await;
-        if let Some(record) = self.read_process(pod)? {
-            match record.identity.liveness() {
-                Liveness::Alive => return Ok(()),
-                Liveness::Stopped => {
-                    let path = self.process_file(pod);
-                    return record.identity.signal(Signal::SIGCONT).map_err(io("signal", &path));
-                }
-                Liveness::Gone => {}
+        let binary = self.spec.etcd_binary.to_string_lossy().into_owned();
+        let path = self.process_file(pod);
+        if let (record, Some(identity)) = self.current_process(pod)? {
+            if record.is_none_or(|r| r.identity != identity) {
+                // Launched by a controller that died before recording it: adopt it.
+                tracing::info!(%pod, pid = identity.pid, "adopting a member process found on its data directory");
+                write_json(&path, &ProcessRecord { identity, binary: binary.clone() })
+                    .map_err(io("write", &path))?;
+            }
+            return match identity.liveness() {
+                Liveness::Stopped => identity.signal(Signal::SIGCONT).map_err(io("signal", &path)),
+                _ => Ok(()),
+            };
+        }
+        if spec.state == InitialClusterState::Restart {
+            let data = data_state(&self.data_dir(pod));
+            if data != DataState::Intact {
+                return Err(PlatformError::NoData { pod, state: data.to_string() });
             }
         }
         let ports = self.ports_locked(pod)?;
         for dir in [self.root.join("logs"), self.root.join("processes"), self.root.join("members")] {
             ensure_private_dir(&dir).map_err(io("create", &dir))?;
         }
-        let binary = self.spec.etcd_binary.to_string_lossy().into_owned();
         let args = self.launch_args(pod, ports, spec);
         let log = self.log_file(pod);
         let identity = spawn_detached(&binary, &args, &log).map_err(|source| PlatformError::Spawn {
@@ -268,7 +298,6 @@ impl Platform for LocalPlatform {
             source,
         })?;
         tracing::info!(%pod, pid = identity.pid, "started member process");
-        let path = self.process_file(pod);
         write_json(&path, &ProcessRecord { identity, binary }).map_err(io("write", &path))
     }
 
@@ -304,6 +333,10 @@ impl Platform for LocalPlatform {
         Ok(())
     }
 
+    fn local_data_dir(&self, pod: PodName) -> Option<PathBuf> {
+        Some(self.data_dir(pod))
+    }
+
     async fn log_tail(&self, pod: PodName, lines: usize) -> Result<Vec<String>, PlatformError> {
         let path = self.log_file(pod);
         let text = match tokio::fs::read(&path).await {
@@ -314,5 +347,37 @@ impl Platform for LocalPlatform {
         let all: Vec<&str> = text.lines().collect();
         let start = all.len().saturating_sub(lines);
         Ok(all[start..].iter().map(|l| (*l).to_owned()).collect())
+    }
+}
+
+/// What a member's data directory holds: intact only with a WAL file and a database.
+pub fn data_state(dir: &Path) -> DataState {
+    let member = dir.join("member");
+    let wal = member.join("wal");
+    let unreadable =
+        |path: &Path, e: std::io::Error| DataState::Unreadable(format!("{}: {e}", path.display()));
+    match std::fs::read_dir(&wal) {
+        Ok(entries) => {
+            let has_wal =
+                entries.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().ends_with(".wal"));
+            if !has_wal {
+                return DataState::Missing;
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Missing, unless a directory above it cannot be read.
+            return match std::fs::read_dir(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => unreadable(dir, e),
+                _ => DataState::Missing,
+            };
+        }
+        Err(e) => return unreadable(&wal, e),
+    }
+    let db = member.join("snap").join("db");
+    match std::fs::metadata(&db) {
+        Ok(m) if m.is_file() => DataState::Intact,
+        Ok(_) => DataState::Missing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DataState::Missing,
+        Err(e) => unreadable(&db, e),
     }
 }

@@ -46,6 +46,44 @@ pub struct TaskObservation {
     pub pid: Option<u32>,
     /// The data directory, where the platform knows it.
     pub data_dir: Option<PathBuf>,
+    /// Whether the member's etcd data is intact, as far as the platform can see it.
+    pub data: DataState,
+}
+
+/// What a member's data directory holds. etcd's data is intact only with a WAL
+/// (`member/wal/*.wal`) and a backend database (`member/snap/db`): a directory alone is
+/// not data, and a member restarted "in place" on it would rejoin under its old ID with
+/// its raft log and vote forgotten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataState {
+    /// A WAL and a database are there.
+    Intact,
+    /// No WAL or no database (or no directory at all): the member's data is gone, or
+    /// was never written.
+    Missing,
+    /// The directory could not be read (EACCES, EIO...): reported, never taken for
+    /// lost data, never wiped.
+    Unreadable(String),
+    /// The platform cannot look at the data (it lives on a remote agent).
+    Unknown,
+}
+
+impl std::fmt::Display for DataState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Intact => f.write_str("holds a WAL and a database"),
+            Self::Missing => f.write_str("holds no WAL and database"),
+            Self::Unreadable(why) => write!(f, "cannot be read ({why})"),
+            Self::Unknown => f.write_str("cannot be seen from here"),
+        }
+    }
+}
+
+impl DataState {
+    /// Whether a restart in place may use this data.
+    pub fn allows_restart(&self) -> bool {
+        matches!(self, Self::Intact | Self::Unknown)
+    }
 }
 
 /// Whether a member's process runs.
@@ -96,8 +134,13 @@ pub enum InitialClusterState {
         /// The `--initial-cluster-token`.
         token: String,
     },
-    /// Join a cluster that already lists this member.
+    /// Join a cluster that already lists this member, with an empty data directory
+    /// (a replacement or a new member just added).
     Existing,
+    /// Start again on the member's own data (restart in place). The platform refuses
+    /// when the data is not intact: etcd would otherwise rejoin under its old member ID
+    /// with its raft state forgotten.
+    Restart,
 }
 
 /// Why a platform operation failed.
@@ -129,6 +172,14 @@ pub enum PlatformError {
     /// The pod is not part of this cluster.
     #[error("{0} is not a member slot of this cluster")]
     UnknownPod(PodName),
+    /// A restart in place was asked for a member whose data is not intact.
+    #[error("refusing to restart {pod} in place: its data directory {state}")]
+    NoData {
+        /// The member slot.
+        pod: PodName,
+        /// What its data directory holds.
+        state: String,
+    },
     /// The platform's recorded state is unreadable.
     #[error("corrupt platform state in {path}: {reason}")]
     Corrupt {
@@ -164,6 +215,10 @@ pub trait Platform: Send + Sync + 'static {
     /// Forgets a member slot that was retired (scale-down): its addresses, its process
     /// record. Its data must be gone already.
     fn ensure_forgotten(&self, pod: PodName) -> impl Future<Output = Result<(), PlatformError>> + Send;
+
+    /// Where the member's data directory lives on this machine, if it does (the local
+    /// platform); `None` where the data lives on a remote agent.
+    fn local_data_dir(&self, pod: PodName) -> Option<PathBuf>;
 
     /// The last `lines` lines of the member's log, for status and events.
     fn log_tail(

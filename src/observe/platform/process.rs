@@ -74,6 +74,21 @@ impl ProcessIdentity {
     }
 }
 
+/// The live process whose command line holds `arg` exactly, if one does: how a member
+/// launched by a controller that died before recording its pid is found and adopted.
+pub fn find_by_arg(arg: &str) -> Option<ProcessIdentity> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+        })
+        .filter_map(ProcessIdentity::of)
+        .find(|identity| identity.liveness() != Liveness::Gone)
+}
+
 /// Spawns `binary args...` in its own session (through util-linux `setsid`, which execs
 /// in place so the pid is the member's), stdin closed, output appended to `log`.
 /// The child is reaped in the background; the member outlives the controller.
@@ -120,5 +135,25 @@ mod tests {
         assert_eq!(me.liveness(), Liveness::Alive);
         let impostor = ProcessIdentity { start_ticks: me.start_ticks + 1, ..me };
         assert_eq!(impostor.liveness(), Liveness::Gone);
+    }
+
+    #[test]
+    fn a_process_is_found_by_an_argument_of_its_command_line() {
+        let mut child = std::process::Command::new("sleep").arg("30.123456").spawn().expect("spawn sleep");
+        // The child shows its own command line once it has exec'd: poll, with a deadline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let found = loop {
+            match find_by_arg("30.123456") {
+                Some(found) => break Some(found),
+                None if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                None => break None,
+            }
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(found.map(|p| p.pid), Some(child.id()));
+        assert!(find_by_arg("--data-dir=/no/such/dir/anywhere").is_none());
     }
 }

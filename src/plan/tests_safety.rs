@@ -1,0 +1,275 @@
+//! Table tests of the safety rules: intact data, bounded restarts, the newest restore
+//! source, quorum judged against the listed voters, changes in flight.
+
+use std::time::Duration;
+
+use super::tests::{World, at, desired, only_step, pod, t0, world};
+use super::*;
+use crate::backup::catalog::BackupRecord;
+use crate::domain::{BackupId, MemberId};
+use crate::manifest::{BackupPolicy, Destination, MemberCount, QuorumLossPolicy, Retention, Schedule};
+use crate::observe::platform::{DataState, TaskState};
+use crate::observe::{ChosenSource, EndpointStatus, Restarts, RestoreInFlight, ScaleAdmission};
+
+fn restoring(members: MemberCount) -> DesiredCluster {
+    let mut d = desired(members);
+    d.policy.quorum_loss = QuorumLossPolicy::Restore;
+    d.backup = Some(BackupPolicy {
+        schedule: Schedule::Every(Duration::from_secs(3600)),
+        destination: Destination::Directory("/b".into()),
+        retention: Retention::default(),
+        fresh_for: Duration::from_secs(900),
+    });
+    d
+}
+
+fn add_backup(w: &mut World, taken_at: jiff::Timestamp, revision: i64) -> BackupId {
+    let id = BackupId::new(taken_at, revision);
+    w.observed.backups.records.push(BackupRecord {
+        id: id.clone(),
+        cluster: "kubernetes".parse().expect("name"),
+        taken_at,
+        source: pod(0),
+        revision,
+        keys: 1,
+        size_bytes: 1,
+        sha256: "00".into(),
+        verified: true,
+        duration_seconds: 0.1,
+        location: "/b/".into(),
+    });
+    id
+}
+
+/// A member that answers without a quorum (no leader) at `revision`.
+fn answering_alone(mut w: World, i: u8, revision: i64) -> World {
+    w.task(i).task = TaskState::Running;
+    let status = EndpointStatus {
+        id: MemberId(100 + u64::from(i)),
+        leader: None,
+        revision,
+        db_size_bytes: 1,
+        is_learner: false,
+        errors: vec![],
+    };
+    w.observed.endpoints.insert(pod(i), Ok(status));
+    w
+}
+
+/// No member list answers: every member is down or alone.
+fn no_list(mut w: World) -> World {
+    w.observed.member_list = None;
+    w
+}
+
+#[test]
+fn a_crashed_member_without_a_wal_is_replaced_never_restarted_in_place() {
+    let d = desired(MemberCount::Three);
+    let mut w = world(3).exited(1, t0());
+    w.task(1).data = DataState::Missing;
+    let waiting = w.plan(&d, at(30));
+    assert!(waiting.steps().all(|(s, _)| !matches!(s, Step::RestartInPlace { .. })), "{waiting:#?}");
+    let (step, rule) = only_step(&w.plan(&d, at(61)));
+    assert_eq!(rule, Rule::ReplaceLostMember);
+    assert!(matches!(step, Step::SnapshotBeforeReplace { pod: p, .. } if p == pod(1)));
+}
+
+#[test]
+fn an_unreadable_data_directory_is_reported_and_neither_restarted_nor_replaced() {
+    let d = desired(MemberCount::Three);
+    let mut w = world(3).exited(2, t0());
+    w.task(2).data = DataState::Unreadable("permission denied".into());
+    let plan = w.plan(&d, at(3600));
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    assert!(plan.refuses(Rule::RestartInPlace));
+    assert!(plan.decisions.iter().any(|d| d.message.contains("permission denied")));
+}
+
+#[test]
+fn restarts_in_place_back_off_then_the_slot_counts_as_lost() {
+    let d = desired(MemberCount::Three);
+    let mut w = world(3).exited(1, t0());
+    w.history.restarts.insert(pod(1), Restarts { count: 2, last: at(100) });
+    // After two failed restarts the pause is 4 x restartGrace (120 s).
+    let waiting = w.plan(&d, at(219));
+    assert_eq!(waiting.steps().count(), 0);
+    assert_eq!(waiting.next_deadline(), Some(at(220)));
+    let (step, _) = only_step(&w.plan(&d, at(220)));
+    assert!(matches!(step, Step::RestartInPlace { .. }));
+    // The pause never exceeds 5 minutes.
+    w.history.restarts.insert(pod(1), Restarts { count: 4, last: at(100) });
+    assert_eq!(w.plan(&d, at(101)).next_deadline(), Some(at(400)));
+    // maxRestarts (5) used up: the slot is replaced, not restarted again.
+    w.history.restarts.insert(pod(1), Restarts { count: 5, last: at(100) });
+    let (step, rule) = only_step(&w.plan(&d, at(101)));
+    assert_eq!(rule, Rule::ReplaceLostMember);
+    assert!(matches!(step, Step::SnapshotBeforeReplace { pod: p, .. } if p == pod(1)));
+}
+
+#[test]
+fn a_replacement_learner_that_runs_but_never_answers_is_wiped_removed_and_added_again() {
+    let d = desired(MemberCount::Three);
+    let mut w = world(3).replacing(1, 1, Some(t0())).learner(1, Some(5));
+    w.observed.endpoints.insert(pod(1), Err("timeout".into()));
+    w.history.unanswered_since.insert(pod(1), t0());
+    assert_eq!(w.plan(&d, at(299)).steps().count(), 0, "within unresponsiveAfter");
+    let (step, _) = only_step(&w.plan(&d, at(300)));
+    assert_eq!(step, Step::RejoinReplacement { pod: pod(1) });
+    // Wiped: the learner is removed first, then added again.
+    let mut w = w.not_launched(1);
+    if let Some(r) = w.history.replacement.as_mut() {
+        r.rejoin = true;
+    }
+    let (step, _) = only_step(&w.plan(&d, at(301)));
+    assert!(matches!(step, Step::RemoveMember { id: MemberId(901), .. }), "{step:?}");
+    let w = w.removed(1);
+    let (step, _) = only_step(&w.plan(&d, at(302)));
+    assert!(matches!(step, Step::AddLearner { pod: p, .. } if p == pod(1)));
+}
+
+#[test]
+fn before_choosing_a_restore_source_crashed_survivors_are_restarted() {
+    let d = restoring(MemberCount::Three);
+    let mut w = no_list(world(3).lost(1, t0()).lost(2, t0()).exited(0, t0()));
+    add_backup(&mut w, at(-100), 30);
+    let (step, _) = only_step(&w.plan(&d, at(120)));
+    assert!(matches!(step, Step::RestartInPlace { pod: p, .. } if p == pod(0)), "{step:?}");
+}
+
+#[test]
+fn the_restore_takes_the_survivor_or_the_backup_whichever_is_newer() {
+    let d = restoring(MemberCount::Three);
+    let base = || no_list(answering_alone(world(3).lost(1, t0()).lost(2, t0()), 0, 50));
+    let mut older_backup = base();
+    add_backup(&mut older_backup, at(-100), 30);
+    let (step, _) = only_step(&older_backup.plan(&d, at(120)));
+    assert!(matches!(step, Step::RestoreFromSurvivor { pod: p, .. } if p == pod(0)), "{step:?}");
+    let mut newer_backup = base();
+    let id = add_backup(&mut newer_backup, at(-100), 60);
+    let (step, _) = only_step(&newer_backup.plan(&d, at(120)));
+    assert_eq!(step, Step::RestoreFromBackup { id });
+}
+
+#[test]
+fn a_survivor_that_does_not_answer_is_waited_for_then_the_restore_is_refused() {
+    let d = restoring(MemberCount::Three);
+    let mut w = no_list(world(3).lost(1, t0()).lost(2, t0()).silent(0));
+    w.history.unanswered_since.insert(pod(0), at(100));
+    add_backup(&mut w, at(-100), 30);
+    let waiting = w.plan(&d, at(120));
+    assert_eq!(waiting.steps().count(), 0);
+    assert_eq!(waiting.next_deadline(), Some(at(400)));
+    let refused = w.plan(&d, at(400));
+    assert_eq!(refused.steps().count(), 0);
+    assert!(refused.refuses(Rule::RestoreRequired), "{refused:#?}");
+}
+
+#[test]
+fn a_learner_is_never_a_restore_source_and_the_backup_wins() {
+    let d = restoring(MemberCount::Three);
+    // etcd-2 joins as a learner: the voters are etcd-0 and etcd-1, both lost.
+    let mut w = world(3).replacing(2, 1, Some(t0())).learner(2, Some(900));
+    w.history.members = w.observed.member_list.clone().expect("list");
+    let mut w = no_list(w.lost(0, t0()).lost(1, t0()));
+    let id = add_backup(&mut w, at(-100), 40);
+    let (step, _) = only_step(&w.plan(&d, at(120)));
+    assert_eq!(step, Step::RestoreFromBackup { id });
+}
+
+#[test]
+fn a_restore_in_flight_reuses_its_source_even_when_the_survivor_is_gone() {
+    let d = restoring(MemberCount::Three);
+    let mut w = no_list(world(3).lost(0, t0()).lost(1, t0()).lost(2, t0()));
+    add_backup(&mut w, at(-100), 30);
+    w.history.restore = Some(RestoreInFlight {
+        source: ChosenSource::Survivor { pod: pod(0), snapshot: "s.db".into(), sha256: "ab".into() },
+        revision: 50,
+        chosen_at: at(100),
+    });
+    let (step, rule) = only_step(&w.plan(&d, at(120)));
+    assert_eq!(rule, Rule::Restore);
+    assert!(matches!(step, Step::RestoreFromSurvivor { pod: p, .. } if p == pod(0)), "{step:?}");
+}
+
+#[test]
+fn an_unknown_last_quorum_refuses_an_automatic_restore() {
+    let d = restoring(MemberCount::Three);
+    let mut w = no_list(world(3).lost(0, t0()).lost(1, t0()).lost(2, t0()));
+    add_backup(&mut w, at(-100), 30);
+    w.history.quorum_seen_at = None;
+    let plan = w.plan(&d, at(120));
+    assert_eq!(plan.steps().count(), 0);
+    assert!(plan.refuses(Rule::RestoreRequired));
+}
+
+#[test]
+fn a_scale_down_in_progress_restarts_crashed_extra_voters_rather_than_restoring() {
+    // Five voters listed, three desired: etcd-2 lost, etcd-3 and etcd-4 crashed.
+    let d = restoring(MemberCount::Three);
+    let w = no_list(world(5).lost(2, t0()).exited(3, t0()).exited(4, t0()));
+    let plan = w.plan(&d, at(120));
+    let restarted: Vec<_> = plan.steps().filter_map(|(s, _)| s.pod()).collect();
+    assert_eq!(restarted, vec![pod(3), pod(4)], "{plan:#?}");
+    assert!(plan.steps().all(|(s, _)| matches!(s, Step::RestartInPlace { .. })));
+}
+
+#[test]
+fn mid_replacement_two_voters_and_a_learner_lose_quorum_with_one_voter_lost() {
+    let d = restoring(MemberCount::Three);
+    let mut w = world(3).replacing(2, 1, Some(t0())).learner(2, Some(900));
+    w.history.members = w.observed.member_list.clone().expect("list");
+    let w = no_list(answering_alone(w.lost(1, t0()), 0, 50));
+    let (step, _) = only_step(&w.plan(&d, at(120)));
+    assert!(matches!(step, Step::RestoreFromSurvivor { pod: p, .. } if p == pod(0)), "{step:?}");
+}
+
+#[test]
+fn a_bootstrap_whose_member_holds_data_is_never_wiped() {
+    let d = desired(MemberCount::Three);
+    let mut w = world(3).never_healthy(Some((1, t0()))).exited(0, at(1));
+    if let Some(Ok(status)) = w.observed.endpoints.get_mut(&pod(1)) {
+        status.revision = 7;
+    }
+    let plan = w.plan(&d, at(100));
+    assert!(plan.steps().all(|(s, _)| !matches!(s, Step::WipeFailedBootstrap { .. })), "{plan:#?}");
+}
+
+#[test]
+fn a_scale_up_admitted_by_a_backup_finishes_on_it_after_the_backup_aged() {
+    let d = restoring(MemberCount::Three);
+    let mut w = world(3).removed(2).not_launched(2);
+    let id = add_backup(&mut w, at(-3600), 42);
+    w.history.scale = Some(ScaleAdmission { members: 3, backup: id.clone() });
+    let (step, rule) = only_step(&w.plan(&d, t0()));
+    assert_eq!(rule, Rule::ScaleUp);
+    assert_eq!(step, Step::BeginScaleUp { pod: pod(2), backup: id });
+}
+
+#[test]
+fn a_join_for_a_slot_no_longer_desired_removes_its_learner_then_is_abandoned() {
+    let d = desired(MemberCount::One);
+    let w = world(3).replacing(2, 1, Some(t0())).learner(2, Some(10));
+    let (step, rule) = only_step(&w.plan(&d, t0()));
+    assert_eq!(rule, Rule::ScaleDown);
+    let Step::RemoveMember { id, via, .. } = step else { panic!("{step:?}") };
+    assert_eq!(id, MemberId(902));
+    assert_ne!(via, w.observed.platform.tasks[2].client_url, "never through the member removed");
+    let w = w.removed(2);
+    let (step, _) = only_step(&w.plan(&d, t0()));
+    assert_eq!(step, Step::AbandonJoin { pod: pod(2) });
+}
+
+#[test]
+fn scale_down_never_sends_the_removal_through_the_member_it_removes() {
+    let d = restoring(MemberCount::Three);
+    let mut w = world(5);
+    add_backup(&mut w, t0(), 42);
+    // etcd-4 holds the highest revision: the best source, but the one leaving.
+    if let Some(Ok(status)) = w.observed.endpoints.get_mut(&pod(4)) {
+        status.revision = 99;
+    }
+    let (step, _) = only_step(&w.plan(&d, t0()));
+    let Step::RemoveMember { pod: Some(p), via, .. } = step else { panic!("{step:?}") };
+    assert_eq!(p, pod(4));
+    assert_ne!(via, w.observed.platform.tasks[4].client_url);
+}
