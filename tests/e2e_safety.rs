@@ -15,6 +15,14 @@ use support::{
 };
 
 const BOOT: Duration = Duration::from_secs(60);
+
+/// These scenarios kill and restore whole clusters: one at a time, so that a loaded
+/// machine does not turn their timing into the subject.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 const HEAL: Duration = Duration::from_secs(180);
 
 fn pid_of(status: &Value, pod: &str) -> u64 {
@@ -52,36 +60,46 @@ fn assert_converged(h: &Harness, keys: &[(&str, usize)]) -> Value {
 
 #[test]
 fn a_member_whose_wal_is_deleted_with_its_directory_kept_is_replaced_under_a_new_id() {
+    let _serial = serial();
     let h = Harness::start();
     h.apply("c.yaml", &local_manifest("kubernetes", 3, "    agentLostAfter: 1s\n"));
     let before = h.wait_healthy("kubernetes", 3, BOOT);
     put_keys(&endpoints(&before), "k", 200);
-    signal(pid_of(&before, "etcd-1"), Signal::SIGKILL);
     // The volume comes back empty: the data directory is there, its `member/` is not.
+    // The member is stopped first, so the controller never sees it crashed on intact
+    // data in between.
+    let pid = pid_of(&before, "etcd-1");
+    signal(pid, Signal::SIGSTOP);
     let dir = data_dir_of(&before, "etcd-1");
     std::fs::remove_dir_all(Path::new(&dir).join("member")).expect("delete member/");
     assert!(Path::new(&dir).is_dir());
+    signal(pid, Signal::SIGKILL);
     h.wait_status("kubernetes", "etcd-1 seen with its data missing", HEAL, |s| {
         member(s, "etcd-1")["task"]["data"] == "missing"
             || member(s, "etcd-1")["id"] != member(&before, "etcd-1")["id"]
     });
     let after = assert_converged(&h, &[("k", 200)]);
-    assert_ne!(member(&after, "etcd-1")["id"], member(&before, "etcd-1")["id"], "a new member took the slot");
+    assert_ne!(
+        member(&after, "etcd-1")["id"],
+        member(&before, "etcd-1")["id"],
+        "a new member took the slot: {:#?}",
+        h.events("kubernetes")
+    );
     assert_eq!(succeeded(&h, "RestartInPlace"), 0, "never restarted in place on an empty directory");
     assert_eq!(succeeded(&h, "AddLearner"), 1);
 }
 
 #[test]
 fn a_member_whose_wal_is_corrupted_is_restarted_a_bounded_number_of_times_then_replaced() {
+    let _serial = serial();
     let h = Harness::start();
     h.apply("c.yaml", &local_manifest("kubernetes", 3, "    agentLostAfter: 1s\n    maxRestarts: 3\n"));
     let before = h.wait_healthy("kubernetes", 3, BOOT);
     put_keys(&endpoints(&before), "k", 200);
-    signal(pid_of(&before, "etcd-2"), Signal::SIGKILL);
+    // Stopped while its WAL is overwritten, then killed: it never runs on the garbage.
+    let pid = pid_of(&before, "etcd-2");
+    signal(pid, Signal::SIGSTOP);
     let wal = Path::new(&data_dir_of(&before, "etcd-2")).join("member/wal");
-    wait_for("etcd-2's process gone", HEAL, || {
-        h.status("kubernetes").filter(|s| member(s, "etcd-2")["task"]["state"] == "exited")
-    });
     for entry in std::fs::read_dir(&wal).expect("wal dir") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "wal") {
@@ -89,8 +107,16 @@ fn a_member_whose_wal_is_corrupted_is_restarted_a_bounded_number_of_times_then_r
             std::fs::write(&path, vec![0xA5u8; len]).expect("overwrite the WAL with garbage");
         }
     }
+    signal(pid, Signal::SIGKILL);
+    h.wait_status("kubernetes", "etcd-2 seen down", HEAL, |s| member(s, "etcd-2")["healthy"] == false);
+    h.wait_status("kubernetes", "etcd-2 healthy again", HEAL, |s| member(s, "etcd-2")["healthy"] == true);
     let after = assert_converged(&h, &[("k", 200)]);
-    assert_ne!(member(&after, "etcd-2")["id"], member(&before, "etcd-2")["id"], "replaced under a new ID");
+    assert_ne!(
+        member(&after, "etcd-2")["id"],
+        member(&before, "etcd-2")["id"],
+        "replaced under a new ID: {:#?}",
+        h.events("kubernetes")
+    );
     let restarts = succeeded(&h, "RestartInPlace");
     assert!((1..=12).contains(&restarts), "restarted in place {restarts} times, then replaced");
     assert_eq!(succeeded(&h, "AddLearner"), 1);
@@ -105,20 +131,39 @@ fn restore_manifest(dir: &Path) -> String {
 }
 
 /// Three members: 100 keys `k/`, a backup, then 50 keys `after/` that only the members
-/// hold; then every member is killed and two of them lose their data.
-fn all_down_two_wiped(h: &Harness) -> Value {
+/// hold; then every member is killed and the two followers lose their data. The leader
+/// survives: it holds every acknowledged write (an entry is committed only once the
+/// leader has it; a follower may miss the last ones). Returns the status before and the
+/// survivor's pod.
+fn all_down_two_wiped(h: &Harness) -> (Value, String) {
     h.apply("c.yaml", &restore_manifest(&h.dir.path().join("backups")));
     let before = h.wait_healthy("kubernetes", 3, BOOT);
     put_keys(&endpoints(&before), "k", 100);
     h.cli_ok(&["backup", "kubernetes"]);
     put_keys(&endpoints(&before), "after", 50);
+    // A barrier write applied by every member: the 50 writes before it are committed
+    // and the leader has recorded their commit, so a crash now cannot un-commit them
+    // (the barrier itself may be lost, and is not counted).
+    put_keys(&endpoints(&before), "barrier", 1);
+    h.wait_status("kubernetes", "every member at the same revision", HEAL, |s| {
+        let revisions: Vec<_> =
+            s["members"].as_array().into_iter().flatten().map(|m| m["revision"].clone()).collect();
+        revisions.len() == 3 && revisions.iter().all(|r| r.is_i64() && *r == revisions[0])
+    });
+    let status = h.status("kubernetes").expect("status");
+    let leader = status["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["role"] == "leader"))
+        .and_then(|m| m["pod"].as_str())
+        .expect("a leader")
+        .to_owned();
     for pod in ["etcd-0", "etcd-1", "etcd-2"] {
         signal(pid_of(&before, pod), Signal::SIGKILL);
     }
-    for pod in ["etcd-1", "etcd-2"] {
+    for pod in ["etcd-0", "etcd-1", "etcd-2"].into_iter().filter(|p| *p != leader) {
         std::fs::remove_dir_all(data_dir_of(&before, pod)).expect("delete data");
     }
-    before
+    (before, leader)
 }
 
 fn restored(h: &Harness) -> Value {
@@ -129,13 +174,17 @@ fn restored(h: &Harness) -> Value {
 
 #[test]
 fn all_members_down_two_wiped_one_crashed_with_newer_data_than_the_backup_loses_no_write() {
+    let _serial = serial();
     let h = Harness::start();
-    all_down_two_wiped(&h);
+    let (_, survivor) = all_down_two_wiped(&h);
     let after = restored(&h);
     assert!(
-        after["restore"]["from"].as_str().is_some_and(|f| f.contains("surviving member etcd-0")),
-        "the crashed survivor was brought back and used: {after:#}"
+        after["restore"]["from"]
+            .as_str()
+            .is_some_and(|f| f.contains(&format!("surviving member {survivor}"))),
+        "the crashed survivor's data was read and used: {after:#}"
     );
+    assert_eq!(succeeded(&h, "ReadSurvivor"), 1);
     assert_eq!(after["restore"]["revisionsLost"], 0, "{after:#}");
     assert_converged(&h, &[("k", 100), ("after", 50)]);
     assert_eq!(count_events(&h, "kubernetes", "RestoreFromBackup"), 0);
@@ -143,19 +192,23 @@ fn all_members_down_two_wiped_one_crashed_with_newer_data_than_the_backup_loses_
 
 #[test]
 fn a_controller_killed_after_choosing_the_restore_source_reuses_that_source() {
+    let _serial = serial();
     let mut h = Harness::start();
     h.kill_daemon();
     h.start_daemon_with(&[(etcd_warden::act::FAILPOINT_ENV, "RestoreSourceChosen")]);
-    let before = all_down_two_wiped(&h);
+    let (before, survivor) = all_down_two_wiped(&h);
     h.wait_daemon_exit(HEAL);
     // The survivor's snapshot is recorded; now the survivor itself is lost too. Only the
     // recorded snapshot holds the writes made after the backup.
     support::kill_processes_under(&h.state_dir());
-    std::fs::remove_dir_all(data_dir_of(&before, "etcd-0")).expect("delete the survivor's data");
+    std::fs::remove_dir_all(data_dir_of(&before, &survivor)).expect("delete the survivor's data");
     h.start_daemon();
     let after = restored(&h);
+    assert_eq!(succeeded(&h, "ReadSurvivor"), 1, "the survivor's data was read once, before the crash");
     assert!(
-        after["restore"]["from"].as_str().is_some_and(|f| f.contains("surviving member etcd-0")),
+        after["restore"]["from"]
+            .as_str()
+            .is_some_and(|f| f.contains(&format!("surviving member {survivor}"))),
         "the recorded source was reused: {after:#}"
     );
     assert_converged(&h, &[("k", 100), ("after", 50)]);

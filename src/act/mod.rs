@@ -174,6 +174,7 @@ async fn take<P: Platform>(
             Ok(())
         }
         Step::RejoinReplacement { pod } => membership::rejoin(ctx, history, *pod).await,
+        Step::ReadSurvivor { pod } => restore::read_survivor(ctx, history, *pod).await,
         Step::AbandonJoin { .. } => {
             history.replacement = None;
             history.scale = None;

@@ -6,12 +6,18 @@
 //! that file and never falls back to another, older source because the survivor is
 //! stopped by then.
 
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
 use super::{ActContext, ActError, failpoint};
 use crate::backup::recover::{RestoreSource, restore_cluster};
 use crate::backup::run::BackupContext;
 use crate::backup::snapshot;
+use crate::backup::snapshot::SnapshotFacts;
+use crate::domain::PodName;
 use crate::observe::platform::Platform;
-use crate::observe::{ChosenSource, History, RestoreInFlight};
+use crate::observe::{ChosenSource, History, RestoreInFlight, SavedSnapshot};
 use crate::plan::Step;
 use crate::store::atomic::ensure_private_dir;
 
@@ -27,7 +33,7 @@ pub(super) async fn restore<P: Platform>(
 ) -> Result<(), ActError> {
     let _guard = ctx.backup_lock.lock().await;
     if history.restore.is_none() {
-        history.restore = Some(choose(ctx, step).await?);
+        history.restore = Some(choose(ctx, history, step).await?);
         ctx.store.put_history(ctx.name, history)?;
         failpoint(SOURCE_CHOSEN);
     }
@@ -57,8 +63,21 @@ pub(super) async fn restore<P: Platform>(
 }
 
 /// Fixes the source: saves and verifies a survivor's snapshot, or names the backup.
-async fn choose<P: Platform>(ctx: &ActContext<'_, P>, step: &Step) -> Result<RestoreInFlight, ActError> {
+async fn choose<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &History,
+    step: &Step,
+) -> Result<RestoreInFlight, ActError> {
     let (source, revision) = match step {
+        Step::RestoreFromSurvivor { pod, .. } if history.survivors.contains_key(pod) => {
+            let saved = &history.survivors[pod];
+            let source = ChosenSource::Survivor {
+                pod: *pod,
+                snapshot: saved.file.clone(),
+                sha256: saved.sha256.clone(),
+            };
+            (source, saved.revision)
+        }
         Step::RestoreFromSurvivor { pod, endpoint } => {
             ensure_private_dir(&ctx.snapshots)
                 .map_err(|e| ActError::Precondition(format!("create {}: {e}", ctx.snapshots.display())))?;
@@ -77,4 +96,102 @@ async fn choose<P: Platform>(ctx: &ActContext<'_, P>, step: &Step) -> Result<Res
         other => return Err(ActError::Precondition(format!("{} is not a restore", other.name()))),
     };
     Ok(RestoreInFlight { source, revision, chosen_at: ctx.now })
+}
+
+/// Reads a stopped survivor's data without touching it: its data directory is copied,
+/// the copy is started alone on loopback (`--force-new-cluster` replays its WAL, so
+/// every write it acknowledged is there), snapshotted and stopped, and the copy is
+/// deleted. The snapshot and its revision are recorded for the choice of a source.
+pub(super) async fn read_survivor<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &mut History,
+    pod: PodName,
+) -> Result<(), ActError> {
+    let precondition = |what: String| ActError::Precondition(what);
+    let data = ctx
+        .platform
+        .local_data_dir(pod)
+        .ok_or_else(|| precondition(format!("the data of {pod} cannot be read from this machine")))?;
+    let crate::manifest::PlatformSpec::Local(spec) = &ctx.desired.platform else {
+        return Err(precondition("only the local platform can read a stopped member's data".into()));
+    };
+    ensure_private_dir(&ctx.snapshots)
+        .map_err(|e| precondition(format!("create {}: {e}", ctx.snapshots.display())))?;
+    let stamp = ctx.now.as_millisecond();
+    let scratch = ctx.snapshots.join(format!("scratch-{pod}-{stamp}"));
+    let file = ctx.snapshots.join(format!("{stamp}-{pod}-survivor.db"));
+    let result = scratch_snapshot(ctx, &spec.etcd_binary, &data, &scratch, &file).await;
+    if let Err(error) = std::fs::remove_dir_all(&scratch) {
+        tracing::warn!(dir = %scratch.display(), %error, "cannot delete a scratch copy");
+    }
+    let facts = result?;
+    tracing::info!(%pod, revision = facts.revision, "a stopped survivor's data was read");
+    history.survivors.insert(pod, SavedSnapshot { file, sha256: facts.sha256, revision: facts.revision });
+    Ok(ctx.store.put_history(ctx.name, history)?)
+}
+
+async fn scratch_snapshot<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    binary: &Path,
+    data: &Path,
+    scratch: &Path,
+    file: &Path,
+) -> Result<SnapshotFacts, ActError> {
+    let precondition = |what: String| ActError::Precondition(what);
+    copy_dir(data, scratch)
+        .map_err(|e| precondition(format!("copy {} to {}: {e}", data.display(), scratch.display())))?;
+    let port = |_| {
+        std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| precondition(format!("no free loopback port: {e}")))
+    };
+    let (client, peer) = (port(0)?, port(1)?);
+    let client_url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let mut child = tokio::process::Command::new(binary)
+        .arg(format!("--data-dir={}", scratch.display()))
+        .arg("--force-new-cluster")
+        .arg(format!("--listen-client-urls={client_url}"))
+        .arg(format!("--advertise-client-urls={client_url}"))
+        .arg(format!("--listen-peer-urls={peer_url}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| precondition(format!("start a scratch etcd ({}): {e}", binary.display())))?;
+    let deadline = tokio::time::Instant::now() + SCRATCH_DEADLINE;
+    let result = loop {
+        if ctx.admin.status(&client_url).await.is_ok_and(|s| s.is_healthy()) {
+            break snapshot::save(&client_url, file).await.map_err(ActError::from);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            break Err(precondition(format!("the scratch copy exited ({status}): its data cannot be read")));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break Err(precondition(format!("the scratch copy did not serve within {SCRATCH_DEADLINE:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = child.kill().await;
+    result
+}
+
+/// How long a scratch copy of a survivor may take to serve.
+const SCRATCH_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Copies a directory tree (files and directories only), keeping it private.
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    ensure_private_dir(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }

@@ -88,6 +88,19 @@ pub enum ChosenSource {
     },
 }
 
+/// A verified snapshot of a stopped survivor's data, read through a scratch copy of
+/// it: the survivor's revision for the choice of a restore source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedSnapshot {
+    /// The snapshot file.
+    pub file: std::path::PathBuf,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+    /// The revision inside it.
+    pub revision: i64,
+}
+
 /// A restore whose source is chosen and not yet finished.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -159,6 +172,9 @@ pub struct History {
     /// The restore in flight, if any.
     #[serde(default)]
     pub restore: Option<RestoreInFlight>,
+    /// Snapshots of stopped survivors, read after a permanent quorum loss.
+    #[serde(default)]
+    pub survivors: BTreeMap<PodName, SavedSnapshot>,
     /// The scale-up in flight and the backup that admitted it.
     #[serde(default)]
     pub scale: Option<ScaleAdmission>,
@@ -263,6 +279,7 @@ impl History {
         self.last_restore = Some(report);
         self.replacement = None;
         self.restore = None;
+        self.survivors.clear();
         self.restarts.clear();
         self.restart_windows();
     }

@@ -15,7 +15,8 @@ use crate::backup::catalog::BackupRecord;
 use crate::domain::PodName;
 pub use etcd::{EndpointStatus, EtcdAdmin, ListedMember};
 pub use history::{
-    BootstrapAttempt, ChosenSource, History, JoinKind, Replacement, Restarts, RestoreInFlight, ScaleAdmission,
+    BootstrapAttempt, ChosenSource, History, JoinKind, Replacement, Restarts, RestoreInFlight, SavedSnapshot,
+    ScaleAdmission,
 };
 use platform::{Platform, PlatformError, PlatformObservation, TaskState};
 

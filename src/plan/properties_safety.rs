@@ -123,7 +123,7 @@ proptest! {
                     prop_assert!(record.taken_at <= at(600), "a backup dated in the future was taken");
                     prop_assert_eq!(Some(record.revision), best, "an older source was taken: {:#?}", plan);
                 }
-                Step::RestartInPlace { pod, .. } => {
+                Step::RestartInPlace { pod, .. } | Step::ReadSurvivor { pod } => {
                     prop_assert!(matches!(fates[usize::from(pod.index())], Fate::Crashed));
                 }
                 other => return Err(TestCaseError::fail(format!("unexpected step after a quorum loss: {other:?}"))),

@@ -7,16 +7,18 @@
 //! permanent only when the survivors cannot make a quorum of the voters.
 //!
 //! Under `policy.quorumLoss: Manual`, `RestoreRequired`. Under `Restore`: first bring
-//! back what can come back (restart crashed survivors, wait a bounded time for them to
-//! answer), then take the newest data there is: the survivor with the highest revision
-//! or the newest verified backup, whichever holds the higher revision, within
-//! `maxDataLoss`. A source once chosen is kept in the history and reused by every
+//! back what can come back: a crashed survivor's data is read through a scratch copy
+//! started alone (a member restarted without a quorum never answers), and a live one
+//! that does not answer is waited for a bounded time. Then take the newest data there
+//! is: the survivor with the highest revision or the newest verified backup, whichever
+//! holds the higher revision, within `maxDataLoss`. A source once chosen is kept in the history and reused by every
 //! retry. Never while a quorum is reachable.
 
 use jiff::Timestamp;
 
 use super::quorum::Quorum;
 use super::{Decision, Rule, Step, restart, window_end};
+
 use crate::backup::catalog::{self, BackupRecord};
 use crate::domain::PodName;
 use crate::manifest::{DesiredCluster, QuorumLossPolicy};
@@ -86,8 +88,7 @@ pub(super) fn decide(
         voters.len() - survivors.len(),
         voters.len()
     );
-    // Bring back what can come back, whatever the policy: crashed survivors restart.
-    let mut decisions = restart::decide(desired, observed, history, now);
+    let mut decisions = Vec::new();
     if desired.policy.quorum_loss == QuorumLossPolicy::Manual {
         let name = &desired.name;
         let message = format!(
@@ -111,8 +112,20 @@ pub(super) fn decide(
         );
         return Some(vec![Decision::act(Rule::Restore, step, message)]);
     }
-    if decisions.iter().any(|d| d.step().is_some()) {
-        return Some(decisions);
+    // Bring back what can come back: the data of a crashed survivor is read first.
+    let unread = survivors.iter().copied().find(|p| {
+        observed.endpoint(*p).is_none()
+            && !history.survivors.contains_key(p)
+            && observed
+                .platform
+                .task(*p)
+                .is_some_and(|t| t.task == TaskState::Exited && t.data == DataState::Intact)
+    });
+    if let Some(pod) = unread {
+        let message = format!(
+            "{what}; {pod} is down with its data intact: its data is read (a scratch copy started alone) before a source is chosen"
+        );
+        return Some(vec![Decision::act(Rule::Restore, Step::ReadSurvivor { pod }, message)]);
     }
     decisions.push(choose(desired, observed, history, &survivors, now, &what));
     Some(decisions)
@@ -140,8 +153,11 @@ fn choose(
                 .into(),
         );
     };
-    let unanswered: Vec<PodName> =
-        survivors.iter().copied().filter(|p| observed.endpoint(*p).is_none()).collect();
+    // A survivor's revision: as it answers now, or as its data was read.
+    let revision_of = |p: PodName| {
+        observed.endpoint(p).map(|s| s.revision).or_else(|| history.survivors.get(&p).map(|s| s.revision))
+    };
+    let unanswered: Vec<PodName> = survivors.iter().copied().filter(|p| revision_of(*p).is_none()).collect();
     if let Some(&pod) = unanswered.first() {
         let since =
             history.unanswered_since.get(&pod).or(history.down_since.get(&pod)).copied().unwrap_or(now);
@@ -162,7 +178,7 @@ fn choose(
     }
     let survivor = survivors
         .iter()
-        .filter_map(|p| observed.endpoint(*p).map(|s| (*p, s.revision)))
+        .filter_map(|p| revision_of(*p).map(|revision| (*p, revision)))
         .max_by_key(|(p, revision)| (*revision, std::cmp::Reverse(*p)));
     let backup = catalog::newest_restorable(&observed.backups.records, now);
     let loss = |as_of: Option<Timestamp>, revision: i64| {

@@ -9,7 +9,9 @@ use crate::backup::catalog::BackupRecord;
 use crate::domain::{BackupId, MemberId};
 use crate::manifest::{BackupPolicy, Destination, MemberCount, QuorumLossPolicy, Retention, Schedule};
 use crate::observe::platform::{DataState, TaskState};
-use crate::observe::{ChosenSource, EndpointStatus, Restarts, RestoreInFlight, ScaleAdmission};
+use crate::observe::{
+    ChosenSource, EndpointStatus, Restarts, RestoreInFlight, SavedSnapshot, ScaleAdmission,
+};
 
 fn restoring(members: MemberCount) -> DesiredCluster {
     let mut d = desired(members);
@@ -128,12 +130,22 @@ fn a_replacement_learner_that_runs_but_never_answers_is_wiped_removed_and_added_
 }
 
 #[test]
-fn before_choosing_a_restore_source_crashed_survivors_are_restarted() {
+fn before_choosing_a_restore_source_a_crashed_survivors_data_is_read_then_compared() {
     let d = restoring(MemberCount::Three);
     let mut w = no_list(world(3).lost(1, t0()).lost(2, t0()).exited(0, t0()));
-    add_backup(&mut w, at(-100), 30);
-    let (step, _) = only_step(&w.plan(&d, at(120)));
-    assert!(matches!(step, Step::RestartInPlace { pod: p, .. } if p == pod(0)), "{step:?}");
+    let id = add_backup(&mut w, at(-100), 30);
+    let (step, rule) = only_step(&w.plan(&d, at(120)));
+    assert_eq!(rule, Rule::Restore);
+    assert_eq!(step, Step::ReadSurvivor { pod: pod(0) });
+    // Read at revision 50: newer than the backup, so the survivor is the source.
+    let saved = SavedSnapshot { file: "s.db".into(), sha256: "ab".into(), revision: 50 };
+    w.history.survivors.insert(pod(0), saved.clone());
+    let (step, _) = only_step(&w.plan(&d, at(121)));
+    assert!(matches!(step, Step::RestoreFromSurvivor { pod: p, .. } if p == pod(0)), "{step:?}");
+    // Read at revision 20: the backup (revision 30) holds newer data and wins.
+    w.history.survivors.insert(pod(0), SavedSnapshot { revision: 20, ..saved });
+    let (step, _) = only_step(&w.plan(&d, at(121)));
+    assert_eq!(step, Step::RestoreFromBackup { id });
 }
 
 #[test]

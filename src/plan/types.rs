@@ -186,6 +186,14 @@ pub enum Step {
         /// The slot.
         pod: PodName,
     },
+    /// Read a stopped survivor's data after a permanent quorum loss: a scratch copy of
+    /// its data directory is started alone (`--force-new-cluster`, its WAL replayed)
+    /// and snapshotted; the survivor itself is not touched.
+    #[serde(rename_all = "camelCase")]
+    ReadSurvivor {
+        /// The survivor.
+        pod: PodName,
+    },
     /// Stop a replacement learner that never answered and delete its data; it is then
     /// removed and added again.
     #[serde(rename_all = "camelCase")]
@@ -232,6 +240,7 @@ impl Step {
             Self::MoveLeader { .. } => "MoveLeader",
             Self::RetireMember { .. } => "RetireMember",
             Self::RejoinReplacement { .. } => "RejoinReplacement",
+            Self::ReadSurvivor { .. } => "ReadSurvivor",
             Self::AbandonJoin { .. } => "AbandonJoin",
         }
     }
@@ -274,6 +283,9 @@ impl Step {
             Self::RejoinReplacement { pod } => {
                 format!("stop the unresponsive replacement {pod} and delete its data, to add it again")
             }
+            Self::ReadSurvivor { pod } => {
+                format!("read the data of the stopped survivor {pod} through a scratch copy")
+            }
             Self::AbandonJoin { pod } => format!("abandon the join of {pod}: it is no longer desired"),
         }
     }
@@ -296,6 +308,7 @@ impl Step {
             | Self::RestoreFromSurvivor { pod, .. }
             | Self::RetireMember { pod }
             | Self::RejoinReplacement { pod }
+            | Self::ReadSurvivor { pod }
             | Self::AbandonJoin { pod } => Some(*pod),
             Self::RemoveMember { pod, .. } => *pod,
         }
