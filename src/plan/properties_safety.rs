@@ -5,10 +5,9 @@
 use jiff::SignedDuration;
 use proptest::prelude::*;
 
-use super::tests::{at, desired, pod, world};
+use super::tests::{at, backup_record, desired, pod, world};
 use super::*;
-use crate::backup::catalog::BackupRecord;
-use crate::domain::{BackupId, MemberId};
+use crate::domain::MemberId;
 use crate::manifest::{MemberCount, QuorumLossPolicy};
 use crate::observe::platform::DataState;
 use crate::observe::{EndpointStatus, Restarts};
@@ -73,19 +72,7 @@ fn build(fates: &[Fate], backups: &[(i64, i64)]) -> super::tests::World {
     w.observed.member_list = None;
     for (revision, ago) in backups {
         let taken_at = now - SignedDuration::from_secs(*ago);
-        w.observed.backups.records.push(BackupRecord {
-            id: BackupId::new(taken_at, *revision),
-            cluster: "kubernetes".parse().expect("name"),
-            taken_at,
-            source: pod(0),
-            revision: *revision,
-            keys: 1,
-            size_bytes: 1,
-            sha256: "00".into(),
-            verified: true,
-            duration_seconds: 0.1,
-            location: "/b/".into(),
-        });
+        w.observed.backups.records.push(backup_record(taken_at, *revision));
     }
     w
 }

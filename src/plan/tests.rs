@@ -42,6 +42,23 @@ pub(crate) fn at(seconds: i64) -> Timestamp {
     t0() + SignedDuration::from_secs(seconds)
 }
 
+/// A verified backup record of `revision` taken at `taken_at`.
+pub(crate) fn backup_record(taken_at: Timestamp, revision: i64) -> crate::backup::catalog::BackupRecord {
+    crate::backup::catalog::BackupRecord {
+        id: crate::domain::BackupId::new(taken_at, revision),
+        cluster: "kubernetes".parse().expect("name"),
+        taken_at,
+        source: pod(0),
+        revision,
+        keys: 1,
+        size_bytes: 1,
+        sha256: "00".into(),
+        verified: true,
+        duration_seconds: 0.1,
+        location: "/b/".into(),
+    }
+}
+
 pub(crate) fn pod(i: u8) -> PodName {
     PodName::new(i).expect("pod")
 }

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use super::tests::{World, at, desired, only_step, pod, t0, world};
+use super::tests::{World, at, backup_record, desired, only_step, pod, t0, world};
 use super::*;
-use crate::backup::catalog::BackupRecord;
 use crate::domain::{BackupId, MemberId};
 use crate::manifest::{BackupPolicy, Destination, MemberCount, QuorumLossPolicy, Retention, Schedule};
 use crate::observe::platform::{DataState, TaskState};
@@ -26,20 +25,9 @@ fn restoring(members: MemberCount) -> DesiredCluster {
 }
 
 fn add_backup(w: &mut World, taken_at: jiff::Timestamp, revision: i64) -> BackupId {
-    let id = BackupId::new(taken_at, revision);
-    w.observed.backups.records.push(BackupRecord {
-        id: id.clone(),
-        cluster: "kubernetes".parse().expect("name"),
-        taken_at,
-        source: pod(0),
-        revision,
-        keys: 1,
-        size_bytes: 1,
-        sha256: "00".into(),
-        verified: true,
-        duration_seconds: 0.1,
-        location: "/b/".into(),
-    });
+    let record = backup_record(taken_at, revision);
+    let id = record.id.clone();
+    w.observed.backups.records.push(record);
     id
 }
 
