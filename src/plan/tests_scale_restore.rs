@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use super::tests::{World, at, desired, only_step, pod, t0, world};
+use super::tests::{World, at, backup_record, desired, only_step, pod, t0, world};
 use super::*;
-use crate::backup::catalog::BackupRecord;
 use crate::domain::{BackupId, MemberId};
 use crate::manifest::{
     BackupPolicy, Destination, MemberCount, QuorumLossPolicy, Retention, ScaleUpPolicy, Schedule,
@@ -23,20 +22,9 @@ fn with_backups(members: MemberCount) -> DesiredCluster {
 }
 
 fn backup(w: &mut World, taken_at: jiff::Timestamp) -> BackupId {
-    let id = BackupId::new(taken_at, 42);
-    w.observed.backups.records.push(BackupRecord {
-        id: id.clone(),
-        cluster: "kubernetes".parse().expect("name"),
-        taken_at,
-        source: pod(0),
-        revision: 42,
-        keys: 1,
-        size_bytes: 1,
-        sha256: "00".into(),
-        verified: true,
-        duration_seconds: 0.1,
-        location: "/b/".into(),
-    });
+    let record = backup_record(taken_at, 42);
+    let id = record.id.clone();
+    w.observed.backups.records.push(record);
     id
 }
 
