@@ -8,8 +8,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use support::{
-    Harness, assert_keys, count_events, endpoints, local_manifest, member, member_list, put_keys, signal,
-    wait_for,
+    Harness, assert_keys, count_events, data_dir_of, endpoints, local_manifest, member, member_list, pid_of,
+    put_keys, signal, wait_for,
 };
 
 const BOOT: Duration = Duration::from_secs(60);
@@ -19,39 +19,14 @@ fn manifest(name: &str, recovery: &str) -> String {
     local_manifest(name, 3, recovery)
 }
 
-fn pid_of(status: &Value, pod: &str) -> u64 {
-    member(status, pod)["task"]["pid"].as_u64().expect("pid")
-}
-
-fn data_dir_of(status: &Value, pod: &str) -> String {
-    member(status, pod)["task"]["dataDir"].as_str().expect("dataDir").to_owned()
-}
-
 /// The events of a step that succeeded.
 fn succeeded(h: &Harness, step: &str) -> Vec<Value> {
     h.events("kubernetes").into_iter().filter(|e| e["reason"] == step && e["kind"] == "Normal").collect()
 }
 
-/// Three healthy voters, no learner, no unstarted member, equal hashes, every key.
-fn assert_converged(h: &Harness, name: &str, keys: usize) -> Value {
-    let status = h.wait_status(name, "3 healthy voters after healing", HEAL, |s| {
-        s["phase"] == "Healthy"
-            && support::healthy_members(s) == 3
-            && s["members"].as_array().is_some_and(|m| m.iter().all(|m| m["role"] != "learner"))
-    });
-    // etcd may still elect a leader after the last promotion: poll, with a deadline.
-    let eps = endpoints(&status);
-    let (list, hashes) = wait_for("a stable member list and hashkv", HEAL, || {
-        Some((support::try_member_list(&eps)?, support::try_hashkv(&eps)?))
-    });
-    assert_eq!(list.len(), 3, "exactly three members: {list:?}\nevents: {:#?}", h.events(name));
-    assert!(
-        list.iter().all(|(_, name, learner)| !name.is_empty() && !learner),
-        "no phantom, no learner: {list:?}"
-    );
-    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "hashkv differs: {hashes:?}");
-    assert_keys(&eps, "k", keys);
-    status
+/// Three healthy voters, no learner, equal hashes, and the `count` keys `k/`.
+fn assert_converged(h: &Harness, name: &str, count: usize) -> Value {
+    support::assert_converged(h, name, &[("k", count)], HEAL)
 }
 
 #[test]

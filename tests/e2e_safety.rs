@@ -11,7 +11,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use support::{
-    Harness, assert_keys, count_events, endpoints, local_manifest, member, put_keys, signal, wait_for,
+    Harness, count_events, data_dir_of, endpoints, local_manifest, member, pid_of, put_keys, signal,
 };
 
 const BOOT: Duration = Duration::from_secs(60);
@@ -25,37 +25,14 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 const HEAL: Duration = Duration::from_secs(180);
 
-fn pid_of(status: &Value, pod: &str) -> u64 {
-    member(status, pod)["task"]["pid"].as_u64().expect("pid")
-}
-
-fn data_dir_of(status: &Value, pod: &str) -> String {
-    member(status, pod)["task"]["dataDir"].as_str().expect("dataDir").to_owned()
-}
-
 /// The events of a step that succeeded.
 fn succeeded(h: &Harness, step: &str) -> usize {
     h.events("kubernetes").iter().filter(|e| e["reason"] == step && e["kind"] == "Normal").count()
 }
 
-/// Three healthy voters, no learner or phantom, equal hashes, every key of `prefixes`.
+/// Three healthy voters, no learner or phantom, equal hashes, every key of `keys`.
 fn assert_converged(h: &Harness, keys: &[(&str, usize)]) -> Value {
-    let status = h.wait_status("kubernetes", "3 healthy voters", HEAL, |s| {
-        s["phase"] == "Healthy"
-            && support::healthy_members(s) == 3
-            && s["members"].as_array().is_some_and(|m| m.iter().all(|m| m["role"] != "learner"))
-    });
-    let eps = endpoints(&status);
-    let (list, hashes) = wait_for("a stable member list and hashkv", HEAL, || {
-        Some((support::try_member_list(&eps)?, support::try_hashkv(&eps)?))
-    });
-    assert_eq!(list.len(), 3, "exactly three members: {list:?}");
-    assert!(list.iter().all(|(_, name, learner)| !name.is_empty() && !learner), "{list:?}");
-    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "hashkv differs: {hashes:?}");
-    for (prefix, count) in keys {
-        assert_keys(&eps, prefix, *count);
-    }
-    status
+    support::assert_converged(h, "kubernetes", keys, HEAL)
 }
 
 #[test]

@@ -405,3 +405,38 @@ pub fn condition(status: &Value, kind: &str) -> Value {
         .and_then(|c| c.iter().find(|c| c["type"] == kind).cloned())
         .unwrap_or_default()
 }
+
+/// A member's pid, from a status.
+pub fn pid_of(status: &Value, pod: &str) -> u64 {
+    member(status, pod)["task"]["pid"].as_u64().expect("pid")
+}
+
+/// A member's data directory, from a status.
+pub fn data_dir_of(status: &Value, pod: &str) -> String {
+    member(status, pod)["task"]["dataDir"].as_str().expect("dataDir").to_owned()
+}
+
+/// Three healthy voters, no learner, no unstarted member, equal hashes, and every key of
+/// each `(prefix, count)` read back; waits up to `timeout` for each.
+pub fn assert_converged(h: &Harness, name: &str, keys: &[(&str, usize)], timeout: Duration) -> Value {
+    let status = h.wait_status(name, "3 healthy voters after healing", timeout, |s| {
+        s["phase"] == "Healthy"
+            && healthy_members(s) == 3
+            && s["members"].as_array().is_some_and(|m| m.iter().all(|m| m["role"] != "learner"))
+    });
+    // etcd may still elect a leader after the last promotion: poll, with a deadline.
+    let eps = endpoints(&status);
+    let (list, hashes) = wait_for("a stable member list and hashkv", timeout, || {
+        Some((try_member_list(&eps)?, try_hashkv(&eps)?))
+    });
+    assert_eq!(list.len(), 3, "exactly three members: {list:?}\nevents: {:#?}", h.events(name));
+    assert!(
+        list.iter().all(|(_, name, learner)| !name.is_empty() && !learner),
+        "no phantom, no learner: {list:?}"
+    );
+    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "hashkv differs: {hashes:?}");
+    for (prefix, count) in keys {
+        assert_keys(&eps, prefix, *count);
+    }
+    status
+}
