@@ -57,6 +57,27 @@ impl Checker {
         self.required_duration(path, value, zero)
     }
 
+    /// An optional count within `allowed`, `default` when absent; `what` says what is
+    /// counted in the error.
+    pub(super) fn count(
+        &mut self,
+        path: &str,
+        value: Option<u32>,
+        default: u32,
+        allowed: std::ops::RangeInclusive<u32>,
+        what: &str,
+    ) -> Option<u32> {
+        match value {
+            None => Some(default),
+            Some(n) if allowed.contains(&n) => Some(n),
+            Some(n) => {
+                let (min, max) = (allowed.start(), allowed.end());
+                self.fail(path, format!("{n} is not allowed ({min} to {max} {what})"));
+                None
+            }
+        }
+    }
+
     /// Parses a duration that has no default.
     pub(super) fn required_duration(
         &mut self,
@@ -218,28 +239,20 @@ impl Checker {
             defaults.bootstrap_timeout,
             Zero::Refused,
         );
-        let bootstrap_attempts = match recovery.bootstrap_attempts {
-            None => Some(defaults.bootstrap_attempts),
-            Some(n @ 1..=10) => Some(n),
-            Some(n) => {
-                self.fail(
-                    "spec.recovery.bootstrapAttempts",
-                    format!("{n} is not allowed (1 to 10 attempts)"),
-                );
-                None
-            }
-        };
-        let max_restarts = match recovery.max_restarts {
-            None => Some(defaults.max_restarts),
-            Some(n @ 1..=20) => Some(n),
-            Some(n) => {
-                self.fail(
-                    "spec.recovery.maxRestarts",
-                    format!("{n} is not allowed (1 to 20 restarts in place before the slot counts as lost)"),
-                );
-                None
-            }
-        };
+        let bootstrap_attempts = self.count(
+            "spec.recovery.bootstrapAttempts",
+            recovery.bootstrap_attempts,
+            defaults.bootstrap_attempts,
+            1..=10,
+            "attempts",
+        );
+        let max_restarts = self.count(
+            "spec.recovery.maxRestarts",
+            recovery.max_restarts,
+            defaults.max_restarts,
+            1..=20,
+            "restarts in place before the slot counts as lost",
+        );
         Some(RecoveryWindows {
             max_restarts: max_restarts?,
             restart_grace: restart_grace?,
