@@ -57,3 +57,36 @@ impl Event {
         self
     }
 }
+
+/// One line of a member's log as people read it: etcd's structured (zap JSON) lines
+/// become `<time> <level> <msg>` with the error, if any; other lines stay as they are.
+pub fn readable_log_line(line: &str) -> String {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str::<serde_json::Value>(line) else {
+        return line.to_owned();
+    };
+    let text = |key: &str| fields.get(key).and_then(serde_json::Value::as_str).unwrap_or_default();
+    let mut out = format!("{} {} {}", text("ts"), text("level"), text("msg"));
+    if !text("error").is_empty() {
+        out.push_str(&format!(": {}", text("error")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_log_line;
+
+    #[test]
+    fn etcd_json_lines_are_shortened_and_other_lines_kept() {
+        let zap = r#"{"level":"fatal","ts":"2026-12-01T00:21:40.928Z","caller":"etcdmain/etcd.go:271","msg":"discovery failed","error":"wal: max entry size limit exceeded","stacktrace":"..."}"#;
+        assert_eq!(
+            readable_log_line(zap),
+            "2026-12-01T00:21:40.928Z fatal discovery failed: wal: max entry size limit exceeded"
+        );
+        let info = r#"{"level":"info","ts":"t","msg":"opened backend db","path":"/x"}"#;
+        assert_eq!(readable_log_line(info), "t info opened backend db");
+        let plain = "2019-01-01 12:00:00.000000 C | etcdmain: listen tcp: address already in use";
+        assert_eq!(readable_log_line(plain), plain);
+        assert_eq!(readable_log_line("[1, 2]"), "[1, 2]");
+    }
+}

@@ -3,12 +3,13 @@
 //! Level-triggered: every pass reads the whole world and compares it with the desired
 //! state; nothing here remembers what the previous pass intended.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use jiff::Timestamp;
 use tracing::Instrument;
 
-use crate::act::{ActContext, ActError, act};
+use crate::act::{ActContext, ActError, LOG_LINES, act};
 use crate::domain::{Generation, PodName};
 use crate::event::Event;
 use crate::manifest::DesiredCluster;
@@ -18,9 +19,6 @@ use crate::observe::{BackupView, EtcdAdmin, History, Observed, observe};
 use crate::plan::{Outcome, Plan, Rule, plan};
 use crate::status::{ClusterStatus, StatusInputs, compute};
 use crate::store::{Store, StoreError};
-
-/// How many log lines of each member that failed to start a status reports.
-const LOG_LINES: usize = 5;
 
 /// How old `observedAt` may get before an unchanged status is written again, so that
 /// a reader can tell a quiet cluster from a stuck controller.
@@ -193,7 +191,9 @@ async fn pass<P: Platform>(
     let failing: Vec<PodName> = if plan.refuses(Rule::BootstrapFailed) {
         desired.members.pods().collect()
     } else {
-        history.replacement.iter().filter(|r| r.launches > 0).map(|r| r.pod).collect()
+        let restarting = history.restarts.iter().filter(|(_, r)| r.count > 0).map(|(pod, _)| *pod);
+        let replacing = history.replacement.iter().filter(|r| r.launches > 0).map(|r| r.pod);
+        restarting.chain(replacing).filter(|pod| !observed.is_healthy(*pod)).collect()
     };
     let logs = member_logs(ctx.platform, &failing).await;
     let last_action =
@@ -258,14 +258,14 @@ fn record_metrics(
     }
 }
 
-async fn member_logs<P: Platform>(platform: &P, pods: &[PodName]) -> Vec<String> {
-    let mut lines = Vec::new();
+async fn member_logs<P: Platform>(platform: &P, pods: &[PodName]) -> BTreeMap<PodName, Vec<String>> {
+    let mut logs = BTreeMap::new();
     for pod in pods.iter().copied() {
         if let Ok(tail) = platform.log_tail(pod, LOG_LINES).await {
-            lines.extend(tail.into_iter().map(|l| format!("{pod}: {l}")));
+            logs.insert(pod, tail.iter().map(|l| crate::event::readable_log_line(l)).collect());
         }
     }
-    lines
+    logs
 }
 
 /// Events for what changed between two statuses: members down or back, phase.

@@ -85,7 +85,13 @@ fn a_member_whose_wal_is_corrupted_is_restarted_a_bounded_number_of_times_then_r
         }
     }
     signal(pid, Signal::SIGKILL);
-    h.wait_status("kubernetes", "etcd-2 seen down", HEAL, |s| member(s, "etcd-2")["healthy"] == false);
+    // While it fails, status shows the count and why: etcd's last words.
+    let failing = h.wait_status("kubernetes", "etcd-2's restarts and last log lines", HEAL, |s| {
+        let task = &member(s, "etcd-2")["task"];
+        task["restarts"].as_u64().is_some_and(|n| n >= 1)
+            && task["lastLog"].as_array().is_some_and(|l| !l.is_empty())
+    });
+    assert_eq!(member(&failing, "etcd-2")["healthy"], false, "{failing:#}");
     h.wait_status("kubernetes", "etcd-2 healthy again", HEAL, |s| member(s, "etcd-2")["healthy"] == true);
     let after = assert_converged(&h, &[("k", 200)]);
     assert_ne!(
@@ -95,14 +101,26 @@ fn a_member_whose_wal_is_corrupted_is_restarted_a_bounded_number_of_times_then_r
         h.events("kubernetes")
     );
     let restarts = succeeded(&h, "RestartInPlace");
-    assert!((1..=12).contains(&restarts), "restarted in place {restarts} times, then replaced");
+    assert!(
+        (2..=3).contains(&restarts),
+        "restarted in place {restarts} times (maxRestarts 3), then replaced"
+    );
+    let quoted = h.events("kubernetes").iter().any(|e| {
+        e["reason"] == "RestartInPlace"
+            && e["message"].as_str().is_some_and(|m| m.contains("(restart 2 of 3)") && m.contains(" fatal "))
+    });
+    assert!(quoted, "the second restart's event quotes the member's log: {:#?}", h.events("kubernetes"));
     assert_eq!(succeeded(&h, "AddLearner"), 1);
 }
 
 fn restore_manifest(dir: &Path) -> String {
+    restore_manifest_with(dir, "    agentLostAfter: 1s\n")
+}
+
+fn restore_manifest_with(dir: &Path, recovery: &str) -> String {
     format!(
         "{}  backup:\n    schedule: \"0 3 * * *\"\n    destination: file://{}\n    freshFor: 15m\n  policy:\n    quorumLoss: Restore\n    maxDataLoss: 1h\n",
-        local_manifest("kubernetes", 3, "    agentLostAfter: 1s\n"),
+        local_manifest("kubernetes", 3, recovery),
         dir.display()
     )
 }
@@ -190,4 +208,58 @@ fn a_controller_killed_after_choosing_the_restore_source_reuses_that_source() {
     );
     assert_converged(&h, &[("k", 100), ("after", 50)]);
     assert_eq!(count_events(&h, "kubernetes", "RestoreFromBackup"), 0, "never fell back to the older backup");
+}
+
+/// Mid-replacement, the learner is the only member whose data is left, and a backup is
+/// newer than it: the backup is restored. A learner is never a survivor, however much
+/// data it holds (here it misses the 50 writes made after it stopped).
+#[test]
+fn a_learner_as_the_only_survivor_loses_to_a_newer_backup() {
+    let _serial = serial();
+    let mut h = Harness::start();
+    h.kill_daemon();
+    // The controller dies right after launching the replacement learner, so the slot
+    // stays a learner while the test stops it.
+    h.start_daemon_with(&[(etcd_warden::act::FAILPOINT_ENV, "LaunchReplacement")]);
+    let recovery = "    agentLostAfter: 1s\n    unresponsiveAfter: 1h\n";
+    h.apply("c.yaml", &restore_manifest_with(&h.dir.path().join("backups"), recovery));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    let voters: Vec<String> = ["etcd-0", "etcd-1"]
+        .iter()
+        .map(|p| member(&before, p)["clientUrl"].as_str().expect("url").to_owned())
+        .collect();
+    put_keys(&voters, "k", 100);
+    let pid = pid_of(&before, "etcd-2");
+    signal(pid, Signal::SIGSTOP);
+    let dir = data_dir_of(&before, "etcd-2");
+    std::fs::remove_dir_all(&dir).expect("delete etcd-2's data");
+    signal(pid, Signal::SIGKILL);
+    h.wait_daemon_exit(HEAL);
+    let learner_url = member(&before, "etcd-2")["clientUrl"].as_str().expect("url").to_owned();
+    let learner = support::wait_for("the learner caught up", HEAL, || {
+        let list = support::try_member_list(&voters)?;
+        let is_learner = list.iter().any(|(_, name, learner)| name == "etcd-2" && *learner);
+        let caught_up = support::try_revision(&learner_url)? >= support::try_revision(&voters[0])?;
+        let pids = support::pids_with_arg(&format!("--data-dir={dir}"));
+        (is_learner && caught_up && pids.len() == 1).then(|| pids[0])
+    });
+    // The learner stops answering (it keeps its process: the controller waits for it),
+    // the voters take 50 more writes and a backup holds them all.
+    signal(learner, Signal::SIGSTOP);
+    put_keys(&voters, "after", 50);
+    h.start_daemon();
+    h.cli_ok(&["backup", "kubernetes"]);
+    // Both voters are lost with their data; the learner crashes with its own intact.
+    for pod in ["etcd-0", "etcd-1"] {
+        signal(pid_of(&before, pod), Signal::SIGKILL);
+        std::fs::remove_dir_all(data_dir_of(&before, pod)).expect("delete data");
+    }
+    signal(learner, Signal::SIGKILL);
+    let after = restored(&h);
+    assert!(
+        after["restore"]["from"].as_str().is_some_and(|f| f.starts_with("backup ")),
+        "the backup was restored, not the learner: {after:#}"
+    );
+    assert_eq!(succeeded(&h, "ReadSurvivor"), 0, "a learner is never read as a survivor");
+    assert_converged(&h, &[("k", 100), ("after", 50)]);
 }

@@ -93,12 +93,13 @@ pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mu
                 break;
             }
         }
+        let evidence = evidence(ctx, step).await;
         let result = take(ctx, step, history).await;
         let outcome = match &result {
             Ok(()) => "succeeded".to_owned(),
             Err(e) => e.to_string(),
         };
-        let message = format!("{}: {outcome}", step.describe());
+        let message = format!("{}: {outcome}{evidence}", step.describe());
         let event = if result.is_ok() {
             Event::normal(ctx.now, step.name(), message)
         } else {
@@ -129,6 +130,22 @@ pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mu
     report
 }
 
+/// What a step's event quotes beside its outcome: before a restart that follows a
+/// failed one, the member's last log lines, which say why the last run ended.
+async fn evidence<P: Platform>(ctx: &ActContext<'_, P>, step: &Step) -> String {
+    let Step::RestartInPlace { pod, attempt, .. } = step else { return String::new() };
+    if *attempt < 2 {
+        return String::new();
+    }
+    match ctx.platform.log_tail(*pod, LOG_LINES).await {
+        Ok(lines) if !lines.is_empty() => {
+            let lines: Vec<String> = lines.iter().map(|l| crate::event::readable_log_line(l)).collect();
+            format!("; its last log lines before: {}", lines.join(" | "))
+        }
+        _ => String::new(),
+    }
+}
+
 async fn take<P: Platform>(
     ctx: &ActContext<'_, P>,
     step: &Step,
@@ -153,7 +170,7 @@ async fn take<P: Platform>(
             Ok(())
         }
         Step::WipeFailedBootstrap { pods, .. } => wipe_failed_bootstrap(ctx, history, pods).await,
-        Step::RestartInPlace { pod, initial_cluster } => {
+        Step::RestartInPlace { pod, initial_cluster, .. } => {
             let count = history.restarts.get(pod).map_or(0, |r| r.count);
             history.restarts.insert(*pod, Restarts { count: count + 1, last: ctx.now });
             let spec =
@@ -241,6 +258,9 @@ async fn wipe_failed_bootstrap<P: Platform>(
     }
     Ok(())
 }
+
+/// How many of a member's last log lines status and events quote.
+pub const LOG_LINES: usize = 5;
 
 /// The environment variable of the crash-test hook: the name of a step after which
 /// the process kills itself with SIGKILL, as if the machine died right then. Tests

@@ -83,7 +83,8 @@ pub(super) fn decide(
         let due = window_end(from, wait);
         let pause = humantime::format_duration(wait);
         if now >= due {
-            let step = Step::RestartInPlace { pod, initial_cluster: initial.clone() };
+            let step =
+                Step::RestartInPlace { pod, initial_cluster: initial.clone(), attempt: failed + 1, of: max };
             let message = format!(
                 "{pod} has been down since {since} with its data intact; restart {} of {max} after {pause}",
                 failed + 1

@@ -103,6 +103,10 @@ pub enum Step {
         pod: PodName,
         /// Every member's peer URL, for etcd's flags (ignored with data present).
         initial_cluster: Vec<(PodName, String)>,
+        /// Which restart since the member was last healthy this is (1 = the first).
+        attempt: u32,
+        /// `recovery.maxRestarts`: after that many, the slot counts as lost.
+        of: u32,
     },
     /// Save a snapshot of a healthy member before replacing `pod`.
     #[serde(rename_all = "camelCase")]
@@ -254,7 +258,9 @@ impl Step {
             Self::WipeFailedBootstrap { attempt, pods: p } => {
                 format!("wipe {} after failed bootstrap attempt {attempt}", pods(p))
             }
-            Self::RestartInPlace { pod, .. } => format!("restart {pod} in place on its own data"),
+            Self::RestartInPlace { pod, attempt, of, .. } => {
+                format!("restart {pod} in place on its own data (restart {attempt} of {of})")
+            }
             Self::SnapshotBeforeReplace { pod, from, .. } => {
                 format!("snapshot {from} before replacing {pod}")
             }

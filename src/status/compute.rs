@@ -1,6 +1,6 @@
 //! Computes a status from one pass: the observation, the history, the plan.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     ClusterStatus, Condition, ConditionStatus, ConditionType, LastAction, LastBackup, MemberStatus, Phase,
@@ -26,8 +26,18 @@ pub struct StatusInputs<'a> {
     pub plan: &'a Plan,
     /// The last step taken (this pass or earlier).
     pub last_action: Option<LastAction>,
-    /// The last log lines of members that failed to start (bootstrap or replacement).
-    pub logs: Vec<String>,
+    /// The last log lines of members that fail to start (bootstrap, replacement, or a
+    /// restart in place that did not bring them back).
+    pub logs: BTreeMap<PodName, Vec<String>>,
+}
+
+impl StatusInputs<'_> {
+    /// Every member's last log lines, each prefixed with its member.
+    fn log_lines(&self) -> String {
+        let lines =
+            self.logs.iter().flat_map(|(pod, lines)| lines.iter().map(move |l| format!("{pod}: {l}")));
+        lines.collect::<Vec<_>>().join("\n")
+    }
 }
 
 fn member_status(
@@ -87,6 +97,7 @@ fn member_status(
                 DataState::Unknown => "unknown".to_owned(),
             },
             restarts: inputs.history.restarts.get(&pod).map_or(0, |r| r.count),
+            last_log: inputs.logs.get(&pod).cloned().unwrap_or_default(),
         },
     })
 }
@@ -171,7 +182,7 @@ fn progressing(inputs: &StatusInputs<'_>, c: &mut Conditions<'_>) {
         );
         if !inputs.logs.is_empty() {
             message.push_str("; last log lines:\n");
-            message.push_str(&inputs.logs.join("\n"));
+            message.push_str(&inputs.log_lines());
         }
         c.set(ConditionType::Progressing, True, Reason::ReplacementFailing, message);
     } else if !steps.is_empty() {
@@ -236,7 +247,7 @@ fn conditions(
         let mut message = message_of(plan, Rule::BootstrapFailed).unwrap_or_default();
         if !inputs.logs.is_empty() {
             message.push_str("; last log lines:\n");
-            message.push_str(&inputs.logs.join("\n"));
+            message.push_str(&inputs.log_lines());
         }
         c.set(ConditionType::BootstrapFailed, True, Reason::BootstrapAttemptsExhausted, message);
     }
@@ -319,7 +330,7 @@ mod tests {
             history: &w.history,
             plan: &plan,
             last_action: None,
-            logs: Vec::new(),
+            logs: BTreeMap::new(),
         };
         compute(&inputs, previous)
     }

@@ -188,6 +188,10 @@ pub struct TaskStatus {
     /// Restarts in place since the member was last healthy.
     #[serde(default)]
     pub restarts: u32,
+    /// The member's last log lines while it fails to start (restarted in place, a
+    /// replacement, or a bootstrap); absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_log: Vec<String>,
 }
 
 /// One member.

@@ -440,3 +440,25 @@ pub fn assert_converged(h: &Harness, name: &str, keys: &[(&str, usize)], timeout
     }
     status
 }
+
+/// The pids of the processes that were given `arg` (one whole argument), recorded by
+/// the controller or not.
+pub fn pids_with_arg(arg: &str) -> Vec<u64> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else { continue };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes()) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// The revision one member has applied, if it answers (a learner answers too).
+pub fn try_revision(endpoint: &str) -> Option<i64> {
+    runtime().block_on(async {
+        let mut c = try_client(&[endpoint.to_owned()]).await?;
+        Some(c.status().await.ok()?.header()?.revision())
+    })
+}

@@ -339,7 +339,7 @@ impl Platform for LocalPlatform {
 
     async fn log_tail(&self, pod: PodName, lines: usize) -> Result<Vec<String>, PlatformError> {
         let path = self.log_file(pod);
-        let text = match tokio::fs::read(&path).await {
+        let text = match read_tail(&path).await {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io("read", &path)(e)),
@@ -348,6 +348,19 @@ impl Platform for LocalPlatform {
         let start = all.len().saturating_sub(lines);
         Ok(all[start..].iter().map(|l| (*l).to_owned()).collect())
     }
+}
+
+/// The last 64 KiB of a file: a member's log grows for as long as it runs, and only
+/// its last lines are wanted.
+async fn read_tail(path: &Path) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    const TAIL: u64 = 64 * 1024;
+    let mut file = tokio::fs::File::open(path).await?;
+    let len = file.metadata().await?.len();
+    file.seek(std::io::SeekFrom::Start(len.saturating_sub(TAIL))).await?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).await?;
+    Ok(bytes)
 }
 
 /// What a member's data directory holds: intact only with a WAL file and a database.
