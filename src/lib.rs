@@ -10,10 +10,16 @@
 //! status::compute --> ClusterStatus, events           (recorded in the store)
 //! ```
 //!
-//! Module map: [`manifest`] (spec types, validation), [`observe`] (platforms, etcd,
-//! history), [`plan`] (pure decisions), [`act`], [`reconcile`] (one pass),
-//! [`controller`] (workers, backoff), [`status`], [`event`], [`store`] (state dir),
-//! [`api`] (HTTP), [`metrics`], [`cli`].
+//! Module map. The pure core, values and decisions with no I/O (checked by
+//! `tests/architecture.rs`): [`domain`] (newtypes), [`manifest::desired`] (the desired
+//! state), [`model`] (what was observed and recorded: tasks, members, backups, the
+//! history), [`plan`] (the rules of SPEC section 3), [`status`] (status from a pass).
+//! Around it: [`manifest`] (spec types, loading, validation), the adapters
+//! [`platform`] (where members run: local processes, DC/OS) and [`etcd`] (etcd-client
+//! calls), [`observe`] (gathers one observation from them), [`act`] (takes a plan's
+//! steps), [`backup`] (snapshots, destinations, restores), [`store`] (the state
+//! directory), [`event`], [`metrics`], [`reconcile`] (one pass), [`controller`]
+//! (workers, backoff, scheduled backups), [`api`] (HTTP) and [`cli`].
 #![forbid(unsafe_code)]
 
 pub mod act;
@@ -22,11 +28,14 @@ pub mod backup;
 pub mod cli;
 pub mod controller;
 pub mod domain;
+pub mod etcd;
 pub mod event;
 pub mod manifest;
 pub mod metrics;
+pub mod model;
 pub mod observe;
 pub mod plan;
+pub mod platform;
 pub mod reconcile;
 pub mod status;
 pub mod store;

@@ -11,12 +11,14 @@ use tracing::Instrument;
 
 use crate::act::{ActContext, ActError, LOG_LINES, act};
 use crate::domain::{Generation, PodName};
+use crate::etcd::EtcdAdmin;
 use crate::event::Event;
 use crate::manifest::DesiredCluster;
 use crate::metrics::{Metrics, StepLabel};
-use crate::observe::platform::{Platform, PlatformError};
-use crate::observe::{BackupView, EtcdAdmin, History, Observed, observe};
+use crate::model::{BackupView, History, Observed};
+use crate::observe::observe;
 use crate::plan::{Outcome, Plan, Rule, plan};
+use crate::platform::{Platform, PlatformError};
 use crate::status::{ClusterStatus, StatusInputs, compute};
 use crate::store::{Store, StoreError};
 
@@ -191,8 +193,8 @@ async fn pass<P: Platform>(
     let failing: Vec<PodName> = if plan.refuses(Rule::BootstrapFailed) {
         desired.members.pods().collect()
     } else {
-        let restarting = history.restarts.iter().filter(|(_, r)| r.count > 0).map(|(pod, _)| *pod);
-        let replacing = history.replacement.iter().filter(|r| r.launches > 0).map(|r| r.pod);
+        let restarting = history.seen.restarts.iter().filter(|(_, r)| r.count > 0).map(|(pod, _)| *pod);
+        let replacing = history.in_flight.replacement.iter().filter(|r| r.launches > 0).map(|r| r.pod);
         restarting.chain(replacing).filter(|pod| !observed.is_healthy(*pod)).collect()
     };
     let logs = member_logs(ctx.platform, &failing).await;
@@ -244,7 +246,7 @@ fn record_metrics(
     let healthy = status.members.iter().filter(|m| m.healthy).count();
     metrics.members_healthy.get_or_create(&label).set(healthy as i64);
     metrics.members_desired.get_or_create(&label).set(desired.members.get() as i64);
-    if let Some(newest) = crate::backup::catalog::newest_verified(&observed.backups.records) {
+    if let Some(newest) = crate::model::catalog::newest_verified(&observed.backups.records) {
         let age = newest.age(observed.at).as_secs();
         metrics.backup_age.get_or_create(&label).set(i64::try_from(age).unwrap_or(i64::MAX));
     }

@@ -12,10 +12,10 @@ use std::time::Duration;
 use etcd_warden::backup::restore::{RestoreError, RestoreMember, restore_data_dirs};
 use etcd_warden::backup::snapshot;
 use etcd_warden::domain::PodName;
+use etcd_warden::etcd::EtcdAdmin;
 use etcd_warden::manifest::{LocalSpec, PortsSpec};
-use etcd_warden::observe::EtcdAdmin;
-use etcd_warden::observe::platform::local::LocalPlatform;
-use etcd_warden::observe::platform::{InitialClusterState, LaunchSpec, Platform};
+use etcd_warden::platform::local::LocalPlatform;
+use etcd_warden::platform::{InitialClusterState, LaunchSpec, Platform};
 use support::{Sandbox, assert_keys, put_keys, wait_for};
 use tokio::runtime::Runtime;
 

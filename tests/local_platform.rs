@@ -6,12 +6,11 @@ mod support;
 use std::time::Duration;
 
 use etcd_warden::domain::PodName;
+use etcd_warden::etcd::EtcdAdmin;
 use etcd_warden::manifest::{LocalSpec, PortsSpec};
-use etcd_warden::observe::EtcdAdmin;
-use etcd_warden::observe::platform::local::LocalPlatform;
-use etcd_warden::observe::platform::{
-    AgentState, DataState, InitialClusterState, LaunchSpec, Platform, PlatformError, TaskState,
-};
+use etcd_warden::model::platform::{AgentState, DataState, TaskState};
+use etcd_warden::platform::local::LocalPlatform;
+use etcd_warden::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
 use support::Sandbox;
 
 const DEADLINE: Duration = Duration::from_secs(30);

@@ -9,9 +9,9 @@ use backon::{ExponentialBuilder, Retryable};
 use super::{ActContext, ActError};
 use crate::backup::snapshot;
 use crate::domain::{MemberId, PodName};
-use crate::observe::etcd::EtcdError;
-use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform};
-use crate::observe::{History, JoinKind, Replacement, ScaleAdmission};
+use crate::etcd::EtcdError;
+use crate::model::{History, JoinKind, Replacement, ScaleAdmission};
+use crate::platform::{InitialClusterState, LaunchSpec, Platform};
 use crate::store::atomic::ensure_private_dir;
 
 /// How many snapshots taken before replacements are kept.
@@ -38,7 +38,7 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
     let file = ctx.snapshots.join(format!("{}-{from}-before-replacing-{pod}.db", ctx.now.as_second()));
     let facts = snapshot::save(endpoint, &file).await?;
     tracing::info!(%pod, %from, revision = facts.revision, size = facts.size_bytes, "snapshot taken before a replacement");
-    history.replacement = Some(Replacement {
+    history.in_flight.replacement = Some(Replacement {
         kind: JoinKind::Replace,
         pod,
         snapshot_at: ctx.now,
@@ -97,7 +97,7 @@ pub(super) async fn launch_replacement<P: Platform>(
     pod: PodName,
     initial_cluster: &[(PodName, String)],
 ) -> Result<(), ActError> {
-    let Some(replacement) = history.replacement.as_mut().filter(|r| r.pod == pod) else {
+    let Some(replacement) = history.in_flight.replacement.as_mut().filter(|r| r.pod == pod) else {
         return Err(ActError::Precondition(format!("no replacement of {pod} is recorded")));
     };
     replacement.launches += 1;
@@ -148,7 +148,7 @@ pub(super) fn begin_scale_up<P: Platform>(
     backup: &crate::domain::BackupId,
 ) -> Result<(), ActError> {
     let record = ctx.store.backups(ctx.name)?.into_iter().find(|r| &r.id == backup);
-    history.replacement = Some(Replacement {
+    history.in_flight.replacement = Some(Replacement {
         kind: JoinKind::ScaleUp,
         pod,
         snapshot_at: record.as_ref().map_or(ctx.now, |r| r.taken_at),
@@ -158,7 +158,8 @@ pub(super) fn begin_scale_up<P: Platform>(
         last_launch: None,
         rejoin: false,
     });
-    history.scale = Some(ScaleAdmission { members: ctx.desired.members.get(), backup: backup.clone() });
+    history.in_flight.scale =
+        Some(ScaleAdmission { members: ctx.desired.members.get(), backup: backup.clone() });
     Ok(ctx.store.put_history(ctx.name, history)?)
 }
 
@@ -169,7 +170,7 @@ pub(super) async fn rejoin<P: Platform>(
     history: &mut History,
     pod: PodName,
 ) -> Result<(), ActError> {
-    let Some(replacement) = history.replacement.as_mut().filter(|r| r.pod == pod) else {
+    let Some(replacement) = history.in_flight.replacement.as_mut().filter(|r| r.pod == pod) else {
         return Err(ActError::Precondition(format!("no replacement of {pod} is recorded")));
     };
     replacement.rejoin = true;

@@ -13,11 +13,11 @@ use jiff::Timestamp;
 
 use crate::backup::snapshot::SnapshotError;
 use crate::domain::ClusterName;
+use crate::etcd::{EtcdAdmin, EtcdError};
 use crate::event::Event;
-use crate::observe::etcd::{EtcdAdmin, EtcdError};
-use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
-use crate::observe::{BootstrapAttempt, History, Restarts};
+use crate::model::{BootstrapAttempt, History, Restarts};
 use crate::plan::{Plan, Step};
+use crate::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
 use crate::status::LastAction;
 use crate::store::{Store, StoreError};
 
@@ -153,9 +153,13 @@ async fn take<P: Platform>(
 ) -> Result<(), ActError> {
     match step {
         Step::Bootstrap { attempt, token, initial_cluster, launch } => {
-            let same = history.bootstrap.as_ref().is_some_and(|b| b.attempt == *attempt && &b.token == token);
+            let same = history
+                .in_flight
+                .bootstrap
+                .as_ref()
+                .is_some_and(|b| b.attempt == *attempt && &b.token == token);
             if !same {
-                history.bootstrap =
+                history.in_flight.bootstrap =
                     Some(BootstrapAttempt { attempt: *attempt, token: token.clone(), started_at: ctx.now });
                 // Recorded before any launch, so a crash keeps the token for the rest.
                 ctx.store.put_history(ctx.name, history)?;
@@ -171,8 +175,8 @@ async fn take<P: Platform>(
         }
         Step::WipeFailedBootstrap { pods, .. } => wipe_failed_bootstrap(ctx, history, pods).await,
         Step::RestartInPlace { pod, initial_cluster, .. } => {
-            let count = history.restarts.get(pod).map_or(0, |r| r.count);
-            history.restarts.insert(*pod, Restarts { count: count + 1, last: ctx.now });
+            let count = history.seen.restarts.get(pod).map_or(0, |r| r.count);
+            history.seen.restarts.insert(*pod, Restarts { count: count + 1, last: ctx.now });
             let spec =
                 LaunchSpec { initial_cluster: initial_cluster.clone(), state: InitialClusterState::Restart };
             ctx.platform.ensure_running(*pod, &spec).await?;
@@ -185,7 +189,7 @@ async fn take<P: Platform>(
         Step::RemoveMember { id, via, .. } => membership::remove(ctx, *id, via).await,
         Step::AddLearner { pod, peer_url, via } => {
             membership::add_learner(ctx, peer_url, via).await?;
-            if let Some(r) = history.replacement.as_mut().filter(|r| r.pod == *pod) {
+            if let Some(r) = history.in_flight.replacement.as_mut().filter(|r| r.pod == *pod) {
                 r.rejoin = false;
             }
             Ok(())
@@ -193,8 +197,8 @@ async fn take<P: Platform>(
         Step::RejoinReplacement { pod } => membership::rejoin(ctx, history, *pod).await,
         Step::ReadSurvivor { pod } => restore::read_survivor(ctx, history, *pod).await,
         Step::AbandonJoin { .. } => {
-            history.replacement = None;
-            history.scale = None;
+            history.in_flight.replacement = None;
+            history.in_flight.scale = None;
             Ok(())
         }
         Step::LaunchReplacement { pod, initial_cluster } => {
@@ -208,7 +212,7 @@ async fn take<P: Platform>(
         }
         Step::MoveLeader { to, via } => membership::move_leader(ctx, *to, via).await,
         Step::RetireMember { pod } => {
-            history.scale = None;
+            history.in_flight.scale = None;
             membership::retire(ctx, *pod).await
         }
     }
@@ -246,7 +250,7 @@ async fn wipe_failed_bootstrap<P: Platform>(
         }
         let (revision, _) = crate::backup::snapshot::status(&db).await?;
         if revision > 1 {
-            history.ever_healthy = true;
+            history.seen.ever_healthy = true;
             ctx.store.put_history(ctx.name, history)?;
             return Err(ActError::Precondition(format!(
                 "refusing to wipe the bootstrap: {pod}'s database holds revision {revision}, so the cluster served data"

@@ -16,9 +16,9 @@ use crate::backup::run::BackupContext;
 use crate::backup::snapshot;
 use crate::backup::snapshot::SnapshotFacts;
 use crate::domain::PodName;
-use crate::observe::platform::Platform;
-use crate::observe::{ChosenSource, History, RestoreInFlight, SavedSnapshot};
+use crate::model::{ChosenSource, History, RestoreInFlight, SavedSnapshot};
 use crate::plan::Step;
+use crate::platform::Platform;
 use crate::store::atomic::ensure_private_dir;
 
 /// The crash-test point right after a restore's source is recorded.
@@ -32,12 +32,12 @@ pub(super) async fn restore<P: Platform>(
     step: &Step,
 ) -> Result<(), ActError> {
     let _guard = ctx.backup_lock.lock().await;
-    if history.restore.is_none() {
-        history.restore = Some(choose(ctx, history, step).await?);
+    if history.in_flight.restore.is_none() {
+        history.in_flight.restore = Some(choose(ctx, history, step).await?);
         ctx.store.put_history(ctx.name, history)?;
         failpoint(SOURCE_CHOSEN);
     }
-    let Some(inflight) = history.restore.clone() else {
+    let Some(inflight) = history.in_flight.restore.clone() else {
         return Err(ActError::Precondition("no restore source is recorded".into()));
     };
     let source = match &inflight.source {
@@ -51,7 +51,7 @@ pub(super) async fn restore<P: Platform>(
     };
     let backup =
         BackupContext { platform: ctx.platform, admin: ctx.admin, store: ctx.store, desired: ctx.desired };
-    let report = restore_cluster(&backup, &source, history.last_revision).await?;
+    let report = restore_cluster(&backup, &source, history.seen.last_revision).await?;
     history.restored(report);
     ctx.store.put_history(ctx.name, history)?;
     if let RestoreSource::Snapshot { file, .. } = &source
@@ -69,8 +69,8 @@ async fn choose<P: Platform>(
     step: &Step,
 ) -> Result<RestoreInFlight, ActError> {
     let (source, revision) = match step {
-        Step::RestoreFromSurvivor { pod, .. } if history.survivors.contains_key(pod) => {
-            let saved = &history.survivors[pod];
+        Step::RestoreFromSurvivor { pod, .. } if history.in_flight.survivors.contains_key(pod) => {
+            let saved = &history.in_flight.survivors[pod];
             let source = ChosenSource::Survivor {
                 pod: *pod,
                 snapshot: saved.file.clone(),
@@ -126,7 +126,10 @@ pub(super) async fn read_survivor<P: Platform>(
     }
     let facts = result?;
     tracing::info!(%pod, revision = facts.revision, "a stopped survivor's data was read");
-    history.survivors.insert(pod, SavedSnapshot { file, sha256: facts.sha256, revision: facts.revision });
+    history
+        .in_flight
+        .survivors
+        .insert(pod, SavedSnapshot { file, sha256: facts.sha256, revision: facts.revision });
     Ok(ctx.store.put_history(ctx.name, history)?)
 }
 

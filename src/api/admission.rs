@@ -3,8 +3,8 @@
 
 use jiff::Timestamp;
 
-use crate::backup::catalog::{self, BackupRecord};
 use crate::manifest::{DesiredCluster, PlatformSpec, ScaleUpPolicy};
+use crate::model::catalog::{self, BackupRecord};
 use crate::plan::scale::refusal;
 
 /// Why a desired state is refused.

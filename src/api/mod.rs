@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 
 mod admission;
 
-use crate::backup::BackupFailure;
 use crate::controller::{Controller, ControllerError};
 use crate::domain::{ClusterName, Generation};
 use crate::manifest::{self, DesiredCluster};
+use crate::model::backup::ScaleRefusal;
 use crate::status::Phase;
 
 /// An API error: a status code and one sentence.
@@ -183,7 +183,7 @@ async fn apply(
         let records = store.backups(&name).map_err(ControllerError::from)?;
         if let Err(refusal) = admission::admit(current, &desired, &records, Timestamp::now()) {
             if refusal.scale {
-                let record = BackupFailure { at: Timestamp::now(), message: refusal.message.clone() };
+                let record = ScaleRefusal { at: Timestamp::now(), message: refusal.message.clone() };
                 store.put_scale_refusal(&name, Some(&record)).map_err(ControllerError::from)?;
                 state.controller.wake(&name).await;
             }

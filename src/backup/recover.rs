@@ -5,17 +5,17 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
-use super::catalog::BackupRecord;
 use super::destination::BackupStore;
 use super::restore::{RestoreMember, restore_data_dirs};
 use super::run::{BackupContext, BackupError};
 use super::snapshot;
 use crate::domain::{BackupId, PodName};
 use crate::event::Event;
+use crate::model::backup::RestoreReport;
+use crate::model::catalog::BackupRecord;
 use crate::observe::observe;
-use crate::observe::platform::{InitialClusterState, LaunchSpec, Platform};
+use crate::platform::{InitialClusterState, LaunchSpec, Platform};
 
 /// How long the restored cluster may take to serve.
 const SERVE_DEADLINE: Duration = Duration::from_secs(120);
@@ -37,31 +37,6 @@ pub enum RestoreSource {
         /// The revision inside it.
         revision: i64,
     },
-}
-
-/// What a restore did: the status shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RestoreReport {
-    /// When it finished.
-    pub at: Timestamp,
-    /// `backup <id>` or `surviving member etcd-N`.
-    pub from: String,
-    /// The revision restored.
-    pub revision: i64,
-    /// The keys restored.
-    pub keys: u64,
-    /// The highest revision seen before the loss.
-    pub last_seen_revision: Option<i64>,
-    /// How many revisions were lost (0 when none).
-    pub revisions_lost: Option<i64>,
-    /// How much time of writes may be lost: from the source's time to the last time
-    /// the lost revision was seen, in seconds.
-    pub data_loss_seconds: Option<i64>,
-    /// Backups refused because they failed verification.
-    pub refused_backups: Vec<BackupId>,
-    /// Where the old data directories were moved.
-    pub kept_aside: Vec<String>,
 }
 
 /// Why a restore failed.

@@ -9,16 +9,17 @@ use std::time::Instant;
 
 use jiff::Timestamp;
 
-use super::BackupFailure;
-use super::catalog::{self, BackupRecord};
 use super::destination::{BackupStore, DestinationError};
 use super::snapshot::{self, SnapshotError};
 use crate::domain::BackupId;
+use crate::etcd::{EtcdAdmin, EtcdError};
 use crate::event::Event;
 use crate::manifest::DesiredCluster;
 use crate::metrics::{Metrics, ResultLabel};
-use crate::observe::platform::{Platform, PlatformError};
-use crate::observe::{EtcdAdmin, etcd::EtcdError, observe};
+use crate::model::backup::BackupFailure;
+use crate::model::catalog::{self, BackupRecord};
+use crate::observe::observe;
+use crate::platform::{Platform, PlatformError};
 use crate::store::atomic::ensure_private_dir;
 use crate::store::{Store, StoreError};
 

@@ -3,8 +3,8 @@
 use serde::de::DeserializeOwned;
 
 use crate::api::{ApplyResponse, ClusterSummary};
-use crate::backup::catalog::BackupRecord;
 use crate::event::Event;
+use crate::model::catalog::BackupRecord;
 use crate::status::ClusterStatus;
 
 /// Why a request failed: one sentence for stderr.

@@ -4,8 +4,8 @@ use comfy_table::presets::NOTHING;
 use comfy_table::{Cell, Table};
 
 use crate::api::ClusterSummary;
-use crate::backup::catalog::BackupRecord;
 use crate::event::Event;
+use crate::model::catalog::BackupRecord;
 use crate::status::{ClusterStatus, ConditionStatus};
 
 fn table(header: &[&str]) -> Table {

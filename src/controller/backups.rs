@@ -9,13 +9,14 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use super::{Controller, ControllerError};
-use crate::backup::catalog::BackupRecord;
-use crate::backup::recover::{RestoreReport, RestoreSource, restore_cluster};
+use crate::backup::recover::{RestoreSource, restore_cluster};
 use crate::backup::run::{BackupContext, BackupError, take_and_record};
 use crate::backup::schedule::next_due;
 use crate::domain::{BackupId, ClusterName};
 use crate::event::Event;
 use crate::manifest::DesiredCluster;
+use crate::model::backup::RestoreReport;
+use crate::model::catalog::BackupRecord;
 
 impl Controller {
     /// The cluster's backup lock.
@@ -128,7 +129,7 @@ impl Controller {
         let store = &self.inner.store;
         let ctx = BackupContext { platform: &platform, admin: &self.inner.admin, store, desired };
         let mut history = store.history(name)?;
-        let result = restore_cluster(&ctx, &RestoreSource::Backup(from), history.last_revision).await;
+        let result = restore_cluster(&ctx, &RestoreSource::Backup(from), history.seen.last_revision).await;
         let now = Timestamp::now();
         let event = match &result {
             Ok(report) => Event::normal(
@@ -146,8 +147,8 @@ impl Controller {
         };
         store.add_events(name, &[event])?;
         let report = result.map_err(|e| ControllerError::Restore(e.to_string()))?;
-        history.last_restore = Some(report.clone());
-        history.replacement = None;
+        history.seen.last_restore = Some(report.clone());
+        history.in_flight.replacement = None;
         store.put_history(name, &history)?;
         Ok(report)
     }

@@ -17,12 +17,12 @@ use tokio::task::JoinHandle;
 mod backups;
 
 use crate::domain::{ClusterName, Generation};
+use crate::etcd::EtcdAdmin;
 use crate::manifest::{self, DesiredCluster, PlatformSpec};
 use crate::metrics::Metrics;
-use crate::observe::EtcdAdmin;
-use crate::observe::platform::Platform;
-use crate::observe::platform::local::LocalPlatform;
 use crate::plan::Plan;
+use crate::platform::Platform;
+use crate::platform::local::LocalPlatform;
 use crate::reconcile::{Clock, PassContext, PassMemory, PassReport, ReconcileError, dry_run, reconcile};
 use crate::store::{Store, StoreError};
 

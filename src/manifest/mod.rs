@@ -4,7 +4,7 @@
 //! [`Manifest::validate`] (a `Manifest` into a [`DesiredCluster`]). Nothing downstream
 //! of this module reads a `Manifest`; it reads the `DesiredCluster`.
 
-mod desired;
+pub mod desired;
 mod error;
 mod load;
 mod schema;

@@ -9,9 +9,9 @@ use jiff::Timestamp;
 
 use super::{Decision, Rule, Step, initial_cluster, window_end};
 use crate::domain::PodName;
-use crate::manifest::DesiredCluster;
-use crate::observe::platform::{AgentState, TaskState};
-use crate::observe::{History, Observed};
+use crate::manifest::desired::DesiredCluster;
+use crate::model::platform::{AgentState, TaskState};
+use crate::model::{History, Observed};
 
 /// The longest pause between two bootstrap attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -23,7 +23,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// whatever the history says.
 pub(super) fn is_first_bootstrap(desired: &DesiredCluster, observed: &Observed, history: &History) -> bool {
     let served = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).any(|s| s.revision > 1);
-    if history.ever_healthy || served {
+    if history.seen.ever_healthy || served {
         return false;
     }
     let launched = desired
@@ -31,7 +31,7 @@ pub(super) fn is_first_bootstrap(desired: &DesiredCluster, observed: &Observed, 
         .pods()
         .filter_map(|pod| observed.platform.task(pod))
         .any(|t| t.task != TaskState::NotLaunched);
-    history.bootstrap.is_some() || !launched
+    history.in_flight.bootstrap.is_some() || !launched
 }
 
 /// The pause before attempt `next`: 2 s, 4 s, 8 s ... up to a minute.
@@ -64,7 +64,7 @@ pub(super) fn decide(
     let not_running: Vec<PodName> =
         pods.iter().copied().filter(|p| state(*p).is_none_or(|(t, _)| t != TaskState::Running)).collect();
     let max = desired.recovery.bootstrap_attempts;
-    let Some(current) = &history.bootstrap else {
+    let Some(current) = &history.in_flight.bootstrap else {
         let step = Step::Bootstrap {
             attempt: 1,
             token: format!("{}-{}", desired.name, now.as_second()),

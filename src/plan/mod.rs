@@ -18,8 +18,8 @@ pub use types::{Decision, Outcome, Plan, Rule, Step};
 use jiff::Timestamp;
 
 use crate::domain::PodName;
-use crate::manifest::{DesiredCluster, ReconcileMode};
-use crate::observe::{History, Observed};
+use crate::manifest::desired::{DesiredCluster, ReconcileMode};
+use crate::model::{History, Observed};
 
 /// Decides what the next pass does. Pure: the same inputs always give the same plan.
 pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, now: Timestamp) -> Plan {

@@ -5,9 +5,9 @@ use proptest::prelude::*;
 
 use super::tests::{at, desired, world};
 use super::*;
-use crate::manifest::MemberCount;
-use crate::observe::BootstrapAttempt;
-use crate::observe::platform::{AgentState, TaskState};
+use crate::manifest::desired::MemberCount;
+use crate::model::BootstrapAttempt;
+use crate::model::platform::{AgentState, TaskState};
 
 #[derive(Debug, Clone)]
 struct Member {
@@ -64,11 +64,11 @@ fn build(
             w.observed.endpoints.remove(&pod);
         }
         if matches!(m.task, TaskState::Exited | TaskState::Suspended) {
-            w.history.down_since.insert(pod, now - SignedDuration::from_secs(m.down_for));
+            w.history.seen.down_since.insert(pod, now - SignedDuration::from_secs(m.down_for));
         }
     }
-    w.history.ever_healthy = ever_healthy;
-    w.history.bootstrap = attempt.map(|attempt| BootstrapAttempt {
+    w.history.seen.ever_healthy = ever_healthy;
+    w.history.in_flight.bootstrap = attempt.map(|attempt| BootstrapAttempt {
         attempt,
         token: format!("kubernetes-{attempt}"),
         started_at: at(0),

@@ -6,8 +6,8 @@ use proptest::prelude::*;
 use super::tests::{World, at, desired, t0, world};
 use super::*;
 use crate::domain::MemberId;
-use crate::manifest::MemberCount;
-use crate::observe::platform::TaskState;
+use crate::manifest::desired::MemberCount;
+use crate::model::platform::TaskState;
 
 #[derive(Debug, Clone, Copy)]
 enum Slot {
@@ -100,7 +100,7 @@ proptest! {
         let w = build(count, &slots, phantom, replacing);
         let mut d = desired(count);
         if restore {
-            d.policy.quorum_loss = crate::manifest::QuorumLossPolicy::Restore;
+            d.policy.quorum_loss = crate::manifest::desired::QuorumLossPolicy::Restore;
         }
         let plan = w.plan(&d, at(3600));
         let (healthy, voting) = quorum_of(&w);

@@ -8,9 +8,10 @@ use proptest::prelude::*;
 use super::tests::{at, backup_record, desired, pod, world};
 use super::*;
 use crate::domain::MemberId;
-use crate::manifest::{MemberCount, QuorumLossPolicy};
-use crate::observe::platform::DataState;
-use crate::observe::{EndpointStatus, Restarts};
+use crate::manifest::desired::{MemberCount, QuorumLossPolicy};
+use crate::model::Restarts;
+use crate::model::etcd::EndpointStatus;
+use crate::model::platform::DataState;
 
 /// What became of one member after a quorum loss.
 #[derive(Debug, Clone)]
@@ -44,11 +45,11 @@ fn loss() -> impl Strategy<Value = (Vec<Fate>, Vec<(i64, i64)>)> {
 fn build(fates: &[Fate], backups: &[(i64, i64)]) -> super::tests::World {
     let mut w = world(fates.len());
     let now = at(600);
-    w.history.quorum_seen_at = Some(at(500));
-    w.history.last_revision = Some((500, at(500)));
+    w.history.seen.quorum_seen_at = Some(at(500));
+    w.history.seen.last_revision = Some((500, at(500)));
     for (i, f) in fates.iter().enumerate() {
         let p = pod(i as u8);
-        w.history.healthy_seen.insert(p, at(400));
+        w.history.seen.healthy_seen.insert(p, at(400));
         match f {
             Fate::Lost => w = w.lost(i as u8, at(0)),
             Fate::Crashed => w = w.exited(i as u8, at(0)),
@@ -63,7 +64,8 @@ fn build(fates: &[Fate], backups: &[(i64, i64)]) -> super::tests::World {
                     errors: vec![],
                 };
                 w.observed.endpoints.insert(p, Ok(status));
-                if let Some(m) = w.history.members.iter_mut().find(|m| m.id == MemberId(100 + i as u64)) {
+                if let Some(m) = w.history.seen.members.iter_mut().find(|m| m.id == MemberId(100 + i as u64))
+                {
                     m.is_learner = learner;
                 }
             }
@@ -133,7 +135,7 @@ proptest! {
         w.task(slot).data = data.clone();
         let last = now - SignedDuration::from_secs(last_ago);
         if count > 0 {
-            w.history.restarts.insert(pod(slot), Restarts { count, last });
+            w.history.seen.restarts.insert(pod(slot), Restarts { count, last });
         }
         let plan = w.plan(&d, now);
         for (step, _) in plan.steps() {

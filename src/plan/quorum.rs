@@ -1,7 +1,8 @@
 //! The quorum arithmetic every membership rule checks (pure).
 
 use crate::domain::MemberId;
-use crate::observe::{ListedMember, Observed};
+use crate::model::Observed;
+use crate::model::etcd::ListedMember;
 
 /// The voting members of the member list and how many of them are healthy.
 pub(super) struct Quorum {

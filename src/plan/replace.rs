@@ -10,9 +10,10 @@ use jiff::Timestamp;
 
 use super::{Decision, Quorum, Rule, Step, window_end};
 use crate::domain::PodName;
-use crate::manifest::DesiredCluster;
-use crate::observe::platform::{AgentState, DataState, TaskState};
-use crate::observe::{History, JoinKind, ListedMember, Observed};
+use crate::manifest::desired::DesiredCluster;
+use crate::model::etcd::ListedMember;
+use crate::model::platform::{AgentState, DataState, TaskState};
+use crate::model::{History, JoinKind, Observed};
 
 /// A learner is promoted once its revision reaches this share of the leader's.
 const PROMOTE_AT: f64 = 0.9;
@@ -38,7 +39,7 @@ fn due(
     }
     let windows = &desired.recovery;
     if task.task == TaskState::Exited && super::restart::exhausted(desired, history, pod) {
-        let count = history.restarts.get(&pod).map_or(0, |r| r.count);
+        let count = history.seen.restarts.get(&pod).map_or(0, |r| r.count);
         return Some(Due::Now(format!(
             "{pod}: restarted in place {count} times without coming back healthy (maxRestarts {}); its slot counts as lost",
             windows.max_restarts
@@ -48,12 +49,12 @@ fn due(
         task.agent == AgentState::Lost || (task.task == TaskState::Exited && task.data == DataState::Missing);
     let (since, window, what) = if data_gone {
         (
-            history.lost_since.get(&pod).or(history.down_since.get(&pod)).copied().unwrap_or(now),
+            history.seen.lost_since.get(&pod).or(history.seen.down_since.get(&pod)).copied().unwrap_or(now),
             windows.agent_lost_after,
             "its data is gone (no WAL and database, or its agent is lost)",
         )
     } else if matches!(task.task, TaskState::Running | TaskState::Suspended) {
-        let since = history.unanswered_since.get(&pod).copied().unwrap_or(now);
+        let since = history.seen.unanswered_since.get(&pod).copied().unwrap_or(now);
         (since, windows.unresponsive_after, "its process runs but etcd does not answer")
     } else {
         return None;
@@ -112,6 +113,7 @@ pub(super) fn decide(
     let healthy_voter = |pod: PodName| observed.endpoint(pod).is_some_and(|s| s.is_healthy_voter());
     // A replacement for a slot that is no longer desired is the scale-down's to abandon.
     let current = history
+        .in_flight
         .replacement
         .as_ref()
         .map(|r| r.pod)
@@ -125,7 +127,8 @@ pub(super) fn decide(
         }
     }
     let Some(pod) = target else { return decisions };
-    let scaling = history.replacement.as_ref().is_some_and(|r| r.pod == pod && r.kind == JoinKind::ScaleUp);
+    let scaling =
+        history.in_flight.replacement.as_ref().is_some_and(|r| r.pod == pod && r.kind == JoinKind::ScaleUp);
     let rule = if scaling { Rule::ScaleUp } else { Rule::ReplaceLostMember };
     let Some(peer_url) = url(pod) else { return decisions };
     let listed: Vec<&ListedMember> = list.iter().filter(|m| m.peer_urls.contains(&peer_url)).collect();
@@ -173,7 +176,7 @@ pub(super) fn decide(
 
 /// Whether the replacement's learner is to be removed and added again.
 fn rejoining(history: &History) -> bool {
-    history.replacement.as_ref().is_some_and(|r| r.rejoin)
+    history.in_flight.replacement.as_ref().is_some_and(|r| r.rejoin)
 }
 
 /// The learner of the slot exists: launch it (with backoff after failed starts), or
@@ -188,9 +191,9 @@ fn launch_or_promote(
     now: Timestamp,
 ) -> Result<Step, Decision> {
     let task = observed.platform.task(pod).map(|t| t.task);
-    let launches = history.replacement.as_ref().map_or(0, |r| r.launches);
+    let launches = history.in_flight.replacement.as_ref().map_or(0, |r| r.launches);
     if matches!(task, Some(TaskState::Running | TaskState::Suspended))
-        && let Some(since) = history.unanswered_since.get(&pod)
+        && let Some(since) = history.seen.unanswered_since.get(&pod)
         && now >= window_end(*since, desired.recovery.unresponsive_after)
     {
         let message = format!(
@@ -200,7 +203,7 @@ fn launch_or_promote(
         return Err(Decision::act(rule, Step::RejoinReplacement { pod }, message));
     }
     if matches!(task, Some(TaskState::NotLaunched | TaskState::Exited)) {
-        let last = history.replacement.as_ref().and_then(|r| r.last_launch);
+        let last = history.in_flight.replacement.as_ref().and_then(|r| r.last_launch);
         if let (Some(last), true) = (last, launches > 0) {
             let wait = (2u64 << (launches - 1).min(16)).min(MAX_LAUNCH_BACKOFF_SECS);
             let not_before = window_end(last, std::time::Duration::from_secs(wait));

@@ -13,16 +13,16 @@ use jiff::Timestamp;
 
 use super::{Decision, Rule, Step, initial_cluster, window_end};
 use crate::domain::PodName;
-use crate::manifest::DesiredCluster;
-use crate::observe::platform::{AgentState, DataState, TaskState};
-use crate::observe::{History, Observed};
+use crate::manifest::desired::DesiredCluster;
+use crate::model::platform::{AgentState, DataState, TaskState};
+use crate::model::{History, Observed};
 
 /// The longest pause between two restarts in place.
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Whether `pod` used up its restarts in place without coming back healthy.
 pub(super) fn exhausted(desired: &DesiredCluster, history: &History, pod: PodName) -> bool {
-    history.restarts.get(&pod).is_some_and(|r| r.count >= desired.recovery.max_restarts)
+    history.seen.restarts.get(&pod).is_some_and(|r| r.count >= desired.recovery.max_restarts)
 }
 
 /// The pause before the next restart after `failed` restarts that did not bring the
@@ -61,7 +61,7 @@ pub(super) fn decide(
     let mut decisions = Vec::new();
     for pod in slots(desired, observed, history) {
         let Some(task) = observed.platform.task(pod) else { continue };
-        let replacing = history.replacement.as_ref().is_some_and(|r| r.pod == pod);
+        let replacing = history.in_flight.replacement.as_ref().is_some_and(|r| r.pod == pod);
         if task.task != TaskState::Exited || task.agent != AgentState::Healthy || replacing {
             continue;
         }
@@ -76,9 +76,9 @@ pub(super) fn decide(
             // Lost: the replacement and restore rules decide.
             continue;
         }
-        let failed = history.restarts.get(&pod).map_or(0, |r| r.count);
-        let since = history.down_since.get(&pod).copied().unwrap_or(now);
-        let from = history.restarts.get(&pod).map_or(since, |r| r.last.max(since));
+        let failed = history.seen.restarts.get(&pod).map_or(0, |r| r.count);
+        let since = history.seen.down_since.get(&pod).copied().unwrap_or(now);
+        let from = history.seen.restarts.get(&pod).map_or(since, |r| r.last.max(since));
         let wait = backoff(desired, failed);
         let due = window_end(from, wait);
         let pause = humantime::format_duration(wait);

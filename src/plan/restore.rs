@@ -19,11 +19,11 @@ use jiff::Timestamp;
 use super::quorum::Quorum;
 use super::{Decision, Rule, Step, restart, window_end};
 
-use crate::backup::catalog::{self, BackupRecord};
 use crate::domain::PodName;
-use crate::manifest::{DesiredCluster, QuorumLossPolicy};
-use crate::observe::platform::{AgentState, DataState, TaskState};
-use crate::observe::{ChosenSource, History, Observed};
+use crate::manifest::desired::{DesiredCluster, QuorumLossPolicy};
+use crate::model::catalog::{self, BackupRecord};
+use crate::model::platform::{AgentState, DataState, TaskState};
+use crate::model::{ChosenSource, History, Observed};
 
 /// A voter of the last member list and what became of it.
 struct Voter {
@@ -76,7 +76,7 @@ pub(super) fn decide(
     let lost_names = list(&lost);
     let window = |p: &PodName| {
         let agent_lost = observed.platform.task(*p).is_some_and(|t| t.agent == AgentState::Lost);
-        let since = history.lost_since.get(p).copied().unwrap_or(now);
+        let since = history.seen.lost_since.get(p).copied().unwrap_or(now);
         agent_lost.then(|| window_end(since, desired.recovery.agent_lost_after))
     };
     if let Some(until) = lost.iter().filter_map(window).filter(|end| now < *end).max() {
@@ -98,7 +98,7 @@ pub(super) fn decide(
         decisions.push(Decision::refuse(Rule::RestoreRequired, message));
         return Some(decisions);
     }
-    if let Some(inflight) = &history.restore {
+    if let Some(inflight) = &history.in_flight.restore {
         let step = match &inflight.source {
             ChosenSource::Survivor { pod, .. } => {
                 let endpoint = observed.platform.task(*pod).map(|t| t.client_url.clone()).unwrap_or_default();
@@ -115,7 +115,7 @@ pub(super) fn decide(
     // Bring back what can come back: the data of a crashed survivor is read first.
     let unread = survivors.iter().copied().find(|p| {
         observed.endpoint(*p).is_none()
-            && !history.survivors.contains_key(p)
+            && !history.in_flight.survivors.contains_key(p)
             && observed
                 .platform
                 .task(*p)
@@ -147,7 +147,9 @@ fn choose(
             format!("{what}; {why}; restore by hand: `etcd-warden restore {name} --from ID`"),
         )
     };
-    let (Some((last_revision, _)), Some(quorum_at)) = (history.last_revision, history.quorum_seen_at) else {
+    let (Some((last_revision, _)), Some(quorum_at)) =
+        (history.seen.last_revision, history.seen.quorum_seen_at)
+    else {
         return refuse(
             "the last revision or the time a quorum was last seen is unknown, so no data loss can be bounded"
                 .into(),
@@ -155,12 +157,20 @@ fn choose(
     };
     // A survivor's revision: as it answers now, or as its data was read.
     let revision_of = |p: PodName| {
-        observed.endpoint(p).map(|s| s.revision).or_else(|| history.survivors.get(&p).map(|s| s.revision))
+        observed
+            .endpoint(p)
+            .map(|s| s.revision)
+            .or_else(|| history.in_flight.survivors.get(&p).map(|s| s.revision))
     };
     let unanswered: Vec<PodName> = survivors.iter().copied().filter(|p| revision_of(*p).is_none()).collect();
     if let Some(&pod) = unanswered.first() {
-        let since =
-            history.unanswered_since.get(&pod).or(history.down_since.get(&pod)).copied().unwrap_or(now);
+        let since = history
+            .seen
+            .unanswered_since
+            .get(&pod)
+            .or(history.seen.down_since.get(&pod))
+            .copied()
+            .unwrap_or(now);
         let until = window_end(since, desired.recovery.unresponsive_after);
         let readable =
             observed.platform.task(pod).is_none_or(|t| !matches!(t.data, DataState::Unreadable(_)));
@@ -188,7 +198,7 @@ fn choose(
     let limit = humantime::format_duration(desired.policy.max_data_loss);
     match (survivor, backup) {
         (Some((pod, revision)), b) if b.is_none_or(|b: &BackupRecord| revision >= b.revision) => {
-            if loss(history.healthy_seen.get(&pod).copied(), revision).is_none() {
+            if loss(history.seen.healthy_seen.get(&pod).copied(), revision).is_none() {
                 return refuse(format!(
                     "the newest data, {pod} at revision {revision} (last seen revision {last_revision}), may be older than maxDataLoss ({limit})"
                 ));

@@ -7,11 +7,12 @@
 use jiff::Timestamp;
 
 use super::{Decision, Quorum, Rule, Step};
-use crate::backup::catalog;
 use crate::domain::{BackupId, PodName};
-use crate::manifest::{DesiredCluster, ScaleUpPolicy};
-use crate::observe::platform::TaskState;
-use crate::observe::{History, ListedMember, Observed};
+use crate::manifest::desired::{DesiredCluster, ScaleUpPolicy};
+use crate::model::catalog;
+use crate::model::etcd::ListedMember;
+use crate::model::platform::TaskState;
+use crate::model::{History, Observed};
 
 /// The fresh verified backup a member count change needs, or the decision that
 /// stands instead (take one first, or refuse).
@@ -30,7 +31,7 @@ fn gate(
     };
     let records = &observed.backups.records;
     // A scale-up admitted by a fresh backup finishes on it, however long the catch-up.
-    if let Some(admitted) = history.scale.as_ref().filter(|a| a.members == desired.members.get())
+    if let Some(admitted) = history.in_flight.scale.as_ref().filter(|a| a.members == desired.members.get())
         && records.iter().any(|r| r.verified && r.id == admitted.backup)
     {
         return Ok(admitted.backup.clone());
@@ -83,7 +84,7 @@ pub(super) fn decide(
     now: Timestamp,
 ) -> Vec<Decision> {
     let Some(list) = observed.member_list.as_deref() else { return Vec::new() };
-    if let Some(joining) = &history.replacement {
+    if let Some(joining) = &history.in_flight.replacement {
         if desired.members.pods().any(|p| p == joining.pod) {
             return Vec::new();
         }

@@ -6,12 +6,13 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::*;
 use crate::domain::{MemberId, PodName};
-use crate::manifest::{
+use crate::manifest::desired::{
     EtcdAccess, LocalSpec, MemberCount, PlatformSpec, Policy, PortsSpec, QuorumLossPolicy, RecoveryWindows,
     ScaleUpPolicy,
 };
-use crate::observe::platform::{AgentState, DataState, PlatformObservation, TaskObservation, TaskState};
-use crate::observe::{BootstrapAttempt, EndpointStatus, History, ListedMember, Observed};
+use crate::model::etcd::{EndpointStatus, ListedMember};
+use crate::model::platform::{AgentState, DataState, PlatformObservation, TaskObservation, TaskState};
+use crate::model::{BootstrapAttempt, History, Observed, Seen};
 
 pub(crate) fn desired(members: MemberCount) -> DesiredCluster {
     DesiredCluster {
@@ -43,8 +44,8 @@ pub(crate) fn at(seconds: i64) -> Timestamp {
 }
 
 /// A verified backup record of `revision` taken at `taken_at`.
-pub(crate) fn backup_record(taken_at: Timestamp, revision: i64) -> crate::backup::catalog::BackupRecord {
-    crate::backup::catalog::BackupRecord {
+pub(crate) fn backup_record(taken_at: Timestamp, revision: i64) -> crate::model::catalog::BackupRecord {
+    crate::model::catalog::BackupRecord {
         id: crate::domain::BackupId::new(taken_at, revision),
         cluster: "kubernetes".parse().expect("name"),
         taken_at,
@@ -112,13 +113,14 @@ pub(crate) fn world(members: usize) -> World {
         member_list: Some(member_list),
         backups: Default::default(),
     };
-    let history = History {
+    let seen = Seen {
         ever_healthy: true,
         members: observed.member_list.clone().unwrap_or_default(),
         quorum_seen_at: Some(t0()),
         last_revision: Some((42, t0())),
-        ..History::default()
+        ..Seen::default()
     };
+    let history = History { seen, ..History::default() };
     World { observed, history }
 }
 
@@ -132,7 +134,7 @@ impl World {
         self.task(i).task = TaskState::Exited;
         self.task(i).pid = None;
         self.observed.endpoints.remove(&pod(i));
-        self.history.down_since.insert(pod(i), since);
+        self.history.seen.down_since.insert(pod(i), since);
         self
     }
 
@@ -159,14 +161,14 @@ impl World {
 
     /// The cluster never had a quorum; `attempt` is the recorded bootstrap, if any.
     pub fn never_healthy(mut self, attempt: Option<(u32, Timestamp)>) -> Self {
-        self.history.ever_healthy = false;
-        self.history.quorum_seen_at = None;
-        self.history.last_revision = None;
+        self.history.seen.ever_healthy = false;
+        self.history.seen.quorum_seen_at = None;
+        self.history.seen.last_revision = None;
         // A fresh cluster holds the bootstrap's revision only.
         for status in self.observed.endpoints.values_mut().filter_map(|r| r.as_mut().ok()) {
             status.revision = 1;
         }
-        self.history.bootstrap = attempt.map(|(attempt, started_at)| BootstrapAttempt {
+        self.history.in_flight.bootstrap = attempt.map(|(attempt, started_at)| BootstrapAttempt {
             attempt,
             token: format!("kubernetes-{attempt}"),
             started_at,
@@ -177,7 +179,7 @@ impl World {
     /// The member's agent and data are lost since `since`; its process is gone.
     pub fn lost(mut self, i: u8, since: Timestamp) -> Self {
         self = self.exited(i, since).agent_lost(i);
-        self.history.lost_since.insert(pod(i), since);
+        self.history.seen.lost_since.insert(pod(i), since);
         self
     }
 
@@ -185,15 +187,15 @@ impl World {
     pub fn suspended(mut self, i: u8, since: Timestamp) -> Self {
         self.task(i).task = TaskState::Suspended;
         self.observed.endpoints.remove(&pod(i));
-        self.history.down_since.insert(pod(i), since);
-        self.history.unanswered_since.insert(pod(i), since);
+        self.history.seen.down_since.insert(pod(i), since);
+        self.history.seen.unanswered_since.insert(pod(i), since);
         self
     }
 
     /// A replacement of the member is recorded (snapshot taken), with `launches`.
     pub fn replacing(mut self, i: u8, launches: u32, last_launch: Option<Timestamp>) -> Self {
-        self.history.replacement = Some(crate::observe::Replacement {
-            kind: crate::observe::JoinKind::Replace,
+        self.history.in_flight.replacement = Some(crate::model::Replacement {
+            kind: crate::model::JoinKind::Replace,
             pod: pod(i),
             snapshot_at: t0(),
             snapshot: "snap.db".into(),

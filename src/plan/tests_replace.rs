@@ -3,8 +3,8 @@
 use super::tests::{at, desired, only_step, pod, t0, world};
 use super::*;
 use crate::domain::MemberId;
-use crate::manifest::MemberCount;
-use crate::observe::platform::TaskState;
+use crate::manifest::desired::MemberCount;
+use crate::model::platform::TaskState;
 
 fn three() -> DesiredCluster {
     desired(MemberCount::Three)

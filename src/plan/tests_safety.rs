@@ -6,11 +6,12 @@ use std::time::Duration;
 use super::tests::{World, at, backup_record, desired, only_step, pod, t0, world};
 use super::*;
 use crate::domain::{BackupId, MemberId};
-use crate::manifest::{BackupPolicy, Destination, MemberCount, QuorumLossPolicy, Retention, Schedule};
-use crate::observe::platform::{DataState, TaskState};
-use crate::observe::{
-    ChosenSource, EndpointStatus, Restarts, RestoreInFlight, SavedSnapshot, ScaleAdmission,
+use crate::manifest::desired::{
+    BackupPolicy, Destination, MemberCount, QuorumLossPolicy, Retention, Schedule,
 };
+use crate::model::etcd::EndpointStatus;
+use crate::model::platform::{DataState, TaskState};
+use crate::model::{ChosenSource, Restarts, RestoreInFlight, SavedSnapshot, ScaleAdmission};
 
 fn restoring(members: MemberCount) -> DesiredCluster {
     let mut d = desired(members);
@@ -79,7 +80,7 @@ fn an_unreadable_data_directory_is_reported_and_neither_restarted_nor_replaced()
 fn restarts_in_place_back_off_then_the_slot_counts_as_lost() {
     let d = desired(MemberCount::Three);
     let mut w = world(3).exited(1, t0());
-    w.history.restarts.insert(pod(1), Restarts { count: 2, last: at(100) });
+    w.history.seen.restarts.insert(pod(1), Restarts { count: 2, last: at(100) });
     // After two failed restarts the pause is 4 x restartGrace (120 s).
     let waiting = w.plan(&d, at(219));
     assert_eq!(waiting.steps().count(), 0);
@@ -87,10 +88,10 @@ fn restarts_in_place_back_off_then_the_slot_counts_as_lost() {
     let (step, _) = only_step(&w.plan(&d, at(220)));
     assert!(matches!(step, Step::RestartInPlace { .. }));
     // The pause never exceeds 5 minutes.
-    w.history.restarts.insert(pod(1), Restarts { count: 4, last: at(100) });
+    w.history.seen.restarts.insert(pod(1), Restarts { count: 4, last: at(100) });
     assert_eq!(w.plan(&d, at(101)).next_deadline(), Some(at(400)));
     // maxRestarts (5) used up: the slot is replaced, not restarted again.
-    w.history.restarts.insert(pod(1), Restarts { count: 5, last: at(100) });
+    w.history.seen.restarts.insert(pod(1), Restarts { count: 5, last: at(100) });
     let (step, rule) = only_step(&w.plan(&d, at(101)));
     assert_eq!(rule, Rule::ReplaceLostMember);
     assert!(matches!(step, Step::SnapshotBeforeReplace { pod: p, .. } if p == pod(1)));
@@ -101,13 +102,13 @@ fn a_replacement_learner_that_runs_but_never_answers_is_wiped_removed_and_added_
     let d = desired(MemberCount::Three);
     let mut w = world(3).replacing(1, 1, Some(t0())).learner(1, Some(5));
     w.observed.endpoints.insert(pod(1), Err("timeout".into()));
-    w.history.unanswered_since.insert(pod(1), t0());
+    w.history.seen.unanswered_since.insert(pod(1), t0());
     assert_eq!(w.plan(&d, at(299)).steps().count(), 0, "within unresponsiveAfter");
     let (step, _) = only_step(&w.plan(&d, at(300)));
     assert_eq!(step, Step::RejoinReplacement { pod: pod(1) });
     // Wiped: the learner is removed first, then added again.
     let mut w = w.not_launched(1);
-    if let Some(r) = w.history.replacement.as_mut() {
+    if let Some(r) = w.history.in_flight.replacement.as_mut() {
         r.rejoin = true;
     }
     let (step, _) = only_step(&w.plan(&d, at(301)));
@@ -127,11 +128,11 @@ fn before_choosing_a_restore_source_a_crashed_survivors_data_is_read_then_compar
     assert_eq!(step, Step::ReadSurvivor { pod: pod(0) });
     // Read at revision 50: newer than the backup, so the survivor is the source.
     let saved = SavedSnapshot { file: "s.db".into(), sha256: "ab".into(), revision: 50 };
-    w.history.survivors.insert(pod(0), saved.clone());
+    w.history.in_flight.survivors.insert(pod(0), saved.clone());
     let (step, _) = only_step(&w.plan(&d, at(121)));
     assert!(matches!(step, Step::RestoreFromSurvivor { pod: p, .. } if p == pod(0)), "{step:?}");
     // Read at revision 20: the backup (revision 30) holds newer data and wins.
-    w.history.survivors.insert(pod(0), SavedSnapshot { revision: 20, ..saved });
+    w.history.in_flight.survivors.insert(pod(0), SavedSnapshot { revision: 20, ..saved });
     let (step, _) = only_step(&w.plan(&d, at(121)));
     assert_eq!(step, Step::RestoreFromBackup { id });
 }
@@ -154,7 +155,7 @@ fn the_restore_takes_the_survivor_or_the_backup_whichever_is_newer() {
 fn a_survivor_that_does_not_answer_is_waited_for_then_the_restore_is_refused() {
     let d = restoring(MemberCount::Three);
     let mut w = no_list(world(3).lost(1, t0()).lost(2, t0()).silent(0));
-    w.history.unanswered_since.insert(pod(0), at(100));
+    w.history.seen.unanswered_since.insert(pod(0), at(100));
     add_backup(&mut w, at(-100), 30);
     let waiting = w.plan(&d, at(120));
     assert_eq!(waiting.steps().count(), 0);
@@ -169,7 +170,7 @@ fn a_learner_is_never_a_restore_source_and_the_backup_wins() {
     let d = restoring(MemberCount::Three);
     // etcd-2 joins as a learner: the voters are etcd-0 and etcd-1, both lost.
     let mut w = world(3).replacing(2, 1, Some(t0())).learner(2, Some(900));
-    w.history.members = w.observed.member_list.clone().expect("list");
+    w.history.seen.members = w.observed.member_list.clone().expect("list");
     let mut w = no_list(w.lost(0, t0()).lost(1, t0()));
     let id = add_backup(&mut w, at(-100), 40);
     let (step, _) = only_step(&w.plan(&d, at(120)));
@@ -181,7 +182,7 @@ fn a_restore_in_flight_reuses_its_source_even_when_the_survivor_is_gone() {
     let d = restoring(MemberCount::Three);
     let mut w = no_list(world(3).lost(0, t0()).lost(1, t0()).lost(2, t0()));
     add_backup(&mut w, at(-100), 30);
-    w.history.restore = Some(RestoreInFlight {
+    w.history.in_flight.restore = Some(RestoreInFlight {
         source: ChosenSource::Survivor { pod: pod(0), snapshot: "s.db".into(), sha256: "ab".into() },
         revision: 50,
         chosen_at: at(100),
@@ -196,7 +197,7 @@ fn an_unknown_last_quorum_refuses_an_automatic_restore() {
     let d = restoring(MemberCount::Three);
     let mut w = no_list(world(3).lost(0, t0()).lost(1, t0()).lost(2, t0()));
     add_backup(&mut w, at(-100), 30);
-    w.history.quorum_seen_at = None;
+    w.history.seen.quorum_seen_at = None;
     let plan = w.plan(&d, at(120));
     assert_eq!(plan.steps().count(), 0);
     assert!(plan.refuses(Rule::RestoreRequired));
@@ -217,7 +218,7 @@ fn a_scale_down_in_progress_restarts_crashed_extra_voters_rather_than_restoring(
 fn mid_replacement_two_voters_and_a_learner_lose_quorum_with_one_voter_lost() {
     let d = restoring(MemberCount::Three);
     let mut w = world(3).replacing(2, 1, Some(t0())).learner(2, Some(900));
-    w.history.members = w.observed.member_list.clone().expect("list");
+    w.history.seen.members = w.observed.member_list.clone().expect("list");
     let w = no_list(answering_alone(w.lost(1, t0()), 0, 50));
     let (step, _) = only_step(&w.plan(&d, at(120)));
     assert!(matches!(step, Step::RestoreFromSurvivor { pod: p, .. } if p == pod(0)), "{step:?}");
@@ -239,7 +240,7 @@ fn a_scale_up_admitted_by_a_backup_finishes_on_it_after_the_backup_aged() {
     let d = restoring(MemberCount::Three);
     let mut w = world(3).removed(2).not_launched(2);
     let id = add_backup(&mut w, at(-3600), 42);
-    w.history.scale = Some(ScaleAdmission { members: 3, backup: id.clone() });
+    w.history.in_flight.scale = Some(ScaleAdmission { members: 3, backup: id.clone() });
     let (step, rule) = only_step(&w.plan(&d, t0()));
     assert_eq!(rule, Rule::ScaleUp);
     assert_eq!(step, Step::BeginScaleUp { pod: pod(2), backup: id });

@@ -5,10 +5,10 @@ use std::time::Duration;
 use super::tests::{World, at, backup_record, desired, only_step, pod, t0, world};
 use super::*;
 use crate::domain::{BackupId, MemberId};
-use crate::manifest::{
+use crate::manifest::desired::{
     BackupPolicy, Destination, MemberCount, QuorumLossPolicy, Retention, ScaleUpPolicy, Schedule,
 };
-use crate::observe::platform::TaskState;
+use crate::model::platform::TaskState;
 
 fn with_backups(members: MemberCount) -> DesiredCluster {
     let mut d = desired(members);
@@ -113,13 +113,13 @@ fn with_no_survivor_the_newest_backup_within_max_data_loss_is_used_or_refused() 
     d.policy.quorum_loss = QuorumLossPolicy::Restore;
     let mut w = world(1).lost(0, t0());
     let id = backup(&mut w, at(-600));
-    w.history.last_revision = Some((50, at(-60)));
+    w.history.seen.last_revision = Some((50, at(-60)));
     let (step, _) = only_step(&w.plan(&d, at(600)));
     assert_eq!(step, Step::RestoreFromBackup { id });
     // A quorum was last seen, at a newer revision, more than maxDataLoss (1h) after
     // the backup.
-    w.history.last_revision = Some((50, at(3600)));
-    w.history.quorum_seen_at = Some(at(3600));
+    w.history.seen.last_revision = Some((50, at(3600)));
+    w.history.seen.quorum_seen_at = Some(at(3600));
     let plan = w.plan(&d, at(7200));
     assert_eq!(plan.steps().count(), 0);
     assert!(plan.refuses(Rule::RestoreRequired), "{plan:#?}");

@@ -7,9 +7,9 @@ use super::{
     QuorumStatus, Reason, Role, TaskStatus,
 };
 use crate::domain::{Generation, PodName};
-use crate::manifest::{DesiredCluster, ReconcileMode};
-use crate::observe::platform::{AgentState, DataState, TaskState};
-use crate::observe::{History, JoinKind, Observed};
+use crate::manifest::desired::{DesiredCluster, ReconcileMode};
+use crate::model::platform::{AgentState, DataState, TaskState};
+use crate::model::{History, JoinKind, Observed};
 use crate::plan::{Outcome, Plan, Rule};
 
 /// What the status is computed from.
@@ -49,7 +49,7 @@ fn member_status(
     let task = observed.platform.task(pod)?;
     let endpoint = observed.endpoint(pod);
     // The member list of this pass, or else the last one seen.
-    let list = observed.member_list.as_deref().unwrap_or(&inputs.history.members);
+    let list = observed.member_list.as_deref().unwrap_or(&inputs.history.seen.members);
     let listed = list.iter().find(|m| m.peer_urls.contains(&task.peer_url));
     let before = previous.and_then(|p| p.members.iter().find(|m| m.pod == pod));
     let id = endpoint.map(|e| e.id).or(listed.map(|m| m.id));
@@ -96,7 +96,7 @@ fn member_status(
                 DataState::Unreadable(why) => format!("unreadable: {why}"),
                 DataState::Unknown => "unknown".to_owned(),
             },
-            restarts: inputs.history.restarts.get(&pod).map_or(0, |r| r.count),
+            restarts: inputs.history.seen.restarts.get(&pod).map_or(0, |r| r.count),
             last_log: inputs.logs.get(&pod).cloned().unwrap_or_default(),
         },
     })
@@ -121,15 +121,15 @@ fn phase(inputs: &StatusInputs<'_>, quorum: &QuorumStatus, all_healthy: bool) ->
         Phase::Paused
     } else if plan.refuses(Rule::BootstrapFailed) {
         Phase::Blocked
-    } else if !inputs.history.ever_healthy {
+    } else if !inputs.history.seen.ever_healthy {
         Phase::Bootstrapping
     } else if quorum.healthy < quorum.needed {
         Phase::QuorumLost
-    } else if inputs.history.replacement.as_ref().is_some_and(|r| r.kind == JoinKind::ScaleUp)
+    } else if inputs.history.in_flight.replacement.as_ref().is_some_and(|r| r.kind == JoinKind::ScaleUp)
         || plan.steps().any(|(_, rule)| matches!(rule, Rule::ScaleUp | Rule::ScaleDown))
     {
         Phase::Scaling
-    } else if inputs.history.replacement.is_some() {
+    } else if inputs.history.in_flight.replacement.is_some() {
         Phase::Replacing
     } else if all_healthy {
         Phase::Healthy
@@ -170,7 +170,7 @@ fn progressing(inputs: &StatusInputs<'_>, c: &mut Conditions<'_>) {
         .filter(|d| matches!(d.outcome, Outcome::Wait { .. }))
         .map(|d| d.message.as_str())
         .collect();
-    let failing = inputs.history.replacement.as_ref().filter(|r| {
+    let failing = inputs.history.in_flight.replacement.as_ref().filter(|r| {
         r.launches > 0 && inputs.observed.platform.task(r.pod).is_some_and(|t| t.task == TaskState::Exited)
     });
     if inputs.desired.reconcile == ReconcileMode::Paused {
@@ -202,7 +202,7 @@ fn conditions(
     c: &mut Conditions<'_>,
 ) {
     use ConditionStatus::{False, True};
-    let ever = inputs.history.ever_healthy;
+    let ever = inputs.history.seen.ever_healthy;
     let summary = format!("{} of {} members healthy; quorum needs {}", q.healthy, q.voting, q.needed);
     match (q.healthy >= q.needed, ever) {
         (true, _) => c.set(ConditionType::Available, True, Reason::QuorumHealthy, summary.clone()),
@@ -259,7 +259,7 @@ fn backup_ready(inputs: &StatusInputs<'_>, c: &mut Conditions<'_>) {
     let view = &inputs.observed.backups;
     let now = inputs.observed.at;
     let fresh_for = humantime::format_duration(policy.fresh_for);
-    let newest = crate::backup::catalog::newest_verified(&view.records);
+    let newest = crate::model::catalog::newest_verified(&view.records);
     if let Some(failure) = &view.last_failure {
         let message = format!("the backup at {} failed: {}", failure.at, failure.message);
         c.set(ConditionType::BackupReady, False, Reason::BackupFailed, message);
@@ -308,7 +308,7 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
             sha256: r.sha256.clone(),
             verified: r.verified,
         }),
-        restore: inputs.history.last_restore.clone(),
+        restore: inputs.history.seen.last_restore.clone(),
         last_action: inputs.last_action.clone(),
         observed_at: observed.at,
     }
@@ -317,7 +317,7 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::MemberCount;
+    use crate::manifest::desired::MemberCount;
     use crate::plan::tests::{at, desired, t0, world};
 
     fn status_at(w: &crate::plan::tests::World, previous: Option<&ClusterStatus>) -> ClusterStatus {

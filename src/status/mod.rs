@@ -259,7 +259,7 @@ pub struct ClusterStatus {
     pub last_backup: Option<LastBackup>,
     /// The last restore: its source, revision and data-loss window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restore: Option<crate::backup::recover::RestoreReport>,
+    pub restore: Option<crate::model::backup::RestoreReport>,
     /// The last step taken.
     pub last_action: Option<LastAction>,
     /// When the observation behind this status was made.

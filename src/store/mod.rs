@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::backup::BackupFailure;
-use crate::backup::catalog::BackupRecord;
 use crate::domain::{ClusterName, Generation};
 use crate::event::Event;
-use crate::observe::History;
+use crate::model::History;
+use crate::model::backup::{BackupFailure, ScaleRefusal};
+use crate::model::catalog::BackupRecord;
 use crate::status::ClusterStatus;
 use atomic::{ensure_private_dir, read_json, write_json};
 
@@ -245,7 +245,7 @@ impl Store {
     ///
     /// # Errors
     /// When the file exists but cannot be read.
-    pub fn scale_refusal(&self, name: &ClusterName) -> Result<Option<BackupFailure>, StoreError> {
+    pub fn scale_refusal(&self, name: &ClusterName) -> Result<Option<ScaleRefusal>, StoreError> {
         self.read(name, "scale-refusal.json")
     }
 
@@ -256,7 +256,7 @@ impl Store {
     pub fn put_scale_refusal(
         &self,
         name: &ClusterName,
-        refusal: Option<&BackupFailure>,
+        refusal: Option<&ScaleRefusal>,
     ) -> Result<(), StoreError> {
         self.write_or_remove(name, "scale-refusal.json", refusal)
     }

@@ -27,12 +27,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::process::{Liveness, ProcessIdentity, find_by_arg, spawn_detached};
-use super::{
-    AgentState, DataState, InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError,
-    PlatformObservation, TaskObservation, TaskState,
-};
+use super::{InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError};
 use crate::domain::PodName;
 use crate::manifest::{LocalSpec, PortsSpec};
+use crate::model::platform::{AgentState, DataState, PlatformObservation, TaskObservation, TaskState};
 use crate::store::atomic::{ensure_private_dir, read_json, write_json};
 
 /// The client and peer port of one member.

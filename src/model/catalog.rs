@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{BackupId, ClusterName, PodName};
-use crate::manifest::Retention;
+use crate::manifest::desired::Retention;
 
 /// One backup.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

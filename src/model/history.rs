@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::Observed;
+use super::etcd::ListedMember;
 use super::platform::{AgentState, TaskState};
-use super::{ListedMember, Observed};
 use crate::domain::{BackupId, PodName};
 
 /// A first bootstrap in progress or finished.
@@ -134,15 +135,27 @@ pub enum JoinKind {
     ScaleUp,
 }
 
-/// Facts seen over time.
+/// What the controller knows beyond one observation: facts seen over time and the
+/// operations in flight. Stored as one flat JSON object (the two parts are flattened),
+/// so a history written before the split reads the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// Facts seen over time.
+    #[serde(flatten)]
+    pub seen: Seen,
+    /// Operations in flight, whose choices must survive a crash.
+    #[serde(flatten)]
+    pub in_flight: InFlight,
+}
+
+/// Facts seen over time: when failures were first seen, the last member list and
+/// revision, restarts made since a member was last healthy, the last restore.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct History {
+pub struct Seen {
     /// Whether a quorum of members has ever answered healthy: after that, the cluster
     /// holds data and is never wiped.
     pub ever_healthy: bool,
-    /// The latest first-bootstrap attempt.
-    pub bootstrap: Option<BootstrapAttempt>,
     /// When each launched member was first seen not running.
     pub down_since: BTreeMap<PodName, Timestamp>,
     /// When each live (running or suspended) process was first seen not answering or
@@ -150,11 +163,9 @@ pub struct History {
     pub unanswered_since: BTreeMap<PodName, Timestamp>,
     /// When each member's agent was first seen lost.
     pub lost_since: BTreeMap<PodName, Timestamp>,
-    /// The replacement in progress, if any.
-    pub replacement: Option<Replacement>,
     /// The last restore and its data-loss window.
     #[serde(default)]
-    pub last_restore: Option<crate::backup::recover::RestoreReport>,
+    pub last_restore: Option<crate::model::backup::RestoreReport>,
     /// The highest revision seen and when; reset by every restore.
     pub last_revision: Option<(i64, Timestamp)>,
     /// When a quorum of the listed voters last answered healthy.
@@ -169,6 +180,21 @@ pub struct History {
     /// Restarts in place of members not seen healthy since.
     #[serde(default)]
     pub restarts: BTreeMap<PodName, Restarts>,
+    /// When the last observation was folded in.
+    #[serde(default)]
+    pub last_observed_at: Option<Timestamp>,
+}
+
+/// Operations in flight: a bootstrap's token, a replacement, a restore's chosen
+/// source and the survivors read for it, an admitted scale-up. Each is written before
+/// the step that depends on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InFlight {
+    /// The latest first-bootstrap attempt.
+    pub bootstrap: Option<BootstrapAttempt>,
+    /// The replacement in progress, if any.
+    pub replacement: Option<Replacement>,
     /// The restore in flight, if any.
     #[serde(default)]
     pub restore: Option<RestoreInFlight>,
@@ -178,68 +204,65 @@ pub struct History {
     /// The scale-up in flight and the backup that admitted it.
     #[serde(default)]
     pub scale: Option<ScaleAdmission>,
-    /// When the last observation was folded in.
-    #[serde(default)]
-    pub last_observed_at: Option<Timestamp>,
 }
 
 impl History {
     /// Forgets when failures were first seen, so that every failure window starts
     /// again: when the controller starts, and after a gap in observation.
     pub fn restart_windows(&mut self) {
-        self.down_since.clear();
-        self.unanswered_since.clear();
-        self.lost_since.clear();
+        self.seen.down_since.clear();
+        self.seen.unanswered_since.clear();
+        self.seen.lost_since.clear();
     }
 
     /// The voting members of the last member list seen.
     pub fn voters(&self) -> impl Iterator<Item = &ListedMember> {
-        self.members.iter().filter(|m| !m.is_learner)
+        self.seen.members.iter().filter(|m| !m.is_learner)
     }
 
     /// Folds one observation in. An observation more than `max_gap` after the previous
     /// one starts every failure window again: what happened in between is unknown.
     pub fn record(&mut self, observed: &Observed, max_gap: std::time::Duration) {
-        let gap = self.last_observed_at.map(|last| observed.at.duration_since(last));
+        let gap = self.seen.last_observed_at.map(|last| observed.at.duration_since(last));
         if gap.is_some_and(|gap| gap.is_negative() || gap.unsigned_abs() > max_gap) {
             self.restart_windows();
         }
-        self.last_observed_at = Some(observed.at);
+        self.seen.last_observed_at = Some(observed.at);
         if let Some(list) = &observed.member_list {
-            self.members.clone_from(list);
+            self.seen.members.clone_from(list);
         }
         let quorum = observed.member_list.as_deref().is_some_and(|list| observed.has_quorum(list));
         if quorum {
-            self.ever_healthy = true;
-            self.quorum_seen_at = Some(observed.at);
+            self.seen.ever_healthy = true;
+            self.seen.quorum_seen_at = Some(observed.at);
         }
         for task in &observed.platform.tasks {
             self.fold_task(observed, task);
         }
         let known: Vec<PodName> = observed.platform.tasks.iter().map(|t| t.pod).collect();
-        self.down_since.retain(|pod, _| known.contains(pod));
-        self.unanswered_since.retain(|pod, _| known.contains(pod));
-        self.lost_since.retain(|pod, _| known.contains(pod));
-        self.restarts.retain(|pod, _| known.contains(pod));
-        let replaced = self.replacement.as_ref().map(|r| r.pod);
+        self.seen.down_since.retain(|pod, _| known.contains(pod));
+        self.seen.unanswered_since.retain(|pod, _| known.contains(pod));
+        self.seen.lost_since.retain(|pod, _| known.contains(pod));
+        self.seen.restarts.retain(|pod, _| known.contains(pod));
+        let replaced = self.in_flight.replacement.as_ref().map(|r| r.pod);
         if let Some(pod) = replaced {
             // Done once the slot's member is a healthy voter again.
             let voter = observed.endpoint(pod).is_some_and(|s| s.is_healthy_voter());
             if voter {
-                self.replacement = None;
+                self.in_flight.replacement = None;
             }
         }
         let top = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).map(|s| s.revision).max();
-        if quorum && self.restore.is_some() {
+        if quorum && self.in_flight.restore.is_some() {
             // The restored cluster serves: the restore is done, and what it holds is now
             // the newest data there is.
-            self.restore = None;
-            self.last_revision = top.map(|revision| (revision, observed.at));
+            self.in_flight.restore = None;
+            self.seen.last_revision = top.map(|revision| (revision, observed.at));
         }
         if let Some(revision) = top
-            && self.last_revision.is_none_or(|(seen, _)| revision >= seen)
+            && self.seen.last_revision.is_none_or(|(seen, _)| revision >= seen)
         {
-            self.last_revision = Some((revision, observed.at));
+            self.seen.last_revision = Some((revision, observed.at));
         }
     }
 
@@ -247,40 +270,61 @@ impl History {
         let pod = task.pod;
         match task.task {
             TaskState::Running | TaskState::NotLaunched => {
-                self.down_since.remove(&pod);
+                self.seen.down_since.remove(&pod);
             }
             TaskState::Exited | TaskState::Suspended => {
-                self.down_since.entry(pod).or_insert(observed.at);
+                self.seen.down_since.entry(pod).or_insert(observed.at);
             }
         }
         let live = matches!(task.task, TaskState::Running | TaskState::Suspended);
         let healthy = observed.is_healthy(pod);
         if live && !healthy {
-            self.unanswered_since.entry(pod).or_insert(observed.at);
+            self.seen.unanswered_since.entry(pod).or_insert(observed.at);
         } else {
-            self.unanswered_since.remove(&pod);
+            self.seen.unanswered_since.remove(&pod);
         }
         if healthy {
-            self.healthy_seen.insert(pod, observed.at);
-            self.restarts.remove(&pod);
+            self.seen.healthy_seen.insert(pod, observed.at);
+            self.seen.restarts.remove(&pod);
         }
         if task.agent == AgentState::Lost {
-            self.lost_since.entry(pod).or_insert(observed.at);
+            self.seen.lost_since.entry(pod).or_insert(observed.at);
         } else {
-            self.lost_since.remove(&pod);
+            self.seen.lost_since.remove(&pod);
         }
     }
 
     /// Records a finished restore: its report, and the restored cluster as the newest
     /// data there is (the last seen revision starts again from it).
-    pub fn restored(&mut self, report: crate::backup::recover::RestoreReport) {
-        self.last_revision = Some((report.revision, report.at));
-        self.quorum_seen_at = Some(report.at);
-        self.last_restore = Some(report);
-        self.replacement = None;
-        self.restore = None;
-        self.survivors.clear();
-        self.restarts.clear();
+    pub fn restored(&mut self, report: crate::model::backup::RestoreReport) {
+        self.seen.last_revision = Some((report.revision, report.at));
+        self.seen.quorum_seen_at = Some(report.at);
+        self.seen.last_restore = Some(report);
+        self.in_flight.replacement = None;
+        self.in_flight.restore = None;
+        self.in_flight.survivors.clear();
+        self.seen.restarts.clear();
         self.restart_windows();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::History;
+
+    #[test]
+    fn a_history_stored_before_the_split_reads_the_same_and_is_written_flat() {
+        let stored = r#"{"everHealthy":true,"bootstrap":null,"downSince":{"etcd-1":"2026-11-30T10:00:00Z"},
+            "unansweredSince":{},"lostSince":{},"replacement":null,"lastRevision":[42,"2026-11-30T10:00:00Z"],
+            "restarts":{"etcd-1":{"count":2,"last":"2026-11-30T10:01:00Z"}},
+            "scale":{"members":3,"backup":"20261130T100000Z-42"}}"#;
+        let history: History = serde_json::from_str(stored).expect("an old history");
+        assert!(history.seen.ever_healthy);
+        assert_eq!(history.seen.last_revision.map(|(r, _)| r), Some(42));
+        assert_eq!(history.seen.restarts.values().map(|r| r.count).sum::<u32>(), 2);
+        assert_eq!(history.in_flight.scale.as_ref().map(|s| s.members), Some(3));
+        let written = serde_json::to_value(&history).expect("json");
+        assert!(written.get("everHealthy").is_some() && written.get("scale").is_some(), "{written}");
+        assert!(written.get("seen").is_none() && written.get("inFlight").is_none(), "{written}");
     }
 }

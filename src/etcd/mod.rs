@@ -8,6 +8,7 @@ use std::time::Duration;
 use etcd_client::{Client, ConnectOptions};
 
 use crate::domain::MemberId;
+use crate::model::etcd::{EndpointStatus, ListedMember};
 
 /// How long a connection attempt to one member may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -36,51 +37,6 @@ pub enum EtcdError {
         /// The time allowed.
         timeout: Duration,
     },
-}
-
-/// What one member says about itself (`etcdctl endpoint status`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EndpointStatus {
-    /// The member's ID.
-    pub id: MemberId,
-    /// The leader it follows; `None` when it knows no leader.
-    pub leader: Option<MemberId>,
-    /// The store revision it has applied.
-    pub revision: i64,
-    /// The size of its backend database.
-    pub db_size_bytes: i64,
-    /// Whether it is a learner.
-    pub is_learner: bool,
-    /// Errors it reports (alarms such as NOSPACE).
-    pub errors: Vec<String>,
-}
-
-impl EndpointStatus {
-    /// A member is healthy when it answers, follows a leader and reports no error.
-    pub fn is_healthy(&self) -> bool {
-        self.leader.is_some() && self.errors.is_empty()
-    }
-
-    /// A healthy voting member: it counts towards the quorum.
-    pub fn is_healthy_voter(&self) -> bool {
-        self.is_healthy() && !self.is_learner
-    }
-}
-
-/// One entry of the member list (`etcdctl member list`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListedMember {
-    /// The member's ID.
-    pub id: MemberId,
-    /// Its name; empty for a member that was added but has never started.
-    pub name: String,
-    /// Its peer URLs.
-    pub peer_urls: Vec<String>,
-    /// Its client URLs; empty until it has started.
-    pub client_urls: Vec<String>,
-    /// Whether it is a learner.
-    pub is_learner: bool,
 }
 
 /// Talks to etcd members by client URL.

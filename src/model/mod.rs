@@ -1,24 +1,26 @@
-//! Observation: what the platform and etcd say now, as owned domain snapshots.
-//!
-//! `observe` reads the whole world every pass (level-triggered). It never acts.
+//! Values only: what the controller observed and recorded, read by the planner and
+//! status. Nothing here does I/O; the adapters (`platform`, `etcd`, `store`) produce
+//! these values and `observe` gathers them.
 
+pub mod backup;
+pub mod catalog;
 pub mod etcd;
-mod history;
+pub mod history;
 pub mod platform;
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
-pub use crate::backup::BackupFailure;
-use crate::backup::catalog::BackupRecord;
 use crate::domain::PodName;
-pub use etcd::{EndpointStatus, EtcdAdmin, ListedMember};
+use backup::{BackupFailure, ScaleRefusal};
+use catalog::BackupRecord;
+use etcd::{EndpointStatus, ListedMember};
 pub use history::{
-    BootstrapAttempt, ChosenSource, History, JoinKind, Replacement, Restarts, RestoreInFlight, SavedSnapshot,
-    ScaleAdmission,
+    BootstrapAttempt, ChosenSource, History, InFlight, JoinKind, Replacement, Restarts, RestoreInFlight,
+    SavedSnapshot, ScaleAdmission, Seen,
 };
-use platform::{Platform, PlatformError, PlatformObservation, TaskState};
+use platform::PlatformObservation;
 
 /// Everything one pass saw.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +47,7 @@ pub struct BackupView {
     /// The last failed backup attempt, if it is newer than the last success.
     pub last_failure: Option<BackupFailure>,
     /// The last member count change `apply` refused for want of a fresh backup.
-    pub scale_refusal: Option<BackupFailure>,
+    pub scale_refusal: Option<ScaleRefusal>,
 }
 
 impl Observed {
@@ -100,39 +102,4 @@ impl Observed {
     pub fn healthy_voters(&self) -> usize {
         self.endpoints.values().filter_map(|r| r.as_ref().ok()).filter(|s| s.is_healthy_voter()).count()
     }
-}
-
-/// Observes the platform and every member that runs.
-///
-/// # Errors
-/// Only when the platform cannot be observed; unreachable members are part of the
-/// observation, not errors.
-pub async fn observe<P: Platform>(
-    platform: &P,
-    admin: &EtcdAdmin,
-    at: Timestamp,
-) -> Result<Observed, PlatformError> {
-    let tasks = platform.observe().await?;
-    let asks = tasks.tasks.iter().filter(|t| t.task == TaskState::Running).map(|t| async move {
-        let answer = admin.status(&t.client_url).await.map_err(|e| e.to_string());
-        (t.pod, answer)
-    });
-    let endpoints: BTreeMap<_, _> = futures::future::join_all(asks).await.into_iter().collect();
-    let mut sources: Vec<(PodName, bool)> = endpoints
-        .iter()
-        .filter_map(|(pod, r)| {
-            r.as_ref().ok().filter(|s| s.is_healthy()).map(|s| (*pod, s.leader == Some(s.id)))
-        })
-        .collect();
-    // The leader first, then the others in pod order.
-    sources.sort_by_key(|(pod, leader)| (!leader, *pod));
-    let mut member_list = None;
-    for (pod, _) in sources {
-        let Some(task) = tasks.task(pod) else { continue };
-        if let Ok(list) = admin.member_list(&task.client_url).await {
-            member_list = Some(list);
-            break;
-        }
-    }
-    Ok(Observed { at, platform: tasks, endpoints, member_list, backups: BackupView::default() })
 }

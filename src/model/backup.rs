@@ -1,0 +1,53 @@
+//! Backup facts kept in the store: the last failure, a refused scale change, and the
+//! report of the last restore.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::BackupId;
+
+/// A failed backup attempt, kept until a later backup succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupFailure {
+    /// When it failed.
+    pub at: Timestamp,
+    /// Why.
+    pub message: String,
+}
+
+/// A member count change that `apply` refused for want of a fresh verified backup,
+/// kept until a later apply is admitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleRefusal {
+    /// When it was refused.
+    pub at: Timestamp,
+    /// Why, and what would admit it.
+    pub message: String,
+}
+
+/// What a restore did: the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreReport {
+    /// When it finished.
+    pub at: Timestamp,
+    /// `backup <id>` or `surviving member etcd-N`.
+    pub from: String,
+    /// The revision restored.
+    pub revision: i64,
+    /// The keys restored.
+    pub keys: u64,
+    /// The highest revision seen before the loss.
+    pub last_seen_revision: Option<i64>,
+    /// How many revisions were lost (0 when none).
+    pub revisions_lost: Option<i64>,
+    /// How much time of writes may be lost: from the source's time to the last time
+    /// the lost revision was seen, in seconds.
+    pub data_loss_seconds: Option<i64>,
+    /// Backups refused because they failed verification.
+    pub refused_backups: Vec<BackupId>,
+    /// Where the old data directories were moved.
+    pub kept_aside: Vec<String>,
+}

@@ -1,0 +1,100 @@
+//! What the platform says about each member slot: tasks, agents and data, as values.
+
+use std::path::PathBuf;
+
+use crate::domain::PodName;
+
+/// What the platform says about every member slot it knows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformObservation {
+    /// One entry per member slot the platform knows about, in pod order.
+    pub tasks: Vec<TaskObservation>,
+}
+
+impl PlatformObservation {
+    /// The observation of one pod, if the platform knows it.
+    pub fn task(&self, pod: PodName) -> Option<&TaskObservation> {
+        self.tasks.iter().find(|t| t.pod == pod)
+    }
+}
+
+/// One member slot as the platform sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskObservation {
+    /// The member slot.
+    pub pod: PodName,
+    /// Whether the member's process runs.
+    pub task: TaskState,
+    /// Whether the place the member runs on (and its data) is still there.
+    pub agent: AgentState,
+    /// A name for the agent (`local-0`, or the DC/OS agent hostname).
+    pub agent_name: String,
+    /// The member's client URL.
+    pub client_url: String,
+    /// The member's peer URL.
+    pub peer_url: String,
+    /// The process ID, where the platform knows it.
+    pub pid: Option<u32>,
+    /// The data directory, where the platform knows it.
+    pub data_dir: Option<PathBuf>,
+    /// Whether the member's etcd data is intact, as far as the platform can see it.
+    pub data: DataState,
+}
+
+/// What a member's data directory holds. etcd's data is intact only with a WAL
+/// (`member/wal/*.wal`) and a backend database (`member/snap/db`): a directory alone is
+/// not data, and a member restarted "in place" on it would rejoin under its old ID with
+/// its raft log and vote forgotten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataState {
+    /// A WAL and a database are there.
+    Intact,
+    /// No WAL or no database (or no directory at all): the member's data is gone, or
+    /// was never written.
+    Missing,
+    /// The directory could not be read (EACCES, EIO...): reported, never taken for
+    /// lost data, never wiped.
+    Unreadable(String),
+    /// The platform cannot look at the data (it lives on a remote agent).
+    Unknown,
+}
+
+impl std::fmt::Display for DataState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Intact => f.write_str("holds a WAL and a database"),
+            Self::Missing => f.write_str("holds no WAL and database"),
+            Self::Unreadable(why) => write!(f, "cannot be read ({why})"),
+            Self::Unknown => f.write_str("cannot be seen from here"),
+        }
+    }
+}
+
+impl DataState {
+    /// Whether a restart in place may use this data.
+    pub fn allows_restart(&self) -> bool {
+        matches!(self, Self::Intact | Self::Unknown)
+    }
+}
+
+/// Whether a member's process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Never launched on this platform.
+    NotLaunched,
+    /// The process runs.
+    Running,
+    /// The process runs but is stopped by a signal (SIGSTOP): it cannot answer.
+    Suspended,
+    /// The process was launched and has exited (crashed, killed or stopped).
+    Exited,
+}
+
+/// Whether the agent that holds a member's data is still there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentState {
+    /// The agent is up and the member's data (if any was written) is intact.
+    Healthy,
+    /// The agent, and with it the member's data, is gone.
+    Lost,
+}

@@ -1,0 +1,48 @@
+//! Observation: what the platform and etcd say now, gathered into [`Observed`].
+//!
+//! `observe` reads the whole world every pass (level-triggered). It never acts.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::domain::PodName;
+use crate::etcd::EtcdAdmin;
+use crate::model::platform::TaskState;
+use crate::model::{BackupView, Observed};
+use crate::platform::{Platform, PlatformError};
+
+/// Observes the platform and every member that runs.
+///
+/// # Errors
+/// Only when the platform cannot be observed; unreachable members are part of the
+/// observation, not errors.
+pub async fn observe<P: Platform>(
+    platform: &P,
+    admin: &EtcdAdmin,
+    at: Timestamp,
+) -> Result<Observed, PlatformError> {
+    let tasks = platform.observe().await?;
+    let asks = tasks.tasks.iter().filter(|t| t.task == TaskState::Running).map(|t| async move {
+        let answer = admin.status(&t.client_url).await.map_err(|e| e.to_string());
+        (t.pod, answer)
+    });
+    let endpoints: BTreeMap<_, _> = futures::future::join_all(asks).await.into_iter().collect();
+    let mut sources: Vec<(PodName, bool)> = endpoints
+        .iter()
+        .filter_map(|(pod, r)| {
+            r.as_ref().ok().filter(|s| s.is_healthy()).map(|s| (*pod, s.leader == Some(s.id)))
+        })
+        .collect();
+    // The leader first, then the others in pod order.
+    sources.sort_by_key(|(pod, leader)| (!leader, *pod));
+    let mut member_list = None;
+    for (pod, _) in sources {
+        let Some(task) = tasks.task(pod) else { continue };
+        if let Ok(list) = admin.member_list(&task.client_url).await {
+            member_list = Some(list);
+            break;
+        }
+    }
+    Ok(Observed { at, platform: tasks, endpoints, member_list, backups: BackupView::default() })
+}

@@ -1,0 +1,125 @@
+//! The module boundaries of docs/architecture.md, checked on the source: the pure core
+//! (values, decisions, status) does no I/O and imports only the core, and the top-level
+//! modules import each other without a cycle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Text that marks I/O: an adapter's crate, the file system, the network, processes.
+const IO_MARKS: &[&str] =
+    &["etcd_client", "reqwest", "tokio", "std::fs", "std::net", "std::process", "std::io", "axum", "nix::"];
+
+/// The pure core, and what each part may import from the crate.
+const CORE: &[(&str, &[&str])] = &[
+    ("domain.rs", &[]),
+    ("manifest/desired.rs", &["domain"]),
+    ("model", &["domain", "manifest::desired", "model"]),
+    ("plan", &["domain", "manifest::desired", "model", "plan"]),
+    ("status", &["domain", "manifest::desired", "model", "plan", "status"]),
+];
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(path: &Path) -> Vec<PathBuf> {
+    if path.is_file() {
+        return vec![path.to_owned()];
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).expect("read src").flatten() {
+        files.extend(rust_files(&entry.path()));
+    }
+    files.retain(|f| f.extension().is_some_and(|e| e == "rs"));
+    files
+}
+
+/// Every `crate::a::b` path in `text`, as `a::b` (or `a` when `a` is a file module).
+fn crate_paths(text: &str) -> BTreeSet<String> {
+    let mut paths = BTreeSet::new();
+    for (i, _) in text.match_indices("crate::") {
+        let rest = &text[i + "crate::".len()..];
+        let path: String =
+            rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':').collect();
+        paths.insert(path.trim_end_matches(':').to_owned());
+    }
+    paths
+}
+
+fn code(text: &str) -> String {
+    // Comments may name anything.
+    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn the_pure_core_does_no_io_and_imports_only_the_core() {
+    let mut problems = Vec::new();
+    for (part, allowed) in CORE {
+        for file in rust_files(&src().join(part)) {
+            let text = code(&std::fs::read_to_string(&file).expect("read"));
+            let name = file.strip_prefix(src()).unwrap_or(&file).display().to_string();
+            for mark in IO_MARKS.iter().filter(|m| text.contains(**m)) {
+                problems.push(format!("{name} uses {mark}"));
+            }
+            for path in crate_paths(&text) {
+                if !allowed.iter().any(|a| path == *a || path.starts_with(&format!("{a}::"))) {
+                    problems.push(format!("{name} imports crate::{path} (allowed: {allowed:?})"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "the pure core reaches out:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_top_level_modules_import_each_other_without_a_cycle() {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for entry in std::fs::read_dir(src()).expect("read src").flatten() {
+        let path = entry.path();
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+        if ["lib", "main"].contains(&name.as_str()) {
+            continue;
+        }
+        let deps = graph.entry(name.clone()).or_default();
+        for file in rust_files(&path) {
+            let text = code(&std::fs::read_to_string(&file).expect("read"));
+            for path in crate_paths(&text) {
+                let top = path.split("::").next().unwrap_or_default().to_owned();
+                if top != name {
+                    deps.insert(top);
+                }
+            }
+        }
+    }
+    assert!(graph.contains_key("plan") && graph.contains_key("model"), "{graph:?}");
+    // Depth-first search; a module met again on the current path closes a cycle.
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| p == node) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if !done.insert(node.to_owned()) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        if let Some(cycle) = visit(node, &graph, &mut Vec::new(), &mut done) {
+            panic!("an import cycle: {}", cycle.join(" -> "));
+        }
+    }
+}
