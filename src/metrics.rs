@@ -16,6 +16,15 @@ pub struct ClusterLabel {
     pub cluster: String,
 }
 
+/// A cluster and error kind label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ErrorLabel {
+    /// The cluster's name.
+    pub cluster: String,
+    /// `transient` (retried with backoff) or `permanent` (waits for a change).
+    pub kind: String,
+}
+
 /// A cluster and step label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct StepLabel {
@@ -44,7 +53,7 @@ pub struct Metrics {
     /// Reconcile passes, per cluster.
     pub passes: Family<ClusterLabel, Counter>,
     /// Failed reconcile passes, per cluster.
-    pub errors: Family<ClusterLabel, Counter>,
+    pub errors: Family<ErrorLabel, Counter>,
     /// Reconcile pass durations in seconds, per cluster.
     pub duration: Family<ClusterLabel, Histogram, DurationBuckets>,
     /// Healthy members, per cluster.
@@ -76,7 +85,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("etcd_warden");
         let passes = Family::<ClusterLabel, Counter>::default();
-        let errors = Family::<ClusterLabel, Counter>::default();
+        let errors = Family::<ErrorLabel, Counter>::default();
         let duration = Family::new_with_constructor(DurationBuckets);
         let members_healthy = Family::<ClusterLabel, Gauge>::default();
         let members_desired = Family::<ClusterLabel, Gauge>::default();

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use crate::domain::PodName;
-use crate::etcd::EtcdAdmin;
+use crate::etcd::EtcdApi;
 use crate::model::platform::TaskState;
 use crate::model::{BackupView, Observed};
 use crate::platform::{Platform, PlatformError};
@@ -19,7 +19,7 @@ use crate::platform::{Platform, PlatformError};
 /// observation, not errors.
 pub async fn observe<P: Platform>(
     platform: &P,
-    admin: &EtcdAdmin,
+    admin: &dyn EtcdApi,
     at: Timestamp,
 ) -> Result<Observed, PlatformError> {
     let tasks = platform.observe().await?;

@@ -7,14 +7,13 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use jiff::Timestamp;
-use tracing::Instrument;
 
 use crate::act::{ActContext, ActError, LOG_LINES, act};
 use crate::domain::{Generation, PodName};
-use crate::etcd::EtcdAdmin;
+use crate::etcd::EtcdApi;
 use crate::event::Event;
 use crate::manifest::DesiredCluster;
-use crate::metrics::{Metrics, StepLabel};
+use crate::metrics::{ErrorLabel, Metrics, StepLabel};
 use crate::model::{BackupView, History, Observed};
 use crate::observe::observe;
 use crate::plan::{Outcome, Plan, Rule, plan};
@@ -26,7 +25,28 @@ use crate::store::{Store, StoreError};
 /// a reader can tell a quiet cluster from a stuck controller.
 const STATUS_HEARTBEAT_SECS: i64 = 30;
 
-/// Why a pass failed. Every kind is worth a retry with backoff.
+/// Whether a retry can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// It may pass next time (etcd refused for now, a member is away, a disk hiccup):
+    /// retried with backoff.
+    Transient,
+    /// It stays until something changes (an invalid stored manifest, a missing etcd
+    /// binary, a corrupt state file): the worker waits for a change.
+    Permanent,
+}
+
+impl ErrorKind {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transient => "transient",
+            Self::Permanent => "permanent",
+        }
+    }
+}
+
+/// Why a pass failed; [`ReconcileError::kind`] says whether a retry can help.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     /// The platform could not be observed.
@@ -38,6 +58,32 @@ pub enum ReconcileError {
     /// A step failed.
     #[error("step: {0}")]
     Step(#[from] ActError),
+}
+
+impl ReconcileError {
+    /// Whether a retry can help.
+    pub fn kind(&self) -> ErrorKind {
+        let platform = |e: &PlatformError| match e {
+            PlatformError::Corrupt { .. } | PlatformError::UnknownPod(_) | PlatformError::Ports(_) => {
+                ErrorKind::Permanent
+            }
+            PlatformError::Spawn { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                ErrorKind::Permanent
+            }
+            _ => ErrorKind::Transient,
+        };
+        match self {
+            Self::Observe(e) | Self::Step(ActError::Platform(e)) => platform(e),
+            Self::Store(e) | Self::Step(ActError::Store(e)) if e.is_corrupt() => ErrorKind::Permanent,
+            // A failed step is planned again from a fresh observation.
+            Self::Store(_) | Self::Step(_) => ErrorKind::Transient,
+        }
+    }
 }
 
 /// What a pass leaves for the next one.
@@ -88,7 +134,7 @@ pub struct PassContext<'a, P> {
     /// Where members run.
     pub platform: &'a P,
     /// etcd access.
-    pub admin: &'a EtcdAdmin,
+    pub admin: &'a dyn EtcdApi,
     /// The state directory.
     pub store: &'a Store,
     /// Metrics.
@@ -141,18 +187,25 @@ pub async fn reconcile<P: Platform>(
     generation: Generation,
     memory: &mut PassMemory,
 ) -> Result<PassReport, ReconcileError> {
-    let span = tracing::info_span!("reconcile", cluster = %desired.name, generation = generation.0);
     let started = Instant::now();
     let label = Metrics::cluster(desired.name.as_str());
-    let result = pass(ctx, desired, generation, memory).instrument(span).await;
+    let result = pass(ctx, desired, generation, memory).await;
     ctx.metrics.passes.get_or_create(&label).inc();
     ctx.metrics.duration.get_or_create(&label).observe(started.elapsed().as_secs_f64());
-    // Created even when zero, so that an alert on its rate has a series to watch.
-    let errors = ctx.metrics.errors.get_or_create(&label);
-    if result.is_err() {
-        errors.inc();
-    }
+    count_error(ctx.metrics, &desired.name, result.as_ref().err().map(ReconcileError::kind));
     result
+}
+
+/// Counts a failed pass by kind. Both series exist from the first pass, even at zero,
+/// so that an alert on their rate has something to watch.
+pub fn count_error(metrics: &Metrics, cluster: &crate::domain::ClusterName, kind: Option<ErrorKind>) {
+    for each in [ErrorKind::Transient, ErrorKind::Permanent] {
+        let label = ErrorLabel { cluster: cluster.to_string(), kind: each.as_str().to_owned() };
+        let counter = metrics.errors.get_or_create(&label);
+        if kind == Some(each) {
+            counter.inc();
+        }
+    }
 }
 
 async fn pass<P: Platform>(

@@ -198,3 +198,33 @@ async fn an_unrecorded_member_is_adopted_by_its_data_dir_and_a_restart_in_place_
     assert!(matches!(task.data, DataState::Unreadable(_)), "{:?}", task.data);
     assert_eq!(task.agent, AgentState::Healthy);
 }
+
+/// etcd's refusals reach the controller classified once, by kind, in the adapter: the
+/// retries of membership steps depend on it (never on an error's text).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_refusals_are_classified_by_kind() {
+    use etcd_warden::domain::MemberId;
+    use etcd_warden::etcd::EtcdErrorKind;
+    let sandbox = Sandbox::new();
+    let platform = LocalPlatform::new(sandbox.dir.path().join("platform"), spec());
+    let admin = EtcdAdmin::new();
+    let pod = PodName::new(0).expect("pod");
+    launch(&platform, &[pod], "errors").await;
+    let id = MemberId(healthy_id(&platform, &admin, pod).await);
+    let url = platform.member_urls(pod).await.expect("urls").client;
+    let kind = |r: Result<(), etcd_warden::etcd::EtcdError>| r.expect_err("refused").kind();
+    assert_eq!(kind(admin.remove(&url, MemberId(0xdead)).await), EtcdErrorKind::MemberNotFound);
+    assert_eq!(kind(admin.promote(&url, id).await), EtcdErrorKind::NotALearner);
+    let peer = format!("http://127.0.0.1:{}", support::free_port());
+    let learner = admin.add_learner(&url, &peer).await.expect("a learner");
+    assert_eq!(kind(admin.promote(&url, learner).await), EtcdErrorKind::LearnerNotInSync);
+    // The same URL again: refused, whichever check etcd makes first.
+    let again = kind(admin.add_learner(&url, &peer).await.map(|_| ()));
+    assert!(matches!(again, EtcdErrorKind::PeerUrlExists | EtcdErrorKind::MemberIdExists), "{again:?}");
+    let other = format!("http://127.0.0.1:{}", support::free_port());
+    assert_eq!(kind(admin.add_learner(&url, &other).await.map(|_| ())), EtcdErrorKind::TooManyLearners);
+    let closed = format!("http://127.0.0.1:{}", support::free_port());
+    let unreachable = admin.status(&closed).await.expect_err("nobody listens").kind();
+    assert!(matches!(unreachable, EtcdErrorKind::Unreachable | EtcdErrorKind::Timeout), "{unreachable:?}");
+    platform.ensure_stopped(pod).await.expect("stop");
+}

@@ -9,7 +9,7 @@ use backon::{ExponentialBuilder, Retryable};
 use super::{ActContext, ActError};
 use crate::backup::snapshot;
 use crate::domain::{MemberId, PodName};
-use crate::etcd::EtcdError;
+use crate::etcd::{EtcdError, EtcdErrorKind};
 use crate::model::{History, JoinKind, Replacement, ScaleAdmission};
 use crate::platform::{InitialClusterState, LaunchSpec, Platform};
 use crate::store::atomic::ensure_private_dir;
@@ -62,7 +62,7 @@ pub(super) async fn remove<P: Platform>(
 ) -> Result<(), ActError> {
     let remove = || ctx.admin.remove(via, id);
     match remove.retry(short_backoff()).when(unhealthy_cluster).notify(log_retry).await {
-        Err(e) if e.to_string().contains("member not found") => Ok(()),
+        Err(e) if e.kind() == EtcdErrorKind::MemberNotFound => Ok(()),
         other => Ok(other?),
     }
 }
@@ -70,7 +70,7 @@ pub(super) async fn remove<P: Platform>(
 /// etcd 3.4 refuses membership changes with "unhealthy cluster" for a few seconds
 /// after a peer (re)connects or leaves: worth a retry, never a tight loop.
 fn unhealthy_cluster(e: &EtcdError) -> bool {
-    e.to_string().contains("unhealthy cluster")
+    e.kind() == EtcdErrorKind::UnhealthyCluster
 }
 
 fn log_retry(e: &EtcdError, wait: Duration) {
@@ -115,9 +115,10 @@ pub(super) async fn promote<P: Platform>(
     via: &str,
 ) -> Result<(), ActError> {
     let promote = || ctx.admin.promote(via, id);
-    let in_sync = |e: &EtcdError| e.to_string().contains("in sync");
-    match promote.retry(short_backoff()).when(in_sync).notify(log_retry).await {
-        Err(e) if e.to_string().contains("not a learner") => Ok(()),
+    let catching_up = |e: &EtcdError| e.kind() == EtcdErrorKind::LearnerNotInSync;
+    match promote.retry(short_backoff()).when(catching_up).notify(log_retry).await {
+        // Promoted already (a retry after a lost answer, or a crash after the call).
+        Err(e) if e.kind() == EtcdErrorKind::NotALearner => Ok(()),
         other => Ok(other?),
     }
 }

@@ -10,13 +10,14 @@ mod restore;
 use std::path::PathBuf;
 
 use jiff::Timestamp;
+use tracing::Instrument;
 
 use crate::backup::snapshot::SnapshotError;
 use crate::domain::ClusterName;
-use crate::etcd::{EtcdAdmin, EtcdError};
+use crate::etcd::{EtcdApi, EtcdError};
 use crate::event::Event;
 use crate::model::{BootstrapAttempt, History, Restarts};
-use crate::plan::{Plan, Step};
+use crate::plan::{Plan, Rule, Step};
 use crate::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
 use crate::status::LastAction;
 use crate::store::{Store, StoreError};
@@ -65,7 +66,7 @@ pub struct ActContext<'a, P> {
     /// Where the history is recorded before a step that must survive a crash.
     pub store: &'a Store,
     /// etcd access for membership steps.
-    pub admin: &'a EtcdAdmin,
+    pub admin: &'a dyn EtcdApi,
     /// Where snapshots taken before replacements are kept.
     pub snapshots: PathBuf,
     /// When the pass started.
@@ -93,34 +94,22 @@ pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mu
                 break;
             }
         }
-        let evidence = evidence(ctx, step).await;
-        let result = take(ctx, step, history).await;
-        let outcome = match &result {
-            Ok(()) => "succeeded".to_owned(),
-            Err(e) => e.to_string(),
-        };
-        let message = format!("{}: {outcome}{evidence}", step.describe());
-        let event = if result.is_ok() {
-            Event::normal(ctx.now, step.name(), message)
-        } else {
-            Event::warning(ctx.now, step.name(), message)
-        };
-        let event = event.by(rule.id());
-        let event = match step.pod() {
-            Some(pod) => event.about(pod),
-            None => event,
-        };
-        // Recorded at once, so that a crash right after the step keeps its trace.
-        if let Err(error) = ctx.store.add_events(ctx.name, &[event]) {
-            tracing::warn!(%error, "cannot record the event of a step");
+        let span = tracing::info_span!("step", step = step.name(), rule = %rule);
+        let result = async {
+            let evidence = evidence(ctx, step).await;
+            let result = take(ctx, step, history).await;
+            let outcome = record(ctx, step, rule, result.as_ref().err(), &evidence);
+            tracing::info!(ok = result.is_ok(), "step taken");
+            report.last_action = Some(LastAction {
+                step: step.name().to_owned(),
+                rule: rule.id().to_owned(),
+                at: ctx.now,
+                result: outcome,
+            });
+            result
         }
-        report.last_action = Some(LastAction {
-            step: step.name().to_owned(),
-            rule: rule.id().to_owned(),
-            at: ctx.now,
-            result: outcome,
-        });
-        tracing::info!(step = step.name(), rule = %rule, ok = result.is_ok(), "step taken");
+        .instrument(span)
+        .await;
         if let Err(e) = result {
             report.error = Some(e);
             break;
@@ -128,6 +117,32 @@ pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mu
         failpoint(step.name());
     }
     report
+}
+
+/// Records a step's event at once, so that a crash right after the step keeps its
+/// trace; returns the outcome as the status's `lastAction` says it.
+fn record<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    step: &Step,
+    rule: Rule,
+    error: Option<&ActError>,
+    evidence: &str,
+) -> String {
+    let outcome = error.map_or_else(|| "succeeded".to_owned(), ToString::to_string);
+    let message = format!("{}: {outcome}{evidence}", step.describe());
+    let event = match error {
+        None => Event::normal(ctx.now, step.name(), message),
+        Some(_) => Event::warning(ctx.now, step.name(), message),
+    };
+    let event = event.by(rule.id());
+    let event = match step.pod() {
+        Some(pod) => event.about(pod),
+        None => event,
+    };
+    if let Err(error) = ctx.store.add_events(ctx.name, &[event]) {
+        tracing::warn!(%error, "cannot record the event of a step");
+    }
+    outcome
 }
 
 /// What a step's event quotes beside its outcome: before a restart that follows a

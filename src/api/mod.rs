@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 mod admission;
 
@@ -123,7 +124,14 @@ pub fn router(controller: Controller, token: Option<String>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .merge(guarded)
+        .layer(middleware::from_fn(request_span))
         .with_state(state)
+}
+
+/// Every request in a span of its own: method and path.
+async fn request_span(request: Request, next: Next) -> Response {
+    let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
+    next.run(request).instrument(span).await
 }
 
 async fn authorize(State(state): State<Shared>, request: Request, next: Next) -> Response {

@@ -111,7 +111,7 @@ async fn fetch(
             Err(reason) => {
                 let message =
                     format!("backup {} refused: {reason}; trying the previous verified backup", record.id);
-                tracing::warn!(cluster = %name, "{message}");
+                tracing::warn!("{message}");
                 let _ =
                     ctx.store.add_events(name, &[Event::warning(Timestamp::now(), "BackupRefused", message)]);
                 refused.push(record.id.clone());

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use super::destination::{BackupStore, DestinationError};
 use super::snapshot::{self, SnapshotError};
 use crate::domain::BackupId;
-use crate::etcd::{EtcdAdmin, EtcdError};
+use crate::etcd::{EtcdApi, EtcdError};
 use crate::event::Event;
 use crate::manifest::DesiredCluster;
 use crate::metrics::{Metrics, ResultLabel};
@@ -60,7 +60,7 @@ pub struct BackupContext<'a, P> {
     /// Where members run.
     pub platform: &'a P,
     /// etcd access.
-    pub admin: &'a EtcdAdmin,
+    pub admin: &'a dyn EtcdApi,
     /// The state directory (catalog cache, temporary files).
     pub store: &'a Store,
     /// The desired state, with its backup policy.
@@ -122,7 +122,7 @@ pub async fn take_backup<P: Platform>(ctx: &BackupContext<'_, P>) -> Result<Back
         for old in &pruned {
             destination.delete(&old.object()).await?;
             destination.delete(&old.metadata_object()).await?;
-            tracing::info!(cluster = %name, backup = %old.id, "backup pruned by retention");
+            tracing::info!(backup = %old.id, "backup pruned by retention");
         }
         records.retain(|r| !pruned.iter().any(|p| p.id == r.id));
         ctx.store.put_backups(name, &records)?;
@@ -163,16 +163,16 @@ pub async fn take_and_record<P: Platform>(
             (Event::normal(now, "BackupTaken", message), None)
         }
         Err(e) => {
-            tracing::warn!(cluster = %name, error = %e, "backup failed");
+            tracing::warn!(error = %e, "backup failed");
             let failure = BackupFailure { at: now, message: e.to_string() };
             (Event::warning(now, "BackupFailed", format!("{why}: backup failed: {e}")), Some(failure))
         }
     };
     if let Err(e) = ctx.store.add_events(name, &[event]) {
-        tracing::warn!(cluster = %name, error = %e, "cannot record the backup event");
+        tracing::warn!(error = %e, "cannot record the backup event");
     }
     if let Err(e) = ctx.store.put_backup_failure(name, failure.as_ref()) {
-        tracing::warn!(cluster = %name, error = %e, "cannot record the backup outcome");
+        tracing::warn!(error = %e, "cannot record the backup outcome");
     }
     result
 }

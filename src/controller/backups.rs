@@ -7,6 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::{Controller, ControllerError};
 use crate::backup::recover::{RestoreSource, restore_cluster};
@@ -39,7 +40,8 @@ impl Controller {
         let Ok(guard) = lock.try_lock() else {
             return Err(BackupError::AlreadyRunning(name.to_string()).into());
         };
-        let result = self.run_backup(&desired, "on demand").await;
+        let span = tracing::info_span!("backup", cluster = %name, trigger = "on demand");
+        let result = self.run_backup(&desired, "on demand").instrument(span).await;
         drop(guard);
         // The status shows the new backup at once, not at the next resync.
         self.wake(name).await;
@@ -88,12 +90,15 @@ impl Controller {
         };
         let controller = self.clone();
         let desired = desired.clone();
-        *running = Some(tokio::spawn(async move {
+        // Created in the worker's span, so the backup's lines name the cluster.
+        let span = tracing::info_span!("backup", trigger = "scheduled");
+        let backup = async move {
             let _guard = guard;
             if let Err(error) = controller.run_backup(&desired, "scheduled").await {
-                tracing::warn!(cluster = %desired.name, %error, "scheduled backup failed");
+                tracing::warn!(%error, "scheduled backup failed");
             }
-        }));
+        };
+        *running = Some(tokio::spawn(backup.instrument(span)));
         idle
     }
 }
@@ -112,7 +117,8 @@ impl Controller {
     ) -> Result<RestoreReport, ControllerError> {
         let (desired, _) = self.desired(name)?.ok_or_else(|| ControllerError::NotManaged(name.clone()))?;
         self.stop(name).await;
-        let result = self.restore_stopped(&desired, from).await;
+        let span = tracing::info_span!("restore", cluster = %name);
+        let result = self.restore_stopped(&desired, from).instrument(span).await;
         self.wake(name).await;
         result
     }
@@ -146,7 +152,7 @@ impl Controller {
             Err(e) => Event::warning(now, "RestoreFailed", format!("restore failed: {e}")),
         };
         store.add_events(name, &[event])?;
-        let report = result.map_err(|e| ControllerError::Restore(e.to_string()))?;
+        let report = result?;
         history.seen.last_restore = Some(report.clone());
         history.in_flight.replacement = None;
         store.put_history(name, &history)?;

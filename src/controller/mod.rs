@@ -9,12 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
-use jiff::Timestamp;
 use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinHandle;
 
 mod backups;
+mod worker;
 
 use crate::domain::{ClusterName, Generation};
 use crate::etcd::EtcdAdmin;
@@ -23,7 +22,9 @@ use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::platform::Platform;
 use crate::platform::local::LocalPlatform;
-use crate::reconcile::{Clock, PassContext, PassMemory, PassReport, ReconcileError, dry_run, reconcile};
+use crate::reconcile::{
+    Clock, ErrorKind, PassContext, PassMemory, PassReport, ReconcileError, dry_run, reconcile,
+};
 use crate::store::{Store, StoreError};
 
 /// Why the controller could not serve a request.
@@ -50,8 +51,8 @@ pub enum ControllerError {
     #[error(transparent)]
     Backup(#[from] crate::backup::run::BackupError),
     /// A restore failed.
-    #[error("{0}")]
-    Restore(String),
+    #[error(transparent)]
+    Restore(#[from] crate::backup::recover::RestoreClusterError),
     /// The platform is not available in this build.
     #[error("the {0} platform is not supported yet")]
     Unsupported(&'static str),
@@ -86,6 +87,19 @@ struct Inner {
 #[derive(Clone)]
 pub struct Controller {
     inner: Arc<Inner>,
+}
+
+impl ControllerError {
+    /// Whether a retry can help: an invalid stored manifest or an unsupported platform
+    /// stays so until the desired state changes.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidStored { .. } | Self::Unsupported(_) | Self::NotManaged(_) => ErrorKind::Permanent,
+            Self::Reconcile(e) => e.kind(),
+            Self::Store(e) if e.is_corrupt() => ErrorKind::Permanent,
+            Self::Store(_) | Self::Backup(_) | Self::Restore(_) => ErrorKind::Transient,
+        }
+    }
 }
 
 impl Controller {
@@ -133,7 +147,7 @@ impl Controller {
         }
         let wake = Arc::new(Notify::new());
         let stop = Arc::new(AtomicBool::new(false));
-        let handle = tokio::spawn(run_worker(self.clone(), name.clone(), wake.clone(), stop.clone()));
+        let handle = tokio::spawn(worker::run(self.clone(), name.clone(), wake.clone(), stop.clone()));
         workers.insert(name.clone(), Worker { wake, stop, handle });
     }
 
@@ -231,66 +245,4 @@ impl Controller {
         self.inner.store.remove(name, purge)?;
         Ok(())
     }
-}
-
-/// The pause before the pass that confirms a step.
-const AFTER_STEP: Duration = Duration::from_millis(100);
-
-fn backoff() -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(500))
-        .with_max_delay(Duration::from_secs(30))
-        .with_jitter()
-        .without_max_times()
-        .build()
-}
-
-async fn run_worker(controller: Controller, name: ClusterName, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
-    let resync = controller.inner.config.resync;
-    let mut memory = PassMemory::default();
-    let mut retry = backoff();
-    let mut scheduled: Option<JoinHandle<()>> = None;
-    tracing::info!(cluster = %name, "worker started");
-    while !stop.load(Ordering::SeqCst) {
-        let wait = match controller.desired(&name) {
-            Ok(None) => break,
-            Ok(Some((desired, generation))) => {
-                let backup_due = controller.schedule_backup(&desired, &mut scheduled);
-                let pass = controller.pass(&desired, generation, &mut memory).await;
-                let wait = match pass {
-                    Ok(report) => {
-                        retry = backoff();
-                        if report.plan.steps().next().is_some() {
-                            // Confirm a step with a fresh observation right away.
-                            AFTER_STEP
-                        } else {
-                            until(report.plan.next_deadline(), resync, &controller.inner.clock)
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(cluster = %name, %error, "reconcile failed");
-                        retry.next().unwrap_or(resync)
-                    }
-                };
-                wait.min(backup_due)
-            }
-            Err(error) => {
-                tracing::warn!(cluster = %name, %error, "cannot read the desired state");
-                retry.next().unwrap_or(resync)
-            }
-        };
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = wake.notified() => {}
-        }
-    }
-    tracing::info!(cluster = %name, "worker stopped");
-}
-
-/// How long to sleep: until a rule's window ends, at most `resync`.
-fn until(deadline: Option<Timestamp>, resync: Duration, clock: &Clock) -> Duration {
-    let Some(deadline) = deadline else { return resync };
-    let left = deadline.duration_since(clock.now());
-    let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
-    left.clamp(Duration::from_millis(100), resync)
 }

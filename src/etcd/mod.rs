@@ -1,31 +1,123 @@
-//! `EtcdAdmin`: the controller's view of etcd through etcd-client, as domain types.
+//! The etcd adapter: the controller's view of etcd through etcd-client, as values of
+//! `model::etcd`, behind the [`EtcdApi`] trait so that the layers above can be tested
+//! with a fake.
 //!
 //! Every call has a short timeout: an unresponsive member must never stall a
 //! reconcile pass. This module reads and changes membership; it decides nothing.
+//! etcd's refusals are classified here, once, into [`EtcdErrorKind`]s; callers decide
+//! retries by kind, never by the text of an error.
+
+mod admin;
 
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions};
+use futures::future::BoxFuture;
+
+pub use admin::EtcdAdmin;
 
 use crate::domain::MemberId;
 use crate::model::etcd::{EndpointStatus, ListedMember};
 
-/// How long a connection attempt to one member may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
-/// How long one request to one member may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long a membership change may take: a raft round trip, perhaps through a leader
-/// election right after a member was lost (etcdctl allows 5 s).
-const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(10);
+/// What went wrong in an etcd call, as far as the caller's choice goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtcdErrorKind {
+    /// The member could not be reached (connection refused, transport error).
+    Unreachable,
+    /// The member did not answer in time.
+    Timeout,
+    /// "etcdserver: unhealthy cluster": a membership change refused because the
+    /// member counts a voter not connected for the last 5 s. Worth a retry.
+    UnhealthyCluster,
+    /// "etcdserver: member not found": the member is already gone.
+    MemberNotFound,
+    /// "etcdserver: can only promote a learner member": it is a voter already.
+    NotALearner,
+    /// "etcdserver: can only promote a learner member which is in sync with leader":
+    /// the learner is still catching up. Worth a retry.
+    LearnerNotInSync,
+    /// "etcdserver: Peer URLs already exists": a member with that peer URL is listed.
+    PeerUrlExists,
+    /// "etcdserver: member ID already exist": the same peer URL was added within the
+    /// same second (etcd derives the ID from the URLs and the time).
+    MemberIdExists,
+    /// "etcdserver: too many learner members in cluster".
+    TooManyLearners,
+    /// "etcdserver: no leader", or a request that timed out inside etcd.
+    NoLeader,
+    /// "etcdserver: mvcc: database space exceeded": the NOSPACE alarm.
+    NoSpace,
+    /// Anything else.
+    Other,
+}
+
+impl std::fmt::Display for EtcdErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            Self::Unreachable => "unreachable",
+            Self::Timeout => "timeout",
+            Self::UnhealthyCluster => "unhealthy cluster",
+            Self::MemberNotFound => "member not found",
+            Self::NotALearner => "not a learner",
+            Self::LearnerNotInSync => "learner not in sync",
+            Self::PeerUrlExists => "peer URL exists",
+            Self::MemberIdExists => "member ID exists",
+            Self::TooManyLearners => "too many learners",
+            Self::NoLeader => "no leader",
+            Self::NoSpace => "no space",
+            Self::Other => "other",
+        };
+        f.write_str(text)
+    }
+}
+
+/// etcd's error descriptions (server/etcdserver/api/v3rpc/rpctypes), the way etcd's
+/// own Go client maps a gRPC status back to an error. The longer of two that share a
+/// prefix comes first.
+const DESCRIPTIONS: &[(&str, EtcdErrorKind)] = &[
+    ("etcdserver: unhealthy cluster", EtcdErrorKind::UnhealthyCluster),
+    ("etcdserver: member not found", EtcdErrorKind::MemberNotFound),
+    (
+        "etcdserver: can only promote a learner member which is in sync with leader",
+        EtcdErrorKind::LearnerNotInSync,
+    ),
+    ("etcdserver: can only promote a learner member", EtcdErrorKind::NotALearner),
+    ("etcdserver: Peer URLs already exists", EtcdErrorKind::PeerUrlExists),
+    ("etcdserver: member ID already exist", EtcdErrorKind::MemberIdExists),
+    ("etcdserver: too many learner members in cluster", EtcdErrorKind::TooManyLearners),
+    ("etcdserver: no leader", EtcdErrorKind::NoLeader),
+    ("etcdserver: request timed out", EtcdErrorKind::NoLeader),
+    ("etcdserver: mvcc: database space exceeded", EtcdErrorKind::NoSpace),
+];
+
+/// The kind of an etcd-client error.
+pub fn classify(error: &etcd_client::Error) -> EtcdErrorKind {
+    match error {
+        etcd_client::Error::GRpcStatus(status) => {
+            let message = status.message();
+            if let Some((_, kind)) = DESCRIPTIONS.iter().find(|(d, _)| message.starts_with(d)) {
+                return *kind;
+            }
+            match status.code() {
+                tonic::Code::Unavailable => EtcdErrorKind::Unreachable,
+                tonic::Code::DeadlineExceeded => EtcdErrorKind::Timeout,
+                _ => EtcdErrorKind::Other,
+            }
+        }
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => EtcdErrorKind::Unreachable,
+        _ => EtcdErrorKind::Other,
+    }
+}
 
 /// Why an etcd call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EtcdError {
-    /// The member could not be reached or did not answer in time.
+    /// The member refused the call or could not be reached.
     #[error("{endpoint}: {source}")]
     Call {
         /// The member's client URL.
         endpoint: String,
+        /// What it means for the caller.
+        kind: EtcdErrorKind,
         /// The client error.
         source: etcd_client::Error,
     },
@@ -37,155 +129,51 @@ pub enum EtcdError {
         /// The time allowed.
         timeout: Duration,
     },
+    /// A refusal without a client error behind it (from a test fake).
+    #[error("{endpoint}: {kind}")]
+    Refused {
+        /// The member's client URL.
+        endpoint: String,
+        /// What it means for the caller.
+        kind: EtcdErrorKind,
+    },
 }
 
-/// Talks to etcd members by client URL.
-#[derive(Debug, Clone, Default)]
-pub struct EtcdAdmin {}
-
-impl EtcdAdmin {
-    /// An admin for plain-HTTP members.
-    pub fn new() -> Self {
-        Self {}
+impl EtcdError {
+    /// A call's failure, classified.
+    pub fn call(endpoint: &str, source: etcd_client::Error) -> Self {
+        Self::Call { endpoint: endpoint.to_owned(), kind: classify(&source), source }
     }
 
-    /// Connects to one member.
-    ///
-    /// # Errors
-    /// `Call` when no connection can be made within the connect timeout.
-    pub async fn connect(&self, endpoint: &str) -> Result<Client, EtcdError> {
-        connect_for(endpoint, REQUEST_TIMEOUT).await
+    /// What the failure means for the caller.
+    pub fn kind(&self) -> EtcdErrorKind {
+        match self {
+            Self::Call { kind, .. } | Self::Refused { kind, .. } => *kind,
+            Self::Timeout { .. } => EtcdErrorKind::Timeout,
+        }
     }
+}
 
-    /// The member's own status.
-    ///
-    /// # Errors
-    /// When the member cannot be reached or does not answer in time.
-    pub async fn status(&self, endpoint: &str) -> Result<EndpointStatus, EtcdError> {
-        let mut client = self.connect(endpoint).await?;
-        let status = bounded(endpoint, client.status()).await?;
-        let id = status.header().map(|h| h.member_id()).unwrap_or_default();
-        Ok(EndpointStatus {
-            id: MemberId(id),
-            leader: (status.leader() != 0).then_some(MemberId(status.leader())),
-            revision: status.header().map(|h| h.revision()).unwrap_or_default(),
-            db_size_bytes: status.db_size(),
-            is_learner: status.is_learner(),
-            errors: status.errors().to_vec(),
-        })
-    }
+/// A boxed etcd call, so that `dyn EtcdApi` works.
+pub type EtcdCall<'a, T> = BoxFuture<'a, Result<T, EtcdError>>;
 
+/// The etcd calls the controller makes, by member client URL.
+pub trait EtcdApi: Send + Sync {
+    /// The member's own status (`etcdctl endpoint status`).
+    fn status<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, EndpointStatus>;
     /// The member list as the member at `endpoint` knows it.
-    ///
-    /// # Errors
-    /// When the member cannot be reached or does not answer in time.
-    pub async fn member_list(&self, endpoint: &str) -> Result<Vec<ListedMember>, EtcdError> {
-        let mut client = self.connect(endpoint).await?;
-        let response = bounded(endpoint, client.member_list()).await?;
-        Ok(response
-            .members()
-            .iter()
-            .map(|m| ListedMember {
-                id: MemberId(m.id()),
-                name: m.name().to_owned(),
-                peer_urls: m.peer_urls().to_vec(),
-                client_urls: m.client_urls().to_vec(),
-                is_learner: m.is_learner(),
-            })
-            .collect())
-    }
-}
-
-impl EtcdAdmin {
-    /// Adds a member with `peer_url`, as a learner. Returns the new member's ID.
-    ///
-    /// # Errors
-    /// When the cluster refuses (etcd 3.4 answers "unhealthy cluster" for a few
-    /// seconds after a peer reconnects: callers retry with backoff).
-    pub async fn add_learner(&self, endpoint: &str, peer_url: &str) -> Result<MemberId, EtcdError> {
-        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
-        let options = etcd_client::MemberAddOptions::new().with_is_learner();
-        let response =
-            bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_add([peer_url], Some(options))).await?;
-        Ok(MemberId(response.member().map(|m| m.id()).unwrap_or_default()))
-    }
-
+    fn member_list<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, Vec<ListedMember>>;
+    /// Adds a member with `peer_url` as a learner; returns its ID.
+    fn add_learner<'a>(&'a self, endpoint: &'a str, peer_url: &'a str) -> EtcdCall<'a, MemberId>;
     /// Removes a member.
-    ///
-    /// # Errors
-    /// When the cluster refuses or cannot be reached.
-    pub async fn remove(&self, endpoint: &str, id: MemberId) -> Result<(), EtcdError> {
-        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
-        bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_remove(id.0)).await.map(|_| ())
-    }
-
-    /// Promotes a learner to a voting member. etcd refuses until it is in sync.
-    ///
-    /// # Errors
-    /// When the cluster refuses or cannot be reached.
-    pub async fn promote(&self, endpoint: &str, id: MemberId) -> Result<(), EtcdError> {
-        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
-        bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_promote(id.0)).await.map(|_| ())
-    }
-
-    /// The member's hash of its key-value store at `revision` (0: its latest), with
-    /// the revision it hashed: `etcdctl endpoint hashkv`.
-    ///
-    /// # Errors
-    /// When the member cannot be reached or does not answer in time.
-    pub async fn hash_kv(&self, endpoint: &str, revision: i64) -> Result<(u32, i64), EtcdError> {
-        let mut client = self.connect(endpoint).await?;
-        let response = bounded(endpoint, client.hash_kv(revision)).await?;
-        Ok((response.hash(), response.header().map(|h| h.revision()).unwrap_or_default()))
-    }
-}
-
-impl EtcdAdmin {
-    /// Hands leadership to `to`; `endpoint` must be the current leader.
-    ///
-    /// # Errors
-    /// When the leader refuses or cannot be reached.
-    pub async fn move_leader(&self, endpoint: &str, to: MemberId) -> Result<(), EtcdError> {
-        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
-        bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.move_leader(to.0)).await.map(|_| ())
-    }
-
-    /// The number of keys in the whole keyspace at `revision` (0: the latest).
-    ///
-    /// # Errors
-    /// When the member cannot be reached, or the revision is compacted.
-    pub async fn count_keys(&self, endpoint: &str, revision: i64) -> Result<u64, EtcdError> {
-        let mut client = self.connect(endpoint).await?;
-        let options =
-            etcd_client::GetOptions::new().with_from_key().with_count_only().with_revision(revision);
-        let response = bounded(endpoint, client.get(vec![0u8], Some(options))).await?;
-        Ok(u64::try_from(response.count()).unwrap_or_default())
-    }
-}
-
-/// Connects to one member with a per-request timeout.
-async fn connect_for(endpoint: &str, timeout: Duration) -> Result<Client, EtcdError> {
-    let options = ConnectOptions::new().with_connect_timeout(CONNECT_TIMEOUT).with_timeout(timeout);
-    bounded(endpoint, Client::connect([endpoint], Some(options))).await
-}
-
-/// Runs one etcd call with the request timeout, naming the endpoint in any error.
-async fn bounded<T>(
-    endpoint: &str,
-    call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
-) -> Result<T, EtcdError> {
-    bounded_for(endpoint, REQUEST_TIMEOUT, call).await
-}
-
-/// Runs one etcd call with `timeout`, naming the endpoint in any error.
-async fn bounded_for<T>(
-    endpoint: &str,
-    timeout: Duration,
-    call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
-) -> Result<T, EtcdError> {
-    match tokio::time::timeout(timeout, call).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(source)) => Err(EtcdError::Call { endpoint: endpoint.to_owned(), source }),
-        Err(_) => Err(EtcdError::Timeout { endpoint: endpoint.to_owned(), timeout }),
-    }
+    fn remove<'a>(&'a self, endpoint: &'a str, id: MemberId) -> EtcdCall<'a, ()>;
+    /// Promotes a learner to a voter; etcd refuses until it is in sync.
+    fn promote<'a>(&'a self, endpoint: &'a str, id: MemberId) -> EtcdCall<'a, ()>;
+    /// The hash of the key-value store at `revision` (0: the latest), with the
+    /// revision hashed.
+    fn hash_kv<'a>(&'a self, endpoint: &'a str, revision: i64) -> EtcdCall<'a, (u32, i64)>;
+    /// Hands leadership to `to`; `endpoint` must be the leader.
+    fn move_leader<'a>(&'a self, endpoint: &'a str, to: MemberId) -> EtcdCall<'a, ()>;
+    /// The number of keys at `revision` (0: the latest).
+    fn count_keys<'a>(&'a self, endpoint: &'a str, revision: i64) -> EtcdCall<'a, u64>;
 }

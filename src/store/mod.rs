@@ -38,6 +38,14 @@ pub struct StoreError {
     source: std::io::Error,
 }
 
+impl StoreError {
+    /// Whether the file was read but does not parse: it stays so until someone fixes
+    /// it, so retrying cannot help.
+    pub fn is_corrupt(&self) -> bool {
+        self.source.kind() == std::io::ErrorKind::InvalidData
+    }
+}
+
 fn err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
     let path = path.to_path_buf();
     move |source| StoreError { action, path, source }

@@ -1,0 +1,243 @@
+//! A cluster's worker: passes in a loop, and the pure choice of when the next one runs
+//! and why (`next_pass`), tested without a clock or etcd.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use jiff::Timestamp;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use super::{Controller, ControllerError};
+use crate::domain::ClusterName;
+use crate::reconcile::{ErrorKind, PassMemory, count_error};
+
+/// The pause before the pass that confirms a step.
+const AFTER_STEP: Duration = Duration::from_millis(100);
+/// The shortest wait for a rule's window: windows end at a timestamp, not sooner.
+const MIN_WAIT: Duration = Duration::from_millis(100);
+/// How often a permanent error is looked at again without a change, in case it was
+/// fixed outside etcd-warden (an etcd binary installed, a state file repaired).
+const PERMANENT_RECHECK: Duration = Duration::from_secs(300);
+
+/// Why a pass runs: the `reason` field of its span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassReason {
+    /// The worker started.
+    Start,
+    /// The desired state changed, or a backup or a command asked for a fresh look.
+    Woken,
+    /// The resync interval passed.
+    Resync,
+    /// A rule's window ended.
+    Deadline,
+    /// A step was taken: the next observation confirms it.
+    Confirm,
+    /// The last pass failed with a transient error.
+    Retry,
+    /// A permanent error is looked at again.
+    Recheck,
+    /// A scheduled backup is due.
+    Backup,
+}
+
+impl PassReason {
+    /// The span field's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Woken => "woken",
+            Self::Resync => "resync",
+            Self::Deadline => "deadline",
+            Self::Confirm => "confirm",
+            Self::Retry => "retry",
+            Self::Recheck => "recheck",
+            Self::Backup => "backup",
+        }
+    }
+}
+
+/// What the last pass came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It took at least one step.
+    Stepped,
+    /// Nothing to do; a rule's window may end at `deadline`.
+    Settled {
+        /// The earliest end of a window the plan waits for.
+        deadline: Option<Timestamp>,
+    },
+    /// It failed.
+    Failed(ErrorKind),
+}
+
+/// When the next pass runs, absent a wake-up, and why. `retry` gives the backoff of
+/// transient failures (the caller starts it again after a success); `backup_due` is
+/// how long until the next scheduled backup.
+pub fn next_pass(
+    outcome: Outcome,
+    resync: Duration,
+    now: Timestamp,
+    retry: &mut dyn Iterator<Item = Duration>,
+    backup_due: Duration,
+) -> (Duration, PassReason) {
+    let (wait, reason) = match outcome {
+        Outcome::Stepped => (AFTER_STEP, PassReason::Confirm),
+        Outcome::Settled { deadline: None } => (resync, PassReason::Resync),
+        Outcome::Settled { deadline: Some(deadline) } => {
+            let left = Duration::try_from(deadline.duration_since(now)).unwrap_or(Duration::ZERO);
+            if left < resync {
+                (left.max(MIN_WAIT), PassReason::Deadline)
+            } else {
+                (resync, PassReason::Resync)
+            }
+        }
+        Outcome::Failed(ErrorKind::Transient) => (retry.next().unwrap_or(resync), PassReason::Retry),
+        Outcome::Failed(ErrorKind::Permanent) => (PERMANENT_RECHECK.max(resync), PassReason::Recheck),
+    };
+    if backup_due < wait { (backup_due, PassReason::Backup) } else { (wait, reason) }
+}
+
+fn backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(30))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// Runs passes for `name` until stopped or its desired state is deleted.
+pub(super) async fn run(controller: Controller, name: ClusterName, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
+    let span = tracing::info_span!("worker", cluster = %name);
+    work(controller, name, wake, stop).instrument(span).await;
+}
+
+async fn work(controller: Controller, name: ClusterName, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
+    let resync = controller.inner.config.resync;
+    let mut memory = PassMemory::default();
+    let mut retry = backoff();
+    let mut scheduled: Option<JoinHandle<()>> = None;
+    let mut reason = PassReason::Start;
+    // A permanent error is logged once, not at every recheck.
+    let mut standing: Option<String> = None;
+    tracing::info!("worker started");
+    while !stop.load(Ordering::SeqCst) {
+        let (outcome, backup_due) = match controller.desired(&name) {
+            Ok(None) => break,
+            Ok(Some((desired, generation))) => {
+                let span = tracing::info_span!("pass", reason = reason.as_str(), generation = generation.0);
+                let backup_due = controller.schedule_backup(&desired, &mut scheduled);
+                let pass = controller.pass(&desired, generation, &mut memory).instrument(span).await;
+                let outcome = match pass {
+                    Ok(report) if report.plan.steps().next().is_some() => Outcome::Stepped,
+                    Ok(report) => Outcome::Settled { deadline: report.plan.next_deadline() },
+                    Err(error) => {
+                        if !matches!(error, ControllerError::Reconcile(_)) {
+                            // A failed pass proper is counted by `reconcile`.
+                            count_error(controller.metrics(), &name, Some(error.kind()));
+                        }
+                        failed(&error, &mut standing)
+                    }
+                };
+                (outcome, backup_due)
+            }
+            Err(error) => {
+                count_error(controller.metrics(), &name, Some(error.kind()));
+                (failed(&error, &mut standing), Duration::MAX)
+            }
+        };
+        if !matches!(outcome, Outcome::Failed(_)) {
+            retry = backoff();
+            standing = None;
+        }
+        let now = controller.inner.clock.now();
+        let (wait, next) = next_pass(outcome, resync, now, &mut retry, backup_due);
+        reason = tokio::select! {
+            () = tokio::time::sleep(wait) => next,
+            () = wake.notified() => PassReason::Woken,
+        };
+    }
+    tracing::info!("worker stopped");
+}
+
+/// The outcome of a failed pass, logged: a transient error each time, a permanent one
+/// once until it changes.
+fn failed(error: &ControllerError, standing: &mut Option<String>) -> Outcome {
+    let kind = error.kind();
+    match kind {
+        ErrorKind::Transient => {
+            tracing::warn!(%error, kind = kind.as_str(), "pass failed; retrying with backoff")
+        }
+        ErrorKind::Permanent => {
+            let message = error.to_string();
+            if standing.as_ref() != Some(&message) {
+                tracing::error!(%error, kind = kind.as_str(), "pass failed; waiting for a change");
+                *standing = Some(message);
+            }
+        }
+    }
+    Outcome::Failed(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + secs).expect("time")
+    }
+
+    const RESYNC: Duration = Duration::from_secs(10);
+    const NO_BACKUP: Duration = Duration::MAX;
+
+    fn next(outcome: Outcome, retry: &mut dyn Iterator<Item = Duration>) -> (Duration, PassReason) {
+        next_pass(outcome, RESYNC, t(0), retry, NO_BACKUP)
+    }
+
+    #[test]
+    fn a_step_is_confirmed_at_once_and_a_quiet_cluster_waits_for_the_resync() {
+        let mut retry = std::iter::empty();
+        assert_eq!(next(Outcome::Stepped, &mut retry), (AFTER_STEP, PassReason::Confirm));
+        assert_eq!(next(Outcome::Settled { deadline: None }, &mut retry), (RESYNC, PassReason::Resync));
+    }
+
+    #[test]
+    fn a_window_ending_before_the_resync_wakes_the_worker_when_it_ends() {
+        let mut retry = std::iter::empty();
+        let soon = Outcome::Settled { deadline: Some(t(3)) };
+        assert_eq!(next(soon, &mut retry), (Duration::from_secs(3), PassReason::Deadline));
+        let later = Outcome::Settled { deadline: Some(t(60)) };
+        assert_eq!(next(later, &mut retry), (RESYNC, PassReason::Resync));
+        let past = Outcome::Settled { deadline: Some(t(-5)) };
+        assert_eq!(next(past, &mut retry), (MIN_WAIT, PassReason::Deadline), "never a busy loop");
+    }
+
+    #[test]
+    fn transient_failures_back_off_and_permanent_ones_wait_for_a_change() {
+        let mut retry = [1, 2, 4].map(Duration::from_secs).into_iter();
+        let transient = Outcome::Failed(ErrorKind::Transient);
+        let waits: Vec<_> = (0..4).map(|_| next(transient, &mut retry)).collect();
+        assert_eq!(waits.iter().map(|w| w.0.as_secs()).collect::<Vec<_>>(), [1, 2, 4, 10]);
+        assert!(waits.iter().all(|w| w.1 == PassReason::Retry));
+        let mut untouched = [1, 2].map(Duration::from_secs).into_iter();
+        let permanent = next(Outcome::Failed(ErrorKind::Permanent), &mut untouched);
+        assert_eq!(permanent, (PERMANENT_RECHECK, PassReason::Recheck));
+        assert_eq!(untouched.count(), 2, "a permanent error does not use up the backoff");
+    }
+
+    #[test]
+    fn a_due_backup_comes_first() {
+        let mut retry = std::iter::empty();
+        let due = Duration::from_secs(2);
+        let quiet = Outcome::Settled { deadline: None };
+        assert_eq!(next_pass(quiet, RESYNC, t(0), &mut retry, due), (due, PassReason::Backup));
+        assert_eq!(
+            next_pass(Outcome::Stepped, RESYNC, t(0), &mut retry, due),
+            (AFTER_STEP, PassReason::Confirm)
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! `EtcdAdmin`: [`EtcdApi`] over etcd-client.
+
+use std::time::Duration;
+
+use etcd_client::{Client, ConnectOptions};
+
+use super::{EtcdApi, EtcdCall, EtcdError};
+use crate::domain::MemberId;
+use crate::model::etcd::{EndpointStatus, ListedMember};
+
+/// How long a connection attempt to one member may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long one request to one member may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a membership change may take: a raft round trip, perhaps through a leader
+/// election right after a member was lost (etcdctl allows 5 s).
+const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Talks to etcd members by client URL.
+#[derive(Debug, Clone, Default)]
+pub struct EtcdAdmin {}
+
+impl EtcdAdmin {
+    /// An admin for plain-HTTP members.
+    pub fn new() -> Self {
+        Self {}
+    }
+
+    /// Connects to one member.
+    ///
+    /// # Errors
+    /// `Call` when no connection can be made within the connect timeout.
+    pub async fn connect(&self, endpoint: &str) -> Result<Client, EtcdError> {
+        connect_for(endpoint, REQUEST_TIMEOUT).await
+    }
+
+    /// The member's own status.
+    ///
+    /// # Errors
+    /// When the member cannot be reached or does not answer in time.
+    pub async fn status(&self, endpoint: &str) -> Result<EndpointStatus, EtcdError> {
+        let mut client = self.connect(endpoint).await?;
+        let status = bounded(endpoint, client.status()).await?;
+        let id = status.header().map(|h| h.member_id()).unwrap_or_default();
+        Ok(EndpointStatus {
+            id: MemberId(id),
+            leader: (status.leader() != 0).then_some(MemberId(status.leader())),
+            revision: status.header().map(|h| h.revision()).unwrap_or_default(),
+            db_size_bytes: status.db_size(),
+            is_learner: status.is_learner(),
+            errors: status.errors().to_vec(),
+        })
+    }
+
+    /// The member list as the member at `endpoint` knows it.
+    ///
+    /// # Errors
+    /// When the member cannot be reached or does not answer in time.
+    pub async fn member_list(&self, endpoint: &str) -> Result<Vec<ListedMember>, EtcdError> {
+        let mut client = self.connect(endpoint).await?;
+        let response = bounded(endpoint, client.member_list()).await?;
+        Ok(response
+            .members()
+            .iter()
+            .map(|m| ListedMember {
+                id: MemberId(m.id()),
+                name: m.name().to_owned(),
+                peer_urls: m.peer_urls().to_vec(),
+                client_urls: m.client_urls().to_vec(),
+                is_learner: m.is_learner(),
+            })
+            .collect())
+    }
+}
+
+impl EtcdAdmin {
+    /// Adds a member with `peer_url`, as a learner. Returns the new member's ID.
+    ///
+    /// # Errors
+    /// When the cluster refuses (etcd 3.4 answers "unhealthy cluster" for a few
+    /// seconds after a peer reconnects: callers retry with backoff).
+    pub async fn add_learner(&self, endpoint: &str, peer_url: &str) -> Result<MemberId, EtcdError> {
+        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
+        let options = etcd_client::MemberAddOptions::new().with_is_learner();
+        let response =
+            bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_add([peer_url], Some(options))).await?;
+        Ok(MemberId(response.member().map(|m| m.id()).unwrap_or_default()))
+    }
+
+    /// Removes a member.
+    ///
+    /// # Errors
+    /// When the cluster refuses or cannot be reached.
+    pub async fn remove(&self, endpoint: &str, id: MemberId) -> Result<(), EtcdError> {
+        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
+        bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_remove(id.0)).await.map(|_| ())
+    }
+
+    /// Promotes a learner to a voting member. etcd refuses until it is in sync.
+    ///
+    /// # Errors
+    /// When the cluster refuses or cannot be reached.
+    pub async fn promote(&self, endpoint: &str, id: MemberId) -> Result<(), EtcdError> {
+        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
+        bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_promote(id.0)).await.map(|_| ())
+    }
+
+    /// The member's hash of its key-value store at `revision` (0: its latest), with
+    /// the revision it hashed: `etcdctl endpoint hashkv`.
+    ///
+    /// # Errors
+    /// When the member cannot be reached or does not answer in time.
+    pub async fn hash_kv(&self, endpoint: &str, revision: i64) -> Result<(u32, i64), EtcdError> {
+        let mut client = self.connect(endpoint).await?;
+        let response = bounded(endpoint, client.hash_kv(revision)).await?;
+        Ok((response.hash(), response.header().map(|h| h.revision()).unwrap_or_default()))
+    }
+}
+
+impl EtcdAdmin {
+    /// Hands leadership to `to`; `endpoint` must be the current leader.
+    ///
+    /// # Errors
+    /// When the leader refuses or cannot be reached.
+    pub async fn move_leader(&self, endpoint: &str, to: MemberId) -> Result<(), EtcdError> {
+        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
+        bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.move_leader(to.0)).await.map(|_| ())
+    }
+
+    /// The number of keys in the whole keyspace at `revision` (0: the latest).
+    ///
+    /// # Errors
+    /// When the member cannot be reached, or the revision is compacted.
+    pub async fn count_keys(&self, endpoint: &str, revision: i64) -> Result<u64, EtcdError> {
+        let mut client = self.connect(endpoint).await?;
+        let options =
+            etcd_client::GetOptions::new().with_from_key().with_count_only().with_revision(revision);
+        let response = bounded(endpoint, client.get(vec![0u8], Some(options))).await?;
+        Ok(u64::try_from(response.count()).unwrap_or_default())
+    }
+}
+
+/// Connects to one member with a per-request timeout.
+async fn connect_for(endpoint: &str, timeout: Duration) -> Result<Client, EtcdError> {
+    let options = ConnectOptions::new().with_connect_timeout(CONNECT_TIMEOUT).with_timeout(timeout);
+    bounded(endpoint, Client::connect([endpoint], Some(options))).await
+}
+
+/// Runs one etcd call with the request timeout, naming the endpoint in any error.
+async fn bounded<T>(
+    endpoint: &str,
+    call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, EtcdError> {
+    bounded_for(endpoint, REQUEST_TIMEOUT, call).await
+}
+
+/// Runs one etcd call with `timeout`, naming the endpoint in any error.
+async fn bounded_for<T>(
+    endpoint: &str,
+    timeout: Duration,
+    call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, EtcdError> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(source)) => Err(EtcdError::call(endpoint, source)),
+        Err(_) => Err(EtcdError::Timeout { endpoint: endpoint.to_owned(), timeout }),
+    }
+}
+
+impl EtcdApi for EtcdAdmin {
+    fn status<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, EndpointStatus> {
+        Box::pin(EtcdAdmin::status(self, endpoint))
+    }
+
+    fn member_list<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, Vec<ListedMember>> {
+        Box::pin(EtcdAdmin::member_list(self, endpoint))
+    }
+
+    fn add_learner<'a>(&'a self, endpoint: &'a str, peer_url: &'a str) -> EtcdCall<'a, MemberId> {
+        Box::pin(EtcdAdmin::add_learner(self, endpoint, peer_url))
+    }
+
+    fn remove<'a>(&'a self, endpoint: &'a str, id: MemberId) -> EtcdCall<'a, ()> {
+        Box::pin(EtcdAdmin::remove(self, endpoint, id))
+    }
+
+    fn promote<'a>(&'a self, endpoint: &'a str, id: MemberId) -> EtcdCall<'a, ()> {
+        Box::pin(EtcdAdmin::promote(self, endpoint, id))
+    }
+
+    fn hash_kv<'a>(&'a self, endpoint: &'a str, revision: i64) -> EtcdCall<'a, (u32, i64)> {
+        Box::pin(EtcdAdmin::hash_kv(self, endpoint, revision))
+    }
+
+    fn move_leader<'a>(&'a self, endpoint: &'a str, to: MemberId) -> EtcdCall<'a, ()> {
+        Box::pin(EtcdAdmin::move_leader(self, endpoint, to))
+    }
+
+    fn count_keys<'a>(&'a self, endpoint: &'a str, revision: i64) -> EtcdCall<'a, u64> {
+        Box::pin(EtcdAdmin::count_keys(self, endpoint, revision))
+    }
+}
