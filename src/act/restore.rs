@@ -99,9 +99,10 @@ async fn choose<P: Platform>(
 }
 
 /// Reads a stopped survivor's data without touching it: its data directory is copied,
-/// the copy is started alone on loopback (`--force-new-cluster` replays its WAL, so
-/// every write it acknowledged is there), snapshotted and stopped, and the copy is
-/// deleted. The snapshot and its revision are recorded for the choice of a source.
+/// the copy is started alone on loopback with `--force-new-cluster` (etcd replays its
+/// WAL up to the last entry it recorded as committed: docs/decisions.md, "Limits"),
+/// snapshotted and stopped, and the copy is deleted. The snapshot and its revision are
+/// recorded for the choice of a source; each attempt is counted first.
 pub(super) async fn read_survivor<P: Platform>(
     ctx: &ActContext<'_, P>,
     history: &mut History,
@@ -117,6 +118,7 @@ pub(super) async fn read_survivor<P: Platform>(
     };
     ensure_private_dir(&ctx.snapshots)
         .map_err(|e| precondition(format!("create {}: {e}", ctx.snapshots.display())))?;
+    *history.in_flight.survivor_reads.entry(pod).or_default() += 1;
     let stamp = ctx.now.as_millisecond();
     let scratch = ctx.snapshots.join(format!("scratch-{pod}-{stamp}"));
     let file = ctx.snapshots.join(format!("{stamp}-{pod}-survivor.db"));
@@ -130,6 +132,7 @@ pub(super) async fn read_survivor<P: Platform>(
         .in_flight
         .survivors
         .insert(pod, SavedSnapshot { file, sha256: facts.sha256, revision: facts.revision });
+    history.in_flight.survivor_reads.remove(&pod);
     Ok(ctx.store.put_history(ctx.name, history)?)
 }
 

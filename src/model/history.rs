@@ -201,6 +201,9 @@ pub struct InFlight {
     /// Snapshots of stopped survivors, read after a permanent quorum loss.
     #[serde(default)]
     pub survivors: BTreeMap<PodName, SavedSnapshot>,
+    /// Attempts to read each stopped survivor's data that did not succeed (yet).
+    #[serde(default)]
+    pub survivor_reads: BTreeMap<PodName, u32>,
     /// The scale-up in flight and the backup that admitted it.
     #[serde(default)]
     pub scale: Option<ScaleAdmission>,
@@ -303,6 +306,7 @@ impl History {
         self.in_flight.replacement = None;
         self.in_flight.restore = None;
         self.in_flight.survivors.clear();
+        self.in_flight.survivor_reads.clear();
         self.seen.restarts.clear();
         self.restart_windows();
     }

@@ -25,6 +25,9 @@ use crate::model::catalog::{self, BackupRecord};
 use crate::model::platform::{AgentState, DataState, TaskState};
 use crate::model::{ChosenSource, History, Observed};
 
+/// How many times a stopped survivor's data is read before the restore is refused.
+const MAX_SURVIVOR_READS: u32 = 3;
+
 /// A voter of the last member list and what became of it.
 struct Voter {
     slot: Option<PodName>,
@@ -122,6 +125,14 @@ pub(super) fn decide(
                 .is_some_and(|t| t.task == TaskState::Exited && t.data == DataState::Intact)
     });
     if let Some(pod) = unread {
+        let reads = history.in_flight.survivor_reads.get(&pod).copied().unwrap_or(0);
+        if reads >= MAX_SURVIVOR_READS {
+            let message = format!(
+                "{what}; the data of {pod} could not be read in {reads} attempts (see its ReadSurvivor events). It may hold writes newer than any backup, so no other source is taken automatically: repair it, or restore by hand with `etcd-warden restore {} --from <backup>`",
+                desired.name
+            );
+            return Some(vec![Decision::refuse(Rule::RestoreRequired, message)]);
+        }
         let message = format!(
             "{what}; {pod} is down with its data intact: its data is read (a scratch copy started alone) before a source is chosen"
         );

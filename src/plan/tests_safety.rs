@@ -138,6 +138,22 @@ fn before_choosing_a_restore_source_a_crashed_survivors_data_is_read_then_compar
 }
 
 #[test]
+fn a_survivor_whose_data_cannot_be_read_is_tried_three_times_then_the_restore_is_refused() {
+    let d = restoring(MemberCount::Three);
+    let mut w = no_list(world(3).lost(1, t0()).lost(2, t0()).exited(0, t0()));
+    add_backup(&mut w, at(-100), 30);
+    for reads in 0..3 {
+        w.history.in_flight.survivor_reads.insert(pod(0), reads);
+        let (step, _) = only_step(&w.plan(&d, at(120)));
+        assert_eq!(step, Step::ReadSurvivor { pod: pod(0) }, "attempt {}", reads + 1);
+    }
+    w.history.in_flight.survivor_reads.insert(pod(0), 3);
+    let plan = w.plan(&d, at(120));
+    assert_eq!(plan.steps().count(), 0, "never the older backup while the survivor may be newer: {plan:#?}");
+    assert!(plan.refuses(Rule::RestoreRequired), "{plan:#?}");
+}
+
+#[test]
 fn the_restore_takes_the_survivor_or_the_backup_whichever_is_newer() {
     let d = restoring(MemberCount::Three);
     let base = || no_list(answering_alone(world(3).lost(1, t0()).lost(2, t0()), 0, 50));
