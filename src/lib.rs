@@ -39,3 +39,5 @@ pub mod platform;
 pub mod reconcile;
 pub mod status;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;

@@ -108,7 +108,12 @@ pub struct Clock {
 impl Clock {
     /// A clock starting now.
     pub fn start() -> Self {
-        Self { wall: Timestamp::now(), mono: Instant::now() }
+        Self::starting_at(Timestamp::now())
+    }
+
+    /// A clock whose wall time reads `wall` now (tests, replays).
+    pub fn starting_at(wall: Timestamp) -> Self {
+        Self { wall, mono: Instant::now() }
     }
 
     /// The current time on this clock.

@@ -63,3 +63,50 @@ pub fn admit(
     let what = format!("scaling {} {direction} from {from} to {to} members (spec.members)", next.name);
     Err(Refusal { message: refusal(next, records, now, &what), scale: true })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::admit;
+    use crate::manifest::{DesiredCluster, MemberCount, ScaleUpPolicy, parse_str};
+    use crate::plan::tests::{at, backup_record};
+
+    fn load(text: &str) -> DesiredCluster {
+        parse_str("test", text).expect("a manifest").remove(0).desired
+    }
+
+    /// The shipped local manifest, its scale-ups gated on a fresh backup (15 min).
+    fn local(members: MemberCount) -> DesiredCluster {
+        let mut d = load(include_str!("../../manifests/local-ha.yaml"));
+        d.members = members;
+        d.policy.scale_up = ScaleUpPolicy::RequireFreshBackup;
+        d
+    }
+
+    #[test]
+    fn a_member_count_change_needs_a_fresh_verified_backup() {
+        let (three, five) = (local(MemberCount::Three), local(MemberCount::Five));
+        let now = at(3600);
+        assert_eq!(admit(&three, &three, &[], now), Ok(()), "no change, no gate");
+        let refused = admit(&three, &five, &[], now).expect_err("no backup");
+        assert!(refused.scale && refused.message.contains("from 3 to 5"), "{refused:?}");
+        let stale = [backup_record(at(0), 10)];
+        assert!(admit(&three, &five, &stale, now).is_err(), "an hour old: not fresh for 15 min");
+        let fresh = [backup_record(at(3000), 10)];
+        assert_eq!(admit(&three, &five, &fresh, now), Ok(()));
+        let mut unverified = backup_record(at(3000), 10);
+        unverified.verified = false;
+        assert!(admit(&three, &five, &[unverified], now).is_err(), "an unverified backup admits nothing");
+        let down = admit(&five, &three, &[], now).expect_err("a scale-down is gated too");
+        assert!(down.scale && down.message.contains("down from 5 to 3"), "{down:?}");
+    }
+
+    #[test]
+    fn backup_first_admits_and_the_platform_never_changes() {
+        let mut five = local(MemberCount::Five);
+        five.policy.scale_up = ScaleUpPolicy::BackupFirst;
+        assert_eq!(admit(&local(MemberCount::Three), &five, &[], at(0)), Ok(()), "the backup is taken first");
+        let dcos = load(include_str!("../../manifests/dcos-ha.yaml"));
+        let refused = admit(&local(MemberCount::Three), &dcos, &[], at(0)).expect_err("platform change");
+        assert!(!refused.scale && refused.message.contains("from local to dcos"), "{refused:?}");
+    }
+}

@@ -1,0 +1,155 @@
+//! `act` against the fakes: one event per step, at most one disruptive step, a stop at
+//! the first failure, and retries decided by the kind of etcd's refusal.
+
+use std::sync::Arc;
+
+use super::{FakeEtcd, FakePlatform};
+use crate::act::{ActContext, ActReport, act};
+use crate::domain::{ClusterName, MemberId};
+use crate::etcd::EtcdErrorKind;
+use crate::event::EventKind;
+use crate::manifest::MemberCount;
+use crate::metrics::Metrics;
+use crate::model::History;
+use crate::plan::tests::{desired, pod, t0, world};
+use crate::plan::{Decision, Plan, Rule, Step};
+use crate::store::Store;
+
+struct Bench {
+    platform: FakePlatform,
+    etcd: FakeEtcd,
+    store: Store,
+    name: ClusterName,
+    _dir: tempfile::TempDir,
+}
+
+fn bench() -> Bench {
+    let w = world(3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("state")).expect("store");
+    let name = desired(MemberCount::Three).name;
+    Bench {
+        platform: FakePlatform::new(&w.observed.platform),
+        etcd: FakeEtcd::new(&w.observed),
+        store,
+        name,
+        _dir: dir,
+    }
+}
+
+impl Bench {
+    async fn act(&self, steps: Vec<(Rule, Step)>) -> (ActReport, History) {
+        let desired = desired(MemberCount::Three);
+        let metrics = Metrics::default();
+        let ctx = ActContext {
+            name: &self.name,
+            platform: &self.platform,
+            store: &self.store,
+            admin: &self.etcd,
+            snapshots: self._dir.path().join("snapshots"),
+            now: t0(),
+            desired: &desired,
+            metrics: &metrics,
+            backup_lock: Arc::default(),
+        };
+        let decisions =
+            steps.into_iter().map(|(rule, step)| Decision::act(rule, step, "test".into())).collect();
+        let mut history = History::default();
+        let report = act(&ctx, &Plan { decisions }, &mut history).await;
+        (report, history)
+    }
+
+    /// `(reason, kind)` of every event, in order.
+    fn events(&self) -> Vec<(String, EventKind)> {
+        self.store.events(&self.name).expect("events").into_iter().map(|e| (e.reason, e.kind)).collect()
+    }
+}
+
+fn via() -> String {
+    world(3).observed.platform.tasks[0].client_url.clone()
+}
+
+fn restart(i: u8) -> (Rule, Step) {
+    let step = Step::RestartInPlace { pod: pod(i), initial_cluster: Vec::new(), attempt: 1, of: 5 };
+    (Rule::RestartInPlace, step)
+}
+
+fn remove(id: u64) -> (Rule, Step) {
+    (Rule::ReplaceLostMember, Step::RemoveMember { pod: Some(pod(2)), id: MemberId(id), via: via() })
+}
+
+#[tokio::test]
+async fn every_step_gets_one_event_and_the_first_failure_stops_the_rest() {
+    let b = bench();
+    b.platform.fail_next("ensure_running", "disk full");
+    let (report, _) = b.act(vec![restart(1), restart(2)]).await;
+    assert!(report.error.is_some());
+    assert_eq!(b.events(), [("RestartInPlace".to_owned(), EventKind::Warning)], "one event, a warning");
+    assert_eq!(b.platform.calls(), ["ensure_running etcd-1 restart"], "etcd-2 was not touched");
+    let last = report.last_action.expect("last action");
+    assert!(last.result.contains("disk full"), "{last:?}");
+
+    let (report, history) = b.act(vec![restart(1), restart(2)]).await;
+    assert!(report.error.is_none());
+    assert_eq!(b.events().len(), 3, "one more event per step taken");
+    assert_eq!(history.seen.restarts.len(), 2, "each restart counted");
+}
+
+#[tokio::test]
+async fn a_second_disruptive_step_in_one_plan_is_never_taken() {
+    let b = bench();
+    let wipe = |i: u8| (Rule::ReplaceLostMember, Step::WipeMember { pod: pod(i) });
+    let (report, _) = b.act(vec![restart(0), wipe(1), wipe(2)]).await;
+    assert!(report.error.is_none());
+    assert_eq!(b.platform.calls(), ["ensure_running etcd-0 restart", "ensure_wiped etcd-1"]);
+    assert_eq!(b.events().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unhealthy_cluster_is_retried_and_member_not_found_is_success() {
+    let b = bench();
+    b.etcd.refuse("remove", EtcdErrorKind::UnhealthyCluster, 2);
+    let (report, _) = b.act(vec![remove(102)]).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(
+        b.etcd.calls().iter().filter(|c| c.starts_with("remove")).count(),
+        3,
+        "two refusals, then done"
+    );
+    assert!(b.etcd.members().iter().all(|m| m.id != MemberId(102)));
+    // Gone already (a retry after a lost answer): success, not a failure.
+    let (report, _) = b.act(vec![remove(102)]).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(b.events().iter().filter(|(_, k)| *k == EventKind::Normal).count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_refusals_fail_the_step_at_once() {
+    let b = bench();
+    b.etcd.refuse("remove", EtcdErrorKind::Other, 1);
+    let (report, _) = b.act(vec![remove(102)]).await;
+    assert!(report.error.is_some());
+    assert_eq!(b.etcd.calls().iter().filter(|c| c.starts_with("remove")).count(), 1, "no retry");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_learner_is_promoted_once_in_sync_and_a_voter_counts_as_promoted() {
+    let b = bench();
+    let promote = |id: u64| {
+        (Rule::ReplaceLostMember, Step::PromoteLearner { pod: pod(2), id: MemberId(id), via: via() })
+    };
+    let add = (
+        Rule::ReplaceLostMember,
+        Step::AddLearner { pod: pod(2), peer_url: "http://new:1".into(), via: via() },
+    );
+    let (report, _) = b.act(vec![add]).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    let learner = b.etcd.members().iter().find(|m| m.is_learner).map(|m| m.id).expect("a learner");
+    b.etcd.refuse("promote", EtcdErrorKind::LearnerNotInSync, 3);
+    let (report, _) = b.act(vec![promote(learner.0)]).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert!(b.etcd.members().iter().all(|m| !m.is_learner));
+    // Promoted already: etcd says "not a learner", which is success.
+    let (report, _) = b.act(vec![promote(learner.0)]).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+}
