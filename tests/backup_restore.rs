@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use etcd_warden::backup::restore::{RestoreError, RestoreMember, restore_data_dirs};
+use etcd_warden::backup::data_dirs::{RestoreError, RestoreMember, restore_data_dirs};
 use etcd_warden::backup::snapshot;
 use etcd_warden::domain::PodName;
 use etcd_warden::etcd::EtcdAdmin;

@@ -36,7 +36,7 @@ pub enum ActError {
     Backup(#[from] crate::backup::run::BackupError),
     /// A restore failed.
     #[error(transparent)]
-    Restore(#[from] crate::backup::recover::RestoreClusterError),
+    Restore(#[from] crate::backup::restore::RestoreClusterError),
     /// A step needs state that is gone (the replacement record).
     #[error("{0}")]
     Precondition(String),
@@ -239,7 +239,7 @@ async fn take_backup<P: Platform>(ctx: &ActContext<'_, P>) -> Result<(), ActErro
     let Ok(_guard) = ctx.backup_lock.try_lock() else {
         return Ok(());
     };
-    let backup = crate::backup::run::BackupContext {
+    let backup = crate::backup::ClusterAccess {
         platform: ctx.platform,
         admin: ctx.admin,
         store: ctx.store,

@@ -11,8 +11,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::{ActContext, ActError, failpoint};
-use crate::backup::recover::{RestoreSource, restore_cluster};
-use crate::backup::run::BackupContext;
+use crate::backup::ClusterAccess;
+use crate::backup::restore::{RestoreSource, restore_cluster};
 use crate::backup::snapshot;
 use crate::backup::snapshot::SnapshotFacts;
 use crate::domain::PodName;
@@ -50,7 +50,7 @@ pub(super) async fn restore<P: Platform>(
         ChosenSource::Backup { id } => RestoreSource::Backup(Some(id.clone())),
     };
     let backup =
-        BackupContext { platform: ctx.platform, admin: ctx.admin, store: ctx.store, desired: ctx.desired };
+        ClusterAccess { platform: ctx.platform, admin: ctx.admin, store: ctx.store, desired: ctx.desired };
     let report = restore_cluster(&backup, &source, history.seen.last_revision).await?;
     history.restored(report);
     ctx.store.put_history(ctx.name, history)?;

@@ -2,9 +2,42 @@
 //! destination with a catalog record each (the records and the catalog's rules are
 //! values, in `model::catalog`); retention; restore.
 
+pub mod data_dirs;
 pub mod destination;
-pub mod recover;
 pub mod restore;
 pub mod run;
 pub mod schedule;
 pub mod snapshot;
+
+use jiff::Timestamp;
+
+use crate::etcd::EtcdApi;
+use crate::manifest::DesiredCluster;
+use crate::store::Store;
+use crate::store::atomic::ensure_private_dir;
+use run::BackupError;
+
+/// The parts of one cluster that a backup or a restore works with.
+pub struct ClusterAccess<'a, P> {
+    /// Where members run.
+    pub platform: &'a P,
+    /// etcd access.
+    pub admin: &'a dyn EtcdApi,
+    /// The state directory (catalog cache, temporary files).
+    pub store: &'a Store,
+    /// The desired state, with its backup policy.
+    pub desired: &'a DesiredCluster,
+}
+
+impl<P> ClusterAccess<'_, P> {
+    /// A path for a temporary snapshot file of this cluster, in its private `tmp/`
+    /// directory under the state directory.
+    ///
+    /// # Errors
+    /// When the directory cannot be created.
+    pub fn temp_file(&self, purpose: &str) -> Result<std::path::PathBuf, BackupError> {
+        let dir = self.store.cluster_dir(&self.desired.name).join("tmp");
+        ensure_private_dir(&dir).map_err(BackupError::Temp)?;
+        Ok(dir.join(format!("{purpose}-{}.db", Timestamp::now().as_millisecond())))
+    }
+}

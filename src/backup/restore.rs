@@ -1,351 +1,212 @@
-//! Restores from a snapshot: every member's data directory rebuilt by
-//! `etcdctl snapshot restore` as the first state of a new cluster.
-//!
-//! This module owns the data directories during a restore and nothing else: it never
-//! stops or starts members (the caller does, through the platform) and never deletes a
-//! data directory (an existing one is renamed aside for the operator). Each member is
-//! restored into a staging directory beside its data directory first, and the staging
-//! directories are renamed into place only when every member's restore succeeded.
+//! Restoring a whole cluster (scenarios 3b and 4d): pick a verified source, stop the
+//! members, restore every data directory from it as a new cluster (the old ones are
+//! kept aside), start the members, and check the result against the source.
 
-use std::ffi::OsString;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
+use jiff::Timestamp;
 
-use super::snapshot::TrailerCheck;
-use crate::domain::PodName;
+use super::ClusterAccess;
+use super::data_dirs::{RestoreMember, restore_data_dirs};
+use super::destination::BackupStore;
+use super::run::BackupError;
+use super::snapshot;
+use crate::domain::{BackupId, PodName};
+use crate::event::Event;
+use crate::model::backup::RestoreReport;
+use crate::model::catalog::BackupRecord;
+use crate::observe::observe;
+use crate::platform::{InitialClusterState, LaunchSpec, Platform};
 
-/// The suffix of the staging directory beside a data directory.
-const STAGING_SUFFIX: &str = ".restoring";
-/// The suffix of a data directory moved aside, before the unix seconds of the restore.
-const ASIDE_SUFFIX: &str = ".before-restore-";
+/// How long the restored cluster may take to serve.
+const SERVE_DEADLINE: Duration = Duration::from_secs(120);
 
-/// One member to restore: its name (pod), peer URL and data directory.
+/// What to restore from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestoreMember {
-    /// The member slot, also the etcd member name.
-    pub pod: PodName,
-    /// The member's peer URL (`--initial-advertise-peer-urls`).
-    pub peer_url: String,
-    /// The member's etcd data directory.
-    pub data_dir: PathBuf,
-}
-
-/// Why a restore, or the key count that checks it, failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RestoreError {
-    /// The list of members cannot be restored as one cluster.
-    #[error("invalid members to restore: {0}")]
-    Members(String),
-    /// The snapshot's trailing hash does not match its content (or it has none).
-    #[error("snapshot {path} is corrupt: etcd's trailing sha-256 does not match its content")]
-    Corrupt {
-        /// The snapshot file.
-        path: PathBuf,
-    },
-    /// A file or directory could not be read, created or renamed.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The path involved.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// `etcdctl snapshot restore` failed for one member.
-    #[error("etcdctl snapshot restore for {pod} into {staging}: {reason}")]
-    Etcdctl {
-        /// The member.
+pub enum RestoreSource {
+    /// A backup of the catalog: a given one, or the newest that verifies (`None`).
+    Backup(Option<BackupId>),
+    /// A verified snapshot saved from a surviving member (kept until the restore
+    /// succeeds, so that a retry never needs the survivor again).
+    Snapshot {
+        /// The member it was saved from.
         pod: PodName,
-        /// The staging directory it restored into.
-        staging: PathBuf,
-        /// etcdctl's error output, or why it could not be run.
-        reason: String,
+        /// The snapshot file.
+        file: std::path::PathBuf,
+        /// Its SHA-256, hex.
+        sha256: String,
+        /// The revision inside it.
+        revision: i64,
     },
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RestoreError {
-    let path = path.to_path_buf();
-    move |source| RestoreError::Io { action, path, source }
+/// Why a restore failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreClusterError {
+    /// No source could be used.
+    #[error("no verified backup to restore from{0}")]
+    NoSource(String),
+    /// Reaching the source or the members failed.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// The data directories could not be restored.
+    #[error(transparent)]
+    Restore(#[from] super::data_dirs::RestoreError),
+    /// The restored cluster did not serve, or differs from its source.
+    #[error("the restored cluster {0}")]
+    Check(String),
 }
 
-/// Restores every member's data directory from one snapshot file as a new cluster
-/// (`etcdctl snapshot restore FILE --name etcd-N --initial-cluster ... --initial-cluster-token TOKEN
-/// --initial-advertise-peer-urls URL --data-dir DIR`). The members' processes must be
-/// stopped by the caller before. Returns where the existing data directories were moved.
-///
-/// # Guarantees
-/// - An existing data directory is never deleted: it is renamed aside to
-///   `<data_dir>.before-restore-<unix seconds>` (with `-N` appended if that is taken).
-/// - Every member is restored into `<data_dir>.restoring` first (a stale one from an
-///   interrupted restore is removed); the staging directories are renamed into place
-///   only when etcdctl succeeded for every member. A failure before that leaves every
-///   data directory where it was; a failed rename is rolled back as far as possible.
-/// - The restored data directories have mode 0700.
-///
-/// # Errors
-/// `Members` for an empty list or a pod or data directory given twice; `Corrupt` when the
-/// snapshot's trailing hash does not match (checked before etcdctl, which checks it too);
-/// `Io` when the snapshot cannot be read or a directory cannot be created or renamed;
-/// `Etcdctl` with etcdctl's error when it fails.
-pub async fn restore_data_dirs(
-    snapshot: &Path,
-    members: &[RestoreMember],
-    token: &str,
-) -> Result<Vec<PathBuf>, RestoreError> {
-    check_members(members)?;
-    check_trailer(snapshot).await?;
-    let initial_cluster: Vec<String> = members.iter().map(|m| format!("{}={}", m.pod, m.peer_url)).collect();
-    let initial_cluster = initial_cluster.join(",");
-    let mut staged = Vec::new();
-    for member in members {
-        let staging = sibling(&member.data_dir, STAGING_SUFFIX)?;
-        let result = stage(snapshot, member, &initial_cluster, token, &staging).await;
-        staged.push(staging);
-        if let Err(error) = result {
-            discard(&staged).await;
-            return Err(error);
+fn backup_err(e: impl Into<BackupError>) -> RestoreClusterError {
+    RestoreClusterError::Backup(e.into())
+}
+
+/// A verified local snapshot file and the record it matches.
+async fn fetch(
+    ctx: &ClusterAccess<'_, impl Platform>,
+    source: &RestoreSource,
+    file: &std::path::Path,
+    refused: &mut Vec<BackupId>,
+) -> Result<(String, BackupRecord), RestoreClusterError> {
+    let name = &ctx.desired.name;
+    if let RestoreSource::Snapshot { pod, file: saved, sha256, revision } = source {
+        let copied = tokio::fs::copy(saved, file).await.map_err(|e| {
+            RestoreClusterError::NoSource(format!(": the snapshot of {pod} at {}: {e}", saved.display()))
+        })?;
+        snapshot::verify_file(file, sha256).await.map_err(backup_err)?;
+        let record = BackupRecord {
+            id: BackupId::new(Timestamp::now(), *revision),
+            cluster: name.clone(),
+            taken_at: Timestamp::now(),
+            source: *pod,
+            revision: *revision,
+            // A member without a quorum cannot count its keys: only the revision is checked.
+            keys: u64::MAX,
+            size_bytes: copied,
+            sha256: sha256.clone(),
+            verified: true,
+            duration_seconds: 0.0,
+            location: saved.display().to_string(),
+        };
+        return Ok((format!("surviving member {pod}"), record));
+    }
+    let policy = ctx.desired.backup.as_ref().ok_or_else(|| BackupError::NotConfigured(name.to_string()))?;
+    let mut candidates: Vec<BackupRecord> = ctx.store.backups(name).map_err(backup_err)?;
+    candidates.retain(|r| r.verified);
+    candidates.reverse();
+    if let RestoreSource::Backup(Some(id)) = source {
+        candidates.retain(|r| &r.id == id);
+        if candidates.is_empty() {
+            return Err(RestoreClusterError::NoSource(format!(": {id} is not in the catalog")));
         }
     }
-    let result = swap_in(members, &staged).await;
-    if result.is_err() {
-        discard(&staged).await;
-    }
-    result
-}
-
-fn check_members(members: &[RestoreMember]) -> Result<(), RestoreError> {
-    if members.is_empty() {
-        return Err(RestoreError::Members("none given".into()));
-    }
-    for (i, member) in members.iter().enumerate() {
-        let earlier = &members[..i];
-        if earlier.iter().any(|m| m.pod == member.pod) {
-            return Err(RestoreError::Members(format!("{} given twice", member.pod)));
-        }
-        if earlier.iter().any(|m| m.data_dir == member.data_dir) {
-            return Err(RestoreError::Members(format!(
-                "data directory {} given twice",
-                member.data_dir.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Reads the whole snapshot and checks etcd's trailing SHA-256: a clear, typed error
-/// for a corrupt or missing file before anything is written.
-async fn check_trailer(snapshot: &Path) -> Result<(), RestoreError> {
-    let mut file = tokio::fs::File::open(snapshot).await.map_err(io("open snapshot", snapshot))?;
-    let mut check = TrailerCheck::default();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer).await.map_err(io("read snapshot", snapshot))?;
-        if n == 0 {
-            break;
-        }
-        check.update(&buffer[..n]);
-    }
-    let (ok, _, _) = check.finish();
-    if ok { Ok(()) } else { Err(RestoreError::Corrupt { path: snapshot.to_path_buf() }) }
-}
-
-/// `<data_dir><suffix>` in the data directory's parent (a trailing `/` is ignored).
-fn sibling(data_dir: &Path, suffix: &str) -> Result<PathBuf, RestoreError> {
-    let name = data_dir
-        .file_name()
-        .ok_or_else(|| RestoreError::Members(format!("data directory {} has no name", data_dir.display())))?;
-    let mut sibling = OsString::from(name);
-    sibling.push(suffix);
-    Ok(data_dir.with_file_name(sibling))
-}
-
-/// Runs etcdctl for one member into a fresh staging directory, made 0700.
-async fn stage(
-    snapshot: &Path,
-    member: &RestoreMember,
-    initial_cluster: &str,
-    token: &str,
-    staging: &Path,
-) -> Result<(), RestoreError> {
-    if let Some(parent) = staging.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .map_err(io("create", parent))?;
-    }
-    remove_dir(staging).await?;
-    let failed =
-        |reason: String| RestoreError::Etcdctl { pod: member.pod, staging: staging.to_path_buf(), reason };
-    let output = tokio::process::Command::new("etcdctl")
-        .env("ETCDCTL_API", "3")
-        .args(["snapshot", "restore"])
-        .arg(snapshot)
-        .arg(format!("--name={}", member.pod))
-        .arg(format!("--initial-cluster={initial_cluster}"))
-        .arg(format!("--initial-cluster-token={token}"))
-        .arg(format!("--initial-advertise-peer-urls={}", member.peer_url))
-        .arg("--data-dir")
-        .arg(staging)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| failed(format!("cannot run etcdctl: {e}")))?;
-    if !output.status.success() {
-        return Err(failed(etcdctl_reason(&output.stderr)));
-    }
-    tokio::fs::set_permissions(staging, std::fs::Permissions::from_mode(0o700))
-        .await
-        .map_err(io("set permissions of", staging))
-}
-
-/// etcdctl's `Error: ...` lines (its log lines are noise), or all it wrote.
-fn etcdctl_reason(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    let errors: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("Error: ")).collect();
-    if errors.is_empty() { text.trim().to_owned() } else { errors.join("; ") }
-}
-
-/// Removes a staging directory; absent is fine.
-async fn remove_dir(dir: &Path) -> Result<(), RestoreError> {
-    match tokio::fs::remove_dir_all(dir).await {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io("remove stale staging directory", dir)(e)),
-    }
-}
-
-/// Best effort: the staging directories of a failed restore.
-async fn discard(staged: &[PathBuf]) {
-    for staging in staged {
-        if let Err(error) = remove_dir(staging).await {
-            tracing::warn!(%error, "could not clean up after a failed restore");
-        }
-    }
-}
-
-/// Moves every existing data directory aside and every staging directory into place;
-/// on a failure undoes the renames done so far, newest first.
-async fn swap_in(members: &[RestoreMember], staged: &[PathBuf]) -> Result<Vec<PathBuf>, RestoreError> {
-    let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-    let mut done: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let mut aside = Vec::new();
-    for (member, staging) in members.iter().zip(staged) {
-        let result = swap_one(&member.data_dir, staging, stamp, &mut done).await;
-        match result {
-            Ok(Some(path)) => aside.push(path),
-            Ok(None) => {}
-            Err(error) => {
-                for (from, to) in done.iter().rev() {
-                    if let Err(e) = tokio::fs::rename(to, from).await {
-                        tracing::error!(from = %to.display(), to = %from.display(), error = %e,
-                            "could not undo a rename of a failed restore");
-                    }
+    let destination = BackupStore::open(&policy.destination, name).await.map_err(backup_err)?;
+    for record in candidates {
+        let _ = tokio::fs::remove_file(file).await;
+        let checked = match destination.get_file(&record.object(), file).await {
+            Ok(_) => snapshot::verify_file(file, &record.sha256).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match checked {
+            Ok(()) => return Ok((format!("backup {}", record.id), record)),
+            Err(reason) => {
+                let message =
+                    format!("backup {} refused: {reason}; trying the previous verified backup", record.id);
+                tracing::warn!("{message}");
+                let _ =
+                    ctx.store.add_events(name, &[Event::warning(Timestamp::now(), "BackupRefused", message)]);
+                refused.push(record.id.clone());
+                if matches!(source, RestoreSource::Backup(Some(_))) {
+                    return Err(RestoreClusterError::NoSource(format!(": {} fails verification", record.id)));
                 }
-                return Err(error);
             }
         }
     }
-    for member in members {
-        // The renames are done: a failed directory sync must not hide where the old
-        // data went, so it is only reported.
-        if let Err(error) = sync_parent(&member.data_dir).await {
-            tracing::warn!(%error, "restored data directory may not survive a crash of the host");
-        }
-    }
-    Ok(aside)
+    Err(RestoreClusterError::NoSource(String::new()))
 }
 
-/// Renames `data_dir` aside if it exists and `staging` into its place, recording each
-/// rename in `done`. Returns where the old data directory went.
-async fn swap_one(
-    data_dir: &Path,
-    staging: &Path,
-    stamp: u64,
-    done: &mut Vec<(PathBuf, PathBuf)>,
-) -> Result<Option<PathBuf>, RestoreError> {
-    let moved = if exists(data_dir).await? {
-        let aside = free_aside_name(data_dir, stamp).await?;
-        tokio::fs::rename(data_dir, &aside).await.map_err(io("move aside", data_dir))?;
-        done.push((data_dir.to_path_buf(), aside.clone()));
-        Some(aside)
-    } else {
-        None
+/// Restores every member of the cluster from `source`. The caller makes sure no
+/// reconcile pass and no backup runs meanwhile.
+///
+/// # Errors
+/// When no source verifies, the restore fails (the old data then stays in place), or
+/// the restored cluster does not serve what its source holds.
+pub async fn restore_cluster<P: Platform>(
+    ctx: &ClusterAccess<'_, P>,
+    source: &RestoreSource,
+    last_seen: Option<(i64, Timestamp)>,
+) -> Result<RestoreReport, RestoreClusterError> {
+    let name = &ctx.desired.name;
+    let file = ctx.temp_file("restore")?;
+    let mut refused = Vec::new();
+    let result = async {
+        let (from, record) = fetch(ctx, source, &file, &mut refused).await?;
+        let observed = observe(ctx.platform, ctx.admin, Timestamp::now()).await.map_err(backup_err)?;
+        let mut members = Vec::new();
+        for pod in ctx.desired.members.pods() {
+            let urls = ctx.platform.member_urls(pod).await.map_err(backup_err)?;
+            let data_dir = observed.platform.task(pod).and_then(|t| t.data_dir.clone());
+            let data_dir = data_dir
+                .ok_or_else(|| RestoreClusterError::Check(format!("has no data directory for {pod}")))?;
+            ctx.platform.ensure_stopped(pod).await.map_err(backup_err)?;
+            members.push(RestoreMember { pod, peer_url: urls.peer, data_dir });
+        }
+        let token = format!("{name}-restore-{}", Timestamp::now().as_second());
+        let aside = restore_data_dirs(&file, &members, &token).await?;
+        let initial: Vec<(PodName, String)> = members.iter().map(|m| (m.pod, m.peer_url.clone())).collect();
+        let spec = LaunchSpec { initial_cluster: initial, state: InitialClusterState::New { token } };
+        for member in &members {
+            ctx.platform.ensure_running(member.pod, &spec).await.map_err(backup_err)?;
+        }
+        let (revision, keys) = check(ctx, &record).await?;
+        let revisions_lost = last_seen.map(|(seen, _)| (seen - revision).max(0));
+        let data_loss_seconds = last_seen
+            .map(|(_, at)| at.duration_since(record.taken_at).as_secs().max(0))
+            .filter(|_| revisions_lost > Some(0));
+        Ok(RestoreReport {
+            at: Timestamp::now(),
+            from,
+            revision,
+            keys,
+            last_seen_revision: last_seen.map(|(r, _)| r),
+            revisions_lost,
+            data_loss_seconds: data_loss_seconds.or(revisions_lost.map(|_| 0)),
+            refused_backups: refused.clone(),
+            kept_aside: aside.iter().map(|p| p.display().to_string()).collect(),
+        })
+    }
+    .await;
+    let _ = tokio::fs::remove_file(&file).await;
+    result
+}
+
+/// Waits until a quorum serves, then checks the revision and key count against the
+/// source's record.
+async fn check<P: Platform>(
+    ctx: &ClusterAccess<'_, P>,
+    record: &BackupRecord,
+) -> Result<(i64, u64), RestoreClusterError> {
+    let deadline = tokio::time::Instant::now() + SERVE_DEADLINE;
+    let quorum = ctx.desired.members.quorum();
+    let endpoint = loop {
+        let observed = observe(ctx.platform, ctx.admin, Timestamp::now()).await.map_err(backup_err)?;
+        if observed.healthy_voters() >= quorum
+            && let Some((_, endpoint)) = observed.best_source()
+        {
+            break endpoint;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RestoreClusterError::Check(format!("has no quorum after {SERVE_DEADLINE:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    tokio::fs::rename(staging, data_dir).await.map_err(io("move restored data into", data_dir))?;
-    done.push((staging.to_path_buf(), data_dir.to_path_buf()));
-    Ok(moved)
-}
-
-/// `<data_dir>.before-restore-<stamp>`, or with `-N` appended when that is taken (a
-/// rename onto an existing empty directory would silently replace it).
-async fn free_aside_name(data_dir: &Path, stamp: u64) -> Result<PathBuf, RestoreError> {
-    for n in 0..100u32 {
-        let suffix =
-            if n == 0 { format!("{ASIDE_SUFFIX}{stamp}") } else { format!("{ASIDE_SUFFIX}{stamp}-{n}") };
-        let candidate = sibling(data_dir, &suffix)?;
-        if !exists(&candidate).await? {
-            return Ok(candidate);
-        }
+    let status = ctx.admin.status(&endpoint).await.map_err(backup_err)?;
+    let keys = ctx.admin.count_keys(&endpoint, record.revision).await.map_err(backup_err)?;
+    if status.revision < record.revision || (record.keys != u64::MAX && keys != record.keys) {
+        return Err(RestoreClusterError::Check(format!(
+            "holds revision {} and {keys} keys; its source holds revision {} and {} keys",
+            status.revision, record.revision, record.keys
+        )));
     }
-    Err(io("find a free name to move aside", data_dir)(std::io::Error::from(
-        std::io::ErrorKind::AlreadyExists,
-    )))
-}
-
-async fn exists(path: &Path) -> Result<bool, RestoreError> {
-    tokio::fs::try_exists(path).await.map_err(io("check", path))
-}
-
-/// Makes the renames in `path`'s directory durable.
-async fn sync_parent(path: &Path) -> Result<(), RestoreError> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let dir = tokio::fs::File::open(parent).await.map_err(io("open", parent))?;
-    dir.sync_all().await.map_err(io("sync", parent))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn member(index: u8, dir: &str) -> RestoreMember {
-        RestoreMember {
-            pod: PodName::new(index).expect("pod"),
-            peer_url: format!("http://127.0.0.1:{}", 2380 + u16::from(index)),
-            data_dir: PathBuf::from(dir),
-        }
-    }
-
-    #[test]
-    fn siblings_sit_beside_the_data_directory_even_with_a_trailing_slash() {
-        let expected = PathBuf::from("/x/members/etcd-0.restoring");
-        assert_eq!(sibling(Path::new("/x/members/etcd-0"), STAGING_SUFFIX).expect("name"), expected);
-        assert_eq!(sibling(Path::new("/x/members/etcd-0/"), STAGING_SUFFIX).expect("name"), expected);
-        assert!(sibling(Path::new("/"), STAGING_SUFFIX).is_err());
-    }
-
-    #[test]
-    fn members_must_be_given_and_distinct() {
-        assert!(matches!(check_members(&[]), Err(RestoreError::Members(_))));
-        assert!(check_members(&[member(0, "/a"), member(1, "/b")]).is_ok());
-        assert!(check_members(&[member(0, "/a"), member(0, "/b")]).is_err());
-        assert!(check_members(&[member(0, "/a"), member(1, "/a")]).is_err());
-    }
-
-    #[test]
-    fn etcdctl_errors_are_picked_out_of_its_log_lines() {
-        let stderr =
-            b"{\"level\":\"info\",\"msg\":\"restoring snapshot\"}\nError: expected sha256 [1], got [2]\n";
-        assert_eq!(etcdctl_reason(stderr), "expected sha256 [1], got [2]");
-        assert_eq!(etcdctl_reason(b"  something else  \n"), "something else");
-    }
+    Ok((status.revision, keys))
 }

@@ -9,19 +9,18 @@ use std::time::Instant;
 
 use jiff::Timestamp;
 
+use super::ClusterAccess;
 use super::destination::{BackupStore, DestinationError};
 use super::snapshot::{self, SnapshotError};
 use crate::domain::BackupId;
-use crate::etcd::{EtcdApi, EtcdError};
+use crate::etcd::EtcdError;
 use crate::event::Event;
-use crate::manifest::DesiredCluster;
 use crate::metrics::{Metrics, ResultLabel};
 use crate::model::backup::BackupFailure;
 use crate::model::catalog::{self, BackupRecord};
 use crate::observe::observe;
 use crate::platform::{Platform, PlatformError};
-use crate::store::atomic::ensure_private_dir;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// Why a backup failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,37 +54,12 @@ pub enum BackupError {
     Temp(std::io::Error),
 }
 
-/// What a backup needs.
-pub struct BackupContext<'a, P> {
-    /// Where members run.
-    pub platform: &'a P,
-    /// etcd access.
-    pub admin: &'a dyn EtcdApi,
-    /// The state directory (catalog cache, temporary files).
-    pub store: &'a Store,
-    /// The desired state, with its backup policy.
-    pub desired: &'a DesiredCluster,
-}
-
-impl<P> BackupContext<'_, P> {
-    /// A path for a temporary snapshot file of this cluster, in its private `tmp/`
-    /// directory under the state directory.
-    ///
-    /// # Errors
-    /// When the directory cannot be created.
-    pub fn temp_file(&self, purpose: &str) -> Result<std::path::PathBuf, BackupError> {
-        let dir = self.store.cluster_dir(&self.desired.name).join("tmp");
-        ensure_private_dir(&dir).map_err(BackupError::Temp)?;
-        Ok(dir.join(format!("{purpose}-{}.db", Timestamp::now().as_millisecond())))
-    }
-}
-
 /// Takes one backup now and applies retention. The caller holds the cluster's backup
 /// lock, so backups never overlap.
 ///
 /// # Errors
 /// Any failure; nothing is left at the destination or in the catalog then.
-pub async fn take_backup<P: Platform>(ctx: &BackupContext<'_, P>) -> Result<BackupRecord, BackupError> {
+pub async fn take_backup<P: Platform>(ctx: &ClusterAccess<'_, P>) -> Result<BackupRecord, BackupError> {
     let name = &ctx.desired.name;
     let policy = ctx.desired.backup.as_ref().ok_or_else(|| BackupError::NotConfigured(name.to_string()))?;
     let started = Instant::now();
@@ -139,7 +113,7 @@ pub async fn take_backup<P: Platform>(ctx: &BackupContext<'_, P>) -> Result<Back
 /// # Errors
 /// As [`take_backup`].
 pub async fn take_and_record<P: Platform>(
-    ctx: &BackupContext<'_, P>,
+    ctx: &ClusterAccess<'_, P>,
     metrics: &Metrics,
     why: &str,
 ) -> Result<BackupRecord, BackupError> {

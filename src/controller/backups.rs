@@ -10,8 +10,9 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::{Controller, ControllerError};
-use crate::backup::recover::{RestoreSource, restore_cluster};
-use crate::backup::run::{BackupContext, BackupError, take_and_record};
+use crate::backup::ClusterAccess;
+use crate::backup::restore::{RestoreSource, restore_cluster};
+use crate::backup::run::{BackupError, take_and_record};
 use crate::backup::schedule::next_due;
 use crate::domain::{BackupId, ClusterName};
 use crate::event::Event;
@@ -50,7 +51,7 @@ impl Controller {
 
     async fn run_backup(&self, desired: &DesiredCluster, why: &str) -> Result<BackupRecord, ControllerError> {
         let platform = self.local(desired)?;
-        let ctx = BackupContext {
+        let ctx = ClusterAccess {
             platform: &platform,
             admin: &self.inner.admin,
             store: &self.inner.store,
@@ -133,7 +134,7 @@ impl Controller {
         let _guard = lock.lock().await;
         let platform = self.local(desired)?;
         let store = &self.inner.store;
-        let ctx = BackupContext { platform: &platform, admin: &self.inner.admin, store, desired };
+        let ctx = ClusterAccess { platform: &platform, admin: &self.inner.admin, store, desired };
         let mut history = store.history(name)?;
         let result = restore_cluster(&ctx, &RestoreSource::Backup(from), history.seen.last_revision).await;
         let now = Timestamp::now();

@@ -52,7 +52,7 @@ pub enum ControllerError {
     Backup(#[from] crate::backup::run::BackupError),
     /// A restore failed.
     #[error(transparent)]
-    Restore(#[from] crate::backup::recover::RestoreClusterError),
+    Restore(#[from] crate::backup::restore::RestoreClusterError),
     /// The platform is not available in this build.
     #[error("the {0} platform is not supported yet")]
     Unsupported(&'static str),

@@ -20,7 +20,7 @@ pub use error::{FieldError, ManifestError, Position, SourceFormat};
 pub use load::{LoadedManifest, load_file, parse_str};
 pub use schema::{schema, schema_text};
 pub use spec::{
-    API_VERSION, ClusterSpec, DcosLogin, DcosPlatform, EtcdSection, KIND, LocalPlatform, Manifest, Metadata,
+    API_VERSION, ClusterSpec, DcosLogin, DcosSection, EtcdSection, KIND, LocalSection, Manifest, Metadata,
     PlatformSection, PolicySection, QuorumLoss, RecoverySection, ScaleUp, TlsSection,
 };
 pub use spec_backup::{BackupSection, RetentionSection, S3Options};

@@ -93,16 +93,17 @@ pub struct PlatformSection {
     /// Real etcd processes on this machine, detached from the controller (the default
     /// platform). `local:` with no value uses every default.
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Option::is_none")]
-    pub local: Option<LocalPlatform>,
+    pub local: Option<LocalSection>,
     /// The etcd tasks of a DC/OS Kubernetes service, through its SDK scheduler API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dcos: Option<DcosPlatform>,
+    pub dcos: Option<DcosSection>,
 }
 
 /// The local platform: each member is an etcd process on this machine.
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LocalPlatform {
+#[schemars(rename = "LocalPlatform")]
+pub struct LocalSection {
     /// The etcd binary: a bare name is looked up on PATH at launch. Default: `etcd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd_binary: Option<String>,
@@ -119,7 +120,8 @@ pub struct LocalPlatform {
 /// The DC/OS platform: the etcd pods of a DC/OS Kubernetes service.
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DcosPlatform {
+#[schemars(rename = "DcosPlatform")]
+pub struct DcosSection {
     /// The DC/OS cluster URL (http or https), e.g. `https://dcos.example.com`.
     pub url: String,
     /// The SDK service name of the Kubernetes package; folders are allowed

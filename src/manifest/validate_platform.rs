@@ -8,7 +8,7 @@ use super::desired::{
     DcosCredentials, DcosSpec, EndpointsSpec, EtcdAccess, LocalSpec, MemberCount, PlatformSpec, PortsSpec,
     TlsFiles,
 };
-use super::spec::{DcosLogin, DcosPlatform, EtcdSection, LocalPlatform, PlatformSection};
+use super::spec::{DcosLogin, DcosSection, EtcdSection, LocalSection, PlatformSection};
 use super::spec_values::{Endpoints, Ports};
 use super::validate::Checker;
 
@@ -29,7 +29,7 @@ impl Checker {
         members: Option<MemberCount>,
     ) -> Option<PlatformSpec> {
         const ALLOWED: &str = "allowed: exactly one of local, dcos";
-        let default = LocalPlatform::default();
+        let default = LocalSection::default();
         match platform {
             None => self.local(&default, members).map(PlatformSpec::Local),
             Some(PlatformSection { local: Some(local), dcos: None }) => {
@@ -49,7 +49,7 @@ impl Checker {
         }
     }
 
-    fn local(&mut self, local: &LocalPlatform, members: Option<MemberCount>) -> Option<LocalSpec> {
+    fn local(&mut self, local: &LocalSection, members: Option<MemberCount>) -> Option<LocalSpec> {
         let etcd_binary = match &local.etcd_binary {
             None => Some("etcd".into()),
             Some(binary) if binary.trim().is_empty() => {
@@ -93,7 +93,7 @@ impl Checker {
         None
     }
 
-    fn dcos(&mut self, dcos: &DcosPlatform) -> Option<DcosSpec> {
+    fn dcos(&mut self, dcos: &DcosSection) -> Option<DcosSpec> {
         let url_ok = is_http_url(&dcos.url);
         if !url_ok {
             self.fail(

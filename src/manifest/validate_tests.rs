@@ -19,7 +19,7 @@ fn manifest() -> Manifest {
 fn dcos(login: DcosLogin) -> PlatformSection {
     PlatformSection {
         local: None,
-        dcos: Some(DcosPlatform {
+        dcos: Some(DcosSection {
             url: "https://dcos.example.com".to_owned(),
             service: "/prod/kubernetes".to_owned(),
             ca_file: None,
@@ -222,7 +222,7 @@ fn base_ports_leave_room_for_every_member() {
         let mut m = manifest();
         m.spec.members = Some(members);
         m.spec.platform = Some(PlatformSection {
-            local: Some(LocalPlatform { ports: Some(Ports::Base(base)), ..LocalPlatform::default() }),
+            local: Some(LocalSection { ports: Some(Ports::Base(base)), ..LocalSection::default() }),
             dcos: None,
         });
         assert_eq!(m.validate().is_ok(), accepted, "{members} members from port {base}");

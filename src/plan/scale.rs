@@ -25,7 +25,7 @@ fn gate(
 ) -> Result<BackupId, Decision> {
     let Some(policy) = &desired.backup else {
         return Err(Decision::refuse(
-            Rule::ScaleUpBlocked,
+            Rule::ScaleBlocked,
             format!("{what} needs a verified backup, and spec.backup is not set; add a backup destination"),
         ));
     };
@@ -46,7 +46,7 @@ fn gate(
             format!("{what}: policy.scaleUp is BackupFirst and no verified backup is fresh"),
         ));
     }
-    Err(Decision::refuse(Rule::ScaleUpBlocked, refusal(desired, records, now, what)))
+    Err(Decision::refuse(Rule::ScaleBlocked, refusal(desired, records, now, what)))
 }
 
 /// The sentence of a refused member count change: how old the newest verified backup

@@ -45,7 +45,7 @@ fn scale_up_without_a_fresh_backup_is_refused_with_what_to_run() {
     backup(&mut w, at(-3600));
     let plan = w.plan(&with_backups(MemberCount::Three), at(0));
     assert_eq!(plan.steps().count(), 0);
-    assert!(plan.refuses(Rule::ScaleUpBlocked));
+    assert!(plan.refuses(Rule::ScaleBlocked));
     let message = &plan.decisions[0].message;
     assert!(message.contains("1h old") && message.contains("etcd-warden backup kubernetes"), "{message}");
 }

@@ -34,7 +34,7 @@ pub enum Rule {
     /// Scenario 2: the cluster grows one learner at a time behind a fresh backup.
     ScaleUp,
     /// Scenario 2: a scale-up or scale-down refused for want of a fresh backup.
-    ScaleUpBlocked,
+    ScaleBlocked,
     /// The cluster shrinks one member at a time, never the leader first (local only).
     ScaleDown,
 }
@@ -54,7 +54,7 @@ impl Rule {
             Self::PhantomMember => "phantom-member",
             Self::Restore => "3b/4d-restore",
             Self::ScaleUp => "2-scale-up",
-            Self::ScaleUpBlocked => "2-scale-up-blocked",
+            Self::ScaleBlocked => "2-scale-up-blocked",
             Self::ScaleDown => "scale-down",
         }
     }

@@ -232,8 +232,8 @@ fn conditions(
         c.set(ConditionType::QuorumLost, False, Reason::QuorumHealthy, summary);
     }
     backup_ready(inputs, c);
-    let blocked = message_of(plan, Rule::ScaleUpBlocked)
-        .filter(|_| plan.refuses(Rule::ScaleUpBlocked))
+    let blocked = message_of(plan, Rule::ScaleBlocked)
+        .filter(|_| plan.refuses(Rule::ScaleBlocked))
         .or_else(|| inputs.observed.backups.scale_refusal.as_ref().map(|r| r.message.clone()));
     if let Some(message) = blocked {
         c.set(ConditionType::ScaleUpBlocked, True, Reason::NoFreshBackup, message);
