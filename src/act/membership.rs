@@ -33,8 +33,7 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
     from: PodName,
     endpoint: &str,
 ) -> Result<(), ActError> {
-    ensure_private_dir(&ctx.snapshots)
-        .map_err(|e| ActError::Precondition(format!("create {}: {e}", ctx.snapshots.display())))?;
+    ensure_private_dir(&ctx.snapshots).map_err(super::io(format!("create {}", ctx.snapshots.display())))?;
     let file = ctx.snapshots.join(format!("{}-{from}-before-replacing-{pod}.db", ctx.now.as_second()));
     let facts = snapshot::save(endpoint, &file).await?;
     tracing::info!(%pod, %from, revision = facts.revision, size = facts.size_bytes, "snapshot taken before a replacement");

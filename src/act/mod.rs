@@ -40,6 +40,14 @@ pub enum ActError {
     /// A step needs state that is gone (the replacement record).
     #[error("{0}")]
     Precondition(String),
+    /// A file, directory or socket of the controller's own failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, on what.
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// The platform refused or failed.
     #[error(transparent)]
     Platform(#[from] PlatformError),
@@ -276,6 +284,11 @@ async fn wipe_failed_bootstrap<P: Platform>(
         ctx.platform.ensure_wiped(*pod).await?;
     }
     Ok(())
+}
+
+/// An I/O error of a step, saying what was being done.
+pub(crate) fn io(what: String) -> impl FnOnce(std::io::Error) -> ActError {
+    move |source| ActError::Io { what, source }
 }
 
 /// How many of a member's last log lines status and events quote.

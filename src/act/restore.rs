@@ -80,7 +80,7 @@ async fn choose<P: Platform>(
         }
         Step::RestoreFromSurvivor { pod, endpoint } => {
             ensure_private_dir(&ctx.snapshots)
-                .map_err(|e| ActError::Precondition(format!("create {}: {e}", ctx.snapshots.display())))?;
+                .map_err(super::io(format!("create {}", ctx.snapshots.display())))?;
             let file = ctx.snapshots.join(format!("{}-{pod}-restore-source.db", ctx.now.as_millisecond()));
             let facts = snapshot::save(endpoint, &file).await?;
             tracing::info!(%pod, revision = facts.revision, "restore source saved from a survivor");
@@ -116,8 +116,7 @@ pub(super) async fn read_survivor<P: Platform>(
     let crate::manifest::PlatformSpec::Local(spec) = &ctx.desired.platform else {
         return Err(precondition("only the local platform can read a stopped member's data".into()));
     };
-    ensure_private_dir(&ctx.snapshots)
-        .map_err(|e| precondition(format!("create {}: {e}", ctx.snapshots.display())))?;
+    ensure_private_dir(&ctx.snapshots).map_err(super::io(format!("create {}", ctx.snapshots.display())))?;
     *history.in_flight.survivor_reads.entry(pod).or_default() += 1;
     let stamp = ctx.now.as_millisecond();
     let scratch = ctx.snapshots.join(format!("scratch-{pod}-{stamp}"));
@@ -144,13 +143,16 @@ async fn scratch_snapshot<P: Platform>(
     file: &Path,
 ) -> Result<SnapshotFacts, ActError> {
     let precondition = |what: String| ActError::Precondition(what);
-    copy_dir(data, scratch)
-        .map_err(|e| precondition(format!("copy {} to {}: {e}", data.display(), scratch.display())))?;
+    copy_dir(data, scratch).map_err(super::io(format!(
+        "copy {} to {}",
+        data.display(),
+        scratch.display()
+    )))?;
     let port = |_| {
         std::net::TcpListener::bind(("127.0.0.1", 0))
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
-            .map_err(|e| precondition(format!("no free loopback port: {e}")))
+            .map_err(super::io("find a free loopback port".to_owned()))
     };
     let (client, peer) = (port(0)?, port(1)?);
     let client_url = format!("http://127.0.0.1:{client}");

@@ -163,19 +163,28 @@ impl Store {
         Ok((generation, true))
     }
 
-    /// Removes the desired state (the cluster is no longer managed). With `purge`,
+    /// Removes the desired state and the last status (the cluster is no longer managed). With `purge`,
     /// everything of the cluster goes, its members' data included.
     ///
     /// # Errors
     /// When the files cannot be removed.
     pub fn remove(&self, name: &ClusterName, purge: bool) -> Result<(), StoreError> {
-        let target = if purge { self.cluster_dir(name) } else { self.file(name, "desired.json") };
-        let result = if purge { std::fs::remove_dir_all(&target) } else { std::fs::remove_file(&target) };
-        match result {
+        let gone = |result: std::io::Result<()>, target: &Path| match result {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(err("remove", &target)(e)),
+            Err(e) => Err(err("remove", target)(e)),
+        };
+        if purge {
+            let dir = self.cluster_dir(name);
+            return gone(std::fs::remove_dir_all(&dir), &dir);
         }
+        // The status goes too: applied again, the cluster must not show the status of
+        // before its deletion until its first pass (the history and events stay).
+        for file in ["desired.json", "status.json"] {
+            let target = self.file(name, file);
+            gone(std::fs::remove_file(&target), &target)?;
+        }
+        Ok(())
     }
 
     /// The last status.
