@@ -51,15 +51,20 @@ fn a_member_whose_wal_is_deleted_with_its_directory_kept_is_replaced_under_a_new
     std::fs::remove_dir_all(Path::new(&dir).join("member")).expect("delete member/");
     assert!(Path::new(&dir).is_dir());
     signal(pid, Signal::SIGKILL);
-    h.wait_status("kubernetes", "etcd-1 seen with its data missing", HEAL, |s| {
-        member(s, "etcd-1")["task"]["data"] == "missing"
-            || member(s, "etcd-1")["id"] != member(&before, "etcd-1")["id"]
+    // Seen down (a status of before the kill may say `missing` too: a member that has
+    // just started has not written its WAL yet), or already replaced.
+    h.wait_status("kubernetes", "etcd-1 seen down with its data missing", HEAL, |s| {
+        let m = member(s, "etcd-1");
+        (m["healthy"] == false && m["task"]["data"] == "missing")
+            || m["id"] != member(&before, "etcd-1")["id"]
     });
     let after = assert_converged(&h, &[("k", 200)]);
     assert_ne!(
         member(&after, "etcd-1")["id"],
         member(&before, "etcd-1")["id"],
-        "a new member took the slot: {:#?}",
+        "a new member took the slot: {:#}\nbefore: {:#}\nevents: {:#?}",
+        member(&after, "etcd-1"),
+        member(&before, "etcd-1"),
         h.events("kubernetes")
     );
     assert_eq!(succeeded(&h, "RestartInPlace"), 0, "never restarted in place on an empty directory");
