@@ -142,6 +142,28 @@ impl Platform for FakePlatform {
     }
 }
 
+/// A healthy three-member world in the fakes, over a store in a temporary directory.
+#[cfg(test)]
+pub(crate) struct Fixture {
+    pub platform: FakePlatform,
+    pub etcd: FakeEtcd,
+    pub store: crate::store::Store,
+    pub dir: tempfile::TempDir,
+}
+
+#[cfg(test)]
+pub(crate) fn fixture() -> Fixture {
+    let w = crate::plan::tests::world(3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = crate::store::Store::open(&dir.path().join("state")).expect("store");
+    Fixture {
+        platform: FakePlatform::new(&w.observed.platform),
+        etcd: FakeEtcd::new(&w.observed),
+        store,
+        dir,
+    }
+}
+
 #[cfg(test)]
 mod tests_act;
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{FakeEtcd, FakePlatform};
+use super::{Fixture, fixture};
 use crate::act::{ActContext, ActReport, act};
 use crate::domain::{ClusterName, MemberId};
 use crate::etcd::EtcdErrorKind;
@@ -13,28 +13,14 @@ use crate::metrics::Metrics;
 use crate::model::History;
 use crate::plan::tests::{desired, pod, t0, world};
 use crate::plan::{Decision, Plan, Rule, Step};
-use crate::store::Store;
 
 struct Bench {
-    platform: FakePlatform,
-    etcd: FakeEtcd,
-    store: Store,
+    f: Fixture,
     name: ClusterName,
-    _dir: tempfile::TempDir,
 }
 
 fn bench() -> Bench {
-    let w = world(3);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&dir.path().join("state")).expect("store");
-    let name = desired(MemberCount::Three).name;
-    Bench {
-        platform: FakePlatform::new(&w.observed.platform),
-        etcd: FakeEtcd::new(&w.observed),
-        store,
-        name,
-        _dir: dir,
-    }
+    Bench { f: fixture(), name: desired(MemberCount::Three).name }
 }
 
 impl Bench {
@@ -43,10 +29,10 @@ impl Bench {
         let metrics = Metrics::default();
         let ctx = ActContext {
             name: &self.name,
-            platform: &self.platform,
-            store: &self.store,
-            admin: &self.etcd,
-            snapshots: self._dir.path().join("snapshots"),
+            platform: &self.f.platform,
+            store: &self.f.store,
+            admin: &self.f.etcd,
+            snapshots: self.f.dir.path().join("snapshots"),
             now: t0(),
             desired: &desired,
             metrics: &metrics,
@@ -61,7 +47,7 @@ impl Bench {
 
     /// `(reason, kind)` of every event, in order.
     fn events(&self) -> Vec<(String, EventKind)> {
-        self.store.events(&self.name).expect("events").into_iter().map(|e| (e.reason, e.kind)).collect()
+        self.f.store.events(&self.name).expect("events").into_iter().map(|e| (e.reason, e.kind)).collect()
     }
 }
 
@@ -81,11 +67,11 @@ fn remove(id: u64) -> (Rule, Step) {
 #[tokio::test]
 async fn every_step_gets_one_event_and_the_first_failure_stops_the_rest() {
     let b = bench();
-    b.platform.fail_next("ensure_running", "disk full");
+    b.f.platform.fail_next("ensure_running", "disk full");
     let (report, _) = b.act(vec![restart(1), restart(2)]).await;
     assert!(report.error.is_some());
     assert_eq!(b.events(), [("RestartInPlace".to_owned(), EventKind::Warning)], "one event, a warning");
-    assert_eq!(b.platform.calls(), ["ensure_running etcd-1 restart"], "etcd-2 was not touched");
+    assert_eq!(b.f.platform.calls(), ["ensure_running etcd-1 restart"], "etcd-2 was not touched");
     let last = report.last_action.expect("last action");
     assert!(last.result.contains("disk full"), "{last:?}");
 
@@ -101,22 +87,22 @@ async fn a_second_disruptive_step_in_one_plan_is_never_taken() {
     let wipe = |i: u8| (Rule::ReplaceLostMember, Step::WipeMember { pod: pod(i) });
     let (report, _) = b.act(vec![restart(0), wipe(1), wipe(2)]).await;
     assert!(report.error.is_none());
-    assert_eq!(b.platform.calls(), ["ensure_running etcd-0 restart", "ensure_wiped etcd-1"]);
+    assert_eq!(b.f.platform.calls(), ["ensure_running etcd-0 restart", "ensure_wiped etcd-1"]);
     assert_eq!(b.events().len(), 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn unhealthy_cluster_is_retried_and_member_not_found_is_success() {
     let b = bench();
-    b.etcd.refuse("remove", EtcdErrorKind::UnhealthyCluster, 2);
+    b.f.etcd.refuse("remove", EtcdErrorKind::UnhealthyCluster, 2);
     let (report, _) = b.act(vec![remove(102)]).await;
     assert!(report.error.is_none(), "{:?}", report.error);
     assert_eq!(
-        b.etcd.calls().iter().filter(|c| c.starts_with("remove")).count(),
+        b.f.etcd.calls().iter().filter(|c| c.starts_with("remove")).count(),
         3,
         "two refusals, then done"
     );
-    assert!(b.etcd.members().iter().all(|m| m.id != MemberId(102)));
+    assert!(b.f.etcd.members().iter().all(|m| m.id != MemberId(102)));
     // Gone already (a retry after a lost answer): success, not a failure.
     let (report, _) = b.act(vec![remove(102)]).await;
     assert!(report.error.is_none(), "{:?}", report.error);
@@ -126,10 +112,10 @@ async fn unhealthy_cluster_is_retried_and_member_not_found_is_success() {
 #[tokio::test(start_paused = true)]
 async fn other_refusals_fail_the_step_at_once() {
     let b = bench();
-    b.etcd.refuse("remove", EtcdErrorKind::Other, 1);
+    b.f.etcd.refuse("remove", EtcdErrorKind::Other, 1);
     let (report, _) = b.act(vec![remove(102)]).await;
     assert!(report.error.is_some());
-    assert_eq!(b.etcd.calls().iter().filter(|c| c.starts_with("remove")).count(), 1, "no retry");
+    assert_eq!(b.f.etcd.calls().iter().filter(|c| c.starts_with("remove")).count(), 1, "no retry");
 }
 
 #[tokio::test(start_paused = true)]
@@ -144,11 +130,11 @@ async fn a_learner_is_promoted_once_in_sync_and_a_voter_counts_as_promoted() {
     );
     let (report, _) = b.act(vec![add]).await;
     assert!(report.error.is_none(), "{:?}", report.error);
-    let learner = b.etcd.members().iter().find(|m| m.is_learner).map(|m| m.id).expect("a learner");
-    b.etcd.refuse("promote", EtcdErrorKind::LearnerNotInSync, 3);
+    let learner = b.f.etcd.members().iter().find(|m| m.is_learner).map(|m| m.id).expect("a learner");
+    b.f.etcd.refuse("promote", EtcdErrorKind::LearnerNotInSync, 3);
     let (report, _) = b.act(vec![promote(learner.0)]).await;
     assert!(report.error.is_none(), "{:?}", report.error);
-    assert!(b.etcd.members().iter().all(|m| !m.is_learner));
+    assert!(b.f.etcd.members().iter().all(|m| !m.is_learner));
     // Promoted already: etcd says "not a learner", which is success.
     let (report, _) = b.act(vec![promote(learner.0)]).await;
     assert!(report.error.is_none(), "{:?}", report.error);

@@ -4,46 +4,32 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{FakeEtcd, FakePlatform};
+use super::{Fixture, fixture};
 use crate::domain::Generation;
 use crate::manifest::{DesiredCluster, MemberCount, ReconcileMode};
 use crate::metrics::Metrics;
 use crate::model::platform::TaskState;
-use crate::plan::tests::{at, desired, pod, world};
+use crate::plan::tests::{at, desired, pod};
 use crate::reconcile::{Clock, PassContext, PassMemory, reconcile};
 use crate::status::Phase;
-use crate::store::Store;
 
 struct Bench {
-    platform: FakePlatform,
-    etcd: FakeEtcd,
-    store: Store,
+    f: Fixture,
     metrics: Metrics,
     memory: PassMemory,
-    _dir: tempfile::TempDir,
 }
 
 fn bench() -> Bench {
-    let w = world(3);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&dir.path().join("state")).expect("store");
-    Bench {
-        platform: FakePlatform::new(&w.observed.platform),
-        etcd: FakeEtcd::new(&w.observed),
-        store,
-        metrics: Metrics::default(),
-        memory: PassMemory::default(),
-        _dir: dir,
-    }
+    Bench { f: fixture(), metrics: Metrics::default(), memory: PassMemory::default() }
 }
 
 impl Bench {
     /// One pass with the wall clock reading `at(seconds)`.
     async fn pass(&mut self, d: &DesiredCluster, seconds: i64) -> crate::reconcile::PassReport {
         let ctx = PassContext {
-            platform: &self.platform,
-            admin: &self.etcd,
-            store: &self.store,
+            platform: &self.f.platform,
+            admin: &self.f.etcd,
+            store: &self.f.store,
             metrics: &self.metrics,
             backup_lock: Arc::default(),
             clock: Clock::starting_at(at(seconds)),
@@ -53,7 +39,7 @@ impl Bench {
     }
 
     fn refusals(&self, d: &DesiredCluster) -> usize {
-        self.store.events(&d.name).expect("events").iter().filter(|e| e.reason == "Refused").count()
+        self.f.store.events(&d.name).expect("events").iter().filter(|e| e.reason == "Refused").count()
     }
 }
 
@@ -63,7 +49,7 @@ async fn an_unchanged_status_is_written_again_only_once_it_is_stale() {
     let d = desired(MemberCount::Three);
     let first = b.pass(&d, 0).await.status;
     assert_eq!(first.phase, Phase::Healthy);
-    let written = |b: &Bench| b.store.status(&d.name).expect("status").expect("a status").observed_at;
+    let written = |b: &Bench| b.f.store.status(&d.name).expect("status").expect("a status").observed_at;
     let at_first = written(&b);
     b.pass(&d, 10).await;
     assert_eq!(written(&b), at_first, "nothing changed: not rewritten");
@@ -80,7 +66,7 @@ async fn a_standing_refusal_is_one_event_however_many_passes_see_it() {
         b.pass(&d, seconds).await;
     }
     assert_eq!(b.refusals(&d), 1);
-    assert!(b.platform.calls().is_empty() && b.etcd.calls().iter().all(|c| !c.starts_with("remove")));
+    assert!(b.f.platform.calls().is_empty() && b.f.etcd.calls().iter().all(|c| !c.starts_with("remove")));
     d.reconcile = ReconcileMode::Active;
     b.pass(&d, 5).await;
     d.reconcile = ReconcileMode::Paused;
@@ -93,11 +79,11 @@ async fn a_crashed_member_is_restarted_in_place_after_its_grace() {
     let mut b = bench();
     let d = desired(MemberCount::Three);
     b.pass(&d, 0).await;
-    b.platform.update(pod(1), |t| t.task = TaskState::Exited);
+    b.f.platform.update(pod(1), |t| t.task = TaskState::Exited);
     let seen = b.pass(&d, 1).await;
     assert_eq!(seen.plan.steps().count(), 0, "within restartGrace: {:#?}", seen.plan);
     let grace = d.recovery.restart_grace.as_secs() as i64;
     let acted = b.pass(&d, 2 + grace).await;
     assert_eq!(acted.plan.steps().map(|(s, _)| s.name()).collect::<Vec<_>>(), ["RestartInPlace"]);
-    assert_eq!(b.platform.calls(), ["ensure_running etcd-1 restart"]);
+    assert_eq!(b.f.platform.calls(), ["ensure_running etcd-1 restart"]);
 }
