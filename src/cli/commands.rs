@@ -1,10 +1,11 @@
 //! The client commands: read input, call the daemon, print.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::client::{ApiClient, ClientError};
-use super::{Cli, Command, Output, output};
+use super::{Cli, Command, Output, RunArgs, output};
 use crate::manifest;
 
 /// Why a command failed: one sentence for stderr; exit status 1.
@@ -49,7 +50,7 @@ fn spinner(message: &str) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Result<String, CommandError> {
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, CommandError> {
     serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|e| CommandError::Print(e.to_string()))
 }
 
@@ -65,6 +66,28 @@ fn documents(file: &Path) -> Result<Vec<(String, serde_json::Value)>, CommandErr
         .collect()
 }
 
+/// Prints `value` as JSON, or as the table `table` makes of it.
+fn print<T: serde::Serialize + ?Sized>(
+    format: Output,
+    value: &T,
+    table: impl FnOnce(&T) -> String,
+) -> Result<(), CommandError> {
+    print!("{}", render(format, value, table)?);
+    Ok(())
+}
+
+/// The text `print` would print, for a caller that prints it later.
+fn render<T: serde::Serialize + ?Sized>(
+    format: Output,
+    value: &T,
+    table: impl FnOnce(&T) -> String,
+) -> Result<String, CommandError> {
+    match format {
+        Output::Json => json(value),
+        Output::Table => Ok(table(value)),
+    }
+}
+
 /// Runs a command other than `run`.
 ///
 /// # Errors
@@ -72,143 +95,158 @@ fn documents(file: &Path) -> Result<Vec<(String, serde_json::Value)>, CommandErr
 pub async fn execute(cli: Cli) -> Result<(), CommandError> {
     let client = ApiClient::new(&cli.server, cli.token.clone());
     match cli.command {
-        Command::Run(args) => {
-            super::daemon::run(args, cli.token).await.map_err(|e| CommandError::Daemon(e.to_string()))
+        Command::Run(args) => run(args, cli.token).await,
+        Command::Validate { file } => validate(&file),
+        Command::Schema => schema(),
+        Command::Apply { file, dry_run } => apply(&client, &file, dry_run).await,
+        Command::Plan { name, file, output } => plan(&client, name, file, output).await,
+        Command::Status { name, output, watch, interval } => {
+            status(&client, name.as_deref(), output, watch, interval).await
         }
-        Command::Validate { file } => {
-            let docs = manifest::load_file(&file).map_err(|e| CommandError::Manifest(e.to_string()))?;
-            for doc in &docs {
-                println!(
-                    "{}: cluster {} is valid ({} member(s))",
-                    file.display(),
-                    doc.desired.name,
-                    doc.desired.members.get()
-                );
-            }
-            Ok(())
-        }
-        Command::Schema => {
-            print!("{}", manifest::schema_text());
-            Ok(())
-        }
-        Command::Apply { file, dry_run } => {
-            let docs = documents(&file)?;
-            // Check every document with the daemon first, so that a refusal of the
-            // second document leaves the first one unapplied too.
-            for (_, value) in &docs {
-                client.apply(value, true).await?;
-            }
-            for (name, value) in &docs {
-                let answer = client.apply(value, dry_run).await?;
-                let what = match (dry_run, answer.changed) {
-                    (true, _) => "valid (dry run, nothing stored)".to_owned(),
-                    (false, true) => format!("applied (generation {})", answer.generation),
-                    (false, false) => format!("unchanged (generation {})", answer.generation),
-                };
-                println!("cluster {name} {what}");
-            }
-            Ok(())
-        }
-        Command::Plan { name, file, output: format } => {
-            let plan = match (name, file) {
-                (_, Some(file)) => {
-                    let docs = documents(&file)?;
-                    let mut plans = Vec::new();
-                    for (_, value) in &docs {
-                        plans.push(client.plan_manifest(value).await?);
-                    }
-                    plans.into_iter().next().unwrap_or_default()
-                }
-                (Some(name), None) => client.plan(&name).await?,
-                (None, None) => {
-                    return Err(CommandError::Manifest("give a cluster name or -f FILE".to_owned()));
-                }
-            };
-            match format {
-                Output::Json => print!("{}", json(&plan)?),
-                Output::Table => print!("{}", output::plan(&plan)),
-            }
-            Ok(())
-        }
-        Command::Status { name, output: format, watch, interval } => loop {
-            let text = match &name {
-                Some(name) => {
-                    let status = client.status(name).await?;
-                    match format {
-                        Output::Json => json(&status)?,
-                        Output::Table => output::status(&status),
-                    }
-                }
-                None => {
-                    let list = client.list().await?;
-                    match format {
-                        Output::Json => json(&list)?,
-                        Output::Table => output::summaries(&list),
-                    }
-                }
-            };
-            if watch && std::io::stdout().is_terminal() {
-                // Clear the screen and go home, like `watch`.
-                print!("\x1b[2J\x1b[H");
-            }
-            print!("{text}");
-            if !watch {
-                return Ok(());
-            }
-            tokio::time::sleep(interval).await;
-        },
-        Command::Events { name, output: format } => {
-            let events = client.events(&name).await?;
-            match format {
-                Output::Json => print!("{}", json(&events)?),
-                Output::Table => print!("{}", output::events(&events)),
-            }
-            Ok(())
-        }
-        Command::Backup { name, output: format } => {
-            let spinner = spinner(&format!("backing up {name}"));
-            let record = client.backup(&name).await;
-            if let Some(spinner) = spinner {
-                spinner.finish_and_clear();
-            }
-            let record = record?;
-            match format {
-                Output::Json => print!("{}", json(&record)?),
-                Output::Table => print!("{}", output::backup(&record)),
-            }
-            Ok(())
-        }
-        Command::Backups { name, output: format } => {
-            let records = client.backups(&name).await?;
-            match format {
-                Output::Json => print!("{}", json(&records)?),
-                Output::Table => print!("{}", output::backups(&records)),
-            }
-            Ok(())
-        }
-        Command::Restore { name, from, yes } => {
-            if !yes {
-                confirm(&format!(
-                    "restore every member of {name} from backup {from}? writes since it are lost"
-                ))?;
-            }
-            let spinner = spinner(&format!("restoring {name} from {from}"));
-            let report = client.restore(&name, &from).await;
-            if let Some(spinner) = spinner {
-                spinner.finish_and_clear();
-            }
-            print!("{}", json(&report?)?);
-            Ok(())
-        }
-        Command::Delete { name, purge } => {
-            client.delete(&name, purge).await?;
-            let what = if purge {
-                "deleted; its members were stopped and their data removed"
-            } else {
-                "deleted; its members were stopped and their data kept"
-            };
-            println!("cluster {name} {what}");
-            Ok(())
-        }
+        Command::Events { name, output } => events(&client, &name, output).await,
+        Command::Backup { name, output } => backup(&client, &name, output).await,
+        Command::Backups { name, output } => backups(&client, &name, output).await,
+        Command::Restore { name, from, yes } => restore(&client, &name, &from, yes).await,
+        Command::Delete { name, purge } => delete(&client, &name, purge).await,
     }
+}
+
+/// `run`: the daemon, until it stops.
+async fn run(args: RunArgs, token: Option<String>) -> Result<(), CommandError> {
+    super::daemon::run(args, token).await.map_err(|e| CommandError::Daemon(e.to_string()))
+}
+
+/// `validate`: a line per valid cluster; no daemon needed.
+fn validate(file: &Path) -> Result<(), CommandError> {
+    let docs = manifest::load_file(file).map_err(|e| CommandError::Manifest(e.to_string()))?;
+    for doc in &docs {
+        println!(
+            "{}: cluster {} is valid ({} member(s))",
+            file.display(),
+            doc.desired.name,
+            doc.desired.members.get()
+        );
+    }
+    Ok(())
+}
+
+/// `schema`: the manifest's JSON Schema.
+fn schema() -> Result<(), CommandError> {
+    print!("{}", manifest::schema_text());
+    Ok(())
+}
+
+/// `apply`: every document is checked by the daemon before any is stored.
+async fn apply(client: &ApiClient, file: &Path, dry_run: bool) -> Result<(), CommandError> {
+    let docs = documents(file)?;
+    // Check every document with the daemon first, so that a refusal of the
+    // second document leaves the first one unapplied too.
+    for (_, value) in &docs {
+        client.apply(value, true).await?;
+    }
+    for (name, value) in &docs {
+        let answer = client.apply(value, dry_run).await?;
+        let what = match (dry_run, answer.changed) {
+            (true, _) => "valid (dry run, nothing stored)".to_owned(),
+            (false, true) => format!("applied (generation {})", answer.generation),
+            (false, false) => format!("unchanged (generation {})", answer.generation),
+        };
+        println!("cluster {name} {what}");
+    }
+    Ok(())
+}
+
+/// `plan`: of a managed cluster, or of the first document of a manifest not applied yet.
+async fn plan(
+    client: &ApiClient,
+    name: Option<String>,
+    file: Option<PathBuf>,
+    format: Output,
+) -> Result<(), CommandError> {
+    let plan = match (name, file) {
+        (_, Some(file)) => {
+            let docs = documents(&file)?;
+            let mut plans = Vec::new();
+            for (_, value) in &docs {
+                plans.push(client.plan_manifest(value).await?);
+            }
+            plans.into_iter().next().unwrap_or_default()
+        }
+        (Some(name), None) => client.plan(&name).await?,
+        (None, None) => {
+            return Err(CommandError::Manifest("give a cluster name or -f FILE".to_owned()));
+        }
+    };
+    print(format, &plan, output::plan)
+}
+
+/// `status`: one cluster, or a line per cluster; with `watch`, again every interval.
+async fn status(
+    client: &ApiClient,
+    name: Option<&str>,
+    format: Output,
+    watch: bool,
+    interval: Duration,
+) -> Result<(), CommandError> {
+    loop {
+        let text = match name {
+            Some(name) => render(format, &client.status(name).await?, output::status)?,
+            None => render(format, client.list().await?.as_slice(), output::summaries)?,
+        };
+        if watch && std::io::stdout().is_terminal() {
+            // Clear the screen and go home, like `watch`.
+            print!("\x1b[2J\x1b[H");
+        }
+        print!("{text}");
+        if !watch {
+            return Ok(());
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// `events`: what the controller saw, did and refused.
+async fn events(client: &ApiClient, name: &str, format: Output) -> Result<(), CommandError> {
+    print(format, client.events(name).await?.as_slice(), output::events)
+}
+
+/// `backup`: one backup now, with a spinner while it runs.
+async fn backup(client: &ApiClient, name: &str, format: Output) -> Result<(), CommandError> {
+    let spinner = spinner(&format!("backing up {name}"));
+    let record = client.backup(name).await;
+    if let Some(spinner) = spinner {
+        spinner.finish_and_clear();
+    }
+    print(format, &record?, output::backup)
+}
+
+/// `backups`: the catalog.
+async fn backups(client: &ApiClient, name: &str, format: Output) -> Result<(), CommandError> {
+    print(format, client.backups(name).await?.as_slice(), output::backups)
+}
+
+/// `restore`: asks first unless `yes`, since writes since the backup are lost; prints JSON.
+async fn restore(client: &ApiClient, name: &str, from: &str, yes: bool) -> Result<(), CommandError> {
+    if !yes {
+        confirm(&format!("restore every member of {name} from backup {from}? writes since it are lost"))?;
+    }
+    let spinner = spinner(&format!("restoring {name} from {from}"));
+    let report = client.restore(name, from).await;
+    if let Some(spinner) = spinner {
+        spinner.finish_and_clear();
+    }
+    print!("{}", json(&report?)?);
+    Ok(())
+}
+
+/// `delete`: says whether the members' data was kept.
+async fn delete(client: &ApiClient, name: &str, purge: bool) -> Result<(), CommandError> {
+    client.delete(name, purge).await?;
+    let what = if purge {
+        "deleted; its members were stopped and their data removed"
+    } else {
+        "deleted; its members were stopped and their data kept"
+    };
+    println!("cluster {name} {what}");
+    Ok(())
 }

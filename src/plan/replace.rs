@@ -68,6 +68,83 @@ fn due(
     }
 }
 
+/// What every phase of one pass reads: the inputs, the member list and its quorum.
+struct Pass<'a> {
+    desired: &'a DesiredCluster,
+    observed: &'a Observed,
+    history: &'a History,
+    now: Timestamp,
+    list: &'a [ListedMember],
+    quorum: Quorum,
+    /// The best healthy voter: snapshots come from it, membership calls go through it.
+    source: (PodName, String),
+}
+
+impl Pass<'_> {
+    /// The slot's peer URL, when the platform knows it.
+    fn peer_url(&self, pod: PodName) -> Option<String> {
+        self.observed.platform.task(pod).map(|t| t.peer_url.clone())
+    }
+
+    /// The endpoint membership calls go through.
+    fn via(&self) -> String {
+        self.source.1.clone()
+    }
+
+    /// Why `pod` needs replacing now, or when it will.
+    fn due(&self, pod: PodName) -> Option<Due> {
+        due(self.desired, self.observed, self.history, pod, self.now)
+    }
+}
+
+/// The slot being replaced, and what the member list says of it.
+struct Slot<'a> {
+    pod: PodName,
+    /// `ScaleUp` when the new member joins for a scale-up, else `ReplaceLostMember`.
+    rule: Rule,
+    /// Whether a replacement of this slot is already in flight (its snapshot is taken).
+    started: bool,
+    peer_url: String,
+    /// The new member, added as a learner with the slot's peer URL.
+    learner: Option<&'a ListedMember>,
+    /// The failed member, a voter with the slot's peer URL.
+    old: Option<&'a ListedMember>,
+    task: Option<TaskState>,
+    /// Why the slot is replaced: the message of its steps, the start of its refusals.
+    why: String,
+}
+
+impl<'a> Slot<'a> {
+    /// The slot `pod` as the member list shows it; none when its peer URL is unknown.
+    fn of(pass: &Pass<'a>, pod: PodName, started: bool) -> Option<Self> {
+        let replacement = pass.history.in_flight.replacement.as_ref();
+        let scaling = replacement.is_some_and(|r| r.pod == pod && r.kind == JoinKind::ScaleUp);
+        let peer_url = pass.peer_url(pod)?;
+        let listed: Vec<&ListedMember> =
+            pass.list.iter().filter(|m| m.peer_urls.contains(&peer_url)).collect();
+        let why = match pass.due(pod) {
+            Some(Due::Now(m) | Due::At(_, m)) => m,
+            None if scaling => format!("scaling up: {pod} joins the cluster"),
+            None => format!("{pod}: replacement in progress"),
+        };
+        Some(Self {
+            pod,
+            rule: if scaling { Rule::ScaleUp } else { Rule::ReplaceLostMember },
+            started,
+            learner: listed.iter().find(|m| m.is_learner).copied(),
+            old: listed.iter().find(|m| !m.is_learner).copied(),
+            peer_url,
+            task: pass.observed.platform.task(pod).map(|t| t.task),
+            why,
+        })
+    }
+
+    /// The slot's next step, explained by why the slot is replaced.
+    fn act(&self, step: Step) -> Decision {
+        Decision::act(self.rule, step, self.why.clone())
+    }
+}
+
 /// Decides at most one replacement step, or the waits and refusals that stop it.
 pub(super) fn decide(
     desired: &DesiredCluster,
@@ -87,9 +164,7 @@ pub(super) fn decide(
         )];
     };
     let quorum = Quorum::of(observed, list);
-    let url = |pod: PodName| observed.platform.task(pod).map(|t| t.peer_url.clone());
-    let desired_urls: Vec<String> = desired.members.pods().filter_map(url).collect();
-    let Some((_, via)) = observed.best_source() else { return Vec::new() };
+    let Some(source) = observed.best_source() else { return Vec::new() };
     if !quorum.holds() {
         // A permanent loss is the restore rule's, decided before this one.
         let message = format!(
@@ -98,80 +173,88 @@ pub(super) fn decide(
         );
         return vec![Decision::refuse(Rule::WaitForMembers, message)];
     }
-    // A member that was added but never started, for no slot of ours, goes first.
-    if let Some(phantom) =
-        list.iter().find(|m| m.name.is_empty() && !m.peer_urls.iter().any(|u| desired_urls.contains(u)))
-    {
-        let step = Step::RemoveMember { pod: None, id: phantom.id, via };
-        let message =
-            format!("member {} was added but never started and belongs to no member slot", phantom.id);
-        return vec![Decision::act(Rule::PhantomMember, step, message)];
+    let pass = Pass { desired, observed, history, now, list, quorum, source };
+    if let Some(phantom) = phantom_member(&pass) {
+        return vec![phantom];
     }
-    let mut decisions = Vec::new();
-    // A slot whose member answers as a healthy voter again needs no replacement, even
-    // if one was started (it came back before its old member was touched).
-    let healthy_voter = |pod: PodName| observed.endpoint(pod).is_some_and(|s| s.is_healthy_voter());
-    // A replacement for a slot that is no longer desired is the scale-down's to abandon.
-    let current = history
-        .in_flight
-        .replacement
-        .as_ref()
-        .map(|r| r.pod)
-        .filter(|p| !healthy_voter(*p) && desired.members.pods().any(|d| d == *p));
-    let target = current.or_else(|| {
-        desired.members.pods().find(|p| matches!(due(desired, observed, history, *p, now), Some(Due::Now(_))))
-    });
-    for pod in desired.members.pods().filter(|p| Some(*p) != target) {
-        if let Some(Due::At(until, message)) = due(desired, observed, history, pod, now) {
-            decisions.push(Decision::wait(Rule::ReplaceLostMember, Some(until), message));
-        }
-    }
-    let Some(pod) = target else { return decisions };
-    let scaling =
-        history.in_flight.replacement.as_ref().is_some_and(|r| r.pod == pod && r.kind == JoinKind::ScaleUp);
-    let rule = if scaling { Rule::ScaleUp } else { Rule::ReplaceLostMember };
-    let Some(peer_url) = url(pod) else { return decisions };
-    let listed: Vec<&ListedMember> = list.iter().filter(|m| m.peer_urls.contains(&peer_url)).collect();
-    let learner = listed.iter().find(|m| m.is_learner).copied();
-    let old = listed.iter().find(|m| !m.is_learner).copied();
-    let task = observed.platform.task(pod).map(|t| t.task);
-    let why = match due(desired, observed, history, pod, now) {
-        Some(Due::Now(m) | Due::At(_, m)) => m,
-        None if scaling => format!("scaling up: {pod} joins the cluster"),
-        None => format!("{pod}: replacement in progress"),
-    };
-    let step = if current != Some(pod) {
-        let Some((from, endpoint)) = observed.best_source() else { return decisions };
-        Step::SnapshotBeforeReplace { pod, from, endpoint }
-    } else if learner.is_none() && task != Some(TaskState::NotLaunched) {
-        Step::WipeMember { pod }
-    } else if let Some(learner) = learner.filter(|_| rejoining(history)) {
-        // The learner never answered and was wiped: it is removed and added again.
-        Step::RemoveMember { pod: Some(pod), id: learner.id, via }
-    } else if let Some(old) = old {
-        if !quorum.holds_without(observed, old.id) {
-            let message = format!("{why}; removing it would leave no quorum ({})", quorum.describe());
-            decisions.push(Decision::refuse(rule, message));
-            return decisions;
-        }
-        Step::RemoveMember { pod: Some(pod), id: old.id, via }
-    } else if let Some(learner) = learner {
-        match launch_or_promote(desired, observed, history, (pod, rule), learner, via, now) {
-            Ok(step) => step,
-            Err(decision) => {
-                decisions.push(decision);
-                return decisions;
-            }
-        }
-    } else if list.iter().any(|m| m.is_learner) {
-        let message = format!("{why}; another learner is still catching up: one new member at a time");
-        decisions.push(Decision::wait(rule, None, message));
+    let current = in_flight(&pass);
+    let target = current.or_else(|| first_due(&pass));
+    let mut decisions = waits(&pass, target);
+    let Some(slot) = target.and_then(|pod| Slot::of(&pass, pod, current == Some(pod))) else {
         return decisions;
-    } else {
-        Step::AddLearner { pod, peer_url, via }
     };
-    decisions.push(Decision::act(rule, step, why));
+    decisions.push(next_step(&pass, &slot));
     decisions
+}
+
+/// A member that was added but never started, for no slot of ours, goes first.
+fn phantom_member(pass: &Pass) -> Option<Decision> {
+    let desired_urls: Vec<String> = pass.desired.members.pods().filter_map(|p| pass.peer_url(p)).collect();
+    let phantom = pass
+        .list
+        .iter()
+        .find(|m| m.name.is_empty() && !m.peer_urls.iter().any(|u| desired_urls.contains(u)))?;
+    let step = Step::RemoveMember { pod: None, id: phantom.id, via: pass.via() };
+    let message = format!("member {} was added but never started and belongs to no member slot", phantom.id);
+    Some(Decision::act(Rule::PhantomMember, step, message))
+}
+
+/// The slot of the replacement in flight, while it still needs one: a slot whose member
+/// answers as a healthy voter again came back before its old member was touched, and a
+/// slot no longer desired is the scale-down's to abandon.
+fn in_flight(pass: &Pass) -> Option<PodName> {
+    let healthy_voter = |pod: PodName| pass.observed.endpoint(pod).is_some_and(|s| s.is_healthy_voter());
+    let pod = pass.history.in_flight.replacement.as_ref()?.pod;
+    (!healthy_voter(pod) && pass.desired.members.pods().any(|d| d == pod)).then_some(pod)
+}
+
+/// The first desired slot whose window has passed: the next replacement to start.
+fn first_due(pass: &Pass) -> Option<PodName> {
+    pass.desired.members.pods().find(|p| matches!(pass.due(*p), Some(Due::Now(_))))
+}
+
+/// A wait for every other slot whose window is still running.
+fn waits(pass: &Pass, target: Option<PodName>) -> Vec<Decision> {
+    pass.desired
+        .members
+        .pods()
+        .filter(|p| Some(*p) != target)
+        .filter_map(|pod| match pass.due(pod) {
+            Some(Due::At(until, message)) => {
+                Some(Decision::wait(Rule::ReplaceLostMember, Some(until), message))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The state machine: the first phase whose step is not done yet decides. Each step is
+/// confirmed by the next pass's observation.
+fn next_step(pass: &Pass, slot: &Slot) -> Decision {
+    if !slot.started {
+        snapshot(pass, slot)
+    } else if slot.learner.is_none() && slot.task != Some(TaskState::NotLaunched) {
+        wipe(slot)
+    } else if let Some(learner) = slot.learner.filter(|_| rejoining(pass.history)) {
+        remove_learner(pass, slot, learner)
+    } else if let Some(old) = slot.old {
+        remove_old(pass, slot, old)
+    } else if let Some(learner) = slot.learner {
+        with_learner(pass, slot, learner)
+    } else {
+        add_learner(pass, slot)
+    }
+}
+
+/// Starts the replacement: a snapshot of the best healthy member, before anything changes.
+fn snapshot(pass: &Pass, slot: &Slot) -> Decision {
+    let (from, endpoint) = pass.source.clone();
+    slot.act(Step::SnapshotBeforeReplace { pod: slot.pod, from, endpoint })
+}
+
+/// Wipes the slot's data, so that the new member starts empty, not as the old one.
+fn wipe(slot: &Slot) -> Decision {
+    slot.act(Step::WipeMember { pod: slot.pod })
 }
 
 /// Whether the replacement's learner is to be removed and added again.
@@ -179,63 +262,105 @@ fn rejoining(history: &History) -> bool {
     history.in_flight.replacement.as_ref().is_some_and(|r| r.rejoin)
 }
 
-/// The learner of the slot exists: launch it (with backoff after failed starts), or
-/// promote it once caught up.
-fn launch_or_promote(
-    desired: &DesiredCluster,
-    observed: &Observed,
-    history: &History,
-    (pod, rule): (PodName, Rule),
-    learner: &ListedMember,
-    via: String,
-    now: Timestamp,
-) -> Result<Step, Decision> {
-    let task = observed.platform.task(pod).map(|t| t.task);
-    let launches = history.in_flight.replacement.as_ref().map_or(0, |r| r.launches);
-    if matches!(task, Some(TaskState::Running | TaskState::Suspended))
-        && let Some(since) = history.seen.unanswered_since.get(&pod)
-        && now >= window_end(*since, desired.recovery.unresponsive_after)
+/// The learner never answered and was wiped: it is removed, to be added again.
+fn remove_learner(pass: &Pass, slot: &Slot, learner: &ListedMember) -> Decision {
+    slot.act(Step::RemoveMember { pod: Some(slot.pod), id: learner.id, via: pass.via() })
+}
+
+/// Removes the failed member, only while a quorum holds without it.
+fn remove_old(pass: &Pass, slot: &Slot, old: &ListedMember) -> Decision {
+    if !pass.quorum.holds_without(pass.observed, old.id) {
+        let message = format!("{}; removing it would leave no quorum ({})", slot.why, pass.quorum.describe());
+        return Decision::refuse(slot.rule, message);
+    }
+    slot.act(Step::RemoveMember { pod: Some(slot.pod), id: old.id, via: pass.via() })
+}
+
+/// Adds the new member as a learner with the slot's peer URL; one learner at a time.
+fn add_learner(pass: &Pass, slot: &Slot) -> Decision {
+    if pass.list.iter().any(|m| m.is_learner) {
+        let message = format!("{}; another learner is still catching up: one new member at a time", slot.why);
+        return Decision::wait(slot.rule, None, message);
+    }
+    slot.act(Step::AddLearner { pod: slot.pod, peer_url: slot.peer_url.clone(), via: pass.via() })
+}
+
+/// The learner of the slot exists: rejoin it when it runs but never answers, launch it
+/// while it does not run, promote it once it runs.
+fn with_learner(pass: &Pass, slot: &Slot, learner: &ListedMember) -> Decision {
+    if matches!(slot.task, Some(TaskState::Running | TaskState::Suspended))
+        && let Some(since) = pass.history.seen.unanswered_since.get(&slot.pod)
+        && pass.now >= window_end(*since, pass.desired.recovery.unresponsive_after)
+    {
+        rejoin(pass, slot, *since)
+    } else if matches!(slot.task, Some(TaskState::NotLaunched | TaskState::Exited)) {
+        launch(pass, slot, learner)
+    } else {
+        promote(pass, slot, learner)
+    }
+}
+
+/// The replacement runs but has not answered since `since`, past `unresponsiveAfter`:
+/// it is wiped, removed and added again.
+fn rejoin(pass: &Pass, slot: &Slot, since: Timestamp) -> Decision {
+    let pod = slot.pod;
+    let message = format!(
+        "the replacement {pod} runs but has not answered since {since} (unresponsiveAfter {}): it is wiped, removed and added again",
+        humantime::format_duration(pass.desired.recovery.unresponsive_after)
+    );
+    Decision::act(slot.rule, Step::RejoinReplacement { pod }, message)
+}
+
+/// Launches the learner with `--initial-cluster-state existing`; after a failed start,
+/// again once its backoff has passed (it is not added again).
+fn launch(pass: &Pass, slot: &Slot, learner: &ListedMember) -> Decision {
+    let pod = slot.pod;
+    if let Some((launches, not_before)) = relaunch_at(pass.history)
+        && pass.now < not_before
     {
         let message = format!(
-            "the replacement {pod} runs but has not answered since {since} (unresponsiveAfter {}): it is wiped, removed and added again",
-            humantime::format_duration(desired.recovery.unresponsive_after)
+            "the replacement {pod} exited after launch {launches}; launching again at {not_before} (it is not added again)"
         );
-        return Err(Decision::act(rule, Step::RejoinReplacement { pod }, message));
+        return Decision::wait(slot.rule, Some(not_before), message);
     }
-    if matches!(task, Some(TaskState::NotLaunched | TaskState::Exited)) {
-        let last = history.in_flight.replacement.as_ref().and_then(|r| r.last_launch);
-        if let (Some(last), true) = (last, launches > 0) {
-            let wait = (2u64 << (launches - 1).min(16)).min(MAX_LAUNCH_BACKOFF_SECS);
-            let not_before = window_end(last, std::time::Duration::from_secs(wait));
-            if now < not_before {
-                let message = format!(
-                    "the replacement {pod} exited after launch {launches}; launching again at {not_before} (it is not added again)"
-                );
-                return Err(Decision::wait(rule, Some(not_before), message));
-            }
-        }
-        let initial_cluster = observed
-            .member_list
-            .iter()
-            .flatten()
-            .filter_map(|m| {
-                let name = if m.id == learner.id { Some(pod) } else { m.name.parse().ok() };
-                Some((name?, m.peer_urls.first()?.clone()))
-            })
-            .collect();
-        return Ok(Step::LaunchReplacement { pod, initial_cluster });
+    let initial_cluster = pass
+        .list
+        .iter()
+        .filter_map(|m| {
+            let name = if m.id == learner.id { Some(pod) } else { m.name.parse().ok() };
+            Some((name?, m.peer_urls.first()?.clone()))
+        })
+        .collect();
+    slot.act(Step::LaunchReplacement { pod, initial_cluster })
+}
+
+/// After `launches` launches, the earliest time of the next one: 2 s, doubling up to
+/// 5 minutes. None before the first launch.
+fn relaunch_at(history: &History) -> Option<(u32, Timestamp)> {
+    let replacement = history.in_flight.replacement.as_ref()?;
+    let (launches, last) = (replacement.launches, replacement.last_launch?);
+    if launches == 0 {
+        return None;
     }
-    let learner_rev = observed.endpoint(pod).map(|s| s.revision);
+    let wait = (2u64 << (launches - 1).min(16)).min(MAX_LAUNCH_BACKOFF_SECS);
+    Some((launches, window_end(last, std::time::Duration::from_secs(wait))))
+}
+
+/// Promotes the learner once its revision reaches `PROMOTE_AT` of the leader's, so that
+/// it votes only once it has (nearly) caught up.
+fn promote(pass: &Pass, slot: &Slot, learner: &ListedMember) -> Decision {
+    let pod = slot.pod;
+    let learner_rev = pass.observed.endpoint(pod).map(|s| s.revision);
     let leader_rev =
-        observed.endpoints.values().filter_map(|r| r.as_ref().ok()).find(|s| s.leader == Some(s.id));
+        pass.observed.endpoints.values().filter_map(|r| r.as_ref().ok()).find(|s| s.leader == Some(s.id));
     match (learner_rev, leader_rev) {
         (Some(rev), Some(leader)) if rev as f64 >= PROMOTE_AT * leader.revision as f64 => {
-            Ok(Step::PromoteLearner { pod, id: learner.id, via })
+            slot.act(Step::PromoteLearner { pod, id: learner.id, via: pass.via() })
         }
-        _ => Err(Decision::wait(
-            rule,
+        _ => Decision::wait(
+            slot.rule,
             None,
             format!("learner {pod} ({}) is catching up with the leader", learner.id),
-        )),
+        ),
     }
 }
