@@ -44,5 +44,6 @@ pub async fn observe<P: Platform>(
             break;
         }
     }
-    Ok(Observed { at, platform: tasks, endpoints, member_list, backups: BackupView::default() })
+    let capabilities = platform.capabilities();
+    Ok(Observed { at, platform: tasks, endpoints, member_list, backups: BackupView::default(), capabilities })
 }

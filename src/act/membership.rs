@@ -11,7 +11,7 @@ use crate::backup::snapshot;
 use crate::domain::{MemberId, PodName};
 use crate::etcd::{EtcdError, EtcdErrorKind};
 use crate::model::{History, JoinKind, Replacement, ScaleAdmission};
-use crate::platform::{InitialClusterState, LaunchSpec, Platform};
+use crate::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
 use crate::store::atomic::ensure_private_dir;
 
 /// How many snapshots taken before replacements are kept.
@@ -46,6 +46,7 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
         launches: 0,
         last_launch: None,
         rejoin: false,
+        requested_at: None,
     });
     ctx.store.put_history(ctx.name, history)?;
     prune_snapshots(&ctx.snapshots);
@@ -107,6 +108,36 @@ pub(super) async fn launch_replacement<P: Platform>(
     Ok(())
 }
 
+/// Asks the platform to replace the pod, once: the request is recorded first, so that
+/// a crash right after it (or an answer lost on the way) never leads to a second one.
+pub(super) async fn request_replace<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &mut History,
+    pod: PodName,
+) -> Result<(), ActError> {
+    let Some(replacement) = history.in_flight.replacement.as_mut().filter(|r| r.pod == pod) else {
+        return Err(ActError::Precondition(format!("no replacement of {pod} is recorded")));
+    };
+    if replacement.requested_at.is_some() {
+        return Ok(());
+    }
+    replacement.requested_at = Some(ctx.now);
+    ctx.store.put_history(ctx.name, history)?;
+    match ctx.platform.request_replace(pod).await {
+        Ok(()) => Ok(()),
+        Err(error @ PlatformError::Unreachable(_)) => {
+            // Certainly not made: the next pass may ask again.
+            if let Some(r) = history.in_flight.replacement.as_mut() {
+                r.requested_at = None;
+            }
+            ctx.store.put_history(ctx.name, history)?;
+            Err(error.into())
+        }
+        // Perhaps made (the answer may be what was lost): never asked again.
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Promotes a learner, retrying while etcd says it is not in sync yet.
 pub(super) async fn promote<P: Platform>(
     ctx: &ActContext<'_, P>,
@@ -157,6 +188,7 @@ pub(super) fn begin_scale_up<P: Platform>(
         launches: 0,
         last_launch: None,
         rejoin: false,
+        requested_at: None,
     });
     history.in_flight.scale =
         Some(ScaleAdmission { members: ctx.desired.members.get(), backup: backup.clone() });

@@ -205,6 +205,12 @@ async fn take<P: Platform>(
             ctx.platform.ensure_running(*pod, &spec).await?;
             Ok(())
         }
+        Step::RequestRestart { pod } => {
+            let count = history.seen.restarts.get(pod).map_or(0, |r| r.count);
+            history.seen.restarts.insert(*pod, Restarts { count: count + 1, last: ctx.now });
+            Ok(ctx.platform.request_restart(*pod).await?)
+        }
+        Step::RequestReplace { pod } => membership::request_replace(ctx, history, *pod).await,
         Step::SnapshotBeforeReplace { pod, from, endpoint } => {
             membership::snapshot_before_replace(ctx, history, *pod, *from, endpoint).await
         }

@@ -54,6 +54,10 @@ pub struct Replacement {
     /// again before its next launch.
     #[serde(default)]
     pub rejoin: bool,
+    /// Where the platform replaces pods itself: when the replacement was asked for
+    /// (recorded before the request, so that it is never made twice).
+    #[serde(default)]
+    pub requested_at: Option<Timestamp>,
 }
 
 /// Restarts in place of one member since it was last seen healthy.

@@ -3,6 +3,7 @@
 //! these values and `observe` gathers them.
 
 pub mod backup;
+pub mod capabilities;
 pub mod catalog;
 pub mod etcd;
 pub mod history;
@@ -14,6 +15,7 @@ use jiff::Timestamp;
 
 use crate::domain::PodName;
 use backup::{BackupFailure, ScaleRefusal};
+use capabilities::Capabilities;
 use catalog::BackupRecord;
 use etcd::{EndpointStatus, ListedMember};
 pub use history::{
@@ -37,6 +39,8 @@ pub struct Observed {
     pub member_list: Option<Vec<ListedMember>>,
     /// The backup catalog and the last backup failure, from the store.
     pub backups: BackupView,
+    /// What the platform does by itself and lets the controller do.
+    pub capabilities: Capabilities,
 }
 
 /// What the controller knows of the cluster's backups.

@@ -32,7 +32,12 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
         return Plan { decisions };
     }
     if bootstrap::is_first_bootstrap(desired, observed, history) {
-        decisions.extend(bootstrap::decide(desired, observed, history, now));
+        if observed.capabilities.bootstrap {
+            decisions.extend(bootstrap::decide(desired, observed, history, now));
+        } else {
+            let message = "the platform deploys the cluster itself: waiting for a quorum of its members, to adopt it; no bootstrap, no wipe".to_owned();
+            decisions.push(Decision::wait(Rule::Bootstrap, None, message));
+        }
         return Plan { decisions };
     }
     if let Some(restore) = restore::decide(desired, observed, history, now) {
@@ -69,6 +74,8 @@ mod properties_membership;
 mod properties_safety;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_platform;
 #[cfg(test)]
 mod tests_replace;
 #[cfg(test)]

@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use super::{Decision, Quorum, Rule, Step, window_end};
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
+use crate::model::capabilities::ReplaceBy;
 use crate::model::etcd::ListedMember;
 use crate::model::platform::{AgentState, DataState, TaskState};
 use crate::model::{History, JoinKind, Observed};
@@ -38,7 +39,7 @@ fn due(
         return None;
     }
     let windows = &desired.recovery;
-    if task.task == TaskState::Exited && super::restart::exhausted(desired, history, pod) {
+    if task.task == TaskState::Exited && super::restart::exhausted(desired, observed, history, pod) {
         let count = history.seen.restarts.get(&pod).map_or(0, |r| r.count);
         return Some(Due::Now(format!(
             "{pod}: restarted in place {count} times without coming back healthy (maxRestarts {}); its slot counts as lost",
@@ -233,6 +234,8 @@ fn waits(pass: &Pass, target: Option<PodName>) -> Vec<Decision> {
 fn next_step(pass: &Pass, slot: &Slot) -> Decision {
     if !slot.started {
         snapshot(pass, slot)
+    } else if pass.observed.capabilities.replace == ReplaceBy::Platform {
+        by_platform(pass, slot)
     } else if slot.learner.is_none() && slot.task != Some(TaskState::NotLaunched) {
         wipe(slot)
     } else if let Some(learner) = slot.learner.filter(|_| rejoining(pass.history)) {
@@ -250,6 +253,24 @@ fn next_step(pass: &Pass, slot: &Slot) -> Decision {
 fn snapshot(pass: &Pass, slot: &Slot) -> Decision {
     let (from, endpoint) = pass.source.clone();
     slot.act(Step::SnapshotBeforeReplace { pod: slot.pod, from, endpoint })
+}
+
+/// Where the platform replaces pods and changes membership itself: ask it once, then
+/// follow it until the slot's member is a healthy voter (the history then ends the
+/// replacement). A crash right after the request never asks again: the request is
+/// recorded before it is made.
+fn by_platform(pass: &Pass, slot: &Slot) -> Decision {
+    let requested = pass.history.in_flight.replacement.as_ref().and_then(|r| r.requested_at);
+    match requested {
+        None => slot.act(Step::RequestReplace { pod: slot.pod }),
+        Some(at) => {
+            let message = format!(
+                "{}; the platform replaces {} (asked at {at}): following it until the new member is a healthy voter",
+                slot.why, slot.pod
+            );
+            Decision::wait(slot.rule, None, message)
+        }
+    }
 }
 
 /// Wipes the slot's data, so that the new member starts empty, not as the old one.

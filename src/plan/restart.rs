@@ -14,15 +14,25 @@ use jiff::Timestamp;
 use super::{Decision, Rule, Step, initial_cluster, window_end};
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
+use crate::model::capabilities::RestartBy;
 use crate::model::platform::{AgentState, DataState, TaskState};
 use crate::model::{History, Observed};
 
 /// The longest pause between two restarts in place.
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(300);
 
-/// Whether `pod` used up its restarts in place without coming back healthy.
-pub(super) fn exhausted(desired: &DesiredCluster, history: &History, pod: PodName) -> bool {
-    history.seen.restarts.get(&pod).is_some_and(|r| r.count >= desired.recovery.max_restarts)
+/// Whether `pod` used up its restarts in place without coming back healthy, so that
+/// its slot counts as lost. Never where the platform restarts members itself: there
+/// the agent and the data are still there, and only the unresponsive and lost windows
+/// make a slot lost.
+pub(super) fn exhausted(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    history: &History,
+    pod: PodName,
+) -> bool {
+    observed.capabilities.restart == RestartBy::Controller
+        && history.seen.restarts.get(&pod).is_some_and(|r| r.count >= desired.recovery.max_restarts)
 }
 
 /// The pause before the next restart after `failed` restarts that did not bring the
@@ -72,8 +82,12 @@ pub(super) fn decide(
             decisions.push(Decision::refuse(Rule::RestartInPlace, message));
             continue;
         }
-        if !task.data.allows_restart() || exhausted(desired, history, pod) {
+        if !task.data.allows_restart() || exhausted(desired, observed, history, pod) {
             // Lost: the replacement and restore rules decide.
+            continue;
+        }
+        if observed.capabilities.restart == RestartBy::PlatformThenAskOnce {
+            decisions.push(ask_once(desired, history, pod, now));
             continue;
         }
         let failed = history.seen.restarts.get(&pod).map_or(0, |r| r.count);
@@ -99,4 +113,28 @@ pub(super) fn decide(
         }
     }
     decisions
+}
+
+/// Where the platform restarts members itself: after `restartGrace`, ask it once to
+/// restart the pod; then leave it to the platform.
+fn ask_once(desired: &DesiredCluster, history: &History, pod: PodName, now: Timestamp) -> Decision {
+    let since = history.seen.down_since.get(&pod).copied().unwrap_or(now);
+    if let Some(asked) = history.seen.restarts.get(&pod) {
+        let message = format!(
+            "{pod} has been down since {since}; the platform was asked to restart it at {}; it restarts it by itself (never replaced for this alone)",
+            asked.last
+        );
+        return Decision::wait(Rule::RestartInPlace, None, message);
+    }
+    let due = window_end(since, desired.recovery.restart_grace);
+    if now >= due {
+        let message = format!(
+            "{pod} has been down since {since} and the platform has not restarted it: asking it once"
+        );
+        Decision::act(Rule::RestartInPlace, Step::RequestRestart { pod }, message)
+    } else {
+        let message =
+            format!("{pod} is down; the platform restarts it by itself; asked at {due} if still down");
+        Decision::wait(Rule::RestartInPlace, Some(due), message)
+    }
 }

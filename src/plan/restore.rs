@@ -41,7 +41,7 @@ fn voters(desired: &DesiredCluster, observed: &Observed, history: &History) -> V
             let live = matches!(t.task, TaskState::Running | TaskState::Suspended);
             t.agent == AgentState::Lost
                 || (!live && t.data == DataState::Missing)
-                || (t.task == TaskState::Exited && restart::exhausted(desired, history, pod))
+                || (t.task == TaskState::Exited && restart::exhausted(desired, observed, history, pod))
         });
         Voter { slot: Some(pod), lost }
     };
@@ -92,6 +92,18 @@ pub(super) fn decide(
         voters.len()
     );
     let mut decisions = Vec::new();
+    if !observed.capabilities.automatic_restore {
+        let newest = catalog::newest_restorable(&observed.backups.records, now).map_or_else(
+            || "no verified backup is recorded".to_owned(),
+            |b| format!("the newest verified backup is {} (revision {})", b.id, b.revision),
+        );
+        let message = format!(
+            "{what}; this platform is restored by hand only (docs/dcos.md, \"Quorum lost\"): {newest}{}",
+            survivors_note(observed, &survivors)
+        );
+        decisions.push(Decision::refuse(Rule::RestoreRequired, message));
+        return Some(decisions);
+    }
     if desired.policy.quorum_loss == QuorumLossPolicy::Manual {
         let name = &desired.name;
         let message = format!(

@@ -10,6 +10,7 @@ use crate::manifest::desired::{
     EtcdAccess, LocalSpec, MemberCount, PlatformSpec, Policy, PortsSpec, QuorumLossPolicy, RecoveryWindows,
     ScaleUpPolicy,
 };
+use crate::model::capabilities::Capabilities;
 use crate::model::etcd::{EndpointStatus, ListedMember};
 use crate::model::platform::{AgentState, DataState, PlatformObservation, TaskObservation, TaskState};
 use crate::model::{BootstrapAttempt, History, Observed, Seen};
@@ -112,6 +113,7 @@ pub(crate) fn world(members: usize) -> World {
         endpoints,
         member_list: Some(member_list),
         backups: Default::default(),
+        capabilities: Capabilities::LOCAL,
     };
     let seen = Seen {
         ever_healthy: true,
@@ -203,6 +205,7 @@ impl World {
             launches,
             last_launch,
             rejoin: false,
+            requested_at: None,
         });
         self
     }

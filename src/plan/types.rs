@@ -108,6 +108,20 @@ pub enum Step {
         /// `recovery.maxRestarts`: after that many, the slot counts as lost.
         of: u32,
     },
+    /// Ask the platform to restart the member's pod where it is (a platform that
+    /// restarts members itself, and has not).
+    #[serde(rename_all = "camelCase")]
+    RequestRestart {
+        /// The member.
+        pod: PodName,
+    },
+    /// Ask the platform to replace the member's pod on a new agent; the platform
+    /// changes etcd membership itself. Asked once per replacement.
+    #[serde(rename_all = "camelCase")]
+    RequestReplace {
+        /// The member.
+        pod: PodName,
+    },
     /// Save a snapshot of a healthy member before replacing `pod`.
     #[serde(rename_all = "camelCase")]
     SnapshotBeforeReplace {
@@ -231,6 +245,8 @@ impl Step {
             Self::Bootstrap { .. } => "Bootstrap",
             Self::WipeFailedBootstrap { .. } => "WipeFailedBootstrap",
             Self::RestartInPlace { .. } => "RestartInPlace",
+            Self::RequestRestart { .. } => "RequestRestart",
+            Self::RequestReplace { .. } => "RequestReplace",
             Self::SnapshotBeforeReplace { .. } => "SnapshotBeforeReplace",
             Self::WipeMember { .. } => "WipeMember",
             Self::RemoveMember { .. } => "RemoveMember",
@@ -260,6 +276,12 @@ impl Step {
             }
             Self::RestartInPlace { pod, attempt, of, .. } => {
                 format!("restart {pod} in place on its own data (restart {attempt} of {of})")
+            }
+            Self::RequestRestart { pod } => format!("ask the platform to restart {pod}'s pod where it is"),
+            Self::RequestReplace { pod } => {
+                format!(
+                    "ask the platform to replace {pod}'s pod on a new agent (it changes membership itself)"
+                )
             }
             Self::SnapshotBeforeReplace { pod, from, .. } => {
                 format!("snapshot {from} before replacing {pod}")
@@ -305,6 +327,8 @@ impl Step {
             | Self::MoveLeader { .. }
             | Self::RestoreFromBackup { .. } => None,
             Self::RestartInPlace { pod, .. }
+            | Self::RequestRestart { pod }
+            | Self::RequestReplace { pod }
             | Self::SnapshotBeforeReplace { pod, .. }
             | Self::WipeMember { pod }
             | Self::AddLearner { pod, .. }
@@ -337,6 +361,7 @@ impl Step {
         !matches!(
             self,
             Self::RestartInPlace { .. }
+                | Self::RequestRestart { .. }
                 | Self::SnapshotBeforeReplace { .. }
                 | Self::BeginScaleUp { .. }
                 | Self::TakeBackup

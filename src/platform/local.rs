@@ -30,6 +30,7 @@ use super::process::{Liveness, ProcessIdentity, find_by_arg, spawn_detached};
 use super::{InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError};
 use crate::domain::PodName;
 use crate::manifest::{LocalSpec, PortsSpec};
+use crate::model::capabilities::Capabilities;
 use crate::model::platform::{AgentState, DataState, PlatformObservation, TaskObservation, TaskState};
 use crate::store::atomic::{ensure_private_dir, read_json, write_json};
 
@@ -333,6 +334,18 @@ impl Platform for LocalPlatform {
 
     fn local_data_dir(&self, pod: PodName) -> Option<PathBuf> {
         Some(self.data_dir(pod))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::LOCAL
+    }
+
+    async fn request_restart(&self, _pod: PodName) -> Result<(), PlatformError> {
+        Err(PlatformError::Unsupported("restart pods by itself: the controller restarts members in place"))
+    }
+
+    async fn request_replace(&self, _pod: PodName) -> Result<(), PlatformError> {
+        Err(PlatformError::Unsupported("replace pods by itself: the controller replaces members"))
     }
 
     async fn log_tail(&self, pod: PodName, lines: usize) -> Result<Vec<String>, PlatformError> {

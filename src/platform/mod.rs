@@ -12,6 +12,7 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use crate::domain::PodName;
+use crate::model::capabilities::Capabilities;
 use crate::model::platform::PlatformObservation;
 
 /// Where a member is reached.
@@ -94,6 +95,15 @@ pub enum PlatformError {
         /// What is wrong.
         reason: String,
     },
+    /// The platform could not be reached, and a request was certainly not made
+    /// (connection refused, an Admin Router error page before the scheduler): worth a
+    /// retry, even of a request made only once.
+    #[error("the platform could not be reached: {0}")]
+    Unreachable(String),
+    /// The platform does not offer this operation (its capabilities say so; the
+    /// planner never asks for it).
+    #[error("the platform does not {0}")]
+    Unsupported(&'static str),
 }
 
 /// Where members run. The reconciler does not know which implementation it talks to.
@@ -121,6 +131,19 @@ pub trait Platform: Send + Sync + 'static {
     /// Forgets a member slot that was retired (scale-down): its addresses, its process
     /// record. Its data must be gone already.
     fn ensure_forgotten(&self, pod: PodName) -> impl Future<Output = Result<(), PlatformError>> + Send;
+
+    /// What the platform does by itself and lets the controller do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Asks the platform to restart the member's pod where it is (DC/OS: `POST
+    /// /v1/pod/<p>/restart`). A platform whose members the controller restarts itself
+    /// refuses.
+    fn request_restart(&self, pod: PodName) -> impl Future<Output = Result<(), PlatformError>> + Send;
+
+    /// Asks the platform to replace the member's pod on a new agent, changing etcd
+    /// membership itself (DC/OS: `POST /v1/pod/<p>/replace`). A platform whose
+    /// membership the controller changes refuses.
+    fn request_replace(&self, pod: PodName) -> impl Future<Output = Result<(), PlatformError>> + Send;
 
     /// Where the member's data directory lives on this machine, if it does (the local
     /// platform); `None` where the data lives on a remote agent.

@@ -12,6 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 pub use etcd::FakeEtcd;
 
 use crate::domain::PodName;
+use crate::model::capabilities::Capabilities;
 use crate::model::platform::{DataState, PlatformObservation, TaskObservation, TaskState};
 use crate::platform::{InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError};
 
@@ -25,8 +26,9 @@ struct PlatformState {
     tasks: BTreeMap<PodName, TaskObservation>,
     calls: Vec<String>,
     /// Calls (by name, e.g. `ensure_wiped`) that fail, once each entry.
-    failures: BTreeMap<String, VecDeque<String>>,
+    failures: BTreeMap<String, VecDeque<PlatformError>>,
     logs: BTreeMap<PodName, Vec<String>>,
+    capabilities: Capabilities,
 }
 
 /// A platform in memory: its tasks are values that the calls change as the real
@@ -48,9 +50,22 @@ impl FakePlatform {
         lock(&self.state).calls.clone()
     }
 
-    /// Makes the next call named `call` fail with `why`.
+    /// The same platform, with other capabilities (DC/OS-like: it restarts and
+    /// replaces pods itself).
+    pub fn with_capabilities(self, capabilities: Capabilities) -> Self {
+        lock(&self.state).capabilities = capabilities;
+        self
+    }
+
+    /// Makes the next call named `call` fail with `why` (as a corrupt platform state).
     pub fn fail_next(&self, call: &str, why: &str) {
-        lock(&self.state).failures.entry(call.to_owned()).or_default().push_back(why.to_owned());
+        let error = PlatformError::Corrupt { path: PathBuf::from(call), reason: why.to_owned() };
+        self.fail_next_with(call, error);
+    }
+
+    /// Makes the next call named `call` fail with `error`.
+    pub fn fail_next_with(&self, call: &str, error: PlatformError) {
+        lock(&self.state).failures.entry(call.to_owned()).or_default().push_back(error);
     }
 
     /// Changes one task.
@@ -72,7 +87,7 @@ impl FakePlatform {
             if detail.is_empty() { format!("{name} {pod}") } else { format!("{name} {pod} {detail}") };
         state.calls.push(entry);
         match state.failures.get_mut(name).and_then(VecDeque::pop_front) {
-            Some(reason) => Err(PlatformError::Corrupt { path: PathBuf::from(name), reason }),
+            Some(error) => Err(error),
             None => Ok(()),
         }
     }
@@ -129,6 +144,18 @@ impl Platform for FakePlatform {
         self.call("ensure_forgotten", pod, "")?;
         lock(&self.state).tasks.remove(&pod);
         Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        lock(&self.state).capabilities
+    }
+
+    async fn request_restart(&self, pod: PodName) -> Result<(), PlatformError> {
+        self.call("request_restart", pod, "")
+    }
+
+    async fn request_replace(&self, pod: PodName) -> Result<(), PlatformError> {
+        self.call("request_replace", pod, "")
     }
 
     fn local_data_dir(&self, _pod: PodName) -> Option<PathBuf> {

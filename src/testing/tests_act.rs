@@ -25,6 +25,10 @@ fn bench() -> Bench {
 
 impl Bench {
     async fn act(&self, steps: Vec<(Rule, Step)>) -> (ActReport, History) {
+        self.act_on(steps, History::default()).await
+    }
+
+    async fn act_on(&self, steps: Vec<(Rule, Step)>, mut history: History) -> (ActReport, History) {
         let desired = desired(MemberCount::Three);
         let metrics = Metrics::default();
         let ctx = ActContext {
@@ -40,7 +44,6 @@ impl Bench {
         };
         let decisions =
             steps.into_iter().map(|(rule, step)| Decision::act(rule, step, "test".into())).collect();
-        let mut history = History::default();
         let report = act(&ctx, &Plan { decisions }, &mut history).await;
         (report, history)
     }
@@ -138,4 +141,37 @@ async fn a_learner_is_promoted_once_in_sync_and_a_voter_counts_as_promoted() {
     // Promoted already: etcd says "not a learner", which is success.
     let (report, _) = b.act(vec![promote(learner.0)]).await;
     assert!(report.error.is_none(), "{:?}", report.error);
+}
+
+#[tokio::test]
+async fn a_replacement_is_requested_from_the_platform_once_and_recorded_first() {
+    let b = bench();
+    let request = || vec![(Rule::ReplaceLostMember, Step::RequestReplace { pod: pod(2) })];
+    let history = crate::plan::tests::world(3).replacing(2, 0, None).history;
+    // The answer is lost on the way: the request counts as made.
+    b.f.platform.fail_next("request_replace", "connection reset");
+    let (report, history) = b.act_on(request(), history).await;
+    assert!(report.error.is_some());
+    let stored = b.f.store.history(&b.name).expect("history");
+    let requested = stored.in_flight.replacement.and_then(|r| r.requested_at);
+    assert_eq!(requested, Some(t0()), "recorded before the call");
+    let (report, _) = b.act_on(request(), history).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(b.f.platform.calls(), ["request_replace etcd-2"], "never a second request");
+}
+
+#[tokio::test]
+async fn a_replacement_request_that_certainly_did_not_reach_the_platform_is_made_again() {
+    let b = bench();
+    let request = || vec![(Rule::ReplaceLostMember, Step::RequestReplace { pod: pod(2) })];
+    let history = crate::plan::tests::world(3).replacing(2, 0, None).history;
+    let refused = crate::platform::PlatformError::Unreachable("502 from Admin Router".into());
+    b.f.platform.fail_next_with("request_replace", refused);
+    let (report, history) = b.act_on(request(), history).await;
+    assert!(report.error.is_some());
+    assert_eq!(history.in_flight.replacement.as_ref().and_then(|r| r.requested_at), None);
+    let (report, history) = b.act_on(request(), history).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(history.in_flight.replacement.and_then(|r| r.requested_at), Some(t0()));
+    assert_eq!(b.f.platform.calls(), ["request_replace etcd-2", "request_replace etcd-2"]);
 }

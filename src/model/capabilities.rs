@@ -1,0 +1,65 @@
+//! What the platform does by itself and what it lets the controller do. The planner
+//! decides from these values, never from the platform's name: the local platform lets
+//! the controller do everything; DC/OS restarts and replaces pods itself and changes
+//! etcd membership in its own `recover` task.
+
+/// How a crashed member on a healthy agent comes back (scenarios 3a, 4a).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartBy {
+    /// The controller restarts it in place after `restartGrace`, with backoff, at most
+    /// `maxRestarts` times; then the slot counts as lost.
+    Controller,
+    /// The platform restarts it by itself; after `restartGrace` the controller asks the
+    /// platform once to restart the pod. A member that stays down is never replaced for
+    /// that alone (its agent and data are there); the unresponsive and lost windows
+    /// still apply.
+    PlatformThenAskOnce,
+}
+
+/// How a lost member is replaced while quorum holds (scenario 4b).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplaceBy {
+    /// The controller changes membership: snapshot, wipe, remove the old member, add a
+    /// learner, launch it, promote it.
+    Controller,
+    /// The platform replaces the pod and changes membership itself: the controller
+    /// takes a snapshot, asks once for the replacement, and follows it to the end.
+    Platform,
+}
+
+/// What the platform can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// How a crashed member comes back.
+    pub restart: RestartBy,
+    /// How a lost member is replaced.
+    pub replace: ReplaceBy,
+    /// Whether a new member joins as a learner first (etcd 3.4 or later everywhere).
+    pub learners: bool,
+    /// Whether the member count can go down.
+    pub scale_down: bool,
+    /// Whether the controller may restore the whole cluster itself after a permanent
+    /// quorum loss (`policy.quorumLoss: Restore`); otherwise a restore is always manual.
+    pub automatic_restore: bool,
+    /// Whether the controller bootstraps a new cluster (and wipes a failed first
+    /// bootstrap); otherwise it only ever adopts what runs.
+    pub bootstrap: bool,
+}
+
+impl Capabilities {
+    /// The local platform: the controller does everything.
+    pub const LOCAL: Self = Self {
+        restart: RestartBy::Controller,
+        replace: ReplaceBy::Controller,
+        learners: true,
+        scale_down: true,
+        automatic_restore: true,
+        bootstrap: true,
+    };
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self::LOCAL
+    }
+}

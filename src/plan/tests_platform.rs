@@ -1,0 +1,108 @@
+//! The rules on a platform that restarts and replaces pods itself (DC/OS), decided from
+//! its capabilities alone: the same worlds as the local tables, other steps.
+
+use super::tests::{World, at, desired, only_step, pod, t0, world};
+use super::{Rule, Step};
+use crate::manifest::desired::{MemberCount, QuorumLossPolicy};
+use crate::model::capabilities::{Capabilities, ReplaceBy, RestartBy};
+
+/// A platform like DC/OS: it restarts and replaces pods and changes membership itself,
+/// never bootstraps for the controller, and is restored by hand.
+const PLATFORM_DOES_IT: Capabilities = Capabilities {
+    restart: RestartBy::PlatformThenAskOnce,
+    replace: ReplaceBy::Platform,
+    learners: false,
+    scale_down: false,
+    automatic_restore: false,
+    bootstrap: false,
+};
+
+fn on_platform(mut w: World) -> World {
+    w.observed.capabilities = PLATFORM_DOES_IT;
+    w
+}
+
+#[test]
+fn a_crashed_task_is_left_to_the_platform_then_its_restart_is_asked_once_never_a_replace() {
+    let d = desired(MemberCount::Three);
+    let grace = d.recovery.restart_grace.as_secs() as i64;
+    let mut w = on_platform(world(3).exited(1, t0()));
+    let early = w.plan(&d, at(grace - 1));
+    assert_eq!(early.steps().count(), 0, "{early:#?}");
+    assert_eq!(early.next_deadline(), Some(at(grace)));
+    let (step, rule) = only_step(&w.plan(&d, at(grace)));
+    assert_eq!((step, rule), (Step::RequestRestart { pod: pod(1) }, Rule::RestartInPlace));
+    // Asked once: from then on the platform restarts it, however many restarts a local
+    // member would have had.
+    w.history.seen.restarts.insert(pod(1), crate::model::Restarts { count: 1, last: at(grace) });
+    for later in [grace + 1, 3600, 86_400] {
+        let plan = w.plan(&d, at(later));
+        assert_eq!(plan.steps().count(), 0, "at {later}: {plan:#?}");
+    }
+    w.history.seen.restarts.insert(pod(1), crate::model::Restarts { count: 99, last: at(grace) });
+    assert_eq!(w.plan(&d, at(86_400)).steps().count(), 0, "never counted as lost for its restarts");
+}
+
+#[test]
+fn a_lost_agent_is_snapshotted_then_replaced_by_exactly_one_request() {
+    let d = desired(MemberCount::Three);
+    let lost_after = d.recovery.agent_lost_after.as_secs() as i64;
+    let w = on_platform(world(3).lost(2, t0()));
+    let (step, rule) = only_step(&w.plan(&d, at(lost_after + 1)));
+    assert_eq!(rule, Rule::ReplaceLostMember);
+    assert!(matches!(step, Step::SnapshotBeforeReplace { pod: p, .. } if p == pod(2)), "{step:?}");
+    let mut w = w.replacing(2, 0, None);
+    let (step, _) = only_step(&w.plan(&d, at(lost_after + 2)));
+    assert_eq!(step, Step::RequestReplace { pod: pod(2) }, "no wipe, no membership call of ours");
+    // Asked (recorded before the call): followed to the end, never asked again.
+    if let Some(r) = w.history.in_flight.replacement.as_mut() {
+        r.requested_at = Some(at(lost_after + 2));
+    }
+    let following = w.plan(&d, at(lost_after + 600));
+    assert_eq!(following.steps().count(), 0, "{following:#?}");
+    assert!(following.decisions.iter().any(|d| d.message.contains("the platform replaces etcd-2")));
+}
+
+#[test]
+fn a_phantom_left_by_the_platforms_recovery_is_removed_by_the_usual_rule() {
+    let d = desired(MemberCount::Three);
+    let w = on_platform(world(3).phantom());
+    let (step, rule) = only_step(&w.plan(&d, at(1)));
+    assert_eq!(rule, Rule::PhantomMember);
+    assert!(matches!(step, Step::RemoveMember { pod: None, .. }), "{step:?}");
+}
+
+#[test]
+fn a_permanent_majority_loss_is_restored_by_hand_only_naming_the_newest_backup() {
+    let mut d = desired(MemberCount::Three);
+    d.policy.quorum_loss = QuorumLossPolicy::Restore;
+    let lost_after = d.recovery.agent_lost_after.as_secs() as i64;
+    let mut w = on_platform(world(3).lost(1, t0()).lost(2, t0()));
+    w.observed.member_list = None;
+    let backup = super::tests::backup_record(at(-60), 40);
+    let id = backup.id.clone();
+    w.observed.backups.records.push(backup);
+    let plan = w.plan(&d, at(lost_after + 1));
+    assert_eq!(plan.steps().count(), 0, "never an automatic restore here: {plan:#?}");
+    assert!(plan.refuses(Rule::RestoreRequired));
+    let message = &plan.decisions.iter().find(|d| d.rule == Rule::RestoreRequired).expect("refusal").message;
+    assert!(message.contains(id.as_str()) && message.contains("docs/dcos.md"), "{message}");
+}
+
+#[test]
+fn a_cluster_that_never_had_a_quorum_is_adopted_never_bootstrapped_or_wiped() {
+    let d = desired(MemberCount::Three);
+    let mut fresh = world(3).never_healthy(None);
+    for i in 0..3 {
+        fresh = fresh.not_launched(i);
+    }
+    let plan = on_platform(fresh).plan(&d, t0());
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    assert!(plan.decisions.iter().any(|d| d.rule == Rule::Bootstrap && d.message.contains("adopt")));
+    let failing = on_platform(world(3).never_healthy(Some((1, t0()))).exited(0, t0()));
+    let plan = failing.plan(&d, at(3600));
+    assert!(
+        plan.steps().all(|(s, _)| !matches!(s, Step::WipeFailedBootstrap { .. } | Step::Bootstrap { .. })),
+        "{plan:#?}"
+    );
+}
