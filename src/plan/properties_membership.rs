@@ -142,3 +142,62 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Where the platform replaces pods and changes membership itself, the controller
+    /// never does: no wipe, no launch, no learner, no promotion, no removal of a slot's
+    /// member (only of a phantom), no bootstrap, no automatic restore; it asks for at
+    /// most one replacement per pass, and never again for one already asked for. (It
+    /// may ask for the restart of each crashed pod: that changes nothing of a member.)
+    #[test]
+    fn a_platform_that_replaces_by_itself_is_never_second_guessed(
+        (count, slots, phantom, replacing, restore) in scenario(),
+        requested in any::<bool>(),
+    ) {
+        let mut w = build(count, &slots, phantom, replacing);
+        w.observed.capabilities = crate::model::capabilities::Capabilities {
+            restart: crate::model::capabilities::RestartBy::PlatformThenAskOnce,
+            replace: crate::model::capabilities::ReplaceBy::Platform,
+            learners: false,
+            scale_down: false,
+            automatic_restore: false,
+            bootstrap: false,
+        };
+        if let Some(r) = w.history.in_flight.replacement.as_mut() {
+            r.requested_at = requested.then(t0);
+        }
+        let mut d = desired(count);
+        if restore {
+            d.policy.quorum_loss = crate::manifest::desired::QuorumLossPolicy::Restore;
+        }
+        let plan = w.plan(&d, at(3600));
+        let replaces = plan.steps().filter(|(s, _)| matches!(s, Step::RequestReplace { .. })).count();
+        prop_assert!(replaces <= 1, "{plan:#?}");
+        for (step, _) in plan.steps() {
+            let ours = matches!(
+                step,
+                Step::WipeMember { .. }
+                    | Step::AddLearner { .. }
+                    | Step::LaunchReplacement { .. }
+                    | Step::PromoteLearner { .. }
+                    | Step::RejoinReplacement { .. }
+                    | Step::RestartInPlace { .. }
+                    | Step::Bootstrap { .. }
+                    | Step::WipeFailedBootstrap { .. }
+                    | Step::RestoreFromSurvivor { .. }
+                    | Step::RestoreFromBackup { .. }
+                    | Step::ReadSurvivor { .. }
+                    | Step::RemoveMember { pod: Some(_), .. }
+            );
+            prop_assert!(!ours, "the controller did the platform's work: {step:?} in {plan:#?}");
+            if let Step::RequestRestart { pod } = step {
+                prop_assert!(!w.observed.is_healthy(*pod), "{step:?} on a healthy member");
+            }
+            if let Step::RequestReplace { pod } = step {
+                prop_assert!(!requested || w.history.in_flight.replacement.as_ref().is_none_or(|r| r.pod != *pod), "asked twice: {plan:#?}");
+            }
+        }
+    }
+}
