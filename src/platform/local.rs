@@ -30,7 +30,9 @@ use super::process::{Liveness, ProcessIdentity, find_by_arg, spawn_detached};
 use super::{InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError};
 use crate::domain::PodName;
 use crate::manifest::{LocalSpec, PortsSpec};
-use crate::model::platform::{AgentState, DataState, PlatformObservation, TaskObservation, TaskState};
+use crate::model::platform::{
+    AgentState, DataState, PlatformObservation, PlatformRecovery, TaskObservation, TaskState,
+};
 use crate::store::atomic::{ensure_private_dir, read_json, write_json};
 
 /// The client and peer port of one member.
@@ -199,6 +201,7 @@ impl LocalPlatform {
             pid,
             data_dir: Some(data_dir),
             data,
+            recovery: PlatformRecovery::None,
         })
     }
 
