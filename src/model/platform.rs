@@ -39,6 +39,21 @@ pub struct TaskObservation {
     pub data_dir: Option<PathBuf>,
     /// Whether the member's etcd data is intact, as far as the platform can see it.
     pub data: DataState,
+    /// What the platform itself is doing to rebuild the member slot, if anything.
+    pub recovery: PlatformRecovery,
+}
+
+/// A rebuild of a member slot that the platform runs on its own (DC/OS: the SDK's
+/// `pod replace`). While it runs, the slot's task and agent describe a member on its
+/// way out or one not launched yet, not a failure to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlatformRecovery {
+    /// The platform is not rebuilding the slot (the local platform, always).
+    #[default]
+    None,
+    /// The platform replaces the member: its old data is discarded and a new member is
+    /// launched, possibly on another agent.
+    Replacing,
 }
 
 /// What a member's data directory holds. etcd's data is intact only with a WAL
@@ -97,4 +112,7 @@ pub enum AgentState {
     Healthy,
     /// The agent, and with it the member's data, is gone.
     Lost,
+    /// The platform cannot tell yet (DC/OS: the agent is disconnected, or the master
+    /// failed over and has not heard from it again): neither healthy nor lost.
+    Unknown,
 }

@@ -12,7 +12,9 @@ use crate::manifest::desired::{
 };
 use crate::model::capabilities::Capabilities;
 use crate::model::etcd::{EndpointStatus, ListedMember};
-use crate::model::platform::{AgentState, DataState, PlatformObservation, TaskObservation, TaskState};
+use crate::model::platform::{
+    AgentState, DataState, PlatformObservation, PlatformRecovery, TaskObservation, TaskState,
+};
 use crate::model::{BootstrapAttempt, History, Observed, Seen};
 
 pub(crate) fn desired(members: MemberCount) -> DesiredCluster {
@@ -83,6 +85,7 @@ pub(crate) fn world(members: usize) -> World {
             pid: Some(1000 + u32::from(i)),
             data_dir: None,
             data: DataState::Intact,
+            recovery: PlatformRecovery::None,
         })
         .collect();
     let endpoints = (0..members as u8)

@@ -31,7 +31,9 @@ use super::{InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError
 use crate::domain::PodName;
 use crate::manifest::{LocalSpec, PortsSpec};
 use crate::model::capabilities::Capabilities;
-use crate::model::platform::{AgentState, DataState, PlatformObservation, TaskObservation, TaskState};
+use crate::model::platform::{
+    AgentState, DataState, PlatformObservation, PlatformRecovery, TaskObservation, TaskState,
+};
 use crate::store::atomic::{ensure_private_dir, read_json, write_json};
 
 /// The client and peer port of one member.
@@ -200,6 +202,7 @@ impl LocalPlatform {
             pid,
             data_dir: Some(data_dir),
             data,
+            recovery: PlatformRecovery::None,
         })
     }
 
