@@ -13,7 +13,7 @@ use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
 use crate::model::capabilities::ReplaceBy;
 use crate::model::etcd::ListedMember;
-use crate::model::platform::{AgentState, DataState, TaskState};
+use crate::model::platform::{AgentState, DataState, PlatformRecovery, TaskState};
 use crate::model::{History, JoinKind, Observed};
 
 /// A learner is promoted once its revision reaches this share of the leader's.
@@ -35,7 +35,8 @@ fn due(
     now: Timestamp,
 ) -> Option<Due> {
     let task = observed.platform.task(pod)?;
-    if observed.is_healthy(pod) {
+    if observed.is_healthy(pod) || task.recovery == PlatformRecovery::Replacing {
+        // A slot the platform is rebuilding is followed, never replaced again.
         return None;
     }
     let windows = &desired.recovery;
@@ -214,8 +215,12 @@ fn first_due(pass: &Pass) -> Option<PodName> {
     pass.desired.members.pods().find(|p| matches!(pass.due(*p), Some(Due::Now(_))))
 }
 
-/// A wait for every other slot whose window is still running.
+/// A wait for every other slot whose window is still running, and for every slot the
+/// platform is rebuilding on its own.
 fn waits(pass: &Pass, target: Option<PodName>) -> Vec<Decision> {
+    let rebuilding = |pod: PodName| {
+        pass.observed.platform.task(pod).is_some_and(|t| t.recovery == PlatformRecovery::Replacing)
+    };
     pass.desired
         .members
         .pods()
@@ -223,6 +228,10 @@ fn waits(pass: &Pass, target: Option<PodName>) -> Vec<Decision> {
         .filter_map(|pod| match pass.due(pod) {
             Some(Due::At(until, message)) => {
                 Some(Decision::wait(Rule::ReplaceLostMember, Some(until), message))
+            }
+            _ if rebuilding(pod) => {
+                let message = format!("the platform is replacing {pod}: following it, no step of ours");
+                Some(Decision::wait(Rule::ReplaceLostMember, None, message))
             }
             _ => None,
         })
@@ -261,8 +270,15 @@ fn snapshot(pass: &Pass, slot: &Slot) -> Decision {
 /// recorded before it is made.
 fn by_platform(pass: &Pass, slot: &Slot) -> Decision {
     let requested = pass.history.in_flight.replacement.as_ref().and_then(|r| r.requested_at);
+    let rebuilding =
+        pass.observed.platform.task(slot.pod).is_some_and(|t| t.recovery == PlatformRecovery::Replacing);
     match requested {
-        None => slot.act(Step::RequestReplace { pod: slot.pod }),
+        None if !rebuilding => slot.act(Step::RequestReplace { pod: slot.pod }),
+        None => {
+            let message =
+                format!("{}; the platform is already replacing {}: following it", slot.why, slot.pod);
+            Decision::wait(slot.rule, None, message)
+        }
         Some(at) => {
             let message = format!(
                 "{}; the platform replaces {} (asked at {at}): following it until the new member is a healthy voter",

@@ -15,7 +15,7 @@ use super::{Decision, Rule, Step, initial_cluster, window_end};
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
 use crate::model::capabilities::RestartBy;
-use crate::model::platform::{AgentState, DataState, TaskState};
+use crate::model::platform::{AgentState, DataState, PlatformRecovery, TaskState};
 use crate::model::{History, Observed};
 
 /// The longest pause between two restarts in place.
@@ -72,7 +72,8 @@ pub(super) fn decide(
     for pod in slots(desired, observed, history) {
         let Some(task) = observed.platform.task(pod) else { continue };
         let replacing = history.in_flight.replacement.as_ref().is_some_and(|r| r.pod == pod);
-        if task.task != TaskState::Exited || task.agent != AgentState::Healthy || replacing {
+        let rebuilding = task.recovery == PlatformRecovery::Replacing;
+        if task.task != TaskState::Exited || task.agent != AgentState::Healthy || replacing || rebuilding {
             continue;
         }
         if let DataState::Unreadable(why) = &task.data {

@@ -106,3 +106,29 @@ fn a_cluster_that_never_had_a_quorum_is_adopted_never_bootstrapped_or_wiped() {
         "{plan:#?}"
     );
 }
+
+#[test]
+fn a_slot_the_platform_is_replacing_on_its_own_is_followed_never_restarted_or_replaced() {
+    let d = desired(MemberCount::Three);
+    let lost_after = d.recovery.agent_lost_after.as_secs() as i64;
+    for w in [world(3).lost(2, t0()), world(3).exited(2, t0())] {
+        let mut w = on_platform(w);
+        w.task(2).recovery = crate::model::platform::PlatformRecovery::Replacing;
+        let plan = w.plan(&d, at(lost_after + 3600));
+        assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+        assert!(
+            plan.decisions.iter().any(|d| d.message.contains("the platform is replacing etcd-2")),
+            "{plan:#?}"
+        );
+    }
+}
+
+#[test]
+fn our_replacement_not_yet_asked_for_is_not_asked_while_the_platform_already_rebuilds_the_slot() {
+    let d = desired(MemberCount::Three);
+    let lost_after = d.recovery.agent_lost_after.as_secs() as i64;
+    let mut w = on_platform(world(3).lost(2, t0())).replacing(2, 0, None);
+    w.task(2).recovery = crate::model::platform::PlatformRecovery::Replacing;
+    let plan = w.plan(&d, at(lost_after + 60));
+    assert_eq!(plan.steps().count(), 0, "a replace made by hand is followed, not doubled: {plan:#?}");
+}
