@@ -5,6 +5,7 @@
 //! member operations the reconciler needs. Every operation is idempotent: asking for a
 //! state that already holds succeeds without doing anything.
 
+pub mod dcos_auth;
 pub mod local;
 mod process;
 
