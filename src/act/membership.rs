@@ -97,9 +97,7 @@ pub(super) async fn launch_replacement<P: Platform>(
     pod: PodName,
     initial_cluster: &[(PodName, String)],
 ) -> Result<(), ActError> {
-    let Some(replacement) = history.in_flight.replacement.as_mut().filter(|r| r.pod == pod) else {
-        return Err(ActError::Precondition(format!("no replacement of {pod} is recorded")));
-    };
+    let replacement = recorded(history, pod)?;
     replacement.launches += 1;
     replacement.last_launch = Some(ctx.now);
     ctx.store.put_history(ctx.name, history)?;
@@ -115,9 +113,7 @@ pub(super) async fn request_replace<P: Platform>(
     history: &mut History,
     pod: PodName,
 ) -> Result<(), ActError> {
-    let Some(replacement) = history.in_flight.replacement.as_mut().filter(|r| r.pod == pod) else {
-        return Err(ActError::Precondition(format!("no replacement of {pod} is recorded")));
-    };
+    let replacement = recorded(history, pod)?;
     if replacement.requested_at.is_some() {
         return Ok(());
     }
@@ -151,6 +147,17 @@ pub(super) async fn promote<P: Platform>(
         Err(e) if e.kind() == EtcdErrorKind::NotALearner => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// The replacement of `pod` recorded in the history; a step about a replacement that is
+/// not recorded (any more) fails, and the next pass plans again.
+fn recorded(history: &mut History, pod: PodName) -> Result<&mut Replacement, ActError> {
+    history
+        .in_flight
+        .replacement
+        .as_mut()
+        .filter(|r| r.pod == pod)
+        .ok_or_else(|| ActError::Precondition(format!("no replacement of {pod} is recorded")))
 }
 
 /// Keeps the newest few snapshots taken before replacements.
@@ -202,9 +209,7 @@ pub(super) async fn rejoin<P: Platform>(
     history: &mut History,
     pod: PodName,
 ) -> Result<(), ActError> {
-    let Some(replacement) = history.in_flight.replacement.as_mut().filter(|r| r.pod == pod) else {
-        return Err(ActError::Precondition(format!("no replacement of {pod} is recorded")));
-    };
+    let replacement = recorded(history, pod)?;
     replacement.rejoin = true;
     ctx.store.put_history(ctx.name, history)?;
     Ok(ctx.platform.ensure_wiped(pod).await?)

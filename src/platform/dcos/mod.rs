@@ -6,6 +6,7 @@
 //! table and what is not built yet: `docs/dcos.md`. No HTTP client, login or
 //! `Platform` implementation yet: nothing here does I/O.
 
+pub mod auth;
 pub mod mapping;
 pub mod shapes;
 

@@ -73,7 +73,7 @@ fn secrets_never_show_in_debug_output() {
     assert_eq!(secret.login_endpoint.as_deref(), Some("https://master.mesos/acs/api/v1/auth/login"));
     assert_eq!(secret.private_key.expose(), "<PEM, PKCS#8>");
     let shown = format!("{secret:?}");
-    assert!(!shown.contains("PEM") && shown.contains("<hidden>"), "{shown}");
+    assert!(!shown.contains("PEM") && shown.contains("<redacted>"), "{shown}");
     let request = LoginRequest::Password { uid: "u".into(), password: Secret::new("hunter2") };
     assert!(!format!("{request:?}").contains("hunter2"));
 }

@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A secret string (password, private key, token): serialised as is, hidden from
-/// `Debug` so that it never reaches a log.
+/// A secret string (password, private key, token): serialised as is (it is sent), and
+/// printed as `<redacted>` by `Debug` and `Display`, so that it never reaches a log or
+/// an error message.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
@@ -23,7 +24,13 @@ impl Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<hidden>)")
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
     }
 }
 
