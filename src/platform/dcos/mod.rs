@@ -7,9 +7,12 @@
 //! `Platform` implementation yet: nothing here does I/O.
 
 pub mod auth;
+pub mod client;
 pub mod mapping;
 pub mod shapes;
 
+#[cfg(test)]
+mod tests_client;
 #[cfg(test)]
 mod tests_mapping;
 #[cfg(test)]
