@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use jiff::Timestamp;
 
-use crate::act::{ActContext, ActError, LOG_LINES, act};
+use crate::act::{ActContext, ActError, act, readable_log_tail};
 use crate::domain::{Generation, PodName};
 use crate::etcd::EtcdApi;
 use crate::event::Event;
@@ -321,8 +321,8 @@ fn record_metrics(
 async fn member_logs<P: Platform>(platform: &P, pods: &[PodName]) -> BTreeMap<PodName, Vec<String>> {
     let mut logs = BTreeMap::new();
     for pod in pods.iter().copied() {
-        if let Ok(tail) = platform.log_tail(pod, LOG_LINES).await {
-            logs.insert(pod, tail.iter().map(|l| crate::event::readable_log_line(l)).collect());
+        if let Ok(tail) = readable_log_tail(platform, pod).await {
+            logs.insert(pod, tail);
         }
     }
     logs

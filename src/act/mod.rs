@@ -13,10 +13,10 @@ use jiff::Timestamp;
 use tracing::Instrument;
 
 use crate::backup::snapshot::SnapshotError;
-use crate::domain::ClusterName;
+use crate::domain::{ClusterName, PodName};
 use crate::etcd::{EtcdApi, EtcdError};
 use crate::event::Event;
-use crate::model::{BootstrapAttempt, History, Restarts};
+use crate::model::{BootstrapAttempt, History};
 use crate::plan::{Plan, Rule, Step};
 use crate::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
 use crate::status::LastAction;
@@ -160,13 +160,22 @@ async fn evidence<P: Platform>(ctx: &ActContext<'_, P>, step: &Step) -> String {
     if *attempt < 2 {
         return String::new();
     }
-    match ctx.platform.log_tail(*pod, LOG_LINES).await {
-        Ok(lines) if !lines.is_empty() => {
-            let lines: Vec<String> = lines.iter().map(|l| crate::event::readable_log_line(l)).collect();
-            format!("; its last log lines before: {}", lines.join(" | "))
-        }
+    match readable_log_tail(ctx.platform, *pod).await {
+        Ok(lines) if !lines.is_empty() => format!("; its last log lines before: {}", lines.join(" | ")),
         _ => String::new(),
     }
+}
+
+/// A member's last `LOG_LINES` log lines as status and events quote them.
+///
+/// # Errors
+/// When the platform cannot read the log.
+pub async fn readable_log_tail<P: Platform>(
+    platform: &P,
+    pod: PodName,
+) -> Result<Vec<String>, PlatformError> {
+    let lines = platform.log_tail(pod, LOG_LINES).await?;
+    Ok(lines.iter().map(|l| crate::event::readable_log_line(l)).collect())
 }
 
 async fn take<P: Platform>(
@@ -198,16 +207,14 @@ async fn take<P: Platform>(
         }
         Step::WipeFailedBootstrap { pods, .. } => wipe_failed_bootstrap(ctx, history, pods).await,
         Step::RestartInPlace { pod, initial_cluster, .. } => {
-            let count = history.seen.restarts.get(pod).map_or(0, |r| r.count);
-            history.seen.restarts.insert(*pod, Restarts { count: count + 1, last: ctx.now });
+            history.seen.count_restart(*pod, ctx.now);
             let spec =
                 LaunchSpec { initial_cluster: initial_cluster.clone(), state: InitialClusterState::Restart };
             ctx.platform.ensure_running(*pod, &spec).await?;
             Ok(())
         }
         Step::RequestRestart { pod } => {
-            let count = history.seen.restarts.get(pod).map_or(0, |r| r.count);
-            history.seen.restarts.insert(*pod, Restarts { count: count + 1, last: ctx.now });
+            history.seen.count_restart(*pod, ctx.now);
             Ok(ctx.platform.request_restart(*pod).await?)
         }
         Step::RequestReplace { pod } => membership::request_replace(ctx, history, *pod).await,

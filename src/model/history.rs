@@ -213,6 +213,14 @@ pub struct InFlight {
     pub scale: Option<ScaleAdmission>,
 }
 
+impl Seen {
+    /// Counts one more restart of `pod` (in place, or asked of the platform) at `at`.
+    pub fn count_restart(&mut self, pod: PodName, at: Timestamp) {
+        let count = self.restarts.get(&pod).map_or(0, |r| r.count);
+        self.restarts.insert(pod, Restarts { count: count + 1, last: at });
+    }
+}
+
 impl History {
     /// Forgets when failures were first seen, so that every failure window starts
     /// again: when the controller starts, and after a gap in observation.

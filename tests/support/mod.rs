@@ -197,15 +197,21 @@ impl Drop for Harness {
 /// members this test started, recorded or not.
 pub fn kill_processes_under(dir: &Path) {
     let needle = dir.to_string_lossy().into_owned();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+    for (pid, cmdline) in processes() {
         if String::from_utf8_lossy(&cmdline).contains(&needle) {
-            let pid = nix::unistd::Pid::from_raw(pid);
+            let pid = nix::unistd::Pid::from_raw(pid as i32);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
     }
+}
+
+/// Every process on the machine with its command line (arguments separated by NUL).
+fn processes() -> impl Iterator<Item = (u64, Vec<u8>)> {
+    std::fs::read_dir("/proc").into_iter().flatten().flatten().filter_map(|entry| {
+        let pid = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok())?;
+        Some((pid, std::fs::read(entry.path().join("cmdline")).unwrap_or_default()))
+    })
 }
 
 /// A plain HTTP/1.0 GET on loopback; the body on a 2xx answer.
@@ -444,15 +450,10 @@ pub fn assert_converged(h: &Harness, name: &str, keys: &[(&str, usize)], timeout
 /// The pids of the processes that were given `arg` (one whole argument), recorded by
 /// the controller or not.
 pub fn pids_with_arg(arg: &str) -> Vec<u64> {
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else { continue };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes()) {
-            pids.push(pid);
-        }
-    }
-    pids
+    processes()
+        .filter(|(_, cmdline)| cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// The revision one member has applied, if it answers (a learner answers too).

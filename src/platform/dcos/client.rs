@@ -217,6 +217,5 @@ fn transport(what: &'static str, error: &reqwest::Error) -> DcosError {
 }
 
 fn unexpected(what: &'static str, status: u16, body: &str) -> DcosError {
-    let body: String = body.chars().take(200).collect();
-    DcosError::Shape(ShapeError::Status { what, status, body })
+    DcosError::Shape(ShapeError::Status { what, status, body: super::shapes::excerpt(body) })
 }
