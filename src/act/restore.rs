@@ -108,6 +108,8 @@ pub(super) async fn read_survivor<P: Platform>(
     history: &mut History,
     pod: PodName,
 ) -> Result<(), ActError> {
+    // Counted before anything can fail, so that every failed attempt counts.
+    *history.in_flight.survivor_reads.entry(pod).or_default() += 1;
     let precondition = |what: String| ActError::Precondition(what);
     let data = ctx
         .platform
@@ -117,7 +119,6 @@ pub(super) async fn read_survivor<P: Platform>(
         return Err(precondition("only the local platform can read a stopped member's data".into()));
     };
     ensure_private_dir(&ctx.snapshots).map_err(super::io(format!("create {}", ctx.snapshots.display())))?;
-    *history.in_flight.survivor_reads.entry(pod).or_default() += 1;
     let stamp = ctx.now.as_millisecond();
     let scratch = ctx.snapshots.join(format!("scratch-{pod}-{stamp}"));
     let file = ctx.snapshots.join(format!("{stamp}-{pod}-survivor.db"));

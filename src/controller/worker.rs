@@ -230,6 +230,30 @@ mod tests {
     }
 
     #[test]
+    fn errors_that_stay_until_something_changes_are_permanent() {
+        use crate::platform::PlatformError;
+        use crate::reconcile::ReconcileError;
+        let name: ClusterName = "kubernetes".parse().expect("name");
+        let invalid = ControllerError::InvalidStored { name: name.clone(), reason: "members: 4".into() };
+        assert_eq!(invalid.kind(), ErrorKind::Permanent);
+        assert_eq!(ControllerError::NotManaged(name).kind(), ErrorKind::Permanent);
+        let missing_binary = PlatformError::Spawn {
+            pod: crate::domain::PodName::new(0).expect("pod"),
+            binary: "etcd".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(ReconcileError::Observe(missing_binary).kind(), ErrorKind::Permanent);
+        let busy = crate::etcd::EtcdError::Refused {
+            endpoint: "http://e".into(),
+            kind: crate::etcd::EtcdErrorKind::UnhealthyCluster,
+        };
+        let step = ReconcileError::Step(crate::act::ActError::Etcd(busy));
+        assert_eq!(step.kind(), ErrorKind::Transient);
+        let away = PlatformError::Unreachable("502".into());
+        assert_eq!(ReconcileError::Observe(away).kind(), ErrorKind::Transient);
+    }
+
+    #[test]
     fn a_due_backup_comes_first() {
         let mut retry = std::iter::empty();
         let due = Duration::from_secs(2);

@@ -175,3 +175,16 @@ async fn a_replacement_request_that_certainly_did_not_reach_the_platform_is_made
     assert_eq!(history.in_flight.replacement.and_then(|r| r.requested_at), Some(t0()));
     assert_eq!(b.f.platform.calls(), ["request_replace etcd-2", "request_replace etcd-2"]);
 }
+
+#[tokio::test]
+async fn every_failed_read_of_a_survivor_is_counted_so_that_the_reads_are_bounded() {
+    let b = bench();
+    let read = || vec![(Rule::Restore, Step::ReadSurvivor { pod: pod(0) })];
+    // The fake keeps no data on this machine: every read fails before it starts.
+    let (report, history) = b.act_on(read(), History::default()).await;
+    assert!(report.error.is_some());
+    let (report, history) = b.act_on(read(), history).await;
+    assert!(report.error.is_some());
+    assert_eq!(history.in_flight.survivor_reads.get(&pod(0)), Some(&2));
+    assert!(history.in_flight.survivors.is_empty());
+}

@@ -87,3 +87,14 @@ async fn a_crashed_member_is_restarted_in_place_after_its_grace() {
     assert_eq!(acted.plan.steps().map(|(s, _)| s.name()).collect::<Vec<_>>(), ["RestartInPlace"]);
     assert_eq!(b.f.platform.calls(), ["ensure_running etcd-1 restart"]);
 }
+
+#[tokio::test]
+async fn a_deleted_cluster_keeps_its_history_but_not_its_status() {
+    let mut b = bench();
+    let d = desired(MemberCount::Three);
+    b.pass(&d, 0).await;
+    assert!(b.f.store.status(&d.name).expect("status").is_some());
+    b.f.store.remove(&d.name, false).expect("delete");
+    assert!(b.f.store.status(&d.name).expect("status").is_none(), "applied again, it shows no stale status");
+    assert!(b.f.store.history(&d.name).expect("history").seen.ever_healthy, "the history stays: never wiped");
+}
