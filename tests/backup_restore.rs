@@ -138,7 +138,7 @@ fn round_trip(members: u8) {
     // all 40 when the snapshot starts (a follower may lag a little).
     put_keys(&endpoints[..1], "before", 40);
     let file = sandbox.dir.path().join("snapshot.db");
-    let facts = cluster.rt.block_on(snapshot::save(&endpoints[0], &file)).expect("snapshot");
+    let facts = cluster.rt.block_on(snapshot::save(&endpoints[0], None, &file)).expect("snapshot");
     let at_snapshot =
         cluster.rt.block_on(EtcdAdmin::new().count_keys(&endpoints[0], facts.revision)).expect("count");
     assert_eq!(at_snapshot, 40);
@@ -203,7 +203,7 @@ fn a_corrupt_snapshot_or_a_failing_member_leaves_every_data_directory_in_place()
     let endpoints = cluster.endpoints();
     put_keys(&endpoints, "kept", 20);
     let good = sandbox.dir.path().join("good.db");
-    cluster.rt.block_on(snapshot::save(&endpoints[0], &good)).expect("snapshot");
+    cluster.rt.block_on(snapshot::save(&endpoints[0], None, &good)).expect("snapshot");
     let mut bytes = std::fs::read(&good).expect("read snapshot");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;

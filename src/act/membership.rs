@@ -35,7 +35,7 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
 ) -> Result<(), ActError> {
     ensure_private_dir(&ctx.snapshots).map_err(super::io(format!("create {}", ctx.snapshots.display())))?;
     let file = ctx.snapshots.join(format!("{}-{from}-before-replacing-{pod}.db", ctx.now.as_second()));
-    let facts = snapshot::save(endpoint, &file).await?;
+    let facts = snapshot::save(endpoint, ctx.admin.tls(), &file).await?;
     tracing::info!(%pod, %from, revision = facts.revision, size = facts.size_bytes, "snapshot taken before a replacement");
     history.in_flight.replacement = Some(Replacement {
         kind: JoinKind::Replace,
@@ -134,6 +134,35 @@ pub(super) async fn request_replace<P: Platform>(
     }
 }
 
+/// Asks the platform, once, to grow the cluster: the admission and the request are
+/// recorded first, so that a crash right after it never leads to a second one.
+pub(super) async fn request_scale_up<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &mut History,
+    members: usize,
+    backup: &crate::domain::BackupId,
+) -> Result<(), ActError> {
+    if history.in_flight.scale.as_ref().is_some_and(|s| s.members == members && s.requested_at.is_some()) {
+        return Ok(());
+    }
+    history.in_flight.scale =
+        Some(ScaleAdmission { members, backup: backup.clone(), requested_at: Some(ctx.now) });
+    ctx.store.put_history(ctx.name, history)?;
+    match ctx.platform.request_scale_up(members).await {
+        Ok(()) => Ok(()),
+        Err(error @ PlatformError::Unreachable(_)) => {
+            // Certainly not made: the next pass may ask again.
+            if let Some(s) = history.in_flight.scale.as_mut() {
+                s.requested_at = None;
+            }
+            ctx.store.put_history(ctx.name, history)?;
+            Err(error.into())
+        }
+        // Perhaps made: never asked again; status says what to check.
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Promotes a learner, retrying while etcd says it is not in sync yet.
 pub(super) async fn promote<P: Platform>(
     ctx: &ActContext<'_, P>,
@@ -197,8 +226,11 @@ pub(super) fn begin_scale_up<P: Platform>(
         rejoin: false,
         requested_at: None,
     });
-    history.in_flight.scale =
-        Some(ScaleAdmission { members: ctx.desired.members.get(), backup: backup.clone() });
+    history.in_flight.scale = Some(ScaleAdmission {
+        members: ctx.desired.members.get(),
+        backup: backup.clone(),
+        requested_at: None,
+    });
     Ok(ctx.store.put_history(ctx.name, history)?)
 }
 

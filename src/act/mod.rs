@@ -242,6 +242,9 @@ async fn take<P: Platform>(
         }
         Step::PromoteLearner { id, via, .. } => membership::promote(ctx, *id, via).await,
         Step::BeginScaleUp { pod, backup } => membership::begin_scale_up(ctx, history, *pod, backup),
+        Step::RequestScaleUp { members, backup } => {
+            membership::request_scale_up(ctx, history, *members, backup).await
+        }
         Step::TakeBackup => take_backup(ctx).await,
         Step::RestoreFromSurvivor { .. } | Step::RestoreFromBackup { .. } => {
             restore::restore(ctx, history, step).await

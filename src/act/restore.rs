@@ -82,7 +82,7 @@ async fn choose<P: Platform>(
             ensure_private_dir(&ctx.snapshots)
                 .map_err(super::io(format!("create {}", ctx.snapshots.display())))?;
             let file = ctx.snapshots.join(format!("{}-{pod}-restore-source.db", ctx.now.as_millisecond()));
-            let facts = snapshot::save(endpoint, &file).await?;
+            let facts = snapshot::save(endpoint, ctx.admin.tls(), &file).await?;
             tracing::info!(%pod, revision = facts.revision, "restore source saved from a survivor");
             let source = ChosenSource::Survivor { pod: *pod, snapshot: file, sha256: facts.sha256 };
             (source, facts.revision)
@@ -173,7 +173,7 @@ async fn scratch_snapshot<P: Platform>(
     let deadline = tokio::time::Instant::now() + SCRATCH_DEADLINE;
     let result = loop {
         if ctx.admin.status(&client_url).await.is_ok_and(|s| s.is_healthy()) {
-            break snapshot::save(&client_url, file).await.map_err(ActError::from);
+            break snapshot::save(&client_url, None, file).await.map_err(ActError::from);
         }
         if let Ok(Some(status)) = child.try_wait() {
             break Err(precondition(format!("the scratch copy exited ({status}): its data cannot be read")));

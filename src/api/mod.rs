@@ -44,7 +44,9 @@ impl From<ControllerError> for ApiError {
             ControllerError::NotManaged(_) => StatusCode::NOT_FOUND,
             ControllerError::Backup(BackupError::AlreadyRunning(_)) => StatusCode::CONFLICT,
             ControllerError::Backup(BackupError::NotConfigured(_)) => StatusCode::BAD_REQUEST,
-            ControllerError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            ControllerError::Platform(crate::platform::PlatformError::Unsupported(_)) => {
+                StatusCode::NOT_IMPLEMENTED
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(code, e.to_string())

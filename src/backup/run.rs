@@ -68,7 +68,7 @@ pub async fn take_backup<P: Platform>(ctx: &ClusterAccess<'_, P>) -> Result<Back
     let (source, endpoint) = observed.best_source().ok_or(BackupError::NoSource)?;
     let tmp = ctx.temp_file("backup")?;
     let result = async {
-        let facts = snapshot::save(&endpoint, &tmp).await?;
+        let facts = snapshot::save(&endpoint, ctx.admin.tls(), &tmp).await?;
         let keys = ctx.admin.count_keys(&endpoint, facts.revision).await?;
         let destination = BackupStore::open(&policy.destination, name).await?;
         let mut record = BackupRecord {

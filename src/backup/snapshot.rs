@@ -9,10 +9,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions};
+use etcd_client::Client;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+
+use crate::etcd::{ClientTls, connect_options};
 
 /// The length of etcd's trailing hash.
 const TRAILER: usize = 32;
@@ -104,21 +106,30 @@ impl TrailerCheck {
 /// # Errors
 /// When the stream breaks, the file cannot be written, the hash does not match, or
 /// `etcdctl` cannot read the result.
-pub async fn save(endpoint: &str, dest: &Path) -> Result<SnapshotFacts, SnapshotError> {
-    let result = stream_to(endpoint, dest).await;
+pub async fn save(
+    endpoint: &str,
+    tls: Option<&ClientTls>,
+    dest: &Path,
+) -> Result<SnapshotFacts, SnapshotError> {
+    let result = stream_to(endpoint, tls, dest).await;
     if result.is_err() {
         let _ = tokio::fs::remove_file(dest).await;
     }
     result
 }
 
-async fn stream_to(endpoint: &str, dest: &Path) -> Result<SnapshotFacts, SnapshotError> {
+async fn stream_to(
+    endpoint: &str,
+    tls: Option<&ClientTls>,
+    dest: &Path,
+) -> Result<SnapshotFacts, SnapshotError> {
     let io = |action| {
         let path = dest.to_path_buf();
         move |source| SnapshotError::Io { action, path, source }
     };
     let stream_err = |source| SnapshotError::Stream { endpoint: endpoint.to_owned(), source };
-    let options = ConnectOptions::new().with_connect_timeout(Duration::from_secs(3));
+    // No per-request timeout: the stream of a large database takes as long as it takes.
+    let options = connect_options(tls, None).with_connect_timeout(Duration::from_secs(3));
     let mut client = Client::connect([endpoint], Some(options)).await.map_err(stream_err)?;
     let mut stream = client.snapshot().await.map_err(stream_err)?;
     let file = tokio::fs::OpenOptions::new()

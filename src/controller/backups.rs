@@ -19,6 +19,7 @@ use crate::event::Event;
 use crate::manifest::DesiredCluster;
 use crate::model::backup::RestoreReport;
 use crate::model::catalog::BackupRecord;
+use crate::platform::{Platform, PlatformError};
 
 impl Controller {
     /// The cluster's backup lock.
@@ -50,13 +51,8 @@ impl Controller {
     }
 
     async fn run_backup(&self, desired: &DesiredCluster, why: &str) -> Result<BackupRecord, ControllerError> {
-        let platform = self.local(desired)?;
-        let ctx = ClusterAccess {
-            platform: &platform,
-            admin: &self.inner.admin,
-            store: &self.inner.store,
-            desired,
-        };
+        let (platform, admin) = self.clients(desired)?;
+        let ctx = ClusterAccess { platform: &platform, admin: &admin, store: &self.inner.store, desired };
         Ok(take_and_record(&ctx, &self.inner.metrics, why).await?)
     }
 
@@ -132,9 +128,15 @@ impl Controller {
         let name = &desired.name;
         let lock = self.backup_lock(name);
         let _guard = lock.lock().await;
-        let platform = self.local(desired)?;
+        let (platform, admin) = self.clients(desired)?;
+        if !platform.capabilities().automatic_restore {
+            return Err(PlatformError::Unsupported(
+                "restore a whole cluster itself (DC/OS: follow docs/dcos.md, \"Quorum lost\", by hand)",
+            )
+            .into());
+        }
         let store = &self.inner.store;
-        let ctx = ClusterAccess { platform: &platform, admin: &self.inner.admin, store, desired };
+        let ctx = ClusterAccess { platform: &platform, admin: &admin, store, desired };
         let mut history = store.history(name)?;
         let result = restore_cluster(&ctx, &RestoreSource::Backup(from), history.seen.last_revision).await;
         let now = Timestamp::now();

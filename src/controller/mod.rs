@@ -16,12 +16,14 @@ mod backups;
 mod worker;
 
 use crate::domain::{ClusterName, Generation};
-use crate::etcd::EtcdAdmin;
+use crate::etcd::{ClientTls, EtcdAdmin};
+use crate::manifest::desired::{DcosSpec, EndpointsSpec};
 use crate::manifest::{self, DesiredCluster, PlatformSpec};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
-use crate::platform::Platform;
+use crate::platform::dcos::DcosPlatform;
 use crate::platform::local::LocalPlatform;
+use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::reconcile::{
     Clock, ErrorKind, PassContext, PassMemory, PassReport, ReconcileError, dry_run, reconcile,
 };
@@ -53,9 +55,12 @@ pub enum ControllerError {
     /// A restore failed.
     #[error(transparent)]
     Restore(#[from] crate::backup::restore::RestoreClusterError),
-    /// The platform is not available in this build.
-    #[error("the {0} platform is not supported yet")]
-    Unsupported(&'static str),
+    /// The platform cannot be set up from the manifest (an unreadable CA file).
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    /// The etcd client TLS files cannot be read.
+    #[error(transparent)]
+    Tls(#[from] crate::etcd::TlsFileError),
 }
 
 struct Worker {
@@ -71,11 +76,16 @@ pub struct ControllerConfig {
     pub resync: Duration,
 }
 
+/// A DC/OS platform and the settings it was made from.
+type CachedDcos = (DcosSpec, EndpointsSpec, Arc<DcosPlatform>);
+
 struct Inner {
     store: Store,
     metrics: Arc<Metrics>,
-    admin: EtcdAdmin,
     config: ControllerConfig,
+    /// One DC/OS platform per cluster, kept between passes for its login; made again
+    /// when the manifest's DC/OS settings change.
+    dcos: std::sync::Mutex<HashMap<ClusterName, CachedDcos>>,
     workers: Mutex<HashMap<ClusterName, Worker>>,
     /// The clock failure windows are measured with.
     clock: Clock,
@@ -94,7 +104,9 @@ impl ControllerError {
     /// stays so until the desired state changes.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidStored { .. } | Self::Unsupported(_) | Self::NotManaged(_) => ErrorKind::Permanent,
+            Self::InvalidStored { .. } | Self::NotManaged(_) => ErrorKind::Permanent,
+            // A CA or TLS file may appear (a secret mounted late): try again.
+            Self::Platform(_) | Self::Tls(_) => ErrorKind::Transient,
             Self::Reconcile(e) => e.kind(),
             Self::Store(e) if e.is_corrupt() => ErrorKind::Permanent,
             Self::Store(_) | Self::Backup(_) | Self::Restore(_) => ErrorKind::Transient,
@@ -108,8 +120,8 @@ impl Controller {
         let inner = Inner {
             store,
             metrics,
-            admin: EtcdAdmin::new(),
             config,
+            dcos: std::sync::Mutex::new(HashMap::new()),
             clock: Clock::start(),
             workers: Mutex::new(HashMap::new()),
             backup_locks: std::sync::Mutex::new(HashMap::new()),
@@ -187,19 +199,45 @@ impl Controller {
         Ok(Some((desired, stored.generation)))
     }
 
-    fn local(&self, desired: &DesiredCluster) -> Result<LocalPlatform, ControllerError> {
-        match &desired.platform {
-            PlatformSpec::Local(spec) => {
-                Ok(LocalPlatform::new(self.inner.store.platform_dir(&desired.name), spec.clone()))
-            }
-            PlatformSpec::Dcos(_) => Err(ControllerError::Unsupported("dcos")),
-        }
+    /// The cluster's platform and an etcd admin with its client TLS files, read now.
+    fn clients(&self, desired: &DesiredCluster) -> Result<(AnyPlatform, EtcdAdmin), ControllerError> {
+        let tls = desired.etcd.tls.as_ref().map(ClientTls::load).transpose()?;
+        let platform = match &desired.platform {
+            PlatformSpec::Local(spec) => AnyPlatform::Local(LocalPlatform::new(
+                self.inner.store.platform_dir(&desired.name),
+                spec.clone(),
+            )),
+            PlatformSpec::Dcos(spec) => AnyPlatform::Dcos(self.dcos(desired, spec)?),
+        };
+        Ok((platform, EtcdAdmin::with_tls(tls)))
     }
 
-    fn context<'a, P: Platform>(&'a self, platform: &'a P, desired: &DesiredCluster) -> PassContext<'a, P> {
+    fn dcos(&self, desired: &DesiredCluster, spec: &DcosSpec) -> Result<Arc<DcosPlatform>, ControllerError> {
+        let mut cache = match self.inner.dcos.lock() {
+            Ok(cache) => cache,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let endpoints = &desired.etcd.endpoints;
+        if let Some((s, e, platform)) = cache.get(&desired.name)
+            && s == spec
+            && e == endpoints
+        {
+            return Ok(platform.clone());
+        }
+        let platform = Arc::new(DcosPlatform::new(spec, endpoints)?);
+        cache.insert(desired.name.clone(), (spec.clone(), endpoints.clone(), platform.clone()));
+        Ok(platform)
+    }
+
+    fn context<'a, P: Platform>(
+        &'a self,
+        platform: &'a P,
+        admin: &'a EtcdAdmin,
+        desired: &DesiredCluster,
+    ) -> PassContext<'a, P> {
         PassContext {
             platform,
-            admin: &self.inner.admin,
+            admin,
             store: &self.inner.store,
             metrics: &self.inner.metrics,
             backup_lock: self.backup_lock(&desired.name),
@@ -214,8 +252,8 @@ impl Controller {
     /// # Errors
     /// When the platform cannot be observed.
     pub async fn plan(&self, desired: &DesiredCluster) -> Result<Plan, ControllerError> {
-        let platform = self.local(desired)?;
-        Ok(dry_run(&self.context(&platform, desired), desired).await?)
+        let (platform, admin) = self.clients(desired)?;
+        Ok(dry_run(&self.context(&platform, &admin, desired), desired).await?)
     }
 
     async fn pass(
@@ -224,8 +262,8 @@ impl Controller {
         generation: Generation,
         memory: &mut PassMemory,
     ) -> Result<PassReport, ControllerError> {
-        let platform = self.local(desired)?;
-        Ok(reconcile(&self.context(&platform, desired), desired, generation, memory).await?)
+        let (platform, admin) = self.clients(desired)?;
+        Ok(reconcile(&self.context(&platform, &admin, desired), desired, generation, memory).await?)
     }
 
     /// Stops every member of the cluster; with `purge`, removes all its files too.
@@ -234,8 +272,9 @@ impl Controller {
     /// When a member cannot be stopped or the files cannot be removed.
     pub async fn delete(&self, name: &ClusterName, purge: bool) -> Result<(), ControllerError> {
         self.stop(name).await;
+        // On DC/OS the service runs on: the controller only stops watching it.
         if let Some((desired, _)) = self.desired(name)?
-            && let Ok(platform) = self.local(&desired)
+            && let Ok((platform @ AnyPlatform::Local(_), _)) = self.clients(&desired)
         {
             let observed = platform.observe().await.map_err(ReconcileError::from)?;
             for task in observed.tasks {

@@ -2,14 +2,13 @@
 
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions};
+use etcd_client::Client;
 
+use super::tls::{ClientTls, connect_options};
 use super::{EtcdApi, EtcdCall, EtcdError};
 use crate::domain::MemberId;
 use crate::model::etcd::{EndpointStatus, ListedMember};
 
-/// How long a connection attempt to one member may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long one request to one member may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a membership change may take: a raft round trip, perhaps through a leader
@@ -18,12 +17,19 @@ const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Talks to etcd members by client URL.
 #[derive(Debug, Clone, Default)]
-pub struct EtcdAdmin {}
+pub struct EtcdAdmin {
+    tls: Option<ClientTls>,
+}
 
 impl EtcdAdmin {
     /// An admin for plain-HTTP members.
     pub fn new() -> Self {
-        Self {}
+        Self { tls: None }
+    }
+
+    /// An admin that uses `tls` for `https://` members (and plain HTTP for the others).
+    pub fn with_tls(tls: Option<ClientTls>) -> Self {
+        Self { tls }
     }
 
     /// Connects to one member.
@@ -31,7 +37,7 @@ impl EtcdAdmin {
     /// # Errors
     /// `Call` when no connection can be made within the connect timeout.
     pub async fn connect(&self, endpoint: &str) -> Result<Client, EtcdError> {
-        connect_for(endpoint, REQUEST_TIMEOUT).await
+        self.connect_for(endpoint, REQUEST_TIMEOUT).await
     }
 
     /// The member's own status.
@@ -49,6 +55,7 @@ impl EtcdAdmin {
             db_size_bytes: status.db_size(),
             is_learner: status.is_learner(),
             errors: status.errors().to_vec(),
+            version: status.version().to_owned(),
         })
     }
 
@@ -80,7 +87,7 @@ impl EtcdAdmin {
     /// When the cluster refuses (etcd 3.4 answers "unhealthy cluster" for a few
     /// seconds after a peer reconnects: callers retry with backoff).
     pub async fn add_learner(&self, endpoint: &str, peer_url: &str) -> Result<MemberId, EtcdError> {
-        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
+        let mut client = self.connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
         let options = etcd_client::MemberAddOptions::new().with_is_learner();
         let response =
             bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_add([peer_url], Some(options))).await?;
@@ -92,7 +99,7 @@ impl EtcdAdmin {
     /// # Errors
     /// When the cluster refuses or cannot be reached.
     pub async fn remove(&self, endpoint: &str, id: MemberId) -> Result<(), EtcdError> {
-        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
+        let mut client = self.connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
         bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_remove(id.0)).await.map(|_| ())
     }
 
@@ -101,7 +108,7 @@ impl EtcdAdmin {
     /// # Errors
     /// When the cluster refuses or cannot be reached.
     pub async fn promote(&self, endpoint: &str, id: MemberId) -> Result<(), EtcdError> {
-        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
+        let mut client = self.connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
         bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_promote(id.0)).await.map(|_| ())
     }
 
@@ -123,7 +130,7 @@ impl EtcdAdmin {
     /// # Errors
     /// When the leader refuses or cannot be reached.
     pub async fn move_leader(&self, endpoint: &str, to: MemberId) -> Result<(), EtcdError> {
-        let mut client = connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
+        let mut client = self.connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
         bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.move_leader(to.0)).await.map(|_| ())
     }
 
@@ -140,10 +147,12 @@ impl EtcdAdmin {
     }
 }
 
-/// Connects to one member with a per-request timeout.
-async fn connect_for(endpoint: &str, timeout: Duration) -> Result<Client, EtcdError> {
-    let options = ConnectOptions::new().with_connect_timeout(CONNECT_TIMEOUT).with_timeout(timeout);
-    bounded(endpoint, Client::connect([endpoint], Some(options))).await
+impl EtcdAdmin {
+    /// Connects to one member with a per-request timeout.
+    async fn connect_for(&self, endpoint: &str, timeout: Duration) -> Result<Client, EtcdError> {
+        let options = connect_options(self.tls.as_ref(), Some(timeout));
+        bounded(endpoint, Client::connect([endpoint], Some(options))).await
+    }
 }
 
 /// Runs one etcd call with the request timeout, naming the endpoint in any error.
@@ -168,6 +177,10 @@ async fn bounded_for<T>(
 }
 
 impl EtcdApi for EtcdAdmin {
+    fn tls(&self) -> Option<&ClientTls> {
+        self.tls.as_ref()
+    }
+
     fn status<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, EndpointStatus> {
         Box::pin(EtcdAdmin::status(self, endpoint))
     }

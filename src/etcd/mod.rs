@@ -8,12 +8,14 @@
 //! retries by kind, never by the text of an error.
 
 mod admin;
+mod tls;
 
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 
 pub use admin::EtcdAdmin;
+pub use tls::{ClientTls, TlsFileError, connect_options};
 
 use crate::domain::MemberId;
 use crate::model::etcd::{EndpointStatus, ListedMember};
@@ -159,6 +161,11 @@ pub type EtcdCall<'a, T> = BoxFuture<'a, Result<T, EtcdError>>;
 
 /// The etcd calls the controller makes, by member client URL.
 pub trait EtcdApi: Send + Sync {
+    /// The client TLS material for `https://` members, if any: snapshots stream over
+    /// their own connection with it.
+    fn tls(&self) -> Option<&ClientTls> {
+        None
+    }
     /// The member's own status (`etcdctl endpoint status`).
     fn status<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, EndpointStatus>;
     /// The member list as the member at `endpoint` knows it.

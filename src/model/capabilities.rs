@@ -27,6 +27,17 @@ pub enum ReplaceBy {
     Platform,
 }
 
+/// How the member count grows (scenario 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScaleUpBy {
+    /// The controller adds each new member: learner, launch, promotion.
+    Controller,
+    /// The platform adds the members itself once asked (DC/OS: a Cosmos update
+    /// turning high availability on); the controller asks once, behind the same
+    /// backup gate, and follows.
+    Platform,
+}
+
 /// What the platform can do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
@@ -34,6 +45,8 @@ pub struct Capabilities {
     pub restart: RestartBy,
     /// How a lost member is replaced.
     pub replace: ReplaceBy,
+    /// How the member count grows.
+    pub scale_up: ScaleUpBy,
     /// Whether a new member joins as a learner first (etcd 3.4 or later everywhere).
     pub learners: bool,
     /// Whether the member count can go down.
@@ -51,10 +64,25 @@ impl Capabilities {
     pub const LOCAL: Self = Self {
         restart: RestartBy::Controller,
         replace: ReplaceBy::Controller,
+        scale_up: ScaleUpBy::Controller,
         learners: true,
         scale_down: true,
         automatic_restore: true,
         bootstrap: true,
+    };
+
+    /// A DC/OS Kubernetes service: the SDK restarts and replaces pods, the package's
+    /// `recover` task changes membership, Cosmos grows the cluster; the controller
+    /// never adds a member itself (so never a learner), never scales down, never
+    /// bootstraps and never restores by itself.
+    pub const DCOS: Self = Self {
+        restart: RestartBy::PlatformThenAskOnce,
+        replace: ReplaceBy::Platform,
+        scale_up: ScaleUpBy::Platform,
+        learners: false,
+        scale_down: false,
+        automatic_restore: false,
+        bootstrap: false,
     };
 }
 

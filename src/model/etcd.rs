@@ -17,12 +17,24 @@ pub struct EndpointStatus {
     pub is_learner: bool,
     /// Errors it reports (alarms such as NOSPACE).
     pub errors: Vec<String>,
+    /// Its etcd server version (`3.4.13`); learners need 3.4 on every member.
+    pub version: String,
 }
 
 impl EndpointStatus {
     /// A member is healthy when it answers, follows a leader and reports no error.
     pub fn is_healthy(&self) -> bool {
         self.leader.is_some() && self.errors.is_empty()
+    }
+
+    /// Whether its version is 3.4 or later: it knows learners. An unreadable version
+    /// does not.
+    pub fn knows_learners(&self) -> bool {
+        let mut parts = self.version.split('.').map(str::parse::<u32>);
+        match (parts.next(), parts.next()) {
+            (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= (3, 4),
+            _ => false,
+        }
     }
 
     /// A healthy voting member: it counts towards the quorum.

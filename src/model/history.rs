@@ -127,6 +127,10 @@ pub struct ScaleAdmission {
     pub members: usize,
     /// The backup that admitted it.
     pub backup: BackupId,
+    /// When the platform was asked to add the members itself (DC/OS), recorded before
+    /// asking: a platform is asked once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<Timestamp>,
 }
 
 /// Why a slot gets a new member.

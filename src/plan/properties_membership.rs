@@ -157,14 +157,7 @@ proptest! {
         requested in any::<bool>(),
     ) {
         let mut w = build(count, &slots, phantom, replacing);
-        w.observed.capabilities = crate::model::capabilities::Capabilities {
-            restart: crate::model::capabilities::RestartBy::PlatformThenAskOnce,
-            replace: crate::model::capabilities::ReplaceBy::Platform,
-            learners: false,
-            scale_down: false,
-            automatic_restore: false,
-            bootstrap: false,
-        };
+        w.observed.capabilities = crate::model::capabilities::Capabilities::DCOS;
         if let Some(r) = w.history.in_flight.replacement.as_mut() {
             r.requested_at = requested.then(t0);
         }
@@ -190,6 +183,8 @@ proptest! {
                     | Step::RestoreFromBackup { .. }
                     | Step::ReadSurvivor { .. }
                     | Step::RemoveMember { pod: Some(_), .. }
+                    | Step::BeginScaleUp { .. }
+                    | Step::MoveLeader { .. }
             );
             prop_assert!(!ours, "the controller did the platform's work: {step:?} in {plan:#?}");
             if let Step::RequestRestart { pod } = step {

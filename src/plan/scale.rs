@@ -3,12 +3,16 @@
 //! Scale-up starts one slot at a time (`BeginScaleUp`); `replace.rs` then takes it
 //! through learner add, launch and promotion. Scale-down removes one member at a time,
 //! the highest slot first, moving leadership away first when that slot leads.
+//!
+//! A platform that grows the cluster itself (DC/OS) is asked once, behind the same
+//! gate (`RequestScaleUp`), and followed; it cannot shrink, so a scale-down is refused.
 
 use jiff::Timestamp;
 
 use super::{Decision, Quorum, Rule, Step};
 use crate::domain::{BackupId, PodName};
 use crate::manifest::desired::{DesiredCluster, ScaleUpPolicy};
+use crate::model::capabilities::ScaleUpBy;
 use crate::model::catalog;
 use crate::model::etcd::ListedMember;
 use crate::model::platform::TaskState;
@@ -90,6 +94,9 @@ pub(super) fn decide(
         }
         return abandon(observed, list, joining.pod);
     }
+    if observed.capabilities.scale_up == ScaleUpBy::Platform {
+        return by_platform(desired, observed, history, now);
+    }
     let count = desired.members.get();
     let missing = desired.members.pods().find(|p| {
         observed
@@ -105,6 +112,40 @@ pub(super) fn decide(
         }];
     }
     scale_down(desired, observed, history, list, now)
+}
+
+/// Where the platform adds members itself: the pods it runs are the member count.
+/// Fewer than desired: one request behind the gate, then follow; more: refused.
+fn by_platform(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    history: &History,
+    now: Timestamp,
+) -> Vec<Decision> {
+    let count = desired.members.get();
+    let running = observed.platform.tasks.len();
+    if running > count {
+        let message = format!(
+            "{} runs {running} members and spec asks for {count}: this platform cannot remove members (the package does not support turning high availability off); set spec.highAvailability back to true",
+            desired.name
+        );
+        return vec![Decision::refuse(Rule::ScaleDown, message)];
+    }
+    if running == count {
+        return Vec::new();
+    }
+    let what = format!("scaling {} up from {running} to {count} members", desired.name);
+    let asked = history.in_flight.scale.as_ref().filter(|s| s.members == count).and_then(|s| s.requested_at);
+    if let Some(at) = asked {
+        let message = format!(
+            "{what}: the platform was asked at {at} and adds the members itself; following it, never asking again"
+        );
+        return vec![Decision::wait(Rule::ScaleUp, None, message)];
+    }
+    vec![match gate(desired, observed, history, now, &what) {
+        Ok(backup) => Decision::act(Rule::ScaleUp, Step::RequestScaleUp { members: count, backup }, what),
+        Err(decision) => decision,
+    }]
 }
 
 /// A replacement or scale-up of a slot that is no longer desired: its learner is

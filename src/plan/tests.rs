@@ -97,6 +97,7 @@ pub(crate) fn world(members: usize) -> World {
                 db_size_bytes: 20480,
                 is_learner: false,
                 errors: Vec::new(),
+                version: "3.4.13".to_owned(),
             };
             (pod(i), Ok(status))
         })
@@ -248,6 +249,7 @@ impl World {
                 db_size_bytes: 1,
                 is_learner: true,
                 errors: vec![],
+                version: "3.4.13".to_owned(),
             };
             self.observed.endpoints.insert(pod(i), Ok(status));
         }

@@ -3,19 +3,15 @@
 
 use super::tests::{World, at, desired, only_step, pod, t0, world};
 use super::{Rule, Step};
+use crate::manifest::desired::{BackupPolicy, Destination, Retention, Schedule};
 use crate::manifest::desired::{MemberCount, QuorumLossPolicy};
-use crate::model::capabilities::{Capabilities, ReplaceBy, RestartBy};
+use crate::model::ScaleAdmission;
+use crate::model::capabilities::Capabilities;
 
 /// A platform like DC/OS: it restarts and replaces pods and changes membership itself,
-/// never bootstraps for the controller, and is restored by hand.
-const PLATFORM_DOES_IT: Capabilities = Capabilities {
-    restart: RestartBy::PlatformThenAskOnce,
-    replace: ReplaceBy::Platform,
-    learners: false,
-    scale_down: false,
-    automatic_restore: false,
-    bootstrap: false,
-};
+/// grows the cluster itself, never bootstraps for the controller, and is restored by
+/// hand.
+const PLATFORM_DOES_IT: Capabilities = Capabilities::DCOS;
 
 fn on_platform(mut w: World) -> World {
     w.observed.capabilities = PLATFORM_DOES_IT;
@@ -131,4 +127,50 @@ fn our_replacement_not_yet_asked_for_is_not_asked_while_the_platform_already_reb
     w.task(2).recovery = crate::model::platform::PlatformRecovery::Replacing;
     let plan = w.plan(&d, at(lost_after + 60));
     assert_eq!(plan.steps().count(), 0, "a replace made by hand is followed, not doubled: {plan:#?}");
+}
+
+fn with_backups(members: MemberCount) -> crate::manifest::desired::DesiredCluster {
+    let mut d = desired(members);
+    d.backup = Some(BackupPolicy {
+        schedule: Schedule::Every(std::time::Duration::from_secs(3600)),
+        destination: Destination::Directory("/b".into()),
+        retention: Retention::default(),
+        fresh_for: std::time::Duration::from_secs(900),
+    });
+    d
+}
+
+#[test]
+fn a_scale_up_is_refused_without_a_fresh_backup_then_asked_of_the_platform_once_and_followed() {
+    let d = with_backups(MemberCount::Three);
+    let mut w = on_platform(world(1));
+    w.observed.backups.records.push(super::tests::backup_record(at(-3600), 40));
+    let stale = w.plan(&d, t0());
+    assert_eq!(stale.steps().count(), 0, "{stale:#?}");
+    assert!(stale.refuses(Rule::ScaleBlocked), "{stale:#?}");
+    let fresh = super::tests::backup_record(at(-60), 41);
+    let id = fresh.id.clone();
+    w.observed.backups.records.push(fresh);
+    let (step, rule) = only_step(&w.plan(&d, t0()));
+    assert_eq!((step, rule), (Step::RequestScaleUp { members: 3, backup: id.clone() }, Rule::ScaleUp));
+    // Asked (recorded before the call): followed, never asked again, even once the
+    // backup is stale and while the new pods are not launched yet.
+    w.history.in_flight.scale = Some(ScaleAdmission { members: 3, backup: id, requested_at: Some(t0()) });
+    for later in [1, 3600, 86_400] {
+        let plan = w.plan(&d, at(later));
+        assert_eq!(plan.steps().count(), 0, "at {later}: {plan:#?}");
+        assert!(plan.decisions.iter().any(|d| d.message.contains("never asking again")), "{plan:#?}");
+    }
+    let grown = on_platform(world(3).not_launched(2));
+    assert!(grown.plan(&d, at(10)).steps().all(|(s, _)| !matches!(s, Step::RequestScaleUp { .. })));
+}
+
+#[test]
+fn a_scale_down_is_refused_on_a_platform_that_cannot_remove_members() {
+    let d = with_backups(MemberCount::One);
+    let mut w = on_platform(world(3));
+    w.observed.backups.records.push(super::tests::backup_record(at(-60), 41));
+    let plan = w.plan(&d, t0());
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    assert!(plan.refuses(Rule::ScaleDown), "{plan:#?}");
 }

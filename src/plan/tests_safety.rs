@@ -42,6 +42,7 @@ fn answering_alone(mut w: World, i: u8, revision: i64) -> World {
         db_size_bytes: 1,
         is_learner: false,
         errors: vec![],
+        version: "3.4.13".to_owned(),
     };
     w.observed.endpoints.insert(pod(i), Ok(status));
     w
@@ -256,7 +257,7 @@ fn a_scale_up_admitted_by_a_backup_finishes_on_it_after_the_backup_aged() {
     let d = restoring(MemberCount::Three);
     let mut w = world(3).removed(2).not_launched(2);
     let id = add_backup(&mut w, at(-3600), 42);
-    w.history.in_flight.scale = Some(ScaleAdmission { members: 3, backup: id.clone() });
+    w.history.in_flight.scale = Some(ScaleAdmission { members: 3, backup: id.clone(), requested_at: None });
     let (step, rule) = only_step(&w.plan(&d, t0()));
     assert_eq!(rule, Rule::ScaleUp);
     assert_eq!(step, Step::BeginScaleUp { pod: pod(2), backup: id });

@@ -174,6 +174,15 @@ pub enum Step {
         /// The fresh verified backup that allows it.
         backup: BackupId,
     },
+    /// Ask the platform, once, to grow the cluster to `members` by itself, behind
+    /// backup `backup` (DC/OS: the Cosmos update turning high availability on).
+    #[serde(rename_all = "camelCase")]
+    RequestScaleUp {
+        /// The member count asked for.
+        members: usize,
+        /// The fresh verified backup that allows it.
+        backup: BackupId,
+    },
     /// Restore every member from a fresh snapshot of a surviving member.
     #[serde(rename_all = "camelCase")]
     RestoreFromSurvivor {
@@ -254,6 +263,7 @@ impl Step {
             Self::LaunchReplacement { .. } => "LaunchReplacement",
             Self::PromoteLearner { .. } => "PromoteLearner",
             Self::BeginScaleUp { .. } => "BeginScaleUp",
+            Self::RequestScaleUp { .. } => "RequestScaleUp",
             Self::TakeBackup => "TakeBackup",
             Self::RestoreFromSurvivor { .. } => "RestoreFromSurvivor",
             Self::RestoreFromBackup { .. } => "RestoreFromBackup",
@@ -301,6 +311,11 @@ impl Step {
                 format!("promote learner {pod} ({id}) to a voting member")
             }
             Self::BeginScaleUp { pod, backup } => format!("scale up: {pod} joins, backed by backup {backup}"),
+            Self::RequestScaleUp { members, backup } => {
+                format!(
+                    "ask the platform to grow the cluster to {members} members, backed by backup {backup}"
+                )
+            }
             Self::TakeBackup => "take and verify a backup before changing the member count".to_owned(),
             Self::RestoreFromSurvivor { pod, .. } => format!("restore every member from a snapshot of {pod}"),
             Self::RestoreFromBackup { id } => format!("restore every member from backup {id}"),
@@ -325,6 +340,7 @@ impl Step {
             | Self::WipeFailedBootstrap { .. }
             | Self::TakeBackup
             | Self::MoveLeader { .. }
+            | Self::RequestScaleUp { .. }
             | Self::RestoreFromBackup { .. } => None,
             Self::RestartInPlace { pod, .. }
             | Self::RequestRestart { pod }

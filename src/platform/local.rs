@@ -351,6 +351,10 @@ impl Platform for LocalPlatform {
         Err(PlatformError::Unsupported("replace pods by itself: the controller replaces members"))
     }
 
+    async fn request_scale_up(&self, _members: usize) -> Result<(), PlatformError> {
+        Err(PlatformError::Unsupported("grow the cluster by itself: the controller adds members"))
+    }
+
     async fn log_tail(&self, pod: PodName, lines: usize) -> Result<Vec<String>, PlatformError> {
         let path = self.log_file(pod);
         let text = match read_tail(&path).await {

@@ -5,9 +5,12 @@
 //! member operations the reconciler needs. Every operation is idempotent: asking for a
 //! state that already holds succeeds without doing anything.
 
+mod any;
 pub mod dcos;
 pub mod local;
 mod process;
+
+pub use any::AnyPlatform;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -101,6 +104,14 @@ pub enum PlatformError {
     /// retry, even of a request made only once.
     #[error("the platform could not be reached: {0}")]
     Unreachable(String),
+    /// No answer in time, or the connection broke after the request left: a command
+    /// may have been carried out, so it is never sent again on this alone.
+    #[error("the platform did not answer in time: {0}")]
+    Uncertain(String),
+    /// The platform answered with an error, or with something this controller cannot
+    /// read (an unexpected status or shape, a refused login).
+    #[error("the platform refused: {0}")]
+    Refused(String),
     /// The platform does not offer this operation (its capabilities say so; the
     /// planner never asks for it).
     #[error("the platform does not {0}")]
@@ -145,6 +156,11 @@ pub trait Platform: Send + Sync + 'static {
     /// membership itself (DC/OS: `POST /v1/pod/<p>/replace`). A platform whose
     /// membership the controller changes refuses.
     fn request_replace(&self, pod: PodName) -> impl Future<Output = Result<(), PlatformError>> + Send;
+
+    /// Asks the platform to grow the cluster to `members` by itself (DC/OS: a Cosmos
+    /// update setting `kubernetes.high_availability: true`). A platform whose members
+    /// the controller adds refuses.
+    fn request_scale_up(&self, members: usize) -> impl Future<Output = Result<(), PlatformError>> + Send;
 
     /// Where the member's data directory lives on this machine, if it does (the local
     /// platform); `None` where the data lives on a remote agent.

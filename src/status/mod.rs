@@ -52,6 +52,10 @@ pub enum ConditionType {
     RestoreRequired,
     /// The first bootstrap failed for good.
     BootstrapFailed,
+    /// The platform could not be observed in full in the last pass: the rest of the
+    /// status is from the last observation that worked (`observedAt`), and nothing was
+    /// done. Present only while it holds.
+    PlatformUnreachable,
 }
 
 /// A condition's status.
@@ -104,6 +108,8 @@ pub enum Reason {
     BackupFailed,
     /// A member count change waits for a fresh verified backup.
     NoFreshBackup,
+    /// The platform's API did not answer, or answered something unreadable.
+    PlatformError,
 }
 
 /// The newest backup, as status shows it.
@@ -270,6 +276,44 @@ impl ClusterStatus {
     /// The condition of a kind, if present.
     pub fn condition(&self, kind: ConditionType) -> Option<&Condition> {
         self.conditions.iter().find(|c| c.kind == kind)
+    }
+
+    /// The status after a pass that could not observe the platform: the last one
+    /// (or, before any, an empty one) with the `PlatformUnreachable` condition.
+    pub fn platform_unreachable(
+        previous: Option<&ClusterStatus>,
+        desired: &crate::manifest::desired::DesiredCluster,
+        generation: Generation,
+        message: String,
+        now: Timestamp,
+    ) -> ClusterStatus {
+        let mut status = previous.cloned().unwrap_or_else(|| {
+            let voting = desired.members.get();
+            ClusterStatus {
+                name: desired.name.clone(),
+                observed_generation: generation,
+                phase: Phase::Degraded,
+                desired_members: voting,
+                quorum: QuorumStatus { voting, healthy: 0, needed: voting / 2 + 1, fault_tolerance: 0 },
+                members: Vec::new(),
+                conditions: Vec::new(),
+                last_backup: None,
+                restore: None,
+                last_action: None,
+                observed_at: now,
+            }
+        });
+        let since =
+            status.condition(ConditionType::PlatformUnreachable).map_or(now, |c| c.last_transition_time);
+        status.conditions.retain(|c| c.kind != ConditionType::PlatformUnreachable);
+        status.conditions.push(Condition {
+            kind: ConditionType::PlatformUnreachable,
+            status: ConditionStatus::True,
+            reason: Reason::PlatformError,
+            message,
+            last_transition_time: since,
+        });
+        status
     }
 
     /// Whether the status differs from `other` in anything but the observation time.

@@ -82,9 +82,14 @@ impl FakePlatform {
 
     /// Records a call, then fails it if a failure is queued for it.
     fn call(&self, name: &str, pod: PodName, detail: &str) -> Result<(), PlatformError> {
-        let mut state = lock(&self.state);
         let entry =
             if detail.is_empty() { format!("{name} {pod}") } else { format!("{name} {pod} {detail}") };
+        self.record(name, entry)
+    }
+
+    /// Records a call, and fails it if a failure was queued for its name.
+    fn record(&self, name: &str, entry: String) -> Result<(), PlatformError> {
+        let mut state = lock(&self.state);
         state.calls.push(entry);
         match state.failures.get_mut(name).and_then(VecDeque::pop_front) {
             Some(error) => Err(error),
@@ -105,7 +110,12 @@ impl FakePlatform {
 
 impl Platform for FakePlatform {
     async fn observe(&self) -> Result<PlatformObservation, PlatformError> {
-        Ok(PlatformObservation { tasks: lock(&self.state).tasks.values().cloned().collect() })
+        let mut state = lock(&self.state);
+        // Not recorded as a call: every pass observes.
+        if let Some(error) = state.failures.get_mut("observe").and_then(VecDeque::pop_front) {
+            return Err(error);
+        }
+        Ok(PlatformObservation { tasks: state.tasks.values().cloned().collect() })
     }
 
     async fn member_urls(&self, pod: PodName) -> Result<MemberUrls, PlatformError> {
@@ -156,6 +166,10 @@ impl Platform for FakePlatform {
 
     async fn request_replace(&self, pod: PodName) -> Result<(), PlatformError> {
         self.call("request_replace", pod, "")
+    }
+
+    async fn request_scale_up(&self, members: usize) -> Result<(), PlatformError> {
+        self.record("request_scale_up", format!("request_scale_up {members}"))
     }
 
     fn local_data_dir(&self, _pod: PodName) -> Option<PathBuf> {

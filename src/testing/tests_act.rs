@@ -177,6 +177,29 @@ async fn a_replacement_request_that_certainly_did_not_reach_the_platform_is_made
 }
 
 #[tokio::test]
+async fn a_scale_up_is_requested_from_the_platform_once_recorded_first_and_again_only_if_certainly_not_made()
+{
+    let b = bench();
+    let backup = crate::domain::BackupId::new(t0(), 41);
+    let request = || vec![(Rule::ScaleUp, Step::RequestScaleUp { members: 3, backup: backup.clone() })];
+    let unreachable = crate::platform::PlatformError::Unreachable("503 from Admin Router".into());
+    b.f.platform.fail_next_with("request_scale_up", unreachable);
+    let (report, history) = b.act_on(request(), History::default()).await;
+    assert!(report.error.is_some());
+    assert_eq!(history.in_flight.scale.as_ref().and_then(|s| s.requested_at), None, "certainly not made");
+    let uncertain = crate::platform::PlatformError::Uncertain("no answer in 10 s".into());
+    b.f.platform.fail_next_with("request_scale_up", uncertain);
+    let (report, history) = b.act_on(request(), history).await;
+    assert!(report.error.is_some());
+    let stored = b.f.store.history(&b.name).expect("history");
+    let admitted = stored.in_flight.scale.expect("recorded before the call");
+    assert_eq!((admitted.requested_at, admitted.backup), (Some(t0()), backup.clone()));
+    let (report, _) = b.act_on(request(), history).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(b.f.platform.calls(), ["request_scale_up 3", "request_scale_up 3"], "never a third");
+}
+
+#[tokio::test]
 async fn every_failed_read_of_a_survivor_is_counted_so_that_the_reads_are_bounded() {
     let b = bench();
     let read = || vec![(Rule::Restore, Step::ReadSurvivor { pod: pod(0) })];

@@ -38,6 +38,20 @@ impl Bench {
         reconcile(&ctx, d, Generation(1), &mut self.memory).await.expect("a pass")
     }
 
+    /// One pass that must fail.
+    async fn failed_pass(&mut self, d: &DesiredCluster, seconds: i64) -> crate::reconcile::ReconcileError {
+        let ctx = PassContext {
+            platform: &self.f.platform,
+            admin: &self.f.etcd,
+            store: &self.f.store,
+            metrics: &self.metrics,
+            backup_lock: Arc::default(),
+            clock: Clock::starting_at(at(seconds)),
+            max_gap: Duration::from_secs(3600),
+        };
+        reconcile(&ctx, d, Generation(1), &mut self.memory).await.expect_err("a failed pass")
+    }
+
     fn refusals(&self, d: &DesiredCluster) -> usize {
         self.f.store.events(&d.name).expect("events").iter().filter(|e| e.reason == "Refused").count()
     }
@@ -97,4 +111,37 @@ async fn a_deleted_cluster_keeps_its_history_but_not_its_status() {
     b.f.store.remove(&d.name, false).expect("delete");
     assert!(b.f.store.status(&d.name).expect("status").is_none(), "applied again, it shows no stale status");
     assert!(b.f.store.history(&d.name).expect("history").seen.ever_healthy, "the history stays: never wiped");
+}
+
+#[tokio::test]
+async fn a_platform_that_cannot_be_observed_is_a_condition_and_an_event_and_nothing_is_done() {
+    use crate::platform::PlatformError;
+    use crate::status::ConditionType;
+    let mut b = bench();
+    let d = desired(MemberCount::Three);
+    let healthy = b.pass(&d, 0).await.status;
+    b.f.platform.update(pod(1), |t| t.task = TaskState::Exited);
+    for (i, error) in [
+        PlatformError::Unreachable("pod status: Admin Router answered 502".into()),
+        PlatformError::Refused("pod status: malformed JSON at line 1".into()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        b.f.platform.fail_next_with("observe", error);
+        b.failed_pass(&d, 600 + i as i64).await;
+    }
+    let status = b.f.store.status(&d.name).expect("status").expect("a status");
+    let condition = status.condition(ConditionType::PlatformUnreachable).expect("the condition");
+    assert!(condition.message.contains("malformed JSON"), "{condition:?}");
+    let since = condition.last_transition_time;
+    assert!(since >= at(600) && since < at(601), "it holds since the first failure: {since}");
+    assert_eq!(status.observed_at, healthy.observed_at, "the rest is the last observation");
+    assert!(b.f.platform.calls().is_empty(), "nothing done: {:?}", b.f.platform.calls());
+    let events = b.f.store.events(&d.name).expect("events");
+    assert_eq!(events.iter().filter(|e| e.reason == "PlatformUnreachable").count(), 1, "{events:#?}");
+    let back = b.pass(&d, 700).await.status;
+    assert!(back.condition(ConditionType::PlatformUnreachable).is_none());
+    let events = b.f.store.events(&d.name).expect("events");
+    assert!(events.iter().any(|e| e.reason == "PlatformReachable"), "{events:#?}");
 }

@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode, header};
 
 use super::auth::{AuthError, TokenSource, http_client};
 use super::shapes::mesos::MasterState;
-use super::shapes::pods::{PodCommandReply, PodInfo, PodStatus};
+use super::shapes::pods::{PodCommandReply, PodInfo, PodList, PodStatus};
 use super::shapes::{SdkReply, ShapeError};
 use crate::domain::PodName;
 use crate::manifest::desired::DcosSpec;
@@ -84,6 +84,19 @@ impl DcosClient {
         let url = spec.url.trim_end_matches('/').to_owned();
         let service = spec.service.trim_matches('/').to_owned();
         Ok(Self { http, url, service, tokens })
+    }
+
+    /// `GET /service/<svc>/v1/pod`: the pod instance names.
+    ///
+    /// # Errors
+    /// When DC/OS cannot answer after retries, or answers something unexpected.
+    pub async fn pod_list(&self) -> Result<PodList, DcosError> {
+        let what = "pod list";
+        let (status, body) = self.read(what, &self.scheduler("/v1/pod")).await?;
+        match status {
+            200 => Ok(super::shapes::parse(what, &body)?),
+            _ => Err(unexpected(what, status, &body)),
+        }
     }
 
     /// `GET /service/<svc>/v1/pod/<pod>/status`.

@@ -8,15 +8,18 @@ use std::time::Instant;
 
 use jiff::Timestamp;
 
+mod events;
+
+use events::{refusals, report_unobserved, transitions};
+
 use crate::act::{ActContext, ActError, act, readable_log_tail};
 use crate::domain::{Generation, PodName};
 use crate::etcd::EtcdApi;
-use crate::event::Event;
 use crate::manifest::DesiredCluster;
 use crate::metrics::{ErrorLabel, Metrics, StepLabel};
 use crate::model::{BackupView, History, Observed};
 use crate::observe::observe;
-use crate::plan::{Outcome, Plan, Rule, plan};
+use crate::plan::{Plan, Rule, plan};
 use crate::platform::{Platform, PlatformError};
 use crate::status::{ClusterStatus, StatusInputs, compute};
 use crate::store::{Store, StoreError};
@@ -224,7 +227,13 @@ async fn pass<P: Platform>(
     for pod in desired.members.pods() {
         ctx.platform.member_urls(pod).await?;
     }
-    let (observed, previous_history, mut history) = observe_and_record(ctx, desired, now).await?;
+    let (observed, previous_history, mut history) = match observe_and_record(ctx, desired, now).await {
+        Err(ReconcileError::Observe(error)) => {
+            report_unobserved(ctx, desired, generation, &error, now)?;
+            return Err(ReconcileError::Observe(error));
+        }
+        observed => observed?,
+    };
     if !memory.passed {
         history.restart_windows();
         history.record(&observed, ctx.max_gap);
@@ -326,53 +335,4 @@ async fn member_logs<P: Platform>(platform: &P, pods: &[PodName]) -> BTreeMap<Po
         }
     }
     logs
-}
-
-/// Events for what changed between two statuses: members down or back, phase.
-fn transitions(previous: Option<&ClusterStatus>, status: &ClusterStatus, now: Timestamp) -> Vec<Event> {
-    let mut events = Vec::new();
-    let Some(previous) = previous else {
-        return events;
-    };
-    for member in &status.members {
-        let before = previous.members.iter().find(|m| m.pod == member.pod);
-        let was_healthy = before.is_some_and(|m| m.healthy);
-        let pod: PodName = member.pod;
-        if was_healthy && !member.healthy {
-            let message = format!(
-                "{pod} is not healthy (task {}, agent {}{})",
-                member.task.state,
-                member.task.agent,
-                if member.task.agent_lost { " lost" } else { " healthy" }
-            );
-            events.push(Event::warning(now, "MemberDown", message).about(pod));
-        } else if !was_healthy && member.healthy && before.is_some() {
-            let id = member.id.map(|i| i.to_string()).unwrap_or_default();
-            events.push(
-                Event::normal(now, "MemberHealthy", format!("{pod} is healthy (member {id})")).about(pod),
-            );
-        }
-    }
-    if previous.phase != status.phase {
-        let message = format!("phase {:?} -> {:?}", previous.phase, status.phase);
-        events.push(Event::normal(now, "PhaseChanged", message));
-    }
-    events
-}
-
-/// Events for refusals that were not standing in the previous pass.
-fn refusals(plan: &Plan, memory: &mut PassMemory, now: Timestamp) -> Vec<Event> {
-    let current: Vec<(Rule, String)> = plan
-        .decisions
-        .iter()
-        .filter(|d| d.outcome == Outcome::Refuse)
-        .map(|d| (d.rule, d.message.clone()))
-        .collect();
-    let events = current
-        .iter()
-        .filter(|r| !memory.refusals.contains(r))
-        .map(|(rule, message)| Event::warning(now, "Refused", message.clone()).by(rule.id()))
-        .collect();
-    memory.refusals = current;
-    events
 }

@@ -1,0 +1,81 @@
+//! The platform a manifest names, behind one type, so that the controller runs every
+//! cluster through the same generic code.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::dcos::DcosPlatform;
+use super::local::LocalPlatform;
+use super::{LaunchSpec, MemberUrls, Platform, PlatformError};
+use crate::domain::PodName;
+use crate::model::capabilities::Capabilities;
+use crate::model::platform::PlatformObservation;
+
+/// The local platform, or DC/OS (shared between passes: it keeps its login).
+#[derive(Debug)]
+pub enum AnyPlatform {
+    /// `platform.local`.
+    Local(LocalPlatform),
+    /// `platform.dcos`.
+    Dcos(Arc<DcosPlatform>),
+}
+
+/// Calls the same method on whichever platform it is.
+macro_rules! each {
+    ($self:ident, $p:ident => $call:expr) => {
+        match $self {
+            AnyPlatform::Local($p) => $call,
+            AnyPlatform::Dcos($p) => $call,
+        }
+    };
+}
+
+impl Platform for AnyPlatform {
+    async fn observe(&self) -> Result<PlatformObservation, PlatformError> {
+        each!(self, p => p.observe().await)
+    }
+
+    async fn member_urls(&self, pod: PodName) -> Result<MemberUrls, PlatformError> {
+        each!(self, p => p.member_urls(pod).await)
+    }
+
+    async fn ensure_running(&self, pod: PodName, spec: &LaunchSpec) -> Result<(), PlatformError> {
+        each!(self, p => p.ensure_running(pod, spec).await)
+    }
+
+    async fn ensure_stopped(&self, pod: PodName) -> Result<(), PlatformError> {
+        each!(self, p => p.ensure_stopped(pod).await)
+    }
+
+    async fn ensure_wiped(&self, pod: PodName) -> Result<(), PlatformError> {
+        each!(self, p => p.ensure_wiped(pod).await)
+    }
+
+    async fn ensure_forgotten(&self, pod: PodName) -> Result<(), PlatformError> {
+        each!(self, p => p.ensure_forgotten(pod).await)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        each!(self, p => p.capabilities())
+    }
+
+    async fn request_restart(&self, pod: PodName) -> Result<(), PlatformError> {
+        each!(self, p => p.request_restart(pod).await)
+    }
+
+    async fn request_replace(&self, pod: PodName) -> Result<(), PlatformError> {
+        each!(self, p => p.request_replace(pod).await)
+    }
+
+    async fn request_scale_up(&self, members: usize) -> Result<(), PlatformError> {
+        each!(self, p => p.request_scale_up(members).await)
+    }
+
+    fn local_data_dir(&self, pod: PodName) -> Option<PathBuf> {
+        each!(self, p => p.local_data_dir(pod))
+    }
+
+    async fn log_tail(&self, pod: PodName, lines: usize) -> Result<Vec<String>, PlatformError> {
+        each!(self, p => p.log_tail(pod, lines).await)
+    }
+}

@@ -1,0 +1,204 @@
+//! `DcosPlatform`: the [`Platform`] of the `etcd-N` pods of a DC/OS Kubernetes service.
+//!
+//! It observes through the SDK scheduler and the Mesos master (one full read per pass:
+//! the pod list, each etcd pod's status and info, the master's state; any failure fails
+//! the whole observation, so that no pass acts on half of it) and asks the scheduler to
+//! restart or replace a pod, or Cosmos to turn high availability on. It never starts,
+//! stops or wipes a member itself: the SDK does, on the agents.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::client::{DcosClient, DcosError};
+use super::mapping::DcosView;
+use super::shapes::SdkReply;
+use crate::domain::PodName;
+use crate::manifest::desired::{DcosSpec, EndpointsSpec};
+use crate::model::capabilities::Capabilities;
+use crate::model::platform::PlatformObservation;
+use crate::platform::{LaunchSpec, MemberUrls, Platform, PlatformError};
+
+/// The client URL of a member when the manifest gives no `endpoints` (§5.3, §9.8).
+pub const DEFAULT_ENDPOINTS: &str = "https://{pod}-peer.{service}.autoip.dcos.thisdcos.directory:2379";
+
+/// The etcd pods of one DC/OS service.
+#[derive(Debug)]
+pub struct DcosPlatform {
+    client: DcosClient,
+    /// The service name as DNS names write it: without slashes (`prodkubernetes`).
+    dns_service: String,
+    endpoints: EndpointsSpec,
+}
+
+impl DcosPlatform {
+    /// A platform for the manifest's DC/OS settings and etcd endpoints. Sends nothing.
+    ///
+    /// # Errors
+    /// When the DC/OS CA file cannot be read.
+    pub fn new(spec: &DcosSpec, endpoints: &EndpointsSpec) -> Result<Self, PlatformError> {
+        let client = DcosClient::new(spec).map_err(|e| PlatformError::Refused(e.to_string()))?;
+        // dcos-commons' own test helpers name a foldered service `prodkubernetes` in
+        // autoip names (`testing/sdk_hosts.py`); §5.3 calls it unconfirmed: a map of
+        // endpoints avoids the question.
+        let dns_service = spec.service.replace('/', "");
+        Ok(Self { client, dns_service, endpoints: endpoints.clone() })
+    }
+
+    /// The member's client and peer URLs. The peer URL is the client URL's host with
+    /// the next port (2379 → 2380, the package's peer port, §5.3).
+    pub fn urls(&self, pod: PodName) -> MemberUrls {
+        let render = |template: &str| {
+            template.replace("{pod}", &pod.to_string()).replace("{service}", &self.dns_service)
+        };
+        let client = match &self.endpoints {
+            EndpointsSpec::Default => render(DEFAULT_ENDPOINTS),
+            EndpointsSpec::Template(template) => render(template),
+            EndpointsSpec::Map(map) => {
+                map.iter().find(|(p, _)| *p == pod).map(|(_, url)| url.clone()).unwrap_or_default()
+            }
+        };
+        let peer = peer_url(&client).unwrap_or_default();
+        MemberUrls { client, peer }
+    }
+
+    async fn read(&self) -> Result<DcosView, DcosError> {
+        let pods = self.client.pod_list().await?.etcd_pods()?;
+        let mut statuses = Vec::new();
+        let mut infos = BTreeMap::new();
+        for pod in pods {
+            // A pod listed a moment ago and gone now: the next pass sees the list again.
+            if let SdkReply::Found(status) = self.client.pod_status(pod).await? {
+                statuses.push(status);
+            }
+            if let SdkReply::Found(info) = self.client.pod_info(pod).await? {
+                infos.insert(pod, info);
+            }
+        }
+        let master = self.client.master_state().await?;
+        Ok(DcosView { pods: statuses, infos, master })
+    }
+}
+
+/// `https://host:2379` → `https://host:2380`; `None` for a URL without a host.
+fn peer_url(client: &str) -> Option<String> {
+    let url = reqwest::Url::parse(client).ok()?;
+    let port = url.port_or_known_default()?.checked_add(1)?;
+    Some(format!("{}://{}:{port}", url.scheme(), url.host_str()?))
+}
+
+/// A DC/OS error as the platform's: certainly not made, perhaps made, or refused.
+fn platform_error(error: DcosError) -> PlatformError {
+    match error {
+        e if e.certainly_not_made() => PlatformError::Unreachable(e.to_string()),
+        e @ DcosError::Timeout { .. } => PlatformError::Uncertain(e.to_string()),
+        e => PlatformError::Refused(e.to_string()),
+    }
+}
+
+impl Platform for DcosPlatform {
+    async fn observe(&self) -> Result<PlatformObservation, PlatformError> {
+        let view = self.read().await.map_err(platform_error)?;
+        view.observation(|pod| self.urls(pod)).map_err(|e| PlatformError::Refused(e.to_string()))
+    }
+
+    async fn member_urls(&self, pod: PodName) -> Result<MemberUrls, PlatformError> {
+        Ok(self.urls(pod))
+    }
+
+    async fn ensure_running(&self, _pod: PodName, _spec: &LaunchSpec) -> Result<(), PlatformError> {
+        Err(PlatformError::Unsupported("start members itself: the SDK launches its pods"))
+    }
+
+    async fn ensure_stopped(&self, _pod: PodName) -> Result<(), PlatformError> {
+        Err(PlatformError::Unsupported("stop members itself: the SDK runs its pods"))
+    }
+
+    async fn ensure_wiped(&self, _pod: PodName) -> Result<(), PlatformError> {
+        Err(PlatformError::Unsupported("wipe members: their data lives on the agents"))
+    }
+
+    async fn ensure_forgotten(&self, _pod: PodName) -> Result<(), PlatformError> {
+        Err(PlatformError::Unsupported("remove members: the package cannot scale down"))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::DCOS
+    }
+
+    async fn request_restart(&self, pod: PodName) -> Result<(), PlatformError> {
+        match self.client.restart(pod).await.map_err(platform_error)? {
+            SdkReply::Found(_) => Ok(()),
+            SdkReply::NotFound(_) => Err(PlatformError::UnknownPod(pod)),
+        }
+    }
+
+    async fn request_replace(&self, pod: PodName) -> Result<(), PlatformError> {
+        match self.client.replace(pod).await.map_err(platform_error)? {
+            SdkReply::Found(_) => Ok(()),
+            SdkReply::NotFound(_) => Err(PlatformError::UnknownPod(pod)),
+        }
+    }
+
+    async fn request_scale_up(&self, members: usize) -> Result<(), PlatformError> {
+        if members != 3 {
+            return Err(PlatformError::Unsupported(
+                "run other than 1 or 3 members (high availability on or off)",
+            ));
+        }
+        Err(PlatformError::Unsupported("MERGE-PENDING"))
+    }
+
+    fn local_data_dir(&self, _pod: PodName) -> Option<PathBuf> {
+        None
+    }
+
+    async fn log_tail(&self, _pod: PodName, _lines: usize) -> Result<Vec<String>, PlatformError> {
+        // The task's log lives in its sandbox on the agent; reading it (Mesos files API)
+        // is not built: status shows no log lines on DC/OS.
+        Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::desired::DcosCredentials;
+
+    fn platform(service: &str, endpoints: EndpointsSpec) -> DcosPlatform {
+        let spec = DcosSpec {
+            url: "http://127.0.0.1:1".to_owned(),
+            service: service.to_owned(),
+            ca_file: None,
+            credentials: DcosCredentials::Token { token_file: PathBuf::from("/nonexistent") },
+        };
+        DcosPlatform::new(&spec, &endpoints).expect("a platform")
+    }
+
+    #[test]
+    fn urls_come_from_the_default_template_a_template_or_a_map_with_the_next_port_for_peers() {
+        let pod = |i| PodName::new(i).expect("a slot");
+        let default = platform("/prod/kubernetes", EndpointsSpec::Default).urls(pod(1));
+        assert_eq!(default.client, "https://etcd-1-peer.prodkubernetes.autoip.dcos.thisdcos.directory:2379");
+        assert_eq!(default.peer, "https://etcd-1-peer.prodkubernetes.autoip.dcos.thisdcos.directory:2380");
+        let template = EndpointsSpec::Template("https://{pod}-peer.{service}.mesos:2379".to_owned());
+        let seed = platform("kubernetes", template).urls(pod(0));
+        assert_eq!(seed.client, "https://etcd-0-peer.kubernetes.mesos:2379");
+        assert_eq!(seed.peer, "https://etcd-0-peer.kubernetes.mesos:2380");
+        let map = EndpointsSpec::Map(vec![(pod(0), "https://10.0.1.5:2379".to_owned())]);
+        let mapped = platform("kubernetes", map);
+        assert_eq!(mapped.urls(pod(0)).peer, "https://10.0.1.5:2380");
+        assert_eq!(mapped.urls(pod(2)), MemberUrls { client: String::new(), peer: String::new() });
+        assert_eq!(peer_url("https://[::1]:23790").as_deref(), Some("https://[::1]:23791"));
+    }
+
+    #[tokio::test]
+    async fn the_platform_never_starts_stops_or_wipes_a_member_itself() {
+        let p = platform("kubernetes", EndpointsSpec::Default);
+        let pod = PodName::new(0).expect("a slot");
+        assert!(matches!(p.ensure_stopped(pod).await, Err(PlatformError::Unsupported(_))));
+        assert!(matches!(p.ensure_wiped(pod).await, Err(PlatformError::Unsupported(_))));
+        assert!(matches!(p.ensure_forgotten(pod).await, Err(PlatformError::Unsupported(_))));
+        assert_eq!(p.capabilities(), Capabilities::DCOS);
+        assert!(p.local_data_dir(pod).is_none());
+    }
+}
