@@ -195,6 +195,9 @@ impl DcosClient {
         match status {
             502 | 503 => Err(DcosError::Unreachable { what, why: format!("Admin Router answered {status}") }),
             504 => Err(DcosError::Timeout { what, why: "Admin Router answered 504".to_owned() }),
+            // A 401 is Admin Router's `text/html` page too (§9.9): it goes back to `send`
+            // for a new token, whatever its content type.
+            401 => Ok((status, body)),
             // An error page instead of an answer: Admin Router's, not the scheduler's.
             _ if html && status >= 400 => {
                 Err(DcosError::Unreachable { what, why: format!("an HTML error page ({status})") })

@@ -38,7 +38,10 @@ async fn serve(State(fake): State<Arc<Fake>>, request: Request) -> Response {
         && auth == format!("token={token}")
     {
         std::fs::write(&file, next).expect("rotate the token file");
-        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "acsjwt")], "").into_response();
+        // Admin Router's 401: an HTML page with `WWW-Authenticate` (§9.9).
+        let page = "<html><head><title>401 Authorization Required</title></head></html>";
+        let headers = [(header::WWW_AUTHENTICATE, "acsjwt"), (header::CONTENT_TYPE, "text/html")];
+        return (StatusCode::UNAUTHORIZED, headers, page).into_response();
     }
     let (status, kind, body) = fake
         .answers
@@ -180,4 +183,22 @@ async fn a_401_gets_a_new_token_and_the_request_is_made_again_with_it() {
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(seen[0].ends_with(&format!("token={}", b.token)));
     assert!(seen[1].ends_with(&format!("token={rotated}")));
+}
+
+#[tokio::test]
+async fn admin_routers_html_401_gets_a_new_token_for_a_command_too() {
+    let b = bench().await;
+    let rotated = jwt("etcd-warden-rotated");
+    *b.fake.refused.lock().expect("lock") = Some((b.token.clone(), b.token_file.clone(), rotated.clone()));
+    b.answer(vec![(200, "application/json", r#"{"pod":"etcd-1","tasks":["etcd-1-peer"]}"#.to_owned())]);
+    b.client.restart(pod(1)).await.expect("restarted with the new token");
+    let seen = b.seen();
+    assert_eq!(
+        seen,
+        [
+            format!("POST /service/prod/kubernetes/v1/pod/etcd-1/restart token={}", b.token),
+            format!("POST /service/prod/kubernetes/v1/pod/etcd-1/restart token={rotated}"),
+        ],
+        "a 401 was refused by Admin Router, so the command is sent again with the new token"
+    );
 }
