@@ -14,6 +14,8 @@ pub mod shapes;
 #[cfg(test)]
 mod tests_client;
 #[cfg(test)]
+mod tests_client_plans;
+#[cfg(test)]
 mod tests_mapping;
 #[cfg(test)]
 mod tests_shapes;
