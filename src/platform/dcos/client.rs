@@ -50,6 +50,15 @@ pub enum DcosError {
         /// Why.
         why: String,
     },
+    /// Admin Router's 403: the account lacks the permission for the path (§1.3). Not
+    /// made, and not retried: it answers the same until the permission is granted.
+    #[error(
+        "{what}: permission denied by Admin Router (403); grant the account the permission for this path (docs/dcos.md, Deploying)"
+    )]
+    Forbidden {
+        /// The request.
+        what: &'static str,
+    },
     /// Logging in failed.
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -76,7 +85,10 @@ impl DcosError {
     /// Whether the request certainly did not reach the scheduler, so that sending a
     /// command again cannot make it twice.
     pub fn certainly_not_made(&self) -> bool {
-        matches!(self, Self::Unreachable { .. } | Self::Cosmos { status: 400..=499, .. })
+        matches!(
+            self,
+            Self::Unreachable { .. } | Self::Forbidden { .. } | Self::Cosmos { status: 400..=499, .. }
+        )
     }
 
     fn retryable(&self) -> bool {
@@ -233,6 +245,7 @@ impl DcosClient {
             // A 401 is Admin Router's `text/html` page too (§9.9): it goes back to `send`
             // for a new token, whatever its content type.
             401 => Ok((status, body)),
+            403 => Err(DcosError::Forbidden { what }),
             // An error page instead of an answer: Admin Router's, not the scheduler's.
             _ if html && status >= 400 => {
                 Err(DcosError::Unreachable { what, why: format!("an HTML error page ({status})") })

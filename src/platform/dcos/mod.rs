@@ -3,8 +3,9 @@
 //!
 //! Members are the `etcd-N` pods of a DC/OS Kubernetes service, run by its SDK
 //! scheduler on Mesos agents. Reference: `shared/reference/dcos-api.md`; the mapping
-//! table and what is not built yet: `docs/dcos.md`. No HTTP client, login or
-//! `Platform` implementation yet: nothing here does I/O.
+//! table and what is not built yet: `docs/dcos.md`. The login (`auth`) and the
+//! client (`client`) do I/O; the shapes and the mapping do none. No `Platform`
+//! implementation yet.
 
 pub mod auth;
 pub mod client;

@@ -186,3 +186,13 @@ async fn the_update_refused_with_admin_routers_401_is_sent_again_with_a_new_toke
     b.client.update_high_availability().await.expect("updated with the new token");
     assert_eq!(b.requests(), [update(&b.token), update(&rotated)]);
 }
+
+#[tokio::test]
+async fn admin_routers_403_names_the_missing_permission_and_is_not_retried() {
+    let b = bench().await;
+    b.answer(vec![(403, "text/html", "<html>403 Forbidden</html>".to_owned())]);
+    let error = b.client.describe().await.expect_err("403");
+    assert!(matches!(error, DcosError::Forbidden { .. }), "{error:?}");
+    assert!(error.to_string().contains("permission"), "{error}");
+    assert_eq!(b.requests(), [describe(&b.token)], "a refusal is not retried");
+}
