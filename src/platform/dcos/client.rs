@@ -2,10 +2,18 @@
 //! authentication header, one new login after a 401, and reads into the shapes. It
 //! decides nothing.
 //!
-//! Reads (`GET`) are retried with backoff while DC/OS cannot answer: Admin Router's
-//! 502 and 503 while the scheduler moves, an HTML error page, a refused connection, a
-//! timeout. Commands (`POST .../restart`, `.../replace`) are sent once: the caller
-//! knows from [`DcosError::certainly_not_made`] whether sending again is safe.
+//! Reads (`GET`, and Cosmos's `describe`, a `POST` that changes nothing) are retried
+//! with backoff while DC/OS cannot answer: Admin Router's 502 and 503 while the
+//! scheduler moves, an HTML error page, a refused connection, a timeout. Commands
+//! (`POST .../restart`, `.../replace`, Cosmos's `update`) are sent once: the caller
+//! knows from [`DcosError::certainly_not_made`] whether sending again is safe. A 401
+//! (Admin Router's HTML page) is sent again once with a new token, commands too:
+//! Admin Router refused it, so nothing was made.
+//!
+//! Plans are in `client/plans.rs`, Cosmos in `client/cosmos.rs`.
+
+mod cosmos;
+mod plans;
 
 use std::time::Duration;
 
@@ -42,19 +50,45 @@ pub enum DcosError {
         /// Why.
         why: String,
     },
+    /// Admin Router's 403: the account lacks the permission for the path (§1.3). Not
+    /// made, and not retried: it answers the same until the permission is granted.
+    #[error(
+        "{what}: permission denied by Admin Router (403); grant the account the permission for this path (docs/dcos.md, Deploying)"
+    )]
+    Forbidden {
+        /// The request.
+        what: &'static str,
+    },
     /// Logging in failed.
     #[error(transparent)]
     Auth(#[from] AuthError),
     /// The reply does not have the shape the reference gives, or an unexpected status.
     #[error(transparent)]
     Shape(#[from] ShapeError),
+    /// Cosmos answered with its error body (`{type, message, data}`, §9.10). A 4xx is
+    /// a refusal that changed nothing (sending it again gets the same answer); after
+    /// a 5xx Cosmos may have acted.
+    #[error("{what}: Cosmos refused it ({status} {kind}): {message}")]
+    Cosmos {
+        /// The request.
+        what: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// Cosmos's error `type` (`MarathonAppNotFound`, `OptionsNotStored`...).
+        kind: String,
+        /// Cosmos's message.
+        message: String,
+    },
 }
 
 impl DcosError {
     /// Whether the request certainly did not reach the scheduler, so that sending a
     /// command again cannot make it twice.
     pub fn certainly_not_made(&self) -> bool {
-        matches!(self, Self::Unreachable { .. })
+        matches!(
+            self,
+            Self::Unreachable { .. } | Self::Forbidden { .. } | Self::Cosmos { status: 400..=499, .. }
+        )
     }
 
     fn retryable(&self) -> bool {
@@ -156,7 +190,7 @@ impl DcosClient {
         verb: &str,
     ) -> Result<SdkReply<PodCommandReply>, DcosError> {
         let url = self.scheduler(&format!("/v1/pod/{pod}/{verb}"));
-        let (status, body) = self.send(what, Method::POST, &url).await?;
+        let (status, body) = self.send(&Call::new(what, Method::POST, &url)).await?;
         Ok(SdkReply::from_http(what, status, &body)?)
     }
 
@@ -164,13 +198,19 @@ impl DcosClient {
         format!("{}/service/{}{path}", self.url, self.service)
     }
 
-    /// A `GET`, retried while DC/OS cannot answer: 0.5 s doubling to 4 s, five times.
+    /// A `GET`, retried while DC/OS cannot answer.
     async fn read(&self, what: &'static str, url: &str) -> Result<(u16, String), DcosError> {
+        self.retried(&Call::new(what, Method::GET, url)).await
+    }
+
+    /// A request that changes nothing, retried while DC/OS cannot answer: 0.5 s
+    /// doubling to 4 s, five times.
+    async fn retried(&self, call: &Call<'_>) -> Result<(u16, String), DcosError> {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(500))
             .with_max_delay(Duration::from_secs(4))
             .with_max_times(5);
-        let attempt = || self.send(what, Method::GET, url);
+        let attempt = || self.send(call);
         attempt
             .retry(backoff)
             .when(DcosError::retryable)
@@ -178,25 +218,32 @@ impl DcosClient {
             .await
     }
 
-    /// One request with the current token; after a 401, once more with a new one.
-    async fn send(&self, what: &'static str, method: Method, url: &str) -> Result<(u16, String), DcosError> {
+    /// One request with the current token; after a 401, once more with a new one
+    /// (Admin Router refused the first, so nothing was made).
+    async fn send(&self, call: &Call<'_>) -> Result<(u16, String), DcosError> {
         let token = self.tokens.token().await?;
-        let reply = self.once(what, method.clone(), url, token.authorization_header()).await?;
+        let reply = self.once(call, token.authorization_header()).await?;
         if reply.0 != StatusCode::UNAUTHORIZED.as_u16() {
             return Ok(reply);
         }
         let token = self.tokens.token_after_unauthorized(&token).await?;
-        self.once(what, method, url, token.authorization_header()).await
+        self.once(call, token.authorization_header()).await
     }
 
     async fn once(
         &self,
-        what: &'static str,
-        method: Method,
-        url: &str,
+        call: &Call<'_>,
         authorization: header::HeaderValue,
     ) -> Result<(u16, String), DcosError> {
-        let request = self.http.request(method, url).header(header::AUTHORIZATION, authorization);
+        let what = call.what;
+        let mut request =
+            self.http.request(call.method.clone(), call.url).header(header::AUTHORIZATION, authorization);
+        if let Some(accept) = call.accept {
+            request = request.header(header::ACCEPT, accept);
+        }
+        if let Some(body) = &call.body {
+            request = request.header(header::CONTENT_TYPE, body.content_type).body(body.json.clone());
+        }
         let response = request.timeout(REQUEST_TIMEOUT).send().await.map_err(|e| transport(what, &e))?;
         let status = response.status().as_u16();
         let html = response
@@ -208,12 +255,55 @@ impl DcosClient {
         match status {
             502 | 503 => Err(DcosError::Unreachable { what, why: format!("Admin Router answered {status}") }),
             504 => Err(DcosError::Timeout { what, why: "Admin Router answered 504".to_owned() }),
+            // A 401 is Admin Router's `text/html` page too (§9.9): it goes back to `send`
+            // for a new token, whatever its content type.
+            401 => Ok((status, body)),
+            403 => Err(DcosError::Forbidden { what }),
             // An error page instead of an answer: Admin Router's, not the scheduler's.
             _ if html && status >= 400 => {
                 Err(DcosError::Unreachable { what, why: format!("an HTML error page ({status})") })
             }
             _ => Ok((status, body)),
         }
+    }
+}
+
+/// One request: what it is for, where it goes, and what it carries besides the token.
+#[derive(Debug, Clone)]
+struct Call<'a> {
+    /// Names the request in errors.
+    what: &'static str,
+    method: Method,
+    url: &'a str,
+    /// The media type of the reply asked for, if any.
+    accept: Option<&'static str>,
+    body: Option<JsonBody>,
+}
+
+/// A JSON request body, already serialized, with its media type.
+#[derive(Debug, Clone)]
+struct JsonBody {
+    json: String,
+    content_type: &'static str,
+}
+
+impl<'a> Call<'a> {
+    fn new(what: &'static str, method: Method, url: &'a str) -> Self {
+        Self { what, method, url, accept: None, body: None }
+    }
+
+    /// With a JSON body of the media type `content_type`, asking for `accept`.
+    fn json(
+        self,
+        body: &impl serde::Serialize,
+        content_type: &'static str,
+        accept: &'static str,
+    ) -> Result<Self, DcosError> {
+        let json = serde_json::to_string(body).map_err(|e| ShapeError::Value {
+            what: self.what,
+            reason: format!("the request cannot be written as JSON: {e}"),
+        })?;
+        Ok(Self { accept: Some(accept), body: Some(JsonBody { json, content_type }), ..self })
     }
 }
 

@@ -18,6 +18,8 @@ pub use platform::DcosPlatform;
 #[cfg(test)]
 mod tests_client;
 #[cfg(test)]
+mod tests_client_plans;
+#[cfg(test)]
 mod tests_mapping;
 #[cfg(test)]
 mod tests_shapes;

@@ -145,7 +145,7 @@ impl Platform for DcosPlatform {
                 "run other than 1 or 3 members (high availability on or off)",
             ));
         }
-        Err(PlatformError::Unsupported("MERGE-PENDING"))
+        self.client.update_high_availability().await.map(|_| ()).map_err(platform_error)
     }
 
     fn local_data_dir(&self, _pod: PodName) -> Option<PathBuf> {

@@ -17,12 +17,25 @@ use crate::domain::PodName;
 use crate::manifest::desired::{DcosCredentials, DcosSpec};
 
 /// One canned answer: status, content type, body.
-type Canned = (u16, &'static str, String);
+pub(super) type Canned = (u16, &'static str, String);
+
+/// A request as the fake saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Seen {
+    pub(super) method: String,
+    pub(super) path: String,
+    pub(super) authorization: String,
+    pub(super) content_type: Option<String>,
+    pub(super) accept: Option<String>,
+    pub(super) body: String,
+}
 
 #[derive(Default)]
-struct Fake {
+pub(super) struct Fake {
     /// `METHOD path authorization` of every request, in order.
     seen: Mutex<Vec<String>>,
+    /// Every request in full, in order.
+    requests: Mutex<Vec<Seen>>,
     /// Answers to give, in order; then 200 with `fallback`.
     answers: Mutex<VecDeque<Canned>>,
     fallback: Mutex<String>,
@@ -31,14 +44,31 @@ struct Fake {
 }
 
 async fn serve(State(fake): State<Arc<Fake>>, request: Request) -> Response {
-    let auth = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let line = format!("{} {} {auth}", request.method(), request.uri().path());
-    fake.seen.lock().expect("lock").push(line);
+    let (parts, body) = request.into_parts();
+    let text = |name| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let auth = text(header::AUTHORIZATION).unwrap_or_default();
+    let (content_type, accept) = (text(header::CONTENT_TYPE), text(header::ACCEPT));
+    let (method, path) = (parts.method.to_string(), parts.uri.path().to_owned());
+    let body = axum::body::to_bytes(body, 1 << 20).await.expect("a request body");
+    let body = String::from_utf8(body.to_vec()).expect("a UTF-8 body");
+    fake.seen.lock().expect("lock").push(format!("{method} {path} {auth}"));
+    let authorization = auth.clone();
+    fake.requests.lock().expect("lock").push(Seen {
+        method,
+        path,
+        authorization,
+        content_type,
+        accept,
+        body,
+    });
     if let Some((token, file, next)) = fake.refused.lock().expect("lock").clone()
         && auth == format!("token={token}")
     {
         std::fs::write(&file, next).expect("rotate the token file");
-        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "acsjwt")], "").into_response();
+        // Admin Router's 401: an HTML page with `WWW-Authenticate` (§9.9).
+        let page = "<html><head><title>401 Authorization Required</title></head></html>";
+        let headers = [(header::WWW_AUTHENTICATE, "acsjwt"), (header::CONTENT_TYPE, "text/html")];
+        return (StatusCode::UNAUTHORIZED, headers, page).into_response();
     }
     let (status, kind, body) = fake
         .answers
@@ -49,21 +79,21 @@ async fn serve(State(fake): State<Arc<Fake>>, request: Request) -> Response {
     (StatusCode::from_u16(status).expect("status"), [(header::CONTENT_TYPE, kind)], body).into_response()
 }
 
-fn jwt(uid: &str) -> String {
+pub(super) fn jwt(uid: &str) -> String {
     let claims = serde_json::json!({ "uid": uid, "exp": jiff::Timestamp::now().as_second() + 3600 });
     let key = jsonwebtoken::EncodingKey::from_secret(b"test").expect("a key");
     jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("a token")
 }
 
-struct Bench {
-    fake: Arc<Fake>,
-    client: DcosClient,
-    token: String,
-    token_file: std::path::PathBuf,
+pub(super) struct Bench {
+    pub(super) fake: Arc<Fake>,
+    pub(super) client: DcosClient,
+    pub(super) token: String,
+    pub(super) token_file: std::path::PathBuf,
     _dir: TempDir,
 }
 
-async fn bench() -> Bench {
+pub(super) async fn bench() -> Bench {
     let fake = Arc::new(Fake::default());
     let app = Router::new().fallback(serve).with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -84,12 +114,22 @@ async fn bench() -> Bench {
 }
 
 impl Bench {
-    fn answer(&self, answers: Vec<Canned>) {
+    pub(super) fn answer(&self, answers: Vec<Canned>) {
         self.fake.answers.lock().expect("lock").extend(answers);
     }
 
-    fn seen(&self) -> Vec<String> {
+    pub(super) fn seen(&self) -> Vec<String> {
         self.fake.seen.lock().expect("lock").clone()
+    }
+
+    pub(super) fn requests(&self) -> Vec<Seen> {
+        self.fake.requests.lock().expect("lock").clone()
+    }
+
+    /// A token the fake refuses with Admin Router's 401, rotating the token file to `next`.
+    pub(super) fn refuse_token(&self, next: &str) {
+        *self.fake.refused.lock().expect("lock") =
+            Some((self.token.clone(), self.token_file.clone(), next.to_owned()));
     }
 }
 
@@ -180,4 +220,22 @@ async fn a_401_gets_a_new_token_and_the_request_is_made_again_with_it() {
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(seen[0].ends_with(&format!("token={}", b.token)));
     assert!(seen[1].ends_with(&format!("token={rotated}")));
+}
+
+#[tokio::test]
+async fn admin_routers_html_401_gets_a_new_token_for_a_command_too() {
+    let b = bench().await;
+    let rotated = jwt("etcd-warden-rotated");
+    *b.fake.refused.lock().expect("lock") = Some((b.token.clone(), b.token_file.clone(), rotated.clone()));
+    b.answer(vec![(200, "application/json", r#"{"pod":"etcd-1","tasks":["etcd-1-peer"]}"#.to_owned())]);
+    b.client.restart(pod(1)).await.expect("restarted with the new token");
+    let seen = b.seen();
+    assert_eq!(
+        seen,
+        [
+            format!("POST /service/prod/kubernetes/v1/pod/etcd-1/restart token={}", b.token),
+            format!("POST /service/prod/kubernetes/v1/pod/etcd-1/restart token={rotated}"),
+        ],
+        "a 401 was refused by Admin Router, so the command is sent again with the new token"
+    );
 }
