@@ -2,6 +2,7 @@
 //! destination with a catalog record each (the records and the catalog's rules are
 //! values, in `model::catalog`); retention; restore.
 
+pub mod adopt;
 pub mod data_dirs;
 pub mod destination;
 pub mod restore;

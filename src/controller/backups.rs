@@ -56,6 +56,36 @@ impl Controller {
         Ok(take_and_record(&ctx, &self.inner.metrics, why).await?)
     }
 
+    /// Before a worker's first pass: an empty catalog (a new state directory) is
+    /// rebuilt from the destination, so that the backups taken by an earlier controller
+    /// count for the scale gate and a restore. A failure is an event, not a failed pass.
+    pub(super) async fn adopt_catalog(&self, desired: &DesiredCluster) {
+        let now = Timestamp::now();
+        let event = match crate::backup::adopt::rebuild_catalog(&self.inner.store, desired).await {
+            Ok(None) => return,
+            Ok(Some(rebuilt)) if rebuilt.records == 0 && rebuilt.skipped.is_empty() => return,
+            Ok(Some(rebuilt)) => {
+                let mut message = format!(
+                    "the catalog was empty: {} backup(s) found again at the destination",
+                    rebuilt.records
+                );
+                if !rebuilt.skipped.is_empty() {
+                    message.push_str(&format!("; left out: {}", rebuilt.skipped.join("; ")));
+                }
+                Event::normal(now, "CatalogRebuilt", message)
+            }
+            Err(e) => Event::warning(
+                now,
+                "CatalogRebuildFailed",
+                format!("cannot read the destination's backups: {e}"),
+            ),
+        };
+        tracing::info!(message = %event.message, "backup catalog");
+        if let Err(e) = self.inner.store.add_events(&desired.name, &[event]) {
+            tracing::warn!(error = %e, "cannot record the catalog event");
+        }
+    }
+
     /// Starts the scheduled backup in the background when it is due and none runs;
     /// returns how long until the next one is due.
     pub(super) fn schedule_backup(

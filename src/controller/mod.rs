@@ -262,6 +262,9 @@ impl Controller {
         generation: Generation,
         memory: &mut PassMemory,
     ) -> Result<PassReport, ControllerError> {
+        if !memory.passed {
+            self.adopt_catalog(desired).await;
+        }
         let (platform, admin) = self.clients(desired)?;
         Ok(reconcile(&self.context(&platform, &admin, desired), desired, generation, memory).await?)
     }
