@@ -3,6 +3,7 @@
 //! and on failure.
 #![allow(dead_code)]
 
+pub mod dcos;
 pub mod s3;
 
 use std::net::TcpListener;
