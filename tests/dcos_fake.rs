@@ -1,15 +1,198 @@
-//! The fake DC/OS behaves like the reference says, and the DC/OS client reads it.
+//! The fake DC/OS behaves as `shared/reference/dcos-api.md` says, with real etcd pods
+//! over TLS, and the DC/OS client reads it: pod status and info, the master state,
+//! restart and replace, Admin Router's failures and token expiry. These tests are
+//! also the client's request assertions against the reference's shapes.
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::dcos::{FakeDcos, FakeOptions};
+use etcd_warden::domain::PodName;
+use etcd_warden::model::platform::{AgentState, PlatformObservation, PlatformRecovery, TaskState};
+use etcd_warden::platform::MemberUrls;
+use etcd_warden::platform::dcos::client::{DcosClient, DcosError};
+use etcd_warden::platform::dcos::mapping::DcosView;
+use etcd_warden::platform::dcos::shapes::SdkReply;
+use etcd_warden::platform::dcos::shapes::cosmos::DescribeReply;
+use etcd_warden::platform::dcos::shapes::plans::{PlanInfo, PlanStatus, RecoveryType};
+use etcd_warden::platform::dcos::shapes::pods::PodStatus;
+use reqwest::Method;
+use support::dcos::{FakeDcos, FakeOptions, Fault, USER};
+use support::{assert_holds, wait_for};
+
+const SERVICE: &str = "/service/prod/kubernetes";
+const LOGIN: &str = "/acs/api/v1/auth/login";
+
+/// A raw reply: status, content type, `WWW-Authenticate`, body.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    kind: String,
+    www: String,
+    body: String,
+}
+
+/// One raw request to the fake, with the given headers.
+fn call(fake: &FakeDcos, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    fake.block_on(async {
+        let mut request = reqwest::Client::new().request(method, format!("{}{path}", fake.url()));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.body(body.to_owned()).send().await.expect("send a request to the fake");
+        let header =
+            |name| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let (status, kind, www) =
+            (response.status().as_u16(), header("content-type"), header("www-authenticate"));
+        Reply { status, kind, www, body: response.text().await.expect("a body") }
+    })
+}
+
+/// A token from a password login.
+fn password_token(fake: &FakeDcos) -> String {
+    let body = serde_json::json!({"uid": USER.0, "password": USER.1}).to_string();
+    let reply = call(fake, Method::POST, LOGIN, &[("content-type", "application/json")], &body);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let value: serde_json::Value = serde_json::from_str(&reply.body).expect("login JSON");
+    value["token"].as_str().expect("a token").to_owned()
+}
+
+/// An authenticated GET.
+fn get(fake: &FakeDcos, token: &str, path: &str) -> Reply {
+    call(fake, Method::GET, path, &[("authorization", &format!("token={token}"))], "")
+}
+
+/// A plan through a raw GET: its HTTP status and body.
+fn plan(fake: &FakeDcos, token: &str, name: &str) -> (u16, PlanInfo) {
+    let reply = get(fake, token, &format!("{SERVICE}/v1/plans/{name}"));
+    (
+        reply.status,
+        serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("plan {name}: {e}: {reply:?}")),
+    )
+}
+
+fn pod(name: &str) -> PodName {
+    name.parse().expect("a pod name")
+}
+
+fn pod_status(fake: &FakeDcos, client: &DcosClient, name: &str) -> PodStatus {
+    match fake.block_on(client.pod_status(pod(name))).expect("pod status") {
+        SdkReply::Found(status) => status,
+        SdkReply::NotFound(nf) => panic!("{nf:?}"),
+    }
+}
+
+/// One observation through the client and the mapping, as the platform will make it.
+fn observe(fake: &FakeDcos, client: &DcosClient) -> PlatformObservation {
+    let count = fake.endpoints().len();
+    fake.block_on(async {
+        let master = client.master_state().await.expect("master state");
+        let (mut pods, mut infos) = (Vec::new(), BTreeMap::new());
+        for pod in PodName::first(count) {
+            if let SdkReply::Found(status) = client.pod_status(pod).await.expect("pod status") {
+                pods.push(status);
+            }
+            if let SdkReply::Found(info) = client.pod_info(pod).await.expect("pod info") {
+                infos.insert(pod, info);
+            }
+        }
+        let urls = |_| MemberUrls { client: String::new(), peer: String::new() };
+        DcosView { pods, infos, master }.observation(urls).expect("the mapping takes the fake's replies")
+    })
+}
+
+/// (task, agent, recovery) of one pod in an observation.
+fn seen(observation: &PlatformObservation, name: &str) -> (TaskState, AgentState, PlatformRecovery) {
+    let task = observation.tasks.iter().find(|t| t.pod == pod(name)).expect("the pod observed");
+    (task.task, task.agent, task.recovery)
+}
+
+const RUNNING: (TaskState, AgentState, PlatformRecovery) =
+    (TaskState::Running, AgentState::Healthy, PlatformRecovery::None);
 
 #[test]
-fn smoke() {
+fn the_client_reads_three_tls_pods_and_the_sdk_relaunches_a_crashed_task_in_place() {
     let fake = FakeDcos::start(FakeOptions::default());
-    fake.put_keys("k", 10);
-    fake.assert_keys_on(&fake.endpoint("etcd-1"), "k", 10);
-    let _ = Duration::from_secs(1);
+    fake.put_keys("before", 50);
+    let client = DcosClient::new(&fake.dcos_spec()).expect("a client");
+
+    let anonymous = call(&fake, Method::GET, &format!("{SERVICE}/v1/pod"), &[], "");
+    assert_eq!(
+        (anonymous.status, anonymous.kind.as_str(), anonymous.www.as_str()),
+        (401, "text/html", "acsjwt")
+    );
+
+    let observation = observe(&fake, &client);
+    assert_eq!(observation.tasks.len(), 3);
+    for name in ["etcd-0", "etcd-1", "etcd-2"] {
+        assert_eq!(seen(&observation, name), RUNNING, "{name}");
+    }
+    // The client logged in once, with a service login token, then sent its token.
+    let requests = fake.requests();
+    let logins: Vec<_> = requests.iter().filter(|r| r.path == LOGIN).collect();
+    assert_eq!(logins.len(), 1, "one login: {logins:?}");
+    let login: serde_json::Value = serde_json::from_str(&logins[0].body).expect("login JSON");
+    assert_eq!((login["uid"].as_str(), login["token"].is_string()), (Some("etcd-warden"), true));
+    assert!(logins[0].header("content-type").is_some_and(|v| v.starts_with("application/json")));
+    let reads = requests
+        .iter()
+        .filter(|r| r.path.starts_with(&format!("{SERVICE}/v1/pod/")) || r.path == "/mesos/master/state");
+    assert!(
+        reads.clone().count() == 7
+            && reads.clone().all(|r| r.header("authorization").is_some_and(|a| a.starts_with("token=")))
+    );
+
+    // The SDK's own 404, text/plain.
+    match fake.block_on(client.pod_status(pod("etcd-4"))).expect("pod status of etcd-4") {
+        SdkReply::NotFound(nf) => assert_eq!((nf.thing.as_str(), nf.name.as_str()), ("Pod", "etcd-4")),
+        found => panic!("etcd-4 found: {found:?}"),
+    }
+    let token = password_token(&fake);
+    let (code, deploy) = plan(&fake, &token, "deploy");
+    assert_eq!((code, deploy.status, deploy.phases[0].steps.len()), (200, PlanStatus::Complete, 3));
+    let (code, recovery) = plan(&fake, &token, "recovery");
+    assert_eq!((code, recovery.phases.len()), (200, 0), "no recovery: zero phases, complete");
+
+    // A crash: FAILED on a healthy agent, then relaunched on the same agent with its data.
+    let (agent, pid) = (fake.agent_of("etcd-1"), fake.pid("etcd-1"));
+    let old_id = pod_status(&fake, &client, "etcd-1").tasks[0].id.clone();
+    fake.crash("etcd-1");
+    let peer = pod_status(&fake, &client, "etcd-1").tasks[0].clone();
+    assert_eq!(peer.status.map(|s| s.as_str().to_owned()).as_deref(), Some("FAILED"));
+    assert_eq!(
+        seen(&observe(&fake, &client), "etcd-1"),
+        (TaskState::Exited, AgentState::Healthy, PlatformRecovery::None)
+    );
+    wait_for("etcd-1 relaunched", Duration::from_secs(30), || {
+        (seen(&observe(&fake, &client), "etcd-1") == RUNNING).then_some(())
+    });
+    assert_ne!(pod_status(&fake, &client, "etcd-1").tasks[0].id, old_id, "a new task ID");
+    assert_eq!(fake.agent_of("etcd-1"), agent, "relaunched in place");
+    assert_ne!(fake.pid("etcd-1"), pid);
+    let recovery = wait_for("the recovery plan complete", Duration::from_secs(10), || {
+        let (code, recovery) = plan(&fake, &token, "recovery");
+        (code == 200).then_some(recovery)
+    });
+    let step = &recovery.phases[0].steps[0];
+    assert_eq!(
+        (step.name.as_str(), step.status.clone(), step.recovery_type()),
+        ("etcd-1:[peer]", PlanStatus::Complete, Some(RecoveryType::Transient))
+    );
+    fake.assert_keys_on(&fake.endpoint("etcd-1"), "before", 50);
+
+    // A held relaunch waits for the controller's restart, which relaunches in place.
+    fake.hold_restarts("etcd-2", true);
+    fake.crash("etcd-2");
+    assert_holds("etcd-2 stays down while held", Duration::from_secs(3), || fake.pid("etcd-2").is_none());
+    match fake.block_on(client.restart(pod("etcd-2"))).expect("restart") {
+        SdkReply::Found(reply) => assert_eq!(reply.tasks, ["etcd-2-peer", "etcd-2-recover"]),
+        other => panic!("{other:?}"),
+    }
+    wait_for("etcd-2 restarted", Duration::from_secs(30), || {
+        (seen(&observe(&fake, &client), "etcd-2") == RUNNING).then_some(())
+    });
+    assert_eq!(fake.count("POST", "/v1/pod/etcd-2/restart"), 1);
+    fake.wait_healthy(Duration::from_secs(30));
+    fake.assert_keys_on(&fake.endpoint("etcd-2"), "before", 50);
 }

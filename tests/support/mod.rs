@@ -35,6 +35,30 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
     }
 }
 
+/// Polls `check` until it returns `Some`, or gives `None` after `timeout`.
+pub fn wait_for_or_none<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Polls `check` for `period` and panics with `what` as soon as it fails: a state
+/// that must hold for a while (a held relaunch), asserted throughout, not slept over.
+pub fn assert_holds(what: &str, period: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + period;
+    while Instant::now() < deadline {
+        assert!(check(), "{what} stopped holding before {period:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A temporary state directory with a running daemon, killed with all its members on drop.
 pub struct Harness {
     pub dir: tempfile::TempDir,

@@ -55,7 +55,12 @@ pub fn replace(w: &mut World, pod: &str) -> Option<Value> {
     w.recovery.phases.retain(|p| p.steps.iter().all(|s| s.pod != index));
     let (recover, peer) = (format!("{pod}:[recover]"), format!("{pod}:[peer]"));
     let steps = [(recover.as_str(), index), (peer.as_str(), index)];
-    w.recovery.phases.push(Phase::new("permanent-node-failure-recovery", PhaseKind::Replace, "serial", &steps));
+    w.recovery.phases.push(Phase::new(
+        "permanent-node-failure-recovery",
+        PhaseKind::Replace,
+        "serial",
+        &steps,
+    ));
     w.recovery.errors.clear();
     Some(command_reply(pod))
 }

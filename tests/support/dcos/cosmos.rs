@@ -11,12 +11,13 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::commands;
 use super::http::{Shared, json as reply};
 use super::world::{World, lock, uuid};
-use super::commands;
 
 const DESCRIBE_REQUEST: &str = "application/vnd.dcos.service.describe-request+json;charset=utf-8;version=v1";
-const DESCRIBE_RESPONSE: &str = "application/vnd.dcos.service.describe-response+json;charset=utf-8;version=v1";
+const DESCRIBE_RESPONSE: &str =
+    "application/vnd.dcos.service.describe-response+json;charset=utf-8;version=v1";
 const UPDATE_REQUEST: &str = "application/vnd.dcos.service.update-request+json;charset=utf-8;version=v1";
 const UPDATE_RESPONSE: &str = "application/vnd.dcos.service.update-response+json;charset=utf-8;version=v1";
 
@@ -43,7 +44,8 @@ fn checked_body(headers: &HeaderMap, body: &[u8], request: &str, response: &str)
         let message = format!("Not acceptable: {accept:?}; Cosmos answers {response}");
         return Err(error("NotAcceptable", &message, json!({"expected": response})));
     }
-    serde_json::from_slice(body).map_err(|e| error("JsonParsingError", &format!("malformed JSON: {e}"), json!({})))
+    serde_json::from_slice(body)
+        .map_err(|e| error("JsonParsingError", &format!("malformed JSON: {e}"), json!({})))
 }
 
 /// Finds the service the request names, or the 400 Cosmos gives.

@@ -47,7 +47,9 @@ pub fn router(shared: Arc<Shared>, service: &str) -> Router {
 
 /// An HTML page with a status, as Admin Router (nginx) answers its own errors.
 pub fn html(status: u16, title: &str) -> Response {
-    let body = format!("<html>\r\n<head><title>{status} {title}</title></head>\r\n<body>\r\n<center><h1>{status} {title}</h1></center>\r\n<hr><center>openresty</center>\r\n</body>\r\n</html>\r\n");
+    let body = format!(
+        "<html>\r\n<head><title>{status} {title}</title></head>\r\n<body>\r\n<center><h1>{status} {title}</h1></center>\r\n<hr><center>openresty</center>\r\n</body>\r\n</html>\r\n"
+    );
     let status = StatusCode::from_u16(status).expect("an HTTP status");
     (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
 }

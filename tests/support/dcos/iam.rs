@@ -63,7 +63,8 @@ fn check_login_token(keys: &Keys, uid: &str, token: &str) -> Result<(), String> 
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_required_spec_claims(&["exp"]);
     validation.leeway = 0;
-    let data = jsonwebtoken::decode::<Claims>(token, &keys.account, &validation).map_err(|e| e.to_string())?;
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &keys.account, &validation).map_err(|e| e.to_string())?;
     if data.claims.uid != uid || uid != keys.account_uid {
         return Err(format!("uid {:?} signed, {uid:?} sent", data.claims.uid));
     }
@@ -101,7 +102,8 @@ pub async fn login(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
     let life = w.token_life;
     let exp = (now_s() + life.as_secs_f64()).ceil() as i64;
     let claims = json!({"uid": uid, "exp": exp, "serial": serial});
-    let token = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &keys.signing).expect("sign a token");
+    let token =
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &keys.signing).expect("sign a token");
     w.tokens.insert(token.clone(), Issued { serial, expires: Instant::now() + life });
     reply(200, "application/json", &json!({"token": token}))
 }

@@ -236,7 +236,10 @@ impl FakeDcos {
     /// DC/OS settings logging in with [`USER`]'s password.
     pub fn password_spec(&self) -> DcosSpec {
         let password_file = self.dir.path().join("password");
-        DcosSpec { credentials: DcosCredentials::Password { uid: USER.0.to_owned(), password_file }, ..self.dcos_spec() }
+        DcosSpec {
+            credentials: DcosCredentials::Password { uid: USER.0.to_owned(), password_file },
+            ..self.dcos_spec()
+        }
     }
 
     /// Every pod's client URL, in pod order (running or not).
@@ -339,18 +342,42 @@ impl FakeDcos {
         assert!(out.status.success(), "etcdctl txn: {}", String::from_utf8_lossy(&out.stderr));
     }
 
-    /// Reads every key under `prefix/` from `endpoint` alone (a serializable read, so
-    /// it is that member's own data) and asserts all `count` are there.
-    pub fn assert_keys_on(&self, endpoint: &str, prefix: &str, count: usize) {
+    /// The keys and values under `prefix/` as `endpoint` alone has them (a
+    /// serializable read: that member's own data), or why not.
+    pub fn keys_on(&self, endpoint: &str, prefix: &str) -> Result<Vec<(String, String)>, String> {
         let tls = self.tls_files();
         let args = ["get", "--prefix", "--consistency=s", &format!("{prefix}/")];
         let out = pods::etcdctl(&tls, &[endpoint.to_owned()], &args);
-        assert!(out.status.success(), "etcdctl get on {endpoint}: {}", String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            return Err(format!(
+                "etcdctl get on {endpoint}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
         let text = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = text.lines().collect();
-        let expected: Vec<String> =
-            (0..count).flat_map(|i| [format!("{prefix}/{i:04}"), format!("value-{i:04}")]).collect();
-        assert_eq!(lines, expected, "keys under {prefix}/ on {endpoint}");
+        Ok(lines
+            .chunks(2)
+            .map(|kv| (kv[0].to_owned(), kv.get(1).copied().unwrap_or_default().to_owned()))
+            .collect())
+    }
+
+    /// Waits until `endpoint` alone holds exactly the `count` keys [`FakeDcos::put_keys`]
+    /// wrote under `prefix/` (a new member may still be catching up).
+    pub fn assert_keys_on(&self, endpoint: &str, prefix: &str, count: usize) {
+        let expected: Vec<(String, String)> =
+            (0..count).map(|i| (format!("{prefix}/{i:04}"), format!("value-{i:04}"))).collect();
+        let mut last = Err(String::new());
+        let found = super::wait_for_or_none(Duration::from_secs(20), || {
+            last = self.keys_on(endpoint, prefix);
+            last.as_ref().ok().filter(|kvs| **kvs == expected).map(|_| ())
+        });
+        assert!(found.is_some(), "{count} keys under {prefix}/ on {endpoint}; last read: {last:?}");
+    }
+
+    /// Tokens issued from now on live this long.
+    pub fn set_token_life(&self, life: Duration) {
+        lock(&self.shared.world).token_life = life;
     }
 
     /// Waits until every pod's peer is `RUNNING` and healthy over TLS.

@@ -137,14 +137,20 @@ pub fn member_list(tls: &TlsFiles, endpoints: &[String]) -> Result<Vec<Member>, 
             let fields: Vec<&str> = line.split(", ").collect();
             let id = u64::from_str_radix(fields[0], 16).map_err(|e| format!("member ID in {line:?}: {e}"))?;
             let name = fields.get(2).copied().unwrap_or_default().to_owned();
-            let peer_urls = fields.get(3).map(|u| u.split(',').map(str::to_owned).collect()).unwrap_or_default();
+            let peer_urls =
+                fields.get(3).map(|u| u.split(',').map(str::to_owned).collect()).unwrap_or_default();
             Ok(Member { id, name, peer_urls })
         })
         .collect()
 }
 
 /// `member add <name> --peer-urls=<peer>`: the new ID and `ETCD_INITIAL_CLUSTER`.
-pub fn member_add(tls: &TlsFiles, endpoints: &[String], name: &str, peer: &str) -> Result<(u64, String), String> {
+pub fn member_add(
+    tls: &TlsFiles,
+    endpoints: &[String],
+    name: &str,
+    peer: &str,
+) -> Result<(u64, String), String> {
     let out = etcdctl(tls, endpoints, &["member", "add", name, &format!("--peer-urls={peer}")]);
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {

@@ -157,9 +157,13 @@ fn progress(world: &Mutex<World>, kind: PhaseKind) {
         let outcome = match (status, recover, kind) {
             (StepStatus::Pending, true, _) => Some(start_recover(&mut lock(world), pod)),
             (StepStatus::Starting, true, _) => Some(run_recover(world, pod)),
-            (StepStatus::Pending, false, PhaseKind::Replace) => Some(launch_new_member(&mut lock(world), pod)),
+            (StepStatus::Pending, false, PhaseKind::Replace) => {
+                Some(launch_new_member(&mut lock(world), pod))
+            }
             (StepStatus::Pending, false, PhaseKind::Deploy) => Some(add_member(world, pod)),
-            (StepStatus::Starting, false, _) => member_up(world, pod, kind).then_some(Ok(StepStatus::Complete)),
+            (StepStatus::Starting, false, _) => {
+                member_up(world, pod, kind).then_some(Ok(StepStatus::Complete))
+            }
             _ => None,
         };
         let mut w = lock(world);

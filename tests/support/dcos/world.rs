@@ -158,7 +158,13 @@ impl Phase {
     pub fn new(name: &str, kind: PhaseKind, strategy: &'static str, steps: &[(&str, u8)]) -> Self {
         let steps = steps
             .iter()
-            .map(|(name, pod)| Step { id: uuid(), name: (*name).to_owned(), status: StepStatus::Pending, pod: *pod, not_before: None })
+            .map(|(name, pod)| Step {
+                id: uuid(),
+                name: (*name).to_owned(),
+                status: StepStatus::Pending,
+                pod: *pod,
+                not_before: None,
+            })
             .collect();
         Self { id: uuid(), name: name.to_owned(), kind, strategy, steps }
     }
@@ -226,7 +232,12 @@ impl World {
         let id = format!("{}-S{n}", self.framework_id.trim_end_matches("-0001"));
         let dir = self.dir.join(format!("agent-{}", &uuid()[..8]));
         std::fs::create_dir_all(&dir).expect("create an agent directory");
-        self.agents.push(Agent { id: id.clone(), hostname: format!("10.0.0.{}", n + 10), dir, removed: false });
+        self.agents.push(Agent {
+            id: id.clone(),
+            hostname: format!("10.0.0.{}", n + 10),
+            dir,
+            removed: false,
+        });
         id
     }
 
