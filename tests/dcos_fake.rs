@@ -196,3 +196,84 @@ fn the_client_reads_three_tls_pods_and_the_sdk_relaunches_a_crashed_task_in_plac
     fake.wait_healthy(Duration::from_secs(30));
     fake.assert_keys_on(&fake.endpoint("etcd-2"), "before", 50);
 }
+
+#[test]
+fn replace_runs_recover_then_peer_on_a_new_agent_and_keeps_every_key() {
+    let fake = FakeDcos::start(FakeOptions::default());
+    fake.put_keys("k", 100);
+    let client = DcosClient::new(&fake.dcos_spec()).expect("a client");
+    let token = password_token(&fake);
+    let members = fake.try_member_list().expect("member list");
+    let old_id = members.iter().find(|m| m.name == "etcd-1").expect("etcd-1 a member").id;
+    let old_agent = fake.agent_of("etcd-1");
+
+    // The agent is lost: LOST in completed_tasks, the agent gone from slaves.
+    fake.lose_agent("etcd-1");
+    assert_eq!(
+        seen(&observe(&fake, &client), "etcd-1"),
+        (TaskState::Exited, AgentState::Lost, PlatformRecovery::None)
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&get(&fake, &token, "/mesos/master/state").body).expect("state JSON");
+    assert!(state["slaves"].as_array().expect("slaves").iter().all(|a| a["id"] != old_agent.as_str()));
+    assert_eq!(state["unreachable_slaves"], 1);
+    let completed = state["frameworks"][0]["completed_tasks"].as_array().expect("completed tasks");
+    assert!(
+        completed.iter().any(|t| t["name"] == "etcd-1-peer" && t["state"] == "TASK_LOST"),
+        "{completed:?}"
+    );
+
+    match fake.block_on(client.replace(pod("etcd-1"))).expect("replace") {
+        SdkReply::Found(reply) => assert_eq!(reply.tasks, ["etcd-1-peer", "etcd-1-recover"]),
+        other => panic!("{other:?}"),
+    }
+    // [recover] runs on a new agent while the peer is a stub: progress, not failure.
+    let status = wait_for("recover running, the peer a stub", Duration::from_secs(20), || {
+        let status = pod_status(&fake, &client, "etcd-1");
+        let recover = status.task("etcd-1-recover").expect("recover task");
+        let running = recover.status.as_ref().is_some_and(|s| s.as_str() == "RUNNING");
+        (status.task("etcd-1-peer").expect("peer task").is_stub() && running).then_some(status)
+    });
+    assert!(status.task("etcd-1-peer").expect("peer").status.is_none(), "a stub has no status");
+    assert_eq!(
+        seen(&observe(&fake, &client), "etcd-1"),
+        (TaskState::NotLaunched, AgentState::Healthy, PlatformRecovery::Replacing)
+    );
+    let (code, recovery) = plan(&fake, &token, "recovery");
+    let steps: Vec<_> =
+        recovery.phases[0].steps.iter().map(|s| (s.name.as_str(), s.recovery_type())).collect();
+    let permanent = Some(RecoveryType::Permanent);
+    assert_eq!((code, steps), (202, vec![("etcd-1:[recover]", permanent), ("etcd-1:[peer]", permanent)]));
+
+    let recovery = wait_for("the recovery plan complete", Duration::from_secs(60), || {
+        let (code, recovery) = plan(&fake, &token, "recovery");
+        assert_ne!(code, 417, "recovery failed: {recovery:?}");
+        (code == 200).then_some(recovery)
+    });
+    assert!(recovery.phases[0].steps.iter().all(|s| s.status == PlanStatus::Complete));
+    wait_for("etcd-1 running", Duration::from_secs(20), || {
+        (seen(&observe(&fake, &client), "etcd-1") == RUNNING).then_some(())
+    });
+    assert_ne!(fake.agent_of("etcd-1"), old_agent, "a new agent");
+    fake.wait_healthy(Duration::from_secs(30));
+    let members = fake.try_member_list().expect("member list");
+    assert_eq!(members.len(), 3, "{members:?}");
+    assert!(
+        members.iter().all(|m| !m.name.is_empty() && m.id != old_id),
+        "started, the old ID gone: {members:?}"
+    );
+    assert!(members.iter().any(|m| m.name == "etcd-1"));
+    fake.assert_keys_on(&fake.endpoint("etcd-1"), "k", 100);
+    assert_eq!(fake.count("POST", "/replace"), 1, "exactly one replace");
+
+    // Without quorum [recover] cannot run: 417 with the errors.
+    fake.lose_agent("etcd-0");
+    fake.lose_agent("etcd-2");
+    fake.block_on(client.replace(pod("etcd-0"))).expect("replace etcd-0");
+    let failed = wait_for("the recovery plan failed", Duration::from_secs(60), || {
+        let (code, recovery) = plan(&fake, &token, "recovery");
+        (code == 417).then_some(recovery)
+    });
+    assert_eq!(failed.status, PlanStatus::Error);
+    assert!(failed.errors.iter().any(|e| e.starts_with("etcd-0:[recover]")), "{:?}", failed.errors);
+}

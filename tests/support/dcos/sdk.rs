@@ -10,6 +10,12 @@ use std::time::{Duration, Instant};
 use super::pods::{self, Launch};
 use super::world::{Phase, PhaseKind, StepStatus, Task, World, lock, now_s};
 
+/// How long the recover task retries (a cluster started less than 5 s ago refuses
+/// `member add` as unhealthy) before its step fails.
+const RECOVER_RETRY_FOR: Duration = Duration::from_secs(10);
+/// The pause between two tries of the recover task.
+const RECOVER_RETRY_PAUSE: Duration = Duration::from_millis(500);
+
 /// Ticks until `stop`.
 pub fn run(world: &Mutex<World>, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
@@ -146,17 +152,21 @@ fn progress(world: &Mutex<World>, kind: PhaseKind) {
         let found = {
             let mut w = lock(world);
             let phase = plan_mut(&mut w, kind).phases.iter().find(|p| p.id == phase_id);
-            phase.map(|p| (p.steps[s].status, p.steps[s].pod, p.steps[s].name.clone(), p.steps[s].not_before))
+            phase.map(|p| p.steps[s].clone())
         };
         // A replace may have superseded the phase meanwhile.
-        let Some((status, pod, name, not_before)) = found else { continue };
+        let Some(step) = found else { continue };
+        let (status, pod, name, not_before) = (step.status, step.pod, step.name.clone(), step.not_before);
         if not_before.is_some_and(|t| Instant::now() < t) {
             continue;
         }
         let recover = name.ends_with(":[recover]");
         let outcome = match (status, recover, kind) {
             (StepStatus::Pending, true, _) => Some(start_recover(&mut lock(world), pod)),
-            (StepStatus::Starting, true, _) => Some(run_recover(world, pod)),
+            (StepStatus::Starting, true, _) => match run_recover(world, pod) {
+                Err(_) if step.deadline.is_some_and(|d| Instant::now() < d) => Some(Ok(StepStatus::Starting)),
+                done => Some(done),
+            },
             (StepStatus::Pending, false, PhaseKind::Replace) => {
                 Some(launch_new_member(&mut lock(world), pod))
             }
@@ -167,16 +177,24 @@ fn progress(world: &Mutex<World>, kind: PhaseKind) {
             _ => None,
         };
         let mut w = lock(world);
+        if recover && matches!(outcome, Some(Err(_))) {
+            w.set_status(pod, false, "FAILED");
+        }
         let recover_delay = w.recover_delay;
         let plan = plan_mut(&mut w, kind);
         let Some(phase) = plan.phases.iter_mut().find(|p| p.id == phase_id) else { continue };
         match outcome {
             Some(Ok(status)) => {
                 let step = &mut phase.steps[s];
-                step.status = status;
                 if recover && status == StepStatus::Starting {
-                    step.not_before = Some(Instant::now() + recover_delay);
+                    let first = step.status == StepStatus::Pending;
+                    let pause = if first { recover_delay } else { RECOVER_RETRY_PAUSE };
+                    step.not_before = Some(Instant::now() + pause);
+                    if first {
+                        step.deadline = Some(Instant::now() + recover_delay + RECOVER_RETRY_FOR);
+                    }
                 }
+                step.status = status;
             }
             Some(Err(why)) => {
                 phase.steps[s].status = StepStatus::Error;
@@ -230,10 +248,7 @@ fn run_recover(world: &Mutex<World>, index: u8) -> Result<StepStatus, String> {
             w.set_status(index, false, "FINISHED");
             Ok(StepStatus::Complete)
         }
-        Err(why) => {
-            w.set_status(index, false, "FAILED");
-            Err(why)
-        }
+        Err(why) => Err(why),
     }
 }
 

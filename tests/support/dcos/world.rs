@@ -139,8 +139,11 @@ pub struct Step {
     pub name: String,
     pub status: StepStatus,
     pub pod: u8,
-    /// The step does not progress before this time (the recover task's run time).
+    /// The step does not progress before this time (the recover task's run time,
+    /// or the pause between two tries).
     pub not_before: Option<Instant>,
+    /// The recover task gives up retrying at this time.
+    pub deadline: Option<Instant>,
 }
 
 /// A phase of a plan.
@@ -164,6 +167,7 @@ impl Phase {
                 status: StepStatus::Pending,
                 pod: *pod,
                 not_before: None,
+                deadline: None,
             })
             .collect();
         Self { id: uuid(), name: name.to_owned(), kind, strategy, steps }
