@@ -196,7 +196,9 @@ impl DcosClient {
             502 | 503 => Err(DcosError::Unreachable { what, why: format!("Admin Router answered {status}") }),
             504 => Err(DcosError::Timeout { what, why: "Admin Router answered 504".to_owned() }),
             // An error page instead of an answer: Admin Router's, not the scheduler's.
-            _ if html && status >= 400 => {
+            // Not its 401 (`text/html` too, §9.9): that refuses the token, and `send`
+            // logs in again.
+            _ if html && status >= 400 && status != StatusCode::UNAUTHORIZED.as_u16() => {
                 Err(DcosError::Unreachable { what, why: format!("an HTML error page ({status})") })
             }
             _ => Ok((status, body)),

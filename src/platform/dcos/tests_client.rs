@@ -181,3 +181,21 @@ async fn a_401_gets_a_new_token_and_the_request_is_made_again_with_it() {
     assert!(seen[0].ends_with(&format!("token={}", b.token)));
     assert!(seen[1].ends_with(&format!("token={rotated}")));
 }
+
+#[tokio::test]
+async fn admin_routers_html_401_gets_a_new_token_too() {
+    let b = bench().await;
+    *b.fake.fallback.lock().expect("lock") = include_str!("fixtures/sdk-pod-status-etcd-1.json").to_owned();
+    b.client.pod_status(pod(1)).await.expect("answered with the first token");
+    let rotated = jwt("etcd-warden-rotated");
+    std::fs::write(&b.token_file, &rotated).expect("rotate the token file");
+    b.answer(vec![(401, "text/html", "<html>401 Authorization Required</html>".to_owned())]);
+    b.client.pod_status(pod(1)).await.expect("answered with the new token");
+    let seen = b.seen();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen[1].ends_with(&format!("token={}", b.token)));
+    assert!(
+        seen[2].ends_with(&format!("token={rotated}")),
+        "the HTML 401 is not an error page to retry: {seen:?}"
+    );
+}
