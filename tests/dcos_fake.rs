@@ -277,3 +277,55 @@ fn replace_runs_recover_then_peer_on_a_new_agent_and_keeps_every_key() {
     assert_eq!(failed.status, PlanStatus::Error);
     assert!(failed.errors.iter().any(|e| e.starts_with("etcd-0:[recover]")), "{:?}", failed.errors);
 }
+
+#[test]
+fn admin_router_failures_and_expired_tokens_behave_as_on_dcos() {
+    let fake = FakeDcos::start(FakeOptions { pods: 1, ..FakeOptions::default() });
+    let client = DcosClient::new(&fake.password_spec()).expect("a client");
+    assert_eq!(pod_status(&fake, &client, "etcd-0").name, "etcd-0");
+    let status_path = "/v1/pod/etcd-0/status";
+
+    // 502 for every route, the IAM's too; the client's reads retry through it.
+    fake.fail_for(Duration::from_secs(2), Fault::Status(502));
+    let login = call(&fake, Method::POST, LOGIN, &[("content-type", "application/json")], "{}");
+    assert_eq!((login.status, login.kind.as_str()), (502, "text/html"));
+    let before = fake.count("GET", status_path);
+    assert_eq!(pod_status(&fake, &client, "etcd-0").name, "etcd-0");
+    assert!(fake.count("GET", status_path) - before >= 2, "retried through the 502 window");
+
+    // 200 with malformed JSON: a shape error, not an answer.
+    fake.fail_for(Duration::from_secs(2), Fault::Garbage);
+    match fake.block_on(client.pod_status(pod("etcd-0"))) {
+        Err(DcosError::Shape(_)) => {}
+        other => panic!("garbage taken for {other:?}"),
+    }
+    wait_for("the garbage window over", Duration::from_secs(10), || {
+        fake.block_on(client.pod_status(pod("etcd-0"))).ok()
+    });
+
+    // Every token expired: one 401, one new login, the read made again.
+    let (logins, reads) = (fake.count("POST", LOGIN), fake.count("GET", status_path));
+    fake.expire_tokens();
+    assert_eq!(pod_status(&fake, &client, "etcd-0").name, "etcd-0");
+    assert_eq!(fake.count("POST", LOGIN), logins + 1, "one new login");
+    assert_eq!(fake.count("GET", status_path), reads + 2, "the refused read, then the read again");
+
+    // A short-lived token stops working at its expiry.
+    fake.set_token_life(Duration::from_secs(1));
+    let token = password_token(&fake);
+    let claims = jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(&token).expect("a JWT");
+    assert_eq!(claims["uid"], USER.0);
+    wait_for("the short token refused", Duration::from_secs(10), || {
+        let reply = get(&fake, &token, &format!("{SERVICE}/v1/pod"));
+        (reply.status == 401).then_some(())
+    });
+    fake.set_token_life(Duration::from_secs(3600));
+
+    // A stub peer: no ID, no status; the mapping sees a task not launched.
+    fake.stub_peer("etcd-0", true);
+    let peer = pod_status(&fake, &client, "etcd-0").tasks[0].clone();
+    assert!(peer.is_stub() && peer.status.is_none(), "{peer:?}");
+    assert_eq!(seen(&observe(&fake, &client), "etcd-0").0, TaskState::NotLaunched);
+    fake.stub_peer("etcd-0", false);
+    assert_eq!(seen(&observe(&fake, &client), "etcd-0"), RUNNING);
+}
