@@ -329,3 +329,68 @@ fn admin_router_failures_and_expired_tokens_behave_as_on_dcos() {
     fake.stub_peer("etcd-0", false);
     assert_eq!(seen(&observe(&fake, &client), "etcd-0"), RUNNING);
 }
+
+const DESCRIBE: (&str, &str) = (
+    "application/vnd.dcos.service.describe-request+json;charset=utf-8;version=v1",
+    "application/vnd.dcos.service.describe-response+json;charset=utf-8;version=v1",
+);
+const UPDATE: (&str, &str) = (
+    "application/vnd.dcos.service.update-request+json;charset=utf-8;version=v1",
+    "application/vnd.dcos.service.update-response+json;charset=utf-8;version=v1",
+);
+
+/// A Cosmos call with the given media types.
+fn cosmos(fake: &FakeDcos, token: &str, path: &str, (request, response): (&str, &str), body: &str) -> Reply {
+    let auth = format!("token={token}");
+    let headers = [("authorization", auth.as_str()), ("content-type", request), ("accept", response)];
+    call(fake, Method::POST, path, &headers, body)
+}
+
+fn high_availability(fake: &FakeDcos, token: &str) -> Option<bool> {
+    let reply = cosmos(fake, token, "/cosmos/service/describe", DESCRIBE, r#"{"appId":"/prod/kubernetes"}"#);
+    assert_eq!((reply.status, reply.kind.as_str()), (200, DESCRIBE.1), "{reply:?}");
+    let describe: DescribeReply = serde_json::from_str(&reply.body).expect("a describe reply");
+    describe.high_availability().expect("a boolean")
+}
+
+#[test]
+fn turning_high_availability_on_through_cosmos_adds_two_members() {
+    let fake = FakeDcos::start(FakeOptions { pods: 1, ..FakeOptions::default() });
+    fake.put_keys("k", 20);
+    let token = password_token(&fake);
+
+    let wrong = cosmos(&fake, &token, "/cosmos/service/describe", (DESCRIBE.0, "application/json"), "{}");
+    let error: serde_json::Value = serde_json::from_str(&wrong.body).expect("a Cosmos error");
+    assert_eq!(wrong.status, 400);
+    assert!(
+        error["type"].is_string() && error["message"].is_string() && error.get("data").is_some(),
+        "{error}"
+    );
+    let unknown = cosmos(&fake, &token, "/cosmos/service/describe", DESCRIBE, r#"{"appId":"/nope"}"#);
+    assert_eq!(unknown.status, 400);
+    assert_eq!(high_availability(&fake, &token), Some(false));
+
+    let update =
+        r#"{"appId":"/prod/kubernetes","options":{"kubernetes":{"high_availability":true}},"replace":false}"#;
+    let reply = cosmos(&fake, &token, "/cosmos/service/update", UPDATE, update);
+    assert_eq!((reply.status, reply.kind.as_str()), (200, UPDATE.1), "{reply:?}");
+    let (code, deploy) = plan(&fake, &token, "deploy");
+    let steps: Vec<&str> = deploy.phases[0].steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!((code, steps), (202, vec!["etcd-0:[peer]", "etcd-1:[peer]", "etcd-2:[peer]"]));
+    wait_for("the deploy plan complete", Duration::from_secs(90), || {
+        let (code, deploy) = plan(&fake, &token, "deploy");
+        assert_ne!(code, 417, "deploy failed: {deploy:?}");
+        (code == 200).then_some(())
+    });
+    assert_eq!(high_availability(&fake, &token), Some(true), "the options merged, the rest kept");
+    fake.wait_healthy(Duration::from_secs(30));
+    let members = fake.try_member_list().expect("member list");
+    let mut names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["etcd-0", "etcd-1", "etcd-2"]);
+    for endpoint in fake.endpoints() {
+        fake.assert_keys_on(&endpoint, "k", 20);
+    }
+    let pods = get(&fake, &token, &format!("{SERVICE}/v1/pod"));
+    assert_eq!(pods.body.split_whitespace().collect::<String>(), r#"["etcd-0","etcd-1","etcd-2"]"#);
+}

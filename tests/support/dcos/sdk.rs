@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use super::pods::{self, Launch};
 use super::world::{Phase, PhaseKind, StepStatus, Task, World, lock, now_s};
 
-/// How long the recover task retries (a cluster started less than 5 s ago refuses
-/// `member add` as unhealthy) before its step fails.
-const RECOVER_RETRY_FOR: Duration = Duration::from_secs(10);
-/// The pause between two tries of the recover task.
-const RECOVER_RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// How long a failing step (the recover task, a deploy step's `member add`) is tried
+/// again before it fails: a cluster started less than 5 s ago refuses `member add` as
+/// unhealthy.
+const RETRY_FOR: Duration = Duration::from_secs(10);
+/// The pause between two tries.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// Ticks until `stop`.
 pub fn run(world: &Mutex<World>, stop: &AtomicBool) {
@@ -163,10 +164,7 @@ fn progress(world: &Mutex<World>, kind: PhaseKind) {
         let recover = name.ends_with(":[recover]");
         let outcome = match (status, recover, kind) {
             (StepStatus::Pending, true, _) => Some(start_recover(&mut lock(world), pod)),
-            (StepStatus::Starting, true, _) => match run_recover(world, pod) {
-                Err(_) if step.deadline.is_some_and(|d| Instant::now() < d) => Some(Ok(StepStatus::Starting)),
-                done => Some(done),
-            },
+            (StepStatus::Starting, true, _) => Some(run_recover(world, pod)),
             (StepStatus::Pending, false, PhaseKind::Replace) => {
                 Some(launch_new_member(&mut lock(world), pod))
             }
@@ -177,28 +175,29 @@ fn progress(world: &Mutex<World>, kind: PhaseKind) {
             _ => None,
         };
         let mut w = lock(world);
-        if recover && matches!(outcome, Some(Err(_))) {
-            w.set_status(pod, false, "FAILED");
-        }
         let recover_delay = w.recover_delay;
         let plan = plan_mut(&mut w, kind);
         let Some(phase) = plan.phases.iter_mut().find(|p| p.id == phase_id) else { continue };
+        let step = &mut phase.steps[s];
+        let now = Instant::now();
         match outcome {
             Some(Ok(status)) => {
-                let step = &mut phase.steps[s];
-                if recover && status == StepStatus::Starting {
-                    let first = step.status == StepStatus::Pending;
-                    let pause = if first { recover_delay } else { RECOVER_RETRY_PAUSE };
-                    step.not_before = Some(Instant::now() + pause);
-                    if first {
-                        step.deadline = Some(Instant::now() + recover_delay + RECOVER_RETRY_FOR);
-                    }
+                if recover && step.status == StepStatus::Pending {
+                    // The recover task runs a while before it acts.
+                    step.not_before = Some(now + recover_delay);
                 }
                 step.status = status;
             }
+            // etcd refuses `member add` for 5 s after a start: try again a while.
+            Some(Err(_)) if *step.deadline.get_or_insert(now + RETRY_FOR) > now => {
+                step.not_before = Some(now + RETRY_PAUSE);
+            }
             Some(Err(why)) => {
-                phase.steps[s].status = StepStatus::Error;
+                step.status = StepStatus::Error;
                 plan.errors.push(format!("{name}: {why}"));
+                if recover {
+                    w.set_status(pod, false, "FAILED");
+                }
             }
             None => {}
         }
