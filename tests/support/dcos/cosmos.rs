@@ -26,6 +26,19 @@ fn error(kind: &str, message: &str, data: Value) -> Response {
     reply(400, "application/json", &json!({"type": kind, "message": message, "data": data}))
 }
 
+/// Why Cosmos refuses a request, before it becomes the 400 reply.
+struct Refusal {
+    kind: &'static str,
+    message: String,
+    data: Value,
+}
+
+impl Refusal {
+    fn reply(&self) -> Response {
+        error(self.kind, &self.message, self.data.clone())
+    }
+}
+
 /// Media types compare without spaces and case.
 fn same_media_type(a: &str, b: &str) -> bool {
     let norm = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
@@ -33,29 +46,32 @@ fn same_media_type(a: &str, b: &str) -> bool {
 }
 
 /// The request's body as JSON, if both media types are the ones Cosmos wants.
-fn checked_body(headers: &HeaderMap, body: &[u8], request: &str, response: &str) -> Result<Value, Response> {
+fn checked_body(headers: &HeaderMap, body: &[u8], request: &str, response: &str) -> Result<Value, Refusal> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !same_media_type(content_type, request) {
         let message = format!("Unsupported Content-Type: {content_type:?}; expected {request}");
-        return Err(error("UnsupportedContentType", &message, json!({"expected": request})));
+        return Err(Refusal { kind: "UnsupportedContentType", message, data: json!({"expected": request}) });
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !accept.split(',').any(|a| same_media_type(a, response)) {
         let message = format!("Not acceptable: {accept:?}; Cosmos answers {response}");
-        return Err(error("NotAcceptable", &message, json!({"expected": response})));
+        return Err(Refusal { kind: "NotAcceptable", message, data: json!({"expected": response}) });
     }
-    serde_json::from_slice(body)
-        .map_err(|e| error("JsonParsingError", &format!("malformed JSON: {e}"), json!({})))
+    serde_json::from_slice(body).map_err(|e| Refusal {
+        kind: "JsonParsingError",
+        message: format!("malformed JSON: {e}"),
+        data: json!({}),
+    })
 }
 
 /// Finds the service the request names, or the 400 Cosmos gives.
-fn app(w: &World, request: &Value) -> Result<(), Response> {
+fn app(w: &World, request: &Value) -> Result<(), Refusal> {
     let app_id = request["appId"].as_str().unwrap_or_default();
     if app_id.trim_start_matches('/') == w.service {
         Ok(())
     } else {
         let message = format!("Unable to locate service with marathon appId: '{app_id}'");
-        Err(error("MarathonAppNotFound", &message, json!({"appId": app_id})))
+        Err(Refusal { kind: "MarathonAppNotFound", message, data: json!({"appId": app_id}) })
     }
 }
 
@@ -90,11 +106,11 @@ fn package() -> Value {
 pub async fn describe(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let request = match checked_body(&headers, &body, DESCRIBE_REQUEST, DESCRIBE_RESPONSE) {
         Ok(request) => request,
-        Err(reply) => return reply,
+        Err(refusal) => return refusal.reply(),
     };
     let w = lock(&shared.world);
-    if let Err(reply) = app(&w, &request) {
-        return reply;
+    if let Err(refusal) = app(&w, &request) {
+        return refusal.reply();
     }
     let body = json!({
         "package": package(),
@@ -110,11 +126,11 @@ pub async fn describe(State(shared): State<Arc<Shared>>, headers: HeaderMap, bod
 pub async fn update(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let request = match checked_body(&headers, &body, UPDATE_REQUEST, UPDATE_RESPONSE) {
         Ok(request) => request,
-        Err(reply) => return reply,
+        Err(refusal) => return refusal.reply(),
     };
     let mut w = lock(&shared.world);
-    if let Err(reply) = app(&w, &request) {
-        return reply;
+    if let Err(refusal) = app(&w, &request) {
+        return refusal.reply();
     }
     let Some(replace) = request["replace"].as_bool() else {
         return error("JsonSchemaMismatch", "field \"replace\" (a boolean) is required", json!({}));
