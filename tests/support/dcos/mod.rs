@@ -18,6 +18,7 @@
 mod certs;
 mod commands;
 mod cosmos;
+mod etcd;
 mod http;
 mod iam;
 mod pods;
@@ -27,7 +28,6 @@ mod world;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,7 +36,6 @@ use etcd_warden::manifest::desired::{DcosCredentials, DcosSpec};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
 pub use certs::TlsFiles;
-pub use pods::Member;
 use world::{World, lock};
 
 /// How the fake starts.
@@ -317,79 +316,9 @@ impl FakeDcos {
         w.tokens_valid_from = w.next_serial;
     }
 
-    /// `etcdctl` over TLS against every running member.
-    pub fn etcdctl(&self, args: &[&str]) -> Output {
-        let (tls, endpoints) = self.live();
-        pods::etcdctl(&tls, &endpoints, args)
-    }
-
-    fn live(&self) -> (TlsFiles, Vec<String>) {
-        let w = lock(&self.shared.world);
-        (w.tls.clone(), w.live_endpoints())
-    }
-
-    /// The member list, or why not.
-    pub fn try_member_list(&self) -> Result<Vec<Member>, String> {
-        let (tls, endpoints) = self.live();
-        pods::member_list(&tls, &endpoints)
-    }
-
-    /// Writes `count` keys `prefix/NNNN` = `value-NNNN` in one transaction over TLS.
-    pub fn put_keys(&self, prefix: &str, count: usize) {
-        let puts: String = (0..count).map(|i| format!("put {prefix}/{i:04} value-{i:04}\n")).collect();
-        let (tls, endpoints) = self.live();
-        let out = pods::etcdctl_with_input(&tls, &endpoints, &["txn"], &format!("\n{puts}\n\n"));
-        assert!(out.status.success(), "etcdctl txn: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    /// The keys and values under `prefix/` as `endpoint` alone has them (a
-    /// serializable read: that member's own data), or why not.
-    pub fn keys_on(&self, endpoint: &str, prefix: &str) -> Result<Vec<(String, String)>, String> {
-        let tls = self.tls_files();
-        let args = ["get", "--prefix", "--consistency=s", &format!("{prefix}/")];
-        let out = pods::etcdctl(&tls, &[endpoint.to_owned()], &args);
-        if !out.status.success() {
-            return Err(format!(
-                "etcdctl get on {endpoint}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let lines: Vec<&str> = text.lines().collect();
-        Ok(lines
-            .chunks(2)
-            .map(|kv| (kv[0].to_owned(), kv.get(1).copied().unwrap_or_default().to_owned()))
-            .collect())
-    }
-
-    /// Waits until `endpoint` alone holds exactly the `count` keys [`FakeDcos::put_keys`]
-    /// wrote under `prefix/` (a new member may still be catching up).
-    pub fn assert_keys_on(&self, endpoint: &str, prefix: &str, count: usize) {
-        let expected: Vec<(String, String)> =
-            (0..count).map(|i| (format!("{prefix}/{i:04}"), format!("value-{i:04}"))).collect();
-        let mut last = Err(String::new());
-        let found = super::wait_for_or_none(Duration::from_secs(20), || {
-            last = self.keys_on(endpoint, prefix);
-            last.as_ref().ok().filter(|kvs| **kvs == expected).map(|_| ())
-        });
-        assert!(found.is_some(), "{count} keys under {prefix}/ on {endpoint}; last read: {last:?}");
-    }
-
     /// Tokens issued from now on live this long.
     pub fn set_token_life(&self, life: Duration) {
         lock(&self.shared.world).token_life = life;
-    }
-
-    /// Waits until every pod's peer is `RUNNING` and healthy over TLS.
-    pub fn wait_healthy(&self, timeout: Duration) {
-        super::wait_for("every etcd pod RUNNING and healthy", timeout, || {
-            let (tls, endpoints) = {
-                let w = lock(&self.shared.world);
-                let running = w.pods.iter().all(|p| p.peer.status == Some("RUNNING") && p.process.is_some());
-                (w.tls.clone(), running.then(|| w.live_endpoints()))
-            };
-            endpoints.filter(|eps| eps.iter().all(|e| pods::healthy(&tls, e)))
-        });
     }
 
     /// Runs a future on the fake's runtime (for the async DC/OS client).
