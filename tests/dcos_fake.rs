@@ -149,6 +149,11 @@ fn the_client_reads_three_tls_pods_and_the_sdk_relaunches_a_crashed_task_in_plac
         found => panic!("etcd-4 found: {found:?}"),
     }
     let token = password_token(&fake);
+    let nine = get(&fake, &token, &format!("{SERVICE}/v1/pod/etcd-9/status"));
+    assert_eq!(
+        (nine.status, nine.kind.as_str(), nine.body.as_str()),
+        (404, "text/plain", "Pod etcd-9 not found")
+    );
     let (code, deploy) = plan(&fake, &token, "deploy");
     assert_eq!((code, deploy.status, deploy.phases[0].steps.len()), (200, PlanStatus::Complete, 3));
     let (code, recovery) = plan(&fake, &token, "recovery");

@@ -161,9 +161,6 @@ impl FakeDcos {
                 launches: 0,
             });
         }
-        for index in 0..options.pods {
-            sdk::launch(&mut world, index);
-        }
         let keys = iam::Keys {
             signing: EncodingKey::from_rsa_pem(signing.private_pem.as_bytes()).expect("the IAM's key"),
             account: DecodingKey::from_rsa_pem(account.public_pem.as_bytes()).expect("the account's key"),
@@ -192,6 +189,10 @@ impl FakeDcos {
         };
         let fake =
             Self { dir, url, service, shared, runtime: Some(runtime), stop, scheduler: Some(scheduler) };
+        // Launched once the fake exists, so that a failed start still kills them.
+        for index in 0..options.pods {
+            sdk::launch(&mut lock(&fake.shared.world), index);
+        }
         fake.wait_healthy(Duration::from_secs(60));
         fake
     }
