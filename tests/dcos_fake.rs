@@ -85,6 +85,16 @@ fn pod_status(fake: &FakeDcos, client: &DcosClient, name: &str) -> PodStatus {
 
 /// One observation through the client and the mapping, as the platform will make it.
 fn observe(fake: &FakeDcos, client: &DcosClient) -> PlatformObservation {
+    observation(&view(fake, client))
+}
+
+fn observation(view: &DcosView) -> PlatformObservation {
+    let urls = |_| MemberUrls { client: String::new(), peer: String::new() };
+    view.observation(urls).expect("the mapping takes the fake's replies")
+}
+
+/// What one pass reads through the client: the master state, every pod's status and info.
+fn view(fake: &FakeDcos, client: &DcosClient) -> DcosView {
     let count = fake.endpoints().len();
     fake.block_on(async {
         let master = client.master_state().await.expect("master state");
@@ -97,8 +107,7 @@ fn observe(fake: &FakeDcos, client: &DcosClient) -> PlatformObservation {
                 infos.insert(pod, info);
             }
         }
-        let urls = |_| MemberUrls { client: String::new(), peer: String::new() };
-        DcosView { pods, infos, master }.observation(urls).expect("the mapping takes the fake's replies")
+        DcosView { pods, infos, master }
     })
 }
 
@@ -233,18 +242,23 @@ fn replace_runs_recover_then_peer_on_a_new_agent_and_keeps_every_key() {
         other => panic!("{other:?}"),
     }
     // [recover] runs on a new agent while the peer is a stub: progress, not failure.
-    let status = wait_for("recover running, the peer a stub", Duration::from_secs(20), || {
-        let status = pod_status(&fake, &client, "etcd-1");
-        let recover = status.task("etcd-1-recover").expect("recover task");
-        let running = recover.status.as_ref().is_some_and(|s| s.as_str() == "RUNNING");
-        (status.task("etcd-1-peer").expect("peer task").is_stub() && running).then_some(status)
-    });
-    assert!(status.task("etcd-1-peer").expect("peer").status.is_none(), "a stub has no status");
+    let (view, (code, recovery)) =
+        wait_for("recover running, the peer a stub", Duration::from_secs(20), || {
+            let view = view(&fake, &client);
+            let status = view.pods.iter().find(|p| p.name == "etcd-1").expect("etcd-1 status");
+            let recover = status.task("etcd-1-recover").expect("recover task");
+            let running = recover.status.as_ref().is_some_and(|s| s.as_str() == "RUNNING");
+            let stub = status.task("etcd-1-peer").expect("peer task").is_stub();
+            // Read in the same instant: the recover task runs for at least a second.
+            (stub && running).then(|| (view, plan(&fake, &token, "recovery")))
+        });
+    let peer =
+        view.pods.iter().find(|p| p.name == "etcd-1").and_then(|p| p.task("etcd-1-peer")).expect("peer");
+    assert!(peer.status.is_none(), "a stub has no status");
     assert_eq!(
-        seen(&observe(&fake, &client), "etcd-1"),
+        seen(&observation(&view), "etcd-1"),
         (TaskState::NotLaunched, AgentState::Healthy, PlatformRecovery::Replacing)
     );
-    let (code, recovery) = plan(&fake, &token, "recovery");
     let steps: Vec<_> =
         recovery.phases[0].steps.iter().map(|s| (s.name.as_str(), s.recovery_type())).collect();
     let permanent = Some(RecoveryType::Permanent);
