@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use etcd_warden::domain::PodName;
+use etcd_warden::manifest::desired::PlatformSpec;
+use etcd_warden::manifest::parse_str;
 use etcd_warden::model::platform::{AgentState, PlatformObservation, PlatformRecovery, TaskState};
 use etcd_warden::platform::MemberUrls;
 use etcd_warden::platform::dcos::client::{DcosClient, DcosError};
@@ -124,7 +126,10 @@ const RUNNING: (TaskState, AgentState, PlatformRecovery) =
 fn the_client_reads_three_tls_pods_and_the_sdk_relaunches_a_crashed_task_in_place() {
     let fake = FakeDcos::start(FakeOptions::default());
     fake.put_keys("before", 50);
-    let client = DcosClient::new(&fake.dcos_spec()).expect("a client");
+    // The client as a manifest configures it.
+    let loaded = parse_str("fake", &fake.manifest("kubernetes", "")).expect("the fake's manifest is valid");
+    let PlatformSpec::Dcos(spec) = &loaded[0].desired.platform else { panic!("a DC/OS manifest") };
+    let client = DcosClient::new(spec).expect("a client");
 
     let anonymous = call(&fake, Method::GET, &format!("{SERVICE}/v1/pod"), &[], "");
     assert_eq!(

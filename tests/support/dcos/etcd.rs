@@ -1,6 +1,8 @@
 //! The test's view of the fake's etcd members: `etcdctl` over TLS, keys written and
-//! read back, the member list, and the wait for every member to be healthy.
+//! read back, the member list, the wait for every member to be healthy, and the
+//! members' logs in a failed test's output.
 
+use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
@@ -77,5 +79,29 @@ impl FakeDcos {
             };
             endpoints.filter(|eps| eps.iter().all(|e| pods::healthy(&tls, e)))
         });
+    }
+
+    /// The end of every etcd log and the plans, for a failed test's output.
+    pub(super) fn print_logs(&self) {
+        let logs = std::fs::read_dir(self.dir.path().join("logs")).into_iter().flatten().flatten();
+        let mut logs: Vec<PathBuf> = logs.map(|e| e.path()).collect();
+        logs.sort();
+        for log in logs {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            eprintln!("--- {} (last lines)", log.display());
+            tail.iter().rev().for_each(|l| eprintln!("{l}"));
+        }
+        let w = lock(&self.shared.world);
+        eprintln!("--- deploy: {:?}\n--- recovery: {:?}", w.deploy, w.recovery);
+        for pod in &w.pods {
+            eprintln!(
+                "--- {}: peer {:?}, recover {:?}, agent {}",
+                pod.name(),
+                pod.peer,
+                pod.recover,
+                pod.agent
+            );
+        }
     }
 }

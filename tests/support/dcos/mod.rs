@@ -125,6 +125,7 @@ impl FakeDcos {
             tls,
             agents: Vec::new(),
             pods: Vec::new(),
+            slot_ports: (0..options.pods.max(3)).map(|_| pods::free_port_pair()).collect(),
             completed: Vec::new(),
             unreachable_agents: 0,
             deploy: commands::deployed(options.pods),
@@ -139,7 +140,7 @@ impl FakeDcos {
             recover_delay: options.recover_delay,
             token_life: options.token_life,
         };
-        let ports: Vec<u16> = (0..options.pods).map(|_| pods::free_port_pair()).collect();
+        let ports: Vec<u16> = world.slot_ports[..usize::from(options.pods)].to_vec();
         let cluster: Vec<String> =
             ports.iter().enumerate().map(|(i, p)| format!("etcd-{i}=https://127.0.0.1:{}", p + 1)).collect();
         for (index, port) in (0..options.pods).zip(ports) {
@@ -242,6 +243,30 @@ impl FakeDcos {
         }
     }
 
+    /// A manifest for this service: the service account, the TLS files, the members'
+    /// endpoints (three slots, or as many as the pods), then `extra` (YAML lines
+    /// indented under `spec`, e.g. a `recovery:` section).
+    pub fn manifest(&self, name: &str, extra: &str) -> String {
+        let w = lock(&self.shared.world);
+        let ha = w.pods.len() > 1;
+        let endpoints: String = w
+            .slot_ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| format!("      etcd-{i}: \"https://127.0.0.1:{port}\"\n"))
+            .collect();
+        let tls = &w.tls;
+        format!(
+            "apiVersion: etcd-warden/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: {name}\nspec:\n  highAvailability: {ha}\n  platform:\n    dcos:\n      url: {url}\n      service: /{service}\n      credentials:\n        serviceAccountSecretFile: {secret}\n  etcd:\n    tls: {{ caFile: {ca}, certFile: {cert}, keyFile: {key} }}\n    endpoints:\n{endpoints}{extra}",
+            url = self.url,
+            service = self.service,
+            secret = self.service_account_secret().display(),
+            ca = tls.ca.display(),
+            cert = tls.cert.display(),
+            key = tls.key.display(),
+        )
+    }
+
     /// Every pod's client URL, in pod order (running or not).
     pub fn endpoints(&self) -> Vec<String> {
         lock(&self.shared.world).pods.iter().map(world::Pod::client_url).collect()
@@ -342,6 +367,9 @@ fn write_credentials(dir: &Path, private_pem: &str) {
 
 impl Drop for FakeDcos {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_logs();
+        }
         self.stop.store(true, Ordering::SeqCst);
         if let Some(scheduler) = self.scheduler.take() {
             let _ = scheduler.join();

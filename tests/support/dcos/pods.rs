@@ -8,11 +8,20 @@ use std::time::Duration;
 
 use super::certs::TlsFiles;
 
-/// A client port `P` such that `P` and `P + 1` (the peer port) are both free now.
+/// A client port `P` such that `P` and `P + 1` (the peer port) are both free now,
+/// below the kernel's ephemeral range (32768 and up): a member that is down keeps its
+/// ports, and an outgoing connection must not take them meanwhile. Never the same
+/// pair twice in one test binary.
 pub fn free_port_pair() -> u16 {
-    for _ in 0..100 {
-        let port = super::super::free_port();
-        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+    use std::hash::{BuildHasher, Hasher};
+    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..1000 {
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let port = 20_000 + (random % 6_000) as u16 * 2;
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if !taken.contains(&port) && free(port) && free(port + 1) {
+            taken.push(port);
             return port;
         }
     }

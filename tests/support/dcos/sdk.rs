@@ -261,10 +261,9 @@ fn launch_new_member(w: &mut World, index: u8) -> Result<StepStatus, String> {
 
 /// A deploy step: `member add etcd-N`, then the new pod on a new agent.
 fn add_member(world: &Mutex<World>, index: u8) -> Result<StepStatus, String> {
-    let port = pods::free_port_pair();
-    let (tls, endpoints) = {
+    let (tls, endpoints, port) = {
         let w = lock(world);
-        (w.tls.clone(), w.live_endpoints())
+        (w.tls.clone(), w.live_endpoints(), w.slot_ports[usize::from(index)])
     };
     let name = format!("etcd-{index}");
     let peer_url = format!("https://127.0.0.1:{}", port + 1);

@@ -199,6 +199,9 @@ pub struct World {
     pub tls: TlsFiles,
     pub agents: Vec<Agent>,
     pub pods: Vec<Pod>,
+    /// The client port of each member slot (three at least), taken at start so that
+    /// a manifest can name the members a scale-up adds.
+    pub slot_ports: Vec<u16>,
     /// Mesos `completed_tasks` records, in order.
     pub completed: Vec<Value>,
     /// Mesos `unreachable_slaves`.
