@@ -3,6 +3,7 @@
 //! and on failure.
 #![allow(dead_code)]
 
+pub mod dcos;
 pub mod s3;
 
 use std::net::TcpListener;
@@ -30,6 +31,30 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
             return value;
         }
         assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Polls `check` until it returns `Some`, or gives `None` after `timeout`.
+pub fn wait_for_or_none<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Polls `check` for `period` and panics with `what` as soon as it fails: a state
+/// that must hold for a while (a held relaunch), asserted throughout, not slept over.
+pub fn assert_holds(what: &str, period: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + period;
+    while Instant::now() < deadline {
+        assert!(check(), "{what} stopped holding before {period:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }

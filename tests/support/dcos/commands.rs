@@ -1,0 +1,113 @@
+//! What changes the fake's world from outside the scheduler's own ticks: the SDK's
+//! pod commands (`restart`, `replace`), the package's scale-up through Cosmos, and the
+//! test's faults (a crash, a lost agent, a stub peer).
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::pods;
+use super::sdk::start_transient;
+use super::world::{Phase, PhaseKind, Plan, StepStatus, World};
+
+/// The reply of `restart` and `replace`: the pod and all its tasks, stubs included.
+fn command_reply(pod: &str) -> Value {
+    json!({"pod": pod, "tasks": [format!("{pod}-peer"), format!("{pod}-recover")]})
+}
+
+/// Kills the pod's etcd process, if it runs, and reaps it; a live peer task becomes
+/// `status`.
+fn kill_peer(w: &mut World, index: u8, status: &'static str) {
+    let pod = &mut w.pods[usize::from(index)];
+    if let Some(mut child) = pod.process.take() {
+        pods::kill(&mut child);
+    }
+    if pod.peer.live() {
+        w.set_status(index, true, status);
+    }
+}
+
+/// `POST /v1/pod/<pod>/restart`: kills the tasks and relaunches in place, on the same
+/// agent with the same data, held relaunches or not. `None` for an unknown pod.
+pub fn restart(w: &mut World, pod: &str) -> Option<Value> {
+    let index = w.pod(pod)?.index;
+    kill_peer(w, index, "KILLED");
+    start_transient(w, index);
+    let p = &mut w.pods[usize::from(index)];
+    p.relaunch_at = Some(Instant::now());
+    p.restart_asked = true;
+    Some(command_reply(pod))
+}
+
+/// `POST /v1/pod/<pod>/replace`: marks the pod permanently failed, kills it, discards
+/// its data, and starts the package's permanent recovery: `[recover]` then `[peer]`
+/// on a new agent (§5.4, §9.2, §9.3). `None` for an unknown pod.
+pub fn replace(w: &mut World, pod: &str) -> Option<Value> {
+    let index = w.pod(pod)?.index;
+    kill_peer(w, index, "KILLED");
+    if w.agent_up(&w.pods[usize::from(index)].agent) {
+        let _ = std::fs::remove_dir_all(w.data_dir(index));
+    }
+    let p = &mut w.pods[usize::from(index)];
+    p.permanently_failed = true;
+    p.relaunch_at = None;
+    p.restart_asked = false;
+    w.recovery.phases.retain(|p| p.steps.iter().all(|s| s.pod != index));
+    let (recover, peer) = (format!("{pod}:[recover]"), format!("{pod}:[peer]"));
+    let steps = [(recover.as_str(), index), (peer.as_str(), index)];
+    w.recovery.phases.push(Phase::new(
+        "permanent-node-failure-recovery",
+        PhaseKind::Replace,
+        "serial",
+        &steps,
+    ));
+    w.recovery.errors.clear();
+    Some(command_reply(pod))
+}
+
+/// SIGKILLs the pod's etcd: the task FAILED, relaunched in place after the delay.
+pub fn crash(w: &mut World, pod: &str) {
+    let index = w.pod(pod).unwrap_or_else(|| panic!("no pod {pod}")).index;
+    assert!(w.pods[usize::from(index)].process.is_some(), "{pod} does not run");
+    kill_peer(w, index, "FAILED");
+    start_transient(w, index);
+}
+
+/// The pod's agent is lost: its process killed, its directory deleted, the agent
+/// removed from `slaves`, the task `LOST` (not partition-aware, §4.3, §9.4). The
+/// TRANSIENT recovery waits for the agent for ever.
+pub fn lose_agent(w: &mut World, pod: &str) {
+    let index = w.pod(pod).unwrap_or_else(|| panic!("no pod {pod}")).index;
+    let agent_id = w.pods[usize::from(index)].agent.clone();
+    if let Some(mut child) = w.pods[usize::from(index)].process.take() {
+        pods::kill(&mut child);
+    }
+    if w.pods[usize::from(index)].peer.live() {
+        w.set_status(index, true, "LOST");
+    }
+    let agent = w.agents.iter_mut().find(|a| a.id == agent_id).expect("the pod's agent");
+    agent.removed = true;
+    let _ = std::fs::remove_dir_all(&agent.dir);
+    w.unreachable_agents += 1;
+    start_transient(w, index);
+}
+
+/// The deploy plan of a package deployed with `pods` members, all complete.
+pub fn deployed(pods: u8) -> Plan {
+    let names: Vec<String> = (0..pods).map(|i| format!("etcd-{i}:[peer]")).collect();
+    let steps: Vec<(&str, u8)> = names.iter().zip(0..).map(|(n, i)| (n.as_str(), i)).collect();
+    let mut phase = Phase::new("etcd", PhaseKind::Deploy, "serial", &steps);
+    phase.steps.iter_mut().for_each(|s| s.status = StepStatus::Complete);
+    Plan { phases: vec![phase], errors: Vec::new() }
+}
+
+/// `kubernetes.high_availability` turned on with one member: a deploy plan that adds
+/// `etcd-1` then `etcd-2`.
+pub fn scale_up(w: &mut World) {
+    if w.pods.len() != 1 || w.deploy.phases.iter().any(|p| p.steps.len() > 1) {
+        return;
+    }
+    let mut plan = deployed(3);
+    plan.phases[0].steps.iter_mut().skip(1).for_each(|s| s.status = StepStatus::Pending);
+    w.deploy = plan;
+}

@@ -1,0 +1,165 @@
+//! The fake's HTTP server, as Admin Router shows it (§1.1): every request recorded,
+//! the test's faults (§1.1: 502 text/html while the scheduler moves; malformed JSON),
+//! the token check (401 `text/html` with `WWW-Authenticate: acsjwt`, §1.3, §9.9), then
+//! the IAM, Cosmos, Mesos and the SDK scheduler under `/service/<svc>/`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+
+use super::world::{World, lock};
+use super::{Fault, RecordedRequest, commands, cosmos, iam, render};
+
+/// What the handlers share: the world and the IAM's keys.
+pub struct Shared {
+    pub world: Mutex<World>,
+    pub iam: iam::Keys,
+}
+
+/// The routes, behind Admin Router's recording, faults and token check.
+pub fn router(shared: Arc<Shared>, service: &str) -> Router {
+    let base = format!("/service/{service}/v1");
+    Router::new()
+        .route(iam::LOGIN_PATH, post(iam::login))
+        .route("/mesos/master/state", get(master_state))
+        .route("/cosmos/service/describe", post(cosmos::describe))
+        .route("/cosmos/service/update", post(cosmos::update))
+        .route(&format!("{base}/pod"), get(pod_list))
+        .route(&format!("{base}/pod/status"), get(all_status))
+        .route(&format!("{base}/pod/{{pod}}/status"), get(pod_status))
+        .route(&format!("{base}/pod/{{pod}}/info"), get(pod_info))
+        .route(&format!("{base}/pod/{{pod}}/restart"), post(restart))
+        .route(&format!("{base}/pod/{{pod}}/replace"), post(replace))
+        .route(&format!("{base}/plans"), get(plans))
+        .route(&format!("{base}/plans/{{plan}}"), get(plan))
+        .fallback(not_routed)
+        .layer(middleware::from_fn_with_state(shared.clone(), admin_router))
+        .with_state(shared)
+}
+
+/// An HTML page with a status, as Admin Router (nginx) answers its own errors.
+pub fn html(status: u16, title: &str) -> Response {
+    let body = format!(
+        "<html>\r\n<head><title>{status} {title}</title></head>\r\n<body>\r\n<center><h1>{status} {title}</h1></center>\r\n<hr><center>openresty</center>\r\n</body>\r\n</html>\r\n"
+    );
+    let status = StatusCode::from_u16(status).expect("an HTTP status");
+    (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
+}
+
+/// A pretty-printed JSON reply (2-space indents, as the SDK writes).
+pub fn json(status: u16, content_type: &str, value: &Value) -> Response {
+    let body = serde_json::to_string_pretty(value).expect("serialize a reply");
+    let status = StatusCode::from_u16(status).expect("an HTTP status");
+    (status, [(header::CONTENT_TYPE, content_type.to_owned())], body).into_response()
+}
+
+fn not_found(thing: &str, name: &str) -> Response {
+    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain")], format!("{thing} {name} not found"))
+        .into_response()
+}
+
+async fn admin_router(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let fault = {
+        let mut w = lock(&shared.world);
+        w.requests.push(RecordedRequest {
+            method: parts.method.to_string(),
+            path: parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.to_string()),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+        match w.fault {
+            Some((until, fault)) if Instant::now() < until => Some(fault),
+            _ => None,
+        }
+    };
+    match fault {
+        Some(Fault::Status(status)) => return html(status, "Fault"),
+        Some(Fault::Garbage) => {
+            let garbage = "{\"pods\": [{\"name\": \"etcd-0\", \"tasks\": [{\"id\": ";
+            return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], garbage).into_response();
+        }
+        None => {}
+    }
+    if parts.uri.path() != iam::LOGIN_PATH && !iam::authorized(&shared, &parts.headers) {
+        let mut reply = html(401, "Authorization Required");
+        reply.headers_mut().insert(header::WWW_AUTHENTICATE, "acsjwt".parse().expect("a header value"));
+        return reply;
+    }
+    next.run(Request::from_parts(parts, Body::from(body))).await
+}
+
+async fn not_routed() -> Response {
+    html(404, "Not Found")
+}
+
+const JSON: &str = "application/json";
+
+async fn master_state(State(shared): State<Arc<Shared>>) -> Response {
+    json(200, JSON, &render::master_state(&lock(&shared.world)))
+}
+
+async fn pod_list(State(shared): State<Arc<Shared>>) -> Response {
+    json(200, JSON, &render::pod_list(&lock(&shared.world)))
+}
+
+async fn all_status(State(shared): State<Arc<Shared>>) -> Response {
+    json(200, JSON, &render::all_status(&lock(&shared.world)))
+}
+
+async fn pod_status(State(shared): State<Arc<Shared>>, Path(pod): Path<String>) -> Response {
+    let w = lock(&shared.world);
+    match w.pod(&pod) {
+        Some(p) => json(200, JSON, &render::pod_status(&w, p.index)),
+        None => not_found("Pod", &pod),
+    }
+}
+
+async fn pod_info(State(shared): State<Arc<Shared>>, Path(pod): Path<String>) -> Response {
+    let w = lock(&shared.world);
+    match w.pod(&pod) {
+        Some(p) => json(200, JSON, &render::pod_info(&w, p.index)),
+        None => not_found("Pod", &pod),
+    }
+}
+
+async fn restart(State(shared): State<Arc<Shared>>, Path(pod): Path<String>) -> Response {
+    match commands::restart(&mut lock(&shared.world), &pod) {
+        Some(reply) => json(200, JSON, &reply),
+        None => not_found("Pod", &pod),
+    }
+}
+
+async fn replace(State(shared): State<Arc<Shared>>, Path(pod): Path<String>) -> Response {
+    match commands::replace(&mut lock(&shared.world), &pod) {
+        Some(reply) => json(200, JSON, &reply),
+        None => not_found("Pod", &pod),
+    }
+}
+
+async fn plans() -> Response {
+    json(200, JSON, &serde_json::json!(["deploy", "recovery"]))
+}
+
+async fn plan(State(shared): State<Arc<Shared>>, Path(plan): Path<String>, _headers: HeaderMap) -> Response {
+    let w = lock(&shared.world);
+    let (status, body) = match plan.as_str() {
+        "deploy" => render::plan(&w.deploy),
+        "recovery" => render::plan(&w.recovery),
+        _ => return not_found("Plan", &plan),
+    };
+    json(status, JSON, &body)
+}

@@ -1,0 +1,201 @@
+//! The pods' etcd processes: real `etcd` with client and peer TLS on loopback, started
+//! and killed by pid, and `etcdctl` over TLS as the package's `recover` task and the
+//! tests use it.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use super::certs::TlsFiles;
+
+/// A client port `P` such that `P` and `P + 1` (the peer port) are both free now,
+/// below the kernel's ephemeral range (32768 and up): a member that is down keeps its
+/// ports, and an outgoing connection must not take them meanwhile. Never the same
+/// pair twice in one test binary.
+pub fn free_port_pair() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..1000 {
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let port = 20_000 + (random % 6_000) as u16 * 2;
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if !taken.contains(&port) && free(port) && free(port + 1) {
+            taken.push(port);
+            return port;
+        }
+    }
+    panic!("no two free consecutive ports on loopback");
+}
+
+/// How one etcd member is launched.
+pub struct Launch<'a> {
+    pub name: &'a str,
+    pub port: u16,
+    pub data_dir: &'a Path,
+    pub initial_cluster: &'a str,
+    /// `new` or `existing`.
+    pub state: &'a str,
+    pub token: &'a str,
+    pub log: &'a Path,
+}
+
+/// Starts `etcd` with client and peer TLS (`--client-cert-auth`, `--peer-client-cert-auth`).
+pub fn spawn_etcd(tls: &TlsFiles, launch: &Launch<'_>) -> Child {
+    let client = format!("https://127.0.0.1:{}", launch.port);
+    let peer = format!("https://127.0.0.1:{}", launch.port + 1);
+    let log = std::fs::File::create(launch.log).expect("create an etcd log");
+    Command::new("etcd")
+        .arg("--name")
+        .arg(launch.name)
+        .arg("--data-dir")
+        .arg(launch.data_dir)
+        .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+        .args(["--initial-cluster", launch.initial_cluster])
+        .args(["--initial-cluster-state", launch.state])
+        .args(["--initial-cluster-token", launch.token])
+        .arg("--cert-file")
+        .arg(&tls.server_cert)
+        .arg("--key-file")
+        .arg(&tls.server_key)
+        .arg("--trusted-ca-file")
+        .arg(&tls.ca)
+        .arg("--client-cert-auth")
+        .arg("--peer-cert-file")
+        .arg(&tls.server_cert)
+        .arg("--peer-key-file")
+        .arg(&tls.server_key)
+        .arg("--peer-trusted-ca-file")
+        .arg(&tls.ca)
+        .arg("--peer-client-cert-auth")
+        .args(["--logger", "zap", "--log-outputs", "stderr"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start etcd (is it installed?)")
+}
+
+/// Kills a process with SIGKILL and reaps it.
+pub fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Runs `etcdctl` (API v3) over TLS against `endpoints`.
+pub fn etcdctl(tls: &TlsFiles, endpoints: &[String], args: &[&str]) -> Output {
+    Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", endpoints.join(",")))
+        .arg("--cacert")
+        .arg(&tls.ca)
+        .arg("--cert")
+        .arg(&tls.cert)
+        .arg("--key")
+        .arg(&tls.key)
+        .args(["--dial-timeout=2s", "--command-timeout=5s"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run etcdctl (is it installed?)")
+}
+
+/// `etcdctl` with `input` on its standard input (for `txn`).
+pub fn etcdctl_with_input(tls: &TlsFiles, endpoints: &[String], args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", endpoints.join(",")))
+        .arg("--cacert")
+        .arg(&tls.ca)
+        .arg("--cert")
+        .arg(&tls.cert)
+        .arg("--key")
+        .arg(&tls.key)
+        .args(["--dial-timeout=2s", "--command-timeout=10s"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run etcdctl (is it installed?)");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write to etcdctl");
+    child.wait_with_output().expect("wait for etcdctl")
+}
+
+/// One member as `etcdctl member list -w simple` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: u64,
+    /// Empty while the member has not started.
+    pub name: String,
+    pub peer_urls: Vec<String>,
+}
+
+/// The member list, or why not.
+pub fn member_list(tls: &TlsFiles, endpoints: &[String]) -> Result<Vec<Member>, String> {
+    let out = etcdctl(tls, endpoints, &["member", "list", "-w", "simple"]);
+    if !out.status.success() {
+        return Err(format!("member list: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split(", ").collect();
+            let id = u64::from_str_radix(fields[0], 16).map_err(|e| format!("member ID in {line:?}: {e}"))?;
+            let name = fields.get(2).copied().unwrap_or_default().to_owned();
+            let peer_urls =
+                fields.get(3).map(|u| u.split(',').map(str::to_owned).collect()).unwrap_or_default();
+            Ok(Member { id, name, peer_urls })
+        })
+        .collect()
+}
+
+/// `member add <name> --peer-urls=<peer>`: the new ID and `ETCD_INITIAL_CLUSTER`.
+pub fn member_add(
+    tls: &TlsFiles,
+    endpoints: &[String],
+    name: &str,
+    peer: &str,
+) -> Result<(u64, String), String> {
+    let out = etcdctl(tls, endpoints, &["member", "add", name, &format!("--peer-urls={peer}")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("member add {name}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let id = text
+        .split_whitespace()
+        .skip_while(|w| *w != "Member")
+        .nth(1)
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+        .ok_or_else(|| format!("member add {name}: no member ID in {text:?}"))?;
+    let cluster = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER="))
+        .map(|v| v.trim_matches('"').to_owned())
+        .ok_or_else(|| format!("member add {name}: no ETCD_INITIAL_CLUSTER in {text:?}"))?;
+    Ok((id, cluster))
+}
+
+/// `member remove <id>` (hex).
+pub fn member_remove(tls: &TlsFiles, endpoints: &[String], id: u64) -> Result<(), String> {
+    let out = etcdctl(tls, endpoints, &["member", "remove", &format!("{id:x}")]);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("member remove {id:x}: {}", String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// Whether the member at `endpoint` answers `endpoint health` (it has a leader and
+/// serves a linearizable read).
+pub fn healthy(tls: &TlsFiles, endpoint: &str) -> bool {
+    etcdctl(tls, &[endpoint.to_owned()], &["endpoint", "health"]).status.success()
+}
+
+/// Whether something accepts TCP connections on the port.
+pub fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+}

@@ -1,0 +1,301 @@
+//! The SDK scheduler's behaviour: launches, relaunches in place after a crash
+//! (TRANSIENT recovery), `pod restart`, `pod replace` (`[recover]` then `[peer]` on a
+//! new agent, PERMANENT) and the deploy plan of a scale-up from one member to three.
+//! A scheduler thread ticks every 100 ms; etcdctl runs without the lock held.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::pods::{self, Launch};
+use super::world::{Phase, PhaseKind, StepStatus, Task, World, lock, now_s};
+
+/// How long a failing step (the recover task, a deploy step's `member add`) is tried
+/// again before it fails: a cluster started less than 5 s ago refuses `member add` as
+/// unhealthy.
+const RETRY_FOR: Duration = Duration::from_secs(10);
+/// The pause between two tries.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+/// Ticks until `stop`.
+pub fn run(world: &Mutex<World>, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        tick(world);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn tick(world: &Mutex<World>) {
+    {
+        let mut w = lock(world);
+        reap(&mut w);
+        relaunch_due(&mut w);
+        promote(&mut w);
+    }
+    progress(world, PhaseKind::Transient);
+    progress(world, PhaseKind::Replace);
+    progress(world, PhaseKind::Deploy);
+}
+
+/// Launches pod `index` on its agent: in place when its data directory holds a member,
+/// as a new member otherwise. The peer is STAGING until its port answers; the other
+/// task is re-saved as a stub (§9.1).
+pub fn launch(w: &mut World, index: u8) {
+    let data_dir = w.data_dir(index);
+    let logs = w.dir.join("logs");
+    std::fs::create_dir_all(&logs).expect("create the log directory");
+    let token = format!("fake-{}", w.task_prefix());
+    let id = w.task_id(&format!("etcd-{index}-peer"));
+    let tls = w.tls.clone();
+    let pod = &mut w.pods[usize::from(index)];
+    pod.launches += 1;
+    let log = logs.join(format!("{}-{}.log", pod.name(), pod.launches));
+    let name = pod.name();
+    let child = pods::spawn_etcd(
+        &tls,
+        &Launch {
+            name: &name,
+            port: pod.port,
+            data_dir: &data_dir,
+            initial_cluster: &pod.initial_cluster,
+            state: pod.cluster_state,
+            token: &token,
+            log: &log,
+        },
+    );
+    pod.process = Some(child);
+    pod.peer = Task { id, status: Some("STAGING"), agent: pod.agent.clone(), since: now_s() };
+    pod.recover = Task::stub(&pod.agent);
+    pod.permanently_failed = false;
+    pod.relaunch_at = None;
+    pod.restart_asked = false;
+}
+
+/// A process that exited by itself: the task FAILED, a relaunch in place is due.
+fn reap(w: &mut World) {
+    for index in 0..w.pods.len() {
+        let pod = &mut w.pods[index];
+        let exited = pod.process.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some());
+        if !exited {
+            continue;
+        }
+        pod.process = None;
+        if pod.peer.live() {
+            w.set_status(index as u8, true, "FAILED");
+            start_transient(w, index as u8);
+        }
+    }
+}
+
+/// A TRANSIENT recovery of pod `index`: relaunch on the same agent after the delay.
+pub fn start_transient(w: &mut World, index: u8) {
+    let delay = w.relaunch_delay;
+    w.pods[usize::from(index)].relaunch_at = Some(Instant::now() + delay);
+    let name = format!("etcd-{index}:[peer]");
+    w.recovery.phases.retain(|p| p.steps.iter().all(|s| s.pod != index));
+    w.recovery.phases.push(Phase::new(&name, PhaseKind::Transient, "parallel", &[(&name, index)]));
+}
+
+fn relaunch_due(w: &mut World) {
+    let now = Instant::now();
+    for index in 0..w.pods.len() {
+        let pod = &w.pods[index];
+        let due = pod.relaunch_at.is_some_and(|at| at <= now) && (!pod.hold_restarts || pod.restart_asked);
+        if due && pod.process.is_none() && w.agent_up(&pod.agent) {
+            launch(w, index as u8);
+            set_step(w, PhaseKind::Transient, index as u8, 0, StepStatus::Starting);
+        }
+    }
+}
+
+/// STAGING becomes RUNNING once etcd listens.
+fn promote(w: &mut World) {
+    for index in 0..w.pods.len() {
+        let pod = &w.pods[index];
+        if pod.peer.status == Some("STAGING") && pod.process.is_some() && pods::listening(pod.port) {
+            w.set_status(index as u8, true, "RUNNING");
+        }
+    }
+}
+
+fn plan_mut(w: &mut World, kind: PhaseKind) -> &mut super::world::Plan {
+    if kind == PhaseKind::Deploy { &mut w.deploy } else { &mut w.recovery }
+}
+
+fn set_step(w: &mut World, kind: PhaseKind, pod: u8, step: usize, status: StepStatus) {
+    for phase in plan_mut(w, kind).phases.iter_mut().filter(|p| p.kind == kind) {
+        if let Some(s) = phase.steps.iter_mut().filter(|s| s.pod == pod).nth(step) {
+            s.status = status;
+        }
+    }
+}
+
+/// The next step to work on in each phase of `kind`: (phase ID, step index).
+fn next_steps(w: &mut World, kind: PhaseKind) -> Vec<(String, usize)> {
+    let plan = plan_mut(w, kind);
+    if kind == PhaseKind::Deploy && !plan.errors.is_empty() {
+        return Vec::new();
+    }
+    let mut next = Vec::new();
+    for phase in plan.phases.iter().filter(|p| p.kind == kind) {
+        let step = phase.steps.iter().position(|s| s.status != StepStatus::Complete);
+        if let Some(s) = step.filter(|s| phase.steps[*s].status != StepStatus::Error) {
+            next.push((phase.id.clone(), s));
+        }
+    }
+    next
+}
+
+/// Moves each phase of `kind` one step on where it can.
+fn progress(world: &Mutex<World>, kind: PhaseKind) {
+    let next = next_steps(&mut lock(world), kind);
+    for (phase_id, s) in next {
+        let found = {
+            let mut w = lock(world);
+            let phase = plan_mut(&mut w, kind).phases.iter().find(|p| p.id == phase_id);
+            phase.map(|p| p.steps[s].clone())
+        };
+        // A replace may have superseded the phase meanwhile.
+        let Some(step) = found else { continue };
+        let (status, pod, name, not_before) = (step.status, step.pod, step.name.clone(), step.not_before);
+        if not_before.is_some_and(|t| Instant::now() < t) {
+            continue;
+        }
+        let recover = name.ends_with(":[recover]");
+        let outcome = match (status, recover, kind) {
+            (StepStatus::Pending, true, _) => Some(start_recover(&mut lock(world), pod)),
+            (StepStatus::Starting, true, _) => Some(run_recover(world, pod)),
+            (StepStatus::Pending, false, PhaseKind::Replace) => {
+                Some(launch_new_member(&mut lock(world), pod))
+            }
+            (StepStatus::Pending, false, PhaseKind::Deploy) => Some(add_member(world, pod)),
+            (StepStatus::Starting, false, _) => {
+                member_up(world, pod, kind).then_some(Ok(StepStatus::Complete))
+            }
+            _ => None,
+        };
+        let mut w = lock(world);
+        let recover_delay = w.recover_delay;
+        let plan = plan_mut(&mut w, kind);
+        let Some(phase) = plan.phases.iter_mut().find(|p| p.id == phase_id) else { continue };
+        let step = &mut phase.steps[s];
+        let now = Instant::now();
+        match outcome {
+            Some(Ok(status)) => {
+                if recover && step.status == StepStatus::Pending {
+                    // The recover task runs a while before it acts.
+                    step.not_before = Some(now + recover_delay);
+                }
+                step.status = status;
+            }
+            // etcd refuses `member add` for 5 s after a start: try again a while.
+            Some(Err(_)) if *step.deadline.get_or_insert(now + RETRY_FOR) > now => {
+                step.not_before = Some(now + RETRY_PAUSE);
+            }
+            Some(Err(why)) => {
+                step.status = StepStatus::Error;
+                plan.errors.push(format!("{name}: {why}"));
+                if recover {
+                    w.set_status(pod, false, "FAILED");
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// `[recover]` starts: the pod moves to a new agent, the recover task runs there and
+/// the peer is re-saved as a stub.
+fn start_recover(w: &mut World, index: u8) -> Result<StepStatus, String> {
+    let agent = w.new_agent();
+    let id = w.task_id(&format!("etcd-{index}-recover"));
+    let pod = &mut w.pods[usize::from(index)];
+    pod.agent = agent.clone();
+    pod.peer = Task::stub(&agent);
+    pod.recover = Task { id, status: Some("RUNNING"), agent, since: now_s() };
+    pod.permanently_failed = false;
+    pod.relaunch_at = None;
+    Ok(StepStatus::Starting)
+}
+
+/// What `etcd-N-recover` does (§5.4): against a live member, remove the dead member
+/// (found by its peer URL) and add `etcd-N` with the same peer URL.
+fn run_recover(world: &Mutex<World>, index: u8) -> Result<StepStatus, String> {
+    let (tls, endpoints, name, peer_url) = {
+        let w = lock(world);
+        let pod = &w.pods[usize::from(index)];
+        let endpoints: Vec<String> =
+            w.live_endpoints().into_iter().filter(|e| *e != pod.client_url()).collect();
+        (w.tls.clone(), endpoints, pod.name(), pod.peer_url())
+    };
+    let result = (|| {
+        if endpoints.is_empty() {
+            return Err("no live etcd member to reach".to_owned());
+        }
+        let members = pods::member_list(&tls, &endpoints)?;
+        if let Some(dead) = members.iter().find(|m| m.peer_urls.contains(&peer_url)) {
+            pods::member_remove(&tls, &endpoints, dead.id)?;
+        }
+        pods::member_add(&tls, &endpoints, &name, &peer_url)
+    })();
+    let mut w = lock(world);
+    match result {
+        Ok((_, cluster)) => {
+            let pod = &mut w.pods[usize::from(index)];
+            pod.initial_cluster = cluster;
+            pod.cluster_state = "existing";
+            w.set_status(index, false, "FINISHED");
+            Ok(StepStatus::Complete)
+        }
+        Err(why) => Err(why),
+    }
+}
+
+/// `[peer]` of a replace: etcd with an empty data directory on the new agent.
+fn launch_new_member(w: &mut World, index: u8) -> Result<StepStatus, String> {
+    let data_dir = w.data_dir(index);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    launch(w, index);
+    Ok(StepStatus::Starting)
+}
+
+/// A deploy step: `member add etcd-N`, then the new pod on a new agent.
+fn add_member(world: &Mutex<World>, index: u8) -> Result<StepStatus, String> {
+    let (tls, endpoints, port) = {
+        let w = lock(world);
+        (w.tls.clone(), w.live_endpoints(), w.slot_ports[usize::from(index)])
+    };
+    let name = format!("etcd-{index}");
+    let peer_url = format!("https://127.0.0.1:{}", port + 1);
+    let (_, cluster) = pods::member_add(&tls, &endpoints, &name, &peer_url)?;
+    let mut w = lock(world);
+    let agent = w.new_agent();
+    w.pods.push(super::world::Pod {
+        index,
+        port,
+        agent: agent.clone(),
+        peer: Task::stub(&agent),
+        recover: Task::stub(&agent),
+        process: None,
+        permanently_failed: false,
+        hold_restarts: false,
+        restart_asked: false,
+        relaunch_at: None,
+        show_stub_peer: false,
+        initial_cluster: cluster,
+        cluster_state: "existing",
+        launches: 0,
+    });
+    launch(&mut w, index);
+    Ok(StepStatus::Starting)
+}
+
+/// Whether the pod's member is up: RUNNING, and for a new member, healthy over TLS.
+fn member_up(world: &Mutex<World>, index: u8, kind: PhaseKind) -> bool {
+    let (running, tls, endpoint) = {
+        let w = lock(world);
+        let pod = &w.pods[usize::from(index)];
+        (pod.peer.status == Some("RUNNING"), w.tls.clone(), pod.client_url())
+    };
+    running && (kind == PhaseKind::Transient || pods::healthy(&tls, &endpoint))
+}

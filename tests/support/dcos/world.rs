@@ -1,0 +1,337 @@
+//! What the fake DC/OS knows: agents, pods with their tasks and etcd processes, the
+//! plans, the package options, the tokens and the request log. One `World` behind one
+//! mutex, shared by the HTTP handlers, the scheduler thread and the test's calls; no
+//! lock is held across a blocking call.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use super::certs::TlsFiles;
+use super::{Fault, RecordedRequest};
+
+/// A Mesos agent: a directory that holds the data of the pods placed on it.
+#[derive(Debug)]
+pub struct Agent {
+    /// The Mesos agent ID (`<master>-S<n>`).
+    pub id: String,
+    /// Its hostname in `slaves`.
+    pub hostname: String,
+    /// `agent-<uuid-ish>` under the fake's directory.
+    pub dir: PathBuf,
+    /// Removed from the master (lost): missing from `slaves`.
+    pub removed: bool,
+}
+
+/// A task of a pod as the SDK stores it: a stub has an empty ID and no status.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// The Mesos task ID; empty for a stub.
+    pub id: String,
+    /// The status without `TASK_`; `None` for a stub.
+    pub status: Option<&'static str>,
+    /// The agent; kept on a stub (§9.1).
+    pub agent: String,
+    /// When the status was set, seconds since the epoch.
+    pub since: f64,
+}
+
+impl Task {
+    /// A stub on `agent`.
+    pub fn stub(agent: &str) -> Self {
+        Self { id: String::new(), status: None, agent: agent.to_owned(), since: now_s() }
+    }
+
+    /// Whether Mesos would list the task as running (not terminal).
+    pub fn live(&self) -> bool {
+        !self.id.is_empty() && matches!(self.status, Some("STAGING" | "STARTING" | "RUNNING" | "KILLING"))
+    }
+}
+
+/// One `etcd-N` pod: its stable ports, its agent, its two tasks and its process.
+#[derive(Debug)]
+pub struct Pod {
+    /// N.
+    pub index: u8,
+    /// The client port; the peer port is the next one.
+    pub port: u16,
+    /// The agent that holds its data (and runs it).
+    pub agent: String,
+    /// `etcd-N-peer`.
+    pub peer: Task,
+    /// `etcd-N-recover`.
+    pub recover: Task,
+    /// The etcd process, while it runs.
+    pub process: Option<Child>,
+    /// `pod replace` was called and nothing relaunched since.
+    pub permanently_failed: bool,
+    /// The test holds automatic relaunches of this pod.
+    pub hold_restarts: bool,
+    /// `POST restart` asked a relaunch in place, held or not.
+    pub restart_asked: bool,
+    /// A relaunch in place is due at this time (transient recovery).
+    pub relaunch_at: Option<Instant>,
+    /// The test asked pod status and info to show the peer as a stub.
+    pub show_stub_peer: bool,
+    /// `--initial-cluster` and `--initial-cluster-state` of its last launch.
+    pub initial_cluster: String,
+    /// `new` or `existing`.
+    pub cluster_state: &'static str,
+    /// How many times it was launched (names the log files).
+    pub launches: u32,
+}
+
+impl Pod {
+    /// `etcd-N`.
+    pub fn name(&self) -> String {
+        format!("etcd-{}", self.index)
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn client_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// `https://127.0.0.1:<port + 1>`.
+    pub fn peer_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port + 1)
+    }
+}
+
+/// A step's status (`Status.java`), as the plans show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Pending,
+    Starting,
+    Complete,
+    Error,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Starting => "STARTING",
+            Self::Complete => "COMPLETE",
+            Self::Error => "ERROR",
+        }
+    }
+}
+
+/// What a phase does for its pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhaseKind {
+    /// Relaunch in place (`etcd-N:[peer]`, `RecoveryType: TRANSIENT`).
+    Transient,
+    /// `pod replace`: `[recover]` then `[peer]` on a new agent.
+    Replace,
+    /// Deploy: member add, then launch the new member.
+    Deploy,
+}
+
+/// A step of a plan.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: String,
+    pub name: String,
+    pub status: StepStatus,
+    pub pod: u8,
+    /// The step does not progress before this time (the recover task's run time,
+    /// or the pause between two tries).
+    pub not_before: Option<Instant>,
+    /// The recover task gives up retrying at this time.
+    pub deadline: Option<Instant>,
+}
+
+/// A phase of a plan.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub id: String,
+    pub name: String,
+    pub kind: PhaseKind,
+    pub strategy: &'static str,
+    pub steps: Vec<Step>,
+}
+
+impl Phase {
+    /// A phase of pending steps.
+    pub fn new(name: &str, kind: PhaseKind, strategy: &'static str, steps: &[(&str, u8)]) -> Self {
+        let steps = steps
+            .iter()
+            .map(|(name, pod)| Step {
+                id: uuid(),
+                name: (*name).to_owned(),
+                status: StepStatus::Pending,
+                pod: *pod,
+                not_before: None,
+                deadline: None,
+            })
+            .collect();
+        Self { id: uuid(), name: name.to_owned(), kind, strategy, steps }
+    }
+}
+
+/// A plan: phases and errors.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub phases: Vec<Phase>,
+    pub errors: Vec<String>,
+}
+
+/// An authentication token the IAM issued.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub serial: u64,
+    pub expires: Instant,
+}
+
+/// Everything the fake knows.
+#[derive(Debug)]
+pub struct World {
+    /// The service name without its leading slash (`prod/kubernetes`).
+    pub service: String,
+    pub framework_id: String,
+    /// The fake's directory (agents, TLS files, logs).
+    pub dir: PathBuf,
+    pub tls: TlsFiles,
+    pub agents: Vec<Agent>,
+    pub pods: Vec<Pod>,
+    /// The client port of each member slot (three at least), taken at start so that
+    /// a manifest can name the members a scale-up adds.
+    pub slot_ports: Vec<u16>,
+    /// Mesos `completed_tasks` records, in order.
+    pub completed: Vec<Value>,
+    /// Mesos `unreachable_slaves`.
+    pub unreachable_agents: u32,
+    pub deploy: Plan,
+    pub recovery: Plan,
+    /// The options the user gave (Cosmos `userProvidedOptions`).
+    pub options: Value,
+    pub requests: Vec<RecordedRequest>,
+    pub fault: Option<(Instant, Fault)>,
+    pub tokens: HashMap<String, Issued>,
+    /// Tokens with a lower serial are refused (`expire_tokens`).
+    pub tokens_valid_from: u64,
+    pub next_serial: u64,
+    pub relaunch_delay: Duration,
+    /// How long the recover task runs before it acts.
+    pub recover_delay: Duration,
+    pub token_life: Duration,
+}
+
+impl World {
+    /// The sanitized service name that prefixes task IDs (`prod.kubernetes`).
+    pub fn task_prefix(&self) -> String {
+        self.service.replace('/', ".")
+    }
+
+    /// A new task ID for `task` (`prod.kubernetes__etcd-0-peer__<uuid>`).
+    pub fn task_id(&self, task: &str) -> String {
+        format!("{}__{task}__{}", self.task_prefix(), uuid())
+    }
+
+    /// A new agent with its directory.
+    pub fn new_agent(&mut self) -> String {
+        let n = self.agents.len();
+        let id = format!("{}-S{n}", self.framework_id.trim_end_matches("-0001"));
+        let dir = self.dir.join(format!("agent-{}", &uuid()[..8]));
+        std::fs::create_dir_all(&dir).expect("create an agent directory");
+        self.agents.push(Agent {
+            id: id.clone(),
+            hostname: format!("10.0.0.{}", n + 10),
+            dir,
+            removed: false,
+        });
+        id
+    }
+
+    pub fn agent(&self, id: &str) -> Option<&Agent> {
+        self.agents.iter().find(|a| a.id == id)
+    }
+
+    /// Whether the agent is registered (not removed).
+    pub fn agent_up(&self, id: &str) -> bool {
+        self.agent(id).is_some_and(|a| !a.removed)
+    }
+
+    pub fn pod(&self, name: &str) -> Option<&Pod> {
+        self.pods.iter().find(|p| p.name() == name)
+    }
+
+    pub fn pod_mut(&mut self, name: &str) -> Option<&mut Pod> {
+        self.pods.iter_mut().find(|p| p.name() == name)
+    }
+
+    /// The data directory of pod `index` on its agent.
+    pub fn data_dir(&self, index: u8) -> PathBuf {
+        let pod = &self.pods[usize::from(index)];
+        let agent = self.agent(&pod.agent).expect("the pod's agent");
+        agent.dir.join(pod.name())
+    }
+
+    /// Sets a task's status; a terminal one goes to Mesos's `completed_tasks`.
+    pub fn set_status(&mut self, index: u8, peer: bool, status: &'static str) {
+        let service = self.service.clone();
+        let framework = self.framework_id.clone();
+        let pod = &mut self.pods[usize::from(index)];
+        let name = format!("{}-{}", pod.name(), if peer { "peer" } else { "recover" });
+        let task = if peer { &mut pod.peer } else { &mut pod.recover };
+        task.status = Some(status);
+        task.since = now_s();
+        if !task.live() && !task.id.is_empty() {
+            let record = mesos_task(&service, &framework, &name, task);
+            self.completed.push(record);
+        }
+    }
+
+    /// The endpoints of the members whose process runs.
+    pub fn live_endpoints(&self) -> Vec<String> {
+        self.pods.iter().filter(|p| p.process.is_some()).map(Pod::client_url).collect()
+    }
+}
+
+/// A Mesos v0 task record (§4.1).
+pub fn mesos_task(service: &str, framework: &str, name: &str, task: &Task) -> Value {
+    let state = format!("TASK_{}", task.status.unwrap_or("STAGING"));
+    serde_json::json!({
+        "id": task.id,
+        "name": name,
+        "framework_id": framework,
+        "executor_id": format!("{}__etcd__executor", service.replace('/', ".")),
+        "slave_id": task.agent,
+        "state": state,
+        "resources": {"cpus": 0.5, "mem": 1024.0, "disk": 3584.0},
+        "role": "kubernetes-role",
+        "statuses": [{"state": state, "timestamp": task.since}],
+        "labels": [{"key": "task_type", "value": "etcd"}],
+    })
+}
+
+/// Seconds since the epoch.
+pub fn now_s() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A random UUID-looking string (version 4 layout).
+pub fn uuid() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = || std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let (a, b) = (random(), random());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// Locks the world; a panic elsewhere (a failed assertion in a handler) does not make
+/// the fake unusable for cleanup.
+pub fn lock(world: &std::sync::Mutex<World>) -> std::sync::MutexGuard<'_, World> {
+    world.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
