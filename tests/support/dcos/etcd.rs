@@ -28,12 +28,15 @@ impl FakeDcos {
         pods::member_list(&tls, &endpoints)
     }
 
-    /// Writes `count` keys `prefix/NNNN` = `value-NNNN` in one transaction over TLS.
+    /// Writes `count` keys `prefix/NNNN` = `value-NNNN` over TLS, 100 to a transaction.
     pub fn put_keys(&self, prefix: &str, count: usize) {
-        let puts: String = (0..count).map(|i| format!("put {prefix}/{i:04} value-{i:04}\n")).collect();
         let (tls, endpoints) = self.live();
-        let out = pods::etcdctl_with_input(&tls, &endpoints, &["txn"], &format!("\n{puts}\n\n"));
-        assert!(out.status.success(), "etcdctl txn: {}", String::from_utf8_lossy(&out.stderr));
+        // etcd allows 128 operations in one transaction.
+        for chunk in (0..count).collect::<Vec<_>>().chunks(100) {
+            let puts: String = chunk.iter().map(|i| format!("put {prefix}/{i:04} value-{i:04}\n")).collect();
+            let out = pods::etcdctl_with_input(&tls, &endpoints, &["txn"], &format!("\n{puts}\n\n"));
+            assert!(out.status.success(), "etcdctl txn: {}", String::from_utf8_lossy(&out.stderr));
+        }
     }
 
     /// The keys and values under `prefix/` as `endpoint` alone has them (a

@@ -247,8 +247,13 @@ impl FakeDcos {
     /// endpoints (three slots, or as many as the pods), then `extra` (YAML lines
     /// indented under `spec`, e.g. a `recovery:` section).
     pub fn manifest(&self, name: &str, extra: &str) -> String {
+        let ha = lock(&self.shared.world).pods.len() > 1;
+        self.manifest_ha(name, ha, extra)
+    }
+
+    /// [`FakeDcos::manifest`] asking for high availability on or off, whatever runs.
+    pub fn manifest_ha(&self, name: &str, ha: bool, extra: &str) -> String {
         let w = lock(&self.shared.world);
-        let ha = w.pods.len() > 1;
         let endpoints: String = w
             .slot_ports
             .iter()

@@ -1,0 +1,124 @@
+//! The controller binary against the fake DC/OS (tests/support/dcos/): real etcd pods
+//! with client and peer TLS, healed through the SDK's API only. Keys are written first
+//! and every one is read back, on every member, after healing.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::dcos::{FakeDcos, FakeOptions};
+use support::{Harness, assert_holds, condition, count_events, member, wait_for};
+
+const BOOT: Duration = Duration::from_secs(60);
+const HEAL: Duration = Duration::from_secs(120);
+
+/// A fake service of `pods` pods, the daemon, and the manifest applied with `extra`.
+fn start(pods: u8, extra: &str) -> (FakeDcos, Harness) {
+    let fake = FakeDcos::start(FakeOptions { pods, ..FakeOptions::default() });
+    let h = Harness::start();
+    h.apply("c.yaml", &fake.manifest("kubernetes", extra));
+    (fake, h)
+}
+
+/// Three healthy voters in status, as many started members in etcd with `gone`
+/// absent, and the `count` keys `k/` on every member.
+fn assert_healed(fake: &FakeDcos, h: &Harness, count: usize, gone: Option<&Value>) -> Value {
+    let status = h.wait_healthy("kubernetes", 3, HEAL);
+    let members = wait_for("three started members", HEAL, || {
+        fake.try_member_list().ok().filter(|m| m.len() == 3 && m.iter().all(|m| !m.name.is_empty()))
+    });
+    if let Some(gone) = gone {
+        let gone = u64::from_str_radix(gone.as_str().expect("a hex ID"), 16).expect("an ID");
+        assert!(members.iter().all(|m| m.id != gone), "the dead member is gone: {members:?}");
+    }
+    for endpoint in fake.endpoints() {
+        fake.assert_keys_on(&endpoint, "k", count);
+    }
+    let hashes = wait_for("equal hashkv on every member", HEAL, || {
+        let out = fake.etcdctl(&["endpoint", "hashkv", "-w", "json"]);
+        let list: Vec<Value> = serde_json::from_slice(&out.stdout).ok()?;
+        let hashes: Vec<u64> = list.iter().filter_map(|e| e["HashKV"]["hash"].as_u64()).collect();
+        (hashes.len() == 3 && hashes.windows(2).all(|w| w[0] == w[1])).then_some(hashes)
+    });
+    assert_eq!(hashes.len(), 3);
+    status
+}
+
+#[test]
+fn a_crashed_task_is_relaunched_by_the_sdk_and_a_held_one_restarted_once_never_replaced() {
+    let (fake, h) = start(3, "  recovery:\n    restartGrace: 3s\n    agentLostAfter: 2s\n");
+    h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 100);
+    // The SDK relaunches it within its 2 s: the controller has nothing to ask.
+    fake.crash("etcd-1");
+    h.wait_status("kubernetes", "etcd-1 seen down", HEAL, |s| member(s, "etcd-1")["healthy"] == false);
+    assert_healed(&fake, &h, 100, None);
+    assert_eq!(fake.count("POST", "/restart"), 0, "the SDK relaunched it");
+    // Held: after restartGrace the controller asks the SDK once.
+    fake.hold_restarts("etcd-2", true);
+    fake.crash("etcd-2");
+    wait_for("one restart request", HEAL, || {
+        (fake.count("POST", "/v1/pod/etcd-2/restart") == 1).then_some(())
+    });
+    assert_healed(&fake, &h, 100, None);
+    assert_eq!(fake.count("POST", "/restart"), 1, "asked once");
+    assert_eq!(fake.count("POST", "/replace"), 0, "a crash on a healthy agent is never a replace");
+    assert_eq!(count_events(&h, "kubernetes", "RequestRestart"), 1);
+}
+
+#[test]
+fn a_lost_agent_is_healed_by_exactly_one_replace_even_with_the_controller_killed_right_after_it() {
+    let (fake, mut h) = start(3, "  recovery:\n    agentLostAfter: 2s\n");
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 200);
+    let old_id = member(&before, "etcd-2")["id"].clone();
+    let old_agent = fake.agent_of("etcd-2");
+    // The controller dies right after asking for the replacement.
+    h.kill_daemon();
+    h.start_daemon_with(&[("ETCD_WARDEN_FAILPOINT_AFTER", "RequestReplace")]);
+    fake.lose_agent("etcd-2");
+    h.wait_daemon_exit(HEAL);
+    assert_eq!(fake.count("POST", "/v1/pod/etcd-2/replace"), 1);
+    h.start_daemon();
+    let after = assert_healed(&fake, &h, 200, Some(&old_id));
+    assert_ne!(member(&after, "etcd-2")["id"], old_id, "a new member took the slot");
+    assert_ne!(fake.agent_of("etcd-2"), old_agent, "on a new agent");
+    assert_eq!(fake.count("POST", "/replace"), 1, "never a second replace");
+    assert_eq!(fake.count("POST", "/restart"), 0);
+    let snapshots =
+        h.events("kubernetes").into_iter().filter(|e| e["reason"] == "SnapshotBeforeReplace").count();
+    assert_eq!(snapshots, 1, "a snapshot before the replace");
+    // Once healed, the controller never asks again.
+    assert_holds("no further replace", Duration::from_secs(3), || fake.count("POST", "/replace") == 1);
+}
+
+#[test]
+fn a_majority_lost_is_restore_required_with_the_procedure_and_no_call_to_the_platform() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backup = format!(
+        "  backup:\n    schedule: \"0 3 * * *\"\n    destination: file://{}\n    freshFor: 15m\n  recovery:\n    agentLostAfter: 2s\n",
+        dir.path().display()
+    );
+    let (fake, h) = start(3, &backup);
+    h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 50);
+    h.cli_ok(&["backup", "kubernetes"]);
+    let backed_up =
+        h.wait_status("kubernetes", "the backup in status", HEAL, |s| s["lastBackup"]["id"].is_string());
+    let id = backed_up["lastBackup"]["id"].as_str().unwrap_or_default().to_owned();
+    fake.lose_agent("etcd-1");
+    fake.lose_agent("etcd-2");
+    let status = h.wait_status("kubernetes", "RestoreRequired", HEAL, |s| {
+        condition(s, "RestoreRequired")["status"] == "True"
+    });
+    let message = condition(&status, "RestoreRequired")["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains(&id) && message.contains("docs/dcos.md"), "{message}");
+    assert_holds("no call to the platform", Duration::from_secs(3), || {
+        fake.count("POST", "/replace") + fake.count("POST", "/restart") + fake.count("POST", "/update") == 0
+    });
+    let refused = h.cli(&["restore", "kubernetes", "--yes"]);
+    assert!(!refused.status.success(), "a restore by the controller is refused on DC/OS");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("docs/dcos.md"), "{said}");
+}
