@@ -257,6 +257,7 @@ impl FakeDcos {
         let endpoints: String = w
             .slot_ports
             .iter()
+            .take(if ha { 3 } else { 1 })
             .enumerate()
             .map(|(i, port)| format!("      etcd-{i}: \"https://127.0.0.1:{port}\"\n"))
             .collect();

@@ -1,0 +1,135 @@
+//! The controller binary against the fake DC/OS when DC/OS misbehaves (a 502 storm,
+//! malformed JSON, tokens refused or expired, a stub task), when the service grows
+//! through Cosmos, and when the manifest pauses it.
+
+mod support;
+
+use std::time::Duration;
+
+use support::dcos::{FakeDcos, FakeOptions, Fault};
+use support::{Harness, assert_holds, condition, count_events, member, passes, wait_for};
+
+const BOOT: Duration = Duration::from_secs(60);
+const HEAL: Duration = Duration::from_secs(120);
+
+/// Requests that change the service: never made on a misread observation.
+fn changes(fake: &FakeDcos) -> usize {
+    fake.count("POST", "/replace")
+        + fake.count("POST", "/restart")
+        + fake.count("POST", "/cosmos/service/update")
+}
+
+fn backup_section(dir: &std::path::Path) -> String {
+    format!(
+        "  backup:\n    schedule: \"0 3 * * *\"\n    destination: file://{}\n    freshFor: 15m\n",
+        dir.display()
+    )
+}
+
+#[test]
+fn a_502_storm_garbage_refused_and_expired_tokens_and_a_stub_task_never_lead_to_a_change() {
+    let fake = FakeDcos::start(FakeOptions::default());
+    let h = Harness::start();
+    h.apply(
+        "c.yaml",
+        &fake.manifest("kubernetes", "  recovery:\n    restartGrace: 1s\n    agentLostAfter: 1s\n"),
+    );
+    h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 30);
+    let unreachable = |s: &serde_json::Value| condition(s, "PlatformUnreachable")["status"] == "True";
+    // 30 s of Admin Router's 502 for everything, the IAM too.
+    fake.fail_for(Duration::from_secs(30), Fault::Status(502));
+    let storm = h.wait_status("kubernetes", "PlatformUnreachable", HEAL, unreachable);
+    let message = condition(&storm, "PlatformUnreachable")["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("502") && message.contains("nothing was done"), "{message}");
+    h.wait_status("kubernetes", "the storm over", HEAL, |s| !unreachable(s) && s["phase"] == "Healthy");
+    // Malformed JSON: a shape error, the same condition, nothing done.
+    fake.fail_for(Duration::from_secs(3), Fault::Garbage);
+    h.wait_status("kubernetes", "garbage seen", HEAL, unreachable);
+    h.wait_status("kubernetes", "garbage over", HEAL, |s| !unreachable(s));
+    // A token refused mid-run, then short-lived tokens that expire between passes.
+    let logins = fake.count("POST", "/acs/api/v1/auth/login");
+    fake.expire_tokens();
+    fake.set_token_life(Duration::from_secs(2));
+    wait_for("two more logins", HEAL, || {
+        (fake.count("POST", "/acs/api/v1/auth/login") >= logins + 2).then_some(())
+    });
+    let before = passes(&h, "kubernetes");
+    wait_for("passes after the new logins", HEAL, || (passes(&h, "kubernetes") > before + 5).then_some(()));
+    let status = h.status("kubernetes").expect("status");
+    assert!(!unreachable(&status), "a refused token is a new login, not an outage: {status:#}");
+    // A stub peer while its task runs: progress of a replace that nobody asked for;
+    // never a reason to restart or replace.
+    fake.stub_peer("etcd-1", true);
+    h.wait_status("kubernetes", "etcd-1 shown not launched", HEAL, |s| {
+        member(s, "etcd-1")["task"]["state"] == "notLaunched"
+    });
+    assert_holds("nothing done about the stub", Duration::from_secs(4), || changes(&fake) == 0);
+    fake.stub_peer("etcd-1", false);
+    h.wait_healthy("kubernetes", 3, HEAL);
+    assert_eq!(changes(&fake), 0, "no replace, restart or Cosmos update at any point");
+    assert_eq!(count_events(&h, "kubernetes", "PlatformUnreachable"), 2, "one event per outage");
+    for endpoint in fake.endpoints() {
+        fake.assert_keys_on(&endpoint, "k", 30);
+    }
+}
+
+#[test]
+fn high_availability_is_refused_without_a_fresh_backup_then_one_cosmos_update_grows_it_to_three() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fake = FakeDcos::start(FakeOptions { pods: 1, ..FakeOptions::default() });
+    let h = Harness::start();
+    h.apply("one.yaml", &fake.manifest_ha("kubernetes", false, &backup_section(dir.path())));
+    h.wait_healthy("kubernetes", 1, BOOT);
+    fake.put_keys("k", 120);
+    let three = h.manifest("three.yaml", &fake.manifest_ha("kubernetes", true, &backup_section(dir.path())));
+    let three = three.to_str().expect("utf-8 path");
+    let refused = h.cli(&["apply", "-f", three]);
+    assert!(!refused.status.success(), "refused at apply without a fresh backup");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("etcd-warden backup kubernetes"), "{said}");
+    assert_holds("no Cosmos update without a backup", Duration::from_secs(3), || changes(&fake) == 0);
+    assert_eq!(h.status("kubernetes").expect("status")["desiredMembers"], 1, "nothing changed");
+    h.cli_ok(&["backup", "kubernetes"]);
+    h.cli_ok(&["apply", "-f", three]);
+    let grown = h.wait_healthy("kubernetes", 3, HEAL);
+    assert_eq!(fake.count("POST", "/cosmos/service/update"), 1, "exactly one update");
+    let update =
+        fake.requests().into_iter().find(|r| r.path.ends_with("/cosmos/service/update")).expect("update");
+    let body: serde_json::Value = serde_json::from_str(&update.body).expect("JSON body");
+    assert_eq!(body["options"]["kubernetes"]["high_availability"], true, "{body}");
+    assert_eq!(grown["members"].as_array().map(Vec::len), Some(3));
+    for endpoint in fake.endpoints() {
+        fake.assert_keys_on(&endpoint, "k", 120);
+    }
+    assert_eq!(count_events(&h, "kubernetes", "RequestScaleUp"), 1);
+    assert_holds("never a second update", Duration::from_secs(3), || {
+        fake.count("POST", "/cosmos/service/update") == 1
+    });
+}
+
+#[test]
+fn a_paused_cluster_is_observed_only() {
+    let fake = FakeDcos::start(FakeOptions::default());
+    let h = Harness::start();
+    let recovery = "  recovery:\n    restartGrace: 1s\n    agentLostAfter: 1s\n";
+    h.apply("c.yaml", &fake.manifest("kubernetes", &format!("  paused: true\n{recovery}")));
+    h.wait_status("kubernetes", "Paused", BOOT, |s| s["phase"] == "Paused");
+    fake.hold_restarts("etcd-1", true);
+    fake.crash("etcd-1");
+    fake.lose_agent("etcd-2");
+    h.wait_status("kubernetes", "both seen down", HEAL, |s| {
+        member(s, "etcd-1")["healthy"] == false && member(s, "etcd-2")["task"]["agentLost"] == true
+    });
+    let before = passes(&h, "kubernetes");
+    wait_for("more passes", HEAL, || (passes(&h, "kubernetes") > before + 10).then_some(()));
+    assert_eq!(changes(&fake), 0, "paused: no restart, no replace");
+    // Unpaused, it acts.
+    h.apply("c.yaml", &fake.manifest("kubernetes", recovery));
+    wait_for("the restart and the replace", HEAL, || {
+        (fake.count("POST", "/v1/pod/etcd-1/restart") == 1
+            && fake.count("POST", "/v1/pod/etcd-2/replace") == 1)
+            .then_some(())
+    });
+    h.wait_healthy("kubernetes", 3, HEAL);
+}
