@@ -44,6 +44,7 @@ pub async fn observe<P: Platform>(
             break;
         }
     }
-    let capabilities = platform.capabilities();
+    let answered = endpoints.values().filter_map(|r| r.as_ref().ok());
+    let capabilities = platform.capabilities().with_member_versions(answered);
     Ok(Observed { at, platform: tasks, endpoints, member_list, backups: BackupView::default(), capabilities })
 }

@@ -3,6 +3,8 @@
 //! the controller do everything; DC/OS restarts and replaces pods itself and changes
 //! etcd membership in its own `recover` task.
 
+use crate::model::etcd::EndpointStatus;
+
 /// How a crashed member on a healthy agent comes back (scenarios 3a, 4a).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartBy {
@@ -86,8 +88,51 @@ impl Capabilities {
     };
 }
 
+impl Capabilities {
+    /// The platform's capabilities as the members' versions allow: learners only when
+    /// every member that answered runs etcd 3.4 or later (§9.7: the DC/OS package lines
+    /// before 2.8 run 3.3). With no answer, the platform's word stands.
+    pub fn with_member_versions<'a>(
+        mut self,
+        versions: impl IntoIterator<Item = &'a EndpointStatus>,
+    ) -> Self {
+        self.learners = self.learners && versions.into_iter().all(EndpointStatus::knows_learners);
+        self
+    }
+}
+
 impl Default for Capabilities {
     fn default() -> Self {
         Self::LOCAL
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::MemberId;
+
+    fn member(version: &str) -> EndpointStatus {
+        EndpointStatus {
+            id: MemberId(1),
+            leader: Some(MemberId(1)),
+            revision: 1,
+            db_size_bytes: 1,
+            is_learner: false,
+            errors: Vec::new(),
+            version: version.to_owned(),
+        }
+    }
+
+    #[test]
+    fn learners_only_when_every_member_runs_3_4_or_later() {
+        let all_new = [member("3.4.13"), member("3.5.0"), member("4.0.0")];
+        assert!(Capabilities::LOCAL.with_member_versions(&all_new).learners);
+        for old in ["3.3.22", "3.3.1", "", "garbage", "3"] {
+            let mixed = [member("3.4.13"), member(old)];
+            assert!(!Capabilities::LOCAL.with_member_versions(&mixed).learners, "{old:?}");
+        }
+        assert!(Capabilities::LOCAL.with_member_versions(&[]).learners, "no answer: the platform's word");
+        assert!(!Capabilities::DCOS.with_member_versions(&all_new).learners, "never more than the platform");
     }
 }

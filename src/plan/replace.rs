@@ -319,6 +319,11 @@ fn add_learner(pass: &Pass, slot: &Slot) -> Decision {
         let message = format!("{}; another learner is still catching up: one new member at a time", slot.why);
         return Decision::wait(slot.rule, None, message);
     }
+    if !pass.observed.capabilities.learners {
+        let message =
+            format!("{}; a member runs etcd older than 3.4, which has no learners: upgrade etcd", slot.why);
+        return Decision::refuse(slot.rule, message);
+    }
     slot.act(Step::AddLearner { pod: slot.pod, peer_url: slot.peer_url.clone(), via: pass.via() })
 }
 

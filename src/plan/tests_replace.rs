@@ -33,6 +33,17 @@ fn a_lost_member_past_its_window_starts_with_a_snapshot_of_the_best_member() {
 }
 
 #[test]
+fn a_new_member_is_never_added_where_a_member_runs_etcd_without_learners() {
+    let mut wiped = world(3).replacing(1, 0, None).lost(1, t0()).removed(1);
+    wiped.task(1).task = TaskState::NotLaunched;
+    wiped.observed.capabilities.learners = false;
+    let plan = wiped.plan(&three(), at(600));
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    assert!(plan.refuses(Rule::ReplaceLostMember), "{plan:#?}");
+    assert!(plan.decisions.iter().any(|d| d.message.contains("older than 3.4")), "{plan:#?}");
+}
+
+#[test]
 fn each_replacement_step_follows_from_what_is_observed() {
     let d = three();
     let now = at(600);
