@@ -122,3 +122,36 @@ fn a_majority_lost_is_restore_required_with_the_procedure_and_no_call_to_the_pla
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("docs/dcos.md"), "{said}");
 }
+
+#[test]
+fn a_controller_with_an_empty_state_directory_adopts_the_service_and_finds_its_backups_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backup = format!(
+        "  backup:\n    schedule: \"0 3 * * *\"\n    destination: file://{}\n    freshFor: 15m\n",
+        dir.path().display()
+    );
+    let (fake, mut h) = start(3, &backup);
+    h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 40);
+    h.cli_ok(&["backup", "kubernetes"]);
+    let listed = h.cli_ok(&["backups", "kubernetes", "-o", "json"]);
+    let before: Vec<Value> = serde_json::from_str(&listed).expect("backups JSON");
+    assert_eq!(before.len(), 1);
+    // Marathon moved the controller: a new agent, no volume.
+    h.kill_daemon();
+    std::fs::remove_dir_all(h.state_dir()).expect("wipe the state directory");
+    h.start_daemon();
+    h.apply("c.yaml", &fake.manifest("kubernetes", &backup));
+    let adopted = h.wait_healthy("kubernetes", 3, BOOT);
+    assert_eq!(adopted["lastBackup"]["id"], before[0]["id"], "the catalog rebuilt from the destination");
+    let listed = h.cli_ok(&["backups", "kubernetes", "-o", "json"]);
+    let after: Vec<Value> = serde_json::from_str(&listed).expect("backups JSON");
+    assert_eq!(after, before);
+    assert_eq!(count_events(&h, "kubernetes", "CatalogRebuilt"), 1);
+    assert_holds("nothing done to the running service", Duration::from_secs(3), || {
+        fake.count("POST", "/replace") + fake.count("POST", "/restart") + fake.count("POST", "/update") == 0
+    });
+    for endpoint in fake.endpoints() {
+        fake.assert_keys_on(&endpoint, "k", 40);
+    }
+}
