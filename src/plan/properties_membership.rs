@@ -190,6 +190,10 @@ proptest! {
             if let Step::RequestRestart { pod } = step {
                 prop_assert!(!w.observed.is_healthy(*pod), "{step:?} on a healthy member");
             }
+            if let Step::RequestScaleUp { members, .. } = step {
+                let voters = w.observed.member_list.as_ref().map_or(0, |l| l.iter().filter(|m| !m.is_learner).count());
+                prop_assert!(voters < *members, "grown while etcd lists {voters} voters: {plan:#?}");
+            }
             if let Step::RequestReplace { pod } = step {
                 prop_assert!(!requested || w.history.in_flight.replacement.as_ref().is_none_or(|r| r.pod != *pod), "asked twice: {plan:#?}");
             }

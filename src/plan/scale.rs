@@ -95,7 +95,7 @@ pub(super) fn decide(
         return abandon(observed, list, joining.pod);
     }
     if observed.capabilities.scale_up == ScaleUpBy::Platform {
-        return by_platform(desired, observed, history, now);
+        return by_platform(desired, observed, history, list, now);
     }
     let count = desired.members.get();
     let missing = desired.members.pods().find(|p| {
@@ -120,6 +120,7 @@ fn by_platform(
     desired: &DesiredCluster,
     observed: &Observed,
     history: &History,
+    list: &[ListedMember],
     now: Timestamp,
 ) -> Vec<Decision> {
     let count = desired.members.get();
@@ -133,6 +134,15 @@ fn by_platform(
     }
     if running == count {
         return Vec::new();
+    }
+    let voters = list.iter().filter(|m| !m.is_learner).count();
+    if voters >= count {
+        // A scheduler that lists fewer pods than etcd has voters is not to be believed
+        // (it may have just restarted): growing the cluster again would be wrong.
+        let message = format!(
+            "the platform lists {running} member pods and etcd lists {voters} voters: waiting for the platform to list them all"
+        );
+        return vec![Decision::wait(Rule::ScaleUp, None, message)];
     }
     let what = format!("scaling {} up from {running} to {count} members", desired.name);
     let asked = history.in_flight.scale.as_ref().filter(|s| s.members == count).and_then(|s| s.requested_at);

@@ -174,3 +174,17 @@ fn a_scale_down_is_refused_on_a_platform_that_cannot_remove_members() {
     assert_eq!(plan.steps().count(), 0, "{plan:#?}");
     assert!(plan.refuses(Rule::ScaleDown), "{plan:#?}");
 }
+
+#[test]
+fn a_pod_missing_from_the_platforms_list_is_never_replaced_nor_grown_back_while_etcd_lists_it() {
+    let d = with_backups(MemberCount::Three);
+    let mut w = on_platform(world(3));
+    w.observed.backups.records.push(super::tests::backup_record(at(-60), 41));
+    // The scheduler, just restarted, lists one pod fewer; etcd still lists three voters.
+    w.observed.platform.tasks.retain(|t| t.pod != pod(2));
+    w.observed.endpoints.remove(&pod(2));
+    for later in [0, 3600, 86_400] {
+        let plan = w.plan(&d, at(later));
+        assert_eq!(plan.steps().count(), 0, "at {later}: {plan:#?}");
+    }
+}
