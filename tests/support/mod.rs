@@ -64,13 +64,19 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     pub port: u16,
     daemon: Option<Child>,
+    resync: String,
 }
 
 impl Harness {
-    /// A state directory and a daemon on a free port.
+    /// A state directory and a daemon on a free port, looking at each cluster every 300 ms.
     pub fn start() -> Self {
+        Self::start_with_resync("300ms")
+    }
+
+    /// A state directory and a daemon on a free port with this `--resync`.
+    pub fn start_with_resync(resync: &str) -> Self {
         let dir = tempfile::Builder::new().prefix("etcd-warden-test").tempdir().expect("temp dir");
-        let mut harness = Self { dir, port: free_port(), daemon: None };
+        let mut harness = Self { dir, port: free_port(), daemon: None, resync: resync.to_owned() };
         harness.start_daemon();
         harness
     }
@@ -93,7 +99,7 @@ impl Harness {
         let log = std::fs::File::create(self.dir.path().join(format!("daemon-{}.log", free_port())))
             .expect("daemon log");
         let child = Command::new(BIN)
-            .args(["run", "--resync", "300ms", "--listen"])
+            .args(["run", "--resync", &self.resync, "--listen"])
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--state-dir")
             .arg(self.state_dir())
