@@ -10,6 +10,7 @@ use etcd_warden::etcd::EtcdAdmin;
 use etcd_warden::manifest::{LocalSpec, PortsSpec};
 use etcd_warden::model::platform::{AgentState, DataState, TaskState};
 use etcd_warden::platform::local::LocalPlatform;
+use etcd_warden::platform::ports::AUTO_PORTS;
 use etcd_warden::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
 use support::Sandbox;
 
@@ -227,4 +228,25 @@ async fn etcd_refusals_are_classified_by_kind() {
     let unreachable = admin.status(&closed).await.expect_err("nobody listens").kind();
     assert!(matches!(unreachable, EtcdErrorKind::Unreachable | EtcdErrorKind::Timeout), "{unreachable:?}");
     platform.ensure_stopped(pod).await.expect("stop");
+}
+
+#[tokio::test]
+async fn auto_ports_are_drawn_below_the_ephemeral_range_and_never_given_twice() {
+    let sandbox = Sandbox::new();
+    let clusters = sandbox.dir.path().join("state").join("clusters");
+    // Two clusters of one state directory: each sees the ports the other recorded.
+    let platforms = ["a", "b"].map(|name| LocalPlatform::new(clusters.join(name).join("platform"), spec()));
+    let mut given = std::collections::BTreeMap::new();
+    for (cluster, platform) in platforms.iter().enumerate() {
+        for i in 0..5 {
+            let pod = PodName::new(i).expect("pod");
+            let ports = platform.ports(pod).await.expect("ports");
+            for port in [ports.client, ports.peer] {
+                assert!(AUTO_PORTS.contains(&port), "{port} outside {AUTO_PORTS:?}");
+                let before = given.insert(port, (cluster, pod));
+                assert_eq!(before, None, "{port} given to {pod} of cluster {cluster} too");
+            }
+            assert_eq!(platform.ports(pod).await.expect("ports"), ports, "chosen once and kept");
+        }
+    }
 }

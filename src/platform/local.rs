@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! ports.json            client and peer port of every pod, chosen once and kept
+//!                       (`ports: auto` draws from 12000-19999: see [`super::ports`])
 //! members/etcd-N/       the member's etcd data directory: its "agent"
 //! logs/etcd-N.log       the member's output
 //! processes/etcd-N.json pid and start time of the member's process, kept after exit
@@ -18,7 +19,6 @@
 //! recording it, by the `--data-dir` on the process's command line.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use super::ports::{AUTO_PORTS, choose, recorded_by_neighbours};
 use super::process::{Liveness, ProcessIdentity, find_by_arg, spawn_detached};
 use super::{InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError};
 use crate::domain::PodName;
@@ -136,9 +137,11 @@ impl LocalPlatform {
                 }
             }
             PortsSpec::Auto => {
-                let taken: Vec<u16> = all.values().flat_map(|p| [p.client, p.peer]).collect();
-                let client = self.free_port(&taken)?;
-                let peer = self.free_port(&[taken.as_slice(), &[client]].concat())?;
+                let mut taken = recorded_by_neighbours(&self.root);
+                taken.extend(all.values().flat_map(|p| [p.client, p.peer]));
+                let client = choose(&self.spec.host, AUTO_PORTS, &taken)?;
+                taken.insert(client);
+                let peer = choose(&self.spec.host, AUTO_PORTS, &taken)?;
                 MemberPorts { client, peer }
             }
         };
@@ -147,18 +150,6 @@ impl LocalPlatform {
         let path = self.ports_file();
         write_json(&path, &all).map_err(io("write", &path))?;
         Ok(ports)
-    }
-
-    fn free_port(&self, taken: &[u16]) -> Result<u16, PlatformError> {
-        for _ in 0..32 {
-            let listener = TcpListener::bind((self.spec.host.as_str(), 0))
-                .map_err(|e| PlatformError::Ports(format!("bind {}: {e}", self.spec.host)))?;
-            let port = listener.local_addr().map_err(|e| PlatformError::Ports(e.to_string()))?.port();
-            if !taken.contains(&port) {
-                return Ok(port);
-            }
-        }
-        Err(PlatformError::Ports("no free port after 32 tries".into()))
     }
 
     fn data_dir_arg(&self, pod: PodName) -> String {

@@ -8,6 +8,7 @@
 mod any;
 pub mod dcos;
 pub mod local;
+pub mod ports;
 mod process;
 
 pub use any::AnyPlatform;
