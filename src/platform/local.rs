@@ -26,6 +26,7 @@ use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use super::exits::any_exit;
 use super::ports::{AUTO_PORTS, choose, recorded_by_neighbours};
 use super::process::{Liveness, ProcessIdentity, find_by_arg, spawn_detached};
 use super::{InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError};
@@ -172,9 +173,9 @@ impl LocalPlatform {
         let (record, live) = self.current_process(pod)?;
         let data_dir = self.data_dir(pod);
         let data = data_state(&data_dir);
-        let (task, pid) = match live.map(|i| (i.liveness(), i.pid)) {
-            Some((Liveness::Alive, pid)) => (TaskState::Running, Some(pid)),
-            Some((Liveness::Stopped, pid)) => (TaskState::Suspended, Some(pid)),
+        let (task, process) = match live.map(|i| (i.liveness(), i)) {
+            Some((Liveness::Alive, process)) => (TaskState::Running, Some(process)),
+            Some((Liveness::Stopped, process)) => (TaskState::Suspended, Some(process)),
             Some((Liveness::Gone, _)) | None if record.is_some() => (TaskState::Exited, None),
             Some((Liveness::Gone, _)) | None => (TaskState::NotLaunched, None),
         };
@@ -190,7 +191,8 @@ impl LocalPlatform {
             agent_name: format!("local-{}", pod.index()),
             client_url: self.url(ports.client),
             peer_url: self.url(ports.peer),
-            pid,
+            pid: process.map(|p| p.pid),
+            process_start: process.map(|p| p.start_ticks),
             data_dir: Some(data_dir),
             data,
             recovery: PlatformRecovery::None,
@@ -250,6 +252,16 @@ impl Platform for LocalPlatform {
         let tasks =
             ports.into_iter().map(|(pod, ports)| self.observe_task(pod, ports)).collect::<Result<_, _>>()?;
         Ok(PlatformObservation { tasks })
+    }
+
+    /// Resolves when a member process of `observation` exits (a pidfd each).
+    async fn changed(&self, observation: &PlatformObservation) {
+        let processes: Vec<ProcessIdentity> = observation
+            .tasks
+            .iter()
+            .filter_map(|t| Some(ProcessIdentity { pid: t.pid?, start_ticks: t.process_start? }))
+            .collect();
+        any_exit(&processes).await;
     }
 
     async fn member_urls(&self, pod: PodName) -> Result<MemberUrls, PlatformError> {
