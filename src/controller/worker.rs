@@ -173,6 +173,9 @@ async fn work(controller: Controller, name: ClusterName, wake: Arc<Notify>, stop
             }
         };
         reason = wait_for_pass(wait, next, &wake, changed).await;
+        if reason == PassReason::Changed {
+            tracing::info!("the platform reported a change (a member process exited): passing now");
+        }
     }
     tracing::info!("worker stopped");
 }

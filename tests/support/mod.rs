@@ -90,10 +90,20 @@ impl Harness {
 
     /// Starts the daemon with extra environment variables (e.g. a failpoint).
     pub fn start_daemon_with(&mut self, env: &[(&str, &str)]) {
+        self.spawn_daemon("300ms", env);
+    }
+
+    /// Starts the daemon with another `--resync` than the 300 ms of the others (a long
+    /// one proves that something else woke the worker).
+    pub fn start_daemon_with_resync(&mut self, resync: &str) {
+        self.spawn_daemon(resync, &[]);
+    }
+
+    fn spawn_daemon(&mut self, resync: &str, env: &[(&str, &str)]) {
         let log = std::fs::File::create(self.dir.path().join(format!("daemon-{}.log", free_port())))
             .expect("daemon log");
         let child = Command::new(BIN)
-            .args(["run", "--resync", "300ms", "--listen"])
+            .args(["run", "--resync", resync, "--listen"])
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--state-dir")
             .arg(self.state_dir())
@@ -114,6 +124,18 @@ impl Harness {
         let child = self.daemon.as_mut().expect("daemon running");
         wait_for("the daemon to exit", timeout, || child.try_wait().ok().flatten());
         self.daemon = None;
+    }
+
+    /// What every daemon started by this harness logged, oldest file first.
+    pub fn daemon_log(&self) -> String {
+        let mut logs: Vec<_> = std::fs::read_dir(self.dir.path())
+            .expect("harness directory")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("daemon-"))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        logs.sort();
+        logs.into_iter().filter_map(|(_, path)| std::fs::read_to_string(path).ok()).collect()
     }
 
     /// The daemon's pid.
