@@ -26,6 +26,7 @@ use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+pub use super::data::data_state;
 use super::exits::any_exit;
 use super::ports::{AUTO_PORTS, choose, recorded_by_neighbours};
 use super::process::{Liveness, ProcessIdentity, find_by_arg, spawn_detached};
@@ -382,36 +383,4 @@ async fn read_tail(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).await?;
     Ok(bytes)
-}
-
-/// What a member's data directory holds: intact only with a WAL file and a database.
-pub fn data_state(dir: &Path) -> DataState {
-    let member = dir.join("member");
-    let wal = member.join("wal");
-    let unreadable =
-        |path: &Path, e: std::io::Error| DataState::Unreadable(format!("{}: {e}", path.display()));
-    match std::fs::read_dir(&wal) {
-        Ok(entries) => {
-            let has_wal =
-                entries.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().ends_with(".wal"));
-            if !has_wal {
-                return DataState::Missing;
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // Missing, unless a directory above it cannot be read.
-            return match std::fs::read_dir(dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => unreadable(dir, e),
-                _ => DataState::Missing,
-            };
-        }
-        Err(e) => return unreadable(&wal, e),
-    }
-    let db = member.join("snap").join("db");
-    match std::fs::metadata(&db) {
-        Ok(m) if m.is_file() => DataState::Intact,
-        Ok(_) => DataState::Missing,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DataState::Missing,
-        Err(e) => unreadable(&db, e),
-    }
 }
