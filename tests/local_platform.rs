@@ -10,6 +10,7 @@ use etcd_warden::etcd::EtcdAdmin;
 use etcd_warden::manifest::{LocalSpec, PortsSpec};
 use etcd_warden::model::platform::{AgentState, DataState, TaskState};
 use etcd_warden::platform::local::LocalPlatform;
+use etcd_warden::platform::ports::AUTO_PORTS;
 use etcd_warden::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
 use support::Sandbox;
 
@@ -227,4 +228,54 @@ async fn etcd_refusals_are_classified_by_kind() {
     let unreachable = admin.status(&closed).await.expect_err("nobody listens").kind();
     assert!(matches!(unreachable, EtcdErrorKind::Unreachable | EtcdErrorKind::Timeout), "{unreachable:?}");
     platform.ensure_stopped(pod).await.expect("stop");
+}
+
+#[tokio::test]
+async fn auto_ports_are_drawn_below_the_ephemeral_range_and_never_given_twice() {
+    let sandbox = Sandbox::new();
+    let clusters = sandbox.dir.path().join("state").join("clusters");
+    // Two clusters of one state directory: each sees the ports the other recorded.
+    let platforms = ["a", "b"].map(|name| LocalPlatform::new(clusters.join(name).join("platform"), spec()));
+    let mut given = std::collections::BTreeMap::new();
+    for (cluster, platform) in platforms.iter().enumerate() {
+        for i in 0..5 {
+            let pod = PodName::new(i).expect("pod");
+            let ports = platform.ports(pod).await.expect("ports");
+            for port in [ports.client, ports.peer] {
+                assert!(AUTO_PORTS.contains(&port), "{port} outside {AUTO_PORTS:?}");
+                let before = given.insert(port, (cluster, pod));
+                assert_eq!(before, None, "{port} given to {pod} of cluster {cluster} too");
+            }
+            assert_eq!(platform.ports(pod).await.expect("ports"), ports, "chosen once and kept");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_process_exit_resolves_changed_at_once() {
+    let sandbox = Sandbox::new();
+    let platform = LocalPlatform::new(sandbox.dir.path().join("platform"), spec());
+    let pod = PodName::new(0).expect("pod");
+    launch(&platform, &[pod], "t1").await;
+    healthy_id(&platform, &EtcdAdmin::new(), pod).await;
+    let seen = platform.observe().await.expect("observe");
+    let pid = seen.task(pod).and_then(|t| t.pid).expect("pid");
+    let quiet = Duration::from_millis(300);
+    let mut changed = Box::pin(platform.changed(&seen));
+    assert!(tokio::time::timeout(quiet, &mut changed).await.is_err(), "nothing changed yet");
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
+        .expect("kill");
+    let killed = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), changed).await.expect("the exit is reported");
+    println!("member exit reported {} ms after SIGKILL", killed.elapsed().as_millis());
+
+    // An observation older than the exit resolves at once; a fresh one has no process
+    // left to wait for.
+    tokio::time::timeout(Duration::from_secs(5), platform.changed(&seen)).await.expect("stale");
+    let after = eventually("the task to be seen exited", || async {
+        platform.observe().await.ok().filter(|o| o.task(pod).is_some_and(|t| t.task == TaskState::Exited))
+    })
+    .await;
+    assert!(tokio::time::timeout(quiet, platform.changed(&after)).await.is_err(), "nothing to wait for");
 }

@@ -61,6 +61,7 @@ fn healthy() -> Observed {
             client_url: url(i, 0),
             peer_url: url(i, 1),
             pid: Some(1000 + u32::from(i)),
+            process_start: None,
             data_dir: None,
             data: DataState::Intact,
             recovery: PlatformRecovery::None,
@@ -153,7 +154,8 @@ fn run_fake(clusters: usize) {
         stop: AtomicBool::new(false),
         durations: Mutex::new(Vec::new()),
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
     let world = healthy();
     let all: Vec<Arc<Cluster>> = (0..clusters)
         .map(|i| {
@@ -213,10 +215,9 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn sizes(var: &str, default: &[usize]) -> Vec<usize> {
-    std::env::var(var).ok().map_or_else(
-        || default.to_vec(),
-        |v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect(),
-    )
+    std::env::var(var)
+        .ok()
+        .map_or_else(|| default.to_vec(), |v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
 }
 
 fn main() {

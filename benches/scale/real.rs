@@ -41,11 +41,16 @@ fn read(h: &Harness) -> Metrics {
 /// The upper bound of the bucket holding the `q` quantile of the passes between two
 /// readings.
 fn quantile(before: &Metrics, after: &Metrics, q: f64) -> String {
-    let total = after.buckets.get(&u64::MAX).copied().unwrap_or(0.0) - before.buckets.get(&u64::MAX).copied().unwrap_or(0.0);
+    let total = after.buckets.get(&u64::MAX).copied().unwrap_or(0.0)
+        - before.buckets.get(&u64::MAX).copied().unwrap_or(0.0);
     for (bound, count) in &after.buckets {
         let delta = count - before.buckets.get(bound).copied().unwrap_or(0.0);
         if delta >= q * total {
-            return if *bound == u64::MAX { "> 82 s".to_owned() } else { format!("≤ {:.0} ms", *bound as f64 / 1000.0) };
+            return if *bound == u64::MAX {
+                "> 82 s".to_owned()
+            } else {
+                format!("≤ {:.0} ms", *bound as f64 / 1000.0)
+            };
         }
     }
     "-".to_owned()
@@ -62,7 +67,9 @@ pub fn run(n: usize) {
     let started = Instant::now();
     let all: String = (0..n).map(|i| manifest(&format!("r{i:03}"))).collect::<Vec<_>>().join("---\n");
     h.apply("all.yaml", &all);
-    wait_for("every cluster healthy", Duration::from_secs(600), || (read(&h).healthy as usize == n).then_some(()));
+    wait_for("every cluster healthy", Duration::from_secs(600), || {
+        (read(&h).healthy as usize == n).then_some(())
+    });
     let boot = started.elapsed();
     // Settle: first statuses written, start-up work done.
     std::thread::sleep(Duration::from_secs(5));

@@ -20,6 +20,7 @@ use crate::etcd::{ClientTls, EtcdAdmin};
 use crate::manifest::desired::{DcosSpec, EndpointsSpec};
 use crate::manifest::{self, DesiredCluster, PlatformSpec};
 use crate::metrics::Metrics;
+use crate::model::platform::PlatformObservation;
 use crate::plan::Plan;
 use crate::platform::dcos::DcosPlatform;
 use crate::platform::local::LocalPlatform;
@@ -202,14 +203,27 @@ impl Controller {
     /// The cluster's platform and an etcd admin with its client TLS files, read now.
     fn clients(&self, desired: &DesiredCluster) -> Result<(AnyPlatform, EtcdAdmin), ControllerError> {
         let tls = desired.etcd.tls.as_ref().map(ClientTls::load).transpose()?;
-        let platform = match &desired.platform {
+        Ok((self.platform(desired)?, EtcdAdmin::with_tls(tls)))
+    }
+
+    /// The platform the cluster's manifest names.
+    fn platform(&self, desired: &DesiredCluster) -> Result<AnyPlatform, ControllerError> {
+        Ok(match &desired.platform {
             PlatformSpec::Local(spec) => AnyPlatform::Local(LocalPlatform::new(
                 self.inner.store.platform_dir(&desired.name),
                 spec.clone(),
             )),
             PlatformSpec::Dcos(spec) => AnyPlatform::Dcos(self.dcos(desired, spec)?),
-        };
-        Ok((platform, EtcdAdmin::with_tls(tls)))
+        })
+    }
+
+    /// Resolves when the platform reports that something in `observation` changed by
+    /// itself (a member process exited); never, when it cannot tell.
+    async fn platform_changed(&self, desired: &DesiredCluster, observation: &PlatformObservation) {
+        match self.platform(desired) {
+            Ok(platform) => platform.changed(observation).await,
+            Err(_) => std::future::pending().await,
+        }
     }
 
     fn dcos(&self, desired: &DesiredCluster, spec: &DcosSpec) -> Result<Arc<DcosPlatform>, ControllerError> {

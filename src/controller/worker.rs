@@ -1,6 +1,7 @@
 //! A cluster's worker: passes in a loop, and the pure choice of when the next one runs
 //! and why (`next_pass`), tested without a clock or etcd.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub enum PassReason {
     Recheck,
     /// A scheduled backup is due.
     Backup,
+    /// The platform reported a change by itself: a member process exited.
+    Changed,
 }
 
 impl PassReason {
@@ -56,6 +59,7 @@ impl PassReason {
             Self::Retry => "retry",
             Self::Recheck => "recheck",
             Self::Backup => "backup",
+            Self::Changed => "changed",
         }
     }
 }
@@ -126,28 +130,34 @@ async fn work(controller: Controller, name: ClusterName, wake: Arc<Notify>, stop
     let mut standing: Option<String> = None;
     tracing::info!("worker started");
     while !stop.load(Ordering::SeqCst) {
-        let (outcome, backup_due) = match controller.desired(&name) {
+        // The platform observation of a pass that succeeded, watched for changes until
+        // the next pass.
+        let (outcome, backup_due, watched) = match controller.desired(&name) {
             Ok(None) => break,
             Ok(Some((desired, generation))) => {
                 let span = tracing::info_span!("pass", reason = reason.as_str(), generation = generation.0);
                 let backup_due = controller.schedule_backup(&desired, &mut scheduled);
                 let pass = controller.pass(&desired, generation, &mut memory).instrument(span).await;
-                let outcome = match pass {
-                    Ok(report) if report.plan.steps().next().is_some() => Outcome::Stepped,
-                    Ok(report) => Outcome::Settled { deadline: report.plan.next_deadline() },
+                let (outcome, observation) = match pass {
+                    Ok(report) if report.plan.steps().next().is_some() => {
+                        (Outcome::Stepped, Some(report.platform))
+                    }
+                    Ok(report) => {
+                        (Outcome::Settled { deadline: report.plan.next_deadline() }, Some(report.platform))
+                    }
                     Err(error) => {
                         if !matches!(error, ControllerError::Reconcile(_)) {
                             // A failed pass proper is counted by `reconcile`.
                             count_error(controller.metrics(), &name, Some(error.kind()));
                         }
-                        failed(&error, &mut standing)
+                        (failed(&error, &mut standing), None)
                     }
                 };
-                (outcome, backup_due)
+                (outcome, backup_due, observation.map(|o| (desired, o)))
             }
             Err(error) => {
                 count_error(controller.metrics(), &name, Some(error.kind()));
-                (failed(&error, &mut standing), Duration::MAX)
+                (failed(&error, &mut standing), Duration::MAX, None)
             }
         };
         if !matches!(outcome, Outcome::Failed(_)) {
@@ -156,12 +166,40 @@ async fn work(controller: Controller, name: ClusterName, wake: Arc<Notify>, stop
         }
         let now = controller.inner.clock.now();
         let (wait, next) = next_pass(outcome, resync, now, &mut retry, backup_due);
-        reason = tokio::select! {
-            () = tokio::time::sleep(wait) => next,
-            () = wake.notified() => PassReason::Woken,
+        let changed = async {
+            match &watched {
+                Some((desired, observation)) => controller.platform_changed(desired, observation).await,
+                None => std::future::pending().await,
+            }
         };
+        reason = wait_for_pass(wait, next, &wake, changed).await;
+        if reason == PassReason::Changed {
+            tracing::info!("the platform reported a change (a member process exited): passing now");
+        }
     }
     tracing::info!("worker stopped");
+}
+
+/// Waits for the next pass and says why it runs: the timer [`next_pass`] set (`wait`,
+/// `timer`), a wake-up, or a change the platform reports by itself, whichever comes
+/// first. A change starts a pass no sooner than [`MIN_WAIT`] after the wait began, so a
+/// platform that reported changes in a loop could not make the worker spin.
+async fn wait_for_pass(
+    wait: Duration,
+    timer: PassReason,
+    wake: &Notify,
+    changed: impl Future<Output = ()>,
+) -> PassReason {
+    let began = tokio::time::Instant::now();
+    let change = async {
+        changed.await;
+        tokio::time::sleep_until(began + MIN_WAIT).await;
+    };
+    tokio::select! {
+        () = tokio::time::sleep(wait) => timer,
+        () = wake.notified() => PassReason::Woken,
+        () = change => PassReason::Changed,
+    }
 }
 
 /// The outcome of a failed pass, logged: a transient error each time, a permanent one
@@ -251,6 +289,36 @@ mod tests {
         assert_eq!(step.kind(), ErrorKind::Transient);
         let away = PlatformError::Unreachable("502".into());
         assert_eq!(ReconcileError::Observe(away).kind(), ErrorKind::Transient);
+    }
+
+    /// How long [`wait_for_pass`] waited (on tokio's paused clock), and why.
+    async fn waited(
+        wait: Duration,
+        wake: &Notify,
+        changed: impl Future<Output = ()>,
+    ) -> (Duration, PassReason) {
+        let began = tokio::time::Instant::now();
+        let reason = wait_for_pass(wait, PassReason::Resync, wake, changed).await;
+        (began.elapsed(), reason)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_the_platform_reports_starts_a_pass_before_the_resync_but_never_in_a_loop() {
+        let wake = Notify::new();
+        let exit_in_3s = tokio::time::sleep(Duration::from_secs(3));
+        assert_eq!(waited(RESYNC, &wake, exit_in_3s).await, (Duration::from_secs(3), PassReason::Changed));
+        let at_once = std::future::ready(());
+        assert_eq!(
+            waited(RESYNC, &wake, at_once).await,
+            (MIN_WAIT, PassReason::Changed),
+            "never a busy loop"
+        );
+        let never = std::future::pending();
+        assert_eq!(waited(RESYNC, &wake, never).await, (RESYNC, PassReason::Resync), "the resync stays");
+        let sooner = Duration::from_millis(50);
+        assert_eq!(waited(sooner, &wake, std::future::ready(())).await, (sooner, PassReason::Resync));
+        wake.notify_one();
+        assert_eq!(waited(RESYNC, &wake, std::future::pending()).await, (Duration::ZERO, PassReason::Woken));
     }
 
     #[test]

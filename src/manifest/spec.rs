@@ -111,8 +111,9 @@ pub struct LocalSection {
     /// without a port). Default: `127.0.0.1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
-    /// `auto` or a base port (member i gets client port base + 2i and peer port
-    /// base + 2i + 1). Chosen ports are kept stable across restarts. Default: `auto`.
+    /// `auto` (free ports of 12000-19999, below the kernel's ephemeral range) or a
+    /// base port (member i gets client port base + 2i and peer port base + 2i + 1).
+    /// Chosen ports are kept stable across restarts. Default: `auto`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<Ports>,
 }

@@ -91,7 +91,8 @@ impl JsonSchema for HumanDuration {
 /// How the local platform picks client and peer ports: `auto` or a base port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Ports {
-    /// `auto`: free ports chosen once and kept across restarts.
+    /// `auto`: free ports of 12000-19999 (below the kernel's ephemeral range), chosen
+    /// once and kept across restarts.
     #[default]
     Auto,
     /// A base port: member `i` gets client port `base + 2i` and peer port `base + 2i + 1`.
@@ -149,7 +150,7 @@ impl JsonSchema for Ports {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "`auto` (free ports chosen once and kept across restarts) or a base port: member i gets client port base + 2i and peer port base + 2i + 1.",
+            "description": "`auto` (free ports of 12000-19999, below the kernel's ephemeral range, chosen once and kept across restarts) or a base port: member i gets client port base + 2i and peer port base + 2i + 1.",
             "oneOf": [
                 { "type": "string", "const": "auto" },
                 { "type": "integer", "minimum": 1024, "maximum": 65535 }

@@ -35,6 +35,10 @@ pub struct TaskObservation {
     pub peer_url: String,
     /// The process ID, where the platform knows it.
     pub pid: Option<u32>,
+    /// When the process started, where the platform knows it (the local platform: clock
+    /// ticks since boot). With `pid` it names one process, never a later one that
+    /// reuses the pid.
+    pub process_start: Option<u64>,
     /// The data directory, where the platform knows it.
     pub data_dir: Option<PathBuf>,
     /// Whether the member's etcd data is intact, as far as the platform can see it.

@@ -83,6 +83,7 @@ pub(crate) fn world(members: usize) -> World {
             client_url: format!("http://127.0.0.1:{}", 20000 + 2 * u32::from(i)),
             peer_url: format!("http://127.0.0.1:{}", 20001 + 2 * u32::from(i)),
             pid: Some(1000 + u32::from(i)),
+            process_start: Some(5000 + u64::from(i)),
             data_dir: None,
             data: DataState::Intact,
             recovery: PlatformRecovery::None,
@@ -139,6 +140,7 @@ impl World {
     pub fn exited(mut self, i: u8, since: Timestamp) -> Self {
         self.task(i).task = TaskState::Exited;
         self.task(i).pid = None;
+        self.task(i).process_start = None;
         self.observed.endpoints.remove(&pod(i));
         self.history.seen.down_since.insert(pod(i), since);
         self
@@ -155,6 +157,7 @@ impl World {
     pub fn not_launched(mut self, i: u8) -> Self {
         self.task(i).task = TaskState::NotLaunched;
         self.task(i).pid = None;
+        self.task(i).process_start = None;
         self.observed.endpoints.remove(&pod(i));
         self
     }

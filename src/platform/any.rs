@@ -35,6 +35,10 @@ impl Platform for AnyPlatform {
         each!(self, p => p.observe().await)
     }
 
+    async fn changed(&self, observation: &PlatformObservation) {
+        each!(self, p => p.changed(observation).await)
+    }
+
     async fn member_urls(&self, pod: PodName) -> Result<MemberUrls, PlatformError> {
         each!(self, p => p.member_urls(pod).await)
     }

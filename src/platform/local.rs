@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! ports.json            client and peer port of every pod, chosen once and kept
+//!                       (`ports: auto` draws from 12000-19999: see [`super::ports`])
 //! members/etcd-N/       the member's etcd data directory: its "agent"
 //! logs/etcd-N.log       the member's output
 //! processes/etcd-N.json pid and start time of the member's process, kept after exit
@@ -18,7 +19,6 @@
 //! recording it, by the `--data-dir` on the process's command line.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,6 +26,9 @@ use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+pub use super::data::data_state;
+use super::exits::any_exit;
+use super::ports::{AUTO_PORTS, choose, recorded_by_neighbours};
 use super::process::{Liveness, ProcessIdentity, find_by_arg, spawn_detached};
 use super::{InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError};
 use crate::domain::PodName;
@@ -136,9 +139,11 @@ impl LocalPlatform {
                 }
             }
             PortsSpec::Auto => {
-                let taken: Vec<u16> = all.values().flat_map(|p| [p.client, p.peer]).collect();
-                let client = self.free_port(&taken)?;
-                let peer = self.free_port(&[taken.as_slice(), &[client]].concat())?;
+                let mut taken = recorded_by_neighbours(&self.root);
+                taken.extend(all.values().flat_map(|p| [p.client, p.peer]));
+                let client = choose(&self.spec.host, AUTO_PORTS, &taken)?;
+                taken.insert(client);
+                let peer = choose(&self.spec.host, AUTO_PORTS, &taken)?;
                 MemberPorts { client, peer }
             }
         };
@@ -147,18 +152,6 @@ impl LocalPlatform {
         let path = self.ports_file();
         write_json(&path, &all).map_err(io("write", &path))?;
         Ok(ports)
-    }
-
-    fn free_port(&self, taken: &[u16]) -> Result<u16, PlatformError> {
-        for _ in 0..32 {
-            let listener = TcpListener::bind((self.spec.host.as_str(), 0))
-                .map_err(|e| PlatformError::Ports(format!("bind {}: {e}", self.spec.host)))?;
-            let port = listener.local_addr().map_err(|e| PlatformError::Ports(e.to_string()))?.port();
-            if !taken.contains(&port) {
-                return Ok(port);
-            }
-        }
-        Err(PlatformError::Ports("no free port after 32 tries".into()))
     }
 
     fn data_dir_arg(&self, pod: PodName) -> String {
@@ -181,9 +174,9 @@ impl LocalPlatform {
         let (record, live) = self.current_process(pod)?;
         let data_dir = self.data_dir(pod);
         let data = data_state(&data_dir);
-        let (task, pid) = match live.map(|i| (i.liveness(), i.pid)) {
-            Some((Liveness::Alive, pid)) => (TaskState::Running, Some(pid)),
-            Some((Liveness::Stopped, pid)) => (TaskState::Suspended, Some(pid)),
+        let (task, process) = match live.map(|i| (i.liveness(), i)) {
+            Some((Liveness::Alive, process)) => (TaskState::Running, Some(process)),
+            Some((Liveness::Stopped, process)) => (TaskState::Suspended, Some(process)),
             Some((Liveness::Gone, _)) | None if record.is_some() => (TaskState::Exited, None),
             Some((Liveness::Gone, _)) | None => (TaskState::NotLaunched, None),
         };
@@ -199,7 +192,8 @@ impl LocalPlatform {
             agent_name: format!("local-{}", pod.index()),
             client_url: self.url(ports.client),
             peer_url: self.url(ports.peer),
-            pid,
+            pid: process.map(|p| p.pid),
+            process_start: process.map(|p| p.start_ticks),
             data_dir: Some(data_dir),
             data,
             recovery: PlatformRecovery::None,
@@ -259,6 +253,16 @@ impl Platform for LocalPlatform {
         let tasks =
             ports.into_iter().map(|(pod, ports)| self.observe_task(pod, ports)).collect::<Result<_, _>>()?;
         Ok(PlatformObservation { tasks })
+    }
+
+    /// Resolves when a member process of `observation` exits (a pidfd each).
+    async fn changed(&self, observation: &PlatformObservation) {
+        let processes: Vec<ProcessIdentity> = observation
+            .tasks
+            .iter()
+            .filter_map(|t| Some(ProcessIdentity { pid: t.pid?, start_ticks: t.process_start? }))
+            .collect();
+        any_exit(&processes).await;
     }
 
     async fn member_urls(&self, pod: PodName) -> Result<MemberUrls, PlatformError> {
@@ -379,36 +383,4 @@ async fn read_tail(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).await?;
     Ok(bytes)
-}
-
-/// What a member's data directory holds: intact only with a WAL file and a database.
-pub fn data_state(dir: &Path) -> DataState {
-    let member = dir.join("member");
-    let wal = member.join("wal");
-    let unreadable =
-        |path: &Path, e: std::io::Error| DataState::Unreadable(format!("{}: {e}", path.display()));
-    match std::fs::read_dir(&wal) {
-        Ok(entries) => {
-            let has_wal =
-                entries.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().ends_with(".wal"));
-            if !has_wal {
-                return DataState::Missing;
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // Missing, unless a directory above it cannot be read.
-            return match std::fs::read_dir(dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => unreadable(dir, e),
-                _ => DataState::Missing,
-            };
-        }
-        Err(e) => return unreadable(&wal, e),
-    }
-    let db = member.join("snap").join("db");
-    match std::fs::metadata(&db) {
-        Ok(m) if m.is_file() => DataState::Intact,
-        Ok(_) => DataState::Missing,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DataState::Missing,
-        Err(e) => unreadable(&db, e),
-    }
 }

@@ -6,8 +6,11 @@
 //! state that already holds succeeds without doing anything.
 
 mod any;
+mod data;
 pub mod dcos;
+mod exits;
 pub mod local;
+pub mod ports;
 mod process;
 
 pub use any::AnyPlatform;
@@ -122,6 +125,13 @@ pub enum PlatformError {
 pub trait Platform: Send + Sync + 'static {
     /// Observes every member slot: task state, agent state and addresses.
     fn observe(&self) -> impl Future<Output = Result<PlatformObservation, PlatformError>> + Send;
+
+    /// Resolves when something `observation` saw changes by itself, so that the worker
+    /// looks again at once rather than at its next resync: on the local platform, when
+    /// any member process it saw running exits. A platform that cannot tell never
+    /// resolves, and its changes are noticed at the resync. Dropping the future stops
+    /// the wait and frees what it held (a pidfd per process).
+    fn changed(&self, observation: &PlatformObservation) -> impl Future<Output = ()> + Send;
 
     /// The member's client and peer URLs, assigned now if the slot has none yet.
     fn member_urls(&self, pod: PodName) -> impl Future<Output = Result<MemberUrls, PlatformError>> + Send;

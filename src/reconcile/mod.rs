@@ -17,6 +17,7 @@ use crate::domain::{Generation, PodName};
 use crate::etcd::EtcdApi;
 use crate::manifest::DesiredCluster;
 use crate::metrics::{ErrorLabel, Metrics, StepLabel};
+use crate::model::platform::PlatformObservation;
 use crate::model::{BackupView, History, Observed};
 use crate::observe::observe;
 use crate::plan::{Plan, Rule, plan};
@@ -135,6 +136,8 @@ pub struct PassReport {
     pub plan: Plan,
     /// The status it recorded.
     pub status: ClusterStatus,
+    /// What the platform showed: the worker waits for it to change by itself.
+    pub platform: PlatformObservation,
 }
 
 /// The parts a pass works with.
@@ -287,7 +290,7 @@ async fn pass<P: Platform>(
     record_metrics(ctx.metrics, desired, &observed, &status, &plan, report.error.is_some());
     match report.error {
         Some(error) => Err(error.into()),
-        None => Ok(PassReport { plan, status }),
+        None => Ok(PassReport { plan, status, platform: observed.platform }),
     }
 }
 

@@ -118,6 +118,11 @@ impl Platform for FakePlatform {
         Ok(PlatformObservation { tasks: state.tasks.values().cloned().collect() })
     }
 
+    /// Never resolves: the tests drive the passes.
+    async fn changed(&self, _observation: &PlatformObservation) {
+        std::future::pending().await
+    }
+
     async fn member_urls(&self, pod: PodName) -> Result<MemberUrls, PlatformError> {
         let state = lock(&self.state);
         let task = state.tasks.get(&pod).ok_or(PlatformError::UnknownPod(pod))?;

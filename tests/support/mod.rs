@@ -96,6 +96,17 @@ impl Harness {
 
     /// Starts the daemon with extra environment variables (e.g. a failpoint).
     pub fn start_daemon_with(&mut self, env: &[(&str, &str)]) {
+        self.spawn_daemon(env);
+    }
+
+    /// Starts the daemon (again) with another `--resync` than the harness's (a long one
+    /// proves that something else woke the worker); later starts keep it.
+    pub fn start_daemon_with_resync(&mut self, resync: &str) {
+        resync.clone_into(&mut self.resync);
+        self.spawn_daemon(&[]);
+    }
+
+    fn spawn_daemon(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::File::create(self.dir.path().join(format!("daemon-{}.log", free_port())))
             .expect("daemon log");
         let child = Command::new(BIN)
@@ -120,6 +131,18 @@ impl Harness {
         let child = self.daemon.as_mut().expect("daemon running");
         wait_for("the daemon to exit", timeout, || child.try_wait().ok().flatten());
         self.daemon = None;
+    }
+
+    /// What every daemon started by this harness logged, oldest file first.
+    pub fn daemon_log(&self) -> String {
+        let mut logs: Vec<_> = std::fs::read_dir(self.dir.path())
+            .expect("harness directory")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("daemon-"))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        logs.sort();
+        logs.into_iter().filter_map(|(_, path)| std::fs::read_to_string(path).ok()).collect()
     }
 
     /// The daemon's pid.

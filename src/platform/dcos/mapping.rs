@@ -117,6 +117,7 @@ impl DcosView {
             client_url: urls.client,
             peer_url: urls.peer,
             pid: None,
+            process_start: None,
             data_dir: None,
             data: DataState::Unknown,
             recovery: if replacing { PlatformRecovery::Replacing } else { PlatformRecovery::None },

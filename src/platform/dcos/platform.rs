@@ -101,6 +101,11 @@ impl Platform for DcosPlatform {
         view.observation(|pod| self.urls(pod)).map_err(|e| PlatformError::Refused(e.to_string()))
     }
 
+    /// Never resolves: the scheduler's and the master's APIs are polled, at the resync.
+    async fn changed(&self, _observation: &PlatformObservation) {
+        std::future::pending().await
+    }
+
     async fn member_urls(&self, pod: PodName) -> Result<MemberUrls, PlatformError> {
         Ok(self.urls(pod))
     }

@@ -1,0 +1,102 @@
+//! A dead member is noticed when its process exits, not at the next resync: the daemon
+//! runs with a 30 s resync, and adopted members (not its children) are killed.
+
+mod support;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use support::{Harness, assert_holds, local_manifest, member, passes, pid_of, signal, wait_for};
+
+const BOOT: Duration = Duration::from_secs(60);
+const RESYNC: &str = "30s";
+/// Far below the resync: only a wake-up on the exit can beat it.
+const NOTICED_WITHIN: Duration = Duration::from_secs(5);
+const RESTARTED_WITHIN: Duration = Duration::from_secs(10);
+
+/// The first event `reason` about `pod` that happened at or after `since`.
+fn event_after(h: &Harness, reason: &str, pod: &str, since: SystemTime) -> Option<Value> {
+    let since = jiff::Timestamp::try_from(since).expect("timestamp");
+    h.events("kubernetes").into_iter().find(|e| {
+        e["reason"] == reason
+            && e["pod"] == pod
+            && e["at"].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()).is_some_and(|t| t >= since)
+    })
+}
+
+/// Milliseconds from `since` to the event's own timestamp.
+fn millis_after(event: &Value, since: SystemTime) -> i128 {
+    let at: jiff::Timestamp = event["at"].as_str().expect("at").parse().expect("event time");
+    let since = jiff::Timestamp::try_from(since).expect("timestamp");
+    at.duration_since(since).as_millis()
+}
+
+/// `text` without its ANSI colour sequences (`ESC [ ... m`).
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_killed_member_is_noticed_and_restarted_long_before_the_resync() {
+    let mut h = Harness::start();
+    h.apply("c.yaml", &local_manifest("kubernetes", 3, ""));
+    h.wait_healthy("kubernetes", 3, BOOT);
+    // A new daemon with a long resync adopts the members: they are not its children.
+    h.kill_daemon();
+    h.start_daemon_with_resync(RESYNC);
+    wait_for("the new daemon's first pass", BOOT, || (passes(&h, "kubernetes") >= 1).then_some(()));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    let passes_before = passes(&h, "kubernetes");
+
+    let killed_at = SystemTime::now();
+    let killed = Instant::now();
+    signal(pid_of(&before, "etcd-1"), Signal::SIGKILL);
+    h.wait_status("kubernetes", "etcd-1 seen down", NOTICED_WITHIN, |s| {
+        member(s, "etcd-1")["healthy"] == false
+    });
+    let seen_down = killed.elapsed();
+    let down =
+        wait_for("a MemberDown event", NOTICED_WITHIN, || event_after(&h, "MemberDown", "etcd-1", killed_at));
+    let restart = wait_for("a RestartInPlace event", RESTARTED_WITHIN, || {
+        event_after(&h, "RestartInPlace", "etcd-1", killed_at)
+    });
+    let restarted = killed.elapsed();
+    h.wait_healthy("kubernetes", 3, RESTARTED_WITHIN);
+    println!(
+        "dead member noticed: {} ms after the exit (MemberDown event), status down seen by the test after {} ms, \
+         RestartInPlace event {} ms after the exit (restartGrace 1s), seen after {} ms; resync {RESYNC}",
+        millis_after(&down, killed_at),
+        seen_down.as_millis(),
+        millis_after(&restart, killed_at),
+        restarted.as_millis(),
+    );
+    let log = without_colours(&h.daemon_log());
+    assert!(log.contains("the platform reported a change"), "a pass ran for the exit:\n{log}");
+    assert!(passes(&h, "kubernetes") > passes_before);
+
+    // Settled again, the worker waits on the new processes without spinning: a few
+    // passes at most (windows ending) and little CPU over 3 s.
+    let (quiet_passes, cpu) = (passes(&h, "kubernetes"), cpu_ticks(h.daemon_pid()));
+    assert_holds("no busy loop", Duration::from_secs(3), || passes(&h, "kubernetes") <= quiet_passes + 5);
+    let used = cpu_ticks(h.daemon_pid()) - cpu;
+    println!("daemon CPU over 3 s settled: {used} ticks of 1/100 s");
+    assert!(used < 50, "the daemon used {used} ticks in 3 s");
+}
+
+/// User and system CPU time of `pid`, in clock ticks (fields 14 and 15 of its stat).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after_name = &stat[stat.rfind(')').expect("name") + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
