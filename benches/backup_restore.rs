@@ -190,6 +190,20 @@ struct Backup {
     phases: Vec<String>,
 }
 
+/// `text` without its ANSI colour sequences (`ESC [ ... m`).
+fn without_colours(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The newest "snapshot saved" and "backup timings" lines of the daemon's logs.
 fn phase_lines(dir: &Path) -> Vec<String> {
     let mut logs = String::new();
@@ -200,8 +214,10 @@ fn phase_lines(dir: &Path) -> Vec<String> {
     }
     ["snapshot saved", "backup timings"]
         .iter()
-        .filter_map(|what| logs.lines().rev().find(|l| l.contains(what)))
-        .map(|l| l.split_once(": ").map_or(l, |(_, rest)| rest).trim().to_owned())
+        .filter_map(|what| {
+            let line = logs.lines().rev().find(|l| l.contains(what))?;
+            Some(without_colours(&line[line.find(what)?..]))
+        })
         .collect()
 }
 

@@ -174,12 +174,12 @@ async fn stream_to(
     }
     // The fsync waits on the disk while etcdctl reads the file from the page cache.
     let file = out.into_inner();
-    let synced = async {
-        let result = file.sync_all().await.map_err(io("sync"));
-        (result, started.elapsed())
-    };
-    let ((synced, synced_at), status, walked) = tokio::join!(synced, status(dest), revision(dest));
-    synced?;
+    let ((synced, sync_at), (status, status_at), (walked, walk_at)) = tokio::join!(
+        timed(started, file.sync_all()),
+        timed(started, status(dest)),
+        timed(started, revision(dest))
+    );
+    synced.map_err(io("sync"))?;
     let (revision, total_keys) = status?;
     let walked = walked?;
     if walked != revision {
@@ -189,11 +189,18 @@ async fn stream_to(
     tracing::debug!(
         connect_ms = connected.as_millis(),
         stream_ms = (streamed - connected).as_millis(),
-        sync_ms = (synced_at - streamed).as_millis(),
-        checked_ms = (started.elapsed() - streamed).as_millis(),
+        sync_ms = (sync_at - streamed).as_millis(),
+        status_ms = (status_at - streamed).as_millis(),
+        walk_ms = (walk_at - streamed).as_millis(),
         "snapshot saved"
     );
     Ok(SnapshotFacts { sha256, size_bytes, revision, total_keys })
+}
+
+/// Awaits `work`, and says when it ended (since `started`).
+async fn timed<T>(started: Instant, work: impl Future<Output = T>) -> (T, Duration) {
+    let result = work.await;
+    (result, started.elapsed())
 }
 
 /// Verifies a saved snapshot: its SHA-256 against `expected`, and etcd's trailer.
