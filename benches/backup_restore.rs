@@ -187,6 +187,38 @@ struct Backup {
     peak_kib: u64,
     hwm_reset: bool,
     record: Value,
+    phases: Vec<String>,
+}
+
+/// `text` without its ANSI colour sequences (`ESC [ ... m`).
+fn without_colours(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The newest "snapshot saved" and "backup timings" lines of the daemon's logs.
+fn phase_lines(dir: &Path) -> Vec<String> {
+    let mut logs = String::new();
+    for entry in std::fs::read_dir(dir).expect("harness dir").flatten() {
+        if entry.file_name().to_string_lossy().starts_with("daemon-") {
+            logs.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    ["snapshot saved", "backup timings"]
+        .iter()
+        .filter_map(|what| {
+            let line = logs.lines().rev().find(|l| l.contains(what))?;
+            Some(without_colours(&line[line.find(what)?..]))
+        })
+        .collect()
 }
 
 fn backup(h: &Harness, name: &str, status: &Value) -> Backup {
@@ -203,6 +235,7 @@ fn backup(h: &Harness, name: &str, status: &Value) -> Backup {
     let warden_time = started.elapsed();
     let peak_kib = proc_kib(pid, "VmHWM");
     let record: Value = serde_json::from_str(&out).expect("backup JSON");
+    let phases = phase_lines(h.dir.path());
     Backup {
         etcdctl_time,
         etcdctl_kib,
@@ -213,6 +246,7 @@ fn backup(h: &Harness, name: &str, status: &Value) -> Backup {
         peak_kib,
         hwm_reset,
         record,
+        phases,
     }
 }
 
@@ -346,7 +380,10 @@ fn main() {
     }
     let megabytes: usize = std::env::var("BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
     let count = megabytes * 1024 * 1024 / VALUE;
-    let h = Harness::start();
+    let mut h = Harness::start();
+    // Again with the backup's phase timings (debug events) in the daemon's log.
+    h.kill_daemon();
+    h.start_daemon_with(&[("ETCD_WARDEN_LOG", "info,etcd_warden::backup=debug")]);
     let backups = h.dir.path().join("backups");
     let auto_status = cluster(&h, "auto", &backups, count);
     let manual_status = cluster(&h, "manual", &backups, count);
@@ -398,6 +435,9 @@ fn main() {
             format!(" (VmHWM could not be reset: it was {:.1} MiB before the backup)", kib(b.hwm_before_kib))
         }
     );
+    for line in &b.phases {
+        println!("  etcd-warden's phases: {line}");
+    }
     if (growth_kib * 1024) * 10 < b.snapshot_bytes {
         println!(
             "  the controller's memory stays far below the snapshot size: the snapshot is streamed to the file"

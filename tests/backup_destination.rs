@@ -230,6 +230,52 @@ async fn directory_backups_are_0600_files_in_a_0700_directory_with_no_temporary_
 }
 
 #[tokio::test]
+async fn a_file_staged_in_a_directory_destination_is_renamed_into_place_and_never_listed_before() {
+    let work = work_dir();
+    let store = directory_store(work.path()).await;
+    let dir = store.staging_dir().expect("a directory destination stages in place").to_path_buf();
+    assert_eq!(dir, work.path().join("backups").join("kubernetes"));
+    let staged = dir.join(".backup-1-2.db.tmp");
+    write_pseudo_random(&staged, 100_000);
+    let sha = sha256_of(&staged);
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&staged).expect("stat"));
+    assert_eq!(store.list().await.expect("list"), vec![], "a staged file is not an object");
+
+    assert_eq!(store.put_moved(SNAPSHOT, &staged).await.expect("put_moved"), 100_000);
+
+    let stored = dir.join(SNAPSHOT);
+    assert!(!staged.exists(), "moved, not copied");
+    assert_eq!(std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&stored).expect("stat")), inode);
+    assert_eq!(sha256_of(&stored), sha);
+    assert_eq!(store.list().await.expect("list"), vec![(SNAPSHOT.to_owned(), 100_000)]);
+
+    // From another filesystem (tmpfs): copied, complete.
+    let shm = tempfile::Builder::new().prefix("etcd-warden-dest").tempdir_in("/dev/shm").expect("tmpfs dir");
+    let local = shm.path().join("other.db");
+    write_pseudo_random(&local, 5_000);
+    let other_fs = |p: &Path| std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(p).expect("stat"));
+    assert_ne!(other_fs(&local), other_fs(&dir), "/dev/shm is another filesystem here");
+    assert_eq!(store.put_moved("b.db", &local).await.expect("put_moved"), 5_000);
+    assert_eq!(sha256_of(&dir.join("b.db")), sha256_of(&local));
+    let missing = work.path().join("missing.db");
+    store.put_moved("c.db", &missing).await.expect_err("no such file");
+    let names: Vec<String> = store.list().await.expect("list").into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, [SNAPSHOT, "b.db"]);
+}
+
+#[tokio::test]
+async fn an_s3_destination_has_no_staging_directory_and_put_moved_uploads() {
+    let server = S3Server::start();
+    let work = work_dir();
+    let store = s3_store(&server, work.path()).await;
+    assert!(store.staging_dir().is_none());
+    let local = work.path().join("snapshot.db");
+    write_pseudo_random(&local, 100_000);
+    assert_eq!(store.put_moved(SNAPSHOT, &local).await.expect("put_moved"), 100_000);
+    assert_eq!(store.list().await.expect("list"), vec![(SNAPSHOT.to_owned(), 100_000)]);
+}
+
+#[tokio::test]
 async fn a_wrong_s3_secret_key_is_a_clear_access_denied_error_without_the_key() {
     let server = S3Server::start();
     let work = work_dir();

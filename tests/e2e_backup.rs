@@ -42,6 +42,25 @@ fn db_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The first temporary (dot) file in `dir`, where a backup streams its snapshot.
+fn staging_file(dir: &Path) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn an_on_demand_backup_is_verified_listed_and_shown_in_status() {
     let h = Harness::start();
@@ -108,10 +127,8 @@ fn overlapping_backups_are_refused_and_a_failed_backup_never_disturbs_etcd() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("first backup");
-    let tmp = h.state_dir().join("clusters").join("kubernetes").join("tmp");
-    wait_for("the first backup to be running", BOOT, || {
-        std::fs::read_dir(&tmp).ok().and_then(|mut d| d.next()).map(|_| ())
-    });
+    // The snapshot streams into a dot file in the destination directory itself.
+    wait_for("the first backup to be running", BOOT, || staging_file(&dir.join("kubernetes")));
     let second = h.cli(&["backup", "kubernetes"]);
     assert_eq!(second.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&second.stderr).contains("already running"), "{second:?}");
@@ -130,6 +147,47 @@ fn overlapping_backups_are_refused_and_a_failed_backup_never_disturbs_etcd() {
     assert!(h.events("kubernetes").iter().any(|e| e["reason"] == "BackupFailed" && e["kind"] == "Warning"));
     put_keys(&endpoints(&status), "after", 10);
     support::assert_keys(&endpoints(&status), "after", 10);
+}
+
+#[test]
+fn a_snapshot_stream_broken_midway_leaves_nothing_at_the_destination() {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    h.apply("c.yaml", &with_backup("kubernetes", 1, &dir, "\"0 3 * * *\"", "{ keepLast: 5 }"));
+    let status = h.wait_healthy("kubernetes", 1, BOOT);
+    support::put_values(&endpoints(&status), "big", 160, &"v".repeat(256 * 1024));
+    let objects = dir.join("kubernetes");
+    // The member is frozen as soon as the snapshot starts to arrive, then killed: the
+    // stream breaks midway. A stream fast enough to end before the freeze is retried.
+    let broken = (0..5).find_map(|_| {
+        let status = h.wait_healthy("kubernetes", 1, BOOT);
+        let pid = support::member(&status, "etcd-0")["task"]["pid"].as_u64().expect("pid");
+        let mut backup = Command::new(support::BIN)
+            .args(["backup", "kubernetes", "--server", &h.server()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("backup");
+        let deadline = std::time::Instant::now() + BOOT;
+        while staging_file(&objects).is_none() && backup.try_wait().expect("wait").is_none() {
+            assert!(std::time::Instant::now() < deadline, "the backup never started");
+            std::thread::yield_now();
+        }
+        support::signal(pid, nix::sys::signal::Signal::SIGSTOP);
+        let done = backup.try_wait().expect("wait").is_some() || staging_file(&objects).is_none();
+        support::signal(pid, nix::sys::signal::Signal::SIGKILL);
+        let exit = backup.wait().expect("backup");
+        (!done).then_some(exit)
+    });
+    let exit = broken.expect("a backup interrupted midway in five attempts");
+    assert_eq!(exit.code(), Some(1), "the backup failed");
+    let left: Vec<String> =
+        entries(&objects).into_iter().filter(|n| n.ends_with(".db") || n.starts_with('.')).collect();
+    let stored: Vec<Value> =
+        serde_json::from_str(&h.cli_ok(&["backups", "kubernetes", "-o", "json"])).expect("JSON");
+    let complete: Vec<String> =
+        stored.iter().map(|r| format!("{}.db", r["id"].as_str().expect("id"))).collect();
+    assert_eq!(left, complete, "no partial or temporary file, only earlier complete backups");
 }
 
 #[test]

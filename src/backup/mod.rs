@@ -3,6 +3,7 @@
 //! values, in `model::catalog`); retention; restore.
 
 pub mod adopt;
+pub mod bbolt;
 pub mod data_dirs;
 pub mod destination;
 pub mod restore;

@@ -7,13 +7,14 @@
 //! from a separate call that could disagree with the content.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use etcd_client::Client;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use super::bbolt;
 use crate::etcd::{ClientTls, connect_options};
 
 /// The length of etcd's trailing hash.
@@ -46,6 +47,15 @@ pub enum SnapshotError {
         /// The file.
         path: PathBuf,
     },
+    /// The revision could not be read from the file's bbolt tree, or disagrees with
+    /// `etcdctl snapshot status`.
+    #[error("snapshot {path}: {reason}")]
+    Revision {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// `etcdctl snapshot status` could not read the file.
     #[error("etcdctl snapshot status {path}: {reason}")]
     Status {
@@ -71,10 +81,10 @@ pub struct SnapshotFacts {
 }
 
 /// Hashes a stream while holding back its last 32 bytes: the content hash and the
-/// trailer can then be compared at the end without buffering the stream.
+/// trailer can then be compared at the end without buffering the stream. Each byte is
+/// hashed once: the whole stream's hash is the content hash's state fed the trailer.
 #[derive(Default)]
 pub struct TrailerCheck {
-    whole: Sha256,
     content: Sha256,
     tail: Vec<u8>,
     size: u64,
@@ -83,8 +93,16 @@ pub struct TrailerCheck {
 impl TrailerCheck {
     /// Feeds the next chunk.
     pub fn update(&mut self, chunk: &[u8]) {
-        self.whole.update(chunk);
         self.size += chunk.len() as u64;
+        if chunk.len() >= TRAILER {
+            // Whatever was held back, and all but the chunk's last 32 bytes, are content.
+            let (body, tail) = chunk.split_at(chunk.len() - TRAILER);
+            self.content.update(&self.tail);
+            self.content.update(body);
+            self.tail.clear();
+            self.tail.extend_from_slice(tail);
+            return;
+        }
         self.tail.extend_from_slice(chunk);
         if self.tail.len() > TRAILER {
             let spill = self.tail.len() - TRAILER;
@@ -95,8 +113,9 @@ impl TrailerCheck {
 
     /// Whether the trailer matched, the whole stream's SHA-256 (hex) and its size.
     pub fn finish(self) -> (bool, String, u64) {
+        let whole = self.content.clone().chain_update(&self.tail).finalize();
         let ok = self.tail.len() == TRAILER && self.content.finalize().as_slice() == self.tail.as_slice();
-        (ok, hex::encode(self.whole.finalize()), self.size)
+        (ok, hex::encode(whole), self.size)
     }
 }
 
@@ -129,6 +148,7 @@ async fn stream_to(
     };
     let stream_err = |source| SnapshotError::Stream { endpoint: endpoint.to_owned(), source };
     // No per-request timeout: the stream of a large database takes as long as it takes.
+    let started = Instant::now();
     let options = connect_options(tls, None).with_connect_timeout(Duration::from_secs(3));
     let mut client = Client::connect([endpoint], Some(options)).await.map_err(stream_err)?;
     let mut stream = client.snapshot().await.map_err(stream_err)?;
@@ -141,18 +161,46 @@ async fn stream_to(
         .map_err(io("create"))?;
     let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
     let mut check = TrailerCheck::default();
+    let connected = started.elapsed();
     while let Some(message) = stream.message().await.map_err(stream_err)? {
         check.update(message.blob());
         out.write_all(message.blob()).await.map_err(io("write"))?;
     }
     out.flush().await.map_err(io("flush"))?;
-    out.get_ref().sync_all().await.map_err(io("sync"))?;
+    let streamed = started.elapsed();
     let (ok, sha256, size_bytes) = check.finish();
     if !ok {
         return Err(SnapshotError::HashMismatch { path: dest.to_path_buf() });
     }
-    let (revision, total_keys) = status(dest).await?;
+    // The fsync waits on the disk while etcdctl reads the file from the page cache.
+    let file = out.into_inner();
+    let ((synced, sync_at), (status, status_at), (walked, walk_at)) = tokio::join!(
+        timed(started, file.sync_all()),
+        timed(started, status(dest)),
+        timed(started, revision(dest))
+    );
+    synced.map_err(io("sync"))?;
+    let (revision, total_keys) = status?;
+    let walked = walked?;
+    if walked != revision {
+        let reason = format!("etcdctl reads revision {revision}, the bbolt walk {walked}");
+        return Err(SnapshotError::Revision { path: dest.to_path_buf(), reason });
+    }
+    tracing::debug!(
+        connect_ms = connected.as_millis(),
+        stream_ms = (streamed - connected).as_millis(),
+        sync_ms = (sync_at - streamed).as_millis(),
+        status_ms = (status_at - streamed).as_millis(),
+        walk_ms = (walk_at - streamed).as_millis(),
+        "snapshot saved"
+    );
     Ok(SnapshotFacts { sha256, size_bytes, revision, total_keys })
+}
+
+/// Awaits `work`, and says when it ended (since `started`).
+async fn timed<T>(started: Instant, work: impl Future<Output = T>) -> (T, Duration) {
+    let result = work.await;
+    (result, started.elapsed())
 }
 
 /// Verifies a saved snapshot: its SHA-256 against `expected`, and etcd's trailer.
@@ -181,6 +229,18 @@ pub async fn verify_file(path: &Path, expected_sha256: &str) -> Result<(), Snaps
     } else {
         Err(SnapshotError::HashMismatch { path: path.to_path_buf() })
     }
+}
+
+/// The revision inside a saved snapshot, from a walk of its bbolt tree (a few small
+/// reads, see [`super::bbolt`]).
+///
+/// # Errors
+/// When the file cannot be read or is not an etcd database.
+pub async fn revision(path: &Path) -> Result<i64, SnapshotError> {
+    let owned = path.to_path_buf();
+    let walked = tokio::task::spawn_blocking(move || bbolt::snapshot_revision(&owned)).await;
+    let reason = |e: String| SnapshotError::Revision { path: path.to_path_buf(), reason: e };
+    walked.map_err(|e| reason(e.to_string()))?.map_err(|e| reason(e.to_string()))
 }
 
 /// `etcdctl snapshot status FILE -w json`: the revision and key count inside the file

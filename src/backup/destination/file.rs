@@ -48,6 +48,27 @@ impl DirectoryStore {
         .await
     }
 
+    /// The directory that holds the objects.
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Renames `local` (fsynced by the caller) into place as `name` and fsyncs the
+    /// directory; copies it when it is on another filesystem.
+    pub(super) async fn put_moved(&self, name: &str, local: &Path) -> Result<u64, DestinationError> {
+        let (from, to, dir) = (local.to_path_buf(), self.dir.join(name), self.dir.clone());
+        blocking(&self.dir, move || {
+            let source = File::open(&from).map_err(local_io("read", &from))?;
+            let size = source.metadata().map_err(local_io("read", &from))?.len();
+            match fs::rename(&from, &to) {
+                Ok(()) => sync_dir(&dir).map(|()| size).map_err(local_io("sync", &dir)),
+                Err(e) if e.kind() == io::ErrorKind::CrossesDevices => copy_into(source, &to),
+                Err(e) => Err(local_io("rename into place", &to)(e)),
+            }
+        })
+        .await
+    }
+
     /// Copies object `name` out to `local`.
     pub(super) async fn get_file(&self, name: &str, local: &Path) -> Result<u64, DestinationError> {
         let (from, to) = (self.dir.join(name), local.to_path_buf());

@@ -101,6 +101,35 @@ impl BackupStore {
         }
     }
 
+    /// A directory on this machine where a new object may be written before
+    /// [`BackupStore::put_moved`] stores it: the destination directory itself, so that
+    /// storing it is a rename. `None` for S3. A file written there must have a name
+    /// starting with `.`, which [`BackupStore::list`] leaves out.
+    pub fn staging_dir(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Directory(store) => Some(store.dir()),
+            Backend::S3(_) => None,
+        }
+    }
+
+    /// Stores the local file `local`, which the caller has fsynced, as object `name`:
+    /// by a rename when `local` is on the destination's filesystem (the directory is
+    /// then fsynced), otherwise as [`BackupStore::put_file`] does. Returns the bytes
+    /// stored. `local` may be gone afterwards.
+    ///
+    /// # Guarantees
+    /// As [`BackupStore::put_file`]: the object appears complete or not at all.
+    ///
+    /// # Errors
+    /// As [`BackupStore::put_file`].
+    pub async fn put_moved(&self, name: &str, local: &Path) -> Result<u64, DestinationError> {
+        check_name(name)?;
+        match &self.backend {
+            Backend::Directory(store) => store.put_moved(name, local).await,
+            Backend::S3(store) => store.put_file(name, local).await,
+        }
+    }
+
     /// Fetches object `name` into the local file `local` (created 0600), streaming.
     /// Returns the bytes fetched.
     ///
