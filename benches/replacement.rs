@@ -157,12 +157,13 @@ fn manual(h: &Harness, status: &Value) -> (Duration, std::process::Child) {
     (started.elapsed(), etcd)
 }
 
-fn automatic(h: &Harness, name: &str, status: &Value) -> Duration {
+fn automatic(h: &Harness, name: &str, status: &Value) -> (Duration, jiff::Timestamp) {
     let victim = member(status, "etcd-2");
     let old_id = victim["id"].clone();
     kill_and_reap(victim["task"]["pid"].as_u64().expect("pid"));
     std::fs::remove_dir_all(victim["task"]["dataDir"].as_str().expect("data dir")).expect("wipe");
     let started = Instant::now();
+    let wall = jiff::Timestamp::now();
     wait_for("etcd-warden's replacement to catch up", DEADLINE, || {
         let s = h.status(name)?;
         let done = s["phase"] == "Healthy"
@@ -170,7 +171,40 @@ fn automatic(h: &Harness, name: &str, status: &Value) -> Duration {
             && s["members"].as_array()?.iter().all(|m| m["role"] != "learner" && m["healthy"] == true);
         (done && caught_up(&endpoints(&s))).then_some(())
     });
-    started.elapsed()
+    (started.elapsed(), wall)
+}
+
+/// The daemon's log lines about `name` from `since` on, each with its offset: where
+/// the time of the replacement goes.
+fn timeline(h: &Harness, name: &str, since: jiff::Timestamp, until: Duration) -> Vec<String> {
+    let ansi = |line: &str| {
+        let mut out = String::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                chars.by_ref().find(|c| c.is_ascii_alphabetic());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let logs = std::fs::read_dir(h.dir.path()).expect("test dir");
+    let mut lines: Vec<(f64, String)> = logs
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("daemon-"))
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path()).unwrap_or_default().lines().map(ansi).collect::<Vec<_>>()
+        })
+        .filter(|l| l.contains(&format!("cluster={name}")))
+        .filter_map(|l| {
+            let (at, rest) = l.split_once(' ')?;
+            let offset = at.parse::<jiff::Timestamp>().ok()?.duration_since(since).as_secs_f64();
+            (-0.2..until.as_secs_f64() + 0.5).contains(&offset).then(|| (offset, rest.trim().to_owned()))
+        })
+        .collect();
+    lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+    lines.into_iter().map(|(t, l)| format!("{t:>7.3} {}", l.chars().take(220).collect::<String>())).collect()
 }
 
 fn main() {
@@ -178,7 +212,11 @@ fn main() {
         return;
     }
     let megabytes: usize = std::env::var("BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    let h = Harness::start();
+    let mut h = Harness::start();
+    if std::env::var_os("BENCH_TIMELINE").is_some() {
+        h.kill_daemon();
+        h.start_daemon_with(&[("ETCD_WARDEN_LOG", "info,etcd_warden=debug")]);
+    }
     let manual_status = cluster(&h, "manual", megabytes);
     let auto_status = cluster(&h, "auto", megabytes);
     let paused =
@@ -186,7 +224,7 @@ fn main() {
     h.apply("manual-paused.yaml", &paused);
     h.wait_status("manual", "paused", DEADLINE, |s| s["phase"] == "Paused");
     let (manual, mut by_hand) = manual(&h, &manual_status);
-    let automatic = automatic(&h, "auto", &auto_status);
+    let (automatic, since) = automatic(&h, "auto", &auto_status);
     let steps: Vec<String> = h
         .events("auto")
         .iter()
@@ -206,6 +244,12 @@ fn main() {
     );
     println!("  ratio etcd-warden / manual: {:.2}", automatic.as_secs_f64() / manual.as_secs_f64());
     println!("  etcd-warden steps: {}", steps.join(", "));
+    if std::env::var_os("BENCH_TIMELINE").is_some() {
+        println!("  etcd-warden timeline (seconds after the data was deleted):");
+        for line in timeline(&h, "auto", since, automatic) {
+            println!("    {line}");
+        }
+    }
     let _ = by_hand.kill();
     let _ = by_hand.wait();
 }

@@ -8,67 +8,19 @@
 
 use jiff::Timestamp;
 
+use super::replace_window::{Due, Hold, due, hold};
 use super::{Decision, Quorum, Rule, Step, window_end};
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
 use crate::model::capabilities::ReplaceBy;
 use crate::model::etcd::ListedMember;
-use crate::model::platform::{AgentState, DataState, PlatformRecovery, TaskState};
+use crate::model::platform::{PlatformRecovery, TaskState};
 use crate::model::{History, JoinKind, Observed};
 
 /// A learner is promoted once its revision reaches this share of the leader's.
 const PROMOTE_AT: f64 = 0.9;
 /// The longest pause between two launches of a replacement that fails to start.
 const MAX_LAUNCH_BACKOFF_SECS: u64 = 300;
-
-/// Why a slot needs replacing now, or when it will.
-enum Due {
-    Now(String),
-    At(Timestamp, String),
-}
-
-fn due(
-    desired: &DesiredCluster,
-    observed: &Observed,
-    history: &History,
-    pod: PodName,
-    now: Timestamp,
-) -> Option<Due> {
-    let task = observed.platform.task(pod)?;
-    if observed.is_healthy(pod) || task.recovery == PlatformRecovery::Replacing {
-        // A slot the platform is rebuilding is followed, never replaced again.
-        return None;
-    }
-    let windows = &desired.recovery;
-    if task.task == TaskState::Exited && super::restart::exhausted(desired, observed, history, pod) {
-        let count = history.seen.restarts.get(&pod).map_or(0, |r| r.count);
-        return Some(Due::Now(format!(
-            "{pod}: restarted in place {count} times without coming back healthy (maxRestarts {}); its slot counts as lost",
-            windows.max_restarts
-        )));
-    }
-    let data_gone =
-        task.agent == AgentState::Lost || (task.task == TaskState::Exited && task.data == DataState::Missing);
-    let (since, window, what) = if data_gone {
-        (
-            history.seen.lost_since.get(&pod).or(history.seen.down_since.get(&pod)).copied().unwrap_or(now),
-            windows.agent_lost_after,
-            "its data is gone (no WAL and database, or its agent is lost)",
-        )
-    } else if matches!(task.task, TaskState::Running | TaskState::Suspended) {
-        let since = history.seen.unanswered_since.get(&pod).copied().unwrap_or(now);
-        (since, windows.unresponsive_after, "its process runs but etcd does not answer")
-    } else {
-        return None;
-    };
-    let end = window_end(since, window);
-    let window = humantime::format_duration(window);
-    if now >= end {
-        Some(Due::Now(format!("{pod}: {what} since {since} (window {window} passed)")))
-    } else {
-        Some(Due::At(end, format!("{pod}: {what} since {since}; replaced at {end} (window {window})")))
-    }
-}
 
 /// What every phase of one pass reads: the inputs, the member list and its quorum.
 struct Pass<'a> {
@@ -125,7 +77,7 @@ impl<'a> Slot<'a> {
         let listed: Vec<&ListedMember> =
             pass.list.iter().filter(|m| m.peer_urls.contains(&peer_url)).collect();
         let why = match pass.due(pod) {
-            Some(Due::Now(m) | Due::At(_, m)) => m,
+            Some(due) => due.why().to_owned(),
             None if scaling => format!("scaling up: {pod} joins the cluster"),
             None => format!("{pod}: replacement in progress"),
         };
@@ -210,9 +162,17 @@ fn in_flight(pass: &Pass) -> Option<PodName> {
     (!healthy_voter(pod) && pass.desired.members.pods().any(|d| d == pod)).then_some(pod)
 }
 
-/// The first desired slot whose window has passed: the next replacement to start.
+/// The first desired slot whose window has passed, else the first whose snapshot may
+/// be taken ahead of its window's end: the next replacement to start.
 fn first_due(pass: &Pass) -> Option<PodName> {
-    pass.desired.members.pods().find(|p| matches!(pass.due(*p), Some(Due::Now(_))))
+    let find = |now: bool| {
+        pass.desired.members.pods().find(|p| match pass.due(*p) {
+            Some(Due::Now { .. }) => now,
+            Some(Due::At { ahead, .. }) => !now && ahead,
+            None => false,
+        })
+    };
+    find(true).or_else(|| find(false))
 }
 
 /// A wait for every other slot whose window is still running, and for every slot the
@@ -226,9 +186,7 @@ fn waits(pass: &Pass, target: Option<PodName>) -> Vec<Decision> {
         .pods()
         .filter(|p| Some(*p) != target)
         .filter_map(|pod| match pass.due(pod) {
-            Some(Due::At(until, message)) => {
-                Some(Decision::wait(Rule::ReplaceLostMember, Some(until), message))
-            }
+            Some(Due::At { end, why, .. }) => Some(Decision::wait(Rule::ReplaceLostMember, Some(end), why)),
             _ if rebuilding(pod) => {
                 let message = format!("the platform is replacing {pod}: following it, no step of ours");
                 Some(Decision::wait(Rule::ReplaceLostMember, None, message))
@@ -242,8 +200,22 @@ fn waits(pass: &Pass, target: Option<PodName>) -> Vec<Decision> {
 /// confirmed by the next pass's observation.
 fn next_step(pass: &Pass, slot: &Slot) -> Decision {
     if !slot.started {
-        snapshot(pass, slot)
-    } else if pass.observed.capabilities.replace == ReplaceBy::Platform {
+        return snapshot(pass, slot);
+    }
+    let first_change = if pass.observed.capabilities.replace == ReplaceBy::Platform {
+        pass.history.in_flight.replacement.as_ref().is_some_and(|r| r.requested_at.is_none())
+    } else {
+        slot.learner.is_none() && slot.task != Some(TaskState::NotLaunched)
+    };
+    if first_change {
+        // The first change of the slot or the membership: its window must have ended.
+        match hold(pass.desired, pass.observed, pass.history, slot.pod, pass.now) {
+            Some(Hold::Wait { until, why }) => return Decision::wait(slot.rule, until, why),
+            Some(Hold::Resnapshot) => return snapshot(pass, slot),
+            None => {}
+        }
+    }
+    if pass.observed.capabilities.replace == ReplaceBy::Platform {
         by_platform(pass, slot)
     } else if slot.learner.is_none() && slot.task != Some(TaskState::NotLaunched) {
         wipe(slot)

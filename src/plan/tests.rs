@@ -214,6 +214,14 @@ impl World {
         self
     }
 
+    /// The replacement's snapshot was taken at `at`.
+    pub fn snapshot_at(mut self, at: Timestamp) -> Self {
+        if let Some(r) = self.history.in_flight.replacement.as_mut() {
+            r.snapshot_at = at;
+        }
+        self
+    }
+
     fn list(&mut self) -> &mut Vec<ListedMember> {
         self.observed.member_list.get_or_insert_with(Vec::new)
     }
