@@ -45,6 +45,21 @@ impl Pass<'_> {
         self.source.1.clone()
     }
 
+    /// The endpoint a learner is added through: the member the list was read from,
+    /// which has applied the removal the list shows (etcd 3.4 answers "unhealthy
+    /// cluster" on a member that still counts the removed voter), when it answers as a
+    /// healthy voter; else the best source.
+    fn add_via(&self) -> String {
+        let from = self
+            .observed
+            .member_list_from
+            .filter(|pod| self.observed.endpoint(*pod).is_some_and(|s| s.is_healthy_voter()));
+        match from.and_then(|pod| self.observed.platform.task(pod)) {
+            Some(task) => task.client_url.clone(),
+            None => self.via(),
+        }
+    }
+
     /// Why `pod` needs replacing now, or when it will.
     fn due(&self, pod: PodName) -> Option<Due> {
         due(self.desired, self.observed, self.history, pod, self.now)
@@ -296,7 +311,7 @@ fn add_learner(pass: &Pass, slot: &Slot) -> Decision {
             format!("{}; a member runs etcd older than 3.4, which has no learners: upgrade etcd", slot.why);
         return Decision::refuse(slot.rule, message);
     }
-    slot.act(Step::AddLearner { pod: slot.pod, peer_url: slot.peer_url.clone(), via: pass.via() })
+    slot.act(Step::AddLearner { pod: slot.pod, peer_url: slot.peer_url.clone(), via: pass.add_via() })
 }
 
 /// The learner of the slot exists: rejoin it when it runs but never answers, launch it

@@ -116,6 +116,7 @@ pub(crate) fn world(members: usize) -> World {
         platform: PlatformObservation { tasks },
         endpoints,
         member_list: Some(member_list),
+        member_list_from: Some(pod(0)),
         backups: Default::default(),
         capabilities: Capabilities::LOCAL,
     };

@@ -193,3 +193,21 @@ fn a_replacement_that_changed_nothing_lets_a_member_whose_data_is_back_restart_i
     assert!(matches!(steps.as_slice(), [Step::RestartInPlace { pod: p, .. }] if *p == pod(1)), "{plan:#?}");
     assert!(plan.decisions.iter().any(|d| d.message.contains("no longer looks failed")), "{plan:#?}");
 }
+
+#[test]
+fn a_learner_is_added_through_the_member_whose_list_shows_the_removal() {
+    let d = three();
+    let mut w = world(3).replacing(1, 0, None).lost(1, t0()).removed(1);
+    w.task(1).task = TaskState::NotLaunched;
+    if let Some(Ok(status)) = w.observed.endpoints.get_mut(&pod(2)) {
+        status.revision = 99;
+    }
+    // The list came from etcd-0 (the leader): it applied the removal; etcd-2 is the
+    // best snapshot source, but may not have applied it yet.
+    let (step, _) = only_step(&w.plan(&d, at(600)));
+    assert!(matches!(step, Step::AddLearner { ref via, .. } if via == "http://127.0.0.1:20000"), "{step:?}");
+    // A list from a member that no longer answers as a voter: the best source.
+    w.observed.member_list_from = Some(pod(1));
+    let (step, _) = only_step(&w.plan(&d, at(600)));
+    assert!(matches!(step, Step::AddLearner { ref via, .. } if via == "http://127.0.0.1:20004"), "{step:?}");
+}
