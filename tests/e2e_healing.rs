@@ -49,6 +49,15 @@ fn a_member_killed_with_its_data_deleted_is_replaced_with_quorum_kept() {
         let taken = succeeded(&h, step);
         assert_eq!(taken.len(), 1, "{step} exactly once: {taken:#?}");
     }
+    // The snapshot may be taken while agentLostAfter runs; the wipe, the first change,
+    // waits for its end.
+    let at = |e: &Value| e["at"].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()).expect("event time");
+    let down = h.events("kubernetes").into_iter().find(|e| e["reason"] == "MemberDown" && e["pod"] == "etcd-1");
+    let down = at(&down.expect("etcd-1 seen down"));
+    let snapshot = at(&succeeded(&h, "SnapshotBeforeReplace")[0]);
+    let wipe = at(&succeeded(&h, "WipeMember")[0]);
+    assert!(snapshot < wipe, "the snapshot comes first");
+    assert!(wipe >= down + jiff::SignedDuration::from_secs(1), "wiped at {wipe}, seen down at {down}");
 }
 
 #[test]
