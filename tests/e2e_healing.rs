@@ -51,8 +51,10 @@ fn a_member_killed_with_its_data_deleted_is_replaced_with_quorum_kept() {
     }
     // The snapshot may be taken while agentLostAfter runs; the wipe, the first change,
     // waits for its end.
-    let at = |e: &Value| e["at"].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()).expect("event time");
-    let down = h.events("kubernetes").into_iter().find(|e| e["reason"] == "MemberDown" && e["pod"] == "etcd-1");
+    let at =
+        |e: &Value| e["at"].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()).expect("event time");
+    let down =
+        h.events("kubernetes").into_iter().find(|e| e["reason"] == "MemberDown" && e["pod"] == "etcd-1");
     let down = at(&down.expect("etcd-1 seen down"));
     let snapshot = at(&succeeded(&h, "SnapshotBeforeReplace")[0]);
     let wipe = at(&succeeded(&h, "WipeMember")[0]);

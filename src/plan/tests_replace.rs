@@ -76,8 +76,10 @@ fn each_replacement_step_follows_from_what_is_observed() {
     let (step, _) = only_step(&caught_up.plan(&d, now));
     assert!(matches!(step, Step::PromoteLearner { id: MemberId(901), .. }));
     // Started and behind: wait.
-    let behind = world(3).replacing(1, 1, Some(at(500))).learner(1, Some(3));
-    assert_eq!(behind.plan(&d, now).steps().count(), 0);
+    let behind = world(3).replacing(1, 1, Some(at(500))).learner(1, Some(3)).plan(&d, now);
+    assert_eq!(behind.steps().count(), 0);
+    let soon = now + jiff::SignedDuration::from_millis(200);
+    assert_eq!(behind.next_deadline(), Some(soon), "looked at again soon, whatever the resync");
 }
 
 #[test]
@@ -210,4 +212,21 @@ fn a_learner_is_added_through_the_member_whose_list_shows_the_removal() {
     w.observed.member_list_from = Some(pod(1));
     let (step, _) = only_step(&w.plan(&d, at(600)));
     assert!(matches!(step, Step::AddLearner { ref via, .. } if via == "http://127.0.0.1:20004"), "{step:?}");
+}
+
+#[test]
+fn a_membership_change_waits_while_no_member_that_answers_leads() {
+    let d = three();
+    // etcd-0 led and is lost: the survivors still name it until they elect another.
+    let mut w = world(3).replacing(0, 0, None).lost(0, t0());
+    w.task(0).task = TaskState::NotLaunched;
+    let plan = w.plan(&d, at(600));
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    assert!(plan.decisions.iter().any(|d| d.message.contains("waits for one")), "{plan:#?}");
+    // etcd-1 is elected: the removal goes ahead.
+    for status in w.observed.endpoints.values_mut().filter_map(|r| r.as_mut().ok()) {
+        status.leader = Some(MemberId(101));
+    }
+    let (step, _) = only_step(&w.plan(&d, at(600)));
+    assert!(matches!(step, Step::RemoveMember { id: MemberId(100), .. }), "{step:?}");
 }
