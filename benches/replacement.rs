@@ -81,6 +81,33 @@ fn revisions(eps: &[String]) -> Option<Vec<i64>> {
         .collect()
 }
 
+/// Each endpoint's (member ID, leader ID), or `None` if one does not answer.
+fn leaders(eps: &[String]) -> Option<Vec<(u64, u64)>> {
+    eps.iter()
+        .map(|ep| {
+            let out = try_etcdctl(ep, &["endpoint", "status", "-w", "json", "--command-timeout=2s"]).ok()?;
+            let v: Value = serde_json::from_str(&out).ok()?;
+            let status = &v[0]["Status"];
+            Some((status["header"]["member_id"].as_u64()?, status["leader"].as_u64()?))
+        })
+        .collect()
+}
+
+/// Whether the member at `ep` leads.
+fn leads(ep: &str) -> bool {
+    leaders(&[ep.to_owned()]).is_some_and(|l| l[0].0 == l[0].1)
+}
+
+/// As a careful script would: wait until a survivor leads. Right after the leader is
+/// killed the survivors still name it, and etcd forwards a member change to it: the
+/// call hangs until etcdctl's 5 s timeout.
+fn wait_for_live_leader(survivors: &[String]) {
+    wait_for("a survivor to lead", DEADLINE, || {
+        let all = leaders(survivors)?;
+        all.iter().any(|(id, leader)| id == leader).then_some(())
+    });
+}
+
 /// Kills a member and waits until its process is gone: the failure has fully
 /// happened (a 100 MB member takes a moment to release its ports).
 fn kill_and_reap(pid: u64) {
@@ -119,9 +146,15 @@ fn manual(h: &Harness, status: &Value) -> (Duration, std::process::Child) {
     let old = members.iter().find(|m| m["name"] == "etcd-2").expect("etcd-2 listed");
     let old_id = format!("{:x}", old["ID"].as_u64().expect("id"));
     let peer_url = old["peerURLs"][0].as_str().expect("peer url").to_owned();
+    let led = leads(&client);
     kill_and_reap(victim["task"]["pid"].as_u64().expect("pid"));
     std::fs::remove_dir_all(&data_dir).expect("wipe");
     let started = Instant::now();
+    wait_for_live_leader(&survivors);
+    eprintln!(
+        "manual: the killed member led: {led}; a survivor leads after {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     etcdctl(&survivors[0], &["member", "remove", &old_id]);
     let added =
         etcdctl_retrying(&survivors[0], &["member", "add", "etcd-2", &format!("--peer-urls={peer_url}")]);
@@ -160,6 +193,7 @@ fn manual(h: &Harness, status: &Value) -> (Duration, std::process::Child) {
 fn automatic(h: &Harness, name: &str, status: &Value) -> (Duration, jiff::Timestamp) {
     let victim = member(status, "etcd-2");
     let old_id = victim["id"].clone();
+    eprintln!("{name}: the killed member led: {}", leads(victim["clientUrl"].as_str().expect("client url")));
     kill_and_reap(victim["task"]["pid"].as_u64().expect("pid"));
     std::fs::remove_dir_all(victim["task"]["dataDir"].as_str().expect("data dir")).expect("wipe");
     let started = Instant::now();

@@ -22,6 +22,8 @@ const PROMOTE_AT: f64 = 0.9;
 /// How often a learner that catches up is looked at, so that it is promoted soon
 /// after it can be, whatever the resync interval.
 const CATCH_UP_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+/// How often the members are looked at while they elect a leader.
+const ELECTION_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 /// The longest pause between two launches of a replacement that fails to start.
 const MAX_LAUNCH_BACKOFF_SECS: u64 = 300;
 
@@ -147,7 +149,7 @@ pub(super) fn decide(
     }
     let pass = Pass { desired, observed, history, now, list, quorum, source };
     if let Some(phantom) = phantom_member(&pass) {
-        return vec![with_leader(observed, phantom)];
+        return vec![with_leader(observed, now, phantom)];
     }
     let current = in_flight(&pass);
     let target = current.or_else(|| first_due(&pass));
@@ -155,14 +157,14 @@ pub(super) fn decide(
     let Some(slot) = target.and_then(|pod| Slot::of(&pass, pod, current == Some(pod))) else {
         return decisions;
     };
-    decisions.push(with_leader(observed, next_step(&pass, &slot)));
+    decisions.push(with_leader(observed, now, next_step(&pass, &slot)));
     decisions
 }
 
 /// A membership change waits while no member that answers is the leader: right after
 /// the leader was lost, the survivors still name it until they elect another, and
 /// etcd forwards a change to it and never answers (the call times out).
-fn with_leader(observed: &Observed, decision: Decision) -> Decision {
+fn with_leader(observed: &Observed, now: Timestamp, decision: Decision) -> Decision {
     let leads = |s: &crate::model::etcd::EndpointStatus| s.is_healthy_voter() && s.leader == Some(s.id);
     let led = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).any(leads);
     match decision.step() {
@@ -171,7 +173,7 @@ fn with_leader(observed: &Observed, decision: Decision) -> Decision {
                 "{}; no member that answers is the leader (an election after the leader was lost): the membership change waits for one",
                 decision.message
             );
-            Decision::wait(decision.rule, None, message)
+            Decision::wait(decision.rule, Some(window_end(now, ELECTION_POLL)), message)
         }
         _ => decision,
     }

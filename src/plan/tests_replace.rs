@@ -223,6 +223,11 @@ fn a_membership_change_waits_while_no_member_that_answers_leads() {
     let plan = w.plan(&d, at(600));
     assert_eq!(plan.steps().count(), 0, "{plan:#?}");
     assert!(plan.decisions.iter().any(|d| d.message.contains("waits for one")), "{plan:#?}");
+    assert_eq!(
+        plan.next_deadline(),
+        Some(at(600) + jiff::SignedDuration::from_millis(100)),
+        "looked at again soon"
+    );
     // etcd-1 is elected: the removal goes ahead.
     for status in w.observed.endpoints.values_mut().filter_map(|r| r.as_mut().ok()) {
         status.leader = Some(MemberId(101));
