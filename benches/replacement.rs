@@ -81,6 +81,49 @@ fn revisions(eps: &[String]) -> Option<Vec<i64>> {
         .collect()
 }
 
+/// Each endpoint's (member ID, leader ID), or `None` if one does not answer.
+fn leaders(eps: &[String]) -> Option<Vec<(u64, u64)>> {
+    eps.iter()
+        .map(|ep| {
+            let out = try_etcdctl(ep, &["endpoint", "status", "-w", "json", "--command-timeout=2s"]).ok()?;
+            let v: Value = serde_json::from_str(&out).ok()?;
+            let status = &v[0]["Status"];
+            Some((status["header"]["member_id"].as_u64()?, status["leader"].as_u64()?))
+        })
+        .collect()
+}
+
+/// Whether the member at `ep` leads.
+fn leads(ep: &str) -> bool {
+    leaders(&[ep.to_owned()]).is_some_and(|l| l[0].0 == l[0].1)
+}
+
+/// As a careful script would: wait until a survivor leads. Right after the leader is
+/// killed the survivors still name it, and etcd forwards a member change to it: the
+/// call hangs until etcdctl's 5 s timeout.
+fn wait_for_live_leader(survivors: &[String]) {
+    wait_for("a survivor to lead", DEADLINE, || {
+        let all = leaders(survivors)?;
+        all.iter().any(|(id, leader)| id == leader).then_some(())
+    });
+}
+
+/// Makes etcd-2, the member to be killed, the leader (`lead`) or a follower, so that
+/// both clusters lose a member of the same role (`BENCH_KILL=leader`; a follower by
+/// default). Killing the leader adds etcd's election (1 to 2 s) to both procedures.
+fn set_role(status: &Value, lead: bool) {
+    let url = |pod: &str| member(status, pod)["clientUrl"].as_str().expect("client url").to_owned();
+    let eps: Vec<String> = ["etcd-0", "etcd-1", "etcd-2"].iter().map(|p| url(p)).collect();
+    let all = wait_for("every member to answer", DEADLINE, || leaders(&eps));
+    let (leader_at, target) =
+        if lead { (eps.iter().position(|e| leads(e)), all[2].0) } else { (Some(2), all[0].0) };
+    if leads(&eps[2]) != lead {
+        let from = &eps[leader_at.expect("a leader")];
+        etcdctl(from, &["move-leader", &format!("{target:x}")]);
+    }
+    wait_for("etcd-2's role", DEADLINE, || (leads(&eps[2]) == lead).then_some(()));
+}
+
 /// Kills a member and waits until its process is gone: the failure has fully
 /// happened (a 100 MB member takes a moment to release its ports).
 fn kill_and_reap(pid: u64) {
@@ -119,9 +162,15 @@ fn manual(h: &Harness, status: &Value) -> (Duration, std::process::Child) {
     let old = members.iter().find(|m| m["name"] == "etcd-2").expect("etcd-2 listed");
     let old_id = format!("{:x}", old["ID"].as_u64().expect("id"));
     let peer_url = old["peerURLs"][0].as_str().expect("peer url").to_owned();
+    let led = leads(&client);
     kill_and_reap(victim["task"]["pid"].as_u64().expect("pid"));
     std::fs::remove_dir_all(&data_dir).expect("wipe");
     let started = Instant::now();
+    wait_for_live_leader(&survivors);
+    eprintln!(
+        "manual: the killed member led: {led}; a survivor leads after {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     etcdctl(&survivors[0], &["member", "remove", &old_id]);
     let added =
         etcdctl_retrying(&survivors[0], &["member", "add", "etcd-2", &format!("--peer-urls={peer_url}")]);
@@ -157,12 +206,14 @@ fn manual(h: &Harness, status: &Value) -> (Duration, std::process::Child) {
     (started.elapsed(), etcd)
 }
 
-fn automatic(h: &Harness, name: &str, status: &Value) -> Duration {
+fn automatic(h: &Harness, name: &str, status: &Value) -> (Duration, jiff::Timestamp) {
     let victim = member(status, "etcd-2");
     let old_id = victim["id"].clone();
+    eprintln!("{name}: the killed member led: {}", leads(victim["clientUrl"].as_str().expect("client url")));
     kill_and_reap(victim["task"]["pid"].as_u64().expect("pid"));
     std::fs::remove_dir_all(victim["task"]["dataDir"].as_str().expect("data dir")).expect("wipe");
     let started = Instant::now();
+    let wall = jiff::Timestamp::now();
     wait_for("etcd-warden's replacement to catch up", DEADLINE, || {
         let s = h.status(name)?;
         let done = s["phase"] == "Healthy"
@@ -170,7 +221,40 @@ fn automatic(h: &Harness, name: &str, status: &Value) -> Duration {
             && s["members"].as_array()?.iter().all(|m| m["role"] != "learner" && m["healthy"] == true);
         (done && caught_up(&endpoints(&s))).then_some(())
     });
-    started.elapsed()
+    (started.elapsed(), wall)
+}
+
+/// The daemon's log lines about `name` from `since` on, each with its offset: where
+/// the time of the replacement goes.
+fn timeline(h: &Harness, name: &str, since: jiff::Timestamp, until: Duration) -> Vec<String> {
+    let ansi = |line: &str| {
+        let mut out = String::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                chars.by_ref().find(|c| c.is_ascii_alphabetic());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let logs = std::fs::read_dir(h.dir.path()).expect("test dir");
+    let mut lines: Vec<(f64, String)> = logs
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("daemon-"))
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path()).unwrap_or_default().lines().map(ansi).collect::<Vec<_>>()
+        })
+        .filter(|l| l.contains(&format!("cluster={name}")))
+        .filter_map(|l| {
+            let (at, rest) = l.split_once(' ')?;
+            let offset = at.parse::<jiff::Timestamp>().ok()?.duration_since(since).as_secs_f64();
+            (-0.2..until.as_secs_f64() + 0.5).contains(&offset).then(|| (offset, rest.trim().to_owned()))
+        })
+        .collect();
+    lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+    lines.into_iter().map(|(t, l)| format!("{t:>7.3} {}", l.chars().take(220).collect::<String>())).collect()
 }
 
 fn main() {
@@ -178,23 +262,31 @@ fn main() {
         return;
     }
     let megabytes: usize = std::env::var("BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    let h = Harness::start();
+    let mut h = Harness::start();
+    if std::env::var_os("BENCH_TIMELINE").is_some() {
+        h.kill_daemon();
+        h.start_daemon_with(&[("ETCD_WARDEN_LOG", "info,etcd_warden=debug")]);
+    }
     let manual_status = cluster(&h, "manual", megabytes);
     let auto_status = cluster(&h, "auto", megabytes);
     let paused =
         local_manifest("manual", 3, "    agentLostAfter: 1s\n").replace("spec:\n", "spec:\n  paused: true\n");
     h.apply("manual-paused.yaml", &paused);
     h.wait_status("manual", "paused", DEADLINE, |s| s["phase"] == "Paused");
+    let lead = std::env::var("BENCH_KILL").is_ok_and(|v| v == "leader");
+    set_role(&manual_status, lead);
     let (manual, mut by_hand) = manual(&h, &manual_status);
-    let automatic = automatic(&h, "auto", &auto_status);
+    set_role(&auto_status, lead);
+    let (automatic, since) = automatic(&h, "auto", &auto_status);
     let steps: Vec<String> = h
         .events("auto")
         .iter()
         .filter(|e| e["rule"] == "4b-replace-lost-member")
         .map(|e| format!("{} {}", e["at"].as_str().unwrap_or(""), e["reason"].as_str().unwrap_or("")))
         .collect();
+    let role = if lead { "the leader" } else { "a follower" };
     println!(
-        "replacement of 1 of 3 members holding {megabytes} MB (kill -9 + data wipe -> 3 healthy caught-up voters)"
+        "replacement of 1 of 3 members ({role}) holding {megabytes} MB (kill -9 + data wipe -> 3 healthy caught-up voters)"
     );
     println!(
         "  manual etcdctl procedure (remove, add, start; no reaction time): {:>7.2} s",
@@ -206,6 +298,12 @@ fn main() {
     );
     println!("  ratio etcd-warden / manual: {:.2}", automatic.as_secs_f64() / manual.as_secs_f64());
     println!("  etcd-warden steps: {}", steps.join(", "));
+    if std::env::var_os("BENCH_TIMELINE").is_some() {
+        println!("  etcd-warden timeline (seconds after the data was deleted):");
+        for line in timeline(&h, "auto", since, automatic) {
+            println!("    {line}");
+        }
+    }
     let _ = by_hand.kill();
     let _ = by_hand.wait();
 }

@@ -37,14 +37,24 @@ pub async fn observe<P: Platform>(
     // The leader first, then the others in pod order.
     sources.sort_by_key(|(pod, leader)| (!leader, *pod));
     let mut member_list = None;
+    let mut member_list_from = None;
     for (pod, _) in sources {
         let Some(task) = tasks.task(pod) else { continue };
         if let Ok(list) = admin.member_list(&task.client_url).await {
             member_list = Some(list);
+            member_list_from = Some(pod);
             break;
         }
     }
     let answered = endpoints.values().filter_map(|r| r.as_ref().ok());
     let capabilities = platform.capabilities().with_member_versions(answered);
-    Ok(Observed { at, platform: tasks, endpoints, member_list, backups: BackupView::default(), capabilities })
+    Ok(Observed {
+        at,
+        platform: tasks,
+        endpoints,
+        member_list,
+        member_list_from,
+        backups: BackupView::default(),
+        capabilities,
+    })
 }

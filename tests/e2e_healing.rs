@@ -49,6 +49,41 @@ fn a_member_killed_with_its_data_deleted_is_replaced_with_quorum_kept() {
         let taken = succeeded(&h, step);
         assert_eq!(taken.len(), 1, "{step} exactly once: {taken:#?}");
     }
+    // The snapshot may be taken while agentLostAfter runs; the wipe, the first change,
+    // waits for its end.
+    let at =
+        |e: &Value| e["at"].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()).expect("event time");
+    let down =
+        h.events("kubernetes").into_iter().find(|e| e["reason"] == "MemberDown" && e["pod"] == "etcd-1");
+    let down = at(&down.expect("etcd-1 seen down"));
+    let snapshot = at(&succeeded(&h, "SnapshotBeforeReplace")[0]);
+    let wipe = at(&succeeded(&h, "WipeMember")[0]);
+    assert!(snapshot < wipe, "the snapshot comes first");
+    assert!(wipe >= down + jiff::SignedDuration::from_secs(1), "wiped at {wipe}, seen down at {down}");
+}
+
+#[test]
+fn a_lost_leader_is_replaced_once_the_survivors_elect_another_without_a_timed_out_change() {
+    let h = Harness::start();
+    h.apply("c.yaml", &manifest("kubernetes", "    agentLostAfter: 1s\n"));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 50);
+    let leader = ["etcd-0", "etcd-1", "etcd-2"]
+        .into_iter()
+        .find(|p| member(&before, p)["role"] == "leader")
+        .expect("a leader");
+    signal(pid_of(&before, leader), Signal::SIGKILL);
+    std::fs::remove_dir_all(data_dir_of(&before, leader)).expect("delete the data directory");
+    assert_converged(&h, "kubernetes", 50);
+    // The removal waited for the new leader: it was never sent to the dead one and
+    // left to time out.
+    let failed: Vec<Value> = h
+        .events("kubernetes")
+        .into_iter()
+        .filter(|e| e["kind"] == "Warning" && e["rule"] == "4b-replace-lost-member")
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_eq!(succeeded(&h, "RemoveMember").len(), 1);
 }
 
 #[test]

@@ -89,6 +89,7 @@ fn healthy() -> Observed {
         platform: PlatformObservation { tasks },
         endpoints: (0..3).map(|i| (pod(i), Ok(status(i)))).collect(),
         member_list: Some((0..3).map(member).collect()),
+        member_list_from: Some(pod(0)),
         backups: Default::default(),
         capabilities: Capabilities::LOCAL,
     }
@@ -189,9 +190,15 @@ fn run_fake(clusters: usize) {
     target.platform.update(pod(1), |t| t.task = TaskState::Exited);
     let faulted = Instant::now();
     target.wake.notify_one();
-    let reacted = support::wait_for("the restart of the crashed member", Duration::from_secs(60), || {
-        target.platform.calls().iter().any(|c| c.starts_with("ensure_running etcd-1")).then(Instant::now)
-    });
+    // Polled every millisecond (the support's `wait_for` polls every 100 ms).
+    let deadline = faulted + Duration::from_secs(60);
+    let reacted = loop {
+        if target.platform.calls().iter().any(|c| c.starts_with("ensure_running etcd-1")) {
+            break Instant::now();
+        }
+        assert!(Instant::now() < deadline, "the crashed member was never restarted");
+        std::thread::sleep(Duration::from_millis(1));
+    };
     shared.stop.store(true, Ordering::Relaxed);
     all.iter().for_each(|c| c.wake.notify_one());
     runtime.block_on(async {

@@ -16,8 +16,9 @@ use super::{Controller, ControllerError};
 use crate::domain::ClusterName;
 use crate::reconcile::{ErrorKind, PassMemory, count_error};
 
-/// The pause before the pass that confirms a step.
-const AFTER_STEP: Duration = Duration::from_millis(100);
+/// The pause before the pass that confirms a step against a fresh observation: short,
+/// since the next step waits for it, yet never a busy loop.
+const AFTER_STEP: Duration = Duration::from_millis(25);
 /// The shortest wait for a rule's window: windows end at a timestamp, not sooner.
 const MIN_WAIT: Duration = Duration::from_millis(100);
 /// How often a permanent error is looked at again without a change, in case it was

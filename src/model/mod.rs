@@ -37,6 +37,9 @@ pub struct Observed {
     /// The member list, from a healthy member (the leader when it answers); `None`
     /// when no member answered.
     pub member_list: Option<Vec<ListedMember>>,
+    /// The member `member_list` was read from: it has applied every membership change
+    /// the list shows.
+    pub member_list_from: Option<PodName>,
     /// The backup catalog and the last backup failure, from the store.
     pub backups: BackupView,
     /// What the platform does by itself and lets the controller do.

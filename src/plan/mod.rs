@@ -7,6 +7,7 @@
 mod bootstrap;
 mod quorum;
 mod replace;
+mod replace_window;
 mod restart;
 mod restore;
 pub mod scale;

@@ -150,4 +150,30 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn a_replacements_first_change_waits_for_its_window_and_a_recent_snapshot(
+        (slot, lost_at, now, snapshot_ago, dcos) in (0u8..3, 0i64..100, 0i64..200, proptest::option::of(0i64..200), any::<bool>())
+    ) {
+        let d = desired(MemberCount::Three);
+        let end = lost_at + d.recovery.agent_lost_after.as_secs() as i64;
+        let ahead = super::replace_window::SNAPSHOT_AHEAD.as_secs() as i64;
+        let mut w = world(3).lost(slot, at(lost_at));
+        let snapshot = snapshot_ago.map(|ago| now - ago);
+        if let Some(taken) = snapshot {
+            w = w.replacing(slot, 0, None).snapshot_at(at(taken));
+        }
+        if dcos {
+            w.observed.capabilities = crate::model::capabilities::Capabilities::DCOS;
+        }
+        let plan = w.plan(&d, at(now));
+        for (step, _) in plan.steps() {
+            if let Step::SnapshotBeforeReplace { .. } = step {
+                prop_assert!(now + ahead >= end, "a snapshot more than 10 s ahead of the window: {plan:#?}");
+            } else if step.is_disruptive() {
+                prop_assert!(now >= end, "a change before the window ended: {plan:#?}");
+                prop_assert!(snapshot.is_some_and(|t| t + ahead >= end), "a change without a recent snapshot: {plan:#?}");
+            }
+        }
+    }
 }

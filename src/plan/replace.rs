@@ -8,67 +8,24 @@
 
 use jiff::Timestamp;
 
+use super::replace_window::{Due, Hold, due, hold};
 use super::{Decision, Quorum, Rule, Step, window_end};
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
 use crate::model::capabilities::ReplaceBy;
 use crate::model::etcd::ListedMember;
-use crate::model::platform::{AgentState, DataState, PlatformRecovery, TaskState};
+use crate::model::platform::{PlatformRecovery, TaskState};
 use crate::model::{History, JoinKind, Observed};
 
 /// A learner is promoted once its revision reaches this share of the leader's.
 const PROMOTE_AT: f64 = 0.9;
+/// How often a learner that catches up is looked at, so that it is promoted soon
+/// after it can be, whatever the resync interval.
+const CATCH_UP_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+/// How often the members are looked at while they elect a leader.
+const ELECTION_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 /// The longest pause between two launches of a replacement that fails to start.
 const MAX_LAUNCH_BACKOFF_SECS: u64 = 300;
-
-/// Why a slot needs replacing now, or when it will.
-enum Due {
-    Now(String),
-    At(Timestamp, String),
-}
-
-fn due(
-    desired: &DesiredCluster,
-    observed: &Observed,
-    history: &History,
-    pod: PodName,
-    now: Timestamp,
-) -> Option<Due> {
-    let task = observed.platform.task(pod)?;
-    if observed.is_healthy(pod) || task.recovery == PlatformRecovery::Replacing {
-        // A slot the platform is rebuilding is followed, never replaced again.
-        return None;
-    }
-    let windows = &desired.recovery;
-    if task.task == TaskState::Exited && super::restart::exhausted(desired, observed, history, pod) {
-        let count = history.seen.restarts.get(&pod).map_or(0, |r| r.count);
-        return Some(Due::Now(format!(
-            "{pod}: restarted in place {count} times without coming back healthy (maxRestarts {}); its slot counts as lost",
-            windows.max_restarts
-        )));
-    }
-    let data_gone =
-        task.agent == AgentState::Lost || (task.task == TaskState::Exited && task.data == DataState::Missing);
-    let (since, window, what) = if data_gone {
-        (
-            history.seen.lost_since.get(&pod).or(history.seen.down_since.get(&pod)).copied().unwrap_or(now),
-            windows.agent_lost_after,
-            "its data is gone (no WAL and database, or its agent is lost)",
-        )
-    } else if matches!(task.task, TaskState::Running | TaskState::Suspended) {
-        let since = history.seen.unanswered_since.get(&pod).copied().unwrap_or(now);
-        (since, windows.unresponsive_after, "its process runs but etcd does not answer")
-    } else {
-        return None;
-    };
-    let end = window_end(since, window);
-    let window = humantime::format_duration(window);
-    if now >= end {
-        Some(Due::Now(format!("{pod}: {what} since {since} (window {window} passed)")))
-    } else {
-        Some(Due::At(end, format!("{pod}: {what} since {since}; replaced at {end} (window {window})")))
-    }
-}
 
 /// What every phase of one pass reads: the inputs, the member list and its quorum.
 struct Pass<'a> {
@@ -91,6 +48,21 @@ impl Pass<'_> {
     /// The endpoint membership calls go through.
     fn via(&self) -> String {
         self.source.1.clone()
+    }
+
+    /// The endpoint a learner is added through: the member the list was read from,
+    /// which has applied the removal the list shows (etcd 3.4 answers "unhealthy
+    /// cluster" on a member that still counts the removed voter), when it answers as a
+    /// healthy voter; else the best source.
+    fn add_via(&self) -> String {
+        let from = self
+            .observed
+            .member_list_from
+            .filter(|pod| self.observed.endpoint(*pod).is_some_and(|s| s.is_healthy_voter()));
+        match from.and_then(|pod| self.observed.platform.task(pod)) {
+            Some(task) => task.client_url.clone(),
+            None => self.via(),
+        }
     }
 
     /// Why `pod` needs replacing now, or when it will.
@@ -125,7 +97,7 @@ impl<'a> Slot<'a> {
         let listed: Vec<&ListedMember> =
             pass.list.iter().filter(|m| m.peer_urls.contains(&peer_url)).collect();
         let why = match pass.due(pod) {
-            Some(Due::Now(m) | Due::At(_, m)) => m,
+            Some(due) => due.why().to_owned(),
             None if scaling => format!("scaling up: {pod} joins the cluster"),
             None => format!("{pod}: replacement in progress"),
         };
@@ -177,7 +149,7 @@ pub(super) fn decide(
     }
     let pass = Pass { desired, observed, history, now, list, quorum, source };
     if let Some(phantom) = phantom_member(&pass) {
-        return vec![phantom];
+        return vec![with_leader(observed, now, phantom)];
     }
     let current = in_flight(&pass);
     let target = current.or_else(|| first_due(&pass));
@@ -185,8 +157,26 @@ pub(super) fn decide(
     let Some(slot) = target.and_then(|pod| Slot::of(&pass, pod, current == Some(pod))) else {
         return decisions;
     };
-    decisions.push(next_step(&pass, &slot));
+    decisions.push(with_leader(observed, now, next_step(&pass, &slot)));
     decisions
+}
+
+/// A membership change waits while no member that answers is the leader: right after
+/// the leader was lost, the survivors still name it until they elect another, and
+/// etcd forwards a change to it and never answers (the call times out).
+fn with_leader(observed: &Observed, now: Timestamp, decision: Decision) -> Decision {
+    let leads = |s: &crate::model::etcd::EndpointStatus| s.is_healthy_voter() && s.leader == Some(s.id);
+    let led = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).any(leads);
+    match decision.step() {
+        Some(step) if step.changes_membership() && !led => {
+            let message = format!(
+                "{}; no member that answers is the leader (an election after the leader was lost): the membership change waits for one",
+                decision.message
+            );
+            Decision::wait(decision.rule, Some(window_end(now, ELECTION_POLL)), message)
+        }
+        _ => decision,
+    }
 }
 
 /// A member that was added but never started, for no slot of ours, goes first.
@@ -210,9 +200,17 @@ fn in_flight(pass: &Pass) -> Option<PodName> {
     (!healthy_voter(pod) && pass.desired.members.pods().any(|d| d == pod)).then_some(pod)
 }
 
-/// The first desired slot whose window has passed: the next replacement to start.
+/// The first desired slot whose window has passed, else the first whose snapshot may
+/// be taken ahead of its window's end: the next replacement to start.
 fn first_due(pass: &Pass) -> Option<PodName> {
-    pass.desired.members.pods().find(|p| matches!(pass.due(*p), Some(Due::Now(_))))
+    let find = |now: bool| {
+        pass.desired.members.pods().find(|p| match pass.due(*p) {
+            Some(Due::Now { .. }) => now,
+            Some(Due::At { ahead, .. }) => !now && ahead,
+            None => false,
+        })
+    };
+    find(true).or_else(|| find(false))
 }
 
 /// A wait for every other slot whose window is still running, and for every slot the
@@ -226,9 +224,7 @@ fn waits(pass: &Pass, target: Option<PodName>) -> Vec<Decision> {
         .pods()
         .filter(|p| Some(*p) != target)
         .filter_map(|pod| match pass.due(pod) {
-            Some(Due::At(until, message)) => {
-                Some(Decision::wait(Rule::ReplaceLostMember, Some(until), message))
-            }
+            Some(Due::At { end, why, .. }) => Some(Decision::wait(Rule::ReplaceLostMember, Some(end), why)),
             _ if rebuilding(pod) => {
                 let message = format!("the platform is replacing {pod}: following it, no step of ours");
                 Some(Decision::wait(Rule::ReplaceLostMember, None, message))
@@ -242,8 +238,22 @@ fn waits(pass: &Pass, target: Option<PodName>) -> Vec<Decision> {
 /// confirmed by the next pass's observation.
 fn next_step(pass: &Pass, slot: &Slot) -> Decision {
     if !slot.started {
-        snapshot(pass, slot)
-    } else if pass.observed.capabilities.replace == ReplaceBy::Platform {
+        return snapshot(pass, slot);
+    }
+    let first_change = if pass.observed.capabilities.replace == ReplaceBy::Platform {
+        pass.history.in_flight.replacement.as_ref().is_some_and(|r| r.requested_at.is_none())
+    } else {
+        slot.learner.is_none() && slot.task != Some(TaskState::NotLaunched)
+    };
+    if first_change {
+        // The first change of the slot or the membership: its window must have ended.
+        match hold(pass.desired, pass.observed, pass.history, slot.pod, pass.now) {
+            Some(Hold::Wait { until, why }) => return Decision::wait(slot.rule, until, why),
+            Some(Hold::Resnapshot) => return snapshot(pass, slot),
+            None => {}
+        }
+    }
+    if pass.observed.capabilities.replace == ReplaceBy::Platform {
         by_platform(pass, slot)
     } else if slot.learner.is_none() && slot.task != Some(TaskState::NotLaunched) {
         wipe(slot)
@@ -324,7 +334,7 @@ fn add_learner(pass: &Pass, slot: &Slot) -> Decision {
             format!("{}; a member runs etcd older than 3.4, which has no learners: upgrade etcd", slot.why);
         return Decision::refuse(slot.rule, message);
     }
-    slot.act(Step::AddLearner { pod: slot.pod, peer_url: slot.peer_url.clone(), via: pass.via() })
+    slot.act(Step::AddLearner { pod: slot.pod, peer_url: slot.peer_url.clone(), via: pass.add_via() })
 }
 
 /// The learner of the slot exists: rejoin it when it runs but never answers, launch it
@@ -401,7 +411,7 @@ fn promote(pass: &Pass, slot: &Slot, learner: &ListedMember) -> Decision {
         }
         _ => Decision::wait(
             slot.rule,
-            None,
+            Some(window_end(pass.now, CATCH_UP_POLL)),
             format!("learner {pod} ({}) is catching up with the leader", learner.id),
         ),
     }

@@ -71,7 +71,9 @@ pub(super) fn decide(
     let mut decisions = Vec::new();
     for pod in slots(desired, observed, history) {
         let Some(task) = observed.platform.task(pod) else { continue };
-        let replacing = history.in_flight.replacement.as_ref().is_some_and(|r| r.pod == pod);
+        // A replacement that changed nothing yet never holds back a restart in place.
+        let replacing = history.in_flight.replacement.as_ref().is_some_and(|r| r.pod == pod)
+            && !super::replace_window::untouched(observed, history, pod);
         let rebuilding = task.recovery == PlatformRecovery::Replacing;
         if task.task != TaskState::Exited || task.agent != AgentState::Healthy || replacing || rebuilding {
             continue;

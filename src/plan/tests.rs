@@ -117,6 +117,7 @@ pub(crate) fn world(members: usize) -> World {
         platform: PlatformObservation { tasks },
         endpoints,
         member_list: Some(member_list),
+        member_list_from: Some(pod(0)),
         backups: Default::default(),
         capabilities: Capabilities::LOCAL,
     };
@@ -214,6 +215,14 @@ impl World {
             rejoin: false,
             requested_at: None,
         });
+        self
+    }
+
+    /// The replacement's snapshot was taken at `at`.
+    pub fn snapshot_at(mut self, at: Timestamp) -> Self {
+        if let Some(r) = self.history.in_flight.replacement.as_mut() {
+            r.snapshot_at = at;
+        }
         self
     }
 

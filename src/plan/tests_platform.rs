@@ -47,7 +47,7 @@ fn a_lost_agent_is_snapshotted_then_replaced_by_exactly_one_request() {
     let (step, rule) = only_step(&w.plan(&d, at(lost_after + 1)));
     assert_eq!(rule, Rule::ReplaceLostMember);
     assert!(matches!(step, Step::SnapshotBeforeReplace { pod: p, .. } if p == pod(2)), "{step:?}");
-    let mut w = w.replacing(2, 0, None);
+    let mut w = w.replacing(2, 0, None).snapshot_at(at(lost_after + 1));
     let (step, _) = only_step(&w.plan(&d, at(lost_after + 2)));
     assert_eq!(step, Step::RequestReplace { pod: pod(2) }, "no wipe, no membership call of ours");
     // Asked (recorded before the call): followed to the end, never asked again.

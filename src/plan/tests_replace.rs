@@ -48,7 +48,8 @@ fn each_replacement_step_follows_from_what_is_observed() {
     let d = three();
     let now = at(600);
     // Snapshot recorded, the old process still there: wipe it.
-    let (step, _) = only_step(&world(3).suspended(1, t0()).replacing(1, 0, None).plan(&d, now));
+    let suspended = world(3).suspended(1, t0()).replacing(1, 0, None).snapshot_at(at(300));
+    let (step, _) = only_step(&suspended.plan(&d, now));
     assert_eq!(step, Step::WipeMember { pod: pod(1) });
     // Wiped, its old member still listed: remove it through a healthy member.
     let mut wiped = world(3).replacing(1, 0, None).lost(1, t0());
@@ -75,8 +76,10 @@ fn each_replacement_step_follows_from_what_is_observed() {
     let (step, _) = only_step(&caught_up.plan(&d, now));
     assert!(matches!(step, Step::PromoteLearner { id: MemberId(901), .. }));
     // Started and behind: wait.
-    let behind = world(3).replacing(1, 1, Some(at(500))).learner(1, Some(3));
-    assert_eq!(behind.plan(&d, now).steps().count(), 0);
+    let behind = world(3).replacing(1, 1, Some(at(500))).learner(1, Some(3)).plan(&d, now);
+    assert_eq!(behind.steps().count(), 0);
+    let soon = now + jiff::SignedDuration::from_millis(200);
+    assert_eq!(behind.next_deadline(), Some(soon), "looked at again soon, whatever the resync");
 }
 
 #[test]
@@ -141,4 +144,94 @@ fn a_suspended_member_comes_back_before_its_window_and_nothing_happens() {
     let plan = world(3).suspended(0, t0()).plan(&three(), at(299));
     assert_eq!(plan.steps().count(), 0);
     assert_eq!(plan.next_deadline(), Some(at(300)), "unresponsiveAfter defaults to 5 min");
+}
+
+#[test]
+fn a_lost_members_snapshot_is_taken_ahead_of_its_window_and_nothing_changes_before_it_ends() {
+    let d = three();
+    // agentLostAfter 60 s: the snapshot may be taken in its last 10 s.
+    let lost = world(3).lost(1, t0());
+    assert_eq!(lost.plan(&d, at(49)).steps().count(), 0, "too early for the snapshot");
+    let (step, rule) = only_step(&lost.plan(&d, at(50)));
+    assert_eq!(rule, Rule::ReplaceLostMember);
+    assert!(matches!(step, Step::SnapshotBeforeReplace { pod: p, .. } if p == pod(1)), "{step:?}");
+    // Taken: the wipe, the first change, waits for the window's end, and the worker is
+    // woken then.
+    let ready = world(3).lost(1, t0()).replacing(1, 0, None).snapshot_at(at(50));
+    let waiting = ready.plan(&d, at(51));
+    assert_eq!(waiting.steps().count(), 0, "{waiting:#?}");
+    assert_eq!(waiting.next_deadline(), Some(at(60)));
+    let (step, _) = only_step(&ready.plan(&d, at(60)));
+    assert_eq!(step, Step::WipeMember { pod: pod(1) });
+}
+
+#[test]
+fn a_snapshot_older_than_ten_seconds_before_the_windows_end_is_taken_again() {
+    // The window started again (a controller restart) after the snapshot was taken.
+    let d = three();
+    let w = world(3).lost(1, at(100)).replacing(1, 0, None).snapshot_at(at(5));
+    assert_eq!(w.plan(&d, at(120)).next_deadline(), Some(at(160)), "the new window is waited for");
+    let (step, _) = only_step(&w.plan(&d, at(160)));
+    assert!(matches!(step, Step::SnapshotBeforeReplace { pod: p, .. } if p == pod(1)), "{step:?}");
+    let (step, _) = only_step(&w.snapshot_at(at(150)).plan(&d, at(160)));
+    assert_eq!(step, Step::WipeMember { pod: pod(1) }, "10 s before the end is recent enough");
+}
+
+#[test]
+fn an_unresponsive_member_is_snapshotted_only_once_its_window_has_ended() {
+    // Its process may still come back or crash with its data: only a lost slot is
+    // prepared ahead.
+    let plan = world(3).suspended(1, t0()).plan(&three(), at(295));
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+}
+
+#[test]
+fn a_replacement_that_changed_nothing_lets_a_member_whose_data_is_back_restart_in_place() {
+    let d = three();
+    // Snapshotted ahead while its data was gone; now it is a crashed process on intact data.
+    let w = world(3).exited(1, at(55)).replacing(1, 0, None).snapshot_at(at(55));
+    let plan = w.plan(&d, at(100));
+    let steps: Vec<_> = plan.steps().map(|(s, _)| s.clone()).collect();
+    assert!(matches!(steps.as_slice(), [Step::RestartInPlace { pod: p, .. }] if *p == pod(1)), "{plan:#?}");
+    assert!(plan.decisions.iter().any(|d| d.message.contains("no longer looks failed")), "{plan:#?}");
+}
+
+#[test]
+fn a_learner_is_added_through_the_member_whose_list_shows_the_removal() {
+    let d = three();
+    let mut w = world(3).replacing(1, 0, None).lost(1, t0()).removed(1);
+    w.task(1).task = TaskState::NotLaunched;
+    if let Some(Ok(status)) = w.observed.endpoints.get_mut(&pod(2)) {
+        status.revision = 99;
+    }
+    // The list came from etcd-0 (the leader): it applied the removal; etcd-2 is the
+    // best snapshot source, but may not have applied it yet.
+    let (step, _) = only_step(&w.plan(&d, at(600)));
+    assert!(matches!(step, Step::AddLearner { ref via, .. } if via == "http://127.0.0.1:20000"), "{step:?}");
+    // A list from a member that no longer answers as a voter: the best source.
+    w.observed.member_list_from = Some(pod(1));
+    let (step, _) = only_step(&w.plan(&d, at(600)));
+    assert!(matches!(step, Step::AddLearner { ref via, .. } if via == "http://127.0.0.1:20004"), "{step:?}");
+}
+
+#[test]
+fn a_membership_change_waits_while_no_member_that_answers_leads() {
+    let d = three();
+    // etcd-0 led and is lost: the survivors still name it until they elect another.
+    let mut w = world(3).replacing(0, 0, None).lost(0, t0());
+    w.task(0).task = TaskState::NotLaunched;
+    let plan = w.plan(&d, at(600));
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    assert!(plan.decisions.iter().any(|d| d.message.contains("waits for one")), "{plan:#?}");
+    assert_eq!(
+        plan.next_deadline(),
+        Some(at(600) + jiff::SignedDuration::from_millis(100)),
+        "looked at again soon"
+    );
+    // etcd-1 is elected: the removal goes ahead.
+    for status in w.observed.endpoints.values_mut().filter_map(|r| r.as_mut().ok()) {
+        status.leader = Some(MemberId(101));
+    }
+    let (step, _) = only_step(&w.plan(&d, at(600)));
+    assert!(matches!(step, Step::RemoveMember { id: MemberId(100), .. }), "{step:?}");
 }

@@ -230,6 +230,7 @@ async fn pass<P: Platform>(
     for pod in desired.members.pods() {
         ctx.platform.member_urls(pod).await?;
     }
+    let started = Instant::now();
     let (observed, previous_history, mut history) = match observe_and_record(ctx, desired, now).await {
         Err(ReconcileError::Observe(error)) => {
             report_unobserved(ctx, desired, generation, &error, now)?;
@@ -242,6 +243,7 @@ async fn pass<P: Platform>(
         history.record(&observed, ctx.max_gap);
         memory.passed = true;
     }
+    tracing::debug!(took_ms = started.elapsed().as_millis(), "observed");
     let plan = plan(desired, &observed, &history, now);
     let snapshots = ctx.store.cluster_dir(name).join("snapshots");
     let act_ctx = ActContext {
@@ -288,6 +290,7 @@ async fn pass<P: Platform>(
     }
     ctx.store.add_events(name, &events)?;
     record_metrics(ctx.metrics, desired, &observed, &status, &plan, report.error.is_some());
+    tracing::debug!(took_ms = started.elapsed().as_millis(), "pass done");
     match report.error {
         Some(error) => Err(error.into()),
         None => Ok(PassReport { plan, status, platform: observed.platform }),
