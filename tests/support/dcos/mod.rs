@@ -145,22 +145,7 @@ impl FakeDcos {
             ports.iter().enumerate().map(|(i, p)| format!("etcd-{i}=https://127.0.0.1:{}", p + 1)).collect();
         for (index, port) in (0..options.pods).zip(ports) {
             let agent = world.new_agent();
-            world.pods.push(world::Pod {
-                index,
-                port,
-                agent: agent.clone(),
-                peer: world::Task::stub(&agent),
-                recover: world::Task::stub(&agent),
-                process: None,
-                permanently_failed: false,
-                hold_restarts: false,
-                restart_asked: false,
-                relaunch_at: None,
-                show_stub_peer: false,
-                initial_cluster: cluster.join(","),
-                cluster_state: "new",
-                launches: 0,
-            });
+            world.pods.push(world::Pod::new(index, port, &agent, cluster.join(","), "new"));
         }
         let keys = iam::Keys {
             signing: EncodingKey::from_rsa_pem(signing.private_pem.as_bytes()).expect("the IAM's key"),

@@ -85,26 +85,17 @@ pub fn kill(child: &mut Child) {
 
 /// Runs `etcdctl` (API v3) over TLS against `endpoints`.
 pub fn etcdctl(tls: &TlsFiles, endpoints: &[String], args: &[&str]) -> Output {
-    Command::new("etcdctl")
-        .env("ETCDCTL_API", "3")
-        .arg(format!("--endpoints={}", endpoints.join(",")))
-        .arg("--cacert")
-        .arg(&tls.ca)
-        .arg("--cert")
-        .arg(&tls.cert)
-        .arg("--key")
-        .arg(&tls.key)
-        .args(["--dial-timeout=2s", "--command-timeout=5s"])
+    etcdctl_command(tls, endpoints, "5s")
         .args(args)
         .stdin(Stdio::null())
         .output()
         .expect("run etcdctl (is it installed?)")
 }
 
-/// `etcdctl` with `input` on its standard input (for `txn`).
-pub fn etcdctl_with_input(tls: &TlsFiles, endpoints: &[String], args: &[&str], input: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new("etcdctl")
+/// `etcdctl` (API v3) over TLS against `endpoints`, with this command timeout.
+fn etcdctl_command(tls: &TlsFiles, endpoints: &[String], timeout: &str) -> Command {
+    let mut command = Command::new("etcdctl");
+    command
         .env("ETCDCTL_API", "3")
         .arg(format!("--endpoints={}", endpoints.join(",")))
         .arg("--cacert")
@@ -113,7 +104,15 @@ pub fn etcdctl_with_input(tls: &TlsFiles, endpoints: &[String], args: &[&str], i
         .arg(&tls.cert)
         .arg("--key")
         .arg(&tls.key)
-        .args(["--dial-timeout=2s", "--command-timeout=10s"])
+        .arg("--dial-timeout=2s")
+        .arg(format!("--command-timeout={timeout}"));
+    command
+}
+
+/// `etcdctl` with `input` on its standard input (for `txn`).
+pub fn etcdctl_with_input(tls: &TlsFiles, endpoints: &[String], args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = etcdctl_command(tls, endpoints, "10s")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -270,22 +270,7 @@ fn add_member(world: &Mutex<World>, index: u8) -> Result<StepStatus, String> {
     let (_, cluster) = pods::member_add(&tls, &endpoints, &name, &peer_url)?;
     let mut w = lock(world);
     let agent = w.new_agent();
-    w.pods.push(super::world::Pod {
-        index,
-        port,
-        agent: agent.clone(),
-        peer: Task::stub(&agent),
-        recover: Task::stub(&agent),
-        process: None,
-        permanently_failed: false,
-        hold_restarts: false,
-        restart_asked: false,
-        relaunch_at: None,
-        show_stub_peer: false,
-        initial_cluster: cluster,
-        cluster_state: "existing",
-        launches: 0,
-    });
+    w.pods.push(super::world::Pod::new(index, port, &agent, cluster, "existing"));
     launch(&mut w, index);
     Ok(StepStatus::Starting)
 }

@@ -85,6 +85,26 @@ pub struct Pod {
 }
 
 impl Pod {
+    /// A pod not launched yet on `agent`, joining with `initial_cluster` as `state`.
+    pub fn new(index: u8, port: u16, agent: &str, initial_cluster: String, state: &'static str) -> Self {
+        Self {
+            index,
+            port,
+            agent: agent.to_owned(),
+            peer: Task::stub(agent),
+            recover: Task::stub(agent),
+            process: None,
+            permanently_failed: false,
+            hold_restarts: false,
+            restart_asked: false,
+            relaunch_at: None,
+            show_stub_peer: false,
+            initial_cluster,
+            cluster_state: state,
+            launches: 0,
+        }
+    }
+
     /// `etcd-N`.
     pub fn name(&self) -> String {
         format!("etcd-{}", self.index)
