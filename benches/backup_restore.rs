@@ -190,20 +190,6 @@ struct Backup {
     phases: Vec<String>,
 }
 
-/// `text` without its ANSI colour sequences (`ESC [ ... m`).
-fn without_colours(text: &str) -> String {
-    let mut out = String::new();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|c| *c == 'm');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The newest "snapshot saved" and "backup timings" lines of the daemon's logs.
 fn phase_lines(dir: &Path) -> Vec<String> {
     let mut logs = String::new();
@@ -216,7 +202,7 @@ fn phase_lines(dir: &Path) -> Vec<String> {
         .iter()
         .filter_map(|what| {
             let line = logs.lines().rev().find(|l| l.contains(what))?;
-            Some(without_colours(&line[line.find(what)?..]))
+            Some(support::without_colours(&line[line.find(what)?..]))
         })
         .collect()
 }

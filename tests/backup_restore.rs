@@ -113,17 +113,6 @@ fn listing(dir: &Path) -> BTreeMap<PathBuf, u64> {
     out
 }
 
-/// The names in `dir`, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
 }
@@ -161,7 +150,7 @@ fn round_trip(members: u8) {
         assert!(listing(dir).keys().any(|p| p.ends_with("member/snap/db")), "restored data in place");
     }
     let members_dir = cluster.data_dirs()[0].parent().expect("parent").to_path_buf();
-    assert!(!names(&members_dir).iter().any(|n| n.ends_with(".restoring")), "no staging left");
+    assert!(!support::dir_names(&members_dir).iter().any(|n| n.ends_with(".restoring")), "no staging left");
 
     cluster.launch("ignored-with-data");
     let restored = cluster.wait_healthy();
@@ -211,10 +200,10 @@ fn a_corrupt_snapshot_or_a_failing_member_leaves_every_data_directory_in_place()
     std::fs::write(&corrupt, &bytes).expect("write corrupt copy");
     cluster.stop();
     let members_dir = cluster.data_dirs()[0].parent().expect("parent").to_path_buf();
-    let before_names = names(&members_dir);
+    let before_names = support::dir_names(&members_dir);
     let before: Vec<_> = cluster.data_dirs().iter().map(|d| listing(d)).collect();
     let unchanged = || {
-        assert_eq!(names(&members_dir), before_names, "nothing renamed, nothing left beside");
+        assert_eq!(support::dir_names(&members_dir), before_names, "nothing renamed, nothing left beside");
         let now: Vec<_> = cluster.data_dirs().iter().map(|d| listing(d)).collect();
         assert_eq!(now, before, "data directories untouched");
     };
@@ -262,7 +251,7 @@ fn a_missing_snapshot_is_refused_and_changes_nothing() {
     let message = error.to_string();
     assert!(message.starts_with("open snapshot") && message.contains("no-such-snapshot.db"), "{message}");
     assert!(message.contains("No such file or directory"), "{message}");
-    assert_eq!(names(&members_dir), ["etcd-0", "etcd-1", "etcd-2"]);
+    assert_eq!(support::dir_names(&members_dir), ["etcd-0", "etcd-1", "etcd-2"]);
     let now: Vec<_> = members.iter().map(|m| listing(&m.data_dir)).collect();
     assert_eq!(now, before);
 }

@@ -51,16 +51,6 @@ fn staging_file(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
 }
 
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn an_on_demand_backup_is_verified_listed_and_shown_in_status() {
     let h = Harness::start();
@@ -181,8 +171,10 @@ fn a_snapshot_stream_broken_midway_leaves_nothing_at_the_destination() {
     });
     let exit = broken.expect("a backup interrupted midway in five attempts");
     assert_eq!(exit.code(), Some(1), "the backup failed");
-    let left: Vec<String> =
-        entries(&objects).into_iter().filter(|n| n.ends_with(".db") || n.starts_with('.')).collect();
+    let left: Vec<String> = support::dir_names(&objects)
+        .into_iter()
+        .filter(|n| n.ends_with(".db") || n.starts_with('.'))
+        .collect();
     let stored: Vec<Value> =
         serde_json::from_str(&h.cli_ok(&["backups", "kubernetes", "-o", "json"])).expect("JSON");
     let complete: Vec<String> =

@@ -32,20 +32,6 @@ fn millis_after(event: &Value, since: SystemTime) -> i128 {
     at.duration_since(since).as_millis()
 }
 
-/// `text` without its ANSI colour sequences (`ESC [ ... m`).
-fn without_colours(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|c| *c == 'm');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[test]
 fn a_killed_member_is_noticed_and_restarted_long_before_the_resync() {
     let mut h = Harness::start();
@@ -80,7 +66,7 @@ fn a_killed_member_is_noticed_and_restarted_long_before_the_resync() {
         millis_after(&restart, killed_at),
         restarted.as_millis(),
     );
-    let log = without_colours(&h.daemon_log());
+    let log = support::without_colours(&h.daemon_log());
     assert!(log.contains("the platform reported a change"), "a pass ran for the exit:\n{log}");
     assert!(passes(&h, "kubernetes") > passes_before);
 

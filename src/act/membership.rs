@@ -121,18 +121,33 @@ pub(super) async fn request_replace<P: Platform>(
         return Ok(());
     }
     replacement.requested_at = Some(ctx.now);
+    let forget = |h: &mut History| {
+        if let Some(r) = h.in_flight.replacement.as_mut() {
+            r.requested_at = None;
+        }
+    };
+    ask_recorded(ctx, history, ctx.platform.request_replace(pod), forget).await
+}
+
+/// Makes a request that `history` already records as made, writing the record first.
+/// When the request certainly did not reach the platform, `forget` takes the record
+/// back so that the next pass may ask again; any other failure keeps it: the request
+/// may have been carried out (its answer may be what was lost), so it is never made
+/// twice.
+async fn ask_recorded<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &mut History,
+    request: impl std::future::Future<Output = Result<(), PlatformError>>,
+    forget: impl FnOnce(&mut History),
+) -> Result<(), ActError> {
     ctx.store.put_history(ctx.name, history)?;
-    match ctx.platform.request_replace(pod).await {
+    match request.await {
         Ok(()) => Ok(()),
         Err(error @ PlatformError::Unreachable(_)) => {
-            // Certainly not made: the next pass may ask again.
-            if let Some(r) = history.in_flight.replacement.as_mut() {
-                r.requested_at = None;
-            }
+            forget(history);
             ctx.store.put_history(ctx.name, history)?;
             Err(error.into())
         }
-        // Perhaps made (the answer may be what was lost): never asked again.
         Err(error) => Err(error.into()),
     }
 }
@@ -150,20 +165,12 @@ pub(super) async fn request_scale_up<P: Platform>(
     }
     history.in_flight.scale =
         Some(ScaleAdmission { members, backup: backup.clone(), requested_at: Some(ctx.now) });
-    ctx.store.put_history(ctx.name, history)?;
-    match ctx.platform.request_scale_up(members).await {
-        Ok(()) => Ok(()),
-        Err(error @ PlatformError::Unreachable(_)) => {
-            // Certainly not made: the next pass may ask again.
-            if let Some(s) = history.in_flight.scale.as_mut() {
-                s.requested_at = None;
-            }
-            ctx.store.put_history(ctx.name, history)?;
-            Err(error.into())
+    let forget = |h: &mut History| {
+        if let Some(s) = h.in_flight.scale.as_mut() {
+            s.requested_at = None;
         }
-        // Perhaps made: never asked again; status says what to check.
-        Err(error) => Err(error.into()),
-    }
+    };
+    ask_recorded(ctx, history, ctx.platform.request_scale_up(members), forget).await
 }
 
 /// Promotes a learner, retrying while etcd says it is not in sync yet.
