@@ -11,6 +11,7 @@ mod replace_window;
 mod restart;
 mod restore;
 pub mod scale;
+mod step;
 mod types;
 
 use quorum::Quorum;

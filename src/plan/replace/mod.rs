@@ -8,6 +8,8 @@
 
 use jiff::Timestamp;
 
+mod learner;
+
 use super::replace_window::{Due, Hold, due, hold};
 use super::{Decision, Quorum, Rule, Step, window_end};
 use crate::domain::PodName;
@@ -16,6 +18,7 @@ use crate::model::capabilities::ReplaceBy;
 use crate::model::etcd::ListedMember;
 use crate::model::platform::{PlatformRecovery, TaskState};
 use crate::model::{History, JoinKind, Observed};
+use learner::{add_learner, with_learner};
 
 /// A learner is promoted once its revision reaches this share of the leader's.
 const PROMOTE_AT: f64 = 0.9;
@@ -321,98 +324,4 @@ fn remove_old(pass: &Pass, slot: &Slot, old: &ListedMember) -> Decision {
         return Decision::refuse(slot.rule, message);
     }
     slot.act(Step::RemoveMember { pod: Some(slot.pod), id: old.id, via: pass.via() })
-}
-
-/// Adds the new member as a learner with the slot's peer URL; one learner at a time.
-fn add_learner(pass: &Pass, slot: &Slot) -> Decision {
-    if pass.list.iter().any(|m| m.is_learner) {
-        let message = format!("{}; another learner is still catching up: one new member at a time", slot.why);
-        return Decision::wait(slot.rule, None, message);
-    }
-    if !pass.observed.capabilities.learners {
-        let message =
-            format!("{}; a member runs etcd older than 3.4, which has no learners: upgrade etcd", slot.why);
-        return Decision::refuse(slot.rule, message);
-    }
-    slot.act(Step::AddLearner { pod: slot.pod, peer_url: slot.peer_url.clone(), via: pass.add_via() })
-}
-
-/// The learner of the slot exists: rejoin it when it runs but never answers, launch it
-/// while it does not run, promote it once it runs.
-fn with_learner(pass: &Pass, slot: &Slot, learner: &ListedMember) -> Decision {
-    if matches!(slot.task, Some(TaskState::Running | TaskState::Suspended))
-        && let Some(since) = pass.history.seen.unanswered_since.get(&slot.pod)
-        && pass.now >= window_end(*since, pass.desired.recovery.unresponsive_after)
-    {
-        rejoin(pass, slot, *since)
-    } else if matches!(slot.task, Some(TaskState::NotLaunched | TaskState::Exited)) {
-        launch(pass, slot, learner)
-    } else {
-        promote(pass, slot, learner)
-    }
-}
-
-/// The replacement runs but has not answered since `since`, past `unresponsiveAfter`:
-/// it is wiped, removed and added again.
-fn rejoin(pass: &Pass, slot: &Slot, since: Timestamp) -> Decision {
-    let pod = slot.pod;
-    let message = format!(
-        "the replacement {pod} runs but has not answered since {since} (unresponsiveAfter {}): it is wiped, removed and added again",
-        humantime::format_duration(pass.desired.recovery.unresponsive_after)
-    );
-    Decision::act(slot.rule, Step::RejoinReplacement { pod }, message)
-}
-
-/// Launches the learner with `--initial-cluster-state existing`; after a failed start,
-/// again once its backoff has passed (it is not added again).
-fn launch(pass: &Pass, slot: &Slot, learner: &ListedMember) -> Decision {
-    let pod = slot.pod;
-    if let Some((launches, not_before)) = relaunch_at(pass.history)
-        && pass.now < not_before
-    {
-        let message = format!(
-            "the replacement {pod} exited after launch {launches}; launching again at {not_before} (it is not added again)"
-        );
-        return Decision::wait(slot.rule, Some(not_before), message);
-    }
-    let initial_cluster = pass
-        .list
-        .iter()
-        .filter_map(|m| {
-            let name = if m.id == learner.id { Some(pod) } else { m.name.parse().ok() };
-            Some((name?, m.peer_urls.first()?.clone()))
-        })
-        .collect();
-    slot.act(Step::LaunchReplacement { pod, initial_cluster })
-}
-
-/// After `launches` launches, the earliest time of the next one: 2 s, doubling up to
-/// 5 minutes. None before the first launch.
-fn relaunch_at(history: &History) -> Option<(u32, Timestamp)> {
-    let replacement = history.in_flight.replacement.as_ref()?;
-    let (launches, last) = (replacement.launches, replacement.last_launch?);
-    if launches == 0 {
-        return None;
-    }
-    let wait = (2u64 << (launches - 1).min(16)).min(MAX_LAUNCH_BACKOFF_SECS);
-    Some((launches, window_end(last, std::time::Duration::from_secs(wait))))
-}
-
-/// Promotes the learner once its revision reaches `PROMOTE_AT` of the leader's, so that
-/// it votes only once it has (nearly) caught up.
-fn promote(pass: &Pass, slot: &Slot, learner: &ListedMember) -> Decision {
-    let pod = slot.pod;
-    let learner_rev = pass.observed.endpoint(pod).map(|s| s.revision);
-    let leader_rev =
-        pass.observed.endpoints.values().filter_map(|r| r.as_ref().ok()).find(|s| s.leader == Some(s.id));
-    match (learner_rev, leader_rev) {
-        (Some(rev), Some(leader)) if rev as f64 >= PROMOTE_AT * leader.revision as f64 => {
-            slot.act(Step::PromoteLearner { pod, id: learner.id, via: pass.via() })
-        }
-        _ => Decision::wait(
-            slot.rule,
-            Some(window_end(pass.now, CATCH_UP_POLL)),
-            format!("learner {pod} ({}) is catching up with the leader", learner.id),
-        ),
-    }
 }
