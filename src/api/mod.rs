@@ -1,12 +1,14 @@
 //! The daemon's HTTP API (loopback by default, optional bearer token).
 //!
 //! Every error is a JSON body `{"error": "<one sentence>"}` with a fitting status
-//! code; a rejected request changes nothing.
+//! code; a rejected request changes nothing. With a token, every route but `/healthz`
+//! needs it; bodies are limited to [`BODY_LIMIT`]; names in paths are parsed into
+//! `ClusterName` (a DNS label) before anything touches the store.
 
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +19,11 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 mod admission;
+mod guard;
+#[cfg(test)]
+mod tests;
+
+pub use guard::BODY_LIMIT;
 
 use crate::controller::{Controller, ControllerError};
 use crate::domain::{ClusterName, Generation};
@@ -121,11 +128,12 @@ pub fn router(controller: Controller, token: Option<String>) -> Router {
         .route("/v1/clusters/{name}/backups", post(backup_now).get(backups))
         .route("/v1/clusters/{name}/restore", post(restore))
         .route("/v1/plan", post(plan_manifest))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::authorize));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics))
         .merge(guarded)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(request_span))
         .with_state(state)
 }
@@ -136,21 +144,6 @@ async fn request_span(request: Request, next: Next) -> Response {
     next.run(request).instrument(span).await
 }
 
-async fn authorize(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.token {
-        let expected = format!("Bearer {token}");
-        let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if given != Some(expected.as_str()) {
-            return ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "a valid bearer token is required (--token or ETCD_WARDEN_TOKEN)",
-            )
-            .into_response();
-        }
-    }
-    next.run(request).await
-}
-
 async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
@@ -159,10 +152,7 @@ async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
 }
 
 fn rejected(rejection: JsonRejection) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        format!("the request body must be one EtcdCluster manifest as JSON: {}", rejection.body_text()),
-    )
+    guard::body_rejected(&rejection, "one EtcdCluster manifest as JSON")
 }
 
 fn cluster_name(raw: &str) -> Result<ClusterName, ApiError> {
@@ -268,8 +258,9 @@ async fn plan_stored(State(state): State<Shared>, Path(name): Path<String>) -> R
 
 async fn plan_manifest(
     State(state): State<Shared>,
-    Json(body): Json<serde_json::Value>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(rejected)?;
     let desired = validate(&body)?;
     Ok(Json(state.controller.plan(&desired).await?).into_response())
 }
@@ -312,12 +303,7 @@ async fn restore(
 ) -> Result<Response, ApiError> {
     let name = cluster_name(&name)?;
     managed(&state, &name)?;
-    let Json(request) = body.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the request body must be {{\"from\": \"ID\" or \"latest\"}}: {}", e.body_text()),
-        )
-    })?;
+    let Json(request) = body.map_err(|e| guard::body_rejected(&e, "{\"from\": \"ID\" or \"latest\"}"))?;
     let from = match request.from.as_str() {
         "latest" => None,
         id => Some(id.parse().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("from: {e}")))?),

@@ -1,5 +1,6 @@
 //! `etcd-warden run`: the daemon.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -28,6 +29,14 @@ pub enum DaemonError {
         /// The error.
         source: std::io::Error,
     },
+    /// A non-loopback address without a token.
+    #[error(
+        "refusing to listen on {address}: it is not a loopback address and no token is set (set ETCD_WARDEN_TOKEN or --token, or listen on 127.0.0.1)"
+    )]
+    Exposed {
+        /// The address.
+        address: SocketAddr,
+    },
     /// The controller failed to start.
     #[error(transparent)]
     Controller(#[from] crate::controller::ControllerError),
@@ -41,6 +50,7 @@ pub enum DaemonError {
 /// # Errors
 /// When it cannot start; once serving, only a server failure ends it with an error.
 pub async fn run(args: RunArgs, token: Option<String>) -> Result<(), DaemonError> {
+    let token = token.filter(|t| !t.is_empty());
     let store = Store::open(&args.state_dir)?;
     for file in &args.files {
         let docs = manifest::load_file(file).map_err(|e| DaemonError::Manifest(e.to_string()))?;
@@ -54,6 +64,10 @@ pub async fn run(args: RunArgs, token: Option<String>) -> Result<(), DaemonError
     let listener = TcpListener::bind(&args.listen)
         .await
         .map_err(|source| DaemonError::Listen { address: args.listen.clone(), source })?;
+    let address = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen { address: args.listen.clone(), source })?;
+    exposure_allowed(address, token.as_deref())?;
     let metrics = Arc::new(Metrics::default());
     let controller = Controller::new(store, metrics, ControllerConfig { resync: args.resync });
     controller.start().await?;
@@ -63,6 +77,20 @@ pub async fn run(args: RunArgs, token: Option<String>) -> Result<(), DaemonError
     controller.shutdown().await;
     tracing::info!("etcd-warden daemon stopped; members keep running");
     served.map_err(DaemonError::Serve)
+}
+
+/// Whether the API may listen on `address`: loopback always, anything else only with
+/// a token.
+///
+/// # Errors
+/// [`DaemonError::Exposed`] for a non-loopback address (including `0.0.0.0`) without
+/// a token.
+pub fn exposure_allowed(address: SocketAddr, token: Option<&str>) -> Result<(), DaemonError> {
+    if address.ip().is_loopback() || token.is_some_and(|t| !t.is_empty()) {
+        Ok(())
+    } else {
+        Err(DaemonError::Exposed { address })
+    }
 }
 
 async fn shutdown_signal() {
@@ -77,5 +105,24 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DaemonError, exposure_allowed};
+
+    #[test]
+    fn the_api_listens_beyond_loopback_only_with_a_token() {
+        let at = |a: &str| a.parse().expect("a socket address");
+        assert!(exposure_allowed(at("127.0.0.1:7379"), None).is_ok());
+        assert!(exposure_allowed(at("[::1]:7379"), None).is_ok());
+        for exposed in ["0.0.0.0:7379", "10.0.0.5:7379", "[::]:7379"] {
+            let refused = exposure_allowed(at(exposed), None).expect_err(exposed);
+            assert!(matches!(refused, DaemonError::Exposed { .. }));
+            assert!(refused.to_string().contains("no token is set"), "{refused}");
+            assert!(exposure_allowed(at(exposed), Some("")).is_err(), "an empty token is no token");
+            assert!(exposure_allowed(at(exposed), Some("t0ken")).is_ok(), "{exposed} with a token");
+        }
     }
 }
