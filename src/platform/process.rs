@@ -89,6 +89,17 @@ pub fn find_by_arg(arg: &str) -> Option<ProcessIdentity> {
         .find(|identity| identity.liveness() != Liveness::Gone)
 }
 
+/// Removes the daemon's own `ETCD_WARDEN_*` variables (the API token among them) from
+/// `command`'s environment: etcd logs every `ETCD_*` variable it does not know, value
+/// included, and a member's environment outlives the daemon.
+pub fn without_warden_env(command: &mut std::process::Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ETCD_WARDEN_") {
+            command.env_remove(name);
+        }
+    }
+}
+
 /// Spawns `binary args...` in its own session (through util-linux `setsid`, which execs
 /// in place so the pid is the member's), stdin closed, output appended to `log`.
 /// The child is reaped in the background; the member outlives the controller.
@@ -105,6 +116,7 @@ pub fn spawn_detached(binary: &str, args: &[String], log: &Path) -> std::io::Res
         c.process_group(0);
         c
     };
+    without_warden_env(command.as_std_mut());
     command
         .args(args)
         .stdin(Stdio::null())
