@@ -73,12 +73,12 @@ fn secrets_never_appear_in_logs_status_events_metrics_or_cli_output() {
     ];
     let mut outputs = Vec::new();
     let mut run = |token: &str, args: &[&str]| {
-        let out = std::process::Command::new(support::BIN)
-            .args(args)
-            .env("ETCD_WARDEN_SERVER", h.server())
-            .env("ETCD_WARDEN_TOKEN", token)
-            .output()
-            .expect("run the CLI");
+        let mut command = std::process::Command::new(support::BIN);
+        command.args(args).env("ETCD_WARDEN_SERVER", h.server()).env_remove("ETCD_WARDEN_TOKEN");
+        if !token.is_empty() {
+            command.env("ETCD_WARDEN_TOKEN", token);
+        }
+        let out = command.output().expect("run the CLI");
         outputs.push(format!(
             "{}: {}{}",
             args.join(" "),
@@ -92,6 +92,9 @@ fn secrets_never_appear_in_logs_status_events_metrics_or_cli_output() {
         let out = run(TOKEN, &["apply", "-f", path.to_str().expect("utf-8")]);
         assert!(out.status.success(), "{}", outputs.last().expect("output"));
     }
+    let token_file = file("token", &format!("{TOKEN}\n"));
+    let from_file = run("", &["--token-file", token_file.to_str().expect("utf-8"), "status"]);
+    assert!(from_file.status.success(), "the token from a file: {}", outputs.last().expect("output"));
     let refused = run("wrong-token", &["status", "local"]);
     assert_eq!(refused.status.code(), Some(1), "a wrong token is refused");
     assert!(get(&h, "/v1/clusters", None).starts_with("HTTP/1.1 401"), "no token, no answer");

@@ -93,9 +93,10 @@ fn render<T: serde::Serialize + ?Sized>(
 /// # Errors
 /// One sentence saying what failed.
 pub async fn execute(cli: Cli) -> Result<(), CommandError> {
-    let client = ApiClient::new(&cli.server, cli.token.clone());
+    let token = token(cli.token, cli.token_file.as_deref())?;
+    let client = ApiClient::new(&cli.server, token.clone());
     match cli.command {
-        Command::Run(args) => run(args, cli.token).await,
+        Command::Run(args) => run(args, token).await,
         Command::Validate { file } => validate(&file),
         Command::Schema => schema(),
         Command::Apply { file, dry_run } => apply(&client, &file, dry_run).await,
@@ -109,6 +110,19 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
         Command::Restore { name, from, yes } => restore(&client, &name, &from, yes).await,
         Command::Delete { name, purge } => delete(&client, &name, purge).await,
     }
+}
+
+/// The bearer token: `--token`, or the content of `--token-file` without its trailing
+/// whitespace. The file's content never appears in an error.
+fn token(flag: Option<String>, file: Option<&Path>) -> Result<Option<String>, CommandError> {
+    let Some(file) = file else { return Ok(flag) };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CommandError::Manifest(format!("cannot read the token file {}: {e}", file.display())))?;
+    let token = text.trim_end();
+    if token.is_empty() {
+        return Err(CommandError::Manifest(format!("the token file {} is empty", file.display())));
+    }
+    Ok(Some(token.to_owned()))
 }
 
 /// `run`: the daemon, until it stops.

@@ -25,6 +25,9 @@ pub struct Cli {
     /// A bearer token: required by the daemon when set on `run`, sent by clients.
     #[arg(long, global = true, env = "ETCD_WARDEN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A file holding the bearer token (kept out of `ps`), instead of --token.
+    #[arg(long, global = true, env = "ETCD_WARDEN_TOKEN_FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
