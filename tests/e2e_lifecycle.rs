@@ -230,7 +230,7 @@ fn delete_stops_members_and_keeps_their_data_and_purge_removes_it() {
 }
 
 #[test]
-fn a_token_guards_the_api_but_not_health_and_metrics() {
+fn a_token_guards_the_api_and_the_metrics_but_not_health() {
     let mut h = Harness::start();
     h.kill_daemon();
     h.start_daemon_with(&[("ETCD_WARDEN_TOKEN", "s3cret")]);
@@ -242,5 +242,7 @@ fn a_token_guards_the_api_but_not_health_and_metrics() {
         .output()
         .expect("run");
     assert!(allowed.status.success(), "{allowed:?}");
-    assert!(support::http_get(&format!("{}/metrics", h.server())).is_ok());
+    assert!(support::http_get(&format!("{}/healthz", h.server())).is_ok());
+    let metrics = support::http_get(&format!("{}/metrics", h.server())).expect_err("metrics need the token");
+    assert!(metrics.contains(" 401 "), "{metrics}");
 }
