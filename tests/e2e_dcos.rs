@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::dcos::{FakeDcos, FakeOptions};
+use support::dcos::{FakeDcos, FakeOptions, backup_section};
 use support::{Harness, assert_holds, condition, count_events, member, wait_for};
 
 const BOOT: Duration = Duration::from_secs(60);
@@ -96,10 +96,7 @@ fn a_lost_agent_is_healed_by_exactly_one_replace_even_with_the_controller_killed
 #[test]
 fn a_majority_lost_is_restore_required_with_the_procedure_and_no_call_to_the_platform() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let backup = format!(
-        "  backup:\n    schedule: \"0 3 * * *\"\n    destination: file://{}\n    freshFor: 15m\n  recovery:\n    agentLostAfter: 2s\n",
-        dir.path().display()
-    );
+    let backup = format!("{}  recovery:\n    agentLostAfter: 2s\n", backup_section(dir.path()));
     let (fake, h) = start(3, &backup);
     h.wait_healthy("kubernetes", 3, BOOT);
     fake.put_keys("k", 50);
@@ -126,10 +123,7 @@ fn a_majority_lost_is_restore_required_with_the_procedure_and_no_call_to_the_pla
 #[test]
 fn a_controller_with_an_empty_state_directory_adopts_the_service_and_finds_its_backups_again() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let backup = format!(
-        "  backup:\n    schedule: \"0 3 * * *\"\n    destination: file://{}\n    freshFor: 15m\n",
-        dir.path().display()
-    );
+    let backup = backup_section(dir.path());
     let (fake, mut h) = start(3, &backup);
     h.wait_healthy("kubernetes", 3, BOOT);
     fake.put_keys("k", 40);

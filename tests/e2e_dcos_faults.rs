@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::dcos::{FakeDcos, FakeOptions, Fault};
+use support::dcos::{FakeDcos, FakeOptions, Fault, backup_section};
 use support::{Harness, assert_holds, condition, count_events, member, passes, wait_for};
 
 const BOOT: Duration = Duration::from_secs(60);
@@ -17,13 +17,6 @@ fn changes(fake: &FakeDcos) -> usize {
     fake.count("POST", "/replace")
         + fake.count("POST", "/restart")
         + fake.count("POST", "/cosmos/service/update")
-}
-
-fn backup_section(dir: &std::path::Path) -> String {
-    format!(
-        "  backup:\n    schedule: \"0 3 * * *\"\n    destination: file://{}\n    freshFor: 15m\n",
-        dir.display()
-    )
 }
 
 #[test]

@@ -376,3 +376,12 @@ impl Drop for FakeDcos {
         }
     }
 }
+
+/// A manifest's `backup` section (YAML lines under `spec`) writing to `dir`, with a
+/// schedule that never comes due in a test: backups are taken on demand.
+pub fn backup_section(dir: &Path) -> String {
+    format!(
+        "  backup:\n    schedule: \"0 3 * * *\"\n    destination: file://{}\n    freshFor: 15m\n",
+        dir.display()
+    )
+}
