@@ -135,7 +135,7 @@ fn by_platform(
     if running == count {
         return Vec::new();
     }
-    let voters = list.iter().filter(|m| !m.is_learner).count();
+    let (voters, _) = observed.voters_of(list);
     if voters >= count {
         // A scheduler that lists fewer pods than etcd has voters is not to be believed
         // (it may have just restarted): growing the cluster again would be wrong.

@@ -289,12 +289,13 @@ impl ClusterStatus {
     ) -> ClusterStatus {
         let mut status = previous.cloned().unwrap_or_else(|| {
             let voting = desired.members.get();
+            let needed = desired.members.quorum();
             ClusterStatus {
                 name: desired.name.clone(),
                 observed_generation: generation,
                 phase: Phase::Degraded,
                 desired_members: voting,
-                quorum: QuorumStatus { voting, healthy: 0, needed: voting / 2 + 1, fault_tolerance: 0 },
+                quorum: QuorumStatus { voting, healthy: 0, needed, fault_tolerance: 0 },
                 members: Vec::new(),
                 conditions: Vec::new(),
                 last_backup: None,
