@@ -20,6 +20,9 @@ use crate::model::{History, Observed};
 
 /// The longest pause between two restarts in place.
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(300);
+/// How often a restarted member that does not answer yet is looked at: first soon
+/// (etcd answers within a second or two), then less often, at most this far apart.
+const START_POLL: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(5));
 
 /// Whether `pod` used up its restarts in place without coming back healthy, so that
 /// its slot counts as lost. Never where the platform restarts members itself: there
@@ -75,7 +78,17 @@ pub(super) fn decide(
         let replacing = history.in_flight.replacement.as_ref().is_some_and(|r| r.pod == pod)
             && !super::replace_window::untouched(observed, history, pod);
         let rebuilding = task.recovery == PlatformRecovery::Replacing;
-        if task.task != TaskState::Exited || task.agent != AgentState::Healthy || replacing || rebuilding {
+        if replacing || rebuilding {
+            continue;
+        }
+        if task.task == TaskState::Running
+            && !observed.is_healthy(pod)
+            && let Some(restarted) = history.seen.restarts.get(&pod)
+        {
+            decisions.push(starting(pod, restarted.last, now));
+            continue;
+        }
+        if task.task != TaskState::Exited || task.agent != AgentState::Healthy {
             continue;
         }
         if let DataState::Unreadable(why) = &task.data {
@@ -116,6 +129,16 @@ pub(super) fn decide(
         }
     }
     decisions
+}
+
+/// A member restarted at `last` runs and does not answer yet: looked at again soon,
+/// whatever the resync, so that its recovery shows in the status as soon as it holds.
+/// The pause is half the time since the restart, within [`START_POLL`].
+fn starting(pod: PodName, last: Timestamp, now: Timestamp) -> Decision {
+    let since = Duration::try_from(now.duration_since(last)).unwrap_or(Duration::ZERO);
+    let pause = (since / 2).clamp(START_POLL.0, START_POLL.1);
+    let message = format!("{pod} was restarted at {last} and does not answer yet; looked at again soon");
+    Decision::wait(Rule::RestartInPlace, Some(window_end(now, pause)), message)
 }
 
 /// Where the platform restarts members itself: after `restartGrace`, ask it once to

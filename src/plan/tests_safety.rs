@@ -55,6 +55,24 @@ fn no_list(mut w: World) -> World {
 }
 
 #[test]
+fn a_restarted_member_that_does_not_answer_yet_is_looked_at_again_soon_whatever_the_resync() {
+    let d = desired(MemberCount::Three);
+    let mut w = world(3).silent(1);
+    w.history.seen.restarts.insert(pod(1), Restarts { count: 1, last: at(100) });
+    w.history.seen.unanswered_since.insert(pod(1), at(100));
+    let ms = |ms| at(100) + jiff::SignedDuration::from_millis(ms);
+    // Just restarted: 200 ms; later, half the time since the restart, at most 5 s.
+    assert_eq!(w.plan(&d, ms(25)).next_deadline(), Some(ms(225)));
+    assert_eq!(w.plan(&d, ms(2000)).next_deadline(), Some(ms(3000)));
+    assert_eq!(w.plan(&d, at(160)).next_deadline(), Some(at(165)));
+    assert_eq!(w.plan(&d, ms(25)).steps().count(), 0, "no step while it starts");
+    // Once it answers, nothing is waited for; nor for a member never restarted.
+    w.history.seen.restarts.clear();
+    assert_eq!(w.plan(&d, ms(25)).next_deadline(), Some(at(400)), "only the unresponsive window");
+    assert_eq!(world(3).plan(&d, at(100)).next_deadline(), None);
+}
+
+#[test]
 fn a_crashed_member_without_a_wal_is_replaced_never_restarted_in_place() {
     let d = desired(MemberCount::Three);
     let mut w = world(3).exited(1, t0());
