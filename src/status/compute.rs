@@ -84,6 +84,7 @@ fn member_status(
         client_url: task.client_url.clone(),
         revision: endpoint.map(|e| e.revision),
         db_size_bytes: endpoint.map(|e| e.db_size_bytes),
+        version: endpoint.map(|e| e.version.clone()).filter(|v| !v.is_empty()),
         task: TaskStatus {
             state: state.to_owned(),
             agent: task.agent_name.clone(),
@@ -368,6 +369,12 @@ mod tests {
         let observed: Vec<bool> = s.members.iter().map(|m| m.observed).collect();
         assert_eq!(observed, [true, true, false]);
         assert!(s.members[2].id.is_some(), "the last known member ID is kept");
+        let versions: Vec<Option<&str>> = s.members.iter().map(|m| m.version.as_deref()).collect();
+        assert_eq!(
+            versions,
+            [Some("3.4.13"), Some("3.4.13"), None],
+            "the version of each member that answered"
+        );
         let lost = status_at(&world(3).suspended(1, t0()).suspended(2, t0()), None);
         assert_eq!(lost.phase, Phase::QuorumLost);
         let reason = lost.condition(ConditionType::QuorumLost).map(|c| c.reason);

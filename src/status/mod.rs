@@ -224,6 +224,9 @@ pub struct MemberStatus {
     pub revision: Option<i64>,
     /// The size of its database.
     pub db_size_bytes: Option<i64>,
+    /// The etcd version it reports (`3.4.23`), when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// What the platform says.
     pub task: TaskStatus,
 }
