@@ -159,3 +159,56 @@ fn a_backup_with_a_flipped_byte_is_refused_and_the_previous_one_is_used() {
     assert_eq!(count(&endpoints(&after), "later"), 0);
     assert!(count_events(&h, "kubernetes", "BackupRefused") >= 1);
 }
+
+/// With etcd 3.6, etcdctl keeps only `snapshot save`: the backup's check and the restore
+/// go through etcdutl. Only etcd 3.4 is installed here, so a shim directory stands for
+/// 3.6: its `etcdctl` says 3.6.0 and refuses `snapshot status|restore` as 3.6's does,
+/// and its `etcdutl` records each call and runs the real etcdctl (the same arguments).
+#[test]
+fn with_etcd_3_6_the_snapshot_is_checked_and_restored_by_etcdutl() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut h = Harness::start();
+    let shims = h.dir.path().join("etcd-3.6-bin");
+    std::fs::create_dir(&shims).expect("shim dir");
+    let real = String::from_utf8(
+        std::process::Command::new("sh").args(["-c", "command -v etcdctl"]).output().expect("which").stdout,
+    )
+    .expect("path");
+    let real = real.trim();
+    let calls = h.dir.path().join("etcdutl-calls");
+    let scripts = [
+        (
+            "etcdctl",
+            format!(
+                "#!/bin/sh\nif [ \"$1\" = version ]; then echo 'etcdctl version: 3.6.0'; echo 'API version: 3.6'; exit 0; fi\nif [ \"$1\" = snapshot ] && [ \"$2\" != save ]; then echo \"Error: unknown command \\\"$2\\\" for \\\"etcdctl snapshot\\\"\" >&2; exit 1; fi\nexec {real} \"$@\"\n"
+            ),
+        ),
+        (
+            "etcdutl",
+            format!("#!/bin/sh\necho \"$1 $2\" >> {}\nETCDCTL_API=3 exec {real} \"$@\"\n", calls.display()),
+        ),
+    ];
+    for (name, script) in scripts {
+        let path = shims.join(name);
+        std::fs::write(&path, script).expect("write shim");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path = format!("{}:{}", shims.display(), std::env::var("PATH").expect("PATH"));
+    h.kill_daemon();
+    h.start_daemon_with(&[("PATH", &path)]);
+    let dir = h.dir.path().join("backups");
+    h.apply("c.yaml", &manifest(1, &dir, "Restore"));
+    let before = h.wait_healthy("kubernetes", 1, BOOT);
+    put_keys(&endpoints(&before), "k", 30);
+    h.cli_ok(&["backup", "kubernetes"]);
+    let read = |calls: &Path| std::fs::read_to_string(calls).unwrap_or_default();
+    assert!(
+        read(&calls).contains("snapshot status"),
+        "the backup was checked by etcdutl: {:?}",
+        read(&calls)
+    );
+    lose(&h, &before, &["etcd-0"]);
+    let after = restored(&h, 1);
+    assert_keys(&endpoints(&after), "k", 30);
+    assert!(read(&calls).contains("snapshot restore"), "restored by etcdutl: {:?}", read(&calls));
+}

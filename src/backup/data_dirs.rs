@@ -10,12 +10,12 @@
 use std::ffi::OsString;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::io::AsyncReadExt;
 
 use super::snapshot::TrailerCheck;
+use super::tool::SnapshotTool;
 use crate::domain::PodName;
 
 /// The suffix of the staging directory beside a data directory.
@@ -56,14 +56,16 @@ pub enum RestoreError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// `etcdctl snapshot restore` failed for one member.
-    #[error("etcdctl snapshot restore for {pod} into {staging}: {reason}")]
+    /// `etcdctl snapshot restore` (`etcdutl` from etcd 3.6) failed for one member.
+    #[error("{tool} snapshot restore for {pod} into {staging}: {reason}")]
     Etcdctl {
+        /// The tool that ran.
+        tool: &'static str,
         /// The member.
         pod: PodName,
         /// The staging directory it restored into.
         staging: PathBuf,
-        /// etcdctl's error output, or why it could not be run.
+        /// The tool's error output, or why it could not be run.
         reason: String,
     },
 }
@@ -180,11 +182,15 @@ async fn stage(
             .map_err(io("create", parent))?;
     }
     remove_dir(staging).await?;
-    let failed =
-        |reason: String| RestoreError::Etcdctl { pod: member.pod, staging: staging.to_path_buf(), reason };
-    let output = tokio::process::Command::new("etcdctl")
-        .env("ETCDCTL_API", "3")
-        .args(["snapshot", "restore"])
+    let tool = SnapshotTool::installed().await;
+    let failed = |reason: String| RestoreError::Etcdctl {
+        tool: tool.name(),
+        pod: member.pod,
+        staging: staging.to_path_buf(),
+        reason,
+    };
+    let output = tool
+        .snapshot("restore")
         .arg(snapshot)
         .arg(format!("--name={}", member.pod))
         .arg(format!("--initial-cluster={initial_cluster}"))
@@ -192,11 +198,9 @@ async fn stage(
         .arg(format!("--initial-advertise-peer-urls={}", member.peer_url))
         .arg("--data-dir")
         .arg(staging)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
         .output()
         .await
-        .map_err(|e| failed(format!("cannot run etcdctl: {e}")))?;
+        .map_err(|e| failed(format!("cannot run {}: {e}", tool.name())))?;
     if !output.status.success() {
         return Err(failed(etcdctl_reason(&output.stderr)));
     }

@@ -10,6 +10,7 @@ pub mod restore;
 pub mod run;
 pub mod schedule;
 pub mod snapshot;
+pub mod tool;
 
 use jiff::Timestamp;
 

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::bbolt;
+use super::tool::SnapshotTool;
 use crate::etcd::{ClientTls, connect_options};
 
 /// The length of etcd's trailing hash.
@@ -56,9 +57,11 @@ pub enum SnapshotError {
         /// What went wrong.
         reason: String,
     },
-    /// `etcdctl snapshot status` could not read the file.
-    #[error("etcdctl snapshot status {path}: {reason}")]
+    /// `etcdctl snapshot status` (`etcdutl` from etcd 3.6) could not read the file.
+    #[error("{tool} snapshot status {path}: {reason}")]
     Status {
+        /// The tool that ran.
+        tool: &'static str,
         /// The file.
         path: PathBuf,
         /// What went wrong.
@@ -243,16 +246,18 @@ pub async fn revision(path: &Path) -> Result<i64, SnapshotError> {
     walked.map_err(|e| reason(e.to_string()))?.map_err(|e| reason(e.to_string()))
 }
 
-/// `etcdctl snapshot status FILE -w json`: the revision and key count inside the file
-/// (a saved snapshot, or the database of a stopped member).
+/// `etcdctl snapshot status FILE -w json` (`etcdutl` from etcd 3.6): the revision and
+/// key count inside the file (a saved snapshot, or the database of a stopped member).
 ///
 /// # Errors
-/// When etcdctl cannot run or cannot read the file.
+/// When the tool cannot run or cannot read the file.
 pub async fn status(path: &Path) -> Result<(i64, u64), SnapshotError> {
-    let failed = |reason: String| SnapshotError::Status { path: path.to_path_buf(), reason };
-    let output = tokio::process::Command::new("etcdctl")
-        .env("ETCDCTL_API", "3")
-        .args(["snapshot", "status", "-w", "json"])
+    let tool = SnapshotTool::installed().await;
+    let failed =
+        |reason: String| SnapshotError::Status { tool: tool.name(), path: path.to_path_buf(), reason };
+    let output = tool
+        .snapshot("status")
+        .args(["-w", "json"])
         .arg(path)
         .output()
         .await
