@@ -50,6 +50,7 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
         last_launch: None,
         rejoin: false,
         requested_at: None,
+        added_voter: None,
     });
     ctx.store.put_history(ctx.name, history)?;
     prune_snapshots(&ctx.snapshots);
@@ -90,6 +91,26 @@ pub(super) async fn add_learner<P: Platform>(
     let add = || ctx.admin.add_learner(via, peer_url);
     let id = add.retry(short_backoff()).when(unhealthy_cluster).notify(log_retry).await?;
     tracing::info!(%id, peer_url, "learner added");
+    Ok(())
+}
+
+/// Adds a voting member (etcd 3.3, no learners) and records its ID with the
+/// replacement: the member list cannot tell it from the failed member by its role. A
+/// crash before the record leaves an unrecorded voter, taken for the old one and
+/// removed (only while a quorum holds without it), then added again.
+pub(super) async fn add_voter<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &mut History,
+    pod: PodName,
+    peer_url: &str,
+    via: &str,
+) -> Result<(), ActError> {
+    let add = || ctx.admin.add_voter(via, peer_url);
+    let id = add.retry(short_backoff()).when(unhealthy_cluster).notify(log_retry).await?;
+    tracing::info!(%id, peer_url, "voting member added");
+    let replacement = recorded(history, pod)?;
+    replacement.added_voter = Some(id);
+    replacement.rejoin = false;
     Ok(())
 }
 
@@ -235,6 +256,7 @@ pub(super) fn begin_scale_up<P: Platform>(
         last_launch: None,
         rejoin: false,
         requested_at: None,
+        added_voter: None,
     });
     history.in_flight.scale = Some(ScaleAdmission {
         members: ctx.desired.members.get(),

@@ -230,6 +230,9 @@ async fn take<P: Platform>(
             }
             Ok(())
         }
+        Step::AddMember { pod, peer_url, via } => {
+            membership::add_voter(ctx, history, *pod, peer_url, via).await
+        }
         Step::RejoinReplacement { pod } => membership::rejoin(ctx, history, *pod).await,
         Step::ReadSurvivor { pod } => restore::read_survivor(ctx, history, *pod).await,
         Step::AbandonJoin { .. } => {

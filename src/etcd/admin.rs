@@ -87,10 +87,26 @@ impl EtcdAdmin {
     /// When the cluster refuses (etcd 3.4 answers "unhealthy cluster" for a few
     /// seconds after a peer reconnects: callers retry with backoff).
     pub async fn add_learner(&self, endpoint: &str, peer_url: &str) -> Result<MemberId, EtcdError> {
+        self.add(endpoint, peer_url, Some(etcd_client::MemberAddOptions::new().with_is_learner())).await
+    }
+
+    /// Adds a voting member (etcd 3.3 has no learners) and returns its ID.
+    ///
+    /// # Errors
+    /// When the cluster refuses or cannot be reached.
+    pub async fn add_voter(&self, endpoint: &str, peer_url: &str) -> Result<MemberId, EtcdError> {
+        self.add(endpoint, peer_url, None).await
+    }
+
+    async fn add(
+        &self,
+        endpoint: &str,
+        peer_url: &str,
+        options: Option<etcd_client::MemberAddOptions>,
+    ) -> Result<MemberId, EtcdError> {
         let mut client = self.connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
-        let options = etcd_client::MemberAddOptions::new().with_is_learner();
         let response =
-            bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_add([peer_url], Some(options))).await?;
+            bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_add([peer_url], options)).await?;
         Ok(MemberId(response.member().map(|m| m.id()).unwrap_or_default()))
     }
 
@@ -191,6 +207,10 @@ impl EtcdApi for EtcdAdmin {
 
     fn add_learner<'a>(&'a self, endpoint: &'a str, peer_url: &'a str) -> EtcdCall<'a, MemberId> {
         Box::pin(EtcdAdmin::add_learner(self, endpoint, peer_url))
+    }
+
+    fn add_voter<'a>(&'a self, endpoint: &'a str, peer_url: &'a str) -> EtcdCall<'a, MemberId> {
+        Box::pin(EtcdAdmin::add_voter(self, endpoint, peer_url))
     }
 
     fn remove<'a>(&'a self, endpoint: &'a str, id: MemberId) -> EtcdCall<'a, ()> {

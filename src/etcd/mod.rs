@@ -172,6 +172,8 @@ pub trait EtcdApi: Send + Sync {
     fn member_list<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, Vec<ListedMember>>;
     /// Adds a member with `peer_url` as a learner; returns its ID.
     fn add_learner<'a>(&'a self, endpoint: &'a str, peer_url: &'a str) -> EtcdCall<'a, MemberId>;
+    /// Adds a voting member (etcd 3.3, which has no learners) and returns its ID.
+    fn add_voter<'a>(&'a self, endpoint: &'a str, peer_url: &'a str) -> EtcdCall<'a, MemberId>;
     /// Removes a member.
     fn remove<'a>(&'a self, endpoint: &'a str, id: MemberId) -> EtcdCall<'a, ()>;
     /// Promotes a learner to a voter; etcd refuses until it is in sync.

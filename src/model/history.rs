@@ -58,6 +58,10 @@ pub struct Replacement {
     /// (recorded before the request, so that it is never made twice).
     #[serde(default)]
     pub requested_at: Option<Timestamp>,
+    /// Without learners (etcd 3.3): the voting member added for the slot, which the
+    /// member list cannot tell from the failed one by its role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_voter: Option<crate::domain::MemberId>,
 }
 
 /// Restarts in place of one member since it was last seen healthy.

@@ -96,8 +96,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn no_plan_breaks_a_membership_invariant((count, slots, phantom, replacing, restore) in scenario()) {
-        let w = build(count, &slots, phantom, replacing);
+    fn no_plan_breaks_a_membership_invariant(
+        (count, slots, phantom, replacing, restore) in scenario(),
+        learners in any::<bool>(),
+    ) {
+        let mut w = build(count, &slots, phantom, replacing);
+        // Without learners (etcd 3.3) a new member joins as a voter.
+        w.observed.capabilities.learners = learners;
         let mut d = desired(count);
         if restore {
             d.policy.quorum_loss = crate::manifest::desired::QuorumLossPolicy::Restore;
@@ -122,8 +127,14 @@ proptest! {
                     prop_assert!(healthy_after > voting_after / 2, "removal leaves no quorum: {step:?}");
                 }
                 Step::AddLearner { .. } => {
+                    prop_assert!(learners, "a learner added where a member runs etcd 3.3: {plan:#?}");
                     prop_assert!(!list.iter().any(|m| m.is_learner), "a second learner added: {plan:#?}");
                     prop_assert!(!list.iter().any(|m| m.name.is_empty()), "added before the previous one started");
+                }
+                Step::AddMember { .. } => {
+                    prop_assert!(!learners, "a voter added where learners work: {plan:#?}");
+                    prop_assert!(healthy > voting.div_ceil(2), "the new voter would cost the quorum: {plan:#?}");
+                    prop_assert!(!list.iter().any(|m| m.is_learner || m.name.is_empty()), "added before the previous one started");
                 }
                 Step::PromoteLearner { id, .. } => {
                     let started = w.observed.endpoints.values().any(|r| r.as_ref().is_ok_and(|s| s.id == *id && s.is_learner));
@@ -173,6 +184,7 @@ proptest! {
                 step,
                 Step::WipeMember { .. }
                     | Step::AddLearner { .. }
+                    | Step::AddMember { .. }
                     | Step::LaunchReplacement { .. }
                     | Step::PromoteLearner { .. }
                     | Step::RejoinReplacement { .. }

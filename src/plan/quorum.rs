@@ -38,6 +38,12 @@ impl Quorum {
         self.holds() && self.voting > 1 && healthy_after >= Self::needed(self.voting - 1)
     }
 
+    /// Whether a quorum still holds once a new voter that does not answer yet has
+    /// joined (etcd 3.3, without learners): every voter counts until it has caught up.
+    pub(super) fn holds_with_one_more(&self) -> bool {
+        self.healthy >= Self::needed(self.voting + 1)
+    }
+
     /// One phrase for messages.
     pub(super) fn describe(&self) -> String {
         format!(

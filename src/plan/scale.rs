@@ -105,6 +105,15 @@ pub(super) fn decide(
             .is_some_and(|t| t.task == TaskState::NotLaunched && listed(list, &t.peer_url).is_none())
     });
     if let Some(pod) = missing {
+        let quorum = Quorum::of(observed, list);
+        if !observed.capabilities.learners && !quorum.holds_with_one_more() {
+            let message = format!(
+                "cannot scale {} up to {count} members: a member runs etcd older than 3.4 (no learners), so {pod} would join as a voter that does not answer yet and the cluster would lose its quorum ({}); upgrade etcd to 3.4 or later",
+                desired.name,
+                quorum.describe()
+            );
+            return vec![Decision::refuse(Rule::ScaleBlocked, message)];
+        }
         let what = format!("scaling {} up to {count} members ({pod} joins)", desired.name);
         return vec![match gate(desired, observed, history, now, &what) {
             Ok(backup) => Decision::act(Rule::ScaleUp, Step::BeginScaleUp { pod, backup }, what),

@@ -17,6 +17,7 @@ impl Step {
             Self::WipeMember { .. } => "WipeMember",
             Self::RemoveMember { .. } => "RemoveMember",
             Self::AddLearner { .. } => "AddLearner",
+            Self::AddMember { .. } => "AddMember",
             Self::LaunchReplacement { .. } => "LaunchReplacement",
             Self::PromoteLearner { .. } => "PromoteLearner",
             Self::BeginScaleUp { .. } => "BeginScaleUp",
@@ -61,6 +62,9 @@ impl Step {
                 format!("remove phantom member {id} from the cluster")
             }
             Self::AddLearner { pod, peer_url, .. } => format!("add {pod} ({peer_url}) as a learner"),
+            Self::AddMember { pod, peer_url, .. } => {
+                format!("add {pod} ({peer_url}) as a voting member (etcd older than 3.4 has no learners)")
+            }
             Self::LaunchReplacement { pod, .. } => {
                 format!("launch {pod} with an empty data directory to join the cluster")
             }
@@ -105,6 +109,7 @@ impl Step {
             | Self::SnapshotBeforeReplace { pod, .. }
             | Self::WipeMember { pod }
             | Self::AddLearner { pod, .. }
+            | Self::AddMember { pod, .. }
             | Self::LaunchReplacement { pod, .. }
             | Self::PromoteLearner { pod, .. }
             | Self::BeginScaleUp { pod, .. }
@@ -123,6 +128,7 @@ impl Step {
             self,
             Self::RemoveMember { .. }
                 | Self::AddLearner { .. }
+                | Self::AddMember { .. }
                 | Self::PromoteLearner { .. }
                 | Self::MoveLeader { .. }
         )

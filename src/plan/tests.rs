@@ -68,6 +68,7 @@ pub(crate) fn pod(i: u8) -> PodName {
 }
 
 /// An observation builder: every pod starts running and healthy, pod 0 leading.
+#[derive(Clone)]
 pub(crate) struct World {
     pub observed: Observed,
     pub history: History,
@@ -214,6 +215,7 @@ impl World {
             last_launch,
             rejoin: false,
             requested_at: None,
+            added_voter: None,
         });
         self
     }
@@ -226,7 +228,7 @@ impl World {
         self
     }
 
-    fn list(&mut self) -> &mut Vec<ListedMember> {
+    pub fn list(&mut self) -> &mut Vec<ListedMember> {
         self.observed.member_list.get_or_insert_with(Vec::new)
     }
 

@@ -60,6 +60,18 @@ fn scale_up_with_a_fresh_backup_begins_with_the_lowest_missing_slot() {
 }
 
 #[test]
+fn without_learners_a_single_member_is_not_grown_since_a_second_voter_would_lose_the_quorum() {
+    let mut w = growing();
+    backup(&mut w, at(-60));
+    w.observed.capabilities.learners = false;
+    let plan = w.plan(&with_backups(MemberCount::Three), at(0));
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    assert!(plan.refuses(Rule::ScaleBlocked), "{plan:#?}");
+    let message = &plan.decisions[0].message;
+    assert!(message.contains("older than 3.4") && message.contains("1 of 1 voting members"), "{message}");
+}
+
+#[test]
 fn backup_first_takes_a_backup_before_scaling() {
     let mut d = with_backups(MemberCount::Three);
     d.policy.scale_up = ScaleUpPolicy::BackupFirst;

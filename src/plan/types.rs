@@ -158,6 +158,17 @@ pub enum Step {
         /// The healthy member asked.
         via: String,
     },
+    /// Add a voting member with the slot's peer URL, where a member runs etcd older than
+    /// 3.4 (no learners); only while a quorum holds with it counted and not answering.
+    #[serde(rename_all = "camelCase")]
+    AddMember {
+        /// The slot.
+        pod: PodName,
+        /// Its peer URL.
+        peer_url: String,
+        /// The healthy member asked.
+        via: String,
+    },
     /// Start the added member with an empty data directory, joining the cluster.
     #[serde(rename_all = "camelCase")]
     LaunchReplacement {

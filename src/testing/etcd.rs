@@ -70,6 +70,32 @@ impl FakeEtcd {
         }
     }
 
+    /// A member add, as etcd lists it until the member starts: no name, no client URL.
+    fn add(
+        &self,
+        call: &str,
+        endpoint: &str,
+        peer_url: &str,
+        is_learner: bool,
+    ) -> Result<MemberId, EtcdError> {
+        self.call(call, endpoint, peer_url)?;
+        let mut state = lock(&self.state);
+        if state.members.iter().any(|m| m.peer_urls.iter().any(|u| u == peer_url)) {
+            return Err(Self::refused(endpoint, EtcdErrorKind::PeerUrlExists));
+        }
+        state.next_id += 1;
+        let id = MemberId(state.next_id);
+        let member = ListedMember {
+            id,
+            name: String::new(),
+            peer_urls: vec![peer_url.to_owned()],
+            client_urls: Vec::new(),
+            is_learner,
+        };
+        state.members.push(member);
+        Ok(id)
+    }
+
     fn refused(endpoint: &str, kind: EtcdErrorKind) -> EtcdError {
         EtcdError::Refused { endpoint: endpoint.to_owned(), kind }
     }
@@ -95,24 +121,11 @@ impl EtcdApi for FakeEtcd {
     }
 
     fn add_learner<'a>(&'a self, endpoint: &'a str, peer_url: &'a str) -> EtcdCall<'a, MemberId> {
-        Box::pin(async move {
-            self.call("add_learner", endpoint, peer_url)?;
-            let mut state = lock(&self.state);
-            if state.members.iter().any(|m| m.peer_urls.iter().any(|u| u == peer_url)) {
-                return Err(Self::refused(endpoint, EtcdErrorKind::PeerUrlExists));
-            }
-            state.next_id += 1;
-            let id = MemberId(state.next_id);
-            let member = ListedMember {
-                id,
-                name: String::new(),
-                peer_urls: vec![peer_url.to_owned()],
-                client_urls: Vec::new(),
-                is_learner: true,
-            };
-            state.members.push(member);
-            Ok(id)
-        })
+        Box::pin(async move { self.add("add_learner", endpoint, peer_url, true) })
+    }
+
+    fn add_voter<'a>(&'a self, endpoint: &'a str, peer_url: &'a str) -> EtcdCall<'a, MemberId> {
+        Box::pin(async move { self.add("add_voter", endpoint, peer_url, false) })
     }
 
     fn remove<'a>(&'a self, endpoint: &'a str, id: MemberId) -> EtcdCall<'a, ()> {

@@ -15,12 +15,21 @@ pub(super) fn add_learner(pass: &Pass, slot: &Slot) -> Decision {
         let message = format!("{}; another learner is still catching up: one new member at a time", slot.why);
         return Decision::wait(slot.rule, None, message);
     }
-    if !pass.observed.capabilities.learners {
-        let message =
-            format!("{}; a member runs etcd older than 3.4, which has no learners: upgrade etcd", slot.why);
+    let (pod, peer_url, via) = (slot.pod, slot.peer_url.clone(), pass.add_via());
+    if pass.observed.capabilities.learners {
+        return slot.act(Step::AddLearner { pod, peer_url, via });
+    }
+    // etcd 3.3: the new member votes from the start, and counts as down until it has
+    // caught up.
+    if !pass.quorum.holds_with_one_more() {
+        let message = format!(
+            "{}; a member runs etcd older than 3.4 (no learners), so {pod} would join as a voter that does not answer yet, and the cluster would lose its quorum ({}): waiting for the other members",
+            slot.why,
+            pass.quorum.describe()
+        );
         return Decision::refuse(slot.rule, message);
     }
-    slot.act(Step::AddLearner { pod: slot.pod, peer_url: slot.peer_url.clone(), via: pass.add_via() })
+    slot.act(Step::AddMember { pod, peer_url, via })
 }
 
 /// The learner of the slot exists: rejoin it when it runs but never answers, launch it
@@ -85,9 +94,14 @@ fn relaunch_at(history: &History) -> Option<(u32, Timestamp)> {
 }
 
 /// Promotes the learner once its revision reaches `PROMOTE_AT` of the leader's, so that
-/// it votes only once it has (nearly) caught up.
+/// it votes only once it has (nearly) caught up. A voting member added without learners
+/// (etcd 3.3) is waited for until it answers as a healthy voter.
 fn promote(pass: &Pass, slot: &Slot, learner: &ListedMember) -> Decision {
     let pod = slot.pod;
+    if !learner.is_learner {
+        let message = format!("new voting member {pod} ({}) is starting and catching up", learner.id);
+        return Decision::wait(slot.rule, Some(window_end(pass.now, CATCH_UP_POLL)), message);
+    }
     let learner_rev = pass.observed.endpoint(pod).map(|s| s.revision);
     let leader_rev =
         pass.observed.endpoints.values().filter_map(|r| r.as_ref().ok()).find(|s| s.leader == Some(s.id));

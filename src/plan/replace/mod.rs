@@ -82,7 +82,8 @@ struct Slot<'a> {
     /// Whether a replacement of this slot is already in flight (its snapshot is taken).
     started: bool,
     peer_url: String,
-    /// The new member, added as a learner with the slot's peer URL.
+    /// The new member, added with the slot's peer URL: a learner, or without learners
+    /// (etcd 3.3) the voter the history recorded.
     learner: Option<&'a ListedMember>,
     /// The failed member, a voter with the slot's peer URL.
     old: Option<&'a ListedMember>,
@@ -104,12 +105,14 @@ impl<'a> Slot<'a> {
             None if scaling => format!("scaling up: {pod} joins the cluster"),
             None => format!("{pod}: replacement in progress"),
         };
+        let added = replacement.filter(|r| r.pod == pod).and_then(|r| r.added_voter);
+        let new = |m: &&&ListedMember| m.is_learner || Some(m.id) == added;
         Some(Self {
             pod,
             rule: if scaling { Rule::ScaleUp } else { Rule::ReplaceLostMember },
             started,
-            learner: listed.iter().find(|m| m.is_learner).copied(),
-            old: listed.iter().find(|m| !m.is_learner).copied(),
+            learner: listed.iter().find(new).copied(),
+            old: listed.iter().find(|m| !new(m)).copied(),
             peer_url,
             task: pass.observed.platform.task(pod).map(|t| t.task),
             why,
@@ -312,8 +315,13 @@ fn rejoining(history: &History) -> bool {
     history.in_flight.replacement.as_ref().is_some_and(|r| r.rejoin)
 }
 
-/// The learner never answered and was wiped: it is removed, to be added again.
+/// The learner never answered and was wiped: it is removed, to be added again. A new
+/// voter (etcd 3.3) only while a quorum holds without it.
 fn remove_learner(pass: &Pass, slot: &Slot, learner: &ListedMember) -> Decision {
+    if !learner.is_learner && !pass.quorum.holds_without(pass.observed, learner.id) {
+        let message = format!("{}; removing it would leave no quorum ({})", slot.why, pass.quorum.describe());
+        return Decision::refuse(slot.rule, message);
+    }
     slot.act(Step::RemoveMember { pod: Some(slot.pod), id: learner.id, via: pass.via() })
 }
 
