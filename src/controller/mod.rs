@@ -17,13 +17,14 @@ mod worker;
 
 use crate::domain::{ClusterName, Generation};
 use crate::etcd::{ClientTls, EtcdAdmin};
-use crate::manifest::desired::{DcosSpec, EndpointsSpec};
+use crate::manifest::desired::{DcosSpec, EndpointsSpec, LocalSpec, LocalTlsSpec};
 use crate::manifest::{self, DesiredCluster, PlatformSpec};
 use crate::metrics::Metrics;
 use crate::model::platform::PlatformObservation;
 use crate::plan::Plan;
 use crate::platform::dcos::DcosPlatform;
 use crate::platform::local::LocalPlatform;
+use crate::platform::local_tls::Pki;
 use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::reconcile::{
     Clock, ErrorKind, PassContext, PassMemory, PassReport, ReconcileError, dry_run, reconcile,
@@ -200,9 +201,19 @@ impl Controller {
         Ok(Some((desired, stored.generation)))
     }
 
-    /// The cluster's platform and an etcd admin with its client TLS files, read now.
+    /// The cluster's platform and an etcd admin with its client TLS files, read now:
+    /// `spec.etcd.tls`, else with `spec.platform.local.tls: auto` the client certificate
+    /// etcd-warden generated for itself (generated now if there is none yet).
     fn clients(&self, desired: &DesiredCluster) -> Result<(AnyPlatform, EtcdAdmin), ControllerError> {
-        let tls = desired.etcd.tls.as_ref().map(ClientTls::load).transpose()?;
+        let files = match (&desired.etcd.tls, &desired.platform) {
+            (Some(files), _) => Some(files.clone()),
+            (None, PlatformSpec::Local(LocalSpec { tls: Some(LocalTlsSpec::Auto), .. })) => {
+                let pki = Pki::new(&self.inner.store.platform_dir(&desired.name));
+                Some(pki.ensure_authority().map_err(PlatformError::from)?)
+            }
+            (None, _) => None,
+        };
+        let tls = files.as_ref().map(ClientTls::load).transpose()?;
         Ok((self.platform(desired)?, EtcdAdmin::with_tls(tls)))
     }
 
