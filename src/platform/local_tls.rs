@@ -118,7 +118,8 @@ impl Pki {
         if !dir.exists() {
             let (ca, ca_key) = new_ca()?;
             let issuer = Issuer::new(ca.clone(), ca_key);
-            let client = leaf(&issuer, None, "etcd-warden", Vec::new(), &[ExtendedKeyUsagePurpose::ClientAuth])?;
+            let client =
+                leaf(&issuer, None, "etcd-warden", Vec::new(), &[ExtendedKeyUsagePurpose::ClientAuth])?;
             let ca_pem = ca.self_signed(issuer.key()).map_err(generate("CA certificate"))?.pem();
             publish(
                 &self.dir,
@@ -149,7 +150,8 @@ impl Pki {
         if !dir.exists() {
             let ca_pem = read(&authority.ca_file)?;
             let key_pem = read(&complete(&self.authority_dir(), CA_KEY)?)?;
-            let key = KeyPair::from_pem(&key_pem).map_err(generate("member certificate: unreadable CA key"))?;
+            let key =
+                KeyPair::from_pem(&key_pem).map_err(generate("member certificate: unreadable CA key"))?;
             let issuer = Issuer::from_ca_cert_pem(&ca_pem, key)
                 .map_err(generate("member certificate: unreadable CA certificate"))?;
             let until = not_after(&ca_pem).ok_or(PkiError::Generate {
@@ -158,7 +160,11 @@ impl Pki {
             })?;
             let usages = [ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
             let (cert, key) = leaf(&issuer, Some(until), &pod.to_string(), sans(host), &usages)?;
-            publish(&self.dir, &pod.to_string(), &[(MEMBER_CERT, cert.as_bytes()), (MEMBER_KEY, key.as_bytes())])?;
+            publish(
+                &self.dir,
+                &pod.to_string(),
+                &[(MEMBER_CERT, cert.as_bytes()), (MEMBER_KEY, key.as_bytes())],
+            )?;
         }
         Ok(TlsFiles {
             ca_file: authority.ca_file,
@@ -178,9 +184,11 @@ pub fn operator_files(files: &TlsFiles) -> Result<TlsFiles, PkiError> {
         let opened = File::open(path).and_then(|f| f.metadata()).and_then(|m| {
             if m.is_file() { Ok(()) } else { Err(std::io::Error::other("not a regular file")) }
         });
-        opened
-            .and_then(|()| std::path::absolute(path))
-            .map_err(|source| PkiError::Unreadable { what, path: path.to_path_buf(), source })
+        opened.and_then(|()| std::path::absolute(path)).map_err(|source| PkiError::Unreadable {
+            what,
+            path: path.to_path_buf(),
+            source,
+        })
     };
     Ok(TlsFiles {
         ca_file: check("spec.platform.local.tls.caFile", &files.ca_file)?,
@@ -234,7 +242,9 @@ fn params_from_today() -> CertificateParams {
     let mut params = CertificateParams::default();
     let today = jiff::tz::Offset::UTC.to_datetime(jiff::Timestamp::now()).date();
     let until = today.saturating_add(jiff::Span::new().years(VALID_YEARS));
-    let ymd = |d: jiff::civil::Date| date_time_ymd(i32::from(d.year()), d.month().unsigned_abs(), d.day().unsigned_abs());
+    let ymd = |d: jiff::civil::Date| {
+        date_time_ymd(i32::from(d.year()), d.month().unsigned_abs(), d.day().unsigned_abs())
+    };
     params.not_before = ymd(today);
     params.not_after = ymd(until);
     params
@@ -299,15 +309,20 @@ fn complete(dir: &Path, file: &str) -> Result<PathBuf, PkiError> {
 /// is dropped.
 fn publish(parent: &Path, name: &str, files: &[(&str, &[u8])]) -> Result<(), PkiError> {
     ensure_private_dir(parent).map_err(io("create", parent))?;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let staging = parent.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
     let target = parent.join(name);
     let written = (|| {
         DirBuilder::new().mode(0o700).create(&staging).map_err(io("create", &staging))?;
         for (file, bytes) in files {
             let path = staging.join(file);
-            let mut out =
-                OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io("create", &path))?;
+            let mut out = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io("create", &path))?;
             out.write_all(bytes).and_then(|()| out.sync_all()).map_err(io("write", &path))?;
         }
         File::open(&staging).and_then(|d| d.sync_all()).map_err(io("sync", &staging))

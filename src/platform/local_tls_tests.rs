@@ -128,7 +128,8 @@ fn operator_files_must_be_readable_and_are_named_by_their_field() {
     let dir = tempfile::tempdir().expect("temp dir");
     let present = dir.path().join("ca.crt");
     std::fs::write(&present, "x").expect("write");
-    let files = TlsFiles { ca_file: present.clone(), cert_file: present.clone(), key_file: dir.path().join("nope") };
+    let files =
+        TlsFiles { ca_file: present.clone(), cert_file: present.clone(), key_file: dir.path().join("nope") };
     let error = operator_files(&files).expect_err("a missing key file");
     let text = error.to_string();
     assert!(text.contains("spec.platform.local.tls.keyFile") && text.contains("nope"), "{text}");
