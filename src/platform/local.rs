@@ -8,6 +8,7 @@
 //! members/etcd-N/       the member's etcd data directory: its "agent"
 //! logs/etcd-N.log       the member's output
 //! processes/etcd-N.json pid and start time of the member's process, kept after exit
+//! tls/                  generated certificates with `tls: auto` (see [`super::local_tls`])
 //! ```
 //!
 //! A member's data is intact only with a WAL and a database (see [`DataState`]). A

@@ -66,7 +66,7 @@ pub enum PkiError {
     },
     /// A generated directory lacks a file: it is never completed or replaced silently.
     #[error(
-        "{missing} is missing: etcd-warden never replaces TLS material it generated (put the file back, or delete the cluster and apply it again)"
+        "{missing} is missing: etcd-warden never replaces TLS material it generated (put the file back, or delete the cluster with --purge and apply it again)"
     )]
     Incomplete {
         /// The missing file.
@@ -137,6 +137,15 @@ impl Pki {
             cert_file: complete(&dir, CLIENT_CERT)?,
             key_file: complete(&dir, CLIENT_KEY)?,
         })
+    }
+
+    /// The CA, the client certificate and its key if they were generated; `None`
+    /// before the first [`Pki::ensure_authority`] (a dry run generates nothing).
+    ///
+    /// # Errors
+    /// `Incomplete` when a file of the existing CA is missing.
+    pub fn existing_authority(&self) -> Result<Option<TlsFiles>, PkiError> {
+        if self.authority_dir().exists() { self.ensure_authority().map(Some) } else { Ok(None) }
     }
 
     /// Member `pod`'s server and peer certificate for `host`, with the CA that signed

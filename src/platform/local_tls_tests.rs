@@ -78,8 +78,11 @@ fn member_certificates_name_the_host_and_loopback_and_chain_to_the_ca() {
 fn files_are_private_and_nothing_present_is_generated_again() {
     let dir = tempfile::tempdir().expect("temp dir");
     let pki = Pki::new(dir.path());
+    assert!(pki.existing_authority().expect("nothing yet").is_none(), "a dry run finds none");
+    assert!(!dir.path().join("tls").exists(), "and generates none");
     let member = pki.ensure_member(pod(0), "127.0.0.1").expect("member");
     let client = pki.ensure_authority().expect("authority");
+    assert_eq!(pki.existing_authority().expect("generated").as_ref(), Some(&client));
     let tls = dir.path().join("tls");
     for d in [tls.clone(), tls.join("authority"), tls.join("etcd-0")] {
         assert_eq!(mode(&d), 0o700, "{d:?}");
