@@ -33,7 +33,12 @@ struct Cluster {
 impl Cluster {
     fn start(root: PathBuf, members: u8, token: &str) -> Self {
         let rt = Runtime::new().expect("runtime");
-        let spec = LocalSpec { etcd_binary: "etcd".into(), host: "127.0.0.1".into(), ports: PortsSpec::Auto };
+        let spec = LocalSpec {
+            etcd_binary: "etcd".into(),
+            host: "127.0.0.1".into(),
+            ports: PortsSpec::Auto,
+            tls: None,
+        };
         let platform = LocalPlatform::new(root, spec);
         let pods = (0..members).map(|i| PodName::new(i).expect("pod")).collect();
         let cluster = Self { rt, platform, pods, admin: EtcdAdmin::new() };

@@ -17,7 +17,7 @@ use support::Sandbox;
 const DEADLINE: Duration = Duration::from_secs(30);
 
 fn spec() -> LocalSpec {
-    LocalSpec { etcd_binary: "etcd".into(), host: "127.0.0.1".into(), ports: PortsSpec::Auto }
+    LocalSpec { etcd_binary: "etcd".into(), host: "127.0.0.1".into(), ports: PortsSpec::Auto, tls: None }
 }
 
 async fn eventually<T, F: std::future::Future<Output = Option<T>>>(

@@ -262,6 +262,53 @@ fn cases() -> Vec<Case> {
             &["spec.etcd.tls.certFile: an empty path is not allowed"],
         ),
         case(
+            "local tls neither auto nor files",
+            with_spec("  platform:\n    local:\n      tls: on\n"),
+            &[
+                "spec.platform.local.tls: string \"on\" is not allowed",
+                "allowed: auto, or a map with caFile, certFile and keyFile",
+            ],
+        ),
+        case(
+            "local tls as a boolean",
+            with_spec("  platform:\n    local:\n      tls: true\n"),
+            &["spec.platform.local.tls: boolean true is not allowed", "allowed: auto, or a map with caFile"],
+        ),
+        case(
+            "local tls files without the key",
+            with_spec("  platform:\n    local:\n      tls: { caFile: ca.crt, certFile: member.crt }\n"),
+            &["spec.platform.local.tls.keyFile: is missing"],
+        ),
+        case(
+            "local tls with an empty file",
+            with_spec(
+                "  platform:\n    local:\n      tls: { caFile: ca.crt, certFile: member.crt, keyFile: \"\" }\n  etcd:\n    tls: { caFile: ca.crt, certFile: c.crt, keyFile: c.key }\n",
+            ),
+            &["spec.platform.local.tls.keyFile: an empty path is not allowed"],
+        ),
+        case(
+            "local tls with both forms",
+            with_spec("  platform:\n    local:\n      tls: { auto: true, caFile: ca.crt }\n"),
+            &["spec.platform.local.tls.auto: unknown field", "allowed here: caFile, certFile, keyFile"],
+        ),
+        case(
+            "local tls files without a client certificate",
+            with_spec(
+                "  platform:\n    local:\n      tls: { caFile: ca.crt, certFile: m.crt, keyFile: m.key }\n",
+            ),
+            &[
+                "spec.etcd.tls: is missing (spec.platform.local.tls with files needs the client certificate etcd-warden presents",
+                "or use tls: auto",
+            ],
+        ),
+        case(
+            "tls on the dcos platform",
+            with_spec(
+                "  platform:\n    dcos: { url: https://dcos.example.com, service: kubernetes, credentials: { tokenFile: t }, tls: auto }\n",
+            ),
+            &["spec.platform.dcos.tls: unknown field", "allowed here: url, service, caFile, credentials"],
+        ),
+        case(
             "bootstrap attempts out of range",
             with_spec("  recovery:\n    bootstrapAttempts: 11\n"),
             &["spec.recovery.bootstrapAttempts: 11 is not allowed (1 to 10 attempts)"],

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use etcd_warden::manifest::{
-    Destination, EndpointsSpec, MemberCount, PlatformSpec, PortsSpec, QuorumLossPolicy, ReconcileMode,
-    ScaleUpPolicy, Schedule, load_file, parse_str,
+    Destination, EndpointsSpec, LocalTlsSpec, MemberCount, PlatformSpec, PortsSpec, QuorumLossPolicy,
+    ReconcileMode, ScaleUpPolicy, Schedule, load_file, parse_str,
 };
 
 const MINIMAL: &str = "apiVersion: etcd-warden/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: kubernetes\n";
@@ -121,6 +121,36 @@ fn endpoint_maps_name_every_member() {
     };
     assert_eq!(map.len(), 3);
     assert_eq!(map[2].0.to_string(), "etcd-2");
+}
+
+#[test]
+fn local_tls_is_auto_or_the_operators_files_with_a_client_certificate() {
+    let auto = format!("{MINIMAL}spec:\n  platform:\n    local:\n      tls: auto\n");
+    let loaded = parse_str("cluster.yaml", &auto).expect("auto is valid");
+    let PlatformSpec::Local(local) = &loaded[0].desired.platform else { panic!("local expected") };
+    assert_eq!(local.tls, Some(LocalTlsSpec::Auto));
+    assert_eq!(loaded[0].desired.etcd.tls, None, "the generated client certificate is used");
+    let files = format!(
+        "{MINIMAL}spec:\n  platform:\n    local:\n      tls:\n        caFile: /pki/ca.crt\n        certFile: /pki/member.crt\n        keyFile: /pki/member.key\n  etcd:\n    tls: {{ caFile: /pki/ca.crt, certFile: /pki/warden.crt, keyFile: /pki/warden.key }}\n"
+    );
+    let loaded = parse_str("cluster.yaml", &files).expect("files with a client certificate are valid");
+    let PlatformSpec::Local(local) = &loaded[0].desired.platform else { panic!("local expected") };
+    let Some(LocalTlsSpec::Files(member)) = &local.tls else { panic!("files expected: {local:?}") };
+    assert_eq!(member.cert_file, Path::new("/pki/member.crt"));
+    assert_eq!(
+        loaded[0].desired.etcd.tls.as_ref().map(|t| t.key_file.clone()),
+        Some("/pki/warden.key".into())
+    );
+    let json = r#"{"apiVersion":"etcd-warden/v1alpha1","kind":"EtcdCluster","metadata":{"name":"k"},"spec":{"platform":{"local":{"tls":"auto"}}}}"#;
+    let loaded = parse_str("cluster.json", json).expect("JSON too");
+    assert!(
+        matches!(&loaded[0].desired.platform, PlatformSpec::Local(l) if l.tls == Some(LocalTlsSpec::Auto))
+    );
+    let plain = parse_str("cluster.yaml", &format!("{MINIMAL}spec:\n")).expect("valid");
+    assert!(
+        matches!(&plain[0].desired.platform, PlatformSpec::Local(l) if l.tls.is_none()),
+        "plain http by default"
+    );
 }
 
 #[test]

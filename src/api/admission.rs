@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use crate::manifest::{DesiredCluster, PlatformSpec, ScaleUpPolicy};
+use crate::manifest::{DesiredCluster, LocalTlsSpec, PlatformSpec, ScaleUpPolicy};
 use crate::model::catalog::{self, BackupRecord};
 use crate::plan::scale::refusal;
 
@@ -14,6 +14,19 @@ pub struct Refusal {
     pub message: String,
     /// Whether it is a refused member count change (status shows `ScaleUpBlocked`).
     pub scale: bool,
+}
+
+/// The local platform's TLS as the operator wrote it: `none`, `auto` or `files`.
+fn local_tls(platform: &PlatformSpec) -> Option<(&'static str, Option<&LocalTlsSpec>)> {
+    let PlatformSpec::Local(local) = platform else {
+        return None;
+    };
+    let name = match &local.tls {
+        None => "none (plain http)",
+        Some(LocalTlsSpec::Auto) => "auto",
+        Some(LocalTlsSpec::Files(_)) => "files",
+    };
+    Some((name, local.tls.as_ref()))
 }
 
 fn kind(platform: &PlatformSpec) -> &'static str {
@@ -42,6 +55,14 @@ pub fn admit(
         );
         return Err(Refusal { message, scale: false });
     }
+    if let (Some((from, was)), Some((to, will))) = (local_tls(&current.platform), local_tls(&next.platform))
+        && was != will
+    {
+        let message = format!(
+            "spec.platform.local.tls cannot change on an existing cluster (from {from} to {to}): the members' URLs, certificates and trust would all change at once; rotate certificate files in place, or delete the cluster and restore a backup into a new one"
+        );
+        return Err(Refusal { message, scale: false });
+    }
     let (from, to) = (current.members.get(), next.members.get());
     if from == to {
         return Ok(());
@@ -67,7 +88,9 @@ pub fn admit(
 #[cfg(test)]
 mod tests {
     use super::admit;
-    use crate::manifest::{DesiredCluster, MemberCount, ScaleUpPolicy, parse_str};
+    use crate::manifest::{
+        DesiredCluster, LocalTlsSpec, MemberCount, PlatformSpec, ScaleUpPolicy, TlsFiles, parse_str,
+    };
     use crate::plan::tests::{at, backup_record};
 
     fn load(text: &str) -> DesiredCluster {
@@ -98,6 +121,34 @@ mod tests {
         assert!(admit(&three, &five, &[unverified], now).is_err(), "an unverified backup admits nothing");
         let down = admit(&five, &three, &[], now).expect_err("a scale-down is gated too");
         assert!(down.scale && down.message.contains("down from 5 to 3"), "{down:?}");
+    }
+
+    #[test]
+    fn the_members_tls_never_changes_on_an_existing_cluster() {
+        let plain = local(MemberCount::Three);
+        let with = |tls: Option<LocalTlsSpec>| {
+            let mut d = plain.clone();
+            if let PlatformSpec::Local(local) = &mut d.platform {
+                local.tls = tls;
+            }
+            d
+        };
+        let auto = with(Some(LocalTlsSpec::Auto));
+        let files = |cert: &str| {
+            with(Some(LocalTlsSpec::Files(TlsFiles {
+                ca_file: "ca.crt".into(),
+                cert_file: cert.into(),
+                key_file: "member.key".into(),
+            })))
+        };
+        let now = at(0);
+        assert_eq!(admit(&auto, &auto, &[], now), Ok(()), "no change");
+        let refused = admit(&plain, &auto, &[], now).expect_err("http to https");
+        assert!(!refused.scale && refused.message.contains("from none (plain http) to auto"), "{refused:?}");
+        assert!(admit(&auto, &plain, &[], now).is_err(), "https to http");
+        assert!(admit(&auto, &files("member.crt"), &[], now).is_err(), "auto to files");
+        let moved = admit(&files("member.crt"), &files("other.crt"), &[], now).expect_err("other files");
+        assert!(moved.message.contains("spec.platform.local.tls cannot change"), "{moved:?}");
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl Controller {
     }
 
     async fn run_backup(&self, desired: &DesiredCluster, why: &str) -> Result<BackupRecord, ControllerError> {
-        let (platform, admin) = self.clients(desired)?;
+        let (platform, admin) = self.clients(desired, super::Certificates::Generate)?;
         let ctx = ClusterAccess { platform: &platform, admin: &admin, store: &self.inner.store, desired };
         Ok(take_and_record(&ctx, &self.inner.metrics, why).await?)
     }
@@ -158,7 +158,7 @@ impl Controller {
         let name = &desired.name;
         let lock = self.backup_lock(name);
         let _guard = lock.lock().await;
-        let (platform, admin) = self.clients(desired)?;
+        let (platform, admin) = self.clients(desired, super::Certificates::Generate)?;
         if !platform.capabilities().automatic_restore {
             return Err(PlatformError::Unsupported(
                 "restore a whole cluster itself (DC/OS: follow docs/dcos.md, \"Quorum lost\", by hand)",

@@ -17,13 +17,14 @@ mod worker;
 
 use crate::domain::{ClusterName, Generation};
 use crate::etcd::{ClientTls, EtcdAdmin};
-use crate::manifest::desired::{DcosSpec, EndpointsSpec};
+use crate::manifest::desired::{DcosSpec, EndpointsSpec, LocalSpec, LocalTlsSpec};
 use crate::manifest::{self, DesiredCluster, PlatformSpec};
 use crate::metrics::Metrics;
 use crate::model::platform::PlatformObservation;
 use crate::plan::Plan;
 use crate::platform::dcos::DcosPlatform;
 use crate::platform::local::LocalPlatform;
+use crate::platform::local_tls::Pki;
 use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::reconcile::{
     Clock, ErrorKind, PassContext, PassMemory, PassReport, ReconcileError, dry_run, reconcile,
@@ -62,6 +63,15 @@ pub enum ControllerError {
     /// The etcd client TLS files cannot be read.
     #[error(transparent)]
     Tls(#[from] crate::etcd::TlsFileError),
+}
+
+/// Whether building the clients may generate the certificates of `tls: auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Certificates {
+    /// Generate them if there are none yet (a pass, a backup, a restore).
+    Generate,
+    /// Use them only if they exist (a dry run changes nothing).
+    Existing,
 }
 
 struct Worker {
@@ -200,9 +210,27 @@ impl Controller {
         Ok(Some((desired, stored.generation)))
     }
 
-    /// The cluster's platform and an etcd admin with its client TLS files, read now.
-    fn clients(&self, desired: &DesiredCluster) -> Result<(AnyPlatform, EtcdAdmin), ControllerError> {
-        let tls = desired.etcd.tls.as_ref().map(ClientTls::load).transpose()?;
+    /// The cluster's platform and an etcd admin with its client TLS files, read now:
+    /// `spec.etcd.tls`, else with `spec.platform.local.tls: auto` the client certificate
+    /// etcd-warden generated for itself (generated now if there is none yet, unless
+    /// `certificates` says a dry run).
+    fn clients(
+        &self,
+        desired: &DesiredCluster,
+        certificates: Certificates,
+    ) -> Result<(AnyPlatform, EtcdAdmin), ControllerError> {
+        let files = match (&desired.etcd.tls, &desired.platform) {
+            (Some(files), _) => Some(files.clone()),
+            (None, PlatformSpec::Local(LocalSpec { tls: Some(LocalTlsSpec::Auto), .. })) => {
+                let pki = Pki::new(&self.inner.store.platform_dir(&desired.name));
+                match certificates {
+                    Certificates::Generate => Some(pki.ensure_authority().map_err(PlatformError::from)?),
+                    Certificates::Existing => pki.existing_authority().map_err(PlatformError::from)?,
+                }
+            }
+            (None, _) => None,
+        };
+        let tls = files.as_ref().map(ClientTls::load).transpose()?;
         Ok((self.platform(desired)?, EtcdAdmin::with_tls(tls)))
     }
 
@@ -266,7 +294,7 @@ impl Controller {
     /// # Errors
     /// When the platform cannot be observed.
     pub async fn plan(&self, desired: &DesiredCluster) -> Result<Plan, ControllerError> {
-        let (platform, admin) = self.clients(desired)?;
+        let (platform, admin) = self.clients(desired, Certificates::Existing)?;
         Ok(dry_run(&self.context(&platform, &admin, desired), desired).await?)
     }
 
@@ -279,7 +307,7 @@ impl Controller {
         if !memory.passed {
             self.adopt_catalog(desired).await;
         }
-        let (platform, admin) = self.clients(desired)?;
+        let (platform, admin) = self.clients(desired, Certificates::Generate)?;
         Ok(reconcile(&self.context(&platform, &admin, desired), desired, generation, memory).await?)
     }
 
@@ -291,7 +319,7 @@ impl Controller {
         self.stop(name).await;
         // On DC/OS the service runs on: the controller only stops watching it.
         if let Some((desired, _)) = self.desired(name)?
-            && let Ok((platform @ AnyPlatform::Local(_), _)) = self.clients(&desired)
+            && let Ok((platform @ AnyPlatform::Local(_), _)) = self.clients(&desired, Certificates::Existing)
         {
             let observed = platform.observe().await.map_err(ReconcileError::from)?;
             for task in observed.tasks {

@@ -10,6 +10,7 @@ mod load;
 mod schema;
 mod spec;
 mod spec_backup;
+mod spec_tls;
 mod spec_values;
 mod validate;
 mod validate_backup;
@@ -24,6 +25,7 @@ pub use spec::{
     PlatformSection, PolicySection, QuorumLoss, RecoverySection, ScaleUp, TlsSection,
 };
 pub use spec_backup::{BackupSection, RetentionSection, S3Options};
+pub use spec_tls::{LocalTls, MemberTlsSection};
 pub use spec_values::{BackupSchedule, Endpoints, HumanDuration, Ports};
 
 #[cfg(test)]

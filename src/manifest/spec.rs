@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::spec_backup::BackupSection;
+use super::spec_tls::LocalTls;
 use super::spec_values::{Endpoints, HumanDuration, Ports, null_as_default, null_as_default_value};
 
 /// The manifest format version this build understands.
@@ -116,6 +117,11 @@ pub struct LocalSection {
     /// Chosen ports are kept stable across restarts. Default: `auto`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<Ports>,
+    /// Client and peer TLS of the members: `auto`, or the operator's `caFile`,
+    /// `certFile` and `keyFile` (with `spec.etcd.tls` as etcd-warden's client
+    /// certificate). Absent: plain http. Cannot change on an existing cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<LocalTls>,
 }
 
 /// The DC/OS platform: the etcd pods of a DC/OS Kubernetes service.
@@ -160,7 +166,8 @@ pub struct DcosLogin {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EtcdSection {
-    /// Client TLS files. Absent: plain HTTP.
+    /// Client TLS files. Absent: plain HTTP, or on the local platform with `tls: auto`
+    /// the client certificate etcd-warden generated for itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSection>,
     /// DC/OS only: a client URL template with `{pod}` and `{service}` (default:

@@ -5,10 +5,11 @@ use std::net::IpAddr;
 use crate::domain::PodName;
 
 use super::desired::{
-    DcosCredentials, DcosSpec, EndpointsSpec, EtcdAccess, LocalSpec, MemberCount, PlatformSpec, PortsSpec,
-    TlsFiles,
+    DcosCredentials, DcosSpec, EndpointsSpec, EtcdAccess, LocalSpec, LocalTlsSpec, MemberCount, PlatformSpec,
+    PortsSpec, TlsFiles,
 };
 use super::spec::{DcosLogin, DcosSection, EtcdSection, LocalSection, PlatformSection};
+use super::spec_tls::LocalTls;
 use super::spec_values::{Endpoints, Ports};
 use super::validate::Checker;
 
@@ -75,7 +76,27 @@ impl Checker {
             Ports::Auto => Some(PortsSpec::Auto),
             Ports::Base(base) => self.base_port(base, members),
         };
-        Some(LocalSpec { etcd_binary: etcd_binary?, host: host_ok.then(|| host.to_owned())?, ports: ports? })
+        let tls = match &local.tls {
+            None => Some(None),
+            Some(LocalTls::Auto) => Some(Some(LocalTlsSpec::Auto)),
+            Some(LocalTls::Files(files)) => {
+                const PATH: &str = "spec.platform.local.tls";
+                let ca_file = self.file_path(&format!("{PATH}.caFile"), &files.ca_file);
+                let cert_file = self.file_path(&format!("{PATH}.certFile"), &files.cert_file);
+                let key_file = self.file_path(&format!("{PATH}.keyFile"), &files.key_file);
+                Some(Some(LocalTlsSpec::Files(TlsFiles {
+                    ca_file: ca_file?,
+                    cert_file: cert_file?,
+                    key_file: key_file?,
+                })))
+            }
+        };
+        Some(LocalSpec {
+            etcd_binary: etcd_binary?,
+            host: host_ok.then(|| host.to_owned())?,
+            ports: ports?,
+            tls: tls?,
+        })
     }
 
     fn base_port(&mut self, base: u16, members: Option<MemberCount>) -> Option<PortsSpec> {
@@ -192,6 +213,17 @@ impl Checker {
         platform: Option<&PlatformSpec>,
         members: Option<MemberCount>,
     ) -> Option<EtcdAccess> {
+        let member_files = matches!(
+            platform,
+            Some(PlatformSpec::Local(LocalSpec { tls: Some(LocalTlsSpec::Files(_)), .. }))
+        );
+        if member_files && etcd.is_none_or(|e| e.tls.is_none()) {
+            self.fail(
+                "spec.etcd.tls",
+                "is missing (spec.platform.local.tls with files needs the client certificate etcd-warden presents to the members: caFile, certFile, keyFile; or use tls: auto)",
+            );
+            return None;
+        }
         let Some(etcd) = etcd else {
             return Some(EtcdAccess::default());
         };

@@ -26,6 +26,7 @@ pub(crate) fn desired(members: MemberCount) -> DesiredCluster {
             etcd_binary: "etcd".into(),
             host: "127.0.0.1".into(),
             ports: PortsSpec::Auto,
+            tls: None,
         }),
         etcd: EtcdAccess::default(),
         backup: None,

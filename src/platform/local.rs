@@ -8,6 +8,7 @@
 //! members/etcd-N/       the member's etcd data directory: its "agent"
 //! logs/etcd-N.log       the member's output
 //! processes/etcd-N.json pid and start time of the member's process, kept after exit
+//! tls/                  generated certificates with `tls: auto` (see [`super::local_tls`])
 //! ```
 //!
 //! A member's data is intact only with a WAL and a database (see [`DataState`]). A
@@ -28,11 +29,12 @@ use tokio::sync::Mutex;
 
 pub use super::data::data_state;
 use super::exits::any_exit;
+use super::local_tls::{Pki, member_flags, operator_files};
 use super::ports::{AUTO_PORTS, choose, recorded_by_neighbours};
 use super::process::{Liveness, ProcessIdentity, find_by_arg, spawn_detached};
 use super::{InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError};
 use crate::domain::PodName;
-use crate::manifest::{LocalSpec, PortsSpec};
+use crate::manifest::{LocalSpec, LocalTlsSpec, PortsSpec, TlsFiles};
 use crate::model::capabilities::Capabilities;
 use crate::model::platform::{
     AgentState, DataState, PlatformObservation, PlatformRecovery, TaskObservation, TaskState,
@@ -95,12 +97,23 @@ impl LocalPlatform {
         self.root.join("ports.json")
     }
 
+    /// A member URL: https when the members serve TLS.
     fn url(&self, port: u16) -> String {
+        let scheme = if self.spec.tls.is_some() { "https" } else { "http" };
         if self.spec.host.contains(':') {
-            format!("http://[{}]:{port}", self.spec.host)
+            format!("{scheme}://[{}]:{port}", self.spec.host)
         } else {
-            format!("http://{}:{port}", self.spec.host)
+            format!("{scheme}://{}:{port}", self.spec.host)
         }
+    }
+
+    /// The member's TLS files (generated now with `tls: auto` if it has none yet).
+    fn member_tls(&self, pod: PodName) -> Result<Option<TlsFiles>, PlatformError> {
+        Ok(match &self.spec.tls {
+            None => None,
+            Some(LocalTlsSpec::Auto) => Some(Pki::new(&self.root).ensure_member(pod, &self.spec.host)?),
+            Some(LocalTlsSpec::Files(files)) => Some(operator_files(files)?),
+        })
     }
 
     fn read_ports(&self) -> Result<BTreeMap<PodName, MemberPorts>, PlatformError> {
@@ -200,7 +213,13 @@ impl LocalPlatform {
         })
     }
 
-    fn launch_args(&self, pod: PodName, ports: MemberPorts, spec: &LaunchSpec) -> Vec<String> {
+    fn launch_args(
+        &self,
+        pod: PodName,
+        ports: MemberPorts,
+        spec: &LaunchSpec,
+        tls: Option<&TlsFiles>,
+    ) -> Vec<String> {
         let client = self.url(ports.client);
         let peer = self.url(ports.peer);
         let initial: Vec<String> =
@@ -215,6 +234,7 @@ impl LocalPlatform {
             format!("--initial-cluster={}", initial.join(",")),
             "--logger=zap".to_owned(),
         ];
+        args.extend(tls.map(member_flags).unwrap_or_default());
         match &spec.state {
             InitialClusterState::New { token } => {
                 args.push("--initial-cluster-state=new".to_owned());
@@ -296,7 +316,8 @@ impl Platform for LocalPlatform {
         for dir in [self.root.join("logs"), self.root.join("processes"), self.root.join("members")] {
             ensure_private_dir(&dir).map_err(io("create", &dir))?;
         }
-        let args = self.launch_args(pod, ports, spec);
+        let tls = self.member_tls(pod)?;
+        let args = self.launch_args(pod, ports, spec, tls.as_ref());
         let log = self.log_file(pod);
         let identity = spawn_detached(&binary, &args, &log).map_err(|source| PlatformError::Spawn {
             pod,

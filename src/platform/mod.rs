@@ -10,6 +10,7 @@ mod data;
 pub mod dcos;
 mod exits;
 pub mod local;
+pub mod local_tls;
 pub mod ports;
 mod process;
 
@@ -115,6 +116,9 @@ pub enum PlatformError {
     /// read (an unexpected status or shape, a refused login).
     #[error("the platform refused: {0}")]
     Refused(String),
+    /// The members' TLS certificates could not be generated or read.
+    #[error("member TLS: {0}")]
+    Tls(#[from] local_tls::PkiError),
     /// The platform does not offer this operation (its capabilities say so; the
     /// planner never asks for it).
     #[error("the platform does not {0}")]

@@ -82,6 +82,7 @@ fn member_status(
         observed: endpoint.is_some(),
         healthy: observed.is_healthy(pod),
         client_url: task.client_url.clone(),
+        peer_url: task.peer_url.clone(),
         revision: endpoint.map(|e| e.revision),
         db_size_bytes: endpoint.map(|e| e.db_size_bytes),
         version: endpoint.map(|e| e.version.clone()).filter(|v| !v.is_empty()),

@@ -220,6 +220,9 @@ pub struct MemberStatus {
     pub healthy: bool,
     /// Its client URL.
     pub client_url: String,
+    /// Its peer URL (empty in a status stored by an older version).
+    #[serde(default)]
+    pub peer_url: String,
     /// The revision it has applied.
     pub revision: Option<i64>,
     /// The size of its database.

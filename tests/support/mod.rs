@@ -5,6 +5,7 @@
 
 pub mod dcos;
 pub mod s3;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

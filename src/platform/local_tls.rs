@@ -1,0 +1,350 @@
+//! TLS of the local platform's members (`spec.platform.local.tls`): the certificates
+//! etcd-warden generates with `tls: auto`, the operator's files otherwise, and the etcd
+//! flags that use them.
+//!
+//! Layout under the cluster's platform directory (0700 directories, 0600 files):
+//!
+//! ```text
+//! tls/authority/ca.crt, ca.key          the CA (ECDSA P-256), valid 10 years
+//! tls/authority/client.crt, client.key  etcd-warden's client certificate (clientAuth)
+//! tls/etcd-N/member.crt, member.key     member N's server and peer certificate
+//!                                       (serverAuth and clientAuth; SANs: the host,
+//!                                       127.0.0.1, ::1, localhost)
+//! ```
+//!
+//! Each directory is written whole into a staging directory and renamed into place, so
+//! that a crash or a concurrent writer never leaves a certificate beside a key it does
+//! not belong to. Whatever is present is used as it is: nothing is ever regenerated or
+//! overwritten; a directory with a missing file is an error for the operator to resolve.
+//! This module never logs or returns the content of a key.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::Write;
+use std::net::IpAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType, date_time_ymd,
+};
+
+use crate::domain::PodName;
+use crate::manifest::TlsFiles;
+use crate::store::atomic::ensure_private_dir;
+
+/// How long a generated CA, and every certificate it signs, is valid.
+pub const VALID_YEARS: i16 = 10;
+
+const CA_CERT: &str = "ca.crt";
+const CA_KEY: &str = "ca.key";
+const CLIENT_CERT: &str = "client.crt";
+const CLIENT_KEY: &str = "client.key";
+const MEMBER_CERT: &str = "member.crt";
+const MEMBER_KEY: &str = "member.key";
+
+/// Why TLS material could not be generated, found or read.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    /// A file or directory could not be created, written or read.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A certificate could not be generated or signed.
+    #[error("cannot generate the {what}: {source}")]
+    Generate {
+        /// Which certificate.
+        what: &'static str,
+        /// The underlying error.
+        source: rcgen::Error,
+    },
+    /// A generated directory lacks a file: it is never completed or replaced silently.
+    #[error(
+        "{missing} is missing: etcd-warden never replaces TLS material it generated (put the file back, or delete the cluster with --purge and apply it again)"
+    )]
+    Incomplete {
+        /// The missing file.
+        missing: PathBuf,
+    },
+    /// A file of the operator's cannot be read.
+    #[error("cannot read {what} {path}: {source}")]
+    Unreadable {
+        /// The manifest field (`spec.platform.local.tls.certFile`).
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PkiError {
+    let path = path.to_path_buf();
+    move |source| PkiError::Io { action, path, source }
+}
+
+fn generate(what: &'static str) -> impl FnOnce(rcgen::Error) -> PkiError {
+    move |source| PkiError::Generate { what, source }
+}
+
+/// The certificates etcd-warden generates for one cluster (`tls: auto`).
+#[derive(Debug, Clone)]
+pub struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    /// The certificates under `platform_dir/tls`.
+    pub fn new(platform_dir: &Path) -> Self {
+        Self { dir: platform_dir.join("tls") }
+    }
+
+    fn authority_dir(&self) -> PathBuf {
+        self.dir.join("authority")
+    }
+
+    /// The CA, the client certificate and its key, generated now if there is no CA yet.
+    ///
+    /// # Errors
+    /// When they cannot be generated or written, or a file of an existing CA is missing.
+    pub fn ensure_authority(&self) -> Result<TlsFiles, PkiError> {
+        let dir = self.authority_dir();
+        if !dir.exists() {
+            let (ca, ca_key) = new_ca()?;
+            let issuer = Issuer::new(ca.clone(), ca_key);
+            let client =
+                leaf(&issuer, None, "etcd-warden", Vec::new(), &[ExtendedKeyUsagePurpose::ClientAuth])?;
+            let ca_pem = ca.self_signed(issuer.key()).map_err(generate("CA certificate"))?.pem();
+            publish(
+                &self.dir,
+                "authority",
+                &[
+                    (CA_CERT, ca_pem.as_bytes()),
+                    (CA_KEY, issuer.key().serialize_pem().as_bytes()),
+                    (CLIENT_CERT, client.0.as_bytes()),
+                    (CLIENT_KEY, client.1.as_bytes()),
+                ],
+            )?;
+        }
+        Ok(TlsFiles {
+            ca_file: complete(&dir, CA_CERT)?,
+            cert_file: complete(&dir, CLIENT_CERT)?,
+            key_file: complete(&dir, CLIENT_KEY)?,
+        })
+    }
+
+    /// The CA, the client certificate and its key if they were generated; `None`
+    /// before the first [`Pki::ensure_authority`] (a dry run generates nothing).
+    ///
+    /// # Errors
+    /// `Incomplete` when a file of the existing CA is missing.
+    pub fn existing_authority(&self) -> Result<Option<TlsFiles>, PkiError> {
+        if self.authority_dir().exists() { self.ensure_authority().map(Some) } else { Ok(None) }
+    }
+
+    /// Member `pod`'s server and peer certificate for `host`, with the CA that signed
+    /// it; generated now (and the CA too) if the member has none yet.
+    ///
+    /// # Errors
+    /// As [`Pki::ensure_authority`].
+    pub fn ensure_member(&self, pod: PodName, host: &str) -> Result<TlsFiles, PkiError> {
+        let authority = self.ensure_authority()?;
+        let dir = self.dir.join(pod.to_string());
+        if !dir.exists() {
+            let ca_pem = read(&authority.ca_file)?;
+            let key_pem = read(&complete(&self.authority_dir(), CA_KEY)?)?;
+            let key =
+                KeyPair::from_pem(&key_pem).map_err(generate("member certificate: unreadable CA key"))?;
+            let issuer = Issuer::from_ca_cert_pem(&ca_pem, key)
+                .map_err(generate("member certificate: unreadable CA certificate"))?;
+            let until = not_after(&ca_pem).ok_or(PkiError::Generate {
+                what: "member certificate",
+                source: rcgen::Error::CouldNotParseCertificate,
+            })?;
+            let usages = [ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+            let (cert, key) = leaf(&issuer, Some(until), &pod.to_string(), sans(host), &usages)?;
+            publish(
+                &self.dir,
+                &pod.to_string(),
+                &[(MEMBER_CERT, cert.as_bytes()), (MEMBER_KEY, key.as_bytes())],
+            )?;
+        }
+        Ok(TlsFiles {
+            ca_file: authority.ca_file,
+            cert_file: complete(&dir, MEMBER_CERT)?,
+            key_file: complete(&dir, MEMBER_KEY)?,
+        })
+    }
+}
+
+/// The operator's member files, checked to be readable files and made absolute (etcd
+/// runs detached, in the controller's working directory today but not by promise).
+///
+/// # Errors
+/// `Unreadable`, naming the manifest field, for a file that cannot be opened.
+pub fn operator_files(files: &TlsFiles) -> Result<TlsFiles, PkiError> {
+    let check = |what: &'static str, path: &Path| {
+        let opened = File::open(path).and_then(|f| f.metadata()).and_then(|m| {
+            if m.is_file() { Ok(()) } else { Err(std::io::Error::other("not a regular file")) }
+        });
+        opened.and_then(|()| std::path::absolute(path)).map_err(|source| PkiError::Unreadable {
+            what,
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    Ok(TlsFiles {
+        ca_file: check("spec.platform.local.tls.caFile", &files.ca_file)?,
+        cert_file: check("spec.platform.local.tls.certFile", &files.cert_file)?,
+        key_file: check("spec.platform.local.tls.keyFile", &files.key_file)?,
+    })
+}
+
+/// The etcd flags of a member serving client and peer TLS with `files`, and requiring
+/// a certificate signed by its CA from every client and peer.
+pub fn member_flags(files: &TlsFiles) -> Vec<String> {
+    let (ca, cert, key) = (files.ca_file.display(), files.cert_file.display(), files.key_file.display());
+    vec![
+        format!("--cert-file={cert}"),
+        format!("--key-file={key}"),
+        format!("--trusted-ca-file={ca}"),
+        "--client-cert-auth".to_owned(),
+        format!("--peer-cert-file={cert}"),
+        format!("--peer-key-file={key}"),
+        format!("--peer-trusted-ca-file={ca}"),
+        "--peer-client-cert-auth".to_owned(),
+    ]
+}
+
+/// The subject alternative names of a member on `host`: the host, and loopback.
+fn sans(host: &str) -> Vec<SanType> {
+    let mut names = Vec::new();
+    let mut push = |san: SanType| {
+        if !names.contains(&san) {
+            names.push(san);
+        }
+    };
+    match host.parse::<IpAddr>() {
+        Ok(ip) => push(SanType::IpAddress(ip)),
+        Err(_) => {
+            if let Ok(name) = host.try_into() {
+                push(SanType::DnsName(name));
+            }
+        }
+    }
+    push(SanType::IpAddress(IpAddr::from([127, 0, 0, 1])));
+    push(SanType::IpAddress(IpAddr::from(std::net::Ipv6Addr::LOCALHOST)));
+    if let Ok(name) = "localhost".try_into() {
+        push(SanType::DnsName(name));
+    }
+    names
+}
+
+/// Parameters valid from today (UTC) for [`VALID_YEARS`].
+fn params_from_today() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let today = jiff::tz::Offset::UTC.to_datetime(jiff::Timestamp::now()).date();
+    let until = today.saturating_add(jiff::Span::new().years(VALID_YEARS));
+    let ymd = |d: jiff::civil::Date| {
+        date_time_ymd(i32::from(d.year()), d.month().unsigned_abs(), d.day().unsigned_abs())
+    };
+    params.not_before = ymd(today);
+    params.not_after = ymd(until);
+    params
+}
+
+fn new_ca() -> Result<(CertificateParams, KeyPair), PkiError> {
+    let key = KeyPair::generate().map_err(generate("CA key"))?;
+    let mut params = params_from_today();
+    params.distinguished_name.push(DnType::CommonName, "etcd-warden local CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    Ok((params, key))
+}
+
+/// A calendar day: year, month, day.
+type Ymd = (i32, u8, u8);
+
+/// A certificate for `name` signed by `issuer`, valid no longer than `until` (the CA's
+/// last day): its PEM and
+/// its key's PEM.
+fn leaf(
+    issuer: &Issuer<'_, KeyPair>,
+    until: Option<Ymd>,
+    name: &str,
+    sans: Vec<SanType>,
+    usages: &[ExtendedKeyUsagePurpose],
+) -> Result<(String, String), PkiError> {
+    let key = KeyPair::generate().map_err(generate("certificate key"))?;
+    let mut params = params_from_today();
+    if let Some((year, month, day)) = until {
+        params.not_after = params.not_after.min(date_time_ymd(year, month, day));
+    }
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.subject_alt_names = sans;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = usages.to_vec();
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, issuer).map_err(generate("certificate"))?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// The day (UTC) a PEM certificate stops being valid.
+fn not_after(pem: &str) -> Option<Ymd> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    let until = cert.validity().not_after.to_datetime();
+    Some((until.year(), u8::from(until.month()), until.day()))
+}
+
+fn read(path: &Path) -> Result<String, PkiError> {
+    std::fs::read_to_string(path).map_err(io("read", path))
+}
+
+/// `dir/file`, which must exist.
+fn complete(dir: &Path, file: &str) -> Result<PathBuf, PkiError> {
+    let path = dir.join(file);
+    if path.is_file() { Ok(path) } else { Err(PkiError::Incomplete { missing: path }) }
+}
+
+/// Writes `files` (0600) into a staging directory (0700) under `parent` and renames it
+/// to `parent/name`; when another writer got there first, its directory stays and ours
+/// is dropped.
+fn publish(parent: &Path, name: &str, files: &[(&str, &[u8])]) -> Result<(), PkiError> {
+    ensure_private_dir(parent).map_err(io("create", parent))?;
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let staging = parent.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
+    let target = parent.join(name);
+    let written = (|| {
+        DirBuilder::new().mode(0o700).create(&staging).map_err(io("create", &staging))?;
+        for (file, bytes) in files {
+            let path = staging.join(file);
+            let mut out = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io("create", &path))?;
+            out.write_all(bytes).and_then(|()| out.sync_all()).map_err(io("write", &path))?;
+        }
+        File::open(&staging).and_then(|d| d.sync_all()).map_err(io("sync", &staging))
+    })();
+    let renamed = written.and_then(|()| match std::fs::rename(&staging, &target) {
+        Ok(()) => File::open(parent).and_then(|d| d.sync_all()).map_err(io("sync", parent)),
+        Err(_) if target.is_dir() => Ok(()),
+        Err(e) => Err(io("rename", &staging)(e)),
+    });
+    let _ = std::fs::remove_dir_all(&staging);
+    renamed
+}
+
+#[cfg(test)]
+#[path = "local_tls_tests.rs"]
+mod tests;
