@@ -70,6 +70,10 @@ pub struct Metrics {
     pub backup_size: Family<ClusterLabel, Gauge>,
     /// Duration of the last successful backup in seconds, per cluster.
     pub backup_duration: Family<ClusterLabel, Gauge<f64, AtomicU64>>,
+    /// Restore drills, per cluster and result (`passed` or `failed`).
+    pub drills: Family<ResultLabel, Counter>,
+    /// Duration of the last restore drill in seconds, per cluster.
+    pub drill_duration: Family<ClusterLabel, Gauge<f64, AtomicU64>>,
 }
 
 /// A cluster and result label.
@@ -77,7 +81,7 @@ pub struct Metrics {
 pub struct ResultLabel {
     /// The cluster's name.
     pub cluster: String,
-    /// `succeeded` or `failed`.
+    /// `succeeded` or `failed` (drills: `passed` or `failed`).
     pub result: String,
 }
 
@@ -94,6 +98,8 @@ impl Default for Metrics {
         let backup_age = Family::<ClusterLabel, Gauge>::default();
         let backup_size = Family::<ClusterLabel, Gauge>::default();
         let backup_duration = Family::<ClusterLabel, Gauge<f64, AtomicU64>>::default();
+        let drills = Family::<ResultLabel, Counter>::default();
+        let drill_duration = Family::<ClusterLabel, Gauge<f64, AtomicU64>>::default();
         registry.register("reconcile_passes", "Reconcile passes", passes.clone());
         registry.register("reconcile_errors", "Reconcile passes that failed", errors.clone());
         registry.register("reconcile_duration_seconds", "Duration of a reconcile pass", duration.clone());
@@ -104,6 +110,12 @@ impl Default for Metrics {
         registry.register("backup_age_seconds", "Age of the newest verified backup", backup_age.clone());
         registry.register("backup_size_bytes", "Size of the newest backup", backup_size.clone());
         registry.register("backup_duration_seconds", "Duration of the last backup", backup_duration.clone());
+        registry.register("drills", "Restore drills run", drills.clone());
+        registry.register(
+            "drill_duration_seconds",
+            "Duration of the last restore drill",
+            drill_duration.clone(),
+        );
         Self {
             registry,
             passes,
@@ -116,6 +128,8 @@ impl Default for Metrics {
             backup_age,
             backup_size,
             backup_duration,
+            drills,
+            drill_duration,
         }
     }
 }

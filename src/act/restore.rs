@@ -7,12 +7,12 @@
 //! stopped by then.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use super::{ActContext, ActError, failpoint};
 use crate::backup::ClusterAccess;
 use crate::backup::restore::{RestoreSource, restore_cluster};
+use crate::backup::scratch::{ScratchError, ScratchEtcd, ScratchPorts};
 use crate::backup::snapshot;
 use crate::backup::snapshot::SnapshotFacts;
 use crate::domain::PodName;
@@ -122,7 +122,7 @@ pub(super) async fn read_survivor<P: Platform>(
     let stamp = ctx.now.as_millisecond();
     let scratch = ctx.snapshots.join(format!("scratch-{pod}-{stamp}"));
     let file = ctx.snapshots.join(format!("{stamp}-{pod}-survivor.db"));
-    let result = scratch_snapshot(ctx, &spec.etcd_binary, &data, &scratch, &file).await;
+    let result = scratch_snapshot(&spec.etcd_binary, &data, &scratch, &file).await;
     if let Err(error) = std::fs::remove_dir_all(&scratch) {
         tracing::warn!(dir = %scratch.display(), %error, "cannot delete a scratch copy");
     }
@@ -136,54 +136,24 @@ pub(super) async fn read_survivor<P: Platform>(
     Ok(ctx.store.put_history(ctx.name, history)?)
 }
 
-async fn scratch_snapshot<P: Platform>(
-    ctx: &ActContext<'_, P>,
+/// Copies `data` into `scratch/data`, serves the copy alone (its log in
+/// `scratch/etcd.log`) and saves a snapshot of it to `file`.
+async fn scratch_snapshot(
     binary: &Path,
     data: &Path,
     scratch: &Path,
     file: &Path,
 ) -> Result<SnapshotFacts, ActError> {
-    let precondition = |what: String| ActError::Precondition(what);
-    copy_dir(data, scratch).map_err(super::io(format!(
-        "copy {} to {}",
-        data.display(),
-        scratch.display()
-    )))?;
-    let port = |_| {
-        std::net::TcpListener::bind(("127.0.0.1", 0))
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(super::io("find a free loopback port".to_owned()))
-    };
-    let (client, peer) = (port(0)?, port(1)?);
-    let client_url = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let mut child = tokio::process::Command::new(binary)
-        .arg(format!("--data-dir={}", scratch.display()))
-        .arg("--force-new-cluster")
-        .arg(format!("--listen-client-urls={client_url}"))
-        .arg(format!("--advertise-client-urls={client_url}"))
-        .arg(format!("--listen-peer-urls={peer_url}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| precondition(format!("start a scratch etcd ({}): {e}", binary.display())))?;
-    let deadline = tokio::time::Instant::now() + SCRATCH_DEADLINE;
-    let result = loop {
-        if ctx.admin.status(&client_url).await.is_ok_and(|s| s.is_healthy()) {
-            break snapshot::save(&client_url, None, file).await.map_err(ActError::from);
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            break Err(precondition(format!("the scratch copy exited ({status}): its data cannot be read")));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            break Err(precondition(format!("the scratch copy did not serve within {SCRATCH_DEADLINE:?}")));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let _ = child.kill().await;
+    let copy = scratch.join("data");
+    ensure_private_dir(scratch).map_err(super::io(format!("create {}", scratch.display())))?;
+    copy_dir(data, &copy).map_err(super::io(format!("copy {} to {}", data.display(), copy.display())))?;
+    let unreadable =
+        |e: ScratchError| ActError::Precondition(format!("the scratch copy cannot be read: {e}"));
+    let ports = ScratchPorts::pick().map_err(unreadable)?;
+    let log = scratch.join("etcd.log");
+    let etcd = ScratchEtcd::start(binary, &copy, &log, ports, SCRATCH_DEADLINE).await.map_err(unreadable)?;
+    let result = snapshot::save(etcd.client_url(), None, file).await.map_err(ActError::from);
+    etcd.stop().await;
     result
 }
 

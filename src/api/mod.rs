@@ -46,8 +46,14 @@ impl ApiError {
 
 impl From<ControllerError> for ApiError {
     fn from(e: ControllerError) -> Self {
+        use crate::backup::drill::DrillError;
         use crate::backup::run::BackupError;
         let code = match &e {
+            ControllerError::Drill(DrillError::AlreadyRunning | DrillError::NoBackup(_)) => {
+                StatusCode::CONFLICT
+            }
+            ControllerError::Drill(DrillError::NotConfigured(_)) => StatusCode::BAD_REQUEST,
+            ControllerError::Drill(DrillError::NoSpace { .. }) => StatusCode::INSUFFICIENT_STORAGE,
             ControllerError::NotManaged(_) => StatusCode::NOT_FOUND,
             ControllerError::Backup(BackupError::AlreadyRunning(_)) => StatusCode::CONFLICT,
             ControllerError::Backup(BackupError::NotConfigured(_)) => StatusCode::BAD_REQUEST,
@@ -127,6 +133,7 @@ pub fn router(controller: Controller, token: Option<String>) -> Router {
         .route("/v1/clusters/{name}/plan", get(plan_stored))
         .route("/v1/clusters/{name}/backups", post(backup_now).get(backups))
         .route("/v1/clusters/{name}/restore", post(restore))
+        .route("/v1/clusters/{name}/drills", post(drill_now))
         .route("/v1/plan", post(plan_manifest))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::authorize));
@@ -281,6 +288,14 @@ async fn backup_now(State(state): State<Shared>, Path(name): Path<String>) -> Re
     let name = cluster_name(&name)?;
     managed(&state, &name)?;
     Ok(Json(state.controller.backup_now(&name).await?).into_response())
+}
+
+/// A restore drill now: its report (200 whether it passed or failed), or the reason it
+/// could not run.
+async fn drill_now(State(state): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let name = cluster_name(&name)?;
+    managed(&state, &name)?;
+    Ok(Json(state.controller.drill_now(&name).await?).into_response())
 }
 
 async fn backups(State(state): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {

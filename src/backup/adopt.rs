@@ -99,6 +99,7 @@ mod tests {
             destination: Destination::Directory(dir.path().join("backups")),
             retention: Retention::default(),
             fresh_for: std::time::Duration::from_secs(900),
+            drill: None,
         });
         let Some(policy) = &d.backup else { unreachable!() };
         let destination = BackupStore::open(&policy.destination, &d.name).await.expect("open");

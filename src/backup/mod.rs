@@ -6,9 +6,11 @@ pub mod adopt;
 pub mod bbolt;
 pub mod data_dirs;
 pub mod destination;
+pub mod drill;
 pub mod restore;
 pub mod run;
 pub mod schedule;
+pub mod scratch;
 pub mod snapshot;
 pub mod tool;
 

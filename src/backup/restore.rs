@@ -102,12 +102,7 @@ async fn fetch(
     }
     let destination = BackupStore::open(&policy.destination, name).await.map_err(backup_err)?;
     for record in candidates {
-        let _ = tokio::fs::remove_file(file).await;
-        let checked = match destination.get_file(&record.object(), file).await {
-            Ok(_) => snapshot::verify_file(file, &record.sha256).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match checked {
+        match fetch_verified(&destination, &record, file).await {
             Ok(()) => return Ok((format!("backup {}", record.id), record)),
             Err(reason) => {
                 let message =
@@ -123,6 +118,33 @@ async fn fetch(
         }
     }
     Err(RestoreClusterError::NoSource(String::new()))
+}
+
+/// Why a backup could not be fetched and verified.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// It could not be read from the destination.
+    #[error("cannot fetch it from the destination: {0}")]
+    Fetch(#[from] super::destination::DestinationError),
+    /// Its SHA-256 or etcd's trailing hash does not match.
+    #[error(transparent)]
+    Verify(#[from] snapshot::SnapshotError),
+}
+
+/// Fetches a backup of the catalog into `file` (replacing it) and checks the file's
+/// SHA-256 against the record and etcd's trailing hash.
+///
+/// # Errors
+/// `Fetch` when the destination cannot give it; `Verify` when a hash does not match
+/// (or the file cannot be read back).
+pub async fn fetch_verified(
+    destination: &BackupStore,
+    record: &BackupRecord,
+    file: &std::path::Path,
+) -> Result<(), FetchError> {
+    let _ = tokio::fs::remove_file(file).await;
+    destination.get_file(&record.object(), file).await?;
+    Ok(snapshot::verify_file(file, &record.sha256).await?)
 }
 
 /// Restores every member of the cluster from `source`. The caller makes sure no

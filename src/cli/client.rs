@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use crate::api::{ApplyResponse, ClusterSummary};
 use crate::event::Event;
 use crate::model::catalog::BackupRecord;
+use crate::model::drill::DrillReport;
 use crate::status::ClusterStatus;
 
 /// Why a request failed: one sentence for stderr.
@@ -127,6 +128,16 @@ impl ApiClient {
     /// When the daemon is unreachable, refuses, or the backup fails.
     pub async fn backup(&self, name: &str) -> Result<BackupRecord, ClientError> {
         self.send(self.http.post(self.url(&format!("/v1/clusters/{name}/backups")))).await
+    }
+
+    /// Runs a restore drill of the newest verified backup now and returns its report,
+    /// passed or failed.
+    ///
+    /// # Errors
+    /// When the daemon is unreachable or the drill cannot run (another drill runs, no
+    /// verified backup, not enough disk space).
+    pub async fn drill(&self, name: &str) -> Result<DrillReport, ClientError> {
+        self.send(self.http.post(self.url(&format!("/v1/clusters/{name}/drills")))).await
     }
 
     /// The backup catalog of a cluster, oldest first.

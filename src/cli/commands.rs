@@ -106,6 +106,7 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Events { name, output } => events(&client, &name, output).await,
         Command::Backup { name, output } => backup(&client, &name, output).await,
+        Command::Drill { name, output } => drill(&client, &name, output).await,
         Command::Backups { name, output } => backups(&client, &name, output).await,
         Command::Restore { name, from, yes } => restore(&client, &name, &from, yes).await,
         Command::Delete { name, purge } => delete(&client, &name, purge).await,
@@ -232,6 +233,26 @@ async fn backup(client: &ApiClient, name: &str, format: Output) -> Result<(), Co
         spinner.finish_and_clear();
     }
     print(format, &record?, output::backup)
+}
+
+/// `drill`: a restore drill now, with a spinner while it runs; the report is printed
+/// whatever it found, and a failed drill exits 1 saying why.
+async fn drill(client: &ApiClient, name: &str, format: Output) -> Result<(), CommandError> {
+    let spinner = spinner(&format!("drilling the newest backup of {name}"));
+    let report = client.drill(name).await;
+    if let Some(spinner) = spinner {
+        spinner.finish_and_clear();
+    }
+    let report = report?;
+    print(format, &report, output::drill)?;
+    if report.passed() {
+        return Ok(());
+    }
+    let failure = report.failure.map_or("failed", |f| f.describe());
+    Err(CommandError::Daemon(format!(
+        "the restore drill of backup {} failed ({failure}): {}",
+        report.backup_id, report.message
+    )))
 }
 
 /// `backups`: the catalog.

@@ -111,6 +111,16 @@ pub enum Command {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Restore the newest verified backup into a scratch etcd beside the daemon, check
+    /// its revision, key count and a sample of keys, then delete it (the cluster is not
+    /// touched); exits 1 when the drill fails.
+    Drill {
+        /// The cluster.
+        name: String,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// List a cluster's backups.
     Backups {
         /// The cluster.

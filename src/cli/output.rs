@@ -6,6 +6,7 @@ use comfy_table::{Cell, Table};
 use crate::api::ClusterSummary;
 use crate::event::Event;
 use crate::model::catalog::BackupRecord;
+use crate::model::drill::DrillReport;
 use crate::status::{ClusterStatus, ConditionStatus};
 
 fn table(header: &[&str]) -> Table {
@@ -149,6 +150,28 @@ pub fn backup(r: &BackupRecord) -> String {
         r.source,
         r.duration_seconds,
         r.location
+    )
+}
+
+/// One restore drill, as `etcd-warden drill` prints it.
+pub fn drill(r: &DrillReport) -> String {
+    let verdict = match r.failure {
+        None if r.passed() => "PASSED".to_owned(),
+        None => "FAILED".to_owned(),
+        Some(f) => format!("FAILED ({})", f.describe()),
+    };
+    let found =
+        |v: Option<String>, expected: String| format!("{} (record: {expected})", v.unwrap_or("-".into()));
+    format!(
+        "drill of backup {}: {verdict}\n  revision  {}\n  keys      {}\n  sampled   {} keys read back\n  size      {}\n  took      {:.1} s (started {})\n  {}\n",
+        r.backup_id,
+        found(r.revision.map(|v| v.to_string()), r.expected_revision.to_string()),
+        found(r.keys.map(|v| v.to_string()), r.expected_keys.to_string()),
+        or_dash(r.sampled_keys),
+        bytes(i64::try_from(r.backup_size_bytes).ok()),
+        r.duration_seconds,
+        r.started_at,
+        r.message
     )
 }
 

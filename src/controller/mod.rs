@@ -13,6 +13,7 @@ use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinHandle;
 
 mod backups;
+mod drills;
 mod worker;
 
 use crate::domain::{ClusterName, Generation};
@@ -57,6 +58,9 @@ pub enum ControllerError {
     /// A restore failed.
     #[error(transparent)]
     Restore(#[from] crate::backup::restore::RestoreClusterError),
+    /// A restore drill could not run.
+    #[error(transparent)]
+    Drill(#[from] crate::backup::drill::DrillError),
     /// The platform cannot be set up from the manifest (an unreadable CA file).
     #[error(transparent)]
     Platform(#[from] PlatformError),
@@ -102,6 +106,9 @@ struct Inner {
     clock: Clock,
     /// One lock per cluster: backups never overlap.
     backup_locks: std::sync::Mutex<HashMap<ClusterName, Arc<Mutex<()>>>>,
+    /// One restore drill at a time in this daemon, whatever the cluster: each one
+    /// takes disk space and starts an etcd.
+    drill_lock: Arc<Mutex<()>>,
 }
 
 /// The controller. Cheap to clone.
@@ -120,7 +127,7 @@ impl ControllerError {
             Self::Platform(_) | Self::Tls(_) => ErrorKind::Transient,
             Self::Reconcile(e) => e.kind(),
             Self::Store(e) if e.is_corrupt() => ErrorKind::Permanent,
-            Self::Store(_) | Self::Backup(_) | Self::Restore(_) => ErrorKind::Transient,
+            Self::Store(_) | Self::Backup(_) | Self::Restore(_) | Self::Drill(_) => ErrorKind::Transient,
         }
     }
 }
@@ -136,6 +143,7 @@ impl Controller {
             clock: Clock::start(),
             workers: Mutex::new(HashMap::new()),
             backup_locks: std::sync::Mutex::new(HashMap::new()),
+            drill_lock: Arc::new(Mutex::new(())),
         };
         Self { inner: Arc::new(inner) }
     }

@@ -42,7 +42,7 @@ pub enum PassReason {
     Retry,
     /// A permanent error is looked at again.
     Recheck,
-    /// A scheduled backup is due.
+    /// A scheduled backup (or restore drill) is due.
     Backup,
     /// The platform reported a change by itself: a member process exited.
     Changed,
@@ -81,7 +81,7 @@ pub enum Outcome {
 
 /// When the next pass runs, absent a wake-up, and why. `retry` gives the backoff of
 /// transient failures (the caller starts it again after a success); `backup_due` is
-/// how long until the next scheduled backup.
+/// how long until the next scheduled backup or restore drill.
 pub fn next_pass(
     outcome: Outcome,
     resync: Duration,
@@ -126,6 +126,7 @@ async fn work(controller: Controller, name: ClusterName, wake: Arc<Notify>, stop
     let mut memory = PassMemory::default();
     let mut retry = backoff();
     let mut scheduled: Option<JoinHandle<()>> = None;
+    let mut drill = super::drills::DrillSchedule::default();
     let mut reason = PassReason::Start;
     // A permanent error is logged once, not at every recheck.
     let mut standing: Option<String> = None;
@@ -138,6 +139,7 @@ async fn work(controller: Controller, name: ClusterName, wake: Arc<Notify>, stop
             Ok(Some((desired, generation))) => {
                 let span = tracing::info_span!("pass", reason = reason.as_str(), generation = generation.0);
                 let backup_due = controller.schedule_backup(&desired, &mut scheduled);
+                let backup_due = backup_due.min(controller.schedule_drill(&desired, &mut drill));
                 let pass = controller.pass(&desired, generation, &mut memory).instrument(span).await;
                 let (outcome, observation) = match pass {
                     Ok(report) if report.plan.steps().next().is_some() => {

@@ -172,7 +172,7 @@ impl EtcdAdmin {
 }
 
 /// Runs one etcd call with the request timeout, naming the endpoint in any error.
-async fn bounded<T>(
+pub(super) async fn bounded<T>(
     endpoint: &str,
     call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
 ) -> Result<T, EtcdError> {

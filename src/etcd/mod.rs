@@ -8,6 +8,7 @@
 //! retries by kind, never by the text of an error.
 
 mod admin;
+mod sample;
 mod tls;
 
 use std::time::Duration;

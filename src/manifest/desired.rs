@@ -180,9 +180,11 @@ pub struct BackupPolicy {
     pub retention: Retention,
     /// How recent a verified backup must be for a risky change.
     pub fresh_for: Duration,
+    /// When restore drills run; `None`: only on demand.
+    pub drill: Option<Schedule>,
 }
 
-/// When scheduled backups run.
+/// When scheduled backups (or restore drills) run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Schedule {
     /// A 5-field cron expression, already checked to parse.

@@ -30,6 +30,14 @@ pub struct BackupSection {
     /// more than 0. Default: `15m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fresh_for: Option<HumanDuration>,
+    /// When restore drills run: the newest verified backup is restored into a scratch
+    /// single-member etcd beside the controller (its own directory and loopback ports;
+    /// the live cluster is never touched), checked against its catalog record (revision,
+    /// key count, a sample of keys read back), then stopped and deleted. A 5-field cron
+    /// expression in UTC (`"0 4 * * *"`) or `{ every: 24h }`, like `schedule`. Absent:
+    /// no scheduled drills (`etcd-warden drill NAME` still runs one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<BackupSchedule>,
 }
 
 /// Which backups are kept; the newest verified backup is always kept.

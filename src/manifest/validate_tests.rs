@@ -39,6 +39,7 @@ fn backup(destination: &str) -> BackupSection {
         s3: None,
         retention: None,
         fresh_for: None,
+        drill: None,
     }
 }
 
@@ -97,6 +98,40 @@ fn every_error_of_a_manifest_is_reported_at_once() {
         ["metadata.name", "spec.members", "spec.backup.schedule", "spec.recovery.restartGrace"]
     );
     assert_refused(&m, "the hour field \"25\": number out of bounds");
+}
+
+#[test]
+fn drill_schedules_are_off_unless_set_and_checked_like_backup_schedules() {
+    let policy = |drill: Option<BackupSchedule>| {
+        let mut m = manifest();
+        let mut section = backup("file:///b");
+        section.drill = drill;
+        m.spec.backup = Some(section);
+        m
+    };
+    let drill_of = |m: &Manifest| m.validate().map(|d| d.backup.and_then(|b| b.drill));
+    assert_eq!(drill_of(&policy(None)), Ok(None), "no drill unless set");
+    let daily = policy(Some(BackupSchedule::Every("24h".into())));
+    assert_eq!(drill_of(&daily), Ok(Some(Schedule::Every(Duration::from_secs(86_400)))));
+    let cron = policy(Some(BackupSchedule::Cron(" 0 4 * * * ".to_owned())));
+    assert_eq!(drill_of(&cron), Ok(Some(Schedule::Cron("0 4 * * *".to_owned()))));
+    let cases = [
+        (BackupSchedule::Every("0s".into()), "spec.backup.drill.every"),
+        (BackupSchedule::Every("daily".into()), "spec.backup.drill.every"),
+        (BackupSchedule::Cron("0 4 * *".to_owned()), "spec.backup.drill: \"0 4 * *\" has 4 fields"),
+        (
+            BackupSchedule::Cron("0 4 * * 9".to_owned()),
+            "spec.backup.drill: \"0 4 * * 9\" is not a valid cron",
+        ),
+    ];
+    for (drill, expected) in cases {
+        assert_refused(&policy(Some(drill)), expected);
+    }
+    let yaml = "apiVersion: etcd-warden/v1alpha1\nkind: EtcdCluster\nmetadata: { name: k }\nspec:\n  backup:\n    schedule: \"*/30 * * * *\"\n    destination: file:///b\n    drill: { every: 12h }\n";
+    let parsed: Manifest = serde_yaml_ng::from_str(yaml).expect("parses");
+    assert_eq!(drill_of(&parsed), Ok(Some(Schedule::Every(Duration::from_secs(43_200)))));
+    let unknown = yaml.replace("{ every: 12h }", "{ every: 12h, at: 4 }");
+    assert!(serde_yaml_ng::from_str::<Manifest>(&unknown).is_err(), "unknown drill fields are refused");
 }
 
 #[test]

@@ -58,3 +58,14 @@ pub struct ListedMember {
     /// Whether it is a learner.
     pub is_learner: bool,
 }
+
+/// Keys read back from a member, spread over its keyspace.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeySample {
+    /// The revision they were read at.
+    pub revision: i64,
+    /// How many were read with their values.
+    pub read: u64,
+    /// Keys listed but not found when read (lossy UTF-8).
+    pub missing: Vec<String>,
+}

@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod capabilities;
 pub mod catalog;
+pub mod drill;
 pub mod etcd;
 pub mod history;
 pub mod platform;
@@ -55,6 +56,8 @@ pub struct BackupView {
     pub last_failure: Option<BackupFailure>,
     /// The last member count change `apply` refused for want of a fresh backup.
     pub scale_refusal: Option<ScaleRefusal>,
+    /// The last restore drill.
+    pub last_drill: Option<drill::DrillReport>,
 }
 
 impl Observed {

@@ -136,6 +136,7 @@ fn with_backups(members: MemberCount) -> crate::manifest::desired::DesiredCluste
         destination: Destination::Directory("/b".into()),
         retention: Retention::default(),
         fresh_for: std::time::Duration::from_secs(900),
+        drill: None,
     });
     d
 }

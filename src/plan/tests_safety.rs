@@ -21,6 +21,7 @@ fn restoring(members: MemberCount) -> DesiredCluster {
         destination: Destination::Directory("/b".into()),
         retention: Retention::default(),
         fresh_for: Duration::from_secs(900),
+        drill: None,
     });
     d
 }

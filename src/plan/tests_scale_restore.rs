@@ -17,6 +17,7 @@ fn with_backups(members: MemberCount) -> DesiredCluster {
         destination: Destination::Directory("/b".into()),
         retention: Retention::default(),
         fresh_for: Duration::from_secs(900),
+        drill: None,
     });
     d
 }

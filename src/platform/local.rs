@@ -395,7 +395,7 @@ impl Platform for LocalPlatform {
 
 /// The last 64 KiB of a file: a member's log grows for as long as it runs, and only
 /// its last lines are wanted.
-async fn read_tail(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) async fn read_tail(path: &Path) -> std::io::Result<Vec<u8>> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     const TAIL: u64 = 64 * 1024;
     let mut file = tokio::fs::File::open(path).await?;

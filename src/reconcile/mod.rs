@@ -303,7 +303,8 @@ fn backup_view(store: &Store, name: &crate::domain::ClusterName) -> Result<Backu
     let newest = records.last().map(|r| r.taken_at);
     let last_failure = store.backup_failure(name)?.filter(|f| newest.is_none_or(|t| f.at > t));
     let scale_refusal = store.scale_refusal(name)?;
-    Ok(BackupView { records, last_failure, scale_refusal })
+    let last_drill = store.last_drill(name)?;
+    Ok(BackupView { records, last_failure, scale_refusal, last_drill })
 }
 
 fn record_metrics(

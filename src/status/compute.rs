@@ -234,6 +234,11 @@ fn conditions(
         c.set(ConditionType::QuorumLost, False, Reason::QuorumHealthy, summary);
     }
     backup_ready(inputs, c);
+    if let Some((status, reason, message)) =
+        super::drill::restorable(inputs.desired, inputs.observed.backups.last_drill.as_ref())
+    {
+        c.set(ConditionType::BackupRestorable, status, reason, message);
+    }
     let blocked = message_of(plan, Rule::ScaleBlocked)
         .filter(|_| plan.refuses(Rule::ScaleBlocked))
         .or_else(|| inputs.observed.backups.scale_refusal.as_ref().map(|r| r.message.clone()));
@@ -312,6 +317,7 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
         }),
         restore: inputs.history.seen.last_restore.clone(),
         last_action: inputs.last_action.clone(),
+        last_drill: observed.backups.last_drill.clone(),
         observed_at: observed.at,
     }
 }

@@ -2,6 +2,7 @@
 //! we intended. `lastTransitionTime` moves only when a condition's status changes.
 
 mod compute;
+mod drill;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,10 @@ pub enum ConditionType {
     /// status is from the last observation that worked (`observedAt`), and nothing was
     /// done. Present only while it holds.
     PlatformUnreachable,
+    /// The last restore drill restored the newest verified backup into a scratch etcd
+    /// and found what its catalog record says (False: why not). Present once a drill
+    /// ran, or Unknown while `spec.backup.drill` is set and none ran yet.
+    BackupRestorable,
 }
 
 /// A condition's status.
@@ -110,6 +115,12 @@ pub enum Reason {
     NoFreshBackup,
     /// The platform's API did not answer, or answered something unreadable.
     PlatformError,
+    /// The last restore drill passed.
+    DrillPassed,
+    /// The last restore drill failed.
+    DrillFailed,
+    /// Drills are scheduled but none ran yet.
+    NoDrillYet,
 }
 
 /// The newest backup, as status shows it.
@@ -274,6 +285,9 @@ pub struct ClusterStatus {
     pub restore: Option<crate::model::backup::RestoreReport>,
     /// The last step taken.
     pub last_action: Option<LastAction>,
+    /// The last restore drill: when, how long, which backup, and what it found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drill: Option<crate::model::drill::DrillReport>,
     /// When the observation behind this status was made.
     pub observed_at: Timestamp,
 }
@@ -307,6 +321,7 @@ impl ClusterStatus {
                 last_backup: None,
                 restore: None,
                 last_action: None,
+                last_drill: None,
                 observed_at: now,
             }
         });

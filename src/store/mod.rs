@@ -8,6 +8,8 @@
 //! clusters/<name>/history.json   facts seen over time (observe::History)
 //! clusters/<name>/backups.json   the backup catalog (the destination holds each record too)
 //! clusters/<name>/backup-failure.json  the last failed backup, until one succeeds
+//! clusters/<name>/drill.json     the last restore drill's report
+//! clusters/<name>/tmp/           temporary snapshots; a restore drill's scratch directory
 //! clusters/<name>/platform/      the platform's own files (local members)
 //! ```
 
@@ -23,6 +25,7 @@ use crate::event::Event;
 use crate::model::History;
 use crate::model::backup::{BackupFailure, ScaleRefusal};
 use crate::model::catalog::BackupRecord;
+use crate::model::drill::DrillReport;
 use crate::status::ClusterStatus;
 use atomic::{ensure_private_dir, read_json, write_json};
 
@@ -276,6 +279,22 @@ impl Store {
         refusal: Option<&ScaleRefusal>,
     ) -> Result<(), StoreError> {
         self.write_or_remove(name, "scale-refusal.json", refusal)
+    }
+
+    /// The last restore drill's report.
+    ///
+    /// # Errors
+    /// When the file exists but cannot be read.
+    pub fn last_drill(&self, name: &ClusterName) -> Result<Option<DrillReport>, StoreError> {
+        self.read(name, "drill.json")
+    }
+
+    /// Records the last restore drill's report.
+    ///
+    /// # Errors
+    /// When it cannot be written.
+    pub fn put_last_drill(&self, name: &ClusterName, report: &DrillReport) -> Result<(), StoreError> {
+        self.write(name, "drill.json", report)
     }
 
     fn write_or_remove<T: Serialize>(

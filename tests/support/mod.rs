@@ -543,3 +543,11 @@ pub fn dir_names(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The pids of the processes whose command line contains `needle` anywhere.
+pub fn pids_mentioning(needle: &str) -> Vec<u64> {
+    processes()
+        .filter(|(_, cmdline)| String::from_utf8_lossy(cmdline).contains(needle))
+        .map(|(pid, _)| pid)
+        .collect()
+}
