@@ -52,6 +52,7 @@ struct Soak {
     current: Option<Fault>,
     backups_ok: usize,
     backups_failed: Vec<String>,
+    backup_events: report::BackupEvents,
     started: Instant,
 }
 
@@ -118,10 +119,18 @@ impl Soak {
                 without_quorum,
                 note: injected.note,
             });
+            self.gather_backup_events();
             healed.map_err(|e| format!("{fault}: {e}"))?;
             std::thread::sleep(fault.pause);
         }
         Ok(())
+    }
+
+    fn gather_backup_events(&mut self) {
+        let events = support::http_get(&format!("{}/v1/clusters/{NAME}/events", self.h.server()));
+        if let Some(events) = events.ok().and_then(|e| serde_json::from_str(&e).ok()) {
+            self.backup_events.gather(&events);
+        }
     }
 
     /// The final checks; returns what is wrong, if anything.
@@ -134,6 +143,7 @@ impl Soak {
         if let Some(wrong) = checks::wrong_member_list(&endpoints, self.args.members) {
             return Err(format!("at the end: {wrong}"));
         }
+        self.gather_backup_events();
         let hashes = checks::hashes_equal(&endpoints, Duration::from_secs(60))?;
         println!("hashkv: {hashes:?}");
         // The writer has stopped once its in-flight put is answered (3 s at most).
@@ -183,10 +193,14 @@ impl Soak {
             load.longest_write_gap_ms.load(Ordering::Relaxed) as f64 / 1000.0
         );
         println!(
-            "backups: {scheduled} snapshots at the destination ({} on demand while a member was down, {} of those failed)",
+            "backups: {scheduled} snapshots at the destination; `etcd-warden backup` while a member was down: {} taken, {} failed",
             self.backups_ok,
             self.backups_failed.len()
         );
+        println!("backup events: {}", self.backup_events.summary());
+        for failed in self.backup_events.failures() {
+            println!("  {failed}");
+        }
         for failed in &self.backups_failed {
             println!("  backup failed: {failed}");
         }
@@ -246,6 +260,7 @@ fn main() {
         current: None,
         backups_ok: 0,
         backups_failed: Vec::new(),
+        backup_events: report::BackupEvents::default(),
         started: Instant::now(),
     };
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| soak.faults().and_then(|()| soak.verify())));

@@ -79,3 +79,44 @@ pub fn sequence(outcomes: &[Outcome], current: Option<&Fault>) -> String {
     }
     out
 }
+
+/// The backup events seen during the run (the daemon keeps only its newest events, so
+/// they are gathered after every fault), by `(time, reason, message)`.
+#[derive(Default)]
+pub struct BackupEvents(std::collections::BTreeSet<(String, String, String)>);
+
+impl BackupEvents {
+    /// Adds the backup events of an `events` answer.
+    pub fn gather(&mut self, events: &serde_json::Value) {
+        for e in events.as_array().into_iter().flatten() {
+            let reason = e["reason"].as_str().unwrap_or_default();
+            if matches!(reason, "BackupTaken" | "BackupFailed" | "BackupSkipped") {
+                let text = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+                self.0.insert((text("at"), reason.to_owned(), text("message")));
+            }
+        }
+    }
+
+    /// The messages of the failed backups.
+    pub fn failures(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .filter(|(_, r, _)| r == "BackupFailed")
+            .map(|(at, _, m)| if m.is_empty() { at } else { m }.as_str())
+    }
+
+    /// `scheduled: N taken, N failed, N skipped; on demand: N taken, N failed`.
+    pub fn summary(&self) -> String {
+        let count = |why: &str, reason: &str| {
+            self.0.iter().filter(|(_, r, m)| r == reason && m.starts_with(why)).count()
+        };
+        format!(
+            "scheduled: {} taken, {} failed, {} skipped; on demand: {} taken, {} failed",
+            count("scheduled", "BackupTaken"),
+            count("scheduled", "BackupFailed"),
+            self.0.iter().filter(|(_, r, _)| r == "BackupSkipped").count(),
+            count("on demand", "BackupTaken"),
+            count("on demand", "BackupFailed"),
+        )
+    }
+}
