@@ -150,14 +150,21 @@ impl EtcdAdmin {
         bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.move_leader(to.0)).await.map(|_| ())
     }
 
-    /// The number of keys in the whole keyspace at `revision` (0: the latest).
+    /// The number of keys in the whole keyspace at `revision` (0: the latest), read
+    /// from the member's own store (serializable): a revision is the same on every
+    /// member, so the count needs no leader, and a backup taken from a member while
+    /// the leader is lost (re-elected, or gone with the quorum) is still counted.
     ///
     /// # Errors
-    /// When the member cannot be reached, or the revision is compacted.
+    /// When the member cannot be reached, the revision is compacted, or the member
+    /// has not applied it yet.
     pub async fn count_keys(&self, endpoint: &str, revision: i64) -> Result<u64, EtcdError> {
         let mut client = self.connect(endpoint).await?;
-        let options =
-            etcd_client::GetOptions::new().with_from_key().with_count_only().with_revision(revision);
+        let options = etcd_client::GetOptions::new()
+            .with_from_key()
+            .with_count_only()
+            .with_revision(revision)
+            .with_serializable();
         let response = bounded(endpoint, client.get(vec![0u8], Some(options))).await?;
         Ok(u64::try_from(response.count()).unwrap_or_default())
     }
