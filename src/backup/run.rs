@@ -156,7 +156,9 @@ pub async fn take_and_record<P: Platform>(
         }
         Err(e) => {
             tracing::warn!(error = %e, "backup failed");
-            let failure = BackupFailure { at: now, message: e.to_string() };
+            let before = ctx.store.backup_failure(name).ok().flatten().map_or(0, |f| f.attempts);
+            let failure =
+                BackupFailure { at: now, message: e.to_string(), attempts: before.saturating_add(1) };
             (Event::warning(now, "BackupFailed", format!("{why}: backup failed: {e}")), Some(failure))
         }
     };

@@ -3,7 +3,10 @@
 use croner::parser::{CronParser, Seconds, Year};
 use jiff::Timestamp;
 
+use std::time::Duration;
+
 use crate::manifest::Schedule;
+use crate::model::backup::BackupFailure;
 
 /// When the next scheduled backup is due, given the last one taken (successful or
 /// not). A cron schedule runs at its next occurrence after the last backup (after
@@ -34,9 +37,24 @@ pub fn next_due(schedule: &Schedule, last: Option<Timestamp>, now: Timestamp) ->
     }
 }
 
+/// The first pause before a failed backup is tried again; it doubles with each failure.
+const RETRY_FIRST: Duration = Duration::from_secs(30);
+/// The longest pause between two attempts after failures.
+const RETRY_MAX: Duration = Duration::from_secs(15 * 60);
+
+/// When a backup that failed (`failure`, newer than the last success) is tried again,
+/// sooner than the schedule: an election or a member away must not cost a whole
+/// period. 30 s after the first failure, doubling, at most 15 minutes. None when the
+/// last backup succeeded.
+pub fn retry_due(failure: Option<&BackupFailure>, last_success: Option<Timestamp>) -> Option<Timestamp> {
+    let failure = failure.filter(|f| last_success.is_none_or(|s| s < f.at))?;
+    let pause = RETRY_FIRST.saturating_mul(1u32 << failure.attempts.saturating_sub(1).min(16)).min(RETRY_MAX);
+    let pause = jiff::SignedDuration::try_from(pause).ok()?;
+    failure.at.checked_add(pause).ok()
+}
+
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
 
@@ -61,5 +79,22 @@ mod tests {
         );
         let broken = Schedule::Cron("not cron".into());
         assert_eq!(next_due(&broken, None, now), Timestamp::MAX);
+    }
+
+    #[test]
+    fn a_failed_backup_is_tried_again_after_30_s_doubling_up_to_15_min_until_one_succeeds() {
+        let at: Timestamp = "2026-11-25T20:00:00Z".parse().expect("time");
+        let failure = |attempts| BackupFailure { at, message: "leader changed".into(), attempts };
+        let after = |secs| Some(at + jiff::SignedDuration::from_secs(secs));
+        assert_eq!(retry_due(Some(&failure(1)), None), after(30));
+        assert_eq!(retry_due(Some(&failure(2)), None), after(60));
+        assert_eq!(retry_due(Some(&failure(5)), None), after(480));
+        assert_eq!(retry_due(Some(&failure(6)), None), after(900), "at most 15 minutes");
+        assert_eq!(retry_due(Some(&failure(40)), None), after(900));
+        let earlier: Timestamp = "2026-11-25T19:00:00Z".parse().expect("time");
+        assert_eq!(retry_due(Some(&failure(1)), Some(earlier)), after(30), "the failure is newer");
+        let later: Timestamp = "2026-11-25T20:01:00Z".parse().expect("time");
+        assert_eq!(retry_due(Some(&failure(1)), Some(later)), None, "a later backup succeeded");
+        assert_eq!(retry_due(None, None), None);
     }
 }

@@ -13,7 +13,7 @@ use super::{Controller, ControllerError};
 use crate::backup::ClusterAccess;
 use crate::backup::restore::{RestoreSource, restore_cluster};
 use crate::backup::run::{BackupError, take_and_record};
-use crate::backup::schedule::next_due;
+use crate::backup::schedule::{next_due, retry_due};
 use crate::domain::{BackupId, ClusterName};
 use crate::event::Event;
 use crate::manifest::DesiredCluster;
@@ -101,10 +101,11 @@ impl Controller {
         let store = &self.inner.store;
         let name = &desired.name;
         let last_success = store.backups(name).ok().and_then(|r| r.last().map(|r| r.taken_at));
-        let last_failure = store.backup_failure(name).ok().flatten().map(|f| f.at);
-        let last = last_success.max(last_failure);
+        let failure = store.backup_failure(name).ok().flatten();
+        let last = last_success.max(failure.as_ref().map(|f| f.at));
         let now = Timestamp::now();
-        let due = next_due(&policy.schedule, last, now);
+        let retry = retry_due(failure.as_ref(), last_success).unwrap_or(Timestamp::MAX);
+        let due = next_due(&policy.schedule, last, now).min(retry);
         if now < due {
             return Duration::try_from(due.duration_since(now)).unwrap_or(idle).min(idle);
         }

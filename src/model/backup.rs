@@ -14,6 +14,13 @@ pub struct BackupFailure {
     pub at: Timestamp,
     /// Why.
     pub message: String,
+    /// How many attempts in a row failed, this one included.
+    #[serde(default = "one")]
+    pub attempts: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// A member count change that `apply` refused for want of a fresh verified backup,
