@@ -58,7 +58,7 @@ impl Checker {
         let Some(backup) = backup else {
             return Some(None);
         };
-        let schedule = self.schedule(&backup.schedule);
+        let schedule = self.schedule("spec.backup.schedule", &backup.schedule);
         let destination = self.destination(backup);
         let retention = self.retention(backup.retention.as_ref());
         let fresh_for = self.duration(
@@ -75,23 +75,23 @@ impl Checker {
         }))
     }
 
-    fn schedule(&mut self, schedule: &BackupSchedule) -> Option<Schedule> {
-        const PATH: &str = "spec.backup.schedule";
+    /// Checks a schedule (cron or `every`) at `path`.
+    pub(super) fn schedule(&mut self, path: &str, schedule: &BackupSchedule) -> Option<Schedule> {
         match schedule {
             BackupSchedule::Every(interval) => {
-                self.required_duration(&format!("{PATH}.every"), interval, Zero::Refused).map(Schedule::Every)
+                self.required_duration(&format!("{path}.every"), interval, Zero::Refused).map(Schedule::Every)
             }
             BackupSchedule::Cron(expression) => {
                 let fields = expression.split_whitespace().count();
                 if fields != 5 {
-                    self.fail(PATH, format!("{expression:?} has {fields} fields ({CRON_ALLOWED})"));
+                    self.fail(path, format!("{expression:?} has {fields} fields ({CRON_ALLOWED})"));
                     return None;
                 }
                 match check_cron(expression) {
                     Ok(()) => Some(Schedule::Cron(expression.trim().to_owned())),
                     Err(why) => {
                         self.fail(
-                            PATH,
+                            path,
                             format!("{expression:?} is not a valid cron expression: {why} ({CRON_ALLOWED})"),
                         );
                         None

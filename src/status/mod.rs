@@ -56,6 +56,9 @@ pub enum ConditionType {
     /// status is from the last observation that worked (`observedAt`), and nothing was
     /// done. Present only while it holds.
     PlatformUnreachable,
+    /// A member reports the NOSPACE alarm: its database reached the quota and etcd
+    /// refuses writes. Present only while it holds.
+    NoSpace,
 }
 
 /// A condition's status.
@@ -110,6 +113,8 @@ pub enum Reason {
     NoFreshBackup,
     /// The platform's API did not answer, or answered something unreadable.
     PlatformError,
+    /// A member reports the NOSPACE alarm.
+    NoSpaceAlarm,
 }
 
 /// The newest backup, as status shows it.
@@ -224,6 +229,10 @@ pub struct MemberStatus {
     pub revision: Option<i64>,
     /// The size of its database.
     pub db_size_bytes: Option<i64>,
+    /// How much of its database holds data; the rest is free pages that a
+    /// defragmentation gives back. Absent where the member does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_size_in_use_bytes: Option<i64>,
     /// The etcd version it reports (`3.4.23`), when it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
