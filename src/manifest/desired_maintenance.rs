@@ -43,6 +43,9 @@ pub struct Defragmentation {
     pub pause_between_members: Duration,
     /// When a single member may be defragmented; `None`: never on its own.
     pub window: Option<MaintenanceWindow>,
+    /// Under NOSPACE recovery, while the data fills the quota: how often each member is
+    /// defragmented again.
+    pub no_space_recheck: Duration,
 }
 
 impl Default for Defragmentation {
@@ -53,6 +56,7 @@ impl Default for Defragmentation {
             min_reclaimable_bytes: 64 * 1024 * 1024,
             pause_between_members: Duration::from_secs(30),
             window: None,
+            no_space_recheck: Duration::from_secs(120),
         }
     }
 }

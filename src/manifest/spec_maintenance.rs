@@ -46,6 +46,12 @@ pub struct DefragmentationSection {
     /// (except to recover from NOSPACE under `policy.noSpace: Recover`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<MaintenanceWindowSection>,
+    /// Under `policy.noSpace: Recover`, while the data still fills the quota after every
+    /// member was defragmented: how often each member is defragmented again (etcd
+    /// shows the space a client's compaction freed only after its next write, which
+    /// the alarm refuses). More than 0. Default: `2m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_space_recheck: Option<HumanDuration>,
 }
 
 /// A recurring window: it opens at each occurrence of `schedule` and stays open for

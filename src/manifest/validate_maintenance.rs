@@ -38,6 +38,12 @@ impl Checker {
             defaults.pause_between_members,
             Zero::Allowed,
         );
+        let recheck = self.duration(
+            "spec.maintenance.defragmentation.noSpaceRecheck",
+            section.no_space_recheck.as_ref(),
+            defaults.no_space_recheck,
+            Zero::Refused,
+        );
         let window = match &section.window {
             None => Some(None),
             Some(window) => {
@@ -63,6 +69,7 @@ impl Checker {
                 min_reclaimable_bytes: min_reclaimable?,
                 pause_between_members: pause?,
                 window: window?,
+                no_space_recheck: recheck?,
             },
             no_space,
             quota_backend_bytes: quota?,

@@ -73,7 +73,7 @@ fn maintenance(
     if busy.replacement.is_some() || busy.restore.is_some() || busy.scale.is_some() {
         return Vec::new();
     }
-    if let Some(decisions) = nospace::decide(desired, observed, history, list) {
+    if let Some(decisions) = nospace::decide(desired, observed, history, list, now) {
         return decisions;
     }
     defrag::decide(desired, observed, history, list, now)

@@ -9,7 +9,9 @@
 //! every database is below 90% of the quota. The controller never compacts.
 
 use super::defrag::{members, next_of_many};
-use super::{Decision, Rule, Step};
+use jiff::Timestamp;
+
+use super::{Decision, Rule, Step, window_end};
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
 use crate::manifest::desired::{ETCD_DEFAULT_QUOTA_BYTES, NoSpacePolicy};
@@ -65,6 +67,7 @@ pub(super) fn decide(
     observed: &Observed,
     history: &History,
     list: &[ListedMember],
+    now: Timestamp,
 ) -> Option<Vec<Decision>> {
     let summary = describe(desired, observed)?;
     if desired.maintenance.no_space == NoSpacePolicy::Manual {
@@ -73,7 +76,7 @@ pub(super) fn decide(
         );
         return Some(vec![Decision::refuse(Rule::NoSpace, message)]);
     }
-    Some(recover(desired, observed, history, list, &summary))
+    Some(recover(desired, observed, history, list, now, &summary))
 }
 
 fn recover(
@@ -81,8 +84,10 @@ fn recover(
     observed: &Observed,
     history: &History,
     list: &[ListedMember],
+    now: Timestamp,
     summary: &str,
 ) -> Vec<Decision> {
+    let recheck = desired.maintenance.defragmentation.no_space_recheck;
     let (quota, _) = quota(desired, observed);
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
     let limit = (quota as f64 * DISARM_BELOW) as i64;
@@ -91,10 +96,15 @@ fn recover(
     let needing: Vec<_> = all
         .iter()
         .filter(|(pod, s)| {
-            let done = history.seen.defragmented.get(pod).is_some_and(|at| *at >= since);
-            // Once done, again only when the client's compaction freed enough of it.
-            !done
-                || (s.db_size_bytes >= limit && s.db_size_in_use_bytes > 0 && s.db_size_in_use_bytes < limit)
+            let last = history.seen.defragmented.get(pod).filter(|at| **at >= since);
+            let Some(last) = last else { return true };
+            // Once done, again when the client's compaction freed enough of it. etcd
+            // counts pages a compaction freed as in use until its next write, which the
+            // alarm refuses: so, while the database fills the quota, again every
+            // `noSpaceRecheck` too.
+            s.db_size_bytes >= limit
+                && ((s.db_size_in_use_bytes > 0 && s.db_size_in_use_bytes < limit)
+                    || now >= window_end(*last, recheck))
         })
         .copied()
         .collect();
@@ -118,14 +128,15 @@ fn recover(
     }
     if let Some((pod, status)) = all.iter().find(|(_, s)| s.db_size_bytes >= limit) {
         let message = format!(
-            "{summary}; every member was defragmented and {pod} still holds {} in use: the data itself fills the quota, so the alarm stays armed; compact in the client (kube-apiserver compacts every 5 minutes), delete data, or raise spec.etcd.quotaBackendBytes",
-            human_bytes(if status.db_size_in_use_bytes > 0 {
-                status.db_size_in_use_bytes
-            } else {
-                status.db_size_bytes
-            })
+            "{summary}; every member was defragmented and {pod} still holds {}: the data itself fills the quota, so the alarm stays armed; compact in the client (kube-apiserver compacts every 5 minutes), delete data, or raise spec.etcd.quotaBackendBytes",
+            human_bytes(status.db_size_bytes)
         );
-        return vec![Decision::refuse(Rule::NoSpace, message)];
+        let next = history.seen.last_defragmentation().map(|last| window_end(last, recheck));
+        let again = format!(
+            "{pod} is defragmented again every {} (spec.maintenance.defragmentation.noSpaceRecheck) while the alarm lasts, in case the client compacted",
+            humantime::format_duration(recheck)
+        );
+        return vec![Decision::refuse(Rule::NoSpace, message), Decision::wait(Rule::NoSpace, next, again)];
     }
     let Some((_, via)) = observed.best_source() else { return Vec::new() };
     let message = format!(

@@ -191,6 +191,10 @@ fn recover_refuses_to_disarm_while_the_data_itself_fills_the_quota() {
     let plan = done.plan(&d, at(2));
     assert!(plan.refuses(Rule::NoSpace) && plan.steps().next().is_none(), "{plan:#?}");
     assert!(plan.decisions[0].message.contains("the data itself fills the quota"), "{plan:#?}");
+    // etcd shows no space freed while writes are refused: again after noSpaceRecheck (2 min).
+    let wait = plan.decisions.iter().find(|d| matches!(d.outcome, Outcome::Wait { .. })).expect("a wait");
+    assert_eq!(plan.next_deadline(), Some(at(121)), "{wait:?}");
+    assert_eq!(defragmented(&only_step(&done.plan(&d, at(121))).0), Some(pod(0)));
     // The client compacted: half of it is free, so it is defragmented again, then disarmed.
     let compacted = done.clone().db(0, 16, 2);
     assert_eq!(defragmented(&only_step(&compacted.plan(&d, at(3))).0), Some(pod(0)));
