@@ -233,6 +233,9 @@ fn benchmark_defragmentation_after_100_mb_with_default_settings() {
     let (before, after, seconds, longest) = shrink(&h, "bench", 100, Duration::from_secs(300));
     let mib =
         |v: &[i64]| v.iter().map(|b| format!("{:.1}", *b as f64 / MIB as f64)).collect::<Vec<_>>().join(", ");
+    for line in h.daemon_log().lines().filter(|l| l.contains("member defragmented")) {
+        println!("BENCH {line}");
+    }
     println!(
         "BENCH db MiB before [{}] after [{}]; compaction to every member shrunk {seconds:.1} s; longest unavailability {} ms",
         mib(&before),
