@@ -29,3 +29,22 @@ fn schema_describes_every_field() {
     }
     assert_eq!(schema["title"], "EtcdCluster");
 }
+
+#[test]
+fn schema_describes_the_maintenance_settings() {
+    let schema = etcd_warden::manifest::schema();
+    let defs = &schema["$defs"];
+    let described = |def: &str, field: &str| {
+        let description = defs[def]["properties"][field]["description"].as_str().unwrap_or_default();
+        assert!(!description.is_empty(), "{def}.{field} has no description");
+    };
+    described("ClusterSpec", "maintenance");
+    described("MaintenanceSection", "defragmentation");
+    for field in ["enabled", "minFragmentation", "minReclaimable", "pauseBetweenMembers", "window"] {
+        described("DefragmentationSection", field);
+    }
+    described("EtcdSection", "quotaBackendBytes");
+    described("PolicySection", "noSpace");
+    let text = serde_json::to_string(&defs["NoSpace"]).expect("json");
+    assert!(text.contains("Manual") && text.contains("Recover"), "{text}");
+}

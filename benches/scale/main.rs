@@ -73,6 +73,8 @@ fn healthy() -> Observed {
         leader: Some(id(0)),
         revision: 42,
         db_size_bytes: 20480,
+        db_size_in_use_bytes: 20480,
+        db_size_quota_bytes: 0,
         is_learner: false,
         errors: Vec::new(),
         version: "3.4.23".to_owned(),

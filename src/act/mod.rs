@@ -4,6 +4,7 @@
 //! died between two steps converges by running the next pass. This module decides
 //! nothing: the plan says what to do.
 
+mod maintenance;
 mod membership;
 mod restore;
 
@@ -104,8 +105,11 @@ pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mu
         }
         let span = tracing::info_span!("step", step = step.name(), rule = %rule);
         let result = async {
-            let evidence = evidence(ctx, step).await;
+            let mut evidence = evidence(ctx, step).await;
             let result = take(ctx, step, history).await;
+            if let (Step::Defragment { endpoint, db_size_before, .. }, Ok(())) = (step, &result) {
+                evidence.push_str(&maintenance::sizes(ctx, endpoint, *db_size_before).await);
+            }
             let outcome = record(ctx, step, rule, result.as_ref().err(), &evidence);
             tracing::info!(ok = result.is_ok(), "step taken");
             report.last_action = Some(LastAction {
@@ -253,6 +257,8 @@ async fn take<P: Platform>(
             restore::restore(ctx, history, step).await
         }
         Step::MoveLeader { to, via } => membership::move_leader(ctx, *to, via).await,
+        Step::Defragment { pod, endpoint, .. } => maintenance::defragment(ctx, history, *pod, endpoint).await,
+        Step::DisarmAlarm { via } => maintenance::disarm(ctx, via).await,
         Step::RetireMember { pod } => {
             history.in_flight.scale = None;
             membership::retire(ctx, *pod).await

@@ -14,6 +14,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a membership change may take: a raft round trip, perhaps through a leader
 /// election right after a member was lost (etcdctl allows 5 s).
 const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a defragmentation may take: etcd rewrites the whole database file, which
+/// takes seconds per gigabyte (etcdctl allows 5 s by default; its docs advise more for
+/// large databases).
+const DEFRAGMENT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Talks to etcd members by client URL.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +57,8 @@ impl EtcdAdmin {
             leader: (status.leader() != 0).then_some(MemberId(status.leader())),
             revision: status.header().map(|h| h.revision()).unwrap_or_default(),
             db_size_bytes: status.db_size(),
+            db_size_in_use_bytes: status.raft_used_db_size(),
+            db_size_quota_bytes: status.db_size_quota(),
             is_learner: status.is_learner(),
             errors: status.errors().to_vec(),
             version: status.version().to_owned(),
@@ -171,6 +177,45 @@ impl EtcdAdmin {
 }
 
 impl EtcdAdmin {
+    /// Defragments the member at `endpoint` (only it: defragmentation is per member).
+    /// The member blocks reads and writes while it rewrites its database.
+    ///
+    /// # Errors
+    /// When the member cannot be reached, refuses, or takes longer than 5 minutes.
+    pub async fn defragment(&self, endpoint: &str) -> Result<(), EtcdError> {
+        let mut client = self.connect_for(endpoint, DEFRAGMENT_TIMEOUT).await?;
+        bounded_for(endpoint, DEFRAGMENT_TIMEOUT, client.defragment()).await.map(|_| ())
+    }
+
+    /// Disarms every NOSPACE alarm of the cluster (`etcdctl alarm disarm`): etcd keeps
+    /// one per member that raised it, so each is listed and deactivated. Returns the
+    /// members whose alarm was disarmed.
+    ///
+    /// # Errors
+    /// When the member cannot be reached or refuses.
+    pub async fn disarm_no_space(&self, endpoint: &str) -> Result<Vec<MemberId>, EtcdError> {
+        use etcd_client::{AlarmAction, AlarmOptions, AlarmType};
+        let mut client = self.connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
+        let listed =
+            bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.alarm(AlarmAction::Get, AlarmType::None, None))
+                .await?;
+        let members: Vec<u64> = listed
+            .alarms()
+            .iter()
+            .filter(|a| a.alarm() == AlarmType::Nospace)
+            .map(etcd_client::AlarmMember::member_id)
+            .collect();
+        for member in &members {
+            let mut options = AlarmOptions::new();
+            options.with_member(*member);
+            let call = client.alarm(AlarmAction::Deactivate, AlarmType::Nospace, Some(options));
+            bounded_for(endpoint, MEMBERSHIP_TIMEOUT, call).await?;
+        }
+        Ok(members.into_iter().map(MemberId).collect())
+    }
+}
+
+impl EtcdAdmin {
     /// Connects to one member with a per-request timeout.
     async fn connect_for(&self, endpoint: &str, timeout: Duration) -> Result<Client, EtcdError> {
         let options = connect_options(self.tls.as_ref(), Some(timeout));
@@ -238,5 +283,13 @@ impl EtcdApi for EtcdAdmin {
 
     fn count_keys<'a>(&'a self, endpoint: &'a str, revision: i64) -> EtcdCall<'a, u64> {
         Box::pin(EtcdAdmin::count_keys(self, endpoint, revision))
+    }
+
+    fn defragment<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, ()> {
+        Box::pin(EtcdAdmin::defragment(self, endpoint))
+    }
+
+    fn disarm_no_space<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, Vec<MemberId>> {
+        Box::pin(EtcdAdmin::disarm_no_space(self, endpoint))
     }
 }

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use crate::domain::{ClusterName, PodName};
 
+pub use super::desired_maintenance::{
+    Defragmentation, ETCD_DEFAULT_QUOTA_BYTES, Maintenance, MaintenanceWindow, NoSpacePolicy,
+};
+
 /// A validated `EtcdCluster` manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredCluster {
@@ -27,6 +31,8 @@ pub struct DesiredCluster {
     pub policy: Policy,
     /// Failure windows per failure class.
     pub recovery: RecoveryWindows,
+    /// Defragmentation, the NOSPACE policy and the database quota.
+    pub maintenance: Maintenance,
 }
 
 /// The allowed member counts: an even count tolerates no more failures than the odd

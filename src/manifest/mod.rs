@@ -5,15 +5,18 @@
 //! of this module reads a `Manifest`; it reads the `DesiredCluster`.
 
 pub mod desired;
+mod desired_maintenance;
 mod error;
 mod load;
 mod schema;
 mod spec;
 mod spec_backup;
 mod spec_tls;
+mod spec_maintenance;
 mod spec_values;
 mod validate;
 mod validate_backup;
+mod validate_maintenance;
 mod validate_platform;
 
 pub use desired::*;
@@ -26,6 +29,9 @@ pub use spec::{
 };
 pub use spec_backup::{BackupSection, RetentionSection, S3Options};
 pub use spec_tls::{LocalTls, MemberTlsSection};
+pub use spec_maintenance::{
+    ByteSizeValue, DefragmentationSection, MaintenanceSection, MaintenanceWindowSection, NoSpace,
+};
 pub use spec_values::{BackupSchedule, Endpoints, HumanDuration, Ports};
 
 #[cfg(test)]

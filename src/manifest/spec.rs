@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::spec_backup::BackupSection;
 use super::spec_tls::LocalTls;
+use super::spec_maintenance::{ByteSizeValue, MaintenanceSection, NoSpace};
 use super::spec_values::{Endpoints, HumanDuration, Ports, null_as_default, null_as_default_value};
 
 /// The manifest format version this build understands.
@@ -84,6 +85,10 @@ pub struct ClusterSpec {
     /// controller acts on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoverySection>,
+    /// Routine care of the members' databases (defragmentation). Absent: every default
+    /// (defragmentation on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceSection>,
 }
 
 /// Where the members run: exactly one of `local` or `dcos`.
@@ -175,6 +180,12 @@ pub struct EtcdSection {
     /// pod name (`etcd-0`) to client URL naming every member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Endpoints>,
+    /// The members' database quota (`--quota-backend-bytes`): a byte count or a size
+    /// with a unit (`4GiB`), 1MiB to 8GiB. The local platform starts etcd with it; on
+    /// DC/OS it only informs reporting (the package sets the flag). Absent: etcd's
+    /// default, 2 GiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_backend_bytes: Option<ByteSizeValue>,
 }
 
 /// Client TLS files, as PEM files.
@@ -203,6 +214,10 @@ pub struct PolicySection {
     /// before the loss; `0s` allows no data loss at all. Default: `1h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_data_loss: Option<HumanDuration>,
+    /// What a NOSPACE alarm (a database at its quota, refusing writes) leads to.
+    /// Default: `Manual`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_space: Option<NoSpace>,
 }
 
 /// What a scale-up needs.

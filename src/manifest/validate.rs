@@ -282,11 +282,12 @@ impl Manifest {
         let backup = check.backup(spec.backup.as_ref());
         let policy = check.policy(spec.policy.as_ref(), spec.backup.is_some());
         let recovery = check.recovery(spec);
+        let maintenance = check.maintenance(spec);
         let reconcile = match spec.paused {
             Some(true) => ReconcileMode::Paused,
             Some(false) | None => ReconcileMode::Active,
         };
-        match (name, members, platform, etcd, backup, policy, recovery) {
+        match (name, members, platform, etcd, backup, policy, recovery, maintenance) {
             (
                 Some(name),
                 Some(members),
@@ -295,9 +296,18 @@ impl Manifest {
                 Some(backup),
                 Some(policy),
                 Some(recovery),
-            ) if check.is_clean() => {
-                Ok(DesiredCluster { name, members, reconcile, platform, etcd, backup, policy, recovery })
-            }
+                Some(maintenance),
+            ) if check.is_clean() => Ok(DesiredCluster {
+                name,
+                members,
+                reconcile,
+                platform,
+                etcd,
+                backup,
+                policy,
+                recovery,
+                maintenance,
+            }),
             _ => Err(check.errors),
         }
     }

@@ -80,8 +80,9 @@ impl Checker {
         }))
     }
 
-    /// Checks a schedule at `path` (backups or drills): a cron expression or `every`.
-    fn schedule(&mut self, path: &'static str, schedule: &BackupSchedule) -> Option<Schedule> {
+    /// Checks a schedule at `path` (backups, drills, maintenance windows): a cron
+    /// expression or `every`.
+    pub(super) fn schedule(&mut self, path: &str, schedule: &BackupSchedule) -> Option<Schedule> {
         match schedule {
             BackupSchedule::Every(interval) => {
                 self.required_duration(&format!("{path}.every"), interval, Zero::Refused).map(Schedule::Every)

@@ -146,8 +146,10 @@ fn endpoint_templates_need_pod_and_only_known_placeholders() {
     for (template, refusal) in cases {
         let mut m = manifest();
         m.spec.platform = Some(dcos(token()));
-        m.spec.etcd =
-            Some(EtcdSection { tls: None, endpoints: Some(Endpoints::Template(template.to_owned())) });
+        m.spec.etcd = Some(EtcdSection {
+            endpoints: Some(Endpoints::Template(template.to_owned())),
+            ..EtcdSection::default()
+        });
         match refusal {
             None => assert_eq!(
                 m.validate().map(|d| d.etcd.endpoints),
@@ -169,6 +171,7 @@ fn endpoint_maps_name_every_member_and_only_members() {
         endpoints: Some(Endpoints::Map(
             urls.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
         )),
+        ..EtcdSection::default()
     });
     assert_refused(&m, "spec.etcd.endpoints.etcd-3: \"etcd-3\" is not a member pod of this 3-member cluster");
     assert_refused(&m, "spec.etcd.endpoints: etcd-2 has no client URL");
@@ -311,5 +314,71 @@ proptest! {
             desired.map(|d| d.recovery.agent_lost_after),
             Ok(Duration::from_secs(amount * seconds))
         );
+    }
+}
+
+#[test]
+fn maintenance_defaults_to_defragmentation_on_and_nospace_manual() {
+    let d = manifest().validate().expect("valid");
+    assert_eq!(d.maintenance, Maintenance::default());
+    let defrag = &d.maintenance.defragmentation;
+    assert!(defrag.enabled && defrag.window.is_none());
+    assert_eq!((defrag.min_fragmentation, defrag.min_reclaimable_bytes), (0.45, 64 * 1024 * 1024));
+    assert_eq!(defrag.pause_between_members, Duration::from_secs(30));
+    assert_eq!((d.maintenance.no_space, d.maintenance.quota_backend_bytes), (NoSpacePolicy::Manual, None));
+}
+
+#[test]
+fn maintenance_settings_parse_byte_sizes_and_refuse_bad_values_one_error_each() {
+    let text = "apiVersion: etcd-warden/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: k\nspec:\n  etcd:\n    quotaBackendBytes: 16MiB\n  policy:\n    noSpace: Recover\n  maintenance:\n    defragmentation:\n      minFragmentation: 0.2\n      minReclaimable: 8MiB\n      pauseBetweenMembers: 1s\n      window:\n        schedule: \"0 3 * * *\"\n        duration: 30m\n";
+    let d = parse_str("m", text).expect("valid").remove(0).desired;
+    assert_eq!(d.maintenance.quota_backend_bytes, Some(16 * 1024 * 1024));
+    assert_eq!(d.maintenance.no_space, NoSpacePolicy::Recover);
+    assert_eq!(d.maintenance.defragmentation.min_reclaimable_bytes, 8 * 1024 * 1024);
+    assert_eq!(d.maintenance.defragmentation.pause_between_members, Duration::from_secs(1));
+    assert!(d.maintenance.defragmentation.window.is_some());
+    let section = |f: DefragmentationSection| {
+        let mut m = manifest();
+        m.spec.maintenance = Some(MaintenanceSection { defragmentation: Some(f) });
+        m
+    };
+    let cases = [
+        (
+            section(DefragmentationSection { min_fragmentation: Some(0.0), ..Default::default() }),
+            "spec.maintenance.defragmentation.minFragmentation: 0 is not allowed (allowed: a share of the database, more than 0 and at most 1, e.g. 0.45)",
+        ),
+        (
+            section(DefragmentationSection { min_fragmentation: Some(1.5), ..Default::default() }),
+            "spec.maintenance.defragmentation.minFragmentation: 1.5 is not allowed",
+        ),
+        (
+            section(DefragmentationSection {
+                min_reclaimable: Some("64 parsecs".into()),
+                ..Default::default()
+            }),
+            "spec.maintenance.defragmentation.minReclaimable: \"64 parsecs\" is not a byte size",
+        ),
+        (
+            section(DefragmentationSection {
+                window: Some(MaintenanceWindowSection {
+                    schedule: BackupSchedule::Cron("61 * * * *".into()),
+                    duration: "0s".into(),
+                }),
+                ..Default::default()
+            }),
+            "spec.maintenance.defragmentation.window.schedule: \"61 * * * *\" is not a valid cron expression",
+        ),
+    ];
+    for (m, message) in cases {
+        assert_refused(&m, message);
+    }
+    for (quota, message) in [
+        ("16KiB", "spec.etcd.quotaBackendBytes: 16.0 KiB is not allowed (allowed: 1MiB to 8GiB"),
+        ("9GiB", "spec.etcd.quotaBackendBytes: 9.0 GiB is not allowed"),
+        ("lots", "spec.etcd.quotaBackendBytes: \"lots\" is not a byte size"),
+    ] {
+        let mut m = manifest();
+        m.spec.etcd = Some(EtcdSection { quota_backend_bytes: Some(quota.into()), ..EtcdSection::default() });
+        assert_refused(&m, message);
     }
 }

@@ -118,6 +118,8 @@ mod tests {
             leader: Some(MemberId(1)),
             revision: 1,
             db_size_bytes: 1,
+            db_size_in_use_bytes: 1,
+            db_size_quota_bytes: 0,
             is_learner: false,
             errors: Vec::new(),
             version: version.to_owned(),

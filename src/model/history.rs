@@ -195,6 +195,12 @@ pub struct Seen {
     /// When the last observation was folded in.
     #[serde(default)]
     pub last_observed_at: Option<Timestamp>,
+    /// When each member's database was last defragmented by the controller.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub defragmented: BTreeMap<PodName, Timestamp>,
+    /// When a member was first seen reporting the NOSPACE alarm, while it lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_space_since: Option<Timestamp>,
 }
 
 /// Operations in flight: a bootstrap's token, a replacement, a restore's chosen
@@ -222,6 +228,11 @@ pub struct InFlight {
 }
 
 impl Seen {
+    /// When the controller last defragmented a member, any member.
+    pub fn last_defragmentation(&self) -> Option<Timestamp> {
+        self.defragmented.values().max().copied()
+    }
+
     /// Counts one more restart of `pod` (in place, or asked of the platform) at `at`.
     pub fn count_restart(&mut self, pod: PodName, at: Timestamp) {
         let count = self.restarts.get(&pod).map_or(0, |r| r.count);
@@ -267,6 +278,15 @@ impl History {
         self.seen.unanswered_since.retain(|pod, _| known.contains(pod));
         self.seen.lost_since.retain(|pod, _| known.contains(pod));
         self.seen.restarts.retain(|pod, _| known.contains(pod));
+        self.seen.defragmented.retain(|pod, _| known.contains(pod));
+        let alarmed =
+            observed.endpoints.values().filter_map(|r| r.as_ref().ok()).any(|s| s.has_no_space_alarm());
+        let answered = observed.endpoints.values().any(Result::is_ok);
+        if alarmed {
+            self.seen.no_space_since.get_or_insert(observed.at);
+        } else if answered {
+            self.seen.no_space_since = None;
+        }
         let replaced = self.in_flight.replacement.as_ref().map(|r| r.pod);
         if let Some(pod) = replaced {
             // Done once the slot's member is a healthy voter again.

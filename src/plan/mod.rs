@@ -5,6 +5,9 @@
 //! plan can be printed (`etcd-warden plan`), asserted on in tests and explained.
 
 mod bootstrap;
+mod defrag;
+mod maintenance_window;
+pub mod nospace;
 mod quorum;
 mod replace;
 mod replace_window;
@@ -51,7 +54,29 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
     if decisions.iter().all(|d| d.step().is_none()) {
         decisions.extend(scale::decide(desired, observed, history, now));
     }
+    if decisions.iter().all(|d| d.step().is_none()) {
+        decisions.extend(maintenance(desired, observed, history, now));
+    }
     Plan { decisions }
+}
+
+/// Database maintenance, once nothing else acts and no membership change is in
+/// flight: the NOSPACE alarm first, else routine defragmentation.
+fn maintenance(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    history: &History,
+    now: Timestamp,
+) -> Vec<Decision> {
+    let Some(list) = observed.member_list.as_deref() else { return Vec::new() };
+    let busy = &history.in_flight;
+    if busy.replacement.is_some() || busy.restore.is_some() || busy.scale.is_some() {
+        return Vec::new();
+    }
+    if let Some(decisions) = nospace::decide(desired, observed, history, list, now) {
+        return decisions;
+    }
+    defrag::decide(desired, observed, history, list, now)
 }
 
 /// When a window of `length` that started at `since` ends. An overflow means never,
@@ -71,11 +96,15 @@ fn initial_cluster(desired: &DesiredCluster, observed: &Observed) -> Option<Vec<
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
+mod properties_maintenance;
+#[cfg(test)]
 mod properties_membership;
 #[cfg(test)]
 mod properties_safety;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_maintenance;
 #[cfg(test)]
 mod tests_platform;
 #[cfg(test)]

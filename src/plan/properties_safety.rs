@@ -60,6 +60,8 @@ fn build(fates: &[Fate], backups: &[(i64, i64)]) -> super::tests::World {
                     leader: None,
                     revision: *revision,
                     db_size_bytes: 1,
+                    db_size_in_use_bytes: 1,
+                    db_size_quota_bytes: 0,
                     is_learner: learner,
                     errors: vec![],
                     version: "3.4.13".to_owned(),

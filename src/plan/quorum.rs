@@ -27,6 +27,12 @@ impl Quorum {
         self.healthy >= Self::needed(self.voting)
     }
 
+    /// Whether every voter is healthy and a quorum still holds with one of them paused
+    /// (a defragmentation): never for a single voter.
+    pub(super) fn tolerates_a_pause(&self) -> bool {
+        self.healthy == self.voting && self.healthy > Self::needed(self.voting)
+    }
+
     /// Whether a quorum holds now and still holds once voter `id` has left.
     pub(super) fn holds_without(&self, observed: &Observed, id: MemberId) -> bool {
         let leaving_healthy = observed

@@ -30,6 +30,8 @@ impl Step {
             Self::RejoinReplacement { .. } => "RejoinReplacement",
             Self::ReadSurvivor { .. } => "ReadSurvivor",
             Self::AbandonJoin { .. } => "AbandonJoin",
+            Self::Defragment { .. } => "Defragment",
+            Self::DisarmAlarm { .. } => "DisarmAlarm",
         }
     }
 
@@ -91,6 +93,10 @@ impl Step {
                 format!("read the data of the stopped survivor {pod} through a scratch copy")
             }
             Self::AbandonJoin { pod } => format!("abandon the join of {pod}: it is no longer desired"),
+            Self::Defragment { pod, db_size_before, .. } => {
+                format!("defragment {pod} (db {})", crate::model::etcd::human_bytes(*db_size_before))
+            }
+            Self::DisarmAlarm { .. } => "disarm the NOSPACE alarm: writes work again".to_owned(),
         }
     }
 
@@ -101,6 +107,7 @@ impl Step {
             | Self::WipeFailedBootstrap { .. }
             | Self::TakeBackup
             | Self::MoveLeader { .. }
+            | Self::DisarmAlarm { .. }
             | Self::RequestScaleUp { .. }
             | Self::RestoreFromBackup { .. } => None,
             Self::RestartInPlace { pod, .. }
@@ -117,7 +124,8 @@ impl Step {
             | Self::RetireMember { pod }
             | Self::RejoinReplacement { pod }
             | Self::ReadSurvivor { pod }
-            | Self::AbandonJoin { pod } => Some(*pod),
+            | Self::AbandonJoin { pod }
+            | Self::Defragment { pod, .. } => Some(*pod),
             Self::RemoveMember { pod, .. } => *pod,
         }
     }
@@ -145,6 +153,7 @@ impl Step {
                 | Self::BeginScaleUp { .. }
                 | Self::TakeBackup
                 | Self::AbandonJoin { .. }
+                | Self::DisarmAlarm { .. }
         )
     }
 }

@@ -36,6 +36,7 @@ pub(crate) fn desired(members: MemberCount) -> DesiredCluster {
             max_data_loss: Duration::from_secs(3600),
         },
         recovery: RecoveryWindows::default(),
+        maintenance: crate::manifest::desired::Maintenance::default(),
     }
 }
 
@@ -98,6 +99,8 @@ pub(crate) fn world(members: usize) -> World {
                 leader: Some(MemberId(100)),
                 revision: 42,
                 db_size_bytes: 20480,
+                db_size_in_use_bytes: 20480,
+                db_size_quota_bytes: 0,
                 is_learner: false,
                 errors: Vec::new(),
                 version: "3.4.13".to_owned(),
@@ -262,6 +265,8 @@ impl World {
                 leader: Some(MemberId(100)),
                 revision,
                 db_size_bytes: 1,
+                db_size_in_use_bytes: 1,
+                db_size_quota_bytes: 0,
                 is_learner: true,
                 errors: vec![],
                 version: "3.4.13".to_owned(),

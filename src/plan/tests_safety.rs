@@ -41,6 +41,8 @@ fn answering_alone(mut w: World, i: u8, revision: i64) -> World {
         leader: None,
         revision,
         db_size_bytes: 1,
+        db_size_in_use_bytes: 1,
+        db_size_quota_bytes: 0,
         is_learner: false,
         errors: vec![],
         version: "3.4.13".to_owned(),

@@ -37,6 +37,12 @@ pub enum Rule {
     ScaleBlocked,
     /// The cluster shrinks one member at a time, never the leader first (local only).
     ScaleDown,
+    /// A member whose database is mostly free pages is defragmented: one at a time,
+    /// followers first, the leader last, only while the cluster tolerates a failure.
+    Defragment,
+    /// A NOSPACE alarm: reported; under `policy.noSpace: Recover` every member is
+    /// defragmented and the alarm disarmed once the databases fit the quota.
+    NoSpace,
 }
 
 impl Rule {
@@ -56,6 +62,8 @@ impl Rule {
             Self::ScaleUp => "2-scale-up",
             Self::ScaleBlocked => "2-scale-up-blocked",
             Self::ScaleDown => "scale-down",
+            Self::Defragment => "5-defragment",
+            Self::NoSpace => "6-nospace",
         }
     }
 }
@@ -245,6 +253,23 @@ pub enum Step {
     AbandonJoin {
         /// The slot.
         pod: PodName,
+    },
+    /// Defragment one member's database (`etcdctl defrag` on that member only): it
+    /// gives free pages back to the file system; the member pauses meanwhile.
+    #[serde(rename_all = "camelCase")]
+    Defragment {
+        /// The member.
+        pod: PodName,
+        /// Its client URL.
+        endpoint: String,
+        /// Its database size before, as observed.
+        db_size_before: i64,
+    },
+    /// Disarm the cluster's NOSPACE alarm (`etcdctl alarm disarm`): writes work again.
+    #[serde(rename_all = "camelCase")]
+    DisarmAlarm {
+        /// The healthy member asked.
+        via: String,
     },
     /// Promote the slot's learner to a voting member.
     #[serde(rename_all = "camelCase")]

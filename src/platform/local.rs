@@ -64,6 +64,8 @@ struct ProcessRecord {
 pub struct LocalPlatform {
     root: PathBuf,
     spec: LocalSpec,
+    /// `--quota-backend-bytes` for every member launched; `None`: etcd's default.
+    quota_backend_bytes: Option<u64>,
     /// Serialises port allocation and launches within this controller.
     lock: Mutex<()>,
 }
@@ -76,7 +78,15 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Platf
 impl LocalPlatform {
     /// A platform keeping its members under `root`.
     pub fn new(root: PathBuf, spec: LocalSpec) -> Self {
-        Self { root, spec, lock: Mutex::new(()) }
+        Self { root, spec, quota_backend_bytes: None, lock: Mutex::new(()) }
+    }
+
+    /// The same platform, starting members with `--quota-backend-bytes` (`None`:
+    /// etcd's default of 2 GiB). A member picks a new quota up at its next start.
+    #[must_use]
+    pub fn with_quota_backend_bytes(mut self, quota: Option<u64>) -> Self {
+        self.quota_backend_bytes = quota;
+        self
     }
 
     /// The member's data directory.
@@ -235,6 +245,9 @@ impl LocalPlatform {
             "--logger=zap".to_owned(),
         ];
         args.extend(tls.map(member_flags).unwrap_or_default());
+        if let Some(quota) = self.quota_backend_bytes {
+            args.push(format!("--quota-backend-bytes={quota}"));
+        }
         match &spec.state {
             InitialClusterState::New { token } => {
                 args.push("--initial-cluster-state=new".to_owned());

@@ -78,6 +78,14 @@ pub(super) fn transitions(
     {
         events.push(Event::normal(now, "PlatformReachable", "the platform answers again".to_owned()));
     }
+    match (previous.condition(ConditionType::NoSpace), status.condition(ConditionType::NoSpace)) {
+        (None, Some(alarm)) => events.push(Event::warning(now, "NoSpaceAlarm", alarm.message.clone())),
+        (Some(_), None) => {
+            let message = "the NOSPACE alarm is gone: etcd accepts writes again".to_owned();
+            events.push(Event::normal(now, "NoSpaceCleared", message));
+        }
+        _ => {}
+    }
     if previous.phase != status.phase {
         let message = format!("phase {:?} -> {:?}", previous.phase, status.phase);
         events.push(Event::normal(now, "PhaseChanged", message));

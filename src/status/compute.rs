@@ -85,6 +85,7 @@ fn member_status(
         peer_url: task.peer_url.clone(),
         revision: endpoint.map(|e| e.revision),
         db_size_bytes: endpoint.map(|e| e.db_size_bytes),
+        db_size_in_use_bytes: endpoint.map(|e| e.db_size_in_use_bytes).filter(|n| *n > 0),
         version: endpoint.map(|e| e.version.clone()).filter(|v| !v.is_empty()),
         task: TaskStatus {
             state: state.to_owned(),
@@ -250,6 +251,10 @@ fn conditions(
     {
         c.set(ConditionType::RestoreRequired, True, Reason::MajorityLost, message);
     }
+    if let Some(summary) = crate::plan::nospace::describe(inputs.desired, inputs.observed) {
+        let message = message_of(plan, Rule::NoSpace).unwrap_or(summary);
+        c.set(ConditionType::NoSpace, True, Reason::NoSpaceAlarm, message);
+    }
     if plan.refuses(Rule::BootstrapFailed) {
         let mut message = message_of(plan, Rule::BootstrapFailed).unwrap_or_default();
         if !inputs.logs.is_empty() {
@@ -302,7 +307,12 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
     ClusterStatus {
         name: desired.name.clone(),
         observed_generation: inputs.generation,
-        phase: phase(inputs, &quorum, all_healthy),
+        // A cluster refusing writes (NOSPACE) is not Healthy, though every member is.
+        phase: phase(
+            inputs,
+            &quorum,
+            all_healthy && crate::plan::nospace::describe(desired, observed).is_none(),
+        ),
         desired_members: desired.members.get(),
         quorum,
         members,

@@ -61,6 +61,9 @@ pub enum ConditionType {
     /// and found what its catalog record says (False: why not). Present once a drill
     /// ran, or Unknown while `spec.backup.drill` is set and none ran yet.
     BackupRestorable,
+    /// A member reports the NOSPACE alarm: its database reached the quota and etcd
+    /// refuses writes. Present only while it holds.
+    NoSpace,
 }
 
 /// A condition's status.
@@ -121,6 +124,8 @@ pub enum Reason {
     DrillFailed,
     /// Drills are scheduled but none ran yet.
     NoDrillYet,
+    /// A member reports the NOSPACE alarm.
+    NoSpaceAlarm,
 }
 
 /// The newest backup, as status shows it.
@@ -238,6 +243,10 @@ pub struct MemberStatus {
     pub revision: Option<i64>,
     /// The size of its database.
     pub db_size_bytes: Option<i64>,
+    /// How much of its database holds data; the rest is free pages that a
+    /// defragmentation gives back. Absent where the member does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_size_in_use_bytes: Option<i64>,
     /// The etcd version it reports (`3.4.23`), when it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,

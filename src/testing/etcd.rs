@@ -8,7 +8,7 @@ use super::lock;
 use crate::domain::MemberId;
 use crate::etcd::{EtcdApi, EtcdCall, EtcdError, EtcdErrorKind};
 use crate::model::Observed;
-use crate::model::etcd::{EndpointStatus, ListedMember};
+use crate::model::etcd::{Alarm, EndpointStatus, ListedMember};
 
 #[derive(Debug, Default)]
 struct EtcdState {
@@ -178,6 +178,35 @@ impl EtcdApi for FakeEtcd {
         Box::pin(async move {
             self.call("count_keys", endpoint, &revision.to_string())?;
             Ok(0)
+        })
+    }
+
+    /// A defragmentation gives back every free page: the database shrinks to what is
+    /// in use.
+    fn defragment<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, ()> {
+        Box::pin(async move {
+            self.call("defragment", endpoint, "")?;
+            let mut state = lock(&self.state);
+            if let Some(status) = state.statuses.get_mut(endpoint).filter(|s| s.db_size_in_use_bytes > 0) {
+                status.db_size_bytes = status.db_size_in_use_bytes;
+            }
+            Ok(())
+        })
+    }
+
+    /// The NOSPACE alarm is cluster-wide: disarming it clears it from every member.
+    fn disarm_no_space<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, Vec<MemberId>> {
+        Box::pin(async move {
+            self.call("disarm_no_space", endpoint, "")?;
+            let mut state = lock(&self.state);
+            let mut disarmed = Vec::new();
+            for status in state.statuses.values_mut() {
+                if status.has_no_space_alarm() {
+                    disarmed.push(status.id);
+                }
+                status.errors.retain(|e| Alarm::of_error(e) != Some(Alarm::NoSpace));
+            }
+            Ok(disarmed)
         })
     }
 }

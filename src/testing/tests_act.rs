@@ -211,3 +211,20 @@ async fn every_failed_read_of_a_survivor_is_counted_so_that_the_reads_are_bounde
     assert_eq!(history.in_flight.survivor_reads.get(&pod(0)), Some(&2));
     assert!(history.in_flight.survivors.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_defragmentation_is_recorded_and_its_event_says_the_size_before_and_after() {
+    let mut b = bench();
+    b.f.etcd = crate::testing::FakeEtcd::new(&world(3).db(1, 200, 10).observed);
+    let endpoint = world(3).observed.platform.tasks[1].client_url.clone();
+    let step = Step::Defragment { pod: pod(1), endpoint, db_size_before: 200 * 1024 * 1024 };
+    let (report, history) = b.act(vec![(Rule::Defragment, step)]).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(history.seen.defragmented.get(&pod(1)), Some(&t0()), "recorded for the pause");
+    let events = b.f.store.events(&b.name).expect("events");
+    let message = &events.last().expect("an event").message;
+    assert!(message.contains("db 200.0 MiB -> 10.0 MiB"), "{message}");
+    let (report, _) = b.act(vec![(Rule::NoSpace, Step::DisarmAlarm { via: via() })]).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert!(b.f.etcd.calls().iter().any(|c| c.starts_with("disarm_no_space")));
+}

@@ -1,0 +1,44 @@
+//! Database maintenance steps: defragmenting one member, disarming the NOSPACE alarm.
+
+use super::{ActContext, ActError};
+use crate::domain::PodName;
+use crate::model::History;
+use crate::model::etcd::human_bytes;
+use crate::platform::Platform;
+
+/// Defragments one member, and records when (the pause before the next member, and
+/// NOSPACE recovery, count from it).
+pub(super) async fn defragment<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &mut History,
+    pod: PodName,
+    endpoint: &str,
+) -> Result<(), ActError> {
+    let started = std::time::Instant::now();
+    let result = ctx.admin.defragment(endpoint).await;
+    // Recorded even after a failure or a timeout: the member may have done it, and the
+    // pause before the next one applies either way.
+    history.seen.defragmented.insert(pod, ctx.now);
+    result?;
+    tracing::info!(%pod, seconds = started.elapsed().as_secs_f64(), "member defragmented");
+    Ok(())
+}
+
+/// What a defragmentation's event quotes: the database size before and after.
+pub(super) async fn sizes<P: Platform>(ctx: &ActContext<'_, P>, endpoint: &str, before: i64) -> String {
+    match ctx.admin.status(endpoint).await {
+        Ok(after) => {
+            let (before, after) = (human_bytes(before), human_bytes(after.db_size_bytes));
+            tracing::info!(%before, %after, "database size");
+            format!("; db {before} -> {after}")
+        }
+        Err(error) => format!("; db {} before, size after unknown ({error})", human_bytes(before)),
+    }
+}
+
+/// Disarms the NOSPACE alarm.
+pub(super) async fn disarm<P: Platform>(ctx: &ActContext<'_, P>, via: &str) -> Result<(), ActError> {
+    let members = ctx.admin.disarm_no_space(via).await?;
+    tracing::info!(members = members.len(), "NOSPACE alarm disarmed");
+    Ok(())
+}

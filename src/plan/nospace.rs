@@ -1,0 +1,146 @@
+//! The NOSPACE alarm (rule `6-nospace`): a member's database reached its quota and
+//! etcd refuses writes, cluster-wide, until space is given back and the alarm is
+//! disarmed. Deletes, compaction, defragmentation and disarming still work.
+//!
+//! Under `policy.noSpace: Manual` the plan only says what to run. Under `Recover` every
+//! member is defragmented once since the alarm (one at a time as in `defrag.rs`, without
+//! its thresholds or pause; a single member at once: it refuses writes already), and
+//! again when a compaction by the client freed enough of it; the alarm is disarmed once
+//! every database is below 90% of the quota. The controller never compacts.
+
+use super::defrag::{members, next_of_many};
+use jiff::Timestamp;
+
+use super::{Decision, Rule, Step, window_end};
+use crate::domain::PodName;
+use crate::manifest::desired::DesiredCluster;
+use crate::manifest::desired::{ETCD_DEFAULT_QUOTA_BYTES, NoSpacePolicy};
+use crate::model::etcd::{EndpointStatus, ListedMember, human_bytes};
+use crate::model::{History, Observed};
+
+/// The share of the quota below which every database must be before the alarm is
+/// disarmed: disarming any closer would raise it again at the next writes.
+const DISARM_BELOW: f64 = 0.9;
+
+/// The members' quota and where it comes from.
+pub fn quota(desired: &DesiredCluster, observed: &Observed) -> (u64, &'static str) {
+    if let Some(quota) = desired.maintenance.quota_backend_bytes {
+        return (quota, "spec.etcd.quotaBackendBytes");
+    }
+    let reported = observed
+        .endpoints
+        .values()
+        .filter_map(|r| r.as_ref().ok())
+        .filter_map(|s| u64::try_from(s.db_size_quota_bytes).ok())
+        .max()
+        .filter(|q| *q > 0);
+    match reported {
+        Some(quota) => (quota, "as etcd reports it"),
+        None => (ETCD_DEFAULT_QUOTA_BYTES, "etcd's default 2 GiB"),
+    }
+}
+
+/// One sentence naming the members that report NOSPACE, the largest database and the
+/// quota; `None` without the alarm.
+pub fn describe(desired: &DesiredCluster, observed: &Observed) -> Option<String> {
+    let alarmed: Vec<(PodName, &EndpointStatus)> = observed
+        .platform
+        .tasks
+        .iter()
+        .filter_map(|t| observed.endpoint(t.pod).map(|s| (t.pod, s)))
+        .filter(|(_, s)| s.has_no_space_alarm())
+        .collect();
+    let largest = alarmed.iter().map(|(_, s)| s.db_size_bytes).max()?;
+    let names: Vec<String> = alarmed.iter().map(|(p, _)| p.to_string()).collect();
+    let (quota, source) = quota(desired, observed);
+    Some(format!(
+        "NOSPACE alarm on {}: writes are refused; largest database {} of a quota of {} ({source})",
+        names.join(", "),
+        human_bytes(largest),
+        human_bytes(i64::try_from(quota).unwrap_or(i64::MAX)),
+    ))
+}
+
+/// Decides what a NOSPACE alarm leads to; nothing without one.
+pub(super) fn decide(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    history: &History,
+    list: &[ListedMember],
+    now: Timestamp,
+) -> Option<Vec<Decision>> {
+    let summary = describe(desired, observed)?;
+    if desired.maintenance.no_space == NoSpacePolicy::Manual {
+        let message = format!(
+            "{summary}; policy.noSpace is Manual: compact in the client (`etcdctl compact REVISION`), run `etcdctl defrag` on each member, then `etcdctl alarm disarm`; or delete data, or raise spec.etcd.quotaBackendBytes; spec.policy.noSpace: Recover lets the controller defragment and disarm"
+        );
+        return Some(vec![Decision::refuse(Rule::NoSpace, message)]);
+    }
+    Some(recover(desired, observed, history, list, now, &summary))
+}
+
+fn recover(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    history: &History,
+    list: &[ListedMember],
+    now: Timestamp,
+    summary: &str,
+) -> Vec<Decision> {
+    let recheck = desired.maintenance.defragmentation.no_space_recheck;
+    let (quota, _) = quota(desired, observed);
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    let limit = (quota as f64 * DISARM_BELOW) as i64;
+    let since = history.seen.no_space_since.unwrap_or(observed.at);
+    let all = members(observed, list);
+    let needing: Vec<_> = all
+        .iter()
+        .filter(|(pod, s)| {
+            let last = history.seen.defragmented.get(pod).filter(|at| **at >= since);
+            let Some(last) = last else { return true };
+            // Once done, again when the client's compaction freed enough of it. etcd
+            // counts pages a compaction freed as in use until its next write, which the
+            // alarm refuses: so, while the database fills the quota, again every
+            // `noSpaceRecheck` too.
+            s.db_size_bytes >= limit
+                && ((s.db_size_in_use_bytes > 0 && s.db_size_in_use_bytes < limit)
+                    || now >= window_end(*last, recheck))
+        })
+        .copied()
+        .collect();
+    let (voting, _) = observed.voters_of(list);
+    if let Some((pod, status)) = needing.first() {
+        let why = format!("{summary}; policy.noSpace is Recover: every member is defragmented");
+        if voting > 1 {
+            return next_of_many(observed, list, &needing, Rule::NoSpace, &why).into_iter().collect();
+        }
+        let Some(task) = observed.platform.task(*pod) else { return Vec::new() };
+        let step = Step::Defragment {
+            pod: *pod,
+            endpoint: task.client_url.clone(),
+            db_size_before: status.db_size_bytes,
+        };
+        return vec![Decision::act(
+            Rule::NoSpace,
+            step,
+            format!("{why}: a single member refuses writes already, so at once"),
+        )];
+    }
+    if let Some((pod, status)) = all.iter().find(|(_, s)| s.db_size_bytes >= limit) {
+        let message = format!(
+            "{summary}; every member was defragmented and {pod} still holds {}: the data itself fills the quota, so the alarm stays armed; compact in the client (kube-apiserver compacts every 5 minutes), delete data, or raise spec.etcd.quotaBackendBytes",
+            human_bytes(status.db_size_bytes)
+        );
+        let next = history.seen.last_defragmentation().map(|last| window_end(last, recheck));
+        let again = format!(
+            "{pod} is defragmented again every {} (spec.maintenance.defragmentation.noSpaceRecheck) while the alarm lasts, in case the client compacted",
+            humantime::format_duration(recheck)
+        );
+        return vec![Decision::refuse(Rule::NoSpace, message), Decision::wait(Rule::NoSpace, next, again)];
+    }
+    let Some((_, via)) = observed.best_source() else { return Vec::new() };
+    let message = format!(
+        "{summary}; every member was defragmented and every database is below 90% of the quota: the alarm is disarmed"
+    );
+    vec![Decision::act(Rule::NoSpace, Step::DisarmAlarm { via }, message)]
+}

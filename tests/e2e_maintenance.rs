@@ -1,0 +1,245 @@
+//! Database maintenance end to end, on real etcd: defragmentation after a client's
+//! compaction (followers first, the leader last after a leader move, writes served
+//! throughout), and the NOSPACE alarm (reported under Manual; recovered under Recover
+//! once the client freed space).
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, CompactionOptions, ConnectOptions, DeleteOptions};
+use serde_json::Value;
+use support::{Harness, assert_keys, condition, endpoints, local_manifest, put_keys};
+
+const BOOT: Duration = Duration::from_secs(60);
+const MIB: i64 = 1024 * 1024;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+async fn client(endpoints: &[String]) -> Client {
+    let options = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_timeout(Duration::from_secs(10));
+    Client::connect(endpoints, Some(options)).await.expect("connect to etcd")
+}
+
+/// Writes `count` values of `size` bytes under `prefix/`; stops at the first refusal
+/// and returns how many were written.
+fn fill(endpoints: &[String], prefix: &str, count: usize, size: usize) -> usize {
+    runtime().block_on(async {
+        let mut c = client(endpoints).await;
+        let value = "x".repeat(size);
+        for i in 0..count {
+            if c.put(format!("{prefix}/{i:05}"), value.as_str(), None).await.is_err() {
+                return i;
+            }
+        }
+        count
+    })
+}
+
+/// Deletes everything under `prefix/` and compacts the whole history up to now, as
+/// kube-apiserver does: the client's decision, never the controller's.
+fn delete_and_compact(endpoints: &[String], prefix: &str) {
+    runtime().block_on(async {
+        let mut c = client(endpoints).await;
+        let deleted =
+            c.delete(format!("{prefix}/"), Some(DeleteOptions::new().with_prefix())).await.expect("delete");
+        let revision = deleted.header().expect("header").revision();
+        c.compact(revision, Some(CompactionOptions::new().with_physical())).await.expect("compact");
+    });
+}
+
+fn db_sizes(status: &Value) -> Vec<i64> {
+    status["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["dbSizeBytes"].as_i64().unwrap_or(0))
+        .collect()
+}
+
+/// A put and a get through every endpoint every 200 ms; returns the longest time
+/// without a successful round when stopped.
+struct Probe {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Duration>,
+}
+
+impl Probe {
+    fn start(endpoints: Vec<String>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            runtime().block_on(async move {
+                let mut c = client(&endpoints).await;
+                let (mut last_ok, mut longest) = (Instant::now(), Duration::ZERO);
+                let mut i = 0u64;
+                while !flag.load(Ordering::Relaxed) {
+                    i += 1;
+                    let round = async {
+                        c.put("probe", i.to_string(), None).await.ok()?;
+                        let got = c.get("probe", None).await.ok()?;
+                        (got.kvs().first()?.value_str().ok()? == i.to_string()).then_some(())
+                    };
+                    if tokio::time::timeout(Duration::from_secs(10), round).await.ok().flatten().is_some() {
+                        longest = longest.max(last_ok.elapsed());
+                        last_ok = Instant::now();
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                longest.max(last_ok.elapsed())
+            })
+        });
+        Self { stop, thread }
+    }
+
+    fn stop(self) -> Duration {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("probe thread")
+    }
+}
+
+fn defrag_manifest(name: &str, members: usize, settings: &str) -> String {
+    format!("{}  maintenance:\n    defragmentation:\n{settings}", local_manifest(name, members, ""))
+}
+
+/// Writes, deletes and compacts `mib` MiB, and waits until every member shrank; returns
+/// (sizes before, sizes after, seconds from compaction to every member shrunk, longest
+/// unavailability seen by the probe).
+fn shrink(h: &Harness, name: &str, mib: usize, timeout: Duration) -> (Vec<i64>, Vec<i64>, f64, Duration) {
+    let status = h.wait_healthy(name, 3, BOOT);
+    let urls = endpoints(&status);
+    put_keys(&urls, "keep", 50);
+    assert_eq!(fill(&urls, "bulk", mib * 10, 100 * 1024), mib * 10, "every write accepted");
+    let grown = h.wait_status(name, "the databases grown", BOOT, |s| {
+        db_sizes(s).iter().all(|d| *d > (mib as i64) * MIB / 2)
+    });
+    let before = db_sizes(&grown);
+    let probe = Probe::start(urls.clone());
+    let compacted = Instant::now();
+    delete_and_compact(&urls, "bulk");
+    let shrunk = h.wait_status(name, "every member defragmented", timeout, |s| {
+        let sizes = db_sizes(s);
+        sizes.len() == 3
+            && sizes.iter().zip(&before).all(|(after, before)| *after < before / 3)
+            && s["phase"] == "Healthy"
+    });
+    let seconds = compacted.elapsed().as_secs_f64();
+    let longest = probe.stop();
+    assert_keys(&urls, "keep", 50);
+    let hashes = support::wait_for("HashKV of every member", BOOT, || support::try_hashkv(&urls));
+    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "members differ: {hashes:?}");
+    (before, db_sizes(&shrunk), seconds, longest)
+}
+
+#[test]
+fn every_member_is_defragmented_one_at_a_time_the_leader_last_while_writes_go_on() {
+    let h = Harness::start();
+    let settings = "      minReclaimable: 8MiB\n      pauseBetweenMembers: 1s\n";
+    h.apply("c.yaml", &defrag_manifest("kubernetes", 3, settings));
+    let status = h.wait_healthy("kubernetes", 3, BOOT);
+    let leader = status["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["role"] == "leader")
+        .and_then(|m| m["pod"].as_str())
+        .expect("a leader")
+        .to_owned();
+    let (before, after, seconds, longest) = shrink(&h, "kubernetes", 30, Duration::from_secs(60));
+    eprintln!("db before {before:?}, after {after:?}, {seconds:.1} s, longest unavailability {longest:?}");
+    assert!(longest < Duration::from_secs(5), "writes stalled for {longest:?}");
+    let events = h.events("kubernetes");
+    let defrags: Vec<&Value> = events.iter().filter(|e| e["reason"] == "Defragment").collect();
+    assert_eq!(defrags.len(), 3, "one per member: {defrags:#?}");
+    assert!(
+        defrags
+            .iter()
+            .all(|e| e["kind"] == "Normal" && e["message"].as_str().is_some_and(|m| m.contains(" -> "))),
+        "{defrags:#?}"
+    );
+    assert_eq!(defrags[2]["pod"], leader.as_str(), "the leader last: {defrags:#?}");
+    let moved = events.iter().position(|e| e["reason"] == "MoveLeader" && e["rule"] == "5-defragment");
+    let last = events.iter().position(|e| e["reason"] == "Defragment" && e["pod"] == leader.as_str());
+    assert!(
+        moved.is_some() && moved < last,
+        "leadership moved before the leader was defragmented: {events:#?}"
+    );
+}
+
+#[test]
+fn nospace_is_reported_under_manual_and_recovered_under_recover_once_space_is_freed() {
+    let h = Harness::start();
+    let quota = "  etcd:\n    quotaBackendBytes: 16MiB\n  maintenance:\n    defragmentation:\n      noSpaceRecheck: 1s\n";
+    let manual = format!("{}{quota}", local_manifest("small", 1, ""));
+    h.apply("m.yaml", &manual);
+    let urls = endpoints(&h.wait_healthy("small", 1, BOOT));
+    put_keys(&urls, "keep", 20);
+    let written = fill(&urls, "bulk", 200, 256 * 1024);
+    assert!(written < 200, "the quota stops the writes");
+    let alarm = h
+        .wait_status("small", "the NoSpace condition", BOOT, |s| condition(s, "NoSpace")["status"] == "True");
+    let message = condition(&alarm, "NoSpace")["message"].as_str().unwrap_or_default().to_owned();
+    for words in ["etcd-0", "16.0 MiB", "spec.etcd.quotaBackendBytes", "etcdctl alarm disarm"] {
+        assert!(message.contains(words), "{words:?} missing from {message}");
+    }
+    // A member under NOSPACE still answers and votes: quorum holds, no restore rule.
+    assert_eq!(
+        (alarm["phase"].as_str(), alarm["quorum"]["healthy"].as_u64()),
+        (Some("Degraded"), Some(1)),
+        "{alarm:#}"
+    );
+    assert_eq!(condition(&alarm, "Available")["status"], "True");
+    assert_eq!(support::count_events(&h, "small", "NoSpaceAlarm"), 1);
+    support::assert_holds("under Manual nothing is disarmed", Duration::from_secs(2), || {
+        h.status("small").is_some_and(|s| condition(&s, "NoSpace")["status"] == "True")
+    });
+    assert_eq!(support::count_events(&h, "small", "DisarmAlarm"), 0);
+    h.apply("r.yaml", &format!("{manual}  policy:\n    noSpace: Recover\n"));
+    // Defragmented at once; the data still fills the quota, so the alarm stays.
+    h.wait_status("small", "the refusal to disarm", BOOT, |s| {
+        condition(s, "NoSpace")["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("the data itself fills the quota"))
+    });
+    delete_and_compact(&urls, "bulk");
+    let disarmed =
+        support::wait_for_or_none(BOOT, || h.status("small").filter(|s| condition(s, "NoSpace").is_null()));
+    assert!(
+        disarmed.is_some(),
+        "not disarmed: {:#}\n{:#?}",
+        h.status("small").unwrap_or_default(),
+        h.events("small")
+    );
+    assert_eq!(support::count_succeeded(&h, "small", "DisarmAlarm"), 1);
+    assert!(support::count_succeeded(&h, "small", "Defragment") >= 2);
+    assert_eq!(fill(&urls, "after", 5, 1024), 5, "writes work again");
+    assert_keys(&urls, "keep", 20);
+}
+
+/// The benchmark of docs/benchmarks.md: ~100 MB written, deleted and compacted, with
+/// every default (45%, 64 MiB, 30 s between members). Run with
+/// `cargo test --release --test e2e_maintenance -- --ignored --nocapture`.
+#[test]
+#[ignore = "a benchmark: about two minutes"]
+fn benchmark_defragmentation_after_100_mb_with_default_settings() {
+    let h = Harness::start();
+    h.apply("c.yaml", &local_manifest("bench", 3, ""));
+    let (before, after, seconds, longest) = shrink(&h, "bench", 100, Duration::from_secs(300));
+    let mib =
+        |v: &[i64]| v.iter().map(|b| format!("{:.1}", *b as f64 / MIB as f64)).collect::<Vec<_>>().join(", ");
+    for line in h.daemon_log().lines().filter(|l| l.contains("member defragmented")) {
+        println!("BENCH {line}");
+    }
+    println!(
+        "BENCH db MiB before [{}] after [{}]; compaction to every member shrunk {seconds:.1} s; longest unavailability {} ms",
+        mib(&before),
+        mib(&after),
+        longest.as_millis()
+    );
+}
