@@ -11,8 +11,8 @@ mod load;
 mod schema;
 mod spec;
 mod spec_backup;
-mod spec_tls;
 mod spec_maintenance;
+mod spec_tls;
 mod spec_values;
 mod validate;
 mod validate_backup;
@@ -28,10 +28,10 @@ pub use spec::{
     PlatformSection, PolicySection, QuorumLoss, RecoverySection, ScaleUp, TlsSection,
 };
 pub use spec_backup::{BackupSection, RetentionSection, S3Options};
-pub use spec_tls::{LocalTls, MemberTlsSection};
 pub use spec_maintenance::{
     ByteSizeValue, DefragmentationSection, MaintenanceSection, MaintenanceWindowSection, NoSpace,
 };
+pub use spec_tls::{LocalTls, MemberTlsSection};
 pub use spec_values::{BackupSchedule, Endpoints, HumanDuration, Ports};
 
 #[cfg(test)]

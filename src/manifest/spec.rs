@@ -10,8 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::spec_backup::BackupSection;
-use super::spec_tls::LocalTls;
 use super::spec_maintenance::{ByteSizeValue, MaintenanceSection, NoSpace};
+use super::spec_tls::LocalTls;
 use super::spec_values::{Endpoints, HumanDuration, Ports, null_as_default, null_as_default_value};
 
 /// The manifest format version this build understands.
