@@ -134,6 +134,7 @@ pub fn router(controller: Controller, token: Option<String>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(guarded)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(guard::json_errors))
         .layer(middleware::from_fn(request_span))
         .with_state(state)
 }
@@ -182,7 +183,8 @@ async fn apply(
         let store = state.controller.store();
         let records = store.backups(&name).map_err(ControllerError::from)?;
         if let Err(refusal) = admission::admit(current, &desired, &records, Timestamp::now()) {
-            if refusal.scale {
+            // A dry run changes nothing: not even the refusal shown in the status.
+            if refusal.scale && !query.dry_run {
                 let record = ScaleRefusal { at: Timestamp::now(), message: refusal.message.clone() };
                 store.put_scale_refusal(&name, Some(&record)).map_err(ControllerError::from)?;
                 state.controller.wake(&name).await;
