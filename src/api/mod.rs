@@ -183,8 +183,7 @@ async fn apply(
         let store = state.controller.store();
         let records = store.backups(&name).map_err(ControllerError::from)?;
         if let Err(refusal) = admission::admit(current, &desired, &records, Timestamp::now()) {
-            // A dry run changes nothing: not even the refusal shown in the status.
-            if refusal.scale && !query.dry_run {
+            if refusal.scale {
                 let record = ScaleRefusal { at: Timestamp::now(), message: refusal.message.clone() };
                 store.put_scale_refusal(&name, Some(&record)).map_err(ControllerError::from)?;
                 state.controller.wake(&name).await;

@@ -155,19 +155,3 @@ async fn axum_refusals_have_the_json_error_body() {
         assert!(!error.is_empty() && error.contains(words), "{method} {path}: {error}");
     }
 }
-
-/// Found by the `api` fuzz target: a refused dry run of a member count change
-/// recorded the refusal in the state directory. A dry run changes nothing.
-#[tokio::test]
-async fn a_refused_dry_run_changes_nothing() {
-    let served = serve(None).await;
-    let mut manifest: serde_json::Value =
-        serde_yaml_ng::from_str(include_str!("../../manifests/local-single.yaml")).expect("manifest");
-    manifest["spec"]["highAvailability"] = serde_json::json!(true);
-    let body = manifest.to_string();
-    let (code, answer) = call(&served, "POST", "/v1/clusters?dryRun=true", None, body.as_bytes()).await;
-    assert_eq!(code, 409, "1 to 3 members without a fresh backup: {answer}");
-    assert!(answer.contains("from 1 to 3"), "{answer}");
-    let refusal = served._dir.path().join("state/clusters/single/scale-refusal.json");
-    assert!(!refusal.exists(), "a dry run recorded {}", refusal.display());
-}
