@@ -1,5 +1,6 @@
 //! What every request passes before a handler sees it: the bearer token (compared in
-//! constant time) and the body size limit. Owns no state of its own.
+//! constant time) and the body size limit; and what every refusal leaves with: a JSON
+//! error body. Owns no state of its own.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Request, State};
@@ -30,6 +31,54 @@ pub(super) async fn authorize(State(state): State<Shared>, request: Request, nex
         }
     }
     next.run(request).await
+}
+
+/// Gives axum's own refusals (no such route, a method not allowed, a path or query that
+/// does not parse), which come as plain text or empty, the API's form: a JSON body
+/// `{"error": "<one sentence>"}` naming what is allowed.
+pub(super) async fn json_errors(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || json {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = match status {
+        StatusCode::NOT_FOUND => format!(
+            "there is no route {path} (allowed: /healthz, /metrics, /v1/plan, /v1/clusters, /v1/clusters/NAME and its /status, /events, /plan, /backups, /restore)"
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = allow.as_ref().and_then(|a| a.to_str().ok()).unwrap_or_else(|| methods_of(&path));
+            format!("{method} is not allowed on {path} (allowed: {allowed})")
+        }
+        _ if text.is_empty() => status.canonical_reason().unwrap_or("the request is refused").to_owned(),
+        _ => text,
+    };
+    let mut refused = ApiError::new(status, message).into_response();
+    if let Some(allow) = allow {
+        refused.headers_mut().insert(header::ALLOW, allow);
+    }
+    refused
+}
+
+/// The methods a route takes, as `router` declares them.
+fn methods_of(path: &str) -> &'static str {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["v1", "clusters"] | ["v1", "clusters", _, "backups"] => "GET, POST",
+        ["v1", "plan"] | ["v1", "clusters", _, "restore"] => "POST",
+        ["v1", "clusters", _] => "GET, DELETE",
+        _ => "GET",
+    }
 }
 
 /// Whether `given` equals `expected`, in a time that depends only on the length of

@@ -141,6 +141,7 @@ pub fn router(controller: Controller, token: Option<String>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(guarded)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(guard::json_errors))
         .layer(middleware::from_fn(request_span))
         .with_state(state)
 }

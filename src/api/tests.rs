@@ -132,3 +132,26 @@ async fn names_in_paths_that_could_leave_the_state_directory_are_refused_with_40
         assert!(answer.contains("is not a backup ID (allowed:"), "{answer}");
     }
 }
+
+/// Found by the `api` fuzz target: axum's own refusals came as empty or plain-text
+/// bodies. Every 4xx now has the JSON error body.
+#[tokio::test]
+async fn axum_refusals_have_the_json_error_body() {
+    let served = serve(None).await;
+    let cases = [
+        ("GET", "/nope", 404, "there is no route /nope (allowed: /healthz"),
+        ("GET", "/v1/clusters/single/x", 404, "there is no route"),
+        ("PUT", "/v1/clusters", 405, "PUT is not allowed on /v1/clusters (allowed: GET, POST)"),
+        ("POST", "/healthz", 405, "POST is not allowed on /healthz (allowed: GET)"),
+        ("GET", "/v1/clusters/single/restore", 405, "(allowed: POST)"),
+        ("POST", "/v1/clusters?dryRun=maybe", 400, "dryRun"),
+        ("GET", "/v1/clusters/%ff%fe/status", 400, ""),
+    ];
+    for (method, path, code, words) in cases {
+        let (got, body) = call(&served, method, path, None, b"{}").await;
+        assert_eq!(got, code, "{method} {path}: {body}");
+        let error: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
+        let error = error["error"].as_str().expect("an error sentence");
+        assert!(!error.is_empty() && error.contains(words), "{method} {path}: {error}");
+    }
+}

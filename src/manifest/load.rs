@@ -149,19 +149,61 @@ fn scan(source_name: &str, text: &str) -> Result<(SourceFormat, Vec<Value>), Man
         position,
         message,
     };
+    let deep = |format| {
+        let message = format!(
+            "brackets nested deeper than {MAX_NESTING} levels are not allowed (allowed: at most {MAX_NESTING} levels of [ ] and {{ }})"
+        );
+        too_deep(text).map(|position| syntax(format, (1, Some(position), message)))
+    };
     if text.trim_start().starts_with('{') {
-        match scan_json(text) {
+        // serde_json is linear and stops at its recursion limit; YAML is tried after it
+        // only on a text that is not too deep for it.
+        let json_error = match scan_json(text) {
             Ok(documents) => return Ok((SourceFormat::Json, documents)),
-            Err(json_error) => {
-                return scan_yaml(text)
-                    .map(|documents| (SourceFormat::Yaml, documents))
-                    .map_err(|_| syntax(SourceFormat::Json, json_error));
-            }
+            Err(json_error) => json_error,
+        };
+        if let Some(error) = deep(SourceFormat::Json) {
+            return Err(error);
         }
+        return scan_yaml(text)
+            .map(|documents| (SourceFormat::Yaml, documents))
+            .map_err(|_| syntax(SourceFormat::Json, json_error));
+    }
+    if let Some(error) = deep(SourceFormat::Yaml) {
+        return Err(error);
     }
     scan_yaml(text)
         .map(|documents| (SourceFormat::Yaml, documents))
         .map_err(|error| syntax(SourceFormat::Yaml, error))
+}
+
+/// The deepest nesting of `[` and `{` a source may have: the parsers' own recursion
+/// limit, far beyond any manifest.
+const MAX_NESTING: usize = 128;
+
+/// Where the text first nests `[` and `{` deeper than [`MAX_NESTING`], counting every
+/// bracket (quoted or not: no manifest value holds that many). The YAML parser takes
+/// time quadratic in the nesting before any recursion limit applies (a 1 MiB body of
+/// `[` would hold a thread for hours), so such a text is refused before YAML reads it.
+/// Well-formed JSON (a stored manifest, an API body) never gets here: serde_json reads
+/// it first, in linear time, brackets in strings and all.
+fn too_deep(text: &str) -> Option<Position> {
+    let (mut depth, mut line, mut column) = (0usize, 1, 0);
+    for c in text.chars() {
+        column += 1;
+        match c {
+            '\n' => (line, column) = (line + 1, 0),
+            '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(Position { line, column });
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 type ScanError = (usize, Option<Position>, String);

@@ -382,3 +382,36 @@ fn maintenance_settings_parse_byte_sizes_and_refuse_bad_values_one_error_each() 
         assert_refused(&m, message);
     }
 }
+
+/// Found by the `manifest` fuzz target: the YAML parser takes time quadratic in the
+/// nesting of `[` and `{` (100 KB of `{"a":` held it for over a minute), so deep
+/// brackets are refused before any parser runs, quickly and with one sentence.
+#[test]
+fn brackets_nested_too_deep_are_refused_quickly_before_parsing() {
+    let texts = [
+        format!("a: {}", "[".repeat(1 << 20)),
+        format!("{{\"apiVersion\": 1, \"a\": {}", "{\"a\":".repeat(200_000)),
+        format!("a: {}", "&x [".repeat(20_000)),
+    ];
+    for text in texts {
+        let start = std::time::Instant::now();
+        let error = parse_str("deep.yaml", &text).expect_err("too deep").to_string();
+        assert!(error.contains("brackets nested deeper than 128 levels are not allowed"), "{error}");
+        assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+    }
+    let at_the_limit = format!("a: {}1{}", "[".repeat(128), "]".repeat(128));
+    let error = parse_str("deep.yaml", &at_the_limit).expect_err("not a manifest").to_string();
+    assert!(!error.contains("nested deeper"), "128 levels are the parsers' to judge: {error}");
+}
+
+/// Found by the `manifest` fuzz target: a manifest whose value holds many `[` was
+/// accepted as YAML, but its stored JSON form was refused by the nesting check. JSON
+/// is read by serde_json first, brackets in strings and all.
+#[test]
+fn brackets_inside_a_stored_json_string_are_not_nesting() {
+    let yaml = include_str!("../../manifests/local-single.yaml");
+    let mut manifest: serde_json::Value = serde_yaml_ng::from_str(yaml).expect("the shipped manifest");
+    manifest["spec"]["backup"]["destination"] = serde_json::json!(format!("file:///tmp/{}", "[".repeat(200)));
+    let desired = desired_from_json(&manifest).expect("brackets in a string are no nesting");
+    assert!(desired.backup.is_some());
+}
