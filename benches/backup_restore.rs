@@ -136,15 +136,6 @@ fn etcdctl_snapshot_save(endpoint: &str, file: &Path) -> (Duration, u64) {
     (Duration::from_secs_f64(seconds), kib)
 }
 
-/// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
-fn proc_kib(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("daemon status");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
-}
-
 fn manifest(name: &str, backups: &Path, paused: bool) -> String {
     let yaml = format!(
         "{}  backup:\n    schedule: \"0 3 * * *\"\n    destination: file://{}\n    freshFor: 15m\n",
@@ -212,14 +203,14 @@ fn backup(h: &Harness, name: &str, status: &Value) -> Backup {
     let (etcdctl_time, etcdctl_kib) = etcdctl_snapshot_save(&url(status, "etcd-0"), &file);
     let snapshot_bytes = std::fs::metadata(&file).expect("etcdctl's snapshot").len();
     let pid = h.daemon_pid();
-    let hwm_before_kib = proc_kib(pid, "VmHWM");
+    let hwm_before_kib = support::proc_kib(pid, "VmHWM");
     // Resets VmHWM to the current RSS (Linux >= 4.0), so that the peak is the backup's.
     let hwm_reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
-    let baseline_kib = proc_kib(pid, "VmRSS");
+    let baseline_kib = support::proc_kib(pid, "VmRSS");
     let started = Instant::now();
     let out = h.cli_ok(&["backup", name, "-o", "json"]);
     let warden_time = started.elapsed();
-    let peak_kib = proc_kib(pid, "VmHWM");
+    let peak_kib = support::proc_kib(pid, "VmHWM");
     let record: Value = serde_json::from_str(&out).expect("backup JSON");
     let phases = phase_lines(h.dir.path());
     Backup {

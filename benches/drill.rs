@@ -26,15 +26,6 @@ const VALUE: usize = 256 * 1024;
 const MIB: f64 = 1024.0 * 1024.0;
 const NAME: &str = "drill";
 
-/// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
-fn proc_kib(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("daemon status");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
-}
-
 fn etcdctl(args: &[&str]) -> String {
     let out = Command::new("etcdctl").env("ETCDCTL_API", "3").args(args).output().expect("etcdctl");
     assert!(out.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -103,13 +94,13 @@ fn main() {
     let file = backups.join(NAME).join(format!("{}.db", record["id"].as_str().expect("id")));
     let pid = h.daemon_pid();
     for run in 1..=3 {
-        let baseline = proc_kib(pid, "VmRSS");
+        let baseline = support::proc_kib(pid, "VmRSS");
         std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset the daemon's peak RSS");
         let started = Instant::now();
         let report: Value =
             serde_json::from_str(&h.cli_ok(&["drill", NAME, "-o", "json"])).expect("drill JSON");
         let took = started.elapsed();
-        let peak = proc_kib(pid, "VmHWM");
+        let peak = support::proc_kib(pid, "VmHWM");
         assert_eq!(report["result"], "passed", "{report:#}");
         let scratch = report["scratchPeakRssBytes"].as_u64().unwrap_or_default() as f64 / MIB;
         println!(
