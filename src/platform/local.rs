@@ -30,25 +30,17 @@ use tokio::sync::Mutex;
 pub use super::data::data_state;
 use super::exits::any_exit;
 use super::local_tls::{Pki, member_flags, operator_files};
-use super::ports::{AUTO_PORTS, choose, recorded_by_neighbours};
+pub use super::ports::MemberPorts;
+use super::ports::assign;
 use super::process::{Liveness, ProcessIdentity, find_by_arg, spawn_detached};
 use super::{InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError};
 use crate::domain::PodName;
-use crate::manifest::{LocalSpec, LocalTlsSpec, PortsSpec, TlsFiles};
+use crate::manifest::{LocalSpec, LocalTlsSpec, TlsFiles};
 use crate::model::capabilities::Capabilities;
 use crate::model::platform::{
     AgentState, DataState, PlatformObservation, PlatformRecovery, TaskObservation, TaskState,
 };
 use crate::store::atomic::{ensure_private_dir, read_json, write_json};
-
-/// The client and peer port of one member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberPorts {
-    /// The client port (2379 by convention).
-    pub client: u16,
-    /// The peer port (2380 by convention).
-    pub peer: u16,
-}
 
 /// The recorded process of a member.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,29 +139,7 @@ impl LocalPlatform {
         if let Some(ports) = all.get(&pod) {
             return Ok(*ports);
         }
-        let ports = match self.spec.ports {
-            PortsSpec::Base(base) => {
-                let offset = 2 * u16::from(pod.index());
-                let client = base.checked_add(offset);
-                let peer = client.and_then(|c| c.checked_add(1));
-                match (client, peer) {
-                    (Some(client), Some(peer)) => MemberPorts { client, peer },
-                    _ => {
-                        return Err(PlatformError::Ports(format!(
-                            "base port {base} leaves no room for {pod}"
-                        )));
-                    }
-                }
-            }
-            PortsSpec::Auto => {
-                let mut taken = recorded_by_neighbours(&self.root);
-                taken.extend(all.values().flat_map(|p| [p.client, p.peer]));
-                let client = choose(&self.spec.host, AUTO_PORTS, &taken)?;
-                taken.insert(client);
-                let peer = choose(&self.spec.host, AUTO_PORTS, &taken)?;
-                MemberPorts { client, peer }
-            }
-        };
+        let ports = assign(self.spec.ports, &self.spec.host, &self.root, pod, &all)?;
         all.insert(pod, ports);
         ensure_private_dir(&self.root).map_err(io("create", &self.root))?;
         let path = self.ports_file();

@@ -18,7 +18,54 @@ use std::net::TcpListener;
 use std::ops::RangeInclusive;
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
 use super::PlatformError;
+use crate::domain::PodName;
+use crate::manifest::PortsSpec;
+
+/// The client and peer port of one member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberPorts {
+    /// The client port (2379 by convention).
+    pub client: u16,
+    /// The peer port (2380 by convention).
+    pub peer: u16,
+}
+
+/// The ports of `pod`, which has none yet: from the base port, or free ones of
+/// [`AUTO_PORTS`] on `host` that no member of `recorded` (this cluster's) nor of a
+/// neighbouring cluster under the state directory of `root` has.
+///
+/// # Errors
+/// When a base port leaves no room for the pod, or no port is free.
+pub fn assign(
+    spec: PortsSpec,
+    host: &str,
+    root: &Path,
+    pod: PodName,
+    recorded: &BTreeMap<PodName, MemberPorts>,
+) -> Result<MemberPorts, PlatformError> {
+    match spec {
+        PortsSpec::Base(base) => {
+            let client = base.checked_add(2 * u16::from(pod.index()));
+            match (client, client.and_then(|c| c.checked_add(1))) {
+                (Some(client), Some(peer)) => Ok(MemberPorts { client, peer }),
+                _ => Err(PlatformError::Ports(format!("base port {base} leaves no room for {pod}"))),
+            }
+        }
+        PortsSpec::Auto => {
+            let mut taken = recorded_by_neighbours(root);
+            taken.extend(recorded.values().flat_map(|p| [p.client, p.peer]));
+            let client = choose(host, AUTO_PORTS, &taken)?;
+            taken.insert(client);
+            let peer = choose(host, AUTO_PORTS, &taken)?;
+            Ok(MemberPorts { client, peer })
+        }
+    }
+}
 
 /// Where `ports: auto` draws from: below Linux's default ephemeral range (32768–60999)
 /// and disjoint from the ports the fake DC/OS of the tests gives its pods
