@@ -103,10 +103,11 @@ pub async fn restore_data_dirs(
     check_trailer(snapshot).await?;
     let initial_cluster: Vec<String> = members.iter().map(|m| format!("{}={}", m.pod, m.peer_url)).collect();
     let initial_cluster = initial_cluster.join(",");
+    let tool = SnapshotTool::installed().await;
     let mut staged = Vec::new();
     for member in members {
         let staging = sibling(&member.data_dir, STAGING_SUFFIX)?;
-        let result = stage(snapshot, member, &initial_cluster, token, &staging).await;
+        let result = stage(tool, snapshot, member, &initial_cluster, token, &staging).await;
         staged.push(staging);
         if let Err(error) = result {
             discard(&staged).await;
@@ -166,8 +167,10 @@ fn sibling(data_dir: &Path, suffix: &str) -> Result<PathBuf, RestoreError> {
     Ok(data_dir.with_file_name(sibling))
 }
 
-/// Runs etcdctl for one member into a fresh staging directory, made 0700.
+/// Runs `tool` (etcdctl, or etcdutl from etcd 3.6) for one member into a fresh staging
+/// directory, made 0700.
 async fn stage(
+    tool: SnapshotTool,
     snapshot: &Path,
     member: &RestoreMember,
     initial_cluster: &str,
@@ -182,7 +185,6 @@ async fn stage(
             .map_err(io("create", parent))?;
     }
     remove_dir(staging).await?;
-    let tool = SnapshotTool::installed().await;
     let failed = |reason: String| RestoreError::Etcdctl {
         tool: tool.name(),
         pod: member.pod,
