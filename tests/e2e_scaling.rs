@@ -28,10 +28,7 @@ fn assert_voters(h: &Harness, name: &str, count: usize) -> Value {
                 .as_array()
                 .is_some_and(|m| m.len() == count && m.iter().all(|m| m["role"] != "learner"))
     });
-    let list =
-        support::wait_for("a readable member list", SCALE, || support::try_member_list(&endpoints(&status)));
-    assert_eq!(list.len(), count, "{list:?}");
-    assert!(list.iter().all(|(_, name, learner)| !name.is_empty() && !learner), "{list:?}");
+    support::wait_member_lists_agree(&endpoints(&status), count, SCALE);
     status
 }
 

@@ -46,10 +46,14 @@ fn assert_converged(h: &Harness, certs: &Certs, count: usize) -> Value {
     let hashes = wait_for("hashkv over TLS", HEAL, || tls::try_hashkv(&eps, certs));
     assert!(hashes.windows(2).all(|w| w[0] == w[1]), "hashkv differs: {hashes:?}");
     for endpoint in &eps {
-        let mut list = tls::member_list(endpoint, Some(certs)).expect("member list over TLS");
-        list.sort();
-        let names: Vec<&str> = list.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names, ["etcd-0", "etcd-1", "etcd-2"], "from {endpoint}");
+        // Each member serves the list it has applied: a follower learns of the last
+        // change a heartbeat after the leader, so it is polled, with a deadline.
+        let list = wait_for(&format!("the three members named in {endpoint}'s own list"), HEAL, || {
+            let mut list = tls::member_list(endpoint, Some(certs)).ok()?;
+            list.sort();
+            let names: Vec<&str> = list.iter().map(|(name, _)| name.as_str()).collect();
+            (names == ["etcd-0", "etcd-1", "etcd-2"]).then_some(list)
+        });
         let peers: Vec<&String> = list.iter().flat_map(|(_, urls)| urls).collect();
         assert!(peers.len() == 3 && peers.iter().all(|u| u.starts_with("https://")), "{peers:?}");
         tls::assert_keys(endpoint, certs, "k", count);

@@ -411,6 +411,48 @@ pub fn try_member_list(endpoints: &[String]) -> Option<Vec<(u64, String, bool)>>
     })
 }
 
+/// Waits until every endpoint, asked on its own, lists the same `count` members, each
+/// named (started) and none a learner, and returns that list (sorted by ID).
+///
+/// The status says `Healthy` once the leader has applied the last promotion and the
+/// promoted member says it votes; a follower applies the same entry a heartbeat later,
+/// and etcd serves the member list from the member asked, not through the leader. So
+/// each member is asked, and polled until it has applied the change, with a deadline:
+/// a learner or phantom that stays fails with every member's last answer.
+pub fn wait_member_lists_agree(
+    endpoints: &[String],
+    count: usize,
+    timeout: Duration,
+) -> Vec<(u64, String, bool)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let lists: Vec<Option<Vec<(u64, String, bool)>>> = endpoints
+            .iter()
+            .map(|e| {
+                try_member_list(std::slice::from_ref(e)).map(|mut l| {
+                    l.sort();
+                    l
+                })
+            })
+            .collect();
+        let agreed = lists.first().cloned().flatten().filter(|first| {
+            first.len() == count
+                && first.iter().all(|(_, name, learner)| !name.is_empty() && !learner)
+                && lists.iter().all(|l| l.as_ref() == Some(first))
+        });
+        if let Some(list) = agreed {
+            return list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {count} named voters, no learner or phantom, \
+             in every member's own list: {:#?}",
+            endpoints.iter().zip(&lists).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `etcdctl endpoint hashkv` of every endpoint at one revision, or `None` when a
 /// member does not answer right now.
 pub fn try_hashkv(endpoints: &[String]) -> Option<Vec<u32>> {
@@ -487,14 +529,9 @@ pub fn assert_converged(h: &Harness, name: &str, keys: &[(&str, usize)], timeout
     });
     // etcd may still elect a leader after the last promotion: poll, with a deadline.
     let eps = endpoints(&status);
-    let (list, hashes) = wait_for("a stable member list and hashkv", timeout, || {
-        Some((try_member_list(&eps)?, try_hashkv(&eps)?))
-    });
+    let list = wait_member_lists_agree(&eps, 3, timeout);
     assert_eq!(list.len(), 3, "exactly three members: {list:?}\nevents: {:#?}", h.events(name));
-    assert!(
-        list.iter().all(|(_, name, learner)| !name.is_empty() && !learner),
-        "no phantom, no learner: {list:?}"
-    );
+    let hashes = wait_for("hashkv of every member", timeout, || try_hashkv(&eps));
     assert!(hashes.windows(2).all(|w| w[0] == w[1]), "hashkv differs: {hashes:?}");
     for (prefix, count) in keys {
         assert_keys(&eps, prefix, *count);
