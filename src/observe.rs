@@ -8,7 +8,6 @@ use jiff::Timestamp;
 
 use crate::domain::PodName;
 use crate::etcd::EtcdApi;
-use crate::model::platform::TaskState;
 use crate::model::{BackupView, Observed};
 use crate::platform::{Platform, PlatformError};
 
@@ -23,7 +22,10 @@ pub async fn observe<P: Platform>(
     at: Timestamp,
 ) -> Result<Observed, PlatformError> {
     let tasks = platform.observe().await?;
-    let asks = tasks.tasks.iter().filter(|t| t.task == TaskState::Running).map(|t| async move {
+    // Every slot is asked, whatever the platform says of its task: the member ID that
+    // answers at a slot is that slot's member (a slot that is down costs one short
+    // timeout, and the slots are asked together).
+    let asks = tasks.tasks.iter().filter(|t| !t.client_url.is_empty()).map(|t| async move {
         let answer = admin.status(&t.client_url).await.map_err(|e| e.to_string());
         (t.pod, answer)
     });

@@ -212,3 +212,31 @@ fn with_etcd_3_6_the_snapshot_is_checked_and_restored_by_etcdutl() {
     assert_keys(&endpoints(&after), "k", 30);
     assert!(read(&calls).contains("snapshot restore"), "restored by etcdutl: {:?}", read(&calls));
 }
+
+/// Issue 17's first finding: `host: 127.0.0.1` applied again as `host: localhost`. Every
+/// URL the controller computes changes, and none matches what the members advertise;
+/// the members are known by their IDs, so nothing is restored, and every write made
+/// after the backup stays.
+#[test]
+fn a_host_alias_applied_again_changes_no_member_and_loses_no_write() {
+    let (h, before) = three_members_backed_up_then_written();
+    let ids = |s: &Value| ["etcd-0", "etcd-1", "etcd-2"].map(|p| member(s, p)["id"].clone());
+    let dir = h.dir.path().join("backups");
+    h.apply("alias.yaml", &manifest(3, &dir, "Restore").replace("host: 127.0.0.1", "host: localhost"));
+    // Ten passes past the edit, each looked at: the members keep their IDs throughout.
+    let passes = support::passes(&h, "kubernetes");
+    wait_for("ten passes after the edit", HEAL, || {
+        let status = h.status("kubernetes")?;
+        assert_eq!(ids(&status), ids(&before), "a member changed: {status:#}");
+        (support::passes(&h, "kubernetes") >= passes + 10).then_some(())
+    });
+    let after = h.wait_healthy("kubernetes", 3, HEAL);
+    assert_eq!(ids(&after), ids(&before));
+    for step in ["ReadSurvivor", "RestoreFromSurvivor", "RestoreFromBackup", "RemoveMember", "WipeMember"] {
+        assert_eq!(count_events(&h, "kubernetes", step), 0, "no {step}: {:#?}", h.events("kubernetes"));
+    }
+    assert!(after["restore"].is_null(), "{after:#}");
+    let eps = endpoints(&before);
+    assert_keys(&eps, "k", 100);
+    assert_keys(&eps, "after", 50);
+}

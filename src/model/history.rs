@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Observed;
 use super::etcd::ListedMember;
+use super::membership::{SlotMember, answered_slots};
 use super::platform::{AgentState, TaskState};
 use crate::domain::{BackupId, PodName};
 
@@ -201,6 +202,10 @@ pub struct Seen {
     /// When a member was first seen reporting the NOSPACE alarm, while it lasts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_space_since: Option<Timestamp>,
+    /// The member each slot was last seen answering as, with the peer URLs etcd lists
+    /// for it: how a slot that does not answer is known (`model::membership`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub slots: BTreeMap<PodName, SlotMember>,
 }
 
 /// Operations in flight: a bootstrap's token, a replacement, a restore's chosen
@@ -265,10 +270,19 @@ impl History {
         if let Some(list) = &observed.member_list {
             self.seen.members.clone_from(list);
         }
+        // Who each slot is, as etcd says at the slot's own client URL.
+        self.seen.slots.extend(answered_slots(observed));
         let quorum = observed.member_list.as_deref().is_some_and(|list| observed.has_quorum(list));
         if quorum {
             self.seen.ever_healthy = true;
             self.seen.quorum_seen_at = Some(observed.at);
+            // Survivors read for a restore belong to that incident: a quorum that answers
+            // again (by itself, or after a restore by hand) ends it, and a later incident
+            // reads its survivors afresh.
+            if self.in_flight.restore.is_none() {
+                self.in_flight.survivors.clear();
+                self.in_flight.survivor_reads.clear();
+            }
         }
         for task in &observed.platform.tasks {
             self.fold_task(observed, task);
@@ -295,6 +309,7 @@ impl History {
                 self.in_flight.replacement = None;
             }
         }
+        self.finish_scale_up(observed);
         let top = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).map(|s| s.revision).max();
         if quorum && self.in_flight.restore.is_some() {
             // The restored cluster serves: the restore is done, and what it holds is now
@@ -306,6 +321,20 @@ impl History {
             && self.seen.last_revision.is_none_or(|(seen, _)| revision >= seen)
         {
             self.seen.last_revision = Some((revision, observed.at));
+        }
+    }
+
+    /// A scale-up is done once its members are all voters and no join is in flight: its
+    /// admission is cleared, so that maintenance runs again and a later change of the
+    /// member count needs a fresh backup of its own.
+    fn finish_scale_up(&mut self, observed: &Observed) {
+        let (Some(scale), Some(list)) = (&self.in_flight.scale, observed.member_list.as_deref()) else {
+            return;
+        };
+        let voters = list.iter().filter(|m| !m.is_learner).count();
+        let learners = list.iter().any(|m| m.is_learner);
+        if self.in_flight.replacement.is_none() && !learners && voters >= scale.members {
+            self.in_flight.scale = None;
         }
     }
 
@@ -348,6 +377,8 @@ impl History {
         self.in_flight.survivors.clear();
         self.in_flight.survivor_reads.clear();
         self.seen.restarts.clear();
+        // The restored cluster's members have new IDs: each slot is known again once it answers.
+        self.seen.slots.clear();
         self.restart_windows();
     }
 }

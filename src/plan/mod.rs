@@ -16,9 +16,11 @@ mod restore;
 pub mod scale;
 mod step;
 mod types;
+mod view;
 
 use quorum::Quorum;
 pub use types::{Decision, Outcome, Plan, Rule, Step};
+use view::View;
 
 use jiff::Timestamp;
 
@@ -45,19 +47,53 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
         }
         return Plan { decisions };
     }
-    if let Some(restore) = restore::decide(desired, observed, history, now) {
-        // A permanent quorum loss: only its own decisions stand.
-        return Plan { decisions: restore };
+    let view = View::new(desired, observed, history, now);
+    if let Some(refusal) = unknown_voters(&view) {
+        decisions.push(refusal);
     }
-    decisions.extend(restart::decide(desired, observed, history, now));
-    decisions.extend(replace::decide(desired, observed, history, now));
+    if let Some(restore) = restore::decide(&view) {
+        // A permanent quorum loss: only its own decisions stand.
+        decisions.extend(restore);
+        return Plan { decisions };
+    }
+    decisions.extend(restart::decide(&view));
+    decisions.extend(replace::decide(&view));
     if decisions.iter().all(|d| d.step().is_none()) {
-        decisions.extend(scale::decide(desired, observed, history, now));
+        decisions.extend(scale::decide(&view));
     }
     if decisions.iter().all(|d| d.step().is_none()) {
         decisions.extend(maintenance(desired, observed, history, now));
     }
     Plan { decisions }
+}
+
+/// Voters that belong to no member slot: they answer at no slot's client URL, no slot
+/// was ever seen as them, and etcd lists no slot's client URL for them. Never counted as
+/// lost (so never a reason to restore), and never removed automatically: a person
+/// decides.
+fn unknown_voters(view: &View) -> Option<Decision> {
+    let unknown: Vec<String> = view
+        .members
+        .unknown_voters()
+        .map(|m| {
+            let name =
+                if m.name.is_empty() { "never started".to_owned() } else { format!("name {}", m.name) };
+            format!("member {} ({name}, peer URLs {})", m.id, m.peer_urls.join(" "))
+        })
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let message = format!(
+        "{} {} of the cluster but of no member slot: no slot's client URL answers as {}, no slot was seen as {}, and etcd lists no slot's client URL for {}. {} never counted as lost. If it is gone for good, remove it by hand (`etcdctl member remove ID`); if it is one of ours, check the slots' client URLs (spec.platform host or endpoints)",
+        unknown.join("; "),
+        if unknown.len() == 1 { "is a voter" } else { "are voters" },
+        if unknown.len() == 1 { "it" } else { "them" },
+        if unknown.len() == 1 { "it" } else { "them" },
+        if unknown.len() == 1 { "it" } else { "them" },
+        if unknown.len() == 1 { "It is" } else { "They are" },
+    );
+    Some(Decision::refuse(Rule::UnknownMember, message))
 }
 
 /// Database maintenance, once nothing else acts and no membership change is in
@@ -96,6 +132,8 @@ fn initial_cluster(desired: &DesiredCluster, observed: &Observed) -> Option<Vec<
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
+mod properties_identity;
+#[cfg(test)]
 mod properties_maintenance;
 #[cfg(test)]
 mod properties_membership;
@@ -103,6 +141,8 @@ mod properties_membership;
 mod properties_safety;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_identity;
 #[cfg(test)]
 mod tests_maintenance;
 #[cfg(test)]

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::view::View;
 use super::window_end;
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
-use crate::model::etcd::ListedMember;
 use crate::model::platform::{AgentState, DataState, PlatformRecovery, TaskState};
 use crate::model::{History, JoinKind, Observed};
 
@@ -131,16 +131,15 @@ pub(super) fn hold(
 }
 
 /// Whether the replacement of `pod` is recorded but has changed nothing yet: its old
-/// voter is still listed, no learner has its peer URL, its task is not wiped and the
+/// voter is still listed, it has no learner, its task is not wiped and the
 /// platform was not asked. Such a replacement never holds back a restart in place.
-pub(super) fn untouched(observed: &Observed, history: &History, pod: PodName) -> bool {
+pub(super) fn untouched(view: &View, pod: PodName) -> bool {
+    let history = view.history;
     let Some(replacement) = history.in_flight.replacement.as_ref().filter(|r| r.pod == pod) else {
         return false;
     };
-    let Some(task) = observed.platform.task(pod) else { return false };
-    let list: &[ListedMember] = observed.member_list.as_deref().unwrap_or(&history.seen.members);
-    let listed =
-        |learner: bool| list.iter().any(|m| m.is_learner == learner && m.peer_urls.contains(&task.peer_url));
+    let Some(task) = view.observed.platform.task(pod) else { return false };
+    let listed = |learner: bool| view.members.of(pod).any(|m| m.is_learner == learner);
     replacement.kind == JoinKind::Replace
         && replacement.requested_at.is_none()
         && replacement.launches == 0

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::view::View;
 use super::{Decision, Rule, Step, initial_cluster, window_end};
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
@@ -49,34 +50,23 @@ pub(super) fn backoff(desired: &DesiredCluster, failed: u32) -> Duration {
 
 /// The member slots the restart rule looks after: the desired ones, and any other slot
 /// whose member is still a voter (a scale-down in progress restarts, never restores).
-pub(super) fn slots(desired: &DesiredCluster, observed: &Observed, history: &History) -> Vec<PodName> {
-    observed
-        .platform
-        .tasks
-        .iter()
-        .filter(|t| {
-            desired.members.pods().any(|p| p == t.pod)
-                || history.voters().any(|m| m.peer_urls.contains(&t.peer_url))
-        })
-        .map(|t| t.pod)
-        .collect()
+fn slots(view: &View) -> Vec<PodName> {
+    let voter_of = |pod: PodName| view.members.of(pod).any(|m| !m.is_learner);
+    let desired = |pod: PodName| view.desired.members.pods().any(|p| p == pod);
+    view.observed.platform.tasks.iter().map(|t| t.pod).filter(|p| desired(*p) || voter_of(*p)).collect()
 }
 
 /// One decision per crashed member on a healthy agent.
-pub(super) fn decide(
-    desired: &DesiredCluster,
-    observed: &Observed,
-    history: &History,
-    now: Timestamp,
-) -> Vec<Decision> {
+pub(super) fn decide(view: &View) -> Vec<Decision> {
+    let (desired, observed, history, now) = (view.desired, view.observed, view.history, view.now);
     let initial = initial_cluster(desired, observed).unwrap_or_default();
     let max = desired.recovery.max_restarts;
     let mut decisions = Vec::new();
-    for pod in slots(desired, observed, history) {
+    for pod in slots(view) {
         let Some(task) = observed.platform.task(pod) else { continue };
         // A replacement that changed nothing yet never holds back a restart in place.
         let replacing = history.in_flight.replacement.as_ref().is_some_and(|r| r.pod == pod)
-            && !super::replace_window::untouched(observed, history, pod);
+            && !super::replace_window::untouched(view, pod);
         let rebuilding = task.recovery == PlatformRecovery::Replacing;
         if replacing || rebuilding {
             continue;
@@ -89,6 +79,16 @@ pub(super) fn decide(
             continue;
         }
         if task.task != TaskState::Exited || task.agent != AgentState::Healthy {
+            continue;
+        }
+        if let Some(answer) = observed.endpoint(pod) {
+            // Whoever answers at the slot's client URL is running, whatever the platform
+            // says: a second process is never started on its port and data.
+            let message = format!(
+                "the platform says {pod} exited, but member {} answers at its client URL: not restarted; waiting for the platform to see it",
+                answer.id
+            );
+            decisions.push(Decision::wait(Rule::RestartInPlace, None, message));
             continue;
         }
         if let DataState::Unreadable(why) = &task.data {

@@ -2,9 +2,12 @@
 //!
 //! Judged against the voters of the last member list seen (kept in the history), never
 //! against `spec.members`: mid-replacement, mid scale-up and mid scale-down they differ.
-//! A voter is lost when its data is gone (agent lost, no WAL, or its restarts in place
-//! are used up); every other voter is a survivor, answering or not. The loss is
-//! permanent only when the survivors cannot make a quorum of the voters.
+//! Each voter is tied to its slot by member ID (`View`). A voter is lost when its slot's
+//! data is gone (agent lost, or no WAL and database); every other voter of a slot is a
+//! survivor, answering or not, and a member whose restarts in place are used up is one
+//! too: its data is intact and is read. A voter of no slot is unknown, never lost. The
+//! loss is permanent only when the survivors and the unknown voters cannot make a
+//! quorum of the voters, and never while a quorum answers by member ID.
 //!
 //! Under `policy.quorumLoss: Manual`, `RestoreRequired`. Under `Restore`: first bring
 //! back what can come back: a crashed survivor's data is read through a scratch copy
@@ -17,6 +20,7 @@
 use jiff::Timestamp;
 
 use super::quorum::Quorum;
+use super::view::{Fate, View};
 use super::{Decision, Rule, Step, restart, window_end};
 
 use crate::domain::PodName;
@@ -28,54 +32,69 @@ use crate::model::{ChosenSource, History, Observed};
 /// How many times a stopped survivor's data is read before the restore is refused.
 const MAX_SURVIVOR_READS: u32 = 3;
 
-/// A voter of the last member list and what became of it.
-struct Voter {
-    slot: Option<PodName>,
-    lost: bool,
-}
-
-/// The voters of the last known member list, each mapped to its slot by peer URL.
-fn voters(desired: &DesiredCluster, observed: &Observed, history: &History) -> Vec<Voter> {
-    let fate = |pod: PodName| {
-        let lost = observed.platform.task(pod).is_none_or(|t| {
-            let live = matches!(t.task, TaskState::Running | TaskState::Suspended);
-            t.agent == AgentState::Lost
-                || (!live && t.data == DataState::Missing)
-                || (t.task == TaskState::Exited && restart::exhausted(desired, observed, history, pod))
-        });
-        Voter { slot: Some(pod), lost }
-    };
-    let known: Vec<Voter> = history
-        .voters()
-        .map(|m| {
-            let slot =
-                observed.platform.tasks.iter().find(|t| m.peer_urls.contains(&t.peer_url)).map(|t| t.pod);
-            slot.map_or(Voter { slot: None, lost: true }, fate)
-        })
-        .collect();
-    if known.is_empty() {
-        // No member list was ever recorded: the desired members are the best guess.
-        return desired.members.pods().map(fate).collect();
+/// The voters of the last known member list and what became of each, tied to their
+/// slots by member ID (`View`). Before any member list was recorded, the desired slots.
+fn voters(view: &View) -> Vec<Fate> {
+    let voters: Vec<Fate> = view.list.iter().filter(|m| !m.is_learner).map(|m| view.fate(m)).collect();
+    if !voters.is_empty() {
+        return voters;
     }
-    known
+    // No member list was ever recorded: the desired members are the best guess.
+    let by_slot = |pod: PodName| {
+        let lost = view.observed.platform.task(pod).is_none_or(|t| {
+            let live = matches!(t.task, TaskState::Running | TaskState::Suspended);
+            t.agent == AgentState::Lost || (!live && t.data == DataState::Missing)
+        });
+        if view.observed.is_healthy(pod) {
+            Fate::Serving
+        } else if lost {
+            Fate::Lost(pod)
+        } else {
+            Fate::Survives(pod)
+        }
+    };
+    view.desired.members.pods().map(by_slot).collect()
 }
 
 /// `Some` when the cluster's quorum is permanently lost: the decisions that stand for
 /// it, and nothing else is planned.
-pub(super) fn decide(
-    desired: &DesiredCluster,
-    observed: &Observed,
-    history: &History,
-    now: Timestamp,
-) -> Option<Vec<Decision>> {
-    let voters = voters(desired, observed, history);
-    let survivors: Vec<PodName> = voters.iter().filter(|v| !v.lost).filter_map(|v| v.slot).collect();
-    let healthy = survivors.iter().filter(|p| observed.is_healthy(**p)).count();
+///
+/// Never while a quorum of voters answers by member ID, whatever URLs they advertise. A
+/// voter that belongs to no slot is not lost: it may be serving somewhere unknown, so it
+/// counts with the survivors, and `unknown-member` reports it.
+pub(super) fn decide(view: &View) -> Option<Vec<Decision>> {
+    let (desired, observed, history, now) = (view.desired, view.observed, view.history, view.now);
+    let voters = voters(view);
+    let serving = voters.iter().filter(|f| **f == Fate::Serving).count();
+    let unknown = voters.iter().filter(|f| **f == Fate::Unknown).count();
+    // A member that crashed, however many restarts it used up, keeps its data: it is a
+    // survivor to be read, never a lost member.
+    let survivors: Vec<PodName> = voters
+        .iter()
+        .filter_map(|f| match f {
+            Fate::Survives(pod) => Some(*pod),
+            _ => None,
+        })
+        .collect();
+    // Of the survivors, those that can still come back by themselves: not the ones
+    // whose restarts in place are used up (they are read, as the others are).
+    let stuck = |pod: &PodName| {
+        observed.platform.task(*pod).is_some_and(|t| t.task == TaskState::Exited)
+            && restart::exhausted(desired, observed, history, *pod)
+    };
+    let returning = survivors.iter().filter(|p| !stuck(p)).count();
     let needed = Quorum::needed(voters.len());
-    if healthy >= needed || survivors.len() >= needed {
+    if serving >= needed || serving + returning + unknown >= needed {
         return None;
     }
-    let lost: Vec<PodName> = voters.iter().filter(|v| v.lost).filter_map(|v| v.slot).collect();
+    let lost: Vec<PodName> = voters
+        .iter()
+        .filter_map(|f| match f {
+            Fate::Lost(pod) => Some(*pod),
+            _ => None,
+        })
+        .collect();
+    let stuck: Vec<PodName> = survivors.iter().copied().filter(|p| stuck(p)).collect();
     let lost_names = list(&lost);
     let window = |p: &PodName| {
         let agent_lost = observed.platform.task(*p).is_some_and(|t| t.agent == AgentState::Lost);
@@ -86,11 +105,19 @@ pub(super) fn decide(
         let message = format!("the data of {lost_names} is gone; declared lost at {until} (agentLostAfter)");
         return Some(vec![Decision::wait(Rule::RestoreRequired, Some(until), message)]);
     }
-    let what = format!(
-        "quorum is permanently lost: {} of {} voters lost ({lost_names})",
-        voters.len() - survivors.len(),
-        voters.len()
-    );
+    let mut what = format!("quorum is permanently lost: {} of {} voters lost", lost.len(), voters.len());
+    if !lost.is_empty() {
+        what.push_str(&format!(" ({lost_names})"));
+    }
+    if !stuck.is_empty() {
+        what.push_str(&format!(
+            ", and {} crashed with {} data intact and used up {} restarts in place: {} read as a survivor",
+            list(&stuck),
+            if stuck.len() == 1 { "its" } else { "their" },
+            if stuck.len() == 1 { "its" } else { "their" },
+            if stuck.len() == 1 { "it is" } else { "each is" }
+        ));
+    }
     let mut decisions = Vec::new();
     if !observed.capabilities.automatic_restore {
         let newest = catalog::newest_restorable(&observed.backups.records, now).map_or_else(

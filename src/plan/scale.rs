@@ -9,6 +9,7 @@
 
 use jiff::Timestamp;
 
+use super::view::View;
 use super::{Decision, Quorum, Rule, Step};
 use crate::domain::{BackupId, PodName};
 use crate::manifest::desired::{DesiredCluster, ScaleUpPolicy};
@@ -76,23 +77,15 @@ pub fn refusal(
     )
 }
 
-fn listed<'a>(list: &'a [ListedMember], url: &str) -> Option<&'a ListedMember> {
-    list.iter().find(|m| m.peer_urls.iter().any(|u| u == url))
-}
-
 /// Decides the next scale step, if the member count differs from the desired one.
-pub(super) fn decide(
-    desired: &DesiredCluster,
-    observed: &Observed,
-    history: &History,
-    now: Timestamp,
-) -> Vec<Decision> {
+pub(super) fn decide(view: &View) -> Vec<Decision> {
+    let (desired, observed, history, now) = (view.desired, view.observed, view.history, view.now);
     let Some(list) = observed.member_list.as_deref() else { return Vec::new() };
     if let Some(joining) = &history.in_flight.replacement {
         if desired.members.pods().any(|p| p == joining.pod) {
             return Vec::new();
         }
-        return abandon(observed, list, joining.pod);
+        return abandon(view, joining.pod);
     }
     if observed.capabilities.scale_up == ScaleUpBy::Platform {
         return by_platform(desired, observed, history, list, now);
@@ -102,7 +95,7 @@ pub(super) fn decide(
         observed
             .platform
             .task(*p)
-            .is_some_and(|t| t.task == TaskState::NotLaunched && listed(list, &t.peer_url).is_none())
+            .is_some_and(|t| t.task == TaskState::NotLaunched && !view.members.lists(*p))
     });
     if let Some(pod) = missing {
         let quorum = Quorum::of(observed, list);
@@ -120,7 +113,7 @@ pub(super) fn decide(
             Err(decision) => decision,
         }];
     }
-    scale_down(desired, observed, history, list, now)
+    scale_down(view, list)
 }
 
 /// Where the platform adds members itself: the pods it runs are the member count.
@@ -169,12 +162,13 @@ fn by_platform(
 
 /// A replacement or scale-up of a slot that is no longer desired: its learner is
 /// removed (never promoted), then the join is forgotten and scale-down retires the slot.
-fn abandon(observed: &Observed, list: &[ListedMember], pod: PodName) -> Vec<Decision> {
-    let Some(task) = observed.platform.task(pod) else {
+fn abandon(view: &View, pod: PodName) -> Vec<Decision> {
+    let observed = view.observed;
+    if observed.platform.task(pod).is_none() {
         let message = format!("{pod} is no longer desired and the platform no longer knows it");
         return vec![Decision::act(Rule::ScaleDown, Step::AbandonJoin { pod }, message)];
-    };
-    match listed(list, &task.peer_url).filter(|m| m.is_learner) {
+    }
+    match view.members.of(pod).find(|m| m.is_learner) {
         Some(learner) => {
             let Some((_, via)) = observed.best_source_other_than(Some(pod)) else { return Vec::new() };
             let message = format!("{pod} is no longer desired: its learner is removed, not promoted");
@@ -190,19 +184,14 @@ fn abandon(observed: &Observed, list: &[ListedMember], pod: PodName) -> Vec<Deci
 
 /// One step of a scale-down: retire slots already removed, else remove the highest
 /// extra member (moving leadership first if it leads).
-fn scale_down(
-    desired: &DesiredCluster,
-    observed: &Observed,
-    history: &History,
-    list: &[ListedMember],
-    now: Timestamp,
-) -> Vec<Decision> {
+fn scale_down(view: &View, list: &[ListedMember]) -> Vec<Decision> {
+    let (desired, observed, history, now) = (view.desired, view.observed, view.history, view.now);
     let count = desired.members.get();
     let extra: Vec<PodName> =
         observed.platform.tasks.iter().map(|t| t.pod).filter(|p| usize::from(p.index()) >= count).collect();
     let Some(&pod) = extra.iter().max() else { return Vec::new() };
     let Some(task) = observed.platform.task(pod) else { return Vec::new() };
-    let Some(member) = listed(list, &task.peer_url) else {
+    let Some(member) = view.members.voter(pod).or_else(|| view.members.member(pod)) else {
         let message = format!("{pod} was removed from the cluster; its slot is retired");
         return vec![Decision::act(Rule::ScaleDown, Step::RetireMember { pod }, message)];
     };

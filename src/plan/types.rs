@@ -29,6 +29,9 @@ pub enum Rule {
     RestoreRequired,
     /// A member added but never started, for no slot of ours, is removed first.
     PhantomMember,
+    /// A voter of the cluster belongs to no member slot: it answers at no slot's client
+    /// URL and no slot was seen as it. Reported, never counted as lost.
+    UnknownMember,
     /// Scenarios 3b and 4d under `quorumLoss: Restore`: restore every member.
     Restore,
     /// Scenario 2: the cluster grows one learner at a time behind a fresh backup.
@@ -58,6 +61,7 @@ impl Rule {
             Self::WaitForMembers => "4c-wait-for-members",
             Self::RestoreRequired => "3b/4d-restore-required",
             Self::PhantomMember => "phantom-member",
+            Self::UnknownMember => "unknown-member",
             Self::Restore => "3b/4d-restore",
             Self::ScaleUp => "2-scale-up",
             Self::ScaleBlocked => "2-scale-up-blocked",

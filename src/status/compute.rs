@@ -8,6 +8,7 @@ use super::{
 };
 use crate::domain::{Generation, PodName};
 use crate::manifest::desired::{DesiredCluster, ReconcileMode};
+use crate::model::membership::Membership;
 use crate::model::platform::{AgentState, DataState, TaskState};
 use crate::model::{History, JoinKind, Observed};
 use crate::plan::{Outcome, Plan, Rule};
@@ -43,14 +44,15 @@ impl StatusInputs<'_> {
 fn member_status(
     pod: PodName,
     inputs: &StatusInputs<'_>,
+    members: &Membership<'_>,
     previous: Option<&ClusterStatus>,
 ) -> Option<MemberStatus> {
     let observed = inputs.observed;
     let task = observed.platform.task(pod)?;
     let endpoint = observed.endpoint(pod);
-    // The member list of this pass, or else the last one seen.
-    let list = observed.member_list.as_deref().unwrap_or(&inputs.history.seen.members);
-    let listed = list.iter().find(|m| m.peer_urls.contains(&task.peer_url));
+    // The slot's member in the member list of this pass (or else the last one seen),
+    // known by its ID.
+    let listed = members.member(pod);
     let before = previous.and_then(|p| p.members.iter().find(|m| m.pod == pod));
     let id = endpoint.map(|e| e.id).or(listed.map(|m| m.id));
     let last_role = || match listed {
@@ -255,6 +257,9 @@ fn conditions(
         let message = message_of(plan, Rule::NoSpace).unwrap_or(summary);
         c.set(ConditionType::NoSpace, True, Reason::NoSpaceAlarm, message);
     }
+    if let Some(message) = message_of(plan, Rule::UnknownMember) {
+        c.set(ConditionType::UnknownMember, True, Reason::VoterOfNoSlot, message);
+    }
     if plan.refuses(Rule::BootstrapFailed) {
         let mut message = message_of(plan, Rule::BootstrapFailed).unwrap_or_default();
         if !inputs.logs.is_empty() {
@@ -296,8 +301,10 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
     let observed = inputs.observed;
     let mut pods: BTreeSet<PodName> = desired.members.pods().collect();
     pods.extend(observed.platform.tasks.iter().map(|t| t.pod));
+    let list = observed.member_list.as_deref().unwrap_or(&inputs.history.seen.members);
+    let membership = Membership::join(observed, inputs.history, list);
     let members: Vec<MemberStatus> =
-        pods.into_iter().filter_map(|p| member_status(p, inputs, previous)).collect();
+        pods.into_iter().filter_map(|p| member_status(p, inputs, &membership, previous)).collect();
     let quorum = quorum(desired, observed, inputs.history);
     let unhealthy: Vec<String> =
         desired.members.pods().filter(|p| !observed.is_healthy(*p)).map(|p| p.to_string()).collect();

@@ -64,6 +64,9 @@ pub enum ConditionType {
     /// A member reports the NOSPACE alarm: its database reached the quota and etcd
     /// refuses writes. Present only while it holds.
     NoSpace,
+    /// A voter of the cluster belongs to no member slot (`unknown-member`): it is never
+    /// counted as lost, and a person decides. Present only while it holds.
+    UnknownMember,
 }
 
 /// A condition's status.
@@ -126,6 +129,8 @@ pub enum Reason {
     NoDrillYet,
     /// A member reports the NOSPACE alarm.
     NoSpaceAlarm,
+    /// A voter answers at no slot and no slot was seen as it.
+    VoterOfNoSlot,
 }
 
 /// The newest backup, as status shows it.

@@ -52,6 +52,11 @@ impl FakeEtcd {
         state.refusals.entry(call.to_owned()).or_default().extend(std::iter::repeat_n(kind, times));
     }
 
+    /// The member at `endpoint` stops answering (its process died).
+    pub fn stop(&self, endpoint: &str) {
+        lock(&self.state).statuses.remove(endpoint);
+    }
+
     /// The member list now.
     pub fn members(&self) -> Vec<ListedMember> {
         lock(&self.state).members.clone()

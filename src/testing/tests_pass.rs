@@ -89,6 +89,7 @@ async fn a_crashed_member_is_restarted_in_place_after_its_grace() {
     let d = desired(MemberCount::Three);
     b.pass(&d, 0).await;
     b.f.platform.update(pod(1), |t| t.task = TaskState::Exited);
+    b.f.etcd.stop("http://127.0.0.1:20002");
     let seen = b.pass(&d, 1).await;
     assert_eq!(seen.plan.steps().count(), 0, "within restartGrace: {:#?}", seen.plan);
     let grace = d.recovery.restart_grace.as_secs() as i64;

@@ -74,7 +74,11 @@ fn launch(pass: &Pass, slot: &Slot, learner: &ListedMember) -> Decision {
         .list
         .iter()
         .filter_map(|m| {
-            let name = if m.id == learner.id { Some(pod) } else { m.name.parse().ok() };
+            let name = if m.id == learner.id {
+                Some(pod)
+            } else {
+                pass.members.slot_of(m.id).or_else(|| m.name.parse().ok())
+            };
             Some((name?, m.peer_urls.first()?.clone()))
         })
         .collect();

@@ -11,11 +11,13 @@ use jiff::Timestamp;
 mod learner;
 
 use super::replace_window::{Due, Hold, due, hold};
+use super::view::View;
 use super::{Decision, Quorum, Rule, Step, window_end};
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
 use crate::model::capabilities::ReplaceBy;
 use crate::model::etcd::ListedMember;
+use crate::model::membership::Membership;
 use crate::model::platform::{PlatformRecovery, TaskState};
 use crate::model::{History, JoinKind, Observed};
 use learner::{add_learner, with_learner};
@@ -37,13 +39,16 @@ struct Pass<'a> {
     history: &'a History,
     now: Timestamp,
     list: &'a [ListedMember],
+    /// Who is who in `list`.
+    members: &'a Membership<'a>,
     quorum: Quorum,
     /// The best healthy voter: snapshots come from it, membership calls go through it.
     source: (PodName, String),
 }
 
 impl Pass<'_> {
-    /// The slot's peer URL, when the platform knows it.
+    /// The peer URL the platform launches the slot's member with, when it knows it: the
+    /// URL a new member of the slot is added with.
     fn peer_url(&self, pod: PodName) -> Option<String> {
         self.observed.platform.task(pod).map(|t| t.peer_url.clone())
     }
@@ -82,10 +87,10 @@ struct Slot<'a> {
     /// Whether a replacement of this slot is already in flight (its snapshot is taken).
     started: bool,
     peer_url: String,
-    /// The new member, added with the slot's peer URL: a learner, or without learners
-    /// (etcd 3.3) the voter the history recorded.
+    /// The new member of the slot: a learner, or without learners (etcd 3.3) the voter
+    /// the history recorded.
     learner: Option<&'a ListedMember>,
-    /// The failed member, a voter with the slot's peer URL.
+    /// The failed member: the slot's voter.
     old: Option<&'a ListedMember>,
     task: Option<TaskState>,
     /// Why the slot is replaced: the message of its steps, the start of its refusals.
@@ -98,8 +103,7 @@ impl<'a> Slot<'a> {
         let replacement = pass.history.in_flight.replacement.as_ref();
         let scaling = replacement.is_some_and(|r| r.pod == pod && r.kind == JoinKind::ScaleUp);
         let peer_url = pass.peer_url(pod)?;
-        let listed: Vec<&ListedMember> =
-            pass.list.iter().filter(|m| m.peer_urls.contains(&peer_url)).collect();
+        let listed: Vec<&ListedMember> = pass.members.of(pod).collect();
         let why = match pass.due(pod) {
             Some(due) => due.why().to_owned(),
             None if scaling => format!("scaling up: {pod} joins the cluster"),
@@ -126,12 +130,8 @@ impl<'a> Slot<'a> {
 }
 
 /// Decides at most one replacement step, or the waits and refusals that stop it.
-pub(super) fn decide(
-    desired: &DesiredCluster,
-    observed: &Observed,
-    history: &History,
-    now: Timestamp,
-) -> Vec<Decision> {
+pub(super) fn decide(view: &View) -> Vec<Decision> {
+    let (desired, observed, history, now) = (view.desired, view.observed, view.history, view.now);
     if desired.members.get() < 3 {
         return Vec::new();
     }
@@ -153,7 +153,7 @@ pub(super) fn decide(
         );
         return vec![Decision::refuse(Rule::WaitForMembers, message)];
     }
-    let pass = Pass { desired, observed, history, now, list, quorum, source };
+    let pass = Pass { desired, observed, history, now, list, members: &view.members, quorum, source };
     if let Some(phantom) = phantom_member(&pass) {
         return vec![with_leader(observed, now, phantom)];
     }
@@ -185,13 +185,19 @@ fn with_leader(observed: &Observed, now: Timestamp, decision: Decision) -> Decis
     }
 }
 
-/// A member that was added but never started, for no slot of ours, goes first.
+/// A member that was added but never started, for no slot of ours, goes first. Never
+/// while the platform rebuilds a slot or was asked to grow the cluster (DC/OS): the
+/// member its own replacement has just added is not started yet either, and is its own.
 fn phantom_member(pass: &Pass) -> Option<Decision> {
-    let desired_urls: Vec<String> = pass.desired.members.pods().filter_map(|p| pass.peer_url(p)).collect();
-    let phantom = pass
-        .list
-        .iter()
-        .find(|m| m.name.is_empty() && !m.peer_urls.iter().any(|u| desired_urls.contains(u)))?;
+    let in_flight = &pass.history.in_flight;
+    let platform_busy =
+        pass.observed.platform.tasks.iter().any(|t| t.recovery == PlatformRecovery::Replacing)
+            || in_flight.replacement.as_ref().is_some_and(|r| r.requested_at.is_some())
+            || in_flight.scale.as_ref().is_some_and(|s| s.requested_at.is_some());
+    if platform_busy {
+        return None;
+    }
+    let phantom = pass.members.unknown().iter().find(|m| m.name.is_empty())?;
     let step = Step::RemoveMember { pod: None, id: phantom.id, via: pass.via() };
     let message = format!("member {} was added but never started and belongs to no member slot", phantom.id);
     Some(Decision::act(Rule::PhantomMember, step, message))

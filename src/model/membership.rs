@@ -1,0 +1,152 @@
+//! Who is who: each member slot tied to the etcd members that are its, by member ID.
+//!
+//! A member is who etcd says it is. The member ID that answers at a slot's client URL
+//! is that slot's member, and the history records it with the peer URLs etcd lists
+//! for it. A slot that does not answer is tied through that record. Only a member
+//! never seen answering anywhere is tied by the URLs etcd lists for it: its client
+//! URLs (the address the slot is asked at), or, for the member the controller itself
+//! added to a slot and which has not started yet, the peer URL it was added with. A
+//! peer URL computed from the manifest is never compared with etcd's: on DC/OS the
+//! package's wrapper script advertises its own form, and a host alias (`localhost`
+//! for `127.0.0.1`) would make every member a stranger.
+//!
+//! This is the one place that compares URLs with the member list. Rules, status and
+//! history ask it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::etcd::ListedMember;
+use super::{History, Observed};
+use crate::domain::{MemberId, PodName};
+
+/// The member a slot was last seen answering as, with the peer URLs etcd listed for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlotMember {
+    /// The member ID that answered at the slot's client URL.
+    pub id: MemberId,
+    /// The peer URLs etcd lists for that member.
+    pub peer_urls: Vec<String>,
+}
+
+/// How a listed member was tied to its slot, from the strongest evidence down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tie {
+    /// It answers at the slot's client URL now.
+    Answered,
+    /// It answered there before, as the history records.
+    Recorded,
+    /// The controller added it to the slot (a replacement or a scale-up in flight) and
+    /// it has not answered yet.
+    Joining,
+    /// It never answered; etcd lists the slot's client URL among its client URLs.
+    ClientUrl,
+}
+
+/// The members of one member list, each tied to a slot or to none.
+#[derive(Debug, Clone, Default)]
+pub struct Membership<'a> {
+    tied: Vec<(&'a ListedMember, PodName, Tie)>,
+    unknown: Vec<&'a ListedMember>,
+}
+
+impl<'a> Membership<'a> {
+    /// Ties every member of `list` to the slot it belongs to (see the module docs).
+    pub fn join(observed: &Observed, history: &History, list: &'a [ListedMember]) -> Self {
+        let tasks = &observed.platform.tasks;
+        let answered = |m: &ListedMember| {
+            tasks.iter().find(|t| observed.endpoint(t.pod).is_some_and(|s| s.id == m.id)).map(|t| t.pod)
+        };
+        let recorded =
+            |m: &ListedMember| history.seen.slots.iter().find(|(_, r)| r.id == m.id).map(|(pod, _)| *pod);
+        let joining = |m: &ListedMember| {
+            let r = history.in_flight.replacement.as_ref()?;
+            let added = r.added_voter == Some(m.id);
+            // Added by the controller with the URL it launches the slot's member with,
+            // and not started yet (a learner, or a voter without learners).
+            let unstarted = m.name.is_empty() || m.is_learner;
+            let url =
+                tasks.iter().find(|t| t.pod == r.pod).is_some_and(|t| m.peer_urls.contains(&t.peer_url));
+            (added || (unstarted && url)).then_some(r.pod)
+        };
+        let by_client_url = |m: &ListedMember| {
+            tasks
+                .iter()
+                .find(|t| !t.client_url.is_empty() && m.client_urls.contains(&t.client_url))
+                .map(|t| t.pod)
+        };
+        let mut membership = Self::default();
+        for member in list {
+            let tie = answered(member)
+                .map(|pod| (pod, Tie::Answered))
+                .or_else(|| recorded(member).map(|pod| (pod, Tie::Recorded)))
+                .or_else(|| joining(member).map(|pod| (pod, Tie::Joining)))
+                .or_else(|| by_client_url(member).map(|pod| (pod, Tie::ClientUrl)));
+            match tie {
+                Some((pod, tie)) => membership.tied.push((member, pod, tie)),
+                None => membership.unknown.push(member),
+            }
+        }
+        membership
+    }
+
+    /// The slot `id` belongs to, if any.
+    pub fn slot_of(&self, id: MemberId) -> Option<PodName> {
+        self.tied.iter().find(|(m, _, _)| m.id == id).map(|(_, pod, _)| *pod)
+    }
+
+    /// Every listed member of `pod`: one, or two while a new member joins beside the
+    /// failed one it replaces.
+    pub fn of(&self, pod: PodName) -> impl Iterator<Item = &'a ListedMember> + '_ {
+        self.tied.iter().filter(move |(_, p, _)| *p == pod).map(|(m, _, _)| *m)
+    }
+
+    /// How `id` was tied, if it was.
+    pub fn tie(&self, id: MemberId) -> Option<Tie> {
+        self.tied.iter().find(|(m, _, _)| m.id == id).map(|(_, _, tie)| *tie)
+    }
+
+    /// The slot's member as etcd lists it: the one that answers there, else its
+    /// strongest tie.
+    pub fn member(&self, pod: PodName) -> Option<&'a ListedMember> {
+        self.tied.iter().filter(|(_, p, _)| *p == pod).min_by_key(|(_, _, tie)| *tie).map(|(m, _, _)| *m)
+    }
+
+    /// The slot's voter, if it has one.
+    pub fn voter(&self, pod: PodName) -> Option<&'a ListedMember> {
+        self.of(pod).find(|m| !m.is_learner)
+    }
+
+    /// Whether the slot has a listed member at all.
+    pub fn lists(&self, pod: PodName) -> bool {
+        self.of(pod).next().is_some()
+    }
+
+    /// The listed members tied to no slot.
+    pub fn unknown(&self) -> &[&'a ListedMember] {
+        &self.unknown
+    }
+
+    /// The voters tied to no slot: never counted as lost, reported by name.
+    pub fn unknown_voters(&self) -> impl Iterator<Item = &'a ListedMember> + '_ {
+        self.unknown.iter().copied().filter(|m| !m.is_learner)
+    }
+}
+
+/// The slot records of one observation: each slot whose endpoint answered with a member
+/// ID the member list holds, with the peer URLs etcd lists for that member.
+pub fn answered_slots(observed: &Observed) -> BTreeMap<PodName, SlotMember> {
+    let Some(list) = observed.member_list.as_deref() else { return BTreeMap::new() };
+    observed
+        .platform
+        .tasks
+        .iter()
+        .filter_map(|t| {
+            let id = observed.endpoint(t.pod)?.id;
+            let listed = list.iter().find(|m| m.id == id)?;
+            Some((t.pod, SlotMember { id, peer_urls: listed.peer_urls.clone() }))
+        })
+        .collect()
+}

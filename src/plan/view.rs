@@ -1,0 +1,81 @@
+//! The view of one pass: the inputs of the planner, and each slot's members tied by
+//! member ID, built once (`model::membership`). The rules read it instead of comparing
+//! URLs themselves.
+
+use jiff::Timestamp;
+
+use crate::domain::PodName;
+use crate::manifest::desired::DesiredCluster;
+use crate::model::etcd::ListedMember;
+use crate::model::membership::Membership;
+use crate::model::platform::{AgentState, DataState, TaskState};
+use crate::model::{History, Observed};
+
+/// Everything a rule reads.
+pub(super) struct View<'a> {
+    pub desired: &'a DesiredCluster,
+    pub observed: &'a Observed,
+    pub history: &'a History,
+    pub now: Timestamp,
+    /// The member list of this pass, or else the last one seen.
+    pub list: &'a [ListedMember],
+    /// Who is who in `list`.
+    pub members: Membership<'a>,
+}
+
+/// What became of a voter, for the quorum-loss rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fate {
+    /// It answers as a healthy member.
+    Serving,
+    /// Its slot is known and its data may still be there: it can come back, or be read
+    /// (a crash, however many restarts it used up, loses no data).
+    Survives(PodName),
+    /// Its slot's data is gone: the agent is lost, or the member is down with no WAL or
+    /// database.
+    Lost(PodName),
+    /// It belongs to no slot: reported, never counted as lost.
+    Unknown,
+}
+
+impl<'a> View<'a> {
+    /// The view of one pass.
+    pub fn new(
+        desired: &'a DesiredCluster,
+        observed: &'a Observed,
+        history: &'a History,
+        now: Timestamp,
+    ) -> Self {
+        let list = observed.member_list.as_deref().unwrap_or(&history.seen.members);
+        let members = Membership::join(observed, history, list);
+        Self { desired, observed, history, now, list, members }
+    }
+
+    /// Whether `member` answers healthy at any slot: whoever answers with its ID is it.
+    pub fn serves(&self, member: &ListedMember) -> bool {
+        self.observed
+            .endpoints
+            .values()
+            .filter_map(|r| r.as_ref().ok())
+            .any(|s| s.id == member.id && s.is_healthy())
+    }
+
+    /// What became of a voter of the last member list.
+    pub fn fate(&self, member: &ListedMember) -> Fate {
+        if self.serves(member) {
+            return Fate::Serving;
+        }
+        let Some(pod) = self.members.slot_of(member.id) else { return Fate::Unknown };
+        let Some(task) = self.observed.platform.task(pod) else { return Fate::Lost(pod) };
+        if self.observed.endpoint(pod).is_some_and(|s| s.id != member.id) {
+            // Another member answers at its slot: the slot was rebuilt without it.
+            return Fate::Lost(pod);
+        }
+        let live = matches!(task.task, TaskState::Running | TaskState::Suspended);
+        if task.agent == AgentState::Lost || (!live && task.data == DataState::Missing) {
+            Fate::Lost(pod)
+        } else {
+            Fate::Survives(pod)
+        }
+    }
+}
