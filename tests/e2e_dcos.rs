@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::dcos::{FakeDcos, FakeOptions, backup_section};
+use support::dcos::{FakeDcos, FakeOptions, PeerForm, backup_section};
 use support::{Harness, assert_holds, condition, count_events, member, wait_for};
 
 const BOOT: Duration = Duration::from_secs(60);
@@ -15,7 +15,12 @@ const HEAL: Duration = Duration::from_secs(120);
 
 /// A fake service of `pods` pods, the daemon, and the manifest applied with `extra`.
 fn start(pods: u8, extra: &str) -> (FakeDcos, Harness) {
-    let fake = FakeDcos::start(FakeOptions { pods, ..FakeOptions::default() });
+    start_with(FakeOptions { pods, ..FakeOptions::default() }, extra)
+}
+
+/// A fake service with these options, the daemon, and the manifest applied with `extra`.
+fn start_with(options: FakeOptions, extra: &str) -> (FakeDcos, Harness) {
+    let fake = FakeDcos::start(options);
     let h = Harness::start();
     h.apply("c.yaml", &fake.manifest("kubernetes", extra));
     (fake, h)
@@ -91,6 +96,37 @@ fn a_lost_agent_is_healed_by_exactly_one_replace_even_with_the_controller_killed
     assert_eq!(snapshots, 1, "a snapshot before the replace");
     // Once healed, the controller never asks again.
     assert_holds("no further replace", Duration::from_secs(3), || fake.count("POST", "/replace") == 1);
+}
+
+/// Issue 17: the package advertises peer URLs in a form of its own (a host name, and a
+/// peer port that is not client + 1). The controller knows members by their IDs, so a
+/// crash is healed in place and a lost agent by exactly one `pod replace`.
+#[test]
+fn pods_advertising_peer_urls_in_another_form_are_healed_the_same() {
+    let options = FakeOptions { peer_form: PeerForm::HostNameOwnRange, ..FakeOptions::default() };
+    let (fake, h) = start_with(options, "  recovery:\n    restartGrace: 3s\n    agentLostAfter: 2s\n");
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    let peers: Vec<String> =
+        fake.try_member_list().expect("member list").iter().flat_map(|m| m.peer_urls.clone()).collect();
+    assert!(peers.iter().all(|u| u.starts_with("https://localhost:")), "the other form: {peers:?}");
+    fake.put_keys("k", 100);
+    // A crash: the SDK relaunches it in place, with the same member.
+    let crashed_id = member(&before, "etcd-1")["id"].clone();
+    fake.crash("etcd-1");
+    h.wait_status("kubernetes", "etcd-1 seen down", HEAL, |s| member(s, "etcd-1")["healthy"] == false);
+    let healed = assert_healed(&fake, &h, 100, None);
+    assert_eq!(member(&healed, "etcd-1")["id"], crashed_id, "healed in place");
+    assert_eq!(fake.count("POST", "/replace"), 0);
+    // A lost agent: exactly one replace.
+    let old_id = member(&healed, "etcd-2")["id"].clone();
+    fake.lose_agent("etcd-2");
+    wait_for("one replace", HEAL, || (fake.count("POST", "/v1/pod/etcd-2/replace") == 1).then_some(()));
+    let after = assert_healed(&fake, &h, 100, Some(&old_id));
+    assert_ne!(member(&after, "etcd-2")["id"], old_id, "a new member took the slot");
+    assert_holds("no further replace", Duration::from_secs(3), || fake.count("POST", "/replace") == 1);
+    for step in ["RestoreFromBackup", "RestoreFromSurvivor", "RemoveMember"] {
+        assert_eq!(count_events(&h, "kubernetes", step), 0, "no {step}");
+    }
 }
 
 #[test]

@@ -46,7 +46,7 @@ fn voters(view: &View) -> Vec<Fate> {
             t.agent == AgentState::Lost || (!live && t.data == DataState::Missing)
         });
         if view.observed.is_healthy(pod) {
-            Fate::Serving
+            Fate::Serving(Some(pod))
         } else if lost {
             Fate::Lost(pod)
         } else {
@@ -65,13 +65,15 @@ fn voters(view: &View) -> Vec<Fate> {
 pub(super) fn decide(view: &View) -> Option<Vec<Decision>> {
     let (desired, observed, history, now) = (view.desired, view.observed, view.history, view.now);
     let voters = voters(view);
-    let serving = voters.iter().filter(|f| **f == Fate::Serving).count();
+    let serving = voters.iter().filter(|f| matches!(f, Fate::Serving(_))).count();
     let unknown = voters.iter().filter(|f| **f == Fate::Unknown).count();
-    // A member that crashed, however many restarts it used up, keeps its data: it is a
+    // The survivors: the voters that answer, and those whose data is still there. A
+    // member that crashed, however many restarts it used up, keeps its data: it is a
     // survivor to be read, never a lost member.
     let survivors: Vec<PodName> = voters
         .iter()
         .filter_map(|f| match f {
+            Fate::Serving(pod) => *pod,
             Fate::Survives(pod) => Some(*pod),
             _ => None,
         })
@@ -82,7 +84,7 @@ pub(super) fn decide(view: &View) -> Option<Vec<Decision>> {
         observed.platform.task(*pod).is_some_and(|t| t.task == TaskState::Exited)
             && restart::exhausted(desired, observed, history, *pod)
     };
-    let returning = survivors.iter().filter(|p| !stuck(p)).count();
+    let returning = voters.iter().filter(|f| matches!(f, Fate::Survives(pod) if !stuck(pod))).count();
     let needed = Quorum::needed(voters.len());
     if serving >= needed || serving + returning + unknown >= needed {
         return None;

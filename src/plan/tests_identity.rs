@@ -137,3 +137,17 @@ fn a_wiped_slot_whose_old_member_is_still_listed_counts_that_member_as_lost() {
     let plan = w.plan(&d, at(lost + 3600));
     assert!(plan.refuses(Rule::RestoreRequired), "2 of 3 voters' data gone: {plan:#?}");
 }
+
+#[test]
+fn a_survivor_that_still_names_its_old_leader_is_the_restore_source_not_an_older_backup() {
+    let mut d = desired(MemberCount::Three);
+    d.policy.quorum_loss = QuorumLossPolicy::Restore;
+    // Right after the loss etcd-0 still follows the old leader: it answers as healthy.
+    let mut w = world(3).lost(1, t0()).lost(2, t0());
+    w.observed.member_list = None;
+    w.history.seen.healthy_seen.insert(pod(0), at(0));
+    w.observed.backups.records.push(backup_record(at(-60), 40));
+    let lost_after = d.recovery.agent_lost_after.as_secs() as i64;
+    let (step, _) = super::tests::only_step(&w.plan(&d, at(lost_after + 1)));
+    assert!(matches!(step, Step::RestoreFromSurvivor { pod: p, .. } if p == pod(0)), "{step:?}");
+}

@@ -26,8 +26,9 @@ pub(super) struct View<'a> {
 /// What became of a voter, for the quorum-loss rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Fate {
-    /// It answers as a healthy member.
-    Serving,
+    /// It answers as a healthy member (at this slot, when it is tied to one): a
+    /// survivor too, and a restore source once the others are lost.
+    Serving(Option<PodName>),
     /// Its slot is known and its data may still be there: it can come back, or be read
     /// (a crash, however many restarts it used up, loses no data).
     Survives(PodName),
@@ -63,7 +64,7 @@ impl<'a> View<'a> {
     /// What became of a voter of the last member list.
     pub fn fate(&self, member: &ListedMember) -> Fate {
         if self.serves(member) {
-            return Fate::Serving;
+            return Fate::Serving(self.members.slot_of(member.id));
         }
         let Some(pod) = self.members.slot_of(member.id) else { return Fate::Unknown };
         let Some(task) = self.observed.platform.task(pod) else { return Fate::Lost(pod) };

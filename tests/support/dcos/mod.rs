@@ -36,6 +36,8 @@ use etcd_warden::manifest::desired::{DcosCredentials, DcosSpec};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
 pub use certs::TlsFiles;
+#[allow(unused_imports)]
+pub use pods::PeerForm;
 use world::{World, lock};
 
 /// How the fake starts.
@@ -51,6 +53,8 @@ pub struct FakeOptions {
     pub recover_delay: Duration,
     /// How long an authentication token lives.
     pub token_life: Duration,
+    /// How the pods advertise their peer URLs.
+    pub peer_form: pods::PeerForm,
 }
 
 impl Default for FakeOptions {
@@ -61,6 +65,7 @@ impl Default for FakeOptions {
             relaunch_delay: Duration::from_secs(2),
             recover_delay: Duration::from_secs(1),
             token_life: iam::DEFAULT_TOKEN_LIFE,
+            peer_form: pods::PeerForm::default(),
         }
     }
 }
@@ -141,11 +146,15 @@ impl FakeDcos {
             token_life: options.token_life,
         };
         let ports: Vec<u16> = world.slot_ports[..usize::from(options.pods)].to_vec();
-        let cluster: Vec<String> =
-            ports.iter().enumerate().map(|(i, p)| format!("etcd-{i}=https://127.0.0.1:{}", p + 1)).collect();
+        let cluster: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("etcd-{i}={}", options.peer_form.url(*p)))
+            .collect();
         for (index, port) in (0..options.pods).zip(ports) {
             let agent = world.new_agent();
-            world.pods.push(world::Pod::new(index, port, &agent, cluster.join(","), "new"));
+            let cluster = (cluster.join(","), options.peer_form);
+            world.pods.push(world::Pod::new(index, port, &agent, cluster, "new"));
         }
         let keys = iam::Keys {
             signing: EncodingKey::from_rsa_pem(signing.private_pem.as_bytes()).expect("the IAM's key"),

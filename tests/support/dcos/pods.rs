@@ -8,19 +8,51 @@ use std::time::Duration;
 
 use super::certs::TlsFiles;
 
-/// A client port `P` such that `P` and `P + 1` (the peer port) are both free now,
-/// below the kernel's ephemeral range (32768 and up): a member that is down keeps its
-/// ports, and an outgoing connection must not take them meanwhile. Never the same
-/// pair twice in one test binary.
+/// How the package advertises its members' peer URLs. Its wrapper script sets them and
+/// is not public (shared/reference/dcos-sources.md, row 1), so the fake offers each
+/// plausible form and the tests run against them: the controller must never depend on
+/// one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PeerForm {
+    /// `https://127.0.0.1:<client port + 1>`: the controller's own guess.
+    #[default]
+    NextPort,
+    /// `https://localhost:<client port + 2>`: a host name, and a peer port from a range of
+    /// its own.
+    HostNameOwnRange,
+}
+
+impl PeerForm {
+    /// The peer URL a member whose client port is `port` advertises.
+    pub fn url(self, port: u16) -> String {
+        match self {
+            Self::NextPort => format!("https://127.0.0.1:{}", port + 1),
+            Self::HostNameOwnRange => format!("https://localhost:{}", port + 2),
+        }
+    }
+
+    /// The address its peer port listens on (etcd binds to an address).
+    fn listen(self, port: u16) -> String {
+        match self {
+            Self::NextPort => format!("https://127.0.0.1:{}", port + 1),
+            Self::HostNameOwnRange => format!("https://127.0.0.1:{}", port + 2),
+        }
+    }
+}
+
+/// A client port `P` such that `P`, `P + 1` and `P + 2` (the peer port of each
+/// [`PeerForm`]) are free now, below the kernel's ephemeral range (32768 and up): a
+/// member that is down keeps its ports, and an outgoing connection must not take them
+/// meanwhile. Never the same ports twice in one test binary.
 pub fn free_port_pair() -> u16 {
     use std::hash::{BuildHasher, Hasher};
     static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut taken = TAKEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for _ in 0..1000 {
         let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
-        let port = 20_000 + (random % 6_000) as u16 * 2;
+        let port = 20_000 + (random % 3_000) as u16 * 4;
         let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-        if !taken.contains(&port) && free(port) && free(port + 1) {
+        if !taken.contains(&port) && free(port) && free(port + 1) && free(port + 2) {
             taken.push(port);
             return port;
         }
@@ -32,6 +64,8 @@ pub fn free_port_pair() -> u16 {
 pub struct Launch<'a> {
     pub name: &'a str,
     pub port: u16,
+    /// How its peer URL is advertised.
+    pub peer_form: PeerForm,
     pub data_dir: &'a Path,
     pub initial_cluster: &'a str,
     /// `new` or `existing`.
@@ -43,7 +77,8 @@ pub struct Launch<'a> {
 /// Starts `etcd` with client and peer TLS (`--client-cert-auth`, `--peer-client-cert-auth`).
 pub fn spawn_etcd(tls: &TlsFiles, launch: &Launch<'_>) -> Child {
     let client = format!("https://127.0.0.1:{}", launch.port);
-    let peer = format!("https://127.0.0.1:{}", launch.port + 1);
+    let listen_peer = launch.peer_form.listen(launch.port);
+    let peer = launch.peer_form.url(launch.port);
     let log = std::fs::File::create(launch.log).expect("create an etcd log");
     Command::new("etcd")
         .arg("--name")
@@ -51,7 +86,7 @@ pub fn spawn_etcd(tls: &TlsFiles, launch: &Launch<'_>) -> Child {
         .arg("--data-dir")
         .arg(launch.data_dir)
         .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+        .args(["--listen-peer-urls", &listen_peer, "--initial-advertise-peer-urls", &peer])
         .args(["--initial-cluster", launch.initial_cluster])
         .args(["--initial-cluster-state", launch.state])
         .args(["--initial-cluster-token", launch.token])

@@ -56,6 +56,7 @@ pub fn launch(w: &mut World, index: u8) {
         &Launch {
             name: &name,
             port: pod.port,
+            peer_form: pod.peer_form,
             data_dir: &data_dir,
             initial_cluster: &pod.initial_cluster,
             state: pod.cluster_state,
@@ -261,16 +262,17 @@ fn launch_new_member(w: &mut World, index: u8) -> Result<StepStatus, String> {
 
 /// A deploy step: `member add etcd-N`, then the new pod on a new agent.
 fn add_member(world: &Mutex<World>, index: u8) -> Result<StepStatus, String> {
-    let (tls, endpoints, port) = {
+    let (tls, endpoints, port, form) = {
         let w = lock(world);
-        (w.tls.clone(), w.live_endpoints(), w.slot_ports[usize::from(index)])
+        let form = w.pods.first().map(|p| p.peer_form).unwrap_or_default();
+        (w.tls.clone(), w.live_endpoints(), w.slot_ports[usize::from(index)], form)
     };
     let name = format!("etcd-{index}");
-    let peer_url = format!("https://127.0.0.1:{}", port + 1);
+    let peer_url = form.url(port);
     let (_, cluster) = pods::member_add(&tls, &endpoints, &name, &peer_url)?;
     let mut w = lock(world);
     let agent = w.new_agent();
-    w.pods.push(super::world::Pod::new(index, port, &agent, cluster, "existing"));
+    w.pods.push(super::world::Pod::new(index, port, &agent, (cluster, form), "existing"));
     launch(&mut w, index);
     Ok(StepStatus::Starting)
 }

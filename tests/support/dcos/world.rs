@@ -82,12 +82,21 @@ pub struct Pod {
     pub cluster_state: &'static str,
     /// How many times it was launched (names the log files).
     pub launches: u32,
+    /// How its peer URL is advertised.
+    pub peer_form: super::pods::PeerForm,
 }
 
 impl Pod {
     /// A pod not launched yet on `agent`, joining with `initial_cluster` as `state`.
-    pub fn new(index: u8, port: u16, agent: &str, initial_cluster: String, state: &'static str) -> Self {
+    pub fn new(
+        index: u8,
+        port: u16,
+        agent: &str,
+        (initial_cluster, peer_form): (String, super::pods::PeerForm),
+        state: &'static str,
+    ) -> Self {
         Self {
+            peer_form,
             index,
             port,
             agent: agent.to_owned(),
@@ -115,9 +124,9 @@ impl Pod {
         format!("https://127.0.0.1:{}", self.port)
     }
 
-    /// `https://127.0.0.1:<port + 1>`.
+    /// Its peer URL, in the fake's [`PeerForm`](super::pods::PeerForm).
     pub fn peer_url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port + 1)
+        self.peer_form.url(self.port)
     }
 }
 
