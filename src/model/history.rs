@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Observed;
 use super::etcd::ListedMember;
-use super::membership::{SlotMember, answered_slots};
+use super::membership::{Membership, SlotMember};
 use super::platform::{AgentState, TaskState};
 use crate::domain::{BackupId, PodName};
 
@@ -271,7 +271,10 @@ impl History {
             self.seen.members.clone_from(list);
         }
         // Who each slot is, as etcd says at the slot's own client URL.
-        self.seen.slots.extend(answered_slots(observed));
+        if let Some(list) = observed.member_list.as_deref() {
+            let answered: Vec<_> = Membership::join(observed, self, list).answered().collect();
+            self.seen.slots.extend(answered);
+        }
         let quorum = observed.member_list.as_deref().is_some_and(|list| observed.has_quorum(list));
         if quorum {
             self.seen.ever_healthy = true;

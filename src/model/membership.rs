@@ -13,8 +13,6 @@
 //! This is the one place that compares URLs with the member list. Rules, status and
 //! history ask it.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::etcd::ListedMember;
@@ -103,9 +101,13 @@ impl<'a> Membership<'a> {
         self.tied.iter().filter(move |(_, p, _)| *p == pod).map(|(m, _, _)| *m)
     }
 
-    /// How `id` was tied, if it was.
-    pub fn tie(&self, id: MemberId) -> Option<Tie> {
-        self.tied.iter().find(|(m, _, _)| m.id == id).map(|(_, _, tie)| *tie)
+    /// The slots whose client URL answered as a listed member, each with that member's
+    /// record: what the history keeps of who each slot is.
+    pub fn answered(&self) -> impl Iterator<Item = (PodName, SlotMember)> + '_ {
+        self.tied
+            .iter()
+            .filter(|(_, _, tie)| *tie == Tie::Answered)
+            .map(|(m, pod, _)| (*pod, SlotMember { id: m.id, peer_urls: m.peer_urls.clone() }))
     }
 
     /// The slot's member as etcd lists it: the one that answers there, else its
@@ -133,20 +135,4 @@ impl<'a> Membership<'a> {
     pub fn unknown_voters(&self) -> impl Iterator<Item = &'a ListedMember> + '_ {
         self.unknown.iter().copied().filter(|m| !m.is_learner)
     }
-}
-
-/// The slot records of one observation: each slot whose endpoint answered with a member
-/// ID the member list holds, with the peer URLs etcd lists for that member.
-pub fn answered_slots(observed: &Observed) -> BTreeMap<PodName, SlotMember> {
-    let Some(list) = observed.member_list.as_deref() else { return BTreeMap::new() };
-    observed
-        .platform
-        .tasks
-        .iter()
-        .filter_map(|t| {
-            let id = observed.endpoint(t.pod)?.id;
-            let listed = list.iter().find(|m| m.id == id)?;
-            Some((t.pod, SlotMember { id, peer_urls: listed.peer_urls.clone() }))
-        })
-        .collect()
 }

@@ -84,14 +84,11 @@ fn unknown_voters(view: &View) -> Option<Decision> {
     if unknown.is_empty() {
         return None;
     }
+    let (is_a_voter, it, it_is) =
+        if unknown.len() == 1 { ("is a voter", "it", "It is") } else { ("are voters", "them", "They are") };
     let message = format!(
-        "{} {} of the cluster but of no member slot: no slot's client URL answers as {}, no slot was seen as {}, and etcd lists no slot's client URL for {}. {} never counted as lost. If it is gone for good, remove it by hand (`etcdctl member remove ID`); if it is one of ours, check the slots' client URLs (spec.platform host or endpoints)",
+        "{} {is_a_voter} of the cluster but of no member slot: no slot's client URL answers as {it}, no slot was seen as {it}, and etcd lists no slot's client URL for {it}. {it_is} never counted as lost. If it is gone for good, remove it by hand (`etcdctl member remove ID`); if it is one of ours, check the slots' client URLs (spec.platform host or endpoints)",
         unknown.join("; "),
-        if unknown.len() == 1 { "is a voter" } else { "are voters" },
-        if unknown.len() == 1 { "it" } else { "them" },
-        if unknown.len() == 1 { "it" } else { "them" },
-        if unknown.len() == 1 { "it" } else { "them" },
-        if unknown.len() == 1 { "It is" } else { "They are" },
     );
     Some(Decision::refuse(Rule::UnknownMember, message))
 }

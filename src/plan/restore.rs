@@ -41,17 +41,7 @@ fn voters(view: &View) -> Vec<Fate> {
     }
     // No member list was ever recorded: the desired members are the best guess.
     let by_slot = |pod: PodName| {
-        let lost = view.observed.platform.task(pod).is_none_or(|t| {
-            let live = matches!(t.task, TaskState::Running | TaskState::Suspended);
-            t.agent == AgentState::Lost || (!live && t.data == DataState::Missing)
-        });
-        if view.observed.is_healthy(pod) {
-            Fate::Serving(Some(pod))
-        } else if lost {
-            Fate::Lost(pod)
-        } else {
-            Fate::Survives(pod)
-        }
+        if view.observed.is_healthy(pod) { Fate::Serving(Some(pod)) } else { view.data_fate(pod) }
     };
     view.desired.members.pods().map(by_slot).collect()
 }
@@ -112,12 +102,10 @@ pub(super) fn decide(view: &View) -> Option<Vec<Decision>> {
         what.push_str(&format!(" ({lost_names})"));
     }
     if !stuck.is_empty() {
+        let (its, it_is) = if stuck.len() == 1 { ("its", "it is") } else { ("their", "each is") };
         what.push_str(&format!(
-            ", and {} crashed with {} data intact and used up {} restarts in place: {} read as a survivor",
-            list(&stuck),
-            if stuck.len() == 1 { "its" } else { "their" },
-            if stuck.len() == 1 { "its" } else { "their" },
-            if stuck.len() == 1 { "it is" } else { "each is" }
+            ", and {} crashed with {its} data intact and used up {its} restarts in place: {it_is} read as a survivor",
+            list(&stuck)
         ));
     }
     let mut decisions = Vec::new();

@@ -63,19 +63,24 @@ fn a_voter_of_no_slot_is_reported_by_id_and_never_counted_as_lost() {
     );
 }
 
-#[test]
-fn members_whose_restarts_are_used_up_with_their_data_intact_are_survivors_read_never_lost() {
+/// Every member crashed together for a reason that is not its data (a port taken after a
+/// reboot): their restarts are used up, their WAL and database are there, and an older
+/// backup exists. Under `quorumLoss: Restore`.
+fn all_crashed_with_restarts_used_up() -> (DesiredCluster, super::tests::World) {
     let mut d = desired(MemberCount::Three);
     d.policy.quorum_loss = QuorumLossPolicy::Restore;
-    let max = d.recovery.max_restarts;
-    // Every member crashed together for a reason that is not its data (a port taken after
-    // a reboot): their restarts are used up, their WAL and database are there.
     let mut w = world(3).exited(0, t0()).exited(1, t0()).exited(2, t0());
     w.observed.member_list = None;
     for i in 0..3 {
-        w.history.seen.restarts.insert(pod(i), Restarts { count: max, last: at(100) });
+        w.history.seen.restarts.insert(pod(i), Restarts { count: d.recovery.max_restarts, last: at(100) });
     }
     w.observed.backups.records.push(backup_record(at(-60), 40));
+    (d, w)
+}
+
+#[test]
+fn members_whose_restarts_are_used_up_with_their_data_intact_are_survivors_read_never_lost() {
+    let (d, w) = all_crashed_with_restarts_used_up();
     let (step, rule) = super::tests::only_step(&w.plan(&d, at(3600)));
     assert_eq!(rule, Rule::Restore);
     assert!(matches!(step, Step::ReadSurvivor { .. }), "their data is read first, not the backup: {step:?}");
@@ -83,18 +88,12 @@ fn members_whose_restarts_are_used_up_with_their_data_intact_are_survivors_read_
 
 #[test]
 fn with_used_up_restarts_and_every_survivor_read_the_newest_survivor_wins_over_an_older_backup() {
-    let mut d = desired(MemberCount::Three);
-    d.policy.quorum_loss = QuorumLossPolicy::Restore;
-    let max = d.recovery.max_restarts;
-    let mut w = world(3).exited(0, t0()).exited(1, t0()).exited(2, t0());
-    w.observed.member_list = None;
+    let (d, mut w) = all_crashed_with_restarts_used_up();
     for i in 0..3 {
-        w.history.seen.restarts.insert(pod(i), Restarts { count: max, last: at(100) });
         w.history.seen.healthy_seen.insert(pod(i), at(0));
         let snapshot = SavedSnapshot { file: format!("s{i}.db").into(), sha256: "00".into(), revision: 42 };
         w.history.in_flight.survivors.insert(pod(i), snapshot);
     }
-    w.observed.backups.records.push(backup_record(at(-60), 40));
     let (step, _) = super::tests::only_step(&w.plan(&d, at(3600)));
     assert!(matches!(step, Step::RestoreFromSurvivor { .. }), "{step:?}");
 }

@@ -67,11 +67,17 @@ impl<'a> View<'a> {
             return Fate::Serving(self.members.slot_of(member.id));
         }
         let Some(pod) = self.members.slot_of(member.id) else { return Fate::Unknown };
-        let Some(task) = self.observed.platform.task(pod) else { return Fate::Lost(pod) };
         if self.observed.endpoint(pod).is_some_and(|s| s.id != member.id) {
             // Another member answers at its slot: the slot was rebuilt without it.
             return Fate::Lost(pod);
         }
+        self.data_fate(pod)
+    }
+
+    /// Whether the data of the member at `pod` can still come back: `Lost` when the slot
+    /// is gone, its agent is lost, or it is down with no WAL or database; else `Survives`.
+    pub fn data_fate(&self, pod: PodName) -> Fate {
+        let Some(task) = self.observed.platform.task(pod) else { return Fate::Lost(pod) };
         let live = matches!(task.task, TaskState::Running | TaskState::Suspended);
         if task.agent == AgentState::Lost || (!live && task.data == DataState::Missing) {
             Fate::Lost(pod)
