@@ -51,6 +51,7 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
         rejoin: false,
         requested_at: None,
         added_voter: None,
+        added_peer_url: None,
     });
     ctx.store.put_history(ctx.name, history)?;
     prune_snapshots(&ctx.snapshots);
@@ -91,6 +92,23 @@ pub(super) async fn add_learner<P: Platform>(
     let add = || ctx.admin.add_learner(via, peer_url);
     let id = add.retry(short_backoff()).when(unhealthy_cluster).notify(log_retry).await?;
     tracing::info!(%id, peer_url, "learner added");
+    Ok(())
+}
+
+/// Records, before the add, the peer URL the new member of `pod`'s replacement (when one
+/// is recorded) is added with: until it answers at the slot, that URL as etcd lists it
+/// is how it is known.
+pub(super) fn record_added_url<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &mut History,
+    pod: PodName,
+    peer_url: &str,
+) -> Result<(), ActError> {
+    let replacement = history.in_flight.replacement.as_mut().filter(|r| r.pod == pod);
+    if let Some(r) = replacement.filter(|r| r.added_peer_url.as_deref() != Some(peer_url)) {
+        r.added_peer_url = Some(peer_url.to_owned());
+        ctx.store.put_history(ctx.name, history)?;
+    }
     Ok(())
 }
 
@@ -257,6 +275,7 @@ pub(super) fn begin_scale_up<P: Platform>(
         rejoin: false,
         requested_at: None,
         added_voter: None,
+        added_peer_url: None,
     });
     history.in_flight.scale = Some(ScaleAdmission {
         members: ctx.desired.members.get(),

@@ -228,6 +228,7 @@ async fn take<P: Platform>(
         Step::WipeMember { pod } => Ok(ctx.platform.ensure_wiped(*pod).await?),
         Step::RemoveMember { id, via, .. } => membership::remove(ctx, *id, via).await,
         Step::AddLearner { pod, peer_url, via } => {
+            membership::record_added_url(ctx, history, *pod, peer_url)?;
             membership::add_learner(ctx, peer_url, via).await?;
             if let Some(r) = history.in_flight.replacement.as_mut().filter(|r| r.pod == *pod) {
                 r.rejoin = false;
@@ -235,6 +236,7 @@ async fn take<P: Platform>(
             Ok(())
         }
         Step::AddMember { pod, peer_url, via } => {
+            membership::record_added_url(ctx, history, *pod, peer_url)?;
             membership::add_voter(ctx, history, *pod, peer_url, via).await
         }
         Step::RejoinReplacement { pod } => membership::rejoin(ctx, history, *pod).await,

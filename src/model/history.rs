@@ -63,6 +63,10 @@ pub struct Replacement {
     /// member list cannot tell from the failed one by its role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added_voter: Option<crate::domain::MemberId>,
+    /// The peer URL the new member was added with, recorded before the add: how it is
+    /// known (`model::membership`) until it answers at the slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_peer_url: Option<String>,
 }
 
 /// Restarts in place of one member since it was last seen healthy.

@@ -5,7 +5,8 @@
 //! for it. A slot that does not answer is tied through that record. Only a member
 //! never seen answering anywhere is tied by the URLs etcd lists for it: its client
 //! URLs (the address the slot is asked at), or, for the member the controller itself
-//! added to a slot and which has not started yet, the peer URL it was added with. A
+//! added to a slot and which has not started yet, the peer URL it recorded before the
+//! add. A
 //! peer URL computed from the manifest is never compared with etcd's: on DC/OS the
 //! package's wrapper script advertises its own form, and a host alias (`localhost`
 //! for `127.0.0.1`) would make every member a stranger.
@@ -62,11 +63,17 @@ impl<'a> Membership<'a> {
         let joining = |m: &ListedMember| {
             let r = history.in_flight.replacement.as_ref()?;
             let added = r.added_voter == Some(m.id);
-            // Added by the controller with the URL it launches the slot's member with,
-            // and not started yet (a learner, or a voter without learners).
+            // Added by the controller with the peer URL it recorded before the add, and
+            // not started yet (a learner, or a voter without learners). A replacement
+            // recorded before that URL was kept has the platform's URL for the slot, the
+            // one it was added with then.
             let unstarted = m.name.is_empty() || m.is_learner;
-            let url =
-                tasks.iter().find(|t| t.pod == r.pod).is_some_and(|t| m.peer_urls.contains(&t.peer_url));
+            let url = match &r.added_peer_url {
+                Some(url) => m.peer_urls.contains(url),
+                None => {
+                    tasks.iter().find(|t| t.pod == r.pod).is_some_and(|t| m.peer_urls.contains(&t.peer_url))
+                }
+            };
             (added || (unstarted && url)).then_some(r.pod)
         };
         let by_client_url = |m: &ListedMember| {

@@ -220,6 +220,7 @@ impl World {
             rejoin: false,
             requested_at: None,
             added_voter: None,
+            added_peer_url: None,
         });
         self
     }
@@ -248,6 +249,10 @@ impl World {
     pub fn learner(mut self, i: u8, started: Option<i64>) -> Self {
         let url = self.task(i).peer_url.clone();
         self = self.removed(i);
+        if let Some(r) = self.history.in_flight.replacement.as_mut().filter(|r| r.pod == pod(i)) {
+            // The controller records the URL before it adds the member.
+            r.added_peer_url = Some(url.clone());
+        }
         let id = MemberId(900 + u64::from(i));
         let name = if started.is_some() { pod(i).to_string() } else { String::new() };
         self.list().push(ListedMember {

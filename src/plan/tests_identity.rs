@@ -150,3 +150,16 @@ fn a_survivor_that_still_names_its_old_leader_is_the_restore_source_not_an_older
     let (step, _) = super::tests::only_step(&w.plan(&d, at(lost_after + 1)));
     assert!(matches!(step, Step::RestoreFromSurvivor { pod: p, .. } if p == pod(0)), "{step:?}");
 }
+
+#[test]
+fn an_unstarted_learner_is_known_by_the_peer_url_recorded_before_its_add_not_the_platforms_url_now() {
+    let d = desired(MemberCount::Three);
+    let mut w = world(3).replacing(1, 0, None).lost(1, t0()).learner(1, None);
+    w.task(1).agent = crate::model::platform::AgentState::Healthy;
+    // The platform's URL for the slot changed since the add (an edit of `host`): the
+    // learner is still the slot's, launched, never removed as a phantom.
+    w.task(1).peer_url = "http://localhost:20003".into();
+    let (step, rule) = super::tests::only_step(&w.plan(&d, at(600)));
+    assert_eq!(rule, Rule::ReplaceLostMember, "{step:?}");
+    assert!(matches!(step, Step::LaunchReplacement { pod: p, .. } if p == pod(1)), "{step:?}");
+}
