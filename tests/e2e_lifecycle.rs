@@ -111,8 +111,12 @@ fn kill_9_of_one_member_shows_it_down_then_restarts_it_in_place_with_the_same_id
     let victim = member(&before, "etcd-1");
     let pid = victim["task"]["pid"].as_u64().expect("pid");
     kill9(pid);
-    let down =
-        h.wait_status("kubernetes", "etcd-1 shown down", HEAL, |s| member(s, "etcd-1")["healthy"] == false);
+    // A pass may read the process list just before the kill and ask etcd just after
+    // it: that status shows etcd-1 unhealthy and still running. The next pass sees the
+    // process gone, and it stays gone for restartGrace.
+    let down = h.wait_status("kubernetes", "etcd-1 shown down and exited", HEAL, |s| {
+        member(s, "etcd-1")["healthy"] == false && member(s, "etcd-1")["task"]["state"] == "exited"
+    });
     assert_eq!(down["phase"], "Degraded");
     assert_eq!(member(&down, "etcd-1")["task"]["state"], "exited");
     let after = h.wait_status("kubernetes", "etcd-1 restarted and healthy", HEAL, |s| {
