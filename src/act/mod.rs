@@ -258,7 +258,7 @@ async fn take<P: Platform>(
         Step::RestoreFromSurvivor { .. } | Step::RestoreFromBackup { .. } => {
             restore::restore(ctx, history, step).await
         }
-        Step::MoveLeader { to, via } => membership::move_leader(ctx, *to, via).await,
+        Step::MoveLeader { to, via, .. } => membership::move_leader(ctx, *to, via).await,
         Step::Defragment { pod, endpoint, .. } => maintenance::defragment(ctx, history, *pod, endpoint).await,
         Step::DisarmAlarm { via } => maintenance::disarm(ctx, via).await,
         Step::RetireMember { pod } => {

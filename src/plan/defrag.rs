@@ -66,7 +66,11 @@ pub(super) fn next_of_many(
         .map(|(_, s)| s.id)?;
     let message =
         format!("{why}: {leader} leads, so leadership moves first (the leader is defragmented last)");
-    Some(Decision::act(rule, Step::MoveLeader { to: successor, via: client_url(*leader)? }, message))
+    Some(Decision::act(
+        rule,
+        Step::MoveLeader { from: *leader, to: successor, via: client_url(*leader)? },
+        message,
+    ))
 }
 
 /// Whether the routine thresholds make `status` worth defragmenting.

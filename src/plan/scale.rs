@@ -211,7 +211,11 @@ fn scale_down(view: &View, list: &[ListedMember]) -> Vec<Decision> {
         let Some(to) = successor else { return Vec::new() };
         let leader_url = task.client_url.clone();
         let message = format!("{what}: {pod} leads, so leadership moves first (never the leader first)");
-        return vec![Decision::act(Rule::ScaleDown, Step::MoveLeader { to, via: leader_url }, message)];
+        return vec![Decision::act(
+            Rule::ScaleDown,
+            Step::MoveLeader { from: pod, to, via: leader_url },
+            message,
+        )];
     }
     if !Quorum::of(observed, list).holds_without(observed, member.id) {
         let message = format!("{what}: refused, removing it would leave no quorum");

@@ -82,7 +82,7 @@ impl Step {
             Self::TakeBackup => "take and verify a backup before changing the member count".to_owned(),
             Self::RestoreFromSurvivor { pod, .. } => format!("restore every member from a snapshot of {pod}"),
             Self::RestoreFromBackup { id } => format!("restore every member from backup {id}"),
-            Self::MoveLeader { to, .. } => format!("move leadership to member {to}"),
+            Self::MoveLeader { from, to, .. } => format!("move leadership from {from} to member {to}"),
             Self::RetireMember { pod } => {
                 format!("stop the removed member {pod}, delete its data and forget its slot")
             }
@@ -106,7 +106,6 @@ impl Step {
             Self::Bootstrap { .. }
             | Self::WipeFailedBootstrap { .. }
             | Self::TakeBackup
-            | Self::MoveLeader { .. }
             | Self::DisarmAlarm { .. }
             | Self::RequestScaleUp { .. }
             | Self::RestoreFromBackup { .. } => None,
@@ -126,6 +125,7 @@ impl Step {
             | Self::ReadSurvivor { pod }
             | Self::AbandonJoin { pod }
             | Self::Defragment { pod, .. } => Some(*pod),
+            Self::MoveLeader { from, .. } => Some(*from),
             Self::RemoveMember { pod, .. } => *pod,
         }
     }

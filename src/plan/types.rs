@@ -225,6 +225,8 @@ pub enum Step {
     /// Hand leadership to another member before the leader is removed.
     #[serde(rename_all = "camelCase")]
     MoveLeader {
+        /// The member that leads now, and hands leadership over.
+        from: PodName,
         /// The new leader.
         to: MemberId,
         /// The current leader's client URL.
