@@ -282,3 +282,40 @@ fn a_missing_snapshot_is_refused_and_changes_nothing() {
     let now: Vec<_> = members.iter().map(|m| listing(&m.data_dir)).collect();
     assert_eq!(now, before);
 }
+
+#[test]
+fn a_retry_of_the_same_restore_replaces_what_it_put_in_place_and_never_moves_it_aside() {
+    let sandbox = Sandbox::new();
+    let cluster = Cluster::start(sandbox.dir.path().join("platform"), 1, "retry");
+    let endpoints = cluster.endpoints();
+    cluster.wait_healthy();
+    put_keys(&endpoints, "k", 5);
+    let file = sandbox.dir.path().join("snapshot.db");
+    cluster.rt.block_on(snapshot::save(&endpoints[0], None, &file)).expect("snapshot");
+    cluster.stop();
+    let members = cluster.restore_members();
+    let dir = cluster.data_dirs()[0].clone();
+    let parent = dir.parent().expect("parent").to_path_buf();
+    let aside_dirs = || -> Vec<String> {
+        support::dir_names(&parent).into_iter().filter(|n| n.contains(".before-restore-")).collect()
+    };
+    let first = cluster.rt.block_on(restore_data_dirs(&file, &members, "restore-a")).expect("attempt 1");
+    assert_eq!(first.len(), 1, "the original data is moved aside");
+    let original = listing(&first[0]);
+    // Attempt 2 of the same restore (its cluster did not serve): what attempt 1 put in
+    // place is replaced, nothing more is moved aside.
+    let second = cluster.rt.block_on(restore_data_dirs(&file, &members, "restore-a")).expect("attempt 2");
+    assert_eq!(second, Vec::<PathBuf>::new(), "nothing moved aside by a retry");
+    assert_eq!(aside_dirs().len(), 1, "{:?}", aside_dirs());
+    assert_eq!(listing(&first[0]), original, "the original data is untouched");
+    assert!(listing(&dir).keys().any(|p| p.ends_with("member/snap/db")), "restored data in place");
+    // Another restore (a new incident) keeps what it replaces, as always.
+    let third =
+        cluster.rt.block_on(restore_data_dirs(&file, &members, "restore-b")).expect("another restore");
+    assert_eq!(third.len(), 1, "another restore moves the data aside");
+    assert_eq!(aside_dirs().len(), 2, "{:?}", aside_dirs());
+    // Once a restore is done, its marker goes: a later restore moves its data aside.
+    cluster.rt.block_on(etcd_warden::backup::data_dirs::forget_restored(std::slice::from_ref(&dir)));
+    let fourth = cluster.rt.block_on(restore_data_dirs(&file, &members, "restore-b")).expect("after done");
+    assert_eq!(fourth.len(), 1, "a finished restore's data is kept like any other");
+}

@@ -40,8 +40,10 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
     let file = ctx.snapshots.join(format!("{}-{from}-before-replacing-{pod}.db", ctx.now.as_second()));
     let facts = snapshot::save(endpoint, ctx.admin.tls(), &file).await?;
     tracing::info!(%pod, %from, revision = facts.revision, size = facts.size_bytes, "snapshot taken before a replacement");
-    history.in_flight.replacement = Some(Replacement {
-        kind: JoinKind::Replace,
+    // A fresh snapshot of a scale-up's join keeps it the scale-up's.
+    let kind = history.in_flight.join().filter(|r| r.pod == pod).map_or(JoinKind::Replace, |r| r.kind);
+    let abandoned = history.in_flight.begin_join(Replacement {
+        kind,
         pod,
         snapshot_at: ctx.now,
         snapshot: file,
@@ -52,7 +54,15 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
         requested_at: None,
         added_voter: None,
         added_peer_url: None,
-    });
+    })?;
+    if let Some(op) = abandoned {
+        let message =
+            format!("{} was abandoned for the replacement of {pod}: healing comes first", op.kind());
+        let event = crate::event::Event::warning(ctx.now, "OperationAbandoned", message).about(pod);
+        if let Err(error) = ctx.store.add_events(ctx.name, &[event]) {
+            tracing::warn!(%error, "cannot record the event of an abandoned operation");
+        }
+    }
     ctx.store.put_history(ctx.name, history)?;
     prune_snapshots(&ctx.snapshots);
     Ok(())
@@ -104,7 +114,7 @@ pub(super) fn record_added_url<P: Platform>(
     pod: PodName,
     peer_url: &str,
 ) -> Result<(), ActError> {
-    let replacement = history.in_flight.replacement.as_mut().filter(|r| r.pod == pod);
+    let replacement = history.in_flight.join_mut().filter(|r| r.pod == pod);
     if let Some(r) = replacement.filter(|r| r.added_peer_url.as_deref() != Some(peer_url)) {
         r.added_peer_url = Some(peer_url.to_owned());
         ctx.store.put_history(ctx.name, history)?;
@@ -161,7 +171,7 @@ pub(super) async fn request_replace<P: Platform>(
     }
     replacement.requested_at = Some(ctx.now);
     let forget = |h: &mut History| {
-        if let Some(r) = h.in_flight.replacement.as_mut() {
+        if let Some(r) = h.in_flight.join_mut() {
             r.requested_at = None;
         }
     };
@@ -199,15 +209,15 @@ pub(super) async fn request_scale_up<P: Platform>(
     members: usize,
     backup: &crate::domain::BackupId,
 ) -> Result<(), ActError> {
-    if history.in_flight.scale.as_ref().is_some_and(|s| s.members == members && s.requested_at.is_some()) {
+    if history.in_flight.scale_up().is_some_and(|s| s.members == members && s.requested_at.is_some()) {
         return Ok(());
     }
-    history.in_flight.scale =
-        Some(ScaleAdmission { members, backup: backup.clone(), requested_at: Some(ctx.now) });
+    let admission = ScaleAdmission { members, backup: backup.clone(), requested_at: Some(ctx.now) };
+    history.in_flight.begin_scale_up(admission.clone(), ctx.now)?;
+    // The request certainly not made: the scale-up is abandoned, and the next pass
+    // admits it again (behind a backup that is fresh then).
     let forget = |h: &mut History| {
-        if let Some(s) = h.in_flight.scale.as_mut() {
-            s.requested_at = None;
-        }
+        h.in_flight.end_if(crate::model::OperationKind::ScaleUp);
     };
     ask_recorded(ctx, history, ctx.platform.request_scale_up(members), forget).await
 }
@@ -232,8 +242,7 @@ pub(super) async fn promote<P: Platform>(
 fn recorded(history: &mut History, pod: PodName) -> Result<&mut Replacement, ActError> {
     history
         .in_flight
-        .replacement
-        .as_mut()
+        .join_mut()
         .filter(|r| r.pod == pod)
         .ok_or_else(|| ActError::Precondition(format!("no replacement of {pod} is recorded")))
 }
@@ -264,7 +273,10 @@ pub(super) fn begin_scale_up<P: Platform>(
     backup: &crate::domain::BackupId,
 ) -> Result<(), ActError> {
     let record = ctx.store.backups(ctx.name)?.into_iter().find(|r| &r.id == backup);
-    history.in_flight.replacement = Some(Replacement {
+    let admission =
+        ScaleAdmission { members: ctx.desired.members.get(), backup: backup.clone(), requested_at: None };
+    history.in_flight.begin_scale_up(admission, ctx.now)?;
+    history.in_flight.begin_join(Replacement {
         kind: JoinKind::ScaleUp,
         pod,
         snapshot_at: record.as_ref().map_or(ctx.now, |r| r.taken_at),
@@ -276,12 +288,7 @@ pub(super) fn begin_scale_up<P: Platform>(
         requested_at: None,
         added_voter: None,
         added_peer_url: None,
-    });
-    history.in_flight.scale = Some(ScaleAdmission {
-        members: ctx.desired.members.get(),
-        backup: backup.clone(),
-        requested_at: None,
-    });
+    })?;
     Ok(ctx.store.put_history(ctx.name, history)?)
 }
 

@@ -41,6 +41,9 @@ pub enum ActError {
     /// A step needs state that is gone (the replacement record).
     #[error("{0}")]
     Precondition(String),
+    /// The step's operation cannot begin or go on: another one runs.
+    #[error(transparent)]
+    Operation(#[from] crate::model::operation::Refused),
     /// A file, directory or socket of the controller's own failed.
     #[error("{what}: {source}")]
     Io {
@@ -189,14 +192,12 @@ async fn take<P: Platform>(
 ) -> Result<(), ActError> {
     match step {
         Step::Bootstrap { attempt, token, initial_cluster, launch } => {
-            let same = history
-                .in_flight
-                .bootstrap
-                .as_ref()
-                .is_some_and(|b| b.attempt == *attempt && &b.token == token);
+            let same =
+                history.in_flight.bootstrap().is_some_and(|b| b.attempt == *attempt && &b.token == token);
             if !same {
-                history.in_flight.bootstrap =
-                    Some(BootstrapAttempt { attempt: *attempt, token: token.clone(), started_at: ctx.now });
+                let attempt =
+                    BootstrapAttempt { attempt: *attempt, token: token.clone(), started_at: ctx.now };
+                history.in_flight.begin_bootstrap(attempt)?;
                 // Recorded before any launch, so a crash keeps the token for the rest.
                 ctx.store.put_history(ctx.name, history)?;
             }
@@ -230,7 +231,7 @@ async fn take<P: Platform>(
         Step::AddLearner { pod, peer_url, via } => {
             membership::record_added_url(ctx, history, *pod, peer_url)?;
             membership::add_learner(ctx, peer_url, via).await?;
-            if let Some(r) = history.in_flight.replacement.as_mut().filter(|r| r.pod == *pod) {
+            if let Some(r) = history.in_flight.join_mut().filter(|r| r.pod == *pod) {
                 r.rejoin = false;
             }
             Ok(())
@@ -242,8 +243,10 @@ async fn take<P: Platform>(
         Step::RejoinReplacement { pod } => membership::rejoin(ctx, history, *pod).await,
         Step::ReadSurvivor { pod } => restore::read_survivor(ctx, history, *pod).await,
         Step::AbandonJoin { .. } => {
-            history.in_flight.replacement = None;
-            history.in_flight.scale = None;
+            // Abandoned: the join, and the scale-up or replacement it belongs to.
+            if history.in_flight.join().is_some() {
+                history.in_flight.end();
+            }
             Ok(())
         }
         Step::LaunchReplacement { pod, initial_cluster } => {
@@ -261,10 +264,11 @@ async fn take<P: Platform>(
         Step::MoveLeader { to, via, .. } => membership::move_leader(ctx, *to, via).await,
         Step::Defragment { pod, endpoint, .. } => maintenance::defragment(ctx, history, *pod, endpoint).await,
         Step::DisarmAlarm { via } => maintenance::disarm(ctx, via).await,
-        Step::RetireMember { pod } => {
-            history.in_flight.scale = None;
-            membership::retire(ctx, *pod).await
+        Step::BeginScaleDown { members, backup } => {
+            history.in_flight.begin_scale_down(*members, backup.clone(), ctx.now)?;
+            Ok(ctx.store.put_history(ctx.name, history)?)
         }
+        Step::RetireMember { pod } => membership::retire(ctx, *pod).await,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::backup::scratch::{ScratchError, ScratchEtcd, ScratchPorts};
 use crate::backup::snapshot;
 use crate::backup::snapshot::SnapshotFacts;
 use crate::domain::PodName;
-use crate::model::{ChosenSource, History, RestoreInFlight, SavedSnapshot};
+use crate::model::{ChosenSource, History, RestoreBy, RestoreInFlight, SavedSnapshot};
 use crate::plan::Step;
 use crate::platform::Platform;
 use crate::store::atomic::ensure_private_dir;
@@ -32,14 +32,25 @@ pub(super) async fn restore<P: Platform>(
     step: &Step,
 ) -> Result<(), ActError> {
     let _guard = ctx.backup_lock.lock().await;
-    if history.in_flight.restore.is_none() {
-        history.in_flight.restore = Some(choose(ctx, history, step).await?);
+    begin(ctx, history);
+    if history.in_flight.restore().is_some_and(|r| r.chosen.is_none()) {
+        let chosen = choose(ctx, history, step).await?;
+        if let Some(op) = history.in_flight.restore_mut() {
+            op.chosen = Some(chosen);
+        }
         ctx.store.put_history(ctx.name, history)?;
         failpoint(SOURCE_CHOSEN);
     }
-    let Some(inflight) = history.in_flight.restore.clone() else {
+    let Some(op) = history.in_flight.restore_mut() else {
+        return Err(ActError::Precondition("no restore is recorded".into()));
+    };
+    let Some(inflight) = op.chosen.clone() else {
         return Err(ActError::Precondition("no restore source is recorded".into()));
     };
+    // Counted before the attempt, so that a crash in it counts too.
+    op.attempts += 1;
+    let token = op.token(ctx.name);
+    ctx.store.put_history(ctx.name, history)?;
     let source = match &inflight.source {
         ChosenSource::Survivor { pod, snapshot, sha256 } => RestoreSource::Snapshot {
             pod: *pod,
@@ -51,7 +62,7 @@ pub(super) async fn restore<P: Platform>(
     };
     let backup =
         ClusterAccess { platform: ctx.platform, admin: ctx.admin, store: ctx.store, desired: ctx.desired };
-    let report = restore_cluster(&backup, &source, history.seen.last_revision).await?;
+    let report = restore_cluster(&backup, &source, history.seen.last_revision, &token).await?;
     history.restored(report);
     ctx.store.put_history(ctx.name, history)?;
     if let RestoreSource::Snapshot { file, .. } = &source
@@ -62,6 +73,21 @@ pub(super) async fn restore<P: Platform>(
     Ok(())
 }
 
+/// Begins the restore, unless one is in flight: whatever operation ran is abandoned
+/// (the quorum is gone, it cannot finish), and an event says so.
+fn begin<P: Platform>(ctx: &ActContext<'_, P>, history: &mut History) {
+    if let Some(abandoned) = history.in_flight.begin_restore(RestoreBy::Controller, ctx.now) {
+        let message = format!(
+            "{} was abandoned: the quorum is lost for good and the cluster is restored",
+            abandoned.kind()
+        );
+        let event = crate::event::Event::warning(ctx.now, "OperationAbandoned", message);
+        if let Err(error) = ctx.store.add_events(ctx.name, &[event]) {
+            tracing::warn!(%error, "cannot record the event of an abandoned operation");
+        }
+    }
+}
+
 /// Fixes the source: saves and verifies a survivor's snapshot, or names the backup.
 async fn choose<P: Platform>(
     ctx: &ActContext<'_, P>,
@@ -69,8 +95,10 @@ async fn choose<P: Platform>(
     step: &Step,
 ) -> Result<RestoreInFlight, ActError> {
     let (source, revision) = match step {
-        Step::RestoreFromSurvivor { pod, .. } if history.in_flight.survivors.contains_key(pod) => {
-            let saved = &history.in_flight.survivors[pod];
+        Step::RestoreFromSurvivor { pod, .. } if history.in_flight.survivor(*pod).is_some() => {
+            let Some(saved) = history.in_flight.survivor(*pod) else {
+                return Err(ActError::Precondition(format!("no snapshot of {pod} is recorded")));
+            };
             let source = ChosenSource::Survivor {
                 pod: *pod,
                 snapshot: saved.file.clone(),
@@ -109,7 +137,11 @@ pub(super) async fn read_survivor<P: Platform>(
     pod: PodName,
 ) -> Result<(), ActError> {
     // Counted before anything can fail, so that every failed attempt counts.
-    *history.in_flight.survivor_reads.entry(pod).or_default() += 1;
+    begin(ctx, history);
+    if let Some(op) = history.in_flight.restore_mut() {
+        *op.survivor_reads.entry(pod).or_default() += 1;
+    }
+    ctx.store.put_history(ctx.name, history)?;
     let precondition = |what: String| ActError::Precondition(what);
     let data = ctx
         .platform
@@ -128,11 +160,10 @@ pub(super) async fn read_survivor<P: Platform>(
     }
     let facts = result?;
     tracing::info!(%pod, revision = facts.revision, "a stopped survivor's data was read");
-    history
-        .in_flight
-        .survivors
-        .insert(pod, SavedSnapshot { file, sha256: facts.sha256, revision: facts.revision });
-    history.in_flight.survivor_reads.remove(&pod);
+    if let Some(op) = history.in_flight.restore_mut() {
+        op.survivors.insert(pod, SavedSnapshot { file, sha256: facts.sha256, revision: facts.revision });
+        op.survivor_reads.remove(&pod);
+    }
     Ok(ctx.store.put_history(ctx.name, history)?)
 }
 

@@ -22,6 +22,9 @@ use crate::domain::PodName;
 const STAGING_SUFFIX: &str = ".restoring";
 /// The suffix of a data directory moved aside, before the unix seconds of the restore.
 const ASIDE_SUFFIX: &str = ".before-restore-";
+/// The suffix of the file beside a restored data directory that names the restore
+/// (its token) that put it there, until that restore is done (`forget_restored`).
+const RESTORED_BY_SUFFIX: &str = ".restored-by";
 
 /// One member to restore: its name (pod), peer URL and data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +86,11 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Resto
 /// # Guarantees
 /// - An existing data directory is never deleted: it is renamed aside to
 ///   `<data_dir>.before-restore-<unix seconds>` (with `-N` appended if that is taken).
+///   The one exception: a data directory that an earlier attempt of the same restore
+///   (the same `token`) put in place holds nothing but that restore's source; it is
+///   replaced, never moved aside, so that retries never pile copies of the source
+///   among the directories kept aside. `<data_dir>.restored-by` names the restore
+///   that put a directory in place until `forget_restored` removes it.
 /// - Every member is restored into `<data_dir>.restoring` first (a stale one from an
 ///   interrupted restore is removed); the staging directories are renamed into place
 ///   only when etcdctl succeeded for every member. A failure before that leaves every
@@ -114,7 +122,7 @@ pub async fn restore_data_dirs(
             return Err(error);
         }
     }
-    let result = swap_in(members, &staged).await;
+    let result = swap_in(members, &staged, token).await;
     if result.is_err() {
         discard(&staged).await;
     }
@@ -238,12 +246,16 @@ async fn discard(staged: &[PathBuf]) {
 
 /// Moves every existing data directory aside and every staging directory into place;
 /// on a failure undoes the renames done so far, newest first.
-async fn swap_in(members: &[RestoreMember], staged: &[PathBuf]) -> Result<Vec<PathBuf>, RestoreError> {
+async fn swap_in(
+    members: &[RestoreMember],
+    staged: &[PathBuf],
+    token: &str,
+) -> Result<Vec<PathBuf>, RestoreError> {
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
     let mut done: Vec<(PathBuf, PathBuf)> = Vec::new();
     let mut aside = Vec::new();
     for (member, staging) in members.iter().zip(staged) {
-        let result = swap_one(&member.data_dir, staging, stamp, &mut done).await;
+        let result = swap_one(&member.data_dir, staging, stamp, token, &mut done).await;
         match result {
             Ok(Some(path)) => aside.push(path),
             Ok(None) => {}
@@ -274,9 +286,19 @@ async fn swap_one(
     data_dir: &Path,
     staging: &Path,
     stamp: u64,
+    token: &str,
     done: &mut Vec<(PathBuf, PathBuf)>,
 ) -> Result<Option<PathBuf>, RestoreError> {
-    let moved = if exists(data_dir).await? {
+    let marker = sibling(data_dir, RESTORED_BY_SUFFIX)?;
+    let restored_by = tokio::fs::read_to_string(&marker).await.ok();
+    let moved = if restored_by.as_deref().map(str::trim) == Some(token) && exists(data_dir).await? {
+        // Put in place by an earlier attempt of this restore: a copy of its source.
+        tracing::info!(dir = %data_dir.display(), "replacing the data an earlier attempt of this restore put in place");
+        tokio::fs::remove_dir_all(data_dir)
+            .await
+            .map_err(io("remove an earlier attempt's data", data_dir))?;
+        None
+    } else if exists(data_dir).await? {
         let aside = free_aside_name(data_dir, stamp).await?;
         tokio::fs::rename(data_dir, &aside).await.map_err(io("move aside", data_dir))?;
         done.push((data_dir.to_path_buf(), aside.clone()));
@@ -286,7 +308,23 @@ async fn swap_one(
     };
     tokio::fs::rename(staging, data_dir).await.map_err(io("move restored data into", data_dir))?;
     done.push((staging.to_path_buf(), data_dir.to_path_buf()));
+    tokio::fs::write(&marker, token).await.map_err(io("record the restore beside", data_dir))?;
     Ok(moved)
+}
+
+/// The restore is done: the files naming it beside the data directories go, and a
+/// later restore moves these directories aside as any other.
+pub async fn forget_restored(data_dirs: &[PathBuf]) {
+    for dir in data_dirs {
+        let Ok(marker) = sibling(dir, RESTORED_BY_SUFFIX) else { continue };
+        match tokio::fs::remove_file(&marker).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!(file = %marker.display(), %error, "cannot remove a finished restore's marker")
+            }
+        }
+    }
 }
 
 /// `<data_dir>.before-restore-<stamp>`, or with `-N` appended when that is taken (a

@@ -153,12 +153,15 @@ pub async fn fetch_verified(
 /// # Errors
 /// When no source verifies, the restore fails (the old data then stays in place), or
 /// the restored cluster does not serve what its source holds.
+/// `token` names the restore: the same for every attempt of one restore, so that a
+/// retry replaces what an earlier attempt put in place instead of moving it aside
+/// (`restore_data_dirs`); each member's `--initial-cluster-token`.
 pub async fn restore_cluster<P: Platform>(
     ctx: &ClusterAccess<'_, P>,
     source: &RestoreSource,
     last_seen: Option<(i64, Timestamp)>,
+    token: &str,
 ) -> Result<RestoreReport, RestoreClusterError> {
-    let name = &ctx.desired.name;
     let file = ctx.temp_file("restore")?;
     let mut refused = Vec::new();
     let result = async {
@@ -173,14 +176,18 @@ pub async fn restore_cluster<P: Platform>(
             ctx.platform.ensure_stopped(pod).await.map_err(backup_err)?;
             members.push(RestoreMember { pod, peer_url: urls.peer, data_dir });
         }
-        let token = format!("{name}-restore-{}", Timestamp::now().as_second());
-        let aside = restore_data_dirs(&file, &members, &token).await?;
+        let aside = restore_data_dirs(&file, &members, token).await?;
         let initial: Vec<(PodName, String)> = members.iter().map(|m| (m.pod, m.peer_url.clone())).collect();
-        let spec = LaunchSpec { initial_cluster: initial, state: InitialClusterState::New { token } };
+        let spec = LaunchSpec {
+            initial_cluster: initial,
+            state: InitialClusterState::New { token: token.to_owned() },
+        };
         for member in &members {
             ctx.platform.ensure_running(member.pod, &spec).await.map_err(backup_err)?;
         }
         let (revision, keys) = check(ctx, &record).await?;
+        let dirs: Vec<std::path::PathBuf> = members.iter().map(|m| m.data_dir.clone()).collect();
+        super::data_dirs::forget_restored(&dirs).await;
         let revisions_lost = last_seen.map(|(seen, _)| (seen - revision).max(0));
         let data_loss_seconds = last_seen
             .map(|(_, at)| at.duration_since(record.taken_at).as_secs().max(0))

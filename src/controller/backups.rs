@@ -17,6 +17,7 @@ use crate::backup::schedule::{next_due, retry_due};
 use crate::domain::{BackupId, ClusterName};
 use crate::event::Event;
 use crate::manifest::DesiredCluster;
+use crate::model::RestoreBy;
 use crate::model::backup::RestoreReport;
 use crate::model::catalog::BackupRecord;
 use crate::platform::{Platform, PlatformError};
@@ -168,10 +169,26 @@ impl Controller {
         }
         let store = &self.inner.store;
         let ctx = ClusterAccess { platform: &platform, admin: &admin, store, desired };
+        // The same transitions as the automatic restore (`model::operation`): begun
+        // (pre-empting whatever ran) and an attempt counted before anything is stopped.
         let mut history = store.history(name)?;
-        let result = restore_cluster(&ctx, &RestoreSource::Backup(from), history.seen.last_revision).await;
         let now = Timestamp::now();
-        let event = match &result {
+        let abandoned = history.in_flight.begin_restore(RestoreBy::Person, now);
+        let mut token = format!("{name}-restore-{}", now.as_second());
+        if let Some(op) = history.in_flight.restore_mut() {
+            op.attempts += 1;
+            token = op.token(name);
+        }
+        store.put_history(name, &history)?;
+        let source = RestoreSource::Backup(from);
+        let result = restore_cluster(&ctx, &source, history.seen.last_revision, &token).await;
+        let now = Timestamp::now();
+        let mut events = Vec::new();
+        if let Some(op) = abandoned {
+            let message = format!("{} was abandoned: a restore was asked for by hand", op.kind());
+            events.push(Event::warning(now, "OperationAbandoned", message));
+        }
+        events.push(match &result {
             Ok(report) => Event::normal(
                 now,
                 "Restored",
@@ -184,12 +201,18 @@ impl Controller {
                 ),
             ),
             Err(e) => Event::warning(now, "RestoreFailed", format!("restore failed: {e}")),
-        };
-        store.add_events(name, &[event])?;
+        });
+        store.add_events(name, &events)?;
+        // Finished, as the automatic restore finishes: the report, the last revision
+        // from the restored data, the slots known again once they answer. A failed one
+        // stays in flight: the next try (by hand, or the controller's under
+        // `quorumLoss: Restore`) is the same restore, and replaces what this one put in
+        // place instead of moving it aside.
+        if let Ok(report) = &result {
+            history.restored(report.clone());
+            store.put_history(name, &history)?;
+        }
         let report = result?;
-        history.seen.last_restore = Some(report.clone());
-        history.in_flight.replacement = None;
-        store.put_history(name, &history)?;
         Ok(report)
     }
 }

@@ -286,6 +286,8 @@ pub struct RecoveryWindows {
     /// How many restarts in place without coming back healthy before the slot counts
     /// as lost.
     pub max_restarts: u32,
+    /// How long an operation in flight may run before it is reported stuck.
+    pub operation_deadline: Duration,
 }
 
 impl Default for RecoveryWindows {
@@ -297,6 +299,7 @@ impl Default for RecoveryWindows {
             bootstrap_attempts: 3,
             bootstrap_timeout: Duration::from_secs(60),
             max_restarts: 5,
+            operation_deadline: Duration::from_secs(30 * 60),
         }
     }
 }

@@ -270,4 +270,10 @@ pub struct RecoverySection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 20))]
     pub max_restarts: Option<u32>,
+    /// How long an operation in flight (a replacement, a scale-up or scale-down, a
+    /// restore) may run before it is reported stuck (condition `OperationStuck`, a
+    /// `Refused` event saying what a person can do). It goes on after that. Must be
+    /// more than 0. Default: `30m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_deadline: Option<HumanDuration>,
 }

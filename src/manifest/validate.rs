@@ -253,8 +253,15 @@ impl Checker {
             1..=20,
             "restarts in place before the slot counts as lost",
         );
+        let operation_deadline = self.duration(
+            "spec.recovery.operationDeadline",
+            recovery.operation_deadline.as_ref(),
+            defaults.operation_deadline,
+            Zero::Refused,
+        );
         Some(RecoveryWindows {
             max_restarts: max_restarts?,
+            operation_deadline: operation_deadline?,
             restart_grace: restart_grace?,
             unresponsive_after: unresponsive_after?,
             agent_lost_after: agent_lost_after?,

@@ -279,9 +279,12 @@ fn zero_is_allowed_only_where_it_means_something() {
     m.spec.recovery = Some(RecoverySection {
         unresponsive_after: Some("0s".into()),
         bootstrap_timeout: Some("0m".into()),
+        operation_deadline: Some("0s".into()),
         ..RecoverySection::default()
     });
-    assert_eq!(errors(&m).len(), 2);
+    let refused = errors(&m);
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(refused.iter().any(|e| e.to_string().contains("spec.recovery.operationDeadline")), "{refused:?}");
 }
 
 #[test]

@@ -15,59 +15,10 @@ use serde::{Deserialize, Serialize};
 use super::Observed;
 use super::etcd::ListedMember;
 use super::membership::{Membership, SlotMember};
+pub use super::operation::InFlight;
+use super::operation::{Operation, OperationKind};
 use super::platform::{AgentState, TaskState};
-use crate::domain::{BackupId, PodName};
-
-/// A first bootstrap in progress or finished.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BootstrapAttempt {
-    /// 1 for the first attempt.
-    pub attempt: u32,
-    /// The `--initial-cluster-token` of this attempt, kept so that members launched in
-    /// later passes join the same cluster.
-    pub token: String,
-    /// When the attempt started.
-    pub started_at: Timestamp,
-}
-
-/// A replacement in progress (scenario 4b): which slot, and the snapshot taken
-/// before its first membership change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Replacement {
-    /// Why the slot gets a new member.
-    #[serde(default)]
-    pub kind: JoinKind,
-    /// The member slot being replaced.
-    pub pod: PodName,
-    /// When the snapshot of a healthy member was taken.
-    pub snapshot_at: Timestamp,
-    /// The snapshot file.
-    pub snapshot: std::path::PathBuf,
-    /// The revision inside the snapshot.
-    pub snapshot_revision: i64,
-    /// How many times the new member was launched.
-    pub launches: u32,
-    /// When it was last launched.
-    pub last_launch: Option<Timestamp>,
-    /// The learner ran but never answered: it was wiped, and is removed and added
-    /// again before its next launch.
-    #[serde(default)]
-    pub rejoin: bool,
-    /// Where the platform replaces pods itself: when the replacement was asked for
-    /// (recorded before the request, so that it is never made twice).
-    #[serde(default)]
-    pub requested_at: Option<Timestamp>,
-    /// Without learners (etcd 3.3): the voting member added for the slot, which the
-    /// member list cannot tell from the failed one by its role.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub added_voter: Option<crate::domain::MemberId>,
-    /// The peer URL the new member was added with, recorded before the add: how it is
-    /// known (`model::membership`) until it answers at the slot.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub added_peer_url: Option<String>,
-}
+use crate::domain::PodName;
 
 /// Restarts in place of one member since it was last seen healthy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,79 +28,6 @@ pub struct Restarts {
     pub count: u32,
     /// When the last one was made.
     pub last: Timestamp,
-}
-
-/// The source a whole-cluster restore was given, kept before any member is stopped so
-/// that a retry after a crash or a failure reuses it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
-pub enum ChosenSource {
-    /// A snapshot saved from a surviving voter.
-    #[serde(rename_all = "camelCase")]
-    Survivor {
-        /// The survivor.
-        pod: PodName,
-        /// The snapshot file saved from it.
-        snapshot: std::path::PathBuf,
-        /// The file's SHA-256, hex.
-        sha256: String,
-    },
-    /// A verified backup of the catalog.
-    #[serde(rename_all = "camelCase")]
-    Backup {
-        /// The backup.
-        id: BackupId,
-    },
-}
-
-/// A verified snapshot of a stopped survivor's data, read through a scratch copy of
-/// it: the survivor's revision for the choice of a restore source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SavedSnapshot {
-    /// The snapshot file.
-    pub file: std::path::PathBuf,
-    /// Its SHA-256, hex.
-    pub sha256: String,
-    /// The revision inside it.
-    pub revision: i64,
-}
-
-/// A restore whose source is chosen and not yet finished.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RestoreInFlight {
-    /// The source.
-    pub source: ChosenSource,
-    /// The revision it holds.
-    pub revision: i64,
-    /// When it was chosen.
-    pub chosen_at: Timestamp,
-}
-
-/// A scale-up admitted behind a fresh backup: every new member of it joins on that
-/// backup, even when the backup ages during the catch-up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScaleAdmission {
-    /// The member count it grows to.
-    pub members: usize,
-    /// The backup that admitted it.
-    pub backup: BackupId,
-    /// When the platform was asked to add the members itself (DC/OS), recorded before
-    /// asking: a platform is asked once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested_at: Option<Timestamp>,
-}
-
-/// Why a slot gets a new member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum JoinKind {
-    /// Its old member was lost (scenario 4b).
-    #[default]
-    Replace,
-    /// The cluster grows (scenario 2).
-    ScaleUp,
 }
 
 /// What the controller knows beyond one observation: facts seen over time and the
@@ -212,30 +90,6 @@ pub struct Seen {
     pub slots: BTreeMap<PodName, SlotMember>,
 }
 
-/// Operations in flight: a bootstrap's token, a replacement, a restore's chosen
-/// source and the survivors read for it, an admitted scale-up. Each is written before
-/// the step that depends on it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InFlight {
-    /// The latest first-bootstrap attempt.
-    pub bootstrap: Option<BootstrapAttempt>,
-    /// The replacement in progress, if any.
-    pub replacement: Option<Replacement>,
-    /// The restore in flight, if any.
-    #[serde(default)]
-    pub restore: Option<RestoreInFlight>,
-    /// Snapshots of stopped survivors, read after a permanent quorum loss.
-    #[serde(default)]
-    pub survivors: BTreeMap<PodName, SavedSnapshot>,
-    /// Attempts to read each stopped survivor's data that did not succeed (yet).
-    #[serde(default)]
-    pub survivor_reads: BTreeMap<PodName, u32>,
-    /// The scale-up in flight and the backup that admitted it.
-    #[serde(default)]
-    pub scale: Option<ScaleAdmission>,
-}
-
 impl Seen {
     /// When the controller last defragmented a member, any member.
     pub fn last_defragmentation(&self) -> Option<Timestamp> {
@@ -283,13 +137,6 @@ impl History {
         if quorum {
             self.seen.ever_healthy = true;
             self.seen.quorum_seen_at = Some(observed.at);
-            // Survivors read for a restore belong to that incident: a quorum that answers
-            // again (by itself, or after a restore by hand) ends it, and a later incident
-            // reads its survivors afresh.
-            if self.in_flight.restore.is_none() {
-                self.in_flight.survivors.clear();
-                self.in_flight.survivor_reads.clear();
-            }
         }
         for task in &observed.platform.tasks {
             self.fold_task(observed, task);
@@ -308,20 +155,9 @@ impl History {
         } else if answered {
             self.seen.no_space_since = None;
         }
-        let replaced = self.in_flight.replacement.as_ref().map(|r| r.pod);
-        if let Some(pod) = replaced {
-            // Done once the slot's member is a healthy voter again.
-            let voter = observed.endpoint(pod).is_some_and(|s| s.is_healthy_voter());
-            if voter {
-                self.in_flight.replacement = None;
-            }
-        }
-        self.finish_scale_up(observed);
         let top = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).map(|s| s.revision).max();
-        if quorum && self.in_flight.restore.is_some() {
-            // The restored cluster serves: the restore is done, and what it holds is now
-            // the newest data there is.
-            self.in_flight.restore = None;
+        if self.finish_by_observation(observed, quorum) {
+            // The restored cluster serves: what it holds is now the newest data there is.
             self.seen.last_revision = top.map(|revision| (revision, observed.at));
         }
         if let Some(revision) = top
@@ -331,18 +167,43 @@ impl History {
         }
     }
 
-    /// A scale-up is done once its members are all voters and no join is in flight: its
-    /// admission is cleared, so that maintenance runs again and a later change of the
-    /// member count needs a fresh backup of its own.
-    fn finish_scale_up(&mut self, observed: &Observed) {
-        let (Some(scale), Some(list)) = (&self.in_flight.scale, observed.member_list.as_deref()) else {
-            return;
-        };
-        let voters = list.iter().filter(|m| !m.is_learner).count();
-        let learners = list.iter().any(|m| m.is_learner);
-        if self.in_flight.replacement.is_none() && !learners && voters >= scale.members {
-            self.in_flight.scale = None;
+    /// The transitions an observation makes (`model::operation`): a join done once its
+    /// slot's member answers as a healthy voter; a bootstrap finished once a quorum
+    /// answers; a scale-up finished once its members are all voters and none joins; a
+    /// scale-down once no slot beyond its count runs; a restore finished once a quorum
+    /// answers on its chosen source, or abandoned once a quorum answers before a source
+    /// was chosen (the incident ended by itself, and its survivors' snapshots go with
+    /// it). True when a restore finished so.
+    fn finish_by_observation(&mut self, observed: &Observed, quorum: bool) -> bool {
+        let served =
+            |o: &Observed| o.endpoints.values().filter_map(|r| r.as_ref().ok()).any(|s| s.revision > 1);
+        let in_flight = &mut self.in_flight;
+        if let Some(pod) = in_flight.join().map(|r| r.pod)
+            && observed.endpoint(pod).is_some_and(|s| s.is_healthy_voter())
+        {
+            in_flight.join_done(pod);
         }
+        let list = observed.member_list.as_deref();
+        let finished = match &in_flight.operation {
+            // A bootstrap ends once the cluster serves: a quorum answers, or a member
+            // holds a revision beyond the bootstrap's (it served before).
+            Some(Operation::Bootstrap(_)) => quorum || self.seen.ever_healthy || served(observed),
+            Some(Operation::Restore(_)) => quorum,
+            Some(Operation::ScaleUp(s)) => list.is_some_and(|list| {
+                let voters = list.iter().filter(|m| !m.is_learner).count();
+                s.join.is_none() && !list.iter().any(|m| m.is_learner) && voters >= s.admission.members
+            }),
+            Some(Operation::ScaleDown(s)) => {
+                observed.platform.tasks.iter().all(|t| usize::from(t.pod.index()) < s.members)
+            }
+            Some(Operation::Replace(_)) | None => false,
+        };
+        if !finished {
+            return false;
+        }
+        let chosen = in_flight.restore().is_some_and(|r| r.chosen.is_some());
+        in_flight.end();
+        chosen
     }
 
     fn fold_task(&mut self, observed: &Observed, task: &super::platform::TaskObservation) {
@@ -379,10 +240,9 @@ impl History {
         self.seen.last_revision = Some((report.revision, report.at));
         self.seen.quorum_seen_at = Some(report.at);
         self.seen.last_restore = Some(report);
-        self.in_flight.replacement = None;
-        self.in_flight.restore = None;
-        self.in_flight.survivors.clear();
-        self.in_flight.survivor_reads.clear();
+        // Finished: the restore, and with it its survivors' snapshots; whatever it
+        // pre-empted was abandoned when it began.
+        self.in_flight.end_if(OperationKind::Restore);
         self.seen.restarts.clear();
         // The restored cluster's members have new IDs: each slot is known again once it answers.
         self.seen.slots.clear();
@@ -404,9 +264,9 @@ mod tests {
         assert!(history.seen.ever_healthy);
         assert_eq!(history.seen.last_revision.map(|(r, _)| r), Some(42));
         assert_eq!(history.seen.restarts.values().map(|r| r.count).sum::<u32>(), 2);
-        assert_eq!(history.in_flight.scale.as_ref().map(|s| s.members), Some(3));
+        assert_eq!(history.in_flight.scale_up().map(|s| s.members), Some(3));
         let written = serde_json::to_value(&history).expect("json");
-        assert!(written.get("everHealthy").is_some() && written.get("scale").is_some(), "{written}");
+        assert!(written.get("everHealthy").is_some() && written.get("operation").is_some(), "{written}");
         assert!(written.get("seen").is_none() && written.get("inFlight").is_none(), "{written}");
     }
 }

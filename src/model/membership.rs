@@ -61,7 +61,7 @@ impl<'a> Membership<'a> {
         let recorded =
             |m: &ListedMember| history.seen.slots.iter().find(|(_, r)| r.id == m.id).map(|(pod, _)| *pod);
         let joining = |m: &ListedMember| {
-            let r = history.in_flight.replacement.as_ref()?;
+            let r = history.in_flight.join()?;
             let added = r.added_voter == Some(m.id);
             // Added by the controller with the peer URL it recorded before the add, and
             // not started yet (a learner, or a voter without learners). A replacement

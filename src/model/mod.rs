@@ -9,6 +9,7 @@ pub mod drill;
 pub mod etcd;
 pub mod history;
 pub mod membership;
+pub mod operation;
 pub mod platform;
 
 use std::collections::BTreeMap;
@@ -20,9 +21,10 @@ use backup::{BackupFailure, ScaleRefusal};
 use capabilities::Capabilities;
 use catalog::BackupRecord;
 use etcd::{EndpointStatus, ListedMember};
-pub use history::{
-    BootstrapAttempt, ChosenSource, History, InFlight, JoinKind, Replacement, Restarts, RestoreInFlight,
-    SavedSnapshot, ScaleAdmission, Seen,
+pub use history::{History, Restarts, Seen};
+pub use operation::{
+    BootstrapAttempt, ChosenSource, InFlight, JoinKind, Operation, OperationKind, Replacement, RestoreBy,
+    RestoreInFlight, RestoreOp, SavedSnapshot, ScaleAdmission,
 };
 use platform::PlatformObservation;
 

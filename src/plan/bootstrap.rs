@@ -31,7 +31,7 @@ pub(super) fn is_first_bootstrap(desired: &DesiredCluster, observed: &Observed, 
         .pods()
         .filter_map(|pod| observed.platform.task(pod))
         .any(|t| t.task != TaskState::NotLaunched);
-    history.in_flight.bootstrap.is_some() || !launched
+    history.in_flight.bootstrap().is_some() || !launched
 }
 
 /// The pause before attempt `next`: 2 s, 4 s, 8 s ... up to a minute.
@@ -64,7 +64,7 @@ pub(super) fn decide(
     let not_running: Vec<PodName> =
         pods.iter().copied().filter(|p| state(*p).is_none_or(|(t, _)| t != TaskState::Running)).collect();
     let max = desired.recovery.bootstrap_attempts;
-    let Some(current) = &history.in_flight.bootstrap else {
+    let Some(current) = history.in_flight.bootstrap() else {
         let step = Step::Bootstrap {
             attempt: 1,
             token: format!("{}-{}", desired.name, now.as_second()),

@@ -51,6 +51,9 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
     if let Some(refusal) = unknown_voters(&view) {
         decisions.push(refusal);
     }
+    if let Some(stuck) = stuck(desired, history, now) {
+        decisions.push(stuck);
+    }
     if let Some(restore) = restore::decide(&view) {
         // A permanent quorum loss: only its own decisions stand.
         decisions.extend(restore);
@@ -65,6 +68,53 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
         decisions.extend(maintenance(desired, observed, history, now));
     }
     Plan { decisions }
+}
+
+/// The operation in flight, once it has run past `recovery.operationDeadline`: what is
+/// stuck and what a person can do. It goes on (a large database may take long to
+/// catch up); the bootstrap has its own timeout per attempt.
+fn stuck(desired: &DesiredCluster, history: &History, now: Timestamp) -> Option<Decision> {
+    use crate::model::Operation;
+    let op = history.in_flight.operation.as_ref()?;
+    let deadline = window_end(op.begun_at(), desired.recovery.operation_deadline);
+    if matches!(op, Operation::Bootstrap(_)) || now < deadline {
+        return None;
+    }
+    let name = &desired.name;
+    let (what, todo) = match op {
+        Operation::Replace(r) => (
+            format!("the replacement of {}", r.pod),
+            format!(
+                "read {}'s log and the plan (`etcd-warden plan {name}`): a learner that never catches up, a platform that never launches it, or a disk that is full",
+                r.pod
+            ),
+        ),
+        Operation::ScaleUp(s) => (
+            format!("the scale-up to {} members", s.admission.members),
+            format!(
+                "read the plan (`etcd-warden plan {name}`) and the new members' logs; to give it up, apply spec.members back to the count before"
+            ),
+        ),
+        Operation::ScaleDown(s) => (
+            format!("the scale-down to {} members", s.members),
+            format!(
+                "read the plan (`etcd-warden plan {name}`): a removal etcd refuses, or a member that will not leave"
+            ),
+        ),
+        Operation::Restore(r) => (
+            format!("the restore ({} attempts so far)", r.attempts),
+            format!(
+                "read the RestoreFailed and ReadSurvivor events and the members' logs; restore by hand with `etcd-warden restore {name} --from ID`"
+            ),
+        ),
+        Operation::Bootstrap(_) => return None,
+    };
+    let message = format!(
+        "{what} began at {} and is not done past its deadline ({}, spec.recovery.operationDeadline); it goes on. {todo}",
+        op.begun_at(),
+        humantime::format_duration(desired.recovery.operation_deadline)
+    );
+    Some(Decision::refuse(Rule::OperationStuck, message))
 }
 
 /// Voters that belong to no member slot: they answer at no slot's client URL, no slot
@@ -102,8 +152,8 @@ fn maintenance(
     now: Timestamp,
 ) -> Vec<Decision> {
     let Some(list) = observed.member_list.as_deref() else { return Vec::new() };
-    let busy = &history.in_flight;
-    if busy.replacement.is_some() || busy.restore.is_some() || busy.scale.is_some() {
+    // A bootstrap cannot be in flight here (its rule decides alone).
+    if history.in_flight.operation.is_some() {
         return Vec::new();
     }
     if let Some(decisions) = nospace::decide(desired, observed, history, list, now) {
@@ -142,6 +192,8 @@ pub(crate) mod tests;
 mod tests_identity;
 #[cfg(test)]
 mod tests_maintenance;
+#[cfg(test)]
+mod tests_operations;
 #[cfg(test)]
 mod tests_platform;
 #[cfg(test)]

@@ -68,10 +68,12 @@ fn build(
         }
     }
     w.history.seen.ever_healthy = ever_healthy;
-    w.history.in_flight.bootstrap = attempt.map(|attempt| BootstrapAttempt {
-        attempt,
-        token: format!("kubernetes-{attempt}"),
-        started_at: at(0),
+    w.history.in_flight.operation = attempt.map(|attempt| {
+        crate::model::Operation::Bootstrap(BootstrapAttempt {
+            attempt,
+            token: format!("kubernetes-{attempt}"),
+            started_at: at(0),
+        })
     });
     w
 }

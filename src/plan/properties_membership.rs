@@ -169,7 +169,7 @@ proptest! {
     ) {
         let mut w = build(count, &slots, phantom, replacing);
         w.observed.capabilities = crate::model::capabilities::Capabilities::DCOS;
-        if let Some(r) = w.history.in_flight.replacement.as_mut() {
+        if let Some(r) = w.history.in_flight.join_mut() {
             r.requested_at = requested.then(t0);
         }
         let mut d = desired(count);
@@ -207,7 +207,7 @@ proptest! {
                 prop_assert!(voters < *members, "grown while etcd lists {voters} voters: {plan:#?}");
             }
             if let Step::RequestReplace { pod } = step {
-                prop_assert!(!requested || w.history.in_flight.replacement.as_ref().is_none_or(|r| r.pod != *pod), "asked twice: {plan:#?}");
+                prop_assert!(!requested || w.history.in_flight.join().is_none_or(|r| r.pod != *pod), "asked twice: {plan:#?}");
             }
         }
     }

@@ -107,7 +107,7 @@ pub(super) fn hold(
     pod: PodName,
     now: Timestamp,
 ) -> Option<Hold> {
-    let replacement = history.in_flight.replacement.as_ref().filter(|r| r.pod == pod)?;
+    let replacement = history.in_flight.join().filter(|r| r.pod == pod)?;
     if replacement.kind != JoinKind::Replace {
         return None;
     }
@@ -135,7 +135,7 @@ pub(super) fn hold(
 /// platform was not asked. Such a replacement never holds back a restart in place.
 pub(super) fn untouched(view: &View, pod: PodName) -> bool {
     let history = view.history;
-    let Some(replacement) = history.in_flight.replacement.as_ref().filter(|r| r.pod == pod) else {
+    let Some(replacement) = history.in_flight.join().filter(|r| r.pod == pod) else {
         return false;
     };
     let Some(task) = view.observed.platform.task(pod) else { return false };

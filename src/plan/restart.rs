@@ -65,7 +65,7 @@ pub(super) fn decide(view: &View) -> Vec<Decision> {
     for pod in slots(view) {
         let Some(task) = observed.platform.task(pod) else { continue };
         // A replacement that changed nothing yet never holds back a restart in place.
-        let replacing = history.in_flight.replacement.as_ref().is_some_and(|r| r.pod == pod)
+        let replacing = history.in_flight.join().is_some_and(|r| r.pod == pod)
             && !super::replace_window::untouched(view, pod);
         let rebuilding = task.recovery == PlatformRecovery::Replacing;
         if replacing || rebuilding {

@@ -31,6 +31,9 @@ use crate::model::{ChosenSource, History, Observed};
 
 /// How many times a stopped survivor's data is read before the restore is refused.
 const MAX_SURVIVOR_READS: u32 = 3;
+/// How many times every member is restored from the chosen source before the restore
+/// is refused (`RestoreRequired`): a restore that fails again and again needs a person.
+pub(crate) const MAX_RESTORE_ATTEMPTS: u32 = 3;
 
 /// The voters of the last known member list and what became of each, tied to their
 /// slots by member ID (`View`). Before any member list was recorded, the desired slots.
@@ -130,7 +133,15 @@ pub(super) fn decide(view: &View) -> Option<Vec<Decision>> {
         decisions.push(Decision::refuse(Rule::RestoreRequired, message));
         return Some(decisions);
     }
-    if let Some(inflight) = &history.in_flight.restore {
+    let restoring = history.in_flight.restore();
+    if let Some((op, inflight)) = restoring.and_then(|r| r.chosen.as_ref().map(|c| (r, c))) {
+        if op.attempts >= MAX_RESTORE_ATTEMPTS {
+            let message = format!(
+                "{what}; the restore from the source chosen at {} (revision {}) failed {} times (see its RestoreFromSurvivor or RestoreFromBackup events): look at the members' logs and the machine, then restore by hand: `etcd-warden restore {} --from ID`",
+                inflight.chosen_at, inflight.revision, op.attempts, desired.name
+            );
+            return Some(vec![Decision::refuse(Rule::RestoreRequired, message)]);
+        }
         let step = match &inflight.source {
             ChosenSource::Survivor { pod, .. } => {
                 let endpoint = observed.platform.task(*pod).map(|t| t.client_url.clone()).unwrap_or_default();
@@ -139,22 +150,24 @@ pub(super) fn decide(view: &View) -> Option<Vec<Decision>> {
             ChosenSource::Backup { id } => Step::RestoreFromBackup { id: id.clone() },
         };
         let message = format!(
-            "{what}; the restore chosen at {} (revision {}) is resumed with the same source",
-            inflight.chosen_at, inflight.revision
+            "{what}; the restore chosen at {} (revision {}) is resumed with the same source (attempt {} of {MAX_RESTORE_ATTEMPTS})",
+            inflight.chosen_at,
+            inflight.revision,
+            op.attempts + 1
         );
         return Some(vec![Decision::act(Rule::Restore, step, message)]);
     }
     // Bring back what can come back: the data of a crashed survivor is read first.
     let unread = survivors.iter().copied().find(|p| {
         observed.endpoint(*p).is_none()
-            && !history.in_flight.survivors.contains_key(p)
+            && history.in_flight.survivor(*p).is_none()
             && observed
                 .platform
                 .task(*p)
                 .is_some_and(|t| t.task == TaskState::Exited && t.data == DataState::Intact)
     });
     if let Some(pod) = unread {
-        let reads = history.in_flight.survivor_reads.get(&pod).copied().unwrap_or(0);
+        let reads = restoring.and_then(|r| r.survivor_reads.get(&pod)).copied().unwrap_or(0);
         if reads >= MAX_SURVIVOR_READS {
             let message = format!(
                 "{what}; the data of {pod} could not be read in {reads} attempts (see its ReadSurvivor events). It may hold writes newer than any backup, so no other source is taken automatically: repair it, or restore by hand with `etcd-warden restore {} --from <backup>`",
@@ -197,10 +210,7 @@ fn choose(
     };
     // A survivor's revision: as it answers now, or as its data was read.
     let revision_of = |p: PodName| {
-        observed
-            .endpoint(p)
-            .map(|s| s.revision)
-            .or_else(|| history.in_flight.survivors.get(&p).map(|s| s.revision))
+        observed.endpoint(p).map(|s| s.revision).or_else(|| history.in_flight.survivor(p).map(|s| s.revision))
     };
     let unanswered: Vec<PodName> = survivors.iter().copied().filter(|p| revision_of(*p).is_none()).collect();
     if let Some(&pod) = unanswered.first() {

@@ -35,11 +35,12 @@ fn gate(
         ));
     };
     let records = &observed.backups.records;
-    // A scale-up admitted by a fresh backup finishes on it, however long the catch-up.
-    if let Some(admitted) = history.in_flight.scale.as_ref().filter(|a| a.members == desired.members.get())
-        && records.iter().any(|r| r.verified && r.id == admitted.backup)
+    // A member count change admitted by a fresh backup finishes on it, however long
+    // it takes.
+    if let Some(admitted) = history.in_flight.admitted_backup(desired.members.get())
+        && records.iter().any(|r| r.verified && &r.id == admitted)
     {
-        return Ok(admitted.backup.clone());
+        return Ok(admitted.clone());
     }
     if let Some(fresh) = catalog::fresh(records, policy.fresh_for, now) {
         return Ok(fresh.id.clone());
@@ -81,7 +82,7 @@ pub fn refusal(
 pub(super) fn decide(view: &View) -> Vec<Decision> {
     let (desired, observed, history, now) = (view.desired, view.observed, view.history, view.now);
     let Some(list) = observed.member_list.as_deref() else { return Vec::new() };
-    if let Some(joining) = &history.in_flight.replacement {
+    if let Some(joining) = history.in_flight.join() {
         if desired.members.pods().any(|p| p == joining.pod) {
             return Vec::new();
         }
@@ -147,7 +148,7 @@ fn by_platform(
         return vec![Decision::wait(Rule::ScaleUp, None, message)];
     }
     let what = format!("scaling {} up from {running} to {count} members", desired.name);
-    let asked = history.in_flight.scale.as_ref().filter(|s| s.members == count).and_then(|s| s.requested_at);
+    let asked = history.in_flight.scale_up().filter(|s| s.members == count).and_then(|s| s.requested_at);
     if let Some(at) = asked {
         let message = format!(
             "{what}: the platform was asked at {at} and adds the members itself; following it, never asking again"
@@ -196,8 +197,13 @@ fn scale_down(view: &View, list: &[ListedMember]) -> Vec<Decision> {
         return vec![Decision::act(Rule::ScaleDown, Step::RetireMember { pod }, message)];
     };
     let what = format!("scaling {} down to {count} members ({pod} leaves)", desired.name);
-    if let Err(decision) = gate(desired, observed, history, now, &what) {
-        return vec![decision];
+    let backup = match gate(desired, observed, history, now, &what) {
+        Ok(backup) => backup,
+        Err(decision) => return vec![decision],
+    };
+    if history.in_flight.admitted_backup(count).is_none() {
+        // Begun, and recorded, before its first membership change.
+        return vec![Decision::act(Rule::ScaleDown, Step::BeginScaleDown { members: count, backup }, what)];
     }
     // Never through the member that leaves.
     let Some((_, via)) = observed.best_source_other_than(Some(pod)) else { return Vec::new() };

@@ -21,6 +21,7 @@ impl Step {
             Self::LaunchReplacement { .. } => "LaunchReplacement",
             Self::PromoteLearner { .. } => "PromoteLearner",
             Self::BeginScaleUp { .. } => "BeginScaleUp",
+            Self::BeginScaleDown { .. } => "BeginScaleDown",
             Self::RequestScaleUp { .. } => "RequestScaleUp",
             Self::TakeBackup => "TakeBackup",
             Self::RestoreFromSurvivor { .. } => "RestoreFromSurvivor",
@@ -74,6 +75,9 @@ impl Step {
                 format!("promote learner {pod} ({id}) to a voting member")
             }
             Self::BeginScaleUp { pod, backup } => format!("scale up: {pod} joins, backed by backup {backup}"),
+            Self::BeginScaleDown { members, backup } => {
+                format!("scale down to {members} members, backed by backup {backup}")
+            }
             Self::RequestScaleUp { members, backup } => {
                 format!(
                     "ask the platform to grow the cluster to {members} members, backed by backup {backup}"
@@ -108,6 +112,7 @@ impl Step {
             | Self::TakeBackup
             | Self::DisarmAlarm { .. }
             | Self::RequestScaleUp { .. }
+            | Self::BeginScaleDown { .. }
             | Self::RestoreFromBackup { .. } => None,
             Self::RestartInPlace { pod, .. }
             | Self::RequestRestart { pod }
@@ -151,6 +156,7 @@ impl Step {
                 | Self::RequestRestart { .. }
                 | Self::SnapshotBeforeReplace { .. }
                 | Self::BeginScaleUp { .. }
+                | Self::BeginScaleDown { .. }
                 | Self::TakeBackup
                 | Self::AbandonJoin { .. }
                 | Self::DisarmAlarm { .. }

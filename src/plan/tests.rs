@@ -183,10 +183,12 @@ impl World {
         for status in self.observed.endpoints.values_mut().filter_map(|r| r.as_mut().ok()) {
             status.revision = 1;
         }
-        self.history.in_flight.bootstrap = attempt.map(|(attempt, started_at)| BootstrapAttempt {
-            attempt,
-            token: format!("kubernetes-{attempt}"),
-            started_at,
+        self.history.in_flight.operation = attempt.map(|(attempt, started_at)| {
+            crate::model::Operation::Bootstrap(BootstrapAttempt {
+                attempt,
+                token: format!("kubernetes-{attempt}"),
+                started_at,
+            })
         });
         self
     }
@@ -209,25 +211,26 @@ impl World {
 
     /// A replacement of the member is recorded (snapshot taken), with `launches`.
     pub fn replacing(mut self, i: u8, launches: u32, last_launch: Option<Timestamp>) -> Self {
-        self.history.in_flight.replacement = Some(crate::model::Replacement {
-            kind: crate::model::JoinKind::Replace,
-            pod: pod(i),
-            snapshot_at: t0(),
-            snapshot: "snap.db".into(),
-            snapshot_revision: 42,
-            launches,
-            last_launch,
-            rejoin: false,
-            requested_at: None,
-            added_voter: None,
-            added_peer_url: None,
-        });
+        self.history.in_flight.operation =
+            Some(crate::model::Operation::Replace(crate::model::Replacement {
+                kind: crate::model::JoinKind::Replace,
+                pod: pod(i),
+                snapshot_at: t0(),
+                snapshot: "snap.db".into(),
+                snapshot_revision: 42,
+                launches,
+                last_launch,
+                rejoin: false,
+                requested_at: None,
+                added_voter: None,
+                added_peer_url: None,
+            }));
         self
     }
 
     /// The replacement's snapshot was taken at `at`.
     pub fn snapshot_at(mut self, at: Timestamp) -> Self {
-        if let Some(r) = self.history.in_flight.replacement.as_mut() {
+        if let Some(r) = self.history.in_flight.join_mut() {
             r.snapshot_at = at;
         }
         self
@@ -249,7 +252,7 @@ impl World {
     pub fn learner(mut self, i: u8, started: Option<i64>) -> Self {
         let url = self.task(i).peer_url.clone();
         self = self.removed(i);
-        if let Some(r) = self.history.in_flight.replacement.as_mut().filter(|r| r.pod == pod(i)) {
+        if let Some(r) = self.history.in_flight.join_mut().filter(|r| r.pod == pod(i)) {
             // The controller records the URL before it adds the member.
             r.added_peer_url = Some(url.clone());
         }

@@ -92,7 +92,7 @@ fn with_used_up_restarts_and_every_survivor_read_the_newest_survivor_wins_over_a
     for i in 0..3 {
         w.history.seen.healthy_seen.insert(pod(i), at(0));
         let snapshot = SavedSnapshot { file: format!("s{i}.db").into(), sha256: "00".into(), revision: 42 };
-        w.history.in_flight.survivors.insert(pod(i), snapshot);
+        w.history.in_flight.restoring().survivors.insert(pod(i), snapshot);
     }
     let (step, _) = super::tests::only_step(&w.plan(&d, at(3600)));
     assert!(matches!(step, Step::RestoreFromSurvivor { .. }), "{step:?}");
@@ -102,26 +102,26 @@ fn with_used_up_restarts_and_every_survivor_read_the_newest_survivor_wins_over_a
 fn survivor_snapshots_end_with_their_incident_when_a_quorum_answers_again() {
     let mut w = world(3);
     let snapshot = SavedSnapshot { file: "s.db".into(), sha256: "00".into(), revision: 42 };
-    w.history.in_flight.survivors.insert(pod(1), snapshot);
-    w.history.in_flight.survivor_reads.insert(pod(2), 1);
+    w.history.in_flight.restoring().survivors.insert(pod(1), snapshot);
+    w.history.in_flight.restoring().survivor_reads.insert(pod(2), 1);
     w.history.record(&w.observed.clone(), std::time::Duration::from_secs(3600));
-    assert!(w.history.in_flight.survivors.is_empty() && w.history.in_flight.survivor_reads.is_empty());
+    assert_eq!(w.history.in_flight.operation, None, "the restore is abandoned, its snapshots with it");
 }
 
 #[test]
 fn a_scale_up_is_forgotten_once_its_members_are_voters_so_maintenance_runs_again() {
     let mut w = world(5);
     let admission = ScaleAdmission { members: 5, backup: backup_record(at(-60), 40).id, requested_at: None };
-    w.history.in_flight.scale = Some(admission.clone());
+    w.history.in_flight.scaling(admission.clone());
     let four = {
         let mut o = w.observed.clone();
         o.member_list.as_mut().expect("list").pop();
         o
     };
     w.history.record(&four, std::time::Duration::from_secs(3600));
-    assert_eq!(w.history.in_flight.scale, Some(admission), "4 of 5 voters: still scaling");
+    assert_eq!(w.history.in_flight.scale_up(), Some(&admission), "4 of 5 voters: still scaling");
     w.history.record(&w.observed.clone(), std::time::Duration::from_secs(3600));
-    assert_eq!(w.history.in_flight.scale, None, "5 voters, no learner, no join: done");
+    assert_eq!(w.history.in_flight.operation, None, "5 voters, no learner, no join: done");
 }
 
 #[test]

@@ -51,7 +51,7 @@ fn a_lost_agent_is_snapshotted_then_replaced_by_exactly_one_request() {
     let (step, _) = only_step(&w.plan(&d, at(lost_after + 2)));
     assert_eq!(step, Step::RequestReplace { pod: pod(2) }, "no wipe, no membership call of ours");
     // Asked (recorded before the call): followed to the end, never asked again.
-    if let Some(r) = w.history.in_flight.replacement.as_mut() {
+    if let Some(r) = w.history.in_flight.join_mut() {
         r.requested_at = Some(at(lost_after + 2));
     }
     let following = w.plan(&d, at(lost_after + 600));
@@ -156,7 +156,7 @@ fn a_scale_up_is_refused_without_a_fresh_backup_then_asked_of_the_platform_once_
     assert_eq!((step, rule), (Step::RequestScaleUp { members: 3, backup: id.clone() }, Rule::ScaleUp));
     // Asked (recorded before the call): followed, never asked again, even once the
     // backup is stale and while the new pods are not launched yet.
-    w.history.in_flight.scale = Some(ScaleAdmission { members: 3, backup: id, requested_at: Some(t0()) });
+    w.history.in_flight.scaling(ScaleAdmission { members: 3, backup: id, requested_at: Some(t0()) });
     for later in [1, 3600, 86_400] {
         let plan = w.plan(&d, at(later));
         assert_eq!(plan.steps().count(), 0, "at {later}: {plan:#?}");

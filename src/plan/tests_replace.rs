@@ -54,7 +54,7 @@ fn without_learners_a_voting_member_is_added_only_while_a_quorum_holds_with_it_t
             m.is_learner = false
         }
     });
-    if let Some(r) = added.history.in_flight.replacement.as_mut() {
+    if let Some(r) = added.history.in_flight.join_mut() {
         r.added_voter = Some(MemberId(901));
     }
     let (step, _) = only_step(&added.plan(&d, now));
@@ -62,7 +62,7 @@ fn without_learners_a_voting_member_is_added_only_while_a_quorum_holds_with_it_t
     // The same voter unrecorded (a crash right after the add) is an old member: removed
     // while a quorum holds without it, then added again.
     let mut unrecorded = added.clone();
-    if let Some(r) = unrecorded.history.in_flight.replacement.as_mut() {
+    if let Some(r) = unrecorded.history.in_flight.join_mut() {
         r.added_voter = None;
     }
     let (step, _) = only_step(&unrecorded.plan(&d, now));

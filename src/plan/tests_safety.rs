@@ -130,7 +130,7 @@ fn a_replacement_learner_that_runs_but_never_answers_is_wiped_removed_and_added_
     assert_eq!(step, Step::RejoinReplacement { pod: pod(1) });
     // Wiped: the learner is removed first, then added again.
     let mut w = w.not_launched(1);
-    if let Some(r) = w.history.in_flight.replacement.as_mut() {
+    if let Some(r) = w.history.in_flight.join_mut() {
         r.rejoin = true;
     }
     let (step, _) = only_step(&w.plan(&d, at(301)));
@@ -150,11 +150,11 @@ fn before_choosing_a_restore_source_a_crashed_survivors_data_is_read_then_compar
     assert_eq!(step, Step::ReadSurvivor { pod: pod(0) });
     // Read at revision 50: newer than the backup, so the survivor is the source.
     let saved = SavedSnapshot { file: "s.db".into(), sha256: "ab".into(), revision: 50 };
-    w.history.in_flight.survivors.insert(pod(0), saved.clone());
+    w.history.in_flight.restoring().survivors.insert(pod(0), saved.clone());
     let (step, _) = only_step(&w.plan(&d, at(121)));
     assert!(matches!(step, Step::RestoreFromSurvivor { pod: p, .. } if p == pod(0)), "{step:?}");
     // Read at revision 20: the backup (revision 30) holds newer data and wins.
-    w.history.in_flight.survivors.insert(pod(0), SavedSnapshot { revision: 20, ..saved });
+    w.history.in_flight.restoring().survivors.insert(pod(0), SavedSnapshot { revision: 20, ..saved });
     let (step, _) = only_step(&w.plan(&d, at(121)));
     assert_eq!(step, Step::RestoreFromBackup { id });
 }
@@ -165,11 +165,11 @@ fn a_survivor_whose_data_cannot_be_read_is_tried_three_times_then_the_restore_is
     let mut w = no_list(world(3).lost(1, t0()).lost(2, t0()).exited(0, t0()));
     add_backup(&mut w, at(-100), 30);
     for reads in 0..3 {
-        w.history.in_flight.survivor_reads.insert(pod(0), reads);
+        w.history.in_flight.restoring().survivor_reads.insert(pod(0), reads);
         let (step, _) = only_step(&w.plan(&d, at(120)));
         assert_eq!(step, Step::ReadSurvivor { pod: pod(0) }, "attempt {}", reads + 1);
     }
-    w.history.in_flight.survivor_reads.insert(pod(0), 3);
+    w.history.in_flight.restoring().survivor_reads.insert(pod(0), 3);
     let plan = w.plan(&d, at(120));
     assert_eq!(plan.steps().count(), 0, "never the older backup while the survivor may be newer: {plan:#?}");
     assert!(plan.refuses(Rule::RestoreRequired), "{plan:#?}");
@@ -220,7 +220,7 @@ fn a_restore_in_flight_reuses_its_source_even_when_the_survivor_is_gone() {
     let d = restoring(MemberCount::Three);
     let mut w = no_list(world(3).lost(0, t0()).lost(1, t0()).lost(2, t0()));
     add_backup(&mut w, at(-100), 30);
-    w.history.in_flight.restore = Some(RestoreInFlight {
+    w.history.in_flight.restoring().chosen = Some(RestoreInFlight {
         source: ChosenSource::Survivor { pod: pod(0), snapshot: "s.db".into(), sha256: "ab".into() },
         revision: 50,
         chosen_at: at(100),
@@ -228,6 +228,27 @@ fn a_restore_in_flight_reuses_its_source_even_when_the_survivor_is_gone() {
     let (step, rule) = only_step(&w.plan(&d, at(120)));
     assert_eq!(rule, Rule::Restore);
     assert!(matches!(step, Step::RestoreFromSurvivor { pod: p, .. } if p == pod(0)), "{step:?}");
+}
+
+#[test]
+fn a_restore_that_failed_its_bounded_attempts_is_refused_for_a_person() {
+    let d = restoring(MemberCount::Three);
+    let mut w = no_list(world(3).lost(0, t0()).lost(1, t0()).lost(2, t0()));
+    add_backup(&mut w, at(-100), 30);
+    let restore = w.history.in_flight.restoring();
+    restore.chosen = Some(RestoreInFlight {
+        source: ChosenSource::Backup { id: crate::domain::BackupId::new(at(-100), 30) },
+        revision: 30,
+        chosen_at: at(100),
+    });
+    restore.attempts = crate::plan::restore::MAX_RESTORE_ATTEMPTS - 1;
+    let (step, _) = only_step(&w.plan(&d, at(120)));
+    assert!(matches!(step, Step::RestoreFromBackup { .. }), "the last attempt: {step:?}");
+    w.history.in_flight.restoring().attempts = crate::plan::restore::MAX_RESTORE_ATTEMPTS;
+    let plan = w.plan(&d, at(120));
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    let refusal = plan.decisions.iter().find(|d| d.rule == Rule::RestoreRequired).expect("refused");
+    assert!(refusal.message.contains("failed 3 times"), "{}", refusal.message);
 }
 
 #[test]
@@ -278,7 +299,7 @@ fn a_scale_up_admitted_by_a_backup_finishes_on_it_after_the_backup_aged() {
     let d = restoring(MemberCount::Three);
     let mut w = world(3).removed(2).not_launched(2);
     let id = add_backup(&mut w, at(-3600), 42);
-    w.history.in_flight.scale = Some(ScaleAdmission { members: 3, backup: id.clone(), requested_at: None });
+    w.history.in_flight.scaling(ScaleAdmission { members: 3, backup: id.clone(), requested_at: None });
     let (step, rule) = only_step(&w.plan(&d, t0()));
     assert_eq!(rule, Rule::ScaleUp);
     assert_eq!(step, Step::BeginScaleUp { pod: pod(2), backup: id });
@@ -307,6 +328,9 @@ fn scale_down_never_sends_the_removal_through_the_member_it_removes() {
     if let Some(Ok(status)) = w.observed.endpoints.get_mut(&pod(4)) {
         status.revision = 99;
     }
+    let (step, _) = only_step(&w.plan(&d, t0()));
+    let Step::BeginScaleDown { members: 3, backup } = step else { panic!("{step:?}") };
+    w.history.in_flight.begin_scale_down(3, backup, t0()).expect("nothing else runs");
     let (step, _) = only_step(&w.plan(&d, t0()));
     let Step::RemoveMember { pod: Some(p), via, .. } = step else { panic!("{step:?}") };
     assert_eq!(p, pod(4));

@@ -89,12 +89,18 @@ fn scale_down_moves_leadership_off_a_leading_slot_then_removes_it() {
         status.leader = Some(MemberId(102));
     }
     let d = with_backups(MemberCount::One);
+    // Begun and recorded first, behind the backup.
+    let (step, rule) = only_step(&w.plan(&d, at(0)));
+    assert_eq!(rule, Rule::ScaleDown);
+    let Step::BeginScaleDown { members: 1, backup: admitted } = step else { panic!("{step:?}") };
+    w.history.in_flight.begin_scale_down(1, admitted.clone(), at(0)).expect("nothing else runs");
     let (step, rule) = only_step(&w.plan(&d, at(0)));
     assert_eq!(rule, Rule::ScaleDown);
     assert!(matches!(step, Step::MoveLeader { to: MemberId(100), .. }), "{step:?}");
     // etcd-0 leads: etcd-2 (the highest slot) is removed first.
     let mut w = world(3);
     backup(&mut w, at(-60));
+    w.history.in_flight.begin_scale_down(1, admitted, at(0)).expect("nothing else runs");
     let (step, _) = only_step(&w.plan(&d, at(0)));
     assert!(matches!(step, Step::RemoveMember { pod: Some(p), .. } if p == pod(2)), "{step:?}");
     // Once removed from the list, the slot is retired.

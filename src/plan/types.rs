@@ -34,6 +34,9 @@ pub enum Rule {
     UnknownMember,
     /// Scenarios 3b and 4d under `quorumLoss: Restore`: restore every member.
     Restore,
+    /// An operation in flight has run past `recovery.operationDeadline`: reported, with
+    /// what a person can do; it goes on.
+    OperationStuck,
     /// Scenario 2: the cluster grows one learner at a time behind a fresh backup.
     ScaleUp,
     /// Scenario 2: a scale-up or scale-down refused for want of a fresh backup.
@@ -63,6 +66,7 @@ impl Rule {
             Self::PhantomMember => "phantom-member",
             Self::UnknownMember => "unknown-member",
             Self::Restore => "3b/4d-restore",
+            Self::OperationStuck => "operation-stuck",
             Self::ScaleUp => "2-scale-up",
             Self::ScaleBlocked => "2-scale-up-blocked",
             Self::ScaleDown => "scale-down",
@@ -194,6 +198,15 @@ pub enum Step {
     BeginScaleUp {
         /// The new slot.
         pod: PodName,
+        /// The fresh verified backup that allows it.
+        backup: BackupId,
+    },
+    /// Record that the cluster shrinks to `members`, behind backup `backup` (the
+    /// scale-down begins; its member removals follow, one per pass).
+    #[serde(rename_all = "camelCase")]
+    BeginScaleDown {
+        /// The member count it shrinks to.
+        members: usize,
         /// The fresh verified backup that allows it.
         backup: BackupId,
     },

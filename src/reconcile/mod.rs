@@ -257,6 +257,20 @@ async fn pass<P: Platform>(
         metrics: ctx.metrics,
         backup_lock: ctx.backup_lock.clone(),
     };
+    if plan.steps().any(|(_, rule)| rule == Rule::Restore) {
+        // A restore step can take minutes: status says `Restoring` while it runs.
+        let previous = ctx.store.status(name)?;
+        let inputs = StatusInputs {
+            desired,
+            generation,
+            observed: &observed,
+            history: &history,
+            plan: &plan,
+            last_action: previous.as_ref().and_then(|p| p.last_action.clone()),
+            logs: BTreeMap::new(),
+        };
+        ctx.store.put_status(&compute(&inputs, previous.as_ref()))?;
+    }
     let report = act(&act_ctx, &plan, &mut history).await;
     if history != previous_history {
         ctx.store.put_history(name, &history)?;
@@ -266,7 +280,7 @@ async fn pass<P: Platform>(
         desired.members.pods().collect()
     } else {
         let restarting = history.seen.restarts.iter().filter(|(_, r)| r.count > 0).map(|(pod, _)| *pod);
-        let replacing = history.in_flight.replacement.iter().filter(|r| r.launches > 0).map(|r| r.pod);
+        let replacing = history.in_flight.join().into_iter().filter(|r| r.launches > 0).map(|r| r.pod);
         restarting.chain(replacing).filter(|pod| !observed.is_healthy(*pod)).collect()
     };
     let logs = member_logs(ctx.platform, &failing).await;

@@ -128,13 +128,20 @@ fn phase(inputs: &StatusInputs<'_>, quorum: &QuorumStatus, all_healthy: bool) ->
         Phase::Blocked
     } else if !inputs.history.seen.ever_healthy {
         Phase::Bootstrapping
+    } else if !plan.refuses(Rule::RestoreRequired)
+        && (inputs.history.in_flight.restore().is_some()
+            || plan.steps().any(|(_, rule)| rule == Rule::Restore))
+    {
+        // A restore runs: begun (a survivor read, a source chosen, an attempt made), or
+        // its step is about to be taken (status is written before it).
+        Phase::Restoring
     } else if quorum.healthy < quorum.needed {
         Phase::QuorumLost
-    } else if inputs.history.in_flight.replacement.as_ref().is_some_and(|r| r.kind == JoinKind::ScaleUp)
+    } else if inputs.history.in_flight.join().is_some_and(|r| r.kind == JoinKind::ScaleUp)
         || plan.steps().any(|(_, rule)| matches!(rule, Rule::ScaleUp | Rule::ScaleDown))
     {
         Phase::Scaling
-    } else if inputs.history.in_flight.replacement.is_some() {
+    } else if inputs.history.in_flight.join().is_some() {
         Phase::Replacing
     } else if all_healthy {
         Phase::Healthy
@@ -175,7 +182,7 @@ fn progressing(inputs: &StatusInputs<'_>, c: &mut Conditions<'_>) {
         .filter(|d| matches!(d.outcome, Outcome::Wait { .. }))
         .map(|d| d.message.as_str())
         .collect();
-    let failing = inputs.history.in_flight.replacement.as_ref().filter(|r| {
+    let failing = inputs.history.in_flight.join().filter(|r| {
         r.launches > 0 && inputs.observed.platform.task(r.pod).is_some_and(|t| t.task == TaskState::Exited)
     });
     if inputs.desired.reconcile == ReconcileMode::Paused {
@@ -259,6 +266,9 @@ fn conditions(
     }
     if let Some(message) = message_of(plan, Rule::UnknownMember) {
         c.set(ConditionType::UnknownMember, True, Reason::VoterOfNoSlot, message);
+    }
+    if let Some(message) = message_of(plan, Rule::OperationStuck) {
+        c.set(ConditionType::OperationStuck, True, Reason::DeadlinePassed, message);
     }
     if plan.refuses(Rule::BootstrapFailed) {
         let mut message = message_of(plan, Rule::BootstrapFailed).unwrap_or_default();
@@ -403,5 +413,13 @@ mod tests {
         assert_eq!(lost.phase, Phase::QuorumLost);
         let reason = lost.condition(ConditionType::QuorumLost).map(|c| c.reason);
         assert_eq!(reason, Some(Reason::WaitingForMembers));
+    }
+
+    #[test]
+    fn a_restore_in_flight_shows_as_restoring_not_as_quorum_lost() {
+        let mut w = world(3).suspended(1, t0()).suspended(2, t0());
+        assert_eq!(status_at(&w, None).phase, Phase::QuorumLost);
+        w.history.in_flight.restoring();
+        assert_eq!(status_at(&w, None).phase, Phase::Restoring);
     }
 }

@@ -67,6 +67,9 @@ pub enum ConditionType {
     /// A voter of the cluster belongs to no member slot (`unknown-member`): it is never
     /// counted as lost, and a person decides. Present only while it holds.
     UnknownMember,
+    /// An operation in flight ran past `recovery.operationDeadline` (`operation-stuck`):
+    /// what is stuck and what a person can do. Present only while it holds.
+    OperationStuck,
 }
 
 /// A condition's status.
@@ -131,6 +134,8 @@ pub enum Reason {
     NoSpaceAlarm,
     /// A voter answers at no slot and no slot was seen as it.
     VoterOfNoSlot,
+    /// An operation in flight is past its deadline.
+    DeadlinePassed,
 }
 
 /// The newest backup, as status shows it.

@@ -153,7 +153,7 @@ async fn a_replacement_is_requested_from_the_platform_once_and_recorded_first() 
     let (report, history) = b.act_on(request(), history).await;
     assert!(report.error.is_some());
     let stored = b.f.store.history(&b.name).expect("history");
-    let requested = stored.in_flight.replacement.and_then(|r| r.requested_at);
+    let requested = stored.in_flight.join().and_then(|r| r.requested_at);
     assert_eq!(requested, Some(t0()), "recorded before the call");
     let (report, _) = b.act_on(request(), history).await;
     assert!(report.error.is_none(), "{:?}", report.error);
@@ -169,10 +169,10 @@ async fn a_replacement_request_that_certainly_did_not_reach_the_platform_is_made
     b.f.platform.fail_next_with("request_replace", refused);
     let (report, history) = b.act_on(request(), history).await;
     assert!(report.error.is_some());
-    assert_eq!(history.in_flight.replacement.as_ref().and_then(|r| r.requested_at), None);
+    assert_eq!(history.in_flight.join().and_then(|r| r.requested_at), None);
     let (report, history) = b.act_on(request(), history).await;
     assert!(report.error.is_none(), "{:?}", report.error);
-    assert_eq!(history.in_flight.replacement.and_then(|r| r.requested_at), Some(t0()));
+    assert_eq!(history.in_flight.join().and_then(|r| r.requested_at), Some(t0()));
     assert_eq!(b.f.platform.calls(), ["request_replace etcd-2", "request_replace etcd-2"]);
 }
 
@@ -186,13 +186,13 @@ async fn a_scale_up_is_requested_from_the_platform_once_recorded_first_and_again
     b.f.platform.fail_next_with("request_scale_up", unreachable);
     let (report, history) = b.act_on(request(), History::default()).await;
     assert!(report.error.is_some());
-    assert_eq!(history.in_flight.scale.as_ref().and_then(|s| s.requested_at), None, "certainly not made");
+    assert_eq!(history.in_flight.operation, None, "certainly not made: the scale-up is abandoned");
     let uncertain = crate::platform::PlatformError::Uncertain("no answer in 10 s".into());
     b.f.platform.fail_next_with("request_scale_up", uncertain);
     let (report, history) = b.act_on(request(), history).await;
     assert!(report.error.is_some());
     let stored = b.f.store.history(&b.name).expect("history");
-    let admitted = stored.in_flight.scale.expect("recorded before the call");
+    let admitted = stored.in_flight.scale_up().cloned().expect("recorded before the call");
     assert_eq!((admitted.requested_at, admitted.backup), (Some(t0()), backup.clone()));
     let (report, _) = b.act_on(request(), history).await;
     assert!(report.error.is_none(), "{:?}", report.error);
@@ -208,8 +208,9 @@ async fn every_failed_read_of_a_survivor_is_counted_so_that_the_reads_are_bounde
     assert!(report.error.is_some());
     let (report, history) = b.act_on(read(), history).await;
     assert!(report.error.is_some());
-    assert_eq!(history.in_flight.survivor_reads.get(&pod(0)), Some(&2));
-    assert!(history.in_flight.survivors.is_empty());
+    let restore = history.in_flight.restore().expect("the restore began with the first read");
+    assert_eq!(restore.survivor_reads.get(&pod(0)), Some(&2));
+    assert!(restore.survivors.is_empty());
 }
 
 #[tokio::test(start_paused = true)]

@@ -88,7 +88,7 @@ fn launch(pass: &Pass, slot: &Slot, learner: &ListedMember) -> Decision {
 /// After `launches` launches, the earliest time of the next one: 2 s, doubling up to
 /// 5 minutes. None before the first launch.
 fn relaunch_at(history: &History) -> Option<(u32, Timestamp)> {
-    let replacement = history.in_flight.replacement.as_ref()?;
+    let replacement = history.in_flight.join()?;
     let (launches, last) = (replacement.launches, replacement.last_launch?);
     if launches == 0 {
         return None;

@@ -100,7 +100,7 @@ struct Slot<'a> {
 impl<'a> Slot<'a> {
     /// The slot `pod` as the member list shows it; none when its peer URL is unknown.
     fn of(pass: &Pass<'a>, pod: PodName, started: bool) -> Option<Self> {
-        let replacement = pass.history.in_flight.replacement.as_ref();
+        let replacement = pass.history.in_flight.join();
         let scaling = replacement.is_some_and(|r| r.pod == pod && r.kind == JoinKind::ScaleUp);
         let peer_url = pass.peer_url(pod)?;
         let listed: Vec<&ListedMember> = pass.members.of(pod).collect();
@@ -160,6 +160,14 @@ pub(super) fn decide(view: &View) -> Vec<Decision> {
     let current = in_flight(&pass);
     let target = current.or_else(|| first_due(&pass));
     let mut decisions = waits(&pass, target);
+    if let (None, Some(pod), Some(running)) = (current, target, history.in_flight.kind())
+        && !history.in_flight.replace_may_begin()
+    {
+        // One operation at a time: the replacement begins once the one in flight ends.
+        let message = format!("{pod} is due for replacement; it begins once {running} in flight ends");
+        decisions.push(Decision::wait(Rule::ReplaceLostMember, None, message));
+        return decisions;
+    }
     let Some(slot) = target.and_then(|pod| Slot::of(&pass, pod, current == Some(pod))) else {
         return decisions;
     };
@@ -192,8 +200,8 @@ fn phantom_member(pass: &Pass) -> Option<Decision> {
     let in_flight = &pass.history.in_flight;
     let platform_busy =
         pass.observed.platform.tasks.iter().any(|t| t.recovery == PlatformRecovery::Replacing)
-            || in_flight.replacement.as_ref().is_some_and(|r| r.requested_at.is_some())
-            || in_flight.scale.as_ref().is_some_and(|s| s.requested_at.is_some());
+            || in_flight.join().is_some_and(|r| r.requested_at.is_some())
+            || in_flight.scale_up().is_some_and(|s| s.requested_at.is_some());
     if platform_busy {
         return None;
     }
@@ -208,7 +216,7 @@ fn phantom_member(pass: &Pass) -> Option<Decision> {
 /// slot no longer desired is the scale-down's to abandon.
 fn in_flight(pass: &Pass) -> Option<PodName> {
     let healthy_voter = |pod: PodName| pass.observed.endpoint(pod).is_some_and(|s| s.is_healthy_voter());
-    let pod = pass.history.in_flight.replacement.as_ref()?.pod;
+    let pod = pass.history.in_flight.join()?.pod;
     (!healthy_voter(pod) && pass.desired.members.pods().any(|d| d == pod)).then_some(pod)
 }
 
@@ -253,7 +261,7 @@ fn next_step(pass: &Pass, slot: &Slot) -> Decision {
         return snapshot(pass, slot);
     }
     let first_change = if pass.observed.capabilities.replace == ReplaceBy::Platform {
-        pass.history.in_flight.replacement.as_ref().is_some_and(|r| r.requested_at.is_none())
+        pass.history.in_flight.join().is_some_and(|r| r.requested_at.is_none())
     } else {
         slot.learner.is_none() && slot.task != Some(TaskState::NotLaunched)
     };
@@ -291,7 +299,7 @@ fn snapshot(pass: &Pass, slot: &Slot) -> Decision {
 /// replacement). A crash right after the request never asks again: the request is
 /// recorded before it is made.
 fn by_platform(pass: &Pass, slot: &Slot) -> Decision {
-    let requested = pass.history.in_flight.replacement.as_ref().and_then(|r| r.requested_at);
+    let requested = pass.history.in_flight.join().and_then(|r| r.requested_at);
     let rebuilding =
         pass.observed.platform.task(slot.pod).is_some_and(|t| t.recovery == PlatformRecovery::Replacing);
     match requested {
@@ -318,7 +326,7 @@ fn wipe(slot: &Slot) -> Decision {
 
 /// Whether the replacement's learner is to be removed and added again.
 fn rejoining(history: &History) -> bool {
-    history.in_flight.replacement.as_ref().is_some_and(|r| r.rejoin)
+    history.in_flight.join().is_some_and(|r| r.rejoin)
 }
 
 /// The learner never answered and was wiped: it is removed, to be added again. A new
