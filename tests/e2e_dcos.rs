@@ -170,13 +170,25 @@ fn a_controller_with_an_empty_state_directory_adopts_the_service_and_finds_its_b
     // Marathon moved the controller: a new agent, no volume.
     h.kill_daemon();
     std::fs::remove_dir_all(h.state_dir()).expect("wipe the state directory");
+    // A record that claims more than its file holds: the same snapshot, a higher revision.
+    let stored = dir.path().join("kubernetes");
+    let id = before[0]["id"].as_str().expect("id");
+    let mut forged: Value =
+        serde_json::from_slice(&std::fs::read(stored.join(format!("{id}.json"))).expect("metadata"))
+            .expect("JSON");
+    let revision = forged["revision"].as_i64().expect("revision") + 5;
+    let forged_id = format!("{}-r{revision}", id.rsplit_once("-r").expect("an id").0);
+    forged["id"] = Value::from(forged_id.clone());
+    forged["revision"] = Value::from(revision);
+    std::fs::copy(stored.join(format!("{id}.db")), stored.join(format!("{forged_id}.db"))).expect("copy");
+    std::fs::write(stored.join(format!("{forged_id}.json")), forged.to_string()).expect("forge");
     h.start_daemon();
     h.apply("c.yaml", &fake.manifest("kubernetes", &backup));
     let adopted = h.wait_healthy("kubernetes", 3, BOOT);
     assert_eq!(adopted["lastBackup"]["id"], before[0]["id"], "the catalog rebuilt from the destination");
     let listed = h.cli_ok(&["backups", "kubernetes", "-o", "json"]);
     let after: Vec<Value> = serde_json::from_str(&listed).expect("backups JSON");
-    assert_eq!(after, before);
+    assert_eq!(after, before, "the record whose file holds another revision is left out");
     assert_eq!(count_events(&h, "kubernetes", "CatalogRebuilt"), 1);
     assert_holds("nothing done to the running service", Duration::from_secs(3), || {
         fake.count("POST", "/replace") + fake.count("POST", "/restart") + fake.count("POST", "/update") == 0

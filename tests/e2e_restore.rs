@@ -240,3 +240,70 @@ fn a_host_alias_applied_again_changes_no_member_and_loses_no_write() {
     assert_keys(&eps, "k", 100);
     assert_keys(&eps, "after", 50);
 }
+
+/// A backup now, by its ID.
+fn backup_id(h: &Harness) -> String {
+    let record: Value =
+        serde_json::from_str(&h.cli_ok(&["backup", "kubernetes", "-o", "json"])).expect("JSON");
+    record["id"].as_str().expect("an id").to_owned()
+}
+
+/// Waits for a restore other than `previous` (its report's time) to be done.
+fn restored_again(h: &Harness, previous: &Value) -> Value {
+    let before = previous["restore"]["at"].clone();
+    h.wait_status("kubernetes", "Healthy after another restore", HEAL, |s| {
+        s["phase"] == "Healthy" && support::healthy_members(s) == 3 && s["restore"]["at"] != before
+    })
+}
+
+#[test]
+fn writes_after_a_rollback_survive_a_majority_loss_and_the_backups_the_rollback_undid_never_return() {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    h.apply("c.yaml", &manifest(3, &dir, "Restore"));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 20);
+    let kept = backup_id(&h);
+    // Many writes, backed up: a backup whose revision is far above what follows.
+    put_keys(&endpoints(&before), "undone", 100);
+    backup_id(&h);
+    h.cli_ok(&["restore", "kubernetes", "--from", &kept, "--yes"]);
+    let rolled_back = restored(&h, 3);
+    assert_eq!(count(&endpoints(&rolled_back), "undone"), 0, "the rollback undid them");
+    put_keys(&endpoints(&rolled_back), "after", 10);
+    lose(&h, &rolled_back, &["etcd-1", "etcd-2"]);
+    let after = restored_again(&h, &rolled_back);
+    assert!(
+        after["restore"]["from"].as_str().is_some_and(|f| f.contains("surviving member etcd-0")),
+        "the survivor, not the backup taken before the rollback: {after:#}"
+    );
+    assert_keys(&endpoints(&after), "k", 20);
+    assert_keys(&endpoints(&after), "after", 10);
+    assert_eq!(count(&endpoints(&after), "undone"), 0, "what the rollback undid stays undone");
+}
+
+#[test]
+fn after_a_purge_a_new_cluster_on_the_same_destination_keeps_its_own_data_through_a_majority_loss() {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    h.apply("c.yaml", &manifest(3, &dir, "Restore"));
+    let old = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&old), "old", 150);
+    backup_id(&h);
+    h.cli_ok(&["delete", "kubernetes", "--purge"]);
+    // The same name and destination: the purged cluster's backup is found again there.
+    h.apply("c.yaml", &manifest(3, &dir, "Restore"));
+    let new = h.wait_healthy("kubernetes", 3, BOOT);
+    let adopted =
+        h.wait_status("kubernetes", "the old backup adopted", HEAL, |s| s["lastBackup"]["id"].is_string());
+    assert_eq!(count(&endpoints(&new), "old"), 0, "a new cluster");
+    put_keys(&endpoints(&new), "new", 10);
+    lose(&h, &adopted, &["etcd-1", "etcd-2"]);
+    let after = restored(&h, 3);
+    assert!(
+        after["restore"]["from"].as_str().is_some_and(|f| f.contains("surviving member etcd-0")),
+        "the survivor, not the purged cluster's backup at a higher revision: {after:#}"
+    );
+    assert_keys(&endpoints(&after), "new", 10);
+    assert_eq!(count(&endpoints(&after), "old"), 0, "the purged cluster's data never returns");
+}

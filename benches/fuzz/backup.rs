@@ -54,6 +54,7 @@ fn record(at: i64, revision: i64) -> BackupRecord {
         verified: true,
         duration_seconds: 0.5,
         location: "file:///tmp/x/fuzz".into(),
+        cluster_id: None,
     }
 }
 

@@ -78,6 +78,7 @@ fn healthy() -> Observed {
         is_learner: false,
         errors: Vec::new(),
         version: "3.4.23".to_owned(),
+        cluster_id: 0,
     };
     let member = |i: u8| ListedMember {
         id: id(i),

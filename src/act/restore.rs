@@ -52,11 +52,13 @@ pub(super) async fn restore<P: Platform>(
     let token = op.token(ctx.name);
     ctx.store.put_history(ctx.name, history)?;
     let source = match &inflight.source {
+        // A survivor is a voter of the last member list: of the lineage's current cluster.
         ChosenSource::Survivor { pod, snapshot, sha256 } => RestoreSource::Snapshot {
             pod: *pod,
             file: snapshot.clone(),
             sha256: sha256.clone(),
             revision: inflight.revision,
+            cluster_id: history.seen.lineage.current(),
         },
         ChosenSource::Backup { id } => RestoreSource::Backup(Some(id.clone())),
     };

@@ -188,7 +188,9 @@ async fn apply(
     let current = state.controller.desired(&name)?;
     if let Some((current, _)) = &current {
         let store = state.controller.store();
-        let records = store.backups(&name).map_err(ControllerError::from)?;
+        // Only a backup of this cluster's lineage admits a member count change.
+        let lineage = store.history(&name).map_err(ControllerError::from)?.seen.lineage;
+        let records = lineage.filter(&store.backups(&name).map_err(ControllerError::from)?);
         if let Err(refusal) = admission::admit(current, &desired, &records, Timestamp::now()) {
             if refusal.scale {
                 let record = ScaleRefusal { at: Timestamp::now(), message: refusal.message.clone() };

@@ -37,12 +37,49 @@ pub async fn rebuild_catalog(
     for (name, _) in objects.iter().filter(|(name, _)| name.ends_with(".json")) {
         metadata.push((name.clone(), destination.get_bytes(name).await.map_err(|e| e.to_string())));
     }
-    let (records, skipped) = records_from(desired, &objects, metadata);
+    let (candidates, mut skipped) = records_from(desired, &objects, metadata);
+    // Each record's claims are checked against its file, and only this cluster's
+    // lineage is taken (`model::lineage`; everything, while no cluster ID was seen).
+    let lineage = store.history(&desired.name)?.seen.lineage;
+    let tmp = store.cluster_dir(&desired.name).join("tmp");
+    crate::store::atomic::ensure_private_dir(&tmp).map_err(BackupError::Temp)?;
+    let mut records = Vec::new();
+    for record in candidates {
+        let name = record.metadata_object();
+        if !lineage.contains(&record) {
+            let of = record.cluster_id.map_or_else(|| "no recorded".to_owned(), crate::model::lineage::hex);
+            skipped.push(format!(
+                "{name}: it was taken of another etcd cluster ({of}), not of this cluster's lineage"
+            ));
+            continue;
+        }
+        let file = tmp.join(format!("adopt-{}.db", record.id));
+        let checked = file_revision(&destination, &record, &file).await;
+        let _ = tokio::fs::remove_file(&file).await;
+        match checked {
+            Ok(revision) if revision == record.revision => records.push(record),
+            Ok(revision) => skipped.push(format!(
+                "{name}: its snapshot holds revision {revision}, the record says {}",
+                record.revision
+            )),
+            Err(why) => skipped.push(format!("{name}: {why}")),
+        }
+    }
     let rebuilt = Rebuilt { records: records.len(), skipped };
     if !records.is_empty() {
         store.put_backups(&desired.name, &records)?;
     }
     Ok(Some(rebuilt))
+}
+
+/// The revision inside the record's snapshot, once fetched and checked against its SHA-256.
+async fn file_revision(
+    destination: &BackupStore,
+    record: &BackupRecord,
+    file: &std::path::Path,
+) -> Result<i64, String> {
+    crate::backup::restore::fetch_verified(destination, record, file).await.map_err(|e| e.to_string())?;
+    crate::backup::snapshot::revision(file).await.map_err(|e| e.to_string())
 }
 
 /// The records whose metadata parses, names this cluster, and whose snapshot object
@@ -124,16 +161,21 @@ mod tests {
         put(&gone, None).await;
         put(&torn, Some(4)).await;
         destination.put_bytes("garbage.json", b"{not json".to_vec()).await.expect("garbage");
+        // By their metadata: the two whose snapshot is there with the recorded size.
+        let objects = destination.list().await.expect("list");
+        let mut metadata = Vec::new();
+        for (name, _) in objects.iter().filter(|(n, _)| n.ends_with(".json")) {
+            metadata.push((name.clone(), destination.get_bytes(name).await.map_err(|e| e.to_string())));
+        }
+        let (candidates, skipped) = records_from(&d, &objects, metadata);
+        let ids: Vec<_> = candidates.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(ids, [older.id.clone(), newer.id.clone()], "oldest first");
+        assert_eq!(skipped.len(), 3, "{skipped:?}");
+        // Then by their files: these hold no snapshot whose hash the record names.
         let store = Store::open(&dir.path().join("state")).expect("store");
         let rebuilt = rebuild_catalog(&store, &d).await.expect("rebuild").expect("a rebuild");
-        assert_eq!(rebuilt.records, 2, "{rebuilt:?}");
-        assert_eq!(rebuilt.skipped.len(), 3, "{rebuilt:?}");
-        let ids: Vec<_> = store.backups(&d.name).expect("catalog").into_iter().map(|r| r.id).collect();
-        assert_eq!(ids, [older.id, newer.id], "oldest first");
-        assert_eq!(
-            rebuild_catalog(&store, &d).await.expect("again"),
-            None,
-            "a catalog is never rebuilt over"
-        );
+        assert_eq!(rebuilt.records, 0, "{rebuilt:?}");
+        assert_eq!(rebuilt.skipped.len(), 5, "{rebuilt:?}");
+        assert!(rebuilt.skipped.iter().any(|s| s.contains(&newer.metadata_object())), "{rebuilt:?}");
     }
 }

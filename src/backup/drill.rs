@@ -291,6 +291,7 @@ mod tests {
             verified: true,
             duration_seconds: 0.1,
             location: "file:///b".to_owned(),
+            cluster_id: None,
         }
     }
 

@@ -37,6 +37,8 @@ pub enum RestoreSource {
         sha256: String,
         /// The revision inside it.
         revision: i64,
+        /// The etcd cluster it was a member of (`model::lineage`), when known.
+        cluster_id: Option<u64>,
     },
 }
 
@@ -69,7 +71,7 @@ async fn fetch(
     refused: &mut Vec<BackupId>,
 ) -> Result<(String, BackupRecord), RestoreClusterError> {
     let name = &ctx.desired.name;
-    if let RestoreSource::Snapshot { pod, file: saved, sha256, revision } = source {
+    if let RestoreSource::Snapshot { pod, file: saved, sha256, revision, cluster_id } = source {
         let copied = tokio::fs::copy(saved, file).await.map_err(|e| {
             RestoreClusterError::NoSource(format!(": the snapshot of {pod} at {}: {e}", saved.display()))
         })?;
@@ -87,6 +89,7 @@ async fn fetch(
             verified: true,
             duration_seconds: 0.0,
             location: saved.display().to_string(),
+            cluster_id: *cluster_id,
         };
         return Ok((format!("surviving member {pod}"), record));
     }
@@ -202,6 +205,7 @@ pub async fn restore_cluster<P: Platform>(
             data_loss_seconds: data_loss_seconds.or(revisions_lost.map(|_| 0)),
             refused_backups: refused.clone(),
             kept_aside: aside.iter().map(|p| p.display().to_string()).collect(),
+            source_cluster_id: record.cluster_id,
         })
     }
     .await;

@@ -92,6 +92,7 @@ pub async fn take_backup<P: Platform>(ctx: &ClusterAccess<'_, P>) -> Result<Back
             verified: true,
             duration_seconds: 0.0,
             location: destination.location(),
+            cluster_id: observed.endpoint(source).map(|s| s.cluster_id).filter(|id| *id != 0),
         };
         destination.put_moved(&record.object(), &tmp).await?;
         let stored_at = started.elapsed();
@@ -101,8 +102,12 @@ pub async fn take_backup<P: Platform>(ctx: &ClusterAccess<'_, P>) -> Result<Back
         let mut records = ctx.store.backups(name)?;
         records.retain(|r| r.id != record.id);
         records.push(record.clone());
+        // Retention counts within the new backup's lineage only: it never deletes the
+        // backups of another etcd cluster (a purged one whose destination was reused).
+        let lineage: Vec<BackupRecord> =
+            records.iter().filter(|r| r.cluster_id == record.cluster_id).cloned().collect();
         let pruned: Vec<BackupRecord> =
-            catalog::to_prune(&records, &policy.retention, now).into_iter().cloned().collect();
+            catalog::to_prune(&lineage, &policy.retention, now).into_iter().cloned().collect();
         for old in &pruned {
             destination.delete(&old.object()).await?;
             destination.delete(&old.metadata_object()).await?;

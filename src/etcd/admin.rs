@@ -62,6 +62,7 @@ impl EtcdAdmin {
             is_learner: status.is_learner(),
             errors: status.errors().to_vec(),
             version: status.version().to_owned(),
+            cluster_id: status.header().map(|h| h.cluster_id()).unwrap_or_default(),
         })
     }
 

@@ -57,4 +57,7 @@ pub struct RestoreReport {
     pub refused_backups: Vec<BackupId>,
     /// Where the old data directories were moved.
     pub kept_aside: Vec<String>,
+    /// The etcd cluster ID of the source (`model::lineage`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_cluster_id: Option<u64>,
 }

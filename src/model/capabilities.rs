@@ -123,6 +123,7 @@ mod tests {
             is_learner: false,
             errors: Vec::new(),
             version: version.to_owned(),
+            cluster_id: 0,
         }
     }
 

@@ -36,6 +36,10 @@ pub struct BackupRecord {
     pub duration_seconds: f64,
     /// Where it is stored.
     pub location: String,
+    /// The etcd cluster ID of the member it was taken from: its lineage
+    /// (`model::lineage`). `None` in records written before lineages were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<u64>,
 }
 
 impl BackupRecord {
@@ -119,6 +123,7 @@ mod tests {
             verified,
             duration_seconds: 0.1,
             location: "/b/".into(),
+            cluster_id: None,
         }
     }
 

@@ -25,6 +25,8 @@ pub struct EndpointStatus {
     pub errors: Vec<String>,
     /// Its etcd server version (`3.4.13`); learners need 3.4 on every member.
     pub version: String,
+    /// The ID of the etcd cluster it belongs to (its response header); 0 when unknown.
+    pub cluster_id: u64,
 }
 
 impl EndpointStatus {
@@ -153,6 +155,7 @@ mod tests {
             is_learner: false,
             errors: errors.iter().map(|e| (*e).to_owned()).collect(),
             version: "3.4.23".to_owned(),
+            cluster_id: 0,
         }
     }
 

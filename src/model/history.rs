@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Observed;
 use super::etcd::ListedMember;
+use super::lineage::Lineage;
 use super::membership::{Membership, SlotMember};
 pub use super::operation::InFlight;
 use super::operation::{Operation, OperationKind};
@@ -88,6 +89,10 @@ pub struct Seen {
     /// for it: how a slot that does not answer is known (`model::membership`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub slots: BTreeMap<PodName, SlotMember>,
+    /// The etcd clusters the data descends from (`model::lineage`): which backups are
+    /// this cluster's own.
+    #[serde(default, skip_serializing_if = "Lineage::is_empty")]
+    pub lineage: Lineage,
 }
 
 impl Seen {
@@ -137,6 +142,17 @@ impl History {
         if quorum {
             self.seen.ever_healthy = true;
             self.seen.quorum_seen_at = Some(observed.at);
+            // The cluster the quorum belongs to, as its healthy voters say.
+            let cluster = observed
+                .endpoints
+                .values()
+                .filter_map(|r| r.as_ref().ok())
+                .filter(|s| s.is_healthy_voter() && s.cluster_id != 0)
+                .map(|s| s.cluster_id)
+                .next();
+            if let Some(id) = cluster {
+                self.seen.lineage.seen(id);
+            }
         }
         for task in &observed.platform.tasks {
             self.fold_task(observed, task);
@@ -237,6 +253,7 @@ impl History {
     /// Records a finished restore: its report, and the restored cluster as the newest
     /// data there is (the last seen revision starts again from it).
     pub fn restored(&mut self, report: crate::model::backup::RestoreReport) {
+        self.seen.lineage.restored(report.source_cluster_id, report.revision);
         self.seen.last_revision = Some((report.revision, report.at));
         self.seen.quorum_seen_at = Some(report.at);
         self.seen.last_restore = Some(report);

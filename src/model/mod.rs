@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod drill;
 pub mod etcd;
 pub mod history;
+pub mod lineage;
 pub mod membership;
 pub mod operation;
 pub mod platform;

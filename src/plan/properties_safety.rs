@@ -65,6 +65,7 @@ fn build(fates: &[Fate], backups: &[(i64, i64)]) -> super::tests::World {
                     is_learner: learner,
                     errors: vec![],
                     version: "3.4.13".to_owned(),
+                    cluster_id: 0,
                 };
                 w.observed.endpoints.insert(p, Ok(status));
                 if let Some(m) = w.history.seen.members.iter_mut().find(|m| m.id == MemberId(100 + i as u64))

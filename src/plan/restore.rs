@@ -112,8 +112,10 @@ pub(super) fn decide(view: &View) -> Option<Vec<Decision>> {
         ));
     }
     let mut decisions = Vec::new();
+    // Restore sources are compared within the lineage of the last member list only.
+    let own = history.seen.lineage.filter(&observed.backups.records);
     if !observed.capabilities.automatic_restore {
-        let newest = catalog::newest_restorable(&observed.backups.records, now).map_or_else(
+        let newest = catalog::newest_restorable(&own, now).map_or_else(
             || "no verified backup is recorded".to_owned(),
             |b| format!("the newest verified backup is {} (revision {})", b.id, b.revision),
         );
@@ -180,7 +182,7 @@ pub(super) fn decide(view: &View) -> Option<Vec<Decision>> {
         );
         return Some(vec![Decision::act(Rule::Restore, Step::ReadSurvivor { pod }, message)]);
     }
-    decisions.push(choose(desired, observed, history, &survivors, now, &what));
+    decisions.push(choose(desired, observed, history, &survivors, &own, now, &what));
     Some(decisions)
 }
 
@@ -190,6 +192,7 @@ fn choose(
     observed: &Observed,
     history: &History,
     survivors: &[PodName],
+    own: &[BackupRecord],
     now: Timestamp,
     what: &str,
 ) -> Decision {
@@ -240,7 +243,7 @@ fn choose(
         .iter()
         .filter_map(|p| revision_of(*p).map(|revision| (*p, revision)))
         .max_by_key(|(p, revision)| (*revision, std::cmp::Reverse(*p)));
-    let backup = catalog::newest_restorable(&observed.backups.records, now);
+    let backup = catalog::newest_restorable(own, now);
     let loss = |as_of: Option<Timestamp>, revision: i64| {
         let as_of = if revision >= last_revision { Some(quorum_at) } else { as_of };
         as_of.filter(|t| window_end(*t, desired.policy.max_data_loss) >= quorum_at)
@@ -278,7 +281,20 @@ fn choose(
             );
             Decision::act(Rule::Restore, Step::RestoreFromBackup { id: record.id.clone() }, message)
         }
-        _ => refuse("no voter survives and there is no verified backup".to_owned()),
+        _ => match catalog::newest_restorable(&observed.backups.records, now) {
+            // Backups there are, of another lineage only: a purged cluster whose
+            // destination was reused, or the history a rollback undid.
+            Some(other) => refuse(format!(
+                "no voter survives and no verified backup is of this cluster's lineage: the newest, {} (revision {}), was taken of {}, not of the data this cluster descends from (docs/decisions.md, \"Lineage\")",
+                other.id,
+                other.revision,
+                other.cluster_id.map_or_else(
+                    || "an unrecorded etcd cluster".to_owned(),
+                    |id| format!("etcd cluster {}", crate::model::lineage::hex(id))
+                )
+            )),
+            None => refuse("no voter survives and there is no verified backup".to_owned()),
+        },
     }
 }
 

@@ -42,7 +42,8 @@ fn gate(
     {
         return Ok(admitted.clone());
     }
-    if let Some(fresh) = catalog::fresh(records, policy.fresh_for, now) {
+    // Only a backup of this cluster's lineage admits it (`model::lineage`).
+    if let Some(fresh) = catalog::fresh(&history.seen.lineage.filter(records), policy.fresh_for, now) {
         return Ok(fresh.id.clone());
     }
     if desired.policy.scale_up == ScaleUpPolicy::BackupFirst {

@@ -40,6 +40,9 @@ pub(crate) fn desired(members: MemberCount) -> DesiredCluster {
     }
 }
 
+/// The etcd cluster ID the members of a `world` answer with, and its backups name.
+pub(crate) const CLUSTER_ID: u64 = 0xC1;
+
 pub(crate) fn t0() -> Timestamp {
     Timestamp::from_second(1_800_000_000).expect("time")
 }
@@ -62,6 +65,7 @@ pub(crate) fn backup_record(taken_at: Timestamp, revision: i64) -> crate::model:
         verified: true,
         duration_seconds: 0.1,
         location: "/b/".into(),
+        cluster_id: Some(CLUSTER_ID),
     }
 }
 
@@ -104,6 +108,7 @@ pub(crate) fn world(members: usize) -> World {
                 is_learner: false,
                 errors: Vec::new(),
                 version: "3.4.13".to_owned(),
+                cluster_id: CLUSTER_ID,
             };
             (pod(i), Ok(status))
         })
@@ -278,6 +283,7 @@ impl World {
                 is_learner: true,
                 errors: vec![],
                 version: "3.4.13".to_owned(),
+                cluster_id: CLUSTER_ID,
             };
             self.observed.endpoints.insert(pod(i), Ok(status));
         }

@@ -46,6 +46,7 @@ fn answering_alone(mut w: World, i: u8, revision: i64) -> World {
         is_learner: false,
         errors: vec![],
         version: "3.4.13".to_owned(),
+        cluster_id: 0,
     };
     w.observed.endpoints.insert(pod(i), Ok(status));
     w
@@ -249,6 +250,46 @@ fn a_restore_that_failed_its_bounded_attempts_is_refused_for_a_person() {
     assert_eq!(plan.steps().count(), 0, "{plan:#?}");
     let refusal = plan.decisions.iter().find(|d| d.rule == Rule::RestoreRequired).expect("refused");
     assert!(refusal.message.contains("failed 3 times"), "{}", refusal.message);
+}
+
+#[test]
+fn a_backup_of_another_lineage_never_wins_a_restore_whatever_its_revision() {
+    let d = restoring(MemberCount::Three);
+    let mut w = no_list(world(3).lost(0, t0()).lost(1, t0()).lost(2, t0()));
+    w.history.seen.lineage.seen(super::tests::CLUSTER_ID);
+    let own = add_backup(&mut w, at(-200), 30);
+    let other = add_backup(&mut w, at(-100), 90);
+    if let Some(r) = w.observed.backups.records.last_mut() {
+        r.cluster_id = Some(0xDEAD);
+    }
+    let (step, _) = only_step(&w.plan(&d, at(120)));
+    assert_eq!(step, Step::RestoreFromBackup { id: own.clone() }, "the own lineage's, though older");
+    // Only the other lineage's backup: refused, saying why.
+    w.observed.backups.records.retain(|r| r.id == other);
+    let plan = w.plan(&d, at(120));
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    let refusal = plan.decisions.iter().find(|d| d.rule == Rule::RestoreRequired).expect("refused");
+    assert!(refusal.message.contains("lineage") && refusal.message.contains("dead"), "{}", refusal.message);
+}
+
+#[test]
+fn after_a_rollback_the_backups_it_undid_never_win_a_restore() {
+    let d = restoring(MemberCount::Three);
+    let mut w = no_list(world(3).lost(0, t0()).lost(1, t0()).lost(2, t0()));
+    w.history.seen.lineage.seen(super::tests::CLUSTER_ID);
+    let kept = add_backup(&mut w, at(-300), 40);
+    let undone = add_backup(&mut w, at(-200), 90);
+    // `restore --from` the backup at revision 40; the restored cluster answers as 0xC2.
+    w.history.seen.lineage.restored(Some(super::tests::CLUSTER_ID), 40);
+    w.history.seen.lineage.seen(0xC2);
+    let (step, _) = only_step(&w.plan(&d, at(120)));
+    assert_eq!(step, Step::RestoreFromBackup { id: kept }, "not {undone}, whose writes the rollback undid");
+    let after = add_backup(&mut w, at(-100), 60);
+    if let Some(r) = w.observed.backups.records.last_mut() {
+        r.cluster_id = Some(0xC2);
+    }
+    let (step, _) = only_step(&w.plan(&d, at(120)));
+    assert_eq!(step, Step::RestoreFromBackup { id: after }, "the restored cluster's own newer backup");
 }
 
 #[test]

@@ -154,3 +154,17 @@ fn a_lost_member_inside_its_window_is_not_yet_restored() {
     assert_eq!(plan.steps().count(), 0, "agentLostAfter is 60 s");
     assert_eq!(plan.next_deadline(), Some(at(60)));
 }
+
+#[test]
+fn a_fresh_backup_of_another_lineage_admits_no_scale_up() {
+    let mut w = growing();
+    w.history.seen.lineage.seen(super::tests::CLUSTER_ID);
+    backup(&mut w, at(-60));
+    // Taken of another etcd cluster (a purged one whose destination was reused).
+    if let Some(r) = w.observed.backups.records.last_mut() {
+        r.cluster_id = Some(0xDEAD);
+    }
+    let plan = w.plan(&with_backups(MemberCount::Three), at(0));
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    assert!(plan.refuses(Rule::ScaleBlocked), "{plan:#?}");
+}
