@@ -144,7 +144,7 @@ fn the_api_refuses_bad_requests_in_one_sentence_and_usage_errors_exit_2() {
 
 #[test]
 fn changing_the_platform_or_member_count_of_a_cluster_is_refused_and_changes_nothing() {
-    let h = Harness::start();
+    let mut h = Harness::start();
     h.apply("c.yaml", &local_manifest("kubernetes", 1, ""));
     h.wait_healthy("kubernetes", 1, Duration::from_secs(60));
     let before = snapshot_of(&h.state_dir());
@@ -168,4 +168,19 @@ fn changing_the_platform_or_member_count_of_a_cluster_is_refused_and_changes_not
     let dry = h.cli_ok(&["apply", "--dry-run", "-f", same.to_str().expect("utf-8")]);
     assert!(dry.contains("dry run"), "{dry}");
     assert_eq!(snapshot_of(&h.state_dir()), before);
+    // `run -f` goes through the same admission: the daemon does not start, and says why.
+    h.kill_daemon();
+    for (file, why) in [(&path, "spec.members"), (&dcos, "spec.platform cannot change from local to dcos")] {
+        let out = std::process::Command::new(support::BIN)
+            .args(["run", "--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(h.state_dir())
+            .arg("-f")
+            .arg(file)
+            .output()
+            .expect("run the daemon");
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{out:?}");
+        assert_eq!(snapshot_of(&h.state_dir()), before, "nothing stored");
+    }
+    h.start_daemon();
 }

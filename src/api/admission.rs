@@ -1,11 +1,73 @@
 //! Admission of a new desired state for a managed cluster: what may change, and the
-//! backup gate of a member count change (scenario 2). Pure.
+//! backup gate of a member count change (scenario 2). `admit` is pure; `apply` is the
+//! one way a desired state comes in, for the API's `apply` and for `run -f` alike.
 
 use jiff::Timestamp;
 
-use crate::manifest::{DesiredCluster, LocalTlsSpec, PlatformSpec, ScaleUpPolicy};
+use crate::domain::Generation;
+use crate::manifest::{DesiredCluster, EndpointsSpec, LocalTlsSpec, PlatformSpec, ScaleUpPolicy};
+use crate::model::backup::ScaleRefusal;
 use crate::model::catalog::{self, BackupRecord};
 use crate::plan::scale::refusal;
+use crate::store::{Store, StoreError};
+
+/// Why an apply did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Admission refused it; nothing changed (a refused member count change is
+    /// recorded for status, `ScaleUpBlocked`).
+    #[error("{}", .0.message)]
+    Refused(Refusal),
+    /// The state directory failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// The desired state's generation (the current one for a dry run).
+    pub generation: Generation,
+    /// Whether the desired state changed.
+    pub changed: bool,
+}
+
+/// Admits `desired` (its manifest as JSON: `body`) over `current`, the cluster's
+/// desired state and generation now, with the backups of the cluster's lineage, then
+/// stores it unless `dry_run`. An accepted apply ends a refused member count change.
+///
+/// # Errors
+/// `ApplyError::Refused` with one sentence naming what is wrong; nothing is stored then.
+pub fn apply(
+    store: &Store,
+    current: Option<(&DesiredCluster, Generation)>,
+    desired: &DesiredCluster,
+    body: serde_json::Value,
+    now: Timestamp,
+    dry_run: bool,
+) -> Result<Applied, ApplyError> {
+    let name = &desired.name;
+    if let Some((current, _)) = current {
+        // Only a backup of this cluster's lineage admits a member count change.
+        let lineage = store.history(name)?.seen.lineage;
+        let records = lineage.filter(&store.backups(name)?);
+        if let Err(refused) = admit(current, desired, &records, now) {
+            if refused.scale {
+                store.put_scale_refusal(
+                    name,
+                    Some(&ScaleRefusal { at: now, message: refused.message.clone() }),
+                )?;
+            }
+            return Err(ApplyError::Refused(refused));
+        }
+    }
+    if dry_run {
+        return Ok(Applied { generation: current.map(|(_, g)| g).unwrap_or_default(), changed: false });
+    }
+    let (generation, changed) = store.put_desired(name, body, now)?;
+    store.put_scale_refusal(name, None)?;
+    Ok(Applied { generation, changed })
+}
 
 /// Why a desired state is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +89,29 @@ fn local_tls(platform: &PlatformSpec) -> Option<(&'static str, Option<&LocalTlsS
         Some(LocalTlsSpec::Files(_)) => "files",
     };
     Some((name, local.tls.as_ref()))
+}
+
+/// Whether a member's client URL changes: another template or form, or a pod of the
+/// map given another URL. A map that only gains or loses pods (a scale change) moves
+/// none.
+fn endpoints_moved(was: &EndpointsSpec, will: &EndpointsSpec) -> bool {
+    match (was, will) {
+        (EndpointsSpec::Map(was), EndpointsSpec::Map(will)) => {
+            was.iter().any(|(pod, url)| will.iter().any(|(p, u)| p == pod && u != url))
+        }
+        (was, will) => was != will,
+    }
+}
+
+fn endpoints(spec: &EndpointsSpec) -> String {
+    match spec {
+        EndpointsSpec::Default => "the default".to_owned(),
+        EndpointsSpec::Template(t) => format!("template {t}"),
+        EndpointsSpec::Map(map) => {
+            let urls: Vec<String> = map.iter().map(|(pod, url)| format!("{pod}={url}")).collect();
+            format!("map {}", urls.join(","))
+        }
+    }
 }
 
 fn kind(platform: &PlatformSpec) -> &'static str {
@@ -60,6 +145,24 @@ pub fn admit(
     {
         let message = format!(
             "spec.platform.local.tls cannot change on an existing cluster (from {from} to {to}): the members' URLs, certificates and trust would all change at once; rotate certificate files in place, or delete the cluster and restore a backup into a new one"
+        );
+        return Err(Refusal { message, scale: false });
+    }
+    if let (PlatformSpec::Dcos(was), PlatformSpec::Dcos(will)) = (&current.platform, &next.platform)
+        && was.service != will.service
+    {
+        let message = format!(
+            "spec.platform.dcos.service cannot change on a managed cluster (from {} to {}): it names another DC/OS service, whose members are not this cluster's; run `etcd-warden delete {}` (the DC/OS service runs on) and apply the manifest again",
+            was.service, will.service, next.name
+        );
+        return Err(Refusal { message, scale: false });
+    }
+    if endpoints_moved(&current.etcd.endpoints, &next.etcd.endpoints) {
+        let message = format!(
+            "spec.etcd.endpoints cannot change on a managed cluster (from {} to {}): a URL that reaches no member, or another member, would look like a member that stopped answering and be replaced; run `etcd-warden delete {}` (a DC/OS service runs on) and apply the manifest again",
+            endpoints(&current.etcd.endpoints),
+            endpoints(&next.etcd.endpoints),
+            next.name
         );
         return Err(Refusal { message, scale: false });
     }
@@ -121,6 +224,42 @@ mod tests {
         assert!(admit(&three, &five, &[unverified], now).is_err(), "an unverified backup admits nothing");
         let down = admit(&five, &three, &[], now).expect_err("a scale-down is gated too");
         assert!(down.scale && down.message.contains("down from 5 to 3"), "{down:?}");
+    }
+
+    #[test]
+    fn the_dcos_service_and_the_endpoints_never_change_on_a_managed_cluster_and_the_refusal_names_the_field()
+    {
+        let dcos = load(include_str!("../../manifests/dcos-ha.yaml"));
+        let now = at(0);
+        assert_eq!(admit(&dcos, &dcos, &[], now), Ok(()), "no change");
+        let mut other = dcos.clone();
+        if let PlatformSpec::Dcos(spec) = &mut other.platform {
+            spec.service = "prod/kubernetes".into();
+        }
+        let refused = admit(&dcos, &other, &[], now).expect_err("another service");
+        assert!(refused.message.starts_with("spec.platform.dcos.service cannot change"), "{refused:?}");
+        assert!(refused.message.contains("prod/kubernetes") && !refused.scale, "{refused:?}");
+        let mut moved = dcos.clone();
+        moved.etcd.endpoints =
+            crate::manifest::EndpointsSpec::Template("https://{pod}.{service}.mesos:2379".into());
+        let refused = admit(&dcos, &moved, &[], now).expect_err("other endpoints");
+        assert!(refused.message.starts_with("spec.etcd.endpoints cannot change"), "{refused:?}");
+        assert!(refused.message.contains("https://{pod}.{service}.mesos:2379"), "{refused:?}");
+        // A map that grows with the member count moves no member.
+        let map = |urls: &[&str]| {
+            let mut d = dcos.clone();
+            let pods = urls.iter().enumerate().map(|(i, u)| {
+                (crate::domain::PodName::new(u8::try_from(i).expect("index")).expect("pod"), (*u).to_owned())
+            });
+            d.etcd.endpoints = crate::manifest::EndpointsSpec::Map(pods.collect());
+            d
+        };
+        let one = map(&["https://10.0.0.1:2379"]);
+        let three = map(&["https://10.0.0.1:2379", "https://10.0.0.2:2379", "https://10.0.0.3:2379"]);
+        assert_eq!(admit(&one, &three, &[], now), Ok(()), "pods added to the map");
+        let moved = map(&["https://10.0.0.9:2379"]);
+        let refused = admit(&one, &moved, &[], now).expect_err("etcd-0 moved");
+        assert!(refused.message.starts_with("spec.etcd.endpoints cannot change"), "{refused:?}");
     }
 
     #[test]

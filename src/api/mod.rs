@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-mod admission;
+pub mod admission;
 mod guard;
 #[cfg(test)]
 mod tests;
@@ -28,7 +28,6 @@ pub use guard::BODY_LIMIT;
 use crate::controller::{Controller, ControllerError};
 use crate::domain::{ClusterName, Generation};
 use crate::manifest::{self, DesiredCluster};
-use crate::model::backup::ScaleRefusal;
 use crate::status::Phase;
 
 /// An API error: a status code and one sentence.
@@ -186,29 +185,22 @@ async fn apply(
     let desired = validate(&body)?;
     let name = desired.name.clone();
     let current = state.controller.desired(&name)?;
-    if let Some((current, _)) = &current {
-        let store = state.controller.store();
-        // Only a backup of this cluster's lineage admits a member count change.
-        let lineage = store.history(&name).map_err(ControllerError::from)?.seen.lineage;
-        let records = lineage.filter(&store.backups(&name).map_err(ControllerError::from)?);
-        if let Err(refusal) = admission::admit(current, &desired, &records, Timestamp::now()) {
+    let current = current.as_ref().map(|(d, g)| (d, *g));
+    let store = state.controller.store();
+    let applied = admission::apply(store, current, &desired, body, Timestamp::now(), query.dry_run);
+    let admission::Applied { generation, changed } = match applied {
+        Ok(applied) => applied,
+        Err(admission::ApplyError::Refused(refusal)) => {
             if refusal.scale {
-                let record = ScaleRefusal { at: Timestamp::now(), message: refusal.message.clone() };
-                store.put_scale_refusal(&name, Some(&record)).map_err(ControllerError::from)?;
                 state.controller.wake(&name).await;
             }
             return Err(ApiError::new(StatusCode::CONFLICT, refusal.message));
         }
-    }
+        Err(admission::ApplyError::Store(e)) => return Err(ControllerError::from(e).into()),
+    };
     if query.dry_run {
-        let generation = current.map(|(_, g)| g).unwrap_or_default();
         return Ok(Json(ApplyResponse { name, generation, changed: false, dry_run: true }));
     }
-    let store = state.controller.store();
-    let (generation, changed) =
-        store.put_desired(&name, body, Timestamp::now()).map_err(ControllerError::from)?;
-    // An accepted apply ends a refused member count change.
-    store.put_scale_refusal(&name, None).map_err(ControllerError::from)?;
     if changed {
         tracing::info!(cluster = %name, generation = generation.0, "desired state applied");
     }

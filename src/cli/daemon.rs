@@ -57,8 +57,26 @@ pub async fn run(args: RunArgs, token: Option<String>) -> Result<(), DaemonError
         for doc in docs {
             let value =
                 serde_json::to_value(&doc.manifest).map_err(|e| DaemonError::Manifest(e.to_string()))?;
-            let (generation, changed) = store.put_desired(&doc.desired.name, value, Timestamp::now())?;
-            tracing::info!(cluster = %doc.desired.name, generation = generation.0, changed, "applied start-up manifest");
+            // The same admission as `apply` through the API: a refused change stops the
+            // start, naming the field, and nothing is stored.
+            let name = &doc.desired.name;
+            let stored = store.desired(name)?;
+            let current = match &stored {
+                Some(s) => Some((
+                    manifest::desired_from_json(&s.manifest).map_err(|reason| {
+                        DaemonError::Manifest(format!(
+                            "the stored desired state of {name} is invalid: {reason}"
+                        ))
+                    })?,
+                    s.generation,
+                )),
+                None => None,
+            };
+            let current = current.as_ref().map(|(d, g)| (d, *g));
+            let applied =
+                crate::api::admission::apply(&store, current, &doc.desired, value, Timestamp::now(), false)
+                    .map_err(|e| DaemonError::Manifest(format!("{}: {e}", file.display())))?;
+            tracing::info!(cluster = %name, generation = applied.generation.0, changed = applied.changed, "applied start-up manifest");
         }
     }
     let listener = TcpListener::bind(&args.listen)

@@ -102,19 +102,35 @@ pub fn hex(id: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::tests::{at, backup_record};
+    use crate::domain::{BackupId, PodName};
+
+    fn backup_record(revision: i64) -> BackupRecord {
+        let taken_at = jiff::Timestamp::from_second(1_800_000_000 + revision).expect("a time");
+        BackupRecord {
+            id: BackupId::new(taken_at, revision),
+            cluster: "kubernetes".parse().expect("a name"),
+            taken_at,
+            source: PodName::new(0).expect("a pod"),
+            revision,
+            keys: 1,
+            size_bytes: 1,
+            sha256: "00".into(),
+            verified: true,
+            duration_seconds: 0.1,
+            location: "/b/".into(),
+            cluster_id: None,
+        }
+    }
 
     fn of(cluster: u64, revision: i64) -> BackupRecord {
-        let mut r = backup_record(at(revision), revision);
-        r.cluster_id = Some(cluster);
-        r
+        BackupRecord { cluster_id: Some(cluster), ..backup_record(revision) }
     }
 
     #[test]
     fn before_any_cluster_is_seen_every_record_belongs() {
         let lineage = Lineage::default();
         assert!(lineage.contains(&of(7, 10)));
-        assert!(lineage.contains(&backup_record(at(0), 3)), "a record older than lineages");
+        assert!(lineage.contains(&backup_record(3)), "a record older than lineages");
     }
 
     #[test]
@@ -126,7 +142,7 @@ mod tests {
         lineage.seen(0xB);
         assert!(!lineage.contains(&of(0xA, 500)), "the purged cluster's backups");
         assert!(lineage.contains(&of(0xB, 3)));
-        assert!(!lineage.contains(&backup_record(at(0), 3)), "a record that names no cluster");
+        assert!(!lineage.contains(&backup_record(3)), "a record that names no cluster");
     }
 
     #[test]
