@@ -102,6 +102,49 @@ fn high_availability_is_refused_without_a_fresh_backup_then_one_cosmos_update_gr
 }
 
 #[test]
+fn a_cosmos_update_refused_for_longer_than_fresh_for_is_sent_again_only_behind_a_fresh_backup() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fake = FakeDcos::start(FakeOptions { pods: 1, ..FakeOptions::default() });
+    let h = Harness::start();
+    // Backups are fresh for 3 s only.
+    let backup = backup_section(dir.path()).replace("freshFor: 15m", "freshFor: 3s");
+    h.apply("one.yaml", &fake.manifest_ha("kubernetes", false, &backup));
+    h.wait_healthy("kubernetes", 1, BOOT);
+    fake.put_keys("k", 40);
+    let forbidden = Duration::from_secs(8);
+    fake.forbid_cosmos_updates_for(forbidden);
+    let forbidden_until = std::time::Instant::now() + forbidden;
+    h.cli_ok(&["backup", "kubernetes"]);
+    let three = h.manifest("three.yaml", &fake.manifest_ha("kubernetes", true, &backup));
+    h.cli_ok(&["apply", "-f", three.to_str().expect("utf-8 path")]);
+    wait_for("the update refused with 403", HEAL, || {
+        (fake.count("POST", "/cosmos/service/update") >= 1).then_some(())
+    });
+    // The 403 outlasts freshFor: the backup that admitted the scale-up is stale by then.
+    wait_for("the 403s to end", HEAL, || (std::time::Instant::now() >= forbidden_until).then_some(()));
+    let refused = fake.count("POST", "/cosmos/service/update");
+    h.wait_status("kubernetes", "the scale-up blocked for want of a fresh backup", HEAL, |s| {
+        condition(s, "ScaleUpBlocked")["status"] == "True"
+    });
+    assert_holds("no update on the stale backup", Duration::from_secs(4), || {
+        fake.count("POST", "/cosmos/service/update") == refused
+    });
+    assert_eq!(h.status("kubernetes").expect("status")["members"].as_array().map(Vec::len), Some(1));
+    // A fresh backup: exactly one more update, which grows the service.
+    h.cli_ok(&["backup", "kubernetes"]);
+    let grown = h.wait_healthy("kubernetes", 3, HEAL);
+    assert_eq!(
+        fake.count("POST", "/cosmos/service/update"),
+        refused + 1,
+        "one update, behind the fresh backup"
+    );
+    assert_eq!(grown["members"].as_array().map(Vec::len), Some(3));
+    for endpoint in fake.endpoints() {
+        fake.assert_keys_on(&endpoint, "k", 40);
+    }
+}
+
+#[test]
 fn a_paused_cluster_is_observed_only() {
     let fake = FakeDcos::start(FakeOptions::default());
     let h = Harness::start();

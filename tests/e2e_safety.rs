@@ -137,19 +137,7 @@ fn restore_manifest_with(dir: &Path, recovery: &str) -> String {
 /// survivor's pod.
 fn all_down_two_wiped(h: &Harness) -> (Value, String) {
     h.apply("c.yaml", &restore_manifest(&h.dir.path().join("backups")));
-    let before = h.wait_healthy("kubernetes", 3, BOOT);
-    put_keys(&endpoints(&before), "k", 100);
-    h.cli_ok(&["backup", "kubernetes"]);
-    put_keys(&endpoints(&before), "after", 50);
-    // A barrier write applied by every member: the 50 writes before it are committed
-    // and the leader has recorded their commit, so a crash now cannot un-commit them
-    // (the barrier itself may be lost, and is not counted).
-    put_keys(&endpoints(&before), "barrier", 1);
-    h.wait_status("kubernetes", "every member at the same revision", HEAL, |s| {
-        let revisions: Vec<_> =
-            s["members"].as_array().into_iter().flatten().map(|m| m["revision"].clone()).collect();
-        revisions.len() == 3 && revisions.iter().all(|r| r.is_i64() && *r == revisions[0])
-    });
+    let before = backed_up_then_written(h);
     let status = h.status("kubernetes").expect("status");
     let leader = status["members"]
         .as_array()
@@ -164,6 +152,25 @@ fn all_down_two_wiped(h: &Harness) -> (Value, String) {
         std::fs::remove_dir_all(data_dir_of(&before, pod)).expect("delete data");
     }
     (before, leader)
+}
+
+/// 100 keys `k/`, a backup, then 50 keys `after/` that only the members hold, and a
+/// barrier every member has applied: the 50 are committed and recorded as such.
+fn backed_up_then_written(h: &Harness) -> Value {
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 100);
+    h.cli_ok(&["backup", "kubernetes"]);
+    put_keys(&endpoints(&before), "after", 50);
+    // A barrier write applied by every member: the 50 writes before it are committed
+    // and the leader has recorded their commit, so a crash now cannot un-commit them
+    // (the barrier itself may be lost, and is not counted).
+    put_keys(&endpoints(&before), "barrier", 1);
+    h.wait_status("kubernetes", "every member at the same revision", HEAL, |s| {
+        let revisions: Vec<_> =
+            s["members"].as_array().into_iter().flatten().map(|m| m["revision"].clone()).collect();
+        revisions.len() == 3 && revisions.iter().all(|r| r.is_i64() && *r == revisions[0])
+    });
+    before
 }
 
 fn restored(h: &Harness) -> Value {
@@ -188,6 +195,51 @@ fn all_members_down_two_wiped_one_crashed_with_newer_data_than_the_backup_loses_
     assert_eq!(after["restore"]["revisionsLost"], 0, "{after:#}");
     assert_converged(&h, &[("k", 100), ("after", 50)]);
     assert_eq!(count_events(&h, "kubernetes", "RestoreFromBackup"), 0);
+}
+
+/// Every member crashes together for a reason that is not its data (its client port is
+/// taken after a reboot): the restarts in place fail and are used up, and each member
+/// is read as the survivor it is, never counted lost; no acknowledged write is lost.
+#[test]
+fn every_member_crashed_with_its_port_taken_and_its_data_intact_is_read_and_no_write_is_lost() {
+    let _serial = serial();
+    let h = Harness::start();
+    let recovery = "    agentLostAfter: 1s\n    maxRestarts: 1\n";
+    h.apply("c.yaml", &restore_manifest_with(&h.dir.path().join("backups"), recovery));
+    let before = backed_up_then_written(&h);
+    let pods = ["etcd-0", "etcd-1", "etcd-2"];
+    for pod in pods {
+        signal(pid_of(&before, pod), Signal::SIGKILL);
+    }
+    // Something else listens on each member's client port now.
+    let taken: Vec<std::net::TcpListener> = pods
+        .iter()
+        .map(|pod| {
+            let url = member(&before, pod)["clientUrl"].as_str().expect("url").to_owned();
+            let port: u16 = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
+            support::wait_for("the port free to take", HEAL, || {
+                std::net::TcpListener::bind(("127.0.0.1", port)).ok()
+            })
+        })
+        .collect();
+    // The restarts in place fail on the taken ports and are used up; the restore reads
+    // the members' data (through scratch copies on other ports). The ports come free
+    // while it reads, so that the restored members can start.
+    support::wait_for("a survivor read", HEAL, || (succeeded(&h, "ReadSurvivor") >= 1).then_some(()));
+    assert!(
+        count_events(&h, "kubernetes", "RestartInPlace") >= 3,
+        "each member was restarted in place first"
+    );
+    drop(taken);
+    let after = restored(&h);
+    assert!(
+        after["restore"]["from"].as_str().is_some_and(|f| f.contains("surviving member")),
+        "a survivor's data, not the older backup: {after:#}"
+    );
+    assert!(succeeded(&h, "ReadSurvivor") >= 2, "the crashed members were read, not counted lost");
+    assert_eq!(after["restore"]["revisionsLost"], 0, "{after:#}");
+    assert_eq!(count_events(&h, "kubernetes", "RestoreFromBackup"), 0);
+    assert_converged(&h, &[("k", 100), ("after", 50)]);
 }
 
 #[test]

@@ -65,6 +65,9 @@ pub enum ActError {
 pub struct ActReport {
     /// The last step taken, with its result.
     pub last_action: Option<LastAction>,
+    /// Every step taken, in order, with how it ended; the plan's later steps after a
+    /// failure or a second disruptive step are not among them.
+    pub taken: Vec<crate::status::TakenStep>,
     /// The first failure; steps after it were not taken.
     pub error: Option<ActError>,
 }
@@ -115,6 +118,11 @@ pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mu
             }
             let outcome = record(ctx, step, rule, result.as_ref().err(), &evidence);
             tracing::info!(ok = result.is_ok(), "step taken");
+            report.taken.push(crate::status::TakenStep {
+                name: step.name(),
+                description: step.describe(),
+                error: result.as_ref().err().map(ToString::to_string),
+            });
             report.last_action = Some(LastAction {
                 step: step.name().to_owned(),
                 rule: rule.id().to_owned(),

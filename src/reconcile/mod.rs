@@ -266,6 +266,7 @@ async fn pass<P: Platform>(
             observed: &observed,
             history: &history,
             plan: &plan,
+            taken: &[],
             last_action: previous.as_ref().and_then(|p| p.last_action.clone()),
             logs: BTreeMap::new(),
         };
@@ -292,6 +293,7 @@ async fn pass<P: Platform>(
         observed: &observed,
         history: &history,
         plan: &plan,
+        taken: &report.taken,
         last_action,
         logs,
     };
@@ -303,7 +305,7 @@ async fn pass<P: Platform>(
         ctx.store.put_status(&status)?;
     }
     ctx.store.add_events(name, &events)?;
-    record_metrics(ctx.metrics, desired, &observed, &status, &plan, report.error.is_some());
+    record_metrics(ctx.metrics, desired, &observed, &status, &report.taken);
     tracing::debug!(took_ms = started.elapsed().as_millis(), "pass done");
     match report.error {
         Some(error) => Err(error.into()),
@@ -326,8 +328,7 @@ fn record_metrics(
     desired: &DesiredCluster,
     observed: &Observed,
     status: &ClusterStatus,
-    plan: &Plan,
-    failed: bool,
+    taken: &[crate::status::TakenStep],
 ) {
     let name = desired.name.as_str();
     let label = Metrics::cluster(name);
@@ -338,12 +339,11 @@ fn record_metrics(
         let age = newest.age(observed.at).as_secs();
         metrics.backup_age.get_or_create(&label).set(i64::try_from(age).unwrap_or(i64::MAX));
     }
-    let steps: Vec<_> = plan.steps().collect();
-    for (i, (step, _)) in steps.iter().enumerate() {
-        // With a failure, the last step attempted is the one that failed.
-        let result = if failed && i + 1 == steps.len() { "failed" } else { "succeeded" };
+    // The steps taken, as each ended; none the plan said but the pass did not take.
+    for step in taken {
+        let result = if step.error.is_some() { "failed" } else { "succeeded" };
         let label =
-            StepLabel { cluster: name.to_owned(), step: step.name().to_owned(), result: result.to_owned() };
+            StepLabel { cluster: name.to_owned(), step: step.name.to_owned(), result: result.to_owned() };
         metrics.steps.get_or_create(&label).inc();
     }
 }

@@ -25,6 +25,8 @@ pub struct StatusInputs<'a> {
     pub history: &'a History,
     /// This pass's plan.
     pub plan: &'a Plan,
+    /// The steps this pass took and how each ended (empty before acting).
+    pub taken: &'a [super::TakenStep],
     /// The last step taken (this pass or earlier).
     pub last_action: Option<LastAction>,
     /// The last log lines of members that fail to start (bootstrap, replacement, or a
@@ -175,7 +177,7 @@ fn message_of(plan: &Plan, rule: Rule) -> Option<String> {
 fn progressing(inputs: &StatusInputs<'_>, c: &mut Conditions<'_>) {
     use ConditionStatus::{False, True};
     let plan = inputs.plan;
-    let steps: Vec<String> = plan.steps().map(|(s, _)| s.describe()).collect();
+    let next: Vec<String> = plan.steps().map(|(s, _)| s.describe()).collect();
     let waits: Vec<&str> = plan
         .decisions
         .iter()
@@ -197,8 +199,27 @@ fn progressing(inputs: &StatusInputs<'_>, c: &mut Conditions<'_>) {
             message.push_str(&inputs.log_lines());
         }
         c.set(ConditionType::Progressing, True, Reason::ReplacementFailing, message);
-    } else if !steps.is_empty() {
-        c.set(ConditionType::Progressing, True, Reason::StepsInProgress, steps.join("; "));
+    } else if let Some(failed) = inputs.taken.iter().find(|t| t.error.is_some()) {
+        // What the steps did, not what the plan said.
+        let message =
+            format!("{} failed: {}", failed.description, failed.error.as_deref().unwrap_or_default());
+        c.set(ConditionType::Progressing, True, Reason::StepFailed, message);
+    } else if !inputs.taken.is_empty() {
+        let done: Vec<&str> = inputs.taken.iter().map(|t| t.description.as_str()).collect();
+        c.set(
+            ConditionType::Progressing,
+            True,
+            Reason::StepsInProgress,
+            format!("done: {}", done.join("; ")),
+        );
+    } else if !next.is_empty() {
+        // Status written before a long step (a restore): what it is about to do.
+        c.set(
+            ConditionType::Progressing,
+            True,
+            Reason::StepsInProgress,
+            format!("next: {}", next.join("; ")),
+        );
     } else if !waits.is_empty() {
         c.set(ConditionType::Progressing, True, Reason::WaitingForWindow, waits.join("; "));
     } else {
@@ -364,6 +385,7 @@ mod tests {
             observed: &w.observed,
             history: &w.history,
             plan: &plan,
+            taken: &[],
             last_action: None,
             logs: BTreeMap::new(),
         };

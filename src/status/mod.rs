@@ -100,6 +100,8 @@ pub enum Reason {
     Stable,
     /// A step is being taken.
     StepsInProgress,
+    /// The step taken this pass failed; it is tried again.
+    StepFailed,
     /// Waiting for a failure window to pass.
     WaitingForWindow,
     /// Bootstrap attempts exhausted.
@@ -262,6 +264,17 @@ pub struct MemberStatus {
     pub version: Option<String>,
     /// What the platform says.
     pub task: TaskStatus,
+}
+
+/// A step this pass took, as it ended: what status and the step metrics report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenStep {
+    /// The step's name (`RemoveMember`).
+    pub name: &'static str,
+    /// What it does, in a sentence.
+    pub description: String,
+    /// Why it failed; `None` when it succeeded.
+    pub error: Option<String>,
 }
 
 /// The last step taken.

@@ -141,3 +141,33 @@ async fn a_platform_that_cannot_be_observed_is_a_condition_and_an_event_and_noth
     let events = b.f.store.events(&d.name).expect("events");
     assert!(events.iter().any(|e| e.reason == "PlatformReachable"), "{events:#?}");
 }
+
+#[tokio::test]
+async fn the_step_metrics_and_progressing_report_what_the_steps_did_not_what_the_plan_said() {
+    let mut b = bench();
+    let d = desired(MemberCount::Three);
+    b.pass(&d, 0).await;
+    for (i, url) in [(1, "http://127.0.0.1:20002"), (2, "http://127.0.0.1:20004")] {
+        b.f.platform.update(pod(i), |t| t.task = TaskState::Exited);
+        b.f.etcd.stop(url);
+    }
+    b.pass(&d, 1).await;
+    // Two restarts planned; the first fails, so the second is not taken.
+    b.f.platform.fail_next("ensure_running", "the port is taken");
+    let grace = d.recovery.restart_grace.as_secs() as i64;
+    let failed = b.try_pass(&d, 2 + grace).await;
+    assert!(failed.is_err(), "the pass reports the failed step");
+    let metrics = b.metrics.render();
+    let line = |result: &str| {
+        metrics
+            .lines()
+            .find(|l| l.contains("step=\"RestartInPlace\"") && l.contains(&format!("result=\"{result}\"")))
+            .map(str::to_owned)
+    };
+    assert!(line("failed").is_some_and(|l| l.ends_with(" 1")), "{metrics}");
+    assert_eq!(line("succeeded"), None, "the step not taken is not counted: {metrics}");
+    let status = b.f.store.status(&d.name).expect("status").expect("a status");
+    let progressing = status.condition(crate::status::ConditionType::Progressing).expect("Progressing");
+    assert_eq!(progressing.reason, crate::status::Reason::StepFailed, "{progressing:?}");
+    assert!(progressing.message.contains("the port is taken"), "{progressing:?}");
+}

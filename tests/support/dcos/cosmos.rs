@@ -129,6 +129,9 @@ pub async fn update(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
         Err(refusal) => return refusal.reply(),
     };
     let mut w = lock(&shared.world);
+    if w.cosmos_forbidden_until.is_some_and(|until| std::time::Instant::now() < until) {
+        return super::http::html(403, "403 Forbidden");
+    }
     if let Err(refusal) = app(&w, &request) {
         return refusal.reply();
     }

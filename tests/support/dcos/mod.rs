@@ -138,6 +138,7 @@ impl FakeDcos {
             options: serde_json::json!({"kubernetes": {"high_availability": options.pods > 1}}),
             requests: Vec::new(),
             fault: None,
+            cosmos_forbidden_until: None,
             tokens: HashMap::new(),
             tokens_valid_from: 0,
             next_serial: 0,
@@ -334,6 +335,11 @@ impl FakeDcos {
     /// Admin Router answers `fault` to every request for `how_long`.
     pub fn fail_for(&self, how_long: Duration, fault: Fault) {
         lock(&self.shared.world).fault = Some((Instant::now() + how_long, fault));
+    }
+
+    /// Admin Router answers 403 to every Cosmos update for `how_long`.
+    pub fn forbid_cosmos_updates_for(&self, how_long: Duration) {
+        lock(&self.shared.world).cosmos_forbidden_until = Some(Instant::now() + how_long);
     }
 
     /// Every token issued so far stops being accepted.

@@ -241,6 +241,9 @@ pub struct World {
     pub options: Value,
     pub requests: Vec<RecordedRequest>,
     pub fault: Option<(Instant, Fault)>,
+    /// Until when Admin Router answers 403 to `POST /cosmos/service/update` (the
+    /// account lacks the permission).
+    pub cosmos_forbidden_until: Option<Instant>,
     pub tokens: HashMap<String, Issued>,
     /// Tokens with a lower serial are refused (`expire_tokens`).
     pub tokens_valid_from: u64,
