@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use crate::domain::PodName;
 use crate::etcd::EtcdApi;
-use crate::model::{BackupView, Observed};
+use crate::model::{BackupView, KeptAside, Observed};
 use crate::platform::{Platform, PlatformError};
 
 /// Observes the platform and every member that runs.
@@ -48,6 +48,7 @@ pub async fn observe<P: Platform>(
             break;
         }
     }
+    let tasks_pods: Vec<PodName> = tasks.tasks.iter().map(|t| t.pod).collect();
     let answered = endpoints.values().filter_map(|r| r.as_ref().ok());
     let capabilities = platform.capabilities().with_member_versions(answered);
     Ok(Observed {
@@ -58,5 +59,19 @@ pub async fn observe<P: Platform>(
         member_list_from,
         backups: BackupView::default(),
         capabilities,
+        kept_aside: kept_aside(platform, &tasks_pods),
     })
+}
+
+/// The data directories restores moved aside beside each member's, where this machine
+/// holds them (the local platform).
+fn kept_aside<P: Platform>(platform: &P, pods: &[PodName]) -> Vec<KeptAside> {
+    let mut kept = Vec::new();
+    for pod in pods {
+        let Some(dir) = platform.local_data_dir(*pod) else { continue };
+        for (path, size_bytes) in crate::backup::data_dirs::kept_aside_of(&dir) {
+            kept.push(KeptAside { pod: *pod, path: path.display().to_string(), size_bytes });
+        }
+    }
+    kept
 }

@@ -318,4 +318,17 @@ fn a_retry_of_the_same_restore_replaces_what_it_put_in_place_and_never_moves_it_
     cluster.rt.block_on(etcd_warden::backup::data_dirs::forget_restored(std::slice::from_ref(&dir)));
     let fourth = cluster.rt.block_on(restore_data_dirs(&file, &members, "restore-b")).expect("after done");
     assert_eq!(fourth.len(), 1, "a finished restore's data is kept like any other");
+    // Status lists them, oldest first, with their size; retention keeps the newest.
+    let listed = etcd_warden::backup::data_dirs::kept_aside_of(&dir);
+    let paths: Vec<&PathBuf> = listed.iter().map(|(p, _)| p).collect();
+    assert_eq!(paths, [&first[0], &third[0], &fourth[0]], "oldest first");
+    assert!(listed.iter().all(|(_, size)| *size > 0), "{listed:?}");
+    let deleted =
+        cluster.rt.block_on(etcd_warden::backup::data_dirs::prune_kept_aside(std::slice::from_ref(&dir), 2));
+    assert_eq!(deleted, [first[0].clone()], "the oldest beyond 2");
+    assert_eq!(aside_dirs().len(), 2, "{:?}", aside_dirs());
+    assert!(
+        listing(&dir).keys().any(|p| p.ends_with("member/snap/db")),
+        "the data in place is never touched"
+    );
 }

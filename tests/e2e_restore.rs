@@ -74,6 +74,14 @@ fn two_lost_members_come_back_from_the_survivor_with_every_key() {
     assert_eq!(after["restore"]["revisionsLost"], 0, "{after:#}");
     assert_keys(&endpoints(&after), "k", 100);
     assert_keys(&endpoints(&after), "after", 50);
+    // The survivor's old data directory is kept aside, and status lists it with its size.
+    let kept = after["keptAside"].as_array().cloned().unwrap_or_default();
+    assert!(
+        kept.iter().any(|k| k["pod"] == "etcd-0"
+            && k["path"].as_str().is_some_and(|p| p.contains(".before-restore-"))
+            && k["sizeBytes"].as_u64() > Some(0)),
+        "{after:#}"
+    );
 }
 
 #[test]

@@ -95,6 +95,7 @@ fn healthy() -> Observed {
         member_list_from: Some(pod(0)),
         backups: Default::default(),
         capabilities: Capabilities::LOCAL,
+        kept_aside: Vec::new(),
     }
 }
 
@@ -191,6 +192,8 @@ fn run_fake(clusters: usize) {
     // A fault in one cluster while all the others pass: the time to its first step.
     let target = &all[clusters / 2];
     target.platform.update(pod(1), |t| t.task = TaskState::Exited);
+    // A crashed member no longer answers: a slot that answers is never restarted.
+    target.etcd.stop("http://127.0.0.1:20002");
     let faulted = Instant::now();
     target.wake.notify_one();
     // Polled every millisecond (the support's `wait_for` polls every 100 ms).

@@ -312,6 +312,61 @@ async fn swap_one(
     Ok(moved)
 }
 
+/// The directories a restore moved aside beside `data_dir`, oldest first, with the
+/// bytes their files hold. Unreadable entries are left out.
+pub fn kept_aside_of(data_dir: &Path) -> Vec<(PathBuf, u64)> {
+    let (Some(parent), Some(name)) = (data_dir.parent(), data_dir.file_name()) else { return Vec::new() };
+    let prefix = format!("{}{ASIDE_SUFFIX}", name.to_string_lossy());
+    let mut kept: Vec<((u64, u32), PathBuf)> = std::fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let rest = file.strip_prefix(&prefix)?;
+            let (stamp, n) = rest.split_once('-').unwrap_or((rest, "0"));
+            Some(((stamp.parse().ok()?, n.parse().ok()?), e.path()))
+        })
+        .filter(|(_, p)| p.is_dir())
+        .collect();
+    kept.sort();
+    kept.into_iter().map(|(_, path)| (path.clone(), tree_size(&path))).collect()
+}
+
+/// The bytes the files under `dir` hold.
+fn tree_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => tree_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Deletes the oldest directories kept aside beside each of `data_dirs` beyond the
+/// newest `keep`: the retention of `recovery.keptAside`, applied once a restore is done.
+/// Returns what it deleted.
+pub async fn prune_kept_aside(data_dirs: &[PathBuf], keep: usize) -> Vec<PathBuf> {
+    let mut deleted = Vec::new();
+    for dir in data_dirs {
+        let kept = kept_aside_of(dir);
+        let excess = kept.len().saturating_sub(keep);
+        for (old, _) in kept.into_iter().take(excess) {
+            match tokio::fs::remove_dir_all(&old).await {
+                Ok(()) => deleted.push(old),
+                Err(error) => {
+                    tracing::warn!(dir = %old.display(), %error, "cannot delete a directory kept aside")
+                }
+            }
+        }
+    }
+    deleted
+}
+
 /// The restore is done: the files naming it beside the data directories go, and a
 /// later restore moves these directories aside as any other.
 pub async fn forget_restored(data_dirs: &[PathBuf]) {

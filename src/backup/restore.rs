@@ -191,6 +191,10 @@ pub async fn restore_cluster<P: Platform>(
         let (revision, keys) = check(ctx, &record).await?;
         let dirs: Vec<std::path::PathBuf> = members.iter().map(|m| m.data_dir.clone()).collect();
         super::data_dirs::forget_restored(&dirs).await;
+        let keep = usize::try_from(ctx.desired.recovery.kept_aside).unwrap_or(usize::MAX);
+        for old in super::data_dirs::prune_kept_aside(&dirs, keep).await {
+            tracing::info!(dir = %old.display(), keep, "a directory kept aside by an older restore deleted (recovery.keptAside)");
+        }
         let revisions_lost = last_seen.map(|(seen, _)| (seen - revision).max(0));
         let data_loss_seconds = last_seen
             .map(|(_, at)| at.duration_since(record.taken_at).as_secs().max(0))

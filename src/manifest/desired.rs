@@ -288,6 +288,8 @@ pub struct RecoveryWindows {
     pub max_restarts: u32,
     /// How long an operation in flight may run before it is reported stuck.
     pub operation_deadline: Duration,
+    /// How many data directories moved aside by restores each member keeps.
+    pub kept_aside: u32,
 }
 
 impl Default for RecoveryWindows {
@@ -300,6 +302,7 @@ impl Default for RecoveryWindows {
             bootstrap_timeout: Duration::from_secs(60),
             max_restarts: 5,
             operation_deadline: Duration::from_secs(30 * 60),
+            kept_aside: 3,
         }
     }
 }

@@ -276,4 +276,10 @@ pub struct RecoverySection {
     /// more than 0. Default: `30m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation_deadline: Option<HumanDuration>,
+    /// How many data directories moved aside by restores each member keeps
+    /// (`<dataDir>.before-restore-<unix seconds>`, listed in status `keptAside` with
+    /// their size): once a restore is done, older ones are deleted. 1 to 20. Default: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 20))]
+    pub kept_aside: Option<u32>,
 }

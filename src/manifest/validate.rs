@@ -259,7 +259,15 @@ impl Checker {
             defaults.operation_deadline,
             Zero::Refused,
         );
+        let kept_aside = self.count(
+            "spec.recovery.keptAside",
+            recovery.kept_aside,
+            defaults.kept_aside,
+            1..=20,
+            "data directories kept aside per member",
+        );
         Some(RecoveryWindows {
+            kept_aside: kept_aside?,
             max_restarts: max_restarts?,
             operation_deadline: operation_deadline?,
             restart_grace: restart_grace?,

@@ -135,7 +135,9 @@ impl History {
         }
         // Who each slot is, as etcd says at the slot's own client URL.
         if let Some(list) = observed.member_list.as_deref() {
-            let answered: Vec<_> = Membership::join(observed, self, list).answered().collect();
+            let answered: Vec<_> = Membership::join(observed, &self.seen.slots, self.in_flight.join(), list)
+                .answered()
+                .collect();
             self.seen.slots.extend(answered);
         }
         let quorum = observed.member_list.as_deref().is_some_and(|list| observed.has_quorum(list));

@@ -16,8 +16,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
+use super::Observed;
 use super::etcd::ListedMember;
-use super::{History, Observed};
+use super::operation::Replacement;
 use crate::domain::{MemberId, PodName};
 
 /// The member a slot was last seen answering as, with the peer URLs etcd listed for it.
@@ -53,15 +56,22 @@ pub struct Membership<'a> {
 
 impl<'a> Membership<'a> {
     /// Ties every member of `list` to the slot it belongs to (see the module docs).
-    pub fn join(observed: &Observed, history: &History, list: &'a [ListedMember]) -> Self {
+    ///
+    /// `slots` are the members each slot was last seen answering as (`Seen::slots`);
+    /// `joining` is the slot getting a new member now (`InFlight::join`).
+    pub fn join(
+        observed: &Observed,
+        slots: &BTreeMap<PodName, SlotMember>,
+        joining: Option<&Replacement>,
+        list: &'a [ListedMember],
+    ) -> Self {
         let tasks = &observed.platform.tasks;
         let answered = |m: &ListedMember| {
             tasks.iter().find(|t| observed.endpoint(t.pod).is_some_and(|s| s.id == m.id)).map(|t| t.pod)
         };
-        let recorded =
-            |m: &ListedMember| history.seen.slots.iter().find(|(_, r)| r.id == m.id).map(|(pod, _)| *pod);
+        let recorded = |m: &ListedMember| slots.iter().find(|(_, r)| r.id == m.id).map(|(pod, _)| *pod);
         let joining = |m: &ListedMember| {
-            let r = history.in_flight.join()?;
+            let r = joining?;
             let added = r.added_voter == Some(m.id);
             // Added by the controller with the peer URL it recorded before the add, and
             // not started yet (a learner, or a voter without learners). A replacement

@@ -49,6 +49,21 @@ pub struct Observed {
     pub backups: BackupView,
     /// What the platform does by itself and lets the controller do.
     pub capabilities: Capabilities,
+    /// Data directories a restore moved aside, where this machine holds them.
+    pub kept_aside: Vec<KeptAside>,
+}
+
+/// A data directory a restore moved aside (`<data_dir>.before-restore-<unix seconds>`),
+/// kept for the operator until `recovery.keptAside` newer ones replace it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptAside {
+    /// The member whose data it was.
+    pub pod: PodName,
+    /// Where it is.
+    pub path: String,
+    /// How many bytes its files hold.
+    pub size_bytes: u64,
 }
 
 /// What the controller knows of the cluster's backups.

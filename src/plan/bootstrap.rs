@@ -5,13 +5,10 @@
 
 use std::time::Duration;
 
-use jiff::Timestamp;
-
+use super::view::View;
 use super::{Decision, Rule, Step, initial_cluster, window_end};
 use crate::domain::PodName;
-use crate::manifest::desired::DesiredCluster;
 use crate::model::platform::{AgentState, TaskState};
-use crate::model::{History, Observed};
 
 /// The longest pause between two bootstrap attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -21,7 +18,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Members found running with no attempt recorded are an existing cluster, never wiped;
 /// so is a cluster any of whose members reports a revision beyond the bootstrap's (1),
 /// whatever the history says.
-pub(super) fn is_first_bootstrap(desired: &DesiredCluster, observed: &Observed, history: &History) -> bool {
+pub(super) fn is_first_bootstrap(view: &View) -> bool {
+    let (desired, observed, history) = (view.desired, view.observed, view.history);
     let served = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).any(|s| s.revision > 1);
     if history.seen.ever_healthy || served {
         return false;
@@ -41,12 +39,8 @@ pub fn backoff_before(next: u32) -> Duration {
 }
 
 /// Decides the next bootstrap step.
-pub(super) fn decide(
-    desired: &DesiredCluster,
-    observed: &Observed,
-    history: &History,
-    now: Timestamp,
-) -> Vec<Decision> {
+pub(super) fn decide(view: &View) -> Vec<Decision> {
+    let (desired, observed, history, now) = (view.desired, view.observed, view.history, view.now);
     let Some(initial) = initial_cluster(desired, observed) else {
         return vec![Decision::wait(
             Rule::Bootstrap,

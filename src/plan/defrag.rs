@@ -8,13 +8,14 @@
 //! defragmented only inside its maintenance window. The controller never compacts:
 //! which history to drop is the client's decision.
 
+use super::view::View;
 use jiff::Timestamp;
 
 use super::{Decision, Quorum, Rule, Step, maintenance_window, window_end};
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
+use crate::model::Observed;
 use crate::model::etcd::{EndpointStatus, ListedMember, human_bytes};
-use crate::model::{History, Observed};
 
 /// The members that answer and are listed, with their status, in pod order.
 pub(super) fn members<'a>(
@@ -83,13 +84,9 @@ fn qualifies(desired: &DesiredCluster, status: &EndpointStatus) -> bool {
 }
 
 /// Decides the routine defragmentation of one member, if one qualifies.
-pub(super) fn decide(
-    desired: &DesiredCluster,
-    observed: &Observed,
-    history: &History,
-    list: &[ListedMember],
-    now: Timestamp,
-) -> Vec<Decision> {
+pub(super) fn decide(view: &View) -> Vec<Decision> {
+    let (desired, observed, history, now) = (view.desired, view.observed, view.history, view.now);
+    let Some(list) = observed.member_list.as_deref() else { return Vec::new() };
     let settings = &desired.maintenance.defragmentation;
     if !settings.enabled {
         return Vec::new();

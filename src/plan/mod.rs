@@ -38,16 +38,17 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
         ));
         return Plan { decisions };
     }
-    if bootstrap::is_first_bootstrap(desired, observed, history) {
+    // One view of the pass, read by every rule.
+    let view = View::new(desired, observed, history, now);
+    if bootstrap::is_first_bootstrap(&view) {
         if observed.capabilities.bootstrap {
-            decisions.extend(bootstrap::decide(desired, observed, history, now));
+            decisions.extend(bootstrap::decide(&view));
         } else {
             let message = "the platform deploys the cluster itself: waiting for a quorum of its members, to adopt it; no bootstrap, no wipe".to_owned();
             decisions.push(Decision::wait(Rule::Bootstrap, None, message));
         }
         return Plan { decisions };
     }
-    let view = View::new(desired, observed, history, now);
     if let Some(refusal) = unknown_voters(&view) {
         decisions.push(refusal);
     }
@@ -65,7 +66,7 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
         decisions.extend(scale::decide(&view));
     }
     if decisions.iter().all(|d| d.step().is_none()) {
-        decisions.extend(maintenance(desired, observed, history, now));
+        decisions.extend(maintenance(&view));
     }
     Plan { decisions }
 }
@@ -145,21 +146,14 @@ fn unknown_voters(view: &View) -> Option<Decision> {
 
 /// Database maintenance, once nothing else acts and no membership change is in
 /// flight: the NOSPACE alarm first, else routine defragmentation.
-fn maintenance(
-    desired: &DesiredCluster,
-    observed: &Observed,
-    history: &History,
-    now: Timestamp,
-) -> Vec<Decision> {
-    let Some(list) = observed.member_list.as_deref() else { return Vec::new() };
-    // A bootstrap cannot be in flight here (its rule decides alone).
-    if history.in_flight.operation.is_some() {
+fn maintenance(view: &View) -> Vec<Decision> {
+    if view.observed.member_list.is_none() || view.history.in_flight.operation.is_some() {
         return Vec::new();
     }
-    if let Some(decisions) = nospace::decide(desired, observed, history, list, now) {
+    if let Some(decisions) = nospace::decide(view) {
         return decisions;
     }
-    defrag::decide(desired, observed, history, list, now)
+    defrag::decide(view)
 }
 
 /// When a window of `length` that started at `since` ends. An overflow means never,

@@ -9,6 +9,7 @@
 //! every database is below 90% of the quota. The controller never compacts.
 
 use super::defrag::{members, next_of_many};
+use super::view::View;
 use jiff::Timestamp;
 
 use super::{Decision, Rule, Step, window_end};
@@ -62,13 +63,9 @@ pub fn describe(desired: &DesiredCluster, observed: &Observed) -> Option<String>
 }
 
 /// Decides what a NOSPACE alarm leads to; nothing without one.
-pub(super) fn decide(
-    desired: &DesiredCluster,
-    observed: &Observed,
-    history: &History,
-    list: &[ListedMember],
-    now: Timestamp,
-) -> Option<Vec<Decision>> {
+pub(super) fn decide(view: &View) -> Option<Vec<Decision>> {
+    let (desired, observed, history, now) = (view.desired, view.observed, view.history, view.now);
+    let list = observed.member_list.as_deref()?;
     let summary = describe(desired, observed)?;
     if desired.maintenance.no_space == NoSpacePolicy::Manual {
         let message = format!(

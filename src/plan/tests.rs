@@ -130,6 +130,7 @@ pub(crate) fn world(members: usize) -> World {
         member_list_from: Some(pod(0)),
         backups: Default::default(),
         capabilities: Capabilities::LOCAL,
+        kept_aside: Vec::new(),
     };
     let seen = Seen {
         ever_healthy: true,

@@ -48,7 +48,7 @@ impl<'a> View<'a> {
         now: Timestamp,
     ) -> Self {
         let list = observed.member_list.as_deref().unwrap_or(&history.seen.members);
-        let members = Membership::join(observed, history, list);
+        let members = Membership::join(observed, &history.seen.slots, history.in_flight.join(), list);
         Self { desired, observed, history, now, list, members }
     }
 

@@ -333,7 +333,8 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
     let mut pods: BTreeSet<PodName> = desired.members.pods().collect();
     pods.extend(observed.platform.tasks.iter().map(|t| t.pod));
     let list = observed.member_list.as_deref().unwrap_or(&inputs.history.seen.members);
-    let membership = Membership::join(observed, inputs.history, list);
+    let membership =
+        Membership::join(observed, &inputs.history.seen.slots, inputs.history.in_flight.join(), list);
     let members: Vec<MemberStatus> =
         pods.into_iter().filter_map(|p| member_status(p, inputs, &membership, previous)).collect();
     let quorum = quorum(desired, observed, inputs.history);
@@ -364,6 +365,7 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
             verified: r.verified,
         }),
         restore: inputs.history.seen.last_restore.clone(),
+        kept_aside: observed.kept_aside.clone(),
         last_action: inputs.last_action.clone(),
         last_drill: observed.backups.last_drill.clone(),
         observed_at: observed.at,

@@ -317,6 +317,10 @@ pub struct ClusterStatus {
     pub restore: Option<crate::model::backup::RestoreReport>,
     /// The last step taken.
     pub last_action: Option<LastAction>,
+    /// Data directories restores moved aside, with their size (`recovery.keptAside`
+    /// bounds how many each member keeps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_aside: Vec<crate::model::KeptAside>,
     /// The last restore drill: when, how long, which backup, and what it found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drill: Option<crate::model::drill::DrillReport>,
@@ -352,6 +356,7 @@ impl ClusterStatus {
                 conditions: Vec::new(),
                 last_backup: None,
                 restore: None,
+                kept_aside: Vec::new(),
                 last_action: None,
                 last_drill: None,
                 observed_at: now,
