@@ -69,7 +69,7 @@ fn kept_aside<P: Platform>(platform: &P, pods: &[PodName]) -> Vec<KeptAside> {
     let mut kept = Vec::new();
     for pod in pods {
         let Some(dir) = platform.local_data_dir(*pod) else { continue };
-        for (path, size_bytes) in crate::backup::data_dirs::kept_aside_of(&dir) {
+        for (path, size_bytes) in crate::platform::data::kept_aside_of(&dir) {
             kept.push(KeptAside { pod: *pod, path: path.display().to_string(), size_bytes });
         }
     }

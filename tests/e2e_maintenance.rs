@@ -223,6 +223,46 @@ fn nospace_is_reported_under_manual_and_recovered_under_recover_once_space_is_fr
     assert_keys(&urls, "keep", 20);
 }
 
+/// A scale-up ends once its members are voters: maintenance runs again after it (a
+/// scale-up recorded for ever used to stop every defragmentation and NOSPACE recovery).
+#[test]
+fn after_a_scale_up_from_three_to_five_a_nospace_alarm_is_still_recovered() {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    let extra = format!(
+        "  etcd:\n    quotaBackendBytes: 16MiB\n  maintenance:\n    defragmentation:\n      noSpaceRecheck: 1s\n      pauseBetweenMembers: 1s\n  policy:\n    noSpace: Recover\n    scaleUp: BackupFirst\n  backup:\n    schedule: \"0 3 * * *\"\n    destination: file://{}\n    freshFor: 15m\n",
+        dir.display()
+    );
+    h.apply("three.yaml", &format!("{}{extra}", local_manifest("kubernetes", 3, "")));
+    let three = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&three), "keep", 20);
+    h.apply("five.yaml", &format!("{}{extra}", local_manifest("kubernetes", 5, "")));
+    let five = h.wait_status("kubernetes", "five healthy voters", Duration::from_secs(180), |s| {
+        s["phase"] == "Healthy"
+            && support::healthy_members(s) == 5
+            && s["members"].as_array().is_some_and(|m| m.iter().all(|m| m["role"] != "learner"))
+    });
+    let urls = endpoints(&five);
+    let written = fill(&urls, "bulk", 200, 256 * 1024);
+    assert!(written < 200, "the quota stops the writes");
+    h.wait_status("kubernetes", "the NoSpace condition", BOOT, |s| {
+        condition(s, "NoSpace")["status"] == "True"
+    });
+    delete_and_compact(&urls, "bulk");
+    let disarmed = support::wait_for_or_none(Duration::from_secs(180), || {
+        h.status("kubernetes").filter(|s| condition(s, "NoSpace").is_null())
+    });
+    assert!(
+        disarmed.is_some(),
+        "not disarmed after the scale-up: {:#}\n{:#?}",
+        h.status("kubernetes").unwrap_or_default(),
+        h.events("kubernetes")
+    );
+    assert_eq!(support::count_succeeded(&h, "kubernetes", "DisarmAlarm"), 1);
+    assert_eq!(fill(&urls, "after", 5, 1024), 5, "writes work again");
+    assert_keys(&urls, "keep", 20);
+}
+
 /// The benchmark of docs/benchmarks.md: ~100 MB written, deleted and compacted, with
 /// every default (45%, 64 MiB, 30 s between members). Run with
 /// `cargo test --release --test e2e_maintenance -- --ignored --nocapture`.

@@ -17,11 +17,11 @@ use tokio::io::AsyncReadExt;
 use super::snapshot::TrailerCheck;
 use super::tool::SnapshotTool;
 use crate::domain::PodName;
+use crate::platform::data::ASIDE_SUFFIX;
+pub use crate::platform::data::kept_aside_of;
 
 /// The suffix of the staging directory beside a data directory.
 const STAGING_SUFFIX: &str = ".restoring";
-/// The suffix of a data directory moved aside, before the unix seconds of the restore.
-const ASIDE_SUFFIX: &str = ".before-restore-";
 /// The suffix of the file beside a restored data directory that names the restore
 /// (its token) that put it there, until that restore is done (`forget_restored`).
 const RESTORED_BY_SUFFIX: &str = ".restored-by";
@@ -310,41 +310,6 @@ async fn swap_one(
     done.push((staging.to_path_buf(), data_dir.to_path_buf()));
     tokio::fs::write(&marker, token).await.map_err(io("record the restore beside", data_dir))?;
     Ok(moved)
-}
-
-/// The directories a restore moved aside beside `data_dir`, oldest first, with the
-/// bytes their files hold. Unreadable entries are left out.
-pub fn kept_aside_of(data_dir: &Path) -> Vec<(PathBuf, u64)> {
-    let (Some(parent), Some(name)) = (data_dir.parent(), data_dir.file_name()) else { return Vec::new() };
-    let prefix = format!("{}{ASIDE_SUFFIX}", name.to_string_lossy());
-    let mut kept: Vec<((u64, u32), PathBuf)> = std::fs::read_dir(parent)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let file = e.file_name().to_string_lossy().into_owned();
-            let rest = file.strip_prefix(&prefix)?;
-            let (stamp, n) = rest.split_once('-').unwrap_or((rest, "0"));
-            Some(((stamp.parse().ok()?, n.parse().ok()?), e.path()))
-        })
-        .filter(|(_, p)| p.is_dir())
-        .collect();
-    kept.sort();
-    kept.into_iter().map(|(_, path)| (path.clone(), tree_size(&path))).collect()
-}
-
-/// The bytes the files under `dir` hold.
-fn tree_size(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => tree_size(&e.path()),
-            Ok(_) => e.metadata().map_or(0, |m| m.len()),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 /// Deletes the oldest directories kept aside beside each of `data_dirs` beyond the

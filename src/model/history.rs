@@ -2,9 +2,8 @@
 //!
 //! Time windows ("down for longer than `restartGrace`") need to know when a failure
 //! was first seen; scenario 1 needs to know whether the cluster ever served. These
-//! are recorded observations, and the few operations in flight whose choices must
-//! survive a crash (a bootstrap's token, a replacement, a restore's source). They are
-//! persisted with the status. After a controller restart, and after a gap in
+//! are recorded observations (`Seen`), and the one operation in flight whose choices
+//! must survive a crash (`model::operation`). They are persisted with the status. After a controller restart, and after a gap in
 //! observation, the failure windows start again, which only makes it wait longer.
 
 use std::collections::BTreeMap;

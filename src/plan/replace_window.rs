@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::view::View;
 use super::window_end;
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
@@ -55,7 +54,7 @@ pub(super) fn due(
         return None;
     }
     let windows = &desired.recovery;
-    if task.task == TaskState::Exited && super::restart::exhausted(desired, observed, history, pod) {
+    if task.task == TaskState::Exited && super::view::restarts_used_up(desired, observed, history, pod) {
         let count = history.seen.restarts.get(&pod).map_or(0, |r| r.count);
         let why = format!(
             "{pod}: restarted in place {count} times without coming back healthy (maxRestarts {}); its slot counts as lost",
@@ -128,22 +127,4 @@ pub(super) fn hold(
         }
         Some(Due::Now { .. }) => None,
     }
-}
-
-/// Whether the replacement of `pod` is recorded but has changed nothing yet: its old
-/// voter is still listed, it has no learner, its task is not wiped and the
-/// platform was not asked. Such a replacement never holds back a restart in place.
-pub(super) fn untouched(view: &View, pod: PodName) -> bool {
-    let history = view.history;
-    let Some(replacement) = history.in_flight.join().filter(|r| r.pod == pod) else {
-        return false;
-    };
-    let Some(task) = view.observed.platform.task(pod) else { return false };
-    let listed = |learner: bool| view.members.of(pod).any(|m| m.is_learner == learner);
-    replacement.kind == JoinKind::Replace
-        && replacement.requested_at.is_none()
-        && replacement.launches == 0
-        && task.task != TaskState::NotLaunched
-        && listed(false)
-        && !listed(true)
 }

@@ -15,29 +15,15 @@ use super::view::View;
 use super::{Decision, Rule, Step, initial_cluster, window_end};
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
+use crate::model::History;
 use crate::model::capabilities::RestartBy;
 use crate::model::platform::{AgentState, DataState, PlatformRecovery, TaskState};
-use crate::model::{History, Observed};
 
 /// The longest pause between two restarts in place.
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(300);
 /// How often a restarted member that does not answer yet is looked at: first soon
 /// (etcd answers within a second or two), then less often, at most this far apart.
 const START_POLL: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(5));
-
-/// Whether `pod` used up its restarts in place without coming back healthy, so that
-/// its slot counts as lost. Never where the platform restarts members itself: there
-/// the agent and the data are still there, and only the unresponsive and lost windows
-/// make a slot lost.
-pub(super) fn exhausted(
-    desired: &DesiredCluster,
-    observed: &Observed,
-    history: &History,
-    pod: PodName,
-) -> bool {
-    observed.capabilities.restart == RestartBy::Controller
-        && history.seen.restarts.get(&pod).is_some_and(|r| r.count >= desired.recovery.max_restarts)
-}
 
 /// The pause before the next restart after `failed` restarts that did not bring the
 /// member back: `restartGrace`, then twice as long each time, at most 5 minutes (or
@@ -65,8 +51,8 @@ pub(super) fn decide(view: &View) -> Vec<Decision> {
     for pod in slots(view) {
         let Some(task) = observed.platform.task(pod) else { continue };
         // A replacement that changed nothing yet never holds back a restart in place.
-        let replacing = history.in_flight.join().is_some_and(|r| r.pod == pod)
-            && !super::replace_window::untouched(view, pod);
+        let replacing =
+            history.in_flight.join().is_some_and(|r| r.pod == pod) && !view.untouched_replacement(pod);
         let rebuilding = task.recovery == PlatformRecovery::Replacing;
         if replacing || rebuilding {
             continue;
@@ -98,7 +84,7 @@ pub(super) fn decide(view: &View) -> Vec<Decision> {
             decisions.push(Decision::refuse(Rule::RestartInPlace, message));
             continue;
         }
-        if !task.data.allows_restart() || exhausted(desired, observed, history, pod) {
+        if !task.data.allows_restart() || super::view::restarts_used_up(desired, observed, history, pod) {
             // Lost: the replacement and restore rules decide.
             continue;
         }

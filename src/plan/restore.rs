@@ -21,7 +21,7 @@ use jiff::Timestamp;
 
 use super::quorum::Quorum;
 use super::view::{Fate, View};
-use super::{Decision, Rule, Step, restart, window_end};
+use super::{Decision, Rule, Step, window_end};
 
 use crate::domain::PodName;
 use crate::manifest::desired::{DesiredCluster, QuorumLossPolicy};
@@ -75,7 +75,7 @@ pub(super) fn decide(view: &View) -> Option<Vec<Decision>> {
     // whose restarts in place are used up (they are read, as the others are).
     let stuck = |pod: &PodName| {
         observed.platform.task(*pod).is_some_and(|t| t.task == TaskState::Exited)
-            && restart::exhausted(desired, observed, history, *pod)
+            && super::view::restarts_used_up(desired, observed, history, *pod)
     };
     let returning = voters.iter().filter(|f| matches!(f, Fate::Survives(pod) if !stuck(pod))).count();
     let needed = Quorum::needed(voters.len());

@@ -6,10 +6,11 @@ use jiff::Timestamp;
 
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
+use crate::model::capabilities::RestartBy;
 use crate::model::etcd::ListedMember;
 use crate::model::membership::Membership;
 use crate::model::platform::{AgentState, DataState, TaskState};
-use crate::model::{History, Observed};
+use crate::model::{History, JoinKind, Observed};
 
 /// Everything a rule reads.
 pub(super) struct View<'a> {
@@ -52,6 +53,23 @@ impl<'a> View<'a> {
         Self { desired, observed, history, now, list, members }
     }
 
+    /// Whether the replacement of `pod` is recorded but has changed nothing yet: its old
+    /// voter is still listed, it has no learner, its task is not wiped and the
+    /// platform was not asked. Such a replacement never holds back a restart in place.
+    pub fn untouched_replacement(&self, pod: PodName) -> bool {
+        let Some(replacement) = self.history.in_flight.join().filter(|r| r.pod == pod) else {
+            return false;
+        };
+        let Some(task) = self.observed.platform.task(pod) else { return false };
+        let listed = |learner: bool| self.members.of(pod).any(|m| m.is_learner == learner);
+        replacement.kind == JoinKind::Replace
+            && replacement.requested_at.is_none()
+            && replacement.launches == 0
+            && task.task != TaskState::NotLaunched
+            && listed(false)
+            && !listed(true)
+    }
+
     /// Whether `member` answers healthy at any slot: whoever answers with its ID is it.
     pub fn serves(&self, member: &ListedMember) -> bool {
         self.observed
@@ -85,4 +103,18 @@ impl<'a> View<'a> {
             Fate::Survives(pod)
         }
     }
+}
+
+/// Whether `pod` used up its restarts in place without coming back healthy, so that
+/// its slot counts as lost. Never where the platform restarts members itself: there
+/// the agent and the data are still there, and only the unresponsive and lost windows
+/// make a slot lost.
+pub(super) fn restarts_used_up(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    history: &History,
+    pod: PodName,
+) -> bool {
+    observed.capabilities.restart == RestartBy::Controller
+        && history.seen.restarts.get(&pod).is_some_and(|r| r.count >= desired.recovery.max_restarts)
 }

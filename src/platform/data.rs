@@ -1,6 +1,6 @@
 //! What a local member's data directory holds, read from the directory itself.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::model::platform::DataState;
 
@@ -34,4 +34,43 @@ pub fn data_state(dir: &Path) -> DataState {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => DataState::Missing,
         Err(e) => unreadable(&db, e),
     }
+}
+
+/// The suffix of a data directory a restore moved aside, before the unix seconds of the
+/// restore (`backup::data_dirs`).
+pub const ASIDE_SUFFIX: &str = ".before-restore-";
+
+/// The directories a restore moved aside beside `data_dir`, oldest first, with the
+/// bytes their files hold. Unreadable entries are left out.
+pub fn kept_aside_of(data_dir: &Path) -> Vec<(PathBuf, u64)> {
+    let (Some(parent), Some(name)) = (data_dir.parent(), data_dir.file_name()) else { return Vec::new() };
+    let prefix = format!("{}{ASIDE_SUFFIX}", name.to_string_lossy());
+    let mut kept: Vec<((u64, u32), PathBuf)> = std::fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let rest = file.strip_prefix(&prefix)?;
+            let (stamp, n) = rest.split_once('-').unwrap_or((rest, "0"));
+            Some(((stamp.parse().ok()?, n.parse().ok()?), e.path()))
+        })
+        .filter(|(_, p)| p.is_dir())
+        .collect();
+    kept.sort();
+    kept.into_iter().map(|(_, path)| (path.clone(), tree_size(&path))).collect()
+}
+
+/// The bytes the files under `dir` hold.
+fn tree_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => tree_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }

@@ -6,7 +6,7 @@
 //! state that already holds succeeds without doing anything.
 
 mod any;
-mod data;
+pub mod data;
 pub mod dcos;
 mod exits;
 pub mod local;
