@@ -46,7 +46,8 @@ fn three_members_bootstrap_and_status_follows_the_spec_shape() {
         serde_json::json!({"voting": 3, "healthy": 3, "needed": 2, "faultTolerance": 1})
     );
     let members = status["members"].as_array().expect("members");
-    let version = std::process::Command::new("etcd").arg("--version").output().expect("etcd --version");
+    let version =
+        std::process::Command::new(support::etcd_binary()).arg("--version").output().expect("etcd --version");
     let version = String::from_utf8_lossy(&version.stdout).into_owned();
     let installed =
         version.lines().find_map(|l| l.strip_prefix("etcd Version: ")).expect("a version").to_owned();
@@ -164,14 +165,17 @@ fn a_failed_first_bootstrap_is_wiped_and_retried_then_reported_with_the_log() {
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nif [ ! -e {m} ]; then touch {m}; echo 'flaky-etcd: simulated start failure' >&2; exit 1; fi\nexec etcd \"$@\"\n",
-            m = marker.display()
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then exec {etcd} --version; fi\nif [ ! -e {m} ]; then touch {m}; echo 'flaky-etcd: simulated start failure' >&2; exit 1; fi\nexec {etcd} \"$@\"\n",
+            m = marker.display(),
+            etcd = support::etcd_binary()
         ),
     )
     .expect("script");
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    let manifest = local_manifest("flaky", 1, "")
-        .replace("etcdBinary: etcd", &format!("etcdBinary: {}", script.display()));
+    let manifest = local_manifest("flaky", 1, "").replace(
+        &format!("etcdBinary: {}", support::etcd_binary()),
+        &format!("etcdBinary: {}", script.display()),
+    );
     h.apply("c.yaml", &manifest);
     let healthy = h.wait_healthy("flaky", 1, BOOT);
     assert_eq!(healthy["phase"], "Healthy");
@@ -186,8 +190,10 @@ fn a_failed_first_bootstrap_is_wiped_and_retried_then_reported_with_the_log() {
     std::fs::write(&broken, "#!/bin/sh\necho 'broken-etcd: cannot start, disk on fire' >&2\nexit 3\n")
         .expect("script");
     std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    let manifest = local_manifest("broken", 1, "    bootstrapAttempts: 2\n")
-        .replace("etcdBinary: etcd", &format!("etcdBinary: {}", broken.display()));
+    let manifest = local_manifest("broken", 1, "    bootstrapAttempts: 2\n").replace(
+        &format!("etcdBinary: {}", support::etcd_binary()),
+        &format!("etcdBinary: {}", broken.display()),
+    );
     h.apply("b.yaml", &manifest);
     let failed = h.wait_status("broken", "BootstrapFailed", BOOT, |s| s["phase"] == "Blocked");
     let condition = failed["conditions"]

@@ -120,6 +120,7 @@ pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mu
             tracing::info!(ok = result.is_ok(), "step taken");
             report.taken.push(crate::status::TakenStep {
                 name: step.name(),
+                rule,
                 description: step.describe(),
                 error: result.as_ref().err().map(ToString::to_string),
             });

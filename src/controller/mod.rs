@@ -245,10 +245,10 @@ impl Controller {
     /// The platform the cluster's manifest names.
     fn platform(&self, desired: &DesiredCluster) -> Result<AnyPlatform, ControllerError> {
         Ok(match &desired.platform {
-            PlatformSpec::Local(spec) => AnyPlatform::Local(
+            PlatformSpec::Local(spec) => AnyPlatform::Local(Box::new(
                 LocalPlatform::new(self.inner.store.platform_dir(&desired.name), spec.clone())
                     .with_quota_backend_bytes(desired.maintenance.quota_backend_bytes),
-            ),
+            )),
             PlatformSpec::Dcos(spec) => AnyPlatform::Dcos(self.dcos(desired, spec)?),
         })
     }

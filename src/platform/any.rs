@@ -14,8 +14,8 @@ use crate::model::platform::PlatformObservation;
 /// The local platform, or DC/OS (shared between passes: it keeps its login).
 #[derive(Debug)]
 pub enum AnyPlatform {
-    /// `platform.local`.
-    Local(LocalPlatform),
+    /// `platform.local` (boxed: it is much larger than the shared DC/OS handle).
+    Local(Box<LocalPlatform>),
     /// `platform.dcos`.
     Dcos(Arc<DcosPlatform>),
 }

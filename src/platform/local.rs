@@ -60,6 +60,9 @@ pub struct LocalPlatform {
     quota_backend_bytes: Option<u64>,
     /// Serialises port allocation and launches within this controller.
     lock: Mutex<()>,
+    /// The etcd binary's version (major, minor), read once with `--version`: the flags
+    /// a member is launched with depend on it. `None` when it cannot be read.
+    version: std::sync::OnceLock<Option<(u32, u32)>>,
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PlatformError {
@@ -70,7 +73,13 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Platf
 impl LocalPlatform {
     /// A platform keeping its members under `root`.
     pub fn new(root: PathBuf, spec: LocalSpec) -> Self {
-        Self { root, spec, quota_backend_bytes: None, lock: Mutex::new(()) }
+        Self {
+            root,
+            spec,
+            quota_backend_bytes: None,
+            lock: Mutex::new(()),
+            version: std::sync::OnceLock::new(),
+        }
     }
 
     /// The same platform, starting members with `--quota-backend-bytes` (`None`:
@@ -193,12 +202,31 @@ impl LocalPlatform {
         })
     }
 
+    /// The etcd binary's version, read once (`etcd --version`: `etcd Version: 3.3.25`).
+    async fn binary_version(&self) -> Option<(u32, u32)> {
+        if let Some(version) = self.version.get() {
+            return *version;
+        }
+        let probe = async {
+            let output =
+                tokio::process::Command::new(&self.spec.etcd_binary).arg("--version").output().await.ok()?;
+            let text = String::from_utf8_lossy(&output.stdout).into_owned();
+            let version = text.lines().find_map(|l| l.strip_prefix("etcd Version: "))?;
+            let mut parts = version.trim().split('.').map(str::parse::<u32>);
+            Some((parts.next()?.ok()?, parts.next()?.ok()?))
+        };
+        let version = probe.await;
+        // Launches are serialised by the platform's lock: one probe, whoever sets it.
+        *self.version.get_or_init(|| version)
+    }
+
     fn launch_args(
         &self,
         pod: PodName,
         ports: MemberPorts,
         spec: &LaunchSpec,
         tls: Option<&TlsFiles>,
+        version: Option<(u32, u32)>,
     ) -> Vec<String> {
         let client = self.url(ports.client);
         let peer = self.url(ports.peer);
@@ -212,8 +240,11 @@ impl LocalPlatform {
             format!("--listen-peer-urls={peer}"),
             format!("--initial-advertise-peer-urls={peer}"),
             format!("--initial-cluster={}", initial.join(",")),
-            "--logger=zap".to_owned(),
         ];
+        // etcd 3.3 refuses `--logger` (its logger is capnslog); 3.4 warns without it.
+        if version.is_none_or(|v| v >= (3, 4)) {
+            args.push("--logger=zap".to_owned());
+        }
         args.extend(tls.map(member_flags).unwrap_or_default());
         if let Some(quota) = self.quota_backend_bytes {
             args.push(format!("--quota-backend-bytes={quota}"));
@@ -300,7 +331,8 @@ impl Platform for LocalPlatform {
             ensure_private_dir(&dir).map_err(io("create", &dir))?;
         }
         let tls = self.member_tls(pod)?;
-        let args = self.launch_args(pod, ports, spec, tls.as_ref());
+        let version = self.binary_version().await;
+        let args = self.launch_args(pod, ports, spec, tls.as_ref(), version);
         let log = self.log_file(pod);
         let identity = spawn_detached(&binary, &args, &log).map_err(|source| PlatformError::Spawn {
             pod,

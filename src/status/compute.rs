@@ -10,7 +10,7 @@ use crate::domain::{Generation, PodName};
 use crate::manifest::desired::{DesiredCluster, ReconcileMode};
 use crate::model::membership::Membership;
 use crate::model::platform::{AgentState, DataState, TaskState};
-use crate::model::{History, JoinKind, Observed};
+use crate::model::{History, Observed, OperationKind};
 use crate::plan::{Outcome, Plan, Rule};
 
 /// What the status is computed from.
@@ -139,11 +139,14 @@ fn phase(inputs: &StatusInputs<'_>, quorum: &QuorumStatus, all_healthy: bool) ->
         Phase::Restoring
     } else if quorum.healthy < quorum.needed {
         Phase::QuorumLost
-    } else if inputs.history.in_flight.join().is_some_and(|r| r.kind == JoinKind::ScaleUp)
-        || plan.steps().any(|(_, rule)| matches!(rule, Rule::ScaleUp | Rule::ScaleDown))
+    } else if matches!(
+        inputs.history.in_flight.kind(),
+        Some(OperationKind::ScaleUp | OperationKind::ScaleDown)
+    ) || inputs.taken.iter().any(|t| matches!(t.rule, Rule::ScaleUp | Rule::ScaleDown))
     {
+        // A member count change in flight, or a step of one taken (a backup first).
         Phase::Scaling
-    } else if inputs.history.in_flight.join().is_some() {
+    } else if inputs.history.in_flight.kind() == Some(OperationKind::Replace) {
         Phase::Replacing
     } else if all_healthy {
         Phase::Healthy

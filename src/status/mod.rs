@@ -271,6 +271,8 @@ pub struct MemberStatus {
 pub struct TakenStep {
     /// The step's name (`RemoveMember`).
     pub name: &'static str,
+    /// The rule that decided it.
+    pub rule: crate::plan::Rule,
     /// What it does, in a sentence.
     pub description: String,
     /// Why it failed; `None` when it succeeded.

@@ -208,7 +208,20 @@ impl Harness {
         timeout: Duration,
         check: impl Fn(&Value) -> bool,
     ) -> Value {
-        wait_for(what, timeout, || self.status(name).filter(|s| check(s)))
+        if let Some(status) = wait_for_or_none(timeout, || self.status(name).filter(|s| check(s))) {
+            return status;
+        }
+        // What a CI failure needs to be read: the last status, the events and the
+        // daemon's last log lines.
+        let status = self.status(name).map(|s| format!("{s:#}")).unwrap_or_else(|| "none".into());
+        let events = self.cli(&["events", name]);
+        let log = self.daemon_log();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+        panic!(
+            "timed out after {timeout:?} waiting for {what}\nlast status: {status}\nevents:\n{}\ndaemon log (last 40 lines):\n{}",
+            String::from_utf8_lossy(&events.stdout),
+            tail.join("\n")
+        );
     }
 
     /// Waits until the cluster is Healthy with `members` healthy members.
@@ -309,10 +322,36 @@ pub fn endpoints(status: &Value) -> Vec<String> {
 }
 
 /// A manifest for the local platform.
+/// The etcd the end-to-end tests run: `ETCD_WARDEN_TEST_ETCD` names a version that
+/// `scripts/etcd-versions` fetched (`.cache/etcd/<version>/etcd`), else the `etcd` on the
+/// PATH. The daemon is told through the manifest's `etcdBinary`.
+pub fn etcd_binary() -> String {
+    match std::env::var("ETCD_WARDEN_TEST_ETCD") {
+        Ok(version) if !version.is_empty() => {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/etcd").join(&version);
+            let binary = dir.join("etcd");
+            assert!(
+                binary.is_file(),
+                "ETCD_WARDEN_TEST_ETCD={version}: no {} (run scripts/etcd-versions {version})",
+                binary.display()
+            );
+            binary.display().to_string()
+        }
+        _ => "etcd".to_owned(),
+    }
+}
+
+/// Whether the tests run etcd 3.3 (`ETCD_WARDEN_TEST_ETCD=3.3.25`): no learners, no
+/// `--logger`.
+pub fn etcd_is_3_3() -> bool {
+    std::env::var("ETCD_WARDEN_TEST_ETCD").is_ok_and(|v| v.starts_with("3.3."))
+}
+
 pub fn local_manifest(name: &str, members: usize, extra_recovery: &str) -> String {
     let ha = members > 1;
     format!(
-        "apiVersion: etcd-warden/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: {name}\nspec:\n  highAvailability: {ha}\n  members: {members}\n  platform:\n    local:\n      etcdBinary: etcd\n      host: 127.0.0.1\n      ports: auto\n  recovery:\n    restartGrace: 1s\n{extra_recovery}"
+        "apiVersion: etcd-warden/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: {name}\nspec:\n  highAvailability: {ha}\n  members: {members}\n  platform:\n    local:\n      etcdBinary: {etcd}\n      host: 127.0.0.1\n      ports: auto\n  recovery:\n    restartGrace: 1s\n{extra_recovery}",
+        etcd = etcd_binary()
     )
 }
 

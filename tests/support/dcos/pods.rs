@@ -80,7 +80,10 @@ pub fn spawn_etcd(tls: &TlsFiles, launch: &Launch<'_>) -> Child {
     let listen_peer = launch.peer_form.listen(launch.port);
     let peer = launch.peer_form.url(launch.port);
     let log = std::fs::File::create(launch.log).expect("create an etcd log");
-    Command::new("etcd")
+    // etcd 3.3 (what the package ships) has no `--logger`: it logs to stderr anyway.
+    let logger: &[&str] =
+        if super::super::etcd_is_3_3() { &[] } else { &["--logger", "zap", "--log-outputs", "stderr"] };
+    Command::new(super::super::etcd_binary())
         .arg("--name")
         .arg(launch.name)
         .arg("--data-dir")
@@ -104,7 +107,7 @@ pub fn spawn_etcd(tls: &TlsFiles, launch: &Launch<'_>) -> Child {
         .arg("--peer-trusted-ca-file")
         .arg(&tls.ca)
         .arg("--peer-client-cert-auth")
-        .args(["--logger", "zap", "--log-outputs", "stderr"])
+        .args(logger)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
