@@ -43,8 +43,7 @@ fn a_member_killed_with_its_data_deleted_is_replaced_with_quorum_kept() {
     });
     let after = assert_converged(&h, "kubernetes", 300);
     assert_ne!(member(&after, "etcd-1")["id"], old_id, "a new member took the slot");
-    for step in ["SnapshotBeforeReplace", "RemoveMember", "AddLearner", "LaunchReplacement", "PromoteLearner"]
-    {
+    for step in support::replacement_steps() {
         // Taken once; a failed attempt before it (a Warning event) is retried, not repeated.
         let taken = succeeded(&h, step);
         assert_eq!(taken.len(), 1, "{step} exactly once: {taken:#?}");
@@ -118,7 +117,7 @@ fn a_member_suspended_for_less_than_unresponsive_after_keeps_its_membership() {
         before["members"].as_array().map(|m| m.iter().map(|m| m["id"].clone()).collect::<Vec<_>>())
     );
     assert_eq!(pid_of(&after, "etcd-0"), pid, "the same process");
-    for step in ["SnapshotBeforeReplace", "WipeMember", "RemoveMember", "AddLearner"] {
+    for step in ["SnapshotBeforeReplace", "WipeMember", "RemoveMember", support::add_step()] {
         assert_eq!(count_events(&h, "kubernetes", step), 0, "no {step}");
     }
     assert_keys(&endpoints(&after), "k", 100);
@@ -144,7 +143,8 @@ fn two_suspended_members_are_waited_for_not_replaced() {
     // Well past unresponsiveAfter: ten more passes, and still nothing is done.
     let passes = support::passes(&h, "kubernetes");
     wait_for("ten more passes", HEAL, || (support::passes(&h, "kubernetes") >= passes + 10).then_some(()));
-    for step in ["SnapshotBeforeReplace", "WipeMember", "RemoveMember", "AddLearner", "RestartInPlace"] {
+    for step in ["SnapshotBeforeReplace", "WipeMember", "RemoveMember", support::add_step(), "RestartInPlace"]
+    {
         assert_eq!(count_events(&h, "kubernetes", step), 0, "no {step} while the majority is down: {lost}");
     }
     signal(a, Signal::SIGCONT);
@@ -205,17 +205,19 @@ fn a_replacement_that_cannot_start_is_not_added_again_and_quorum_holds() {
     wait_for("a second launch", HEAL, || {
         (count_events(&h, "kubernetes", "LaunchReplacement") >= 2).then_some(())
     });
-    assert_eq!(count_events(&h, "kubernetes", "AddLearner"), 1, "added once only: {failing}");
+    assert_eq!(count_events(&h, "kubernetes", support::add_step()), 1, "added once only: {failing}");
     let members = member_list(&endpoints(&failing));
     assert_eq!(members.len(), 3, "one learner waiting, no second add: {members:?}");
     drop(squatter);
     assert_converged(&h, "kubernetes", 100);
-    assert_eq!(count_events(&h, "kubernetes", "AddLearner"), 1);
+    assert_eq!(count_events(&h, "kubernetes", support::add_step()), 1);
 }
 
 #[test]
 fn a_daemon_killed_after_any_replacement_step_converges_when_restarted() {
-    for step in ["SnapshotBeforeReplace", "WipeMember", "RemoveMember", "AddLearner", "LaunchReplacement"] {
+    for step in
+        ["SnapshotBeforeReplace", "WipeMember", "RemoveMember", support::add_step(), "LaunchReplacement"]
+    {
         let mut h = Harness::start();
         h.apply("c.yaml", &manifest("kubernetes", "    agentLostAfter: 1s\n"));
         let before = h.wait_healthy("kubernetes", 3, BOOT);
@@ -231,7 +233,7 @@ fn a_daemon_killed_after_any_replacement_step_converges_when_restarted() {
                 || member(s, "etcd-0")["healthy"] == false
         });
         assert_converged(&h, "kubernetes", 100);
-        for reason in ["AddLearner", "RemoveMember"] {
+        for reason in [support::add_step(), "RemoveMember"] {
             let taken = succeeded(&h, reason);
             assert_eq!(taken.len(), 1, "after {step}: one {reason} only: {taken:#?}");
         }

@@ -45,7 +45,19 @@ fn three_members_backed_up_then_written() -> (Harness, Value) {
     put_keys(&endpoints(&before), "k", 100);
     h.cli_ok(&["backup", "kubernetes"]);
     put_keys(&endpoints(&before), "after", 50);
+    settled(&h);
     (h, before)
+}
+
+/// Waits until every member has applied the same revision: a write acknowledged by a
+/// majority may not have reached the one member a test keeps, and losing the two that
+/// hold it loses it for good (no controller can bring it back).
+fn settled(h: &Harness) -> Value {
+    h.wait_status("kubernetes", "every member at the same revision", HEAL, |s| {
+        let revisions: Vec<_> =
+            s["members"].as_array().into_iter().flatten().map(|m| m["revision"].clone()).collect();
+        revisions.len() == 3 && revisions.iter().all(|r| r.is_i64() && *r == revisions[0])
+    })
 }
 
 fn count(endpoints: &[String], prefix: &str) -> usize {
@@ -116,7 +128,8 @@ fn under_manual_nothing_is_done_and_status_says_what_to_run() {
     assert!(message.contains("etcd-warden restore kubernetes --from latest"), "{message}");
     let passes = support::passes(&h, "kubernetes");
     wait_for("ten more passes", HEAL, || (support::passes(&h, "kubernetes") >= passes + 10).then_some(()));
-    for step in ["RestoreFromSurvivor", "RestoreFromBackup", "Restored", "RemoveMember", "AddLearner"] {
+    for step in ["RestoreFromSurvivor", "RestoreFromBackup", "Restored", "RemoveMember", support::add_step()]
+    {
         assert_eq!(count_events(&h, "kubernetes", step), 0, "{step} under Manual");
     }
     // The command it names works.
@@ -279,6 +292,7 @@ fn writes_after_a_rollback_survive_a_majority_loss_and_the_backups_the_rollback_
     let rolled_back = restored(&h, 3);
     assert_eq!(count(&endpoints(&rolled_back), "undone"), 0, "the rollback undid them");
     put_keys(&endpoints(&rolled_back), "after", 10);
+    settled(&h);
     lose(&h, &rolled_back, &["etcd-1", "etcd-2"]);
     let after = restored_again(&h, &rolled_back);
     assert!(
@@ -306,6 +320,7 @@ fn after_a_purge_a_new_cluster_on_the_same_destination_keeps_its_own_data_throug
         h.wait_status("kubernetes", "the old backup adopted", HEAL, |s| s["lastBackup"]["id"].is_string());
     assert_eq!(count(&endpoints(&new), "old"), 0, "a new cluster");
     put_keys(&endpoints(&new), "new", 10);
+    settled(&h);
     lose(&h, &adopted, &["etcd-1", "etcd-2"]);
     let after = restored(&h, 3);
     assert!(

@@ -68,7 +68,7 @@ fn a_member_whose_wal_is_deleted_with_its_directory_kept_is_replaced_under_a_new
         h.events("kubernetes")
     );
     assert_eq!(succeeded(&h, "RestartInPlace"), 0, "never restarted in place on an empty directory");
-    assert_eq!(succeeded(&h, "AddLearner"), 1);
+    assert_eq!(succeeded(&h, support::add_step()), 1);
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn a_member_whose_wal_is_corrupted_is_restarted_a_bounded_number_of_times_then_r
             && e["message"].as_str().is_some_and(|m| m.contains("(restart 2 of 3)") && m.contains(" fatal "))
     });
     assert!(quoted, "the second restart's event quotes the member's log: {:#?}", h.events("kubernetes"));
-    assert_eq!(succeeded(&h, "AddLearner"), 1);
+    assert_eq!(succeeded(&h, support::add_step()), 1);
 }
 
 fn restore_manifest(dir: &Path) -> String {

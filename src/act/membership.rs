@@ -123,9 +123,9 @@ pub(super) fn record_added_url<P: Platform>(
 }
 
 /// Adds a voting member (etcd 3.3, no learners) and records its ID with the
-/// replacement: the member list cannot tell it from the failed member by its role. A
-/// crash before the record leaves an unrecorded voter, taken for the old one and
-/// removed (only while a quorum holds without it), then added again.
+/// replacement at once: the member list cannot tell it from the failed member by its
+/// role. A crash before the record leaves a voter known by the peer URL recorded before
+/// the add (`model::membership`, a joining member), launched like a recorded one.
 pub(super) async fn add_voter<P: Platform>(
     ctx: &ActContext<'_, P>,
     history: &mut History,
@@ -139,7 +139,8 @@ pub(super) async fn add_voter<P: Platform>(
     let replacement = recorded(history, pod)?;
     replacement.added_voter = Some(id);
     replacement.rejoin = false;
-    Ok(())
+    // Recorded at once: the member list cannot tell the new voter from the failed one.
+    Ok(ctx.store.put_history(ctx.name, history)?)
 }
 
 /// Launches the added member, counting launches for the backoff of failed starts.

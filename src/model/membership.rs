@@ -133,6 +133,13 @@ impl<'a> Membership<'a> {
         self.tied.iter().filter(|(_, p, _)| *p == pod).min_by_key(|(_, _, tie)| *tie).map(|(m, _, _)| *m)
     }
 
+    /// The member the controller added to `pod` and that has not answered yet (a
+    /// replacement or a scale-up in flight), known by its recorded ID or by the peer URL
+    /// recorded before the add.
+    pub fn joining(&self, pod: PodName) -> Option<&'a ListedMember> {
+        self.tied.iter().find(|(_, p, tie)| *p == pod && *tie == Tie::Joining).map(|(m, _, _)| *m)
+    }
+
     /// The slot's voter, if it has one.
     pub fn voter(&self, pod: PodName) -> Option<&'a ListedMember> {
         self.of(pod).find(|m| !m.is_learner)

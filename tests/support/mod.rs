@@ -347,6 +347,21 @@ pub fn etcd_is_3_3() -> bool {
     std::env::var("ETCD_WARDEN_TEST_ETCD").is_ok_and(|v| v.starts_with("3.3."))
 }
 
+/// The step that adds a replacement's new member: a learner from etcd 3.4 on, a voter
+/// on 3.3 (no learners).
+pub fn add_step() -> &'static str {
+    if etcd_is_3_3() { "AddMember" } else { "AddLearner" }
+}
+
+/// The steps of a replacement, in order, as the version of etcd under test takes them.
+pub fn replacement_steps() -> Vec<&'static str> {
+    let mut steps = vec!["SnapshotBeforeReplace", "RemoveMember", add_step(), "LaunchReplacement"];
+    if !etcd_is_3_3() {
+        steps.push("PromoteLearner");
+    }
+    steps
+}
+
 pub fn local_manifest(name: &str, members: usize, extra_recovery: &str) -> String {
     let ha = members > 1;
     format!(

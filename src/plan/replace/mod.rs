@@ -110,7 +110,10 @@ impl<'a> Slot<'a> {
             None => format!("{pod}: replacement in progress"),
         };
         let added = replacement.filter(|r| r.pod == pod).and_then(|r| r.added_voter);
-        let new = |m: &&&ListedMember| m.is_learner || Some(m.id) == added;
+        // Without learners (etcd 3.3) the new voter is told from the failed one by its
+        // recorded ID, or, when a crash lost the ID, as the member the slot is joining.
+        let joining = pass.members.joining(pod).map(|m| m.id);
+        let new = |m: &&&ListedMember| m.is_learner || Some(m.id) == added || Some(m.id) == joining;
         Some(Self {
             pod,
             rule: if scaling { Rule::ScaleUp } else { Rule::ReplaceLostMember },
