@@ -53,11 +53,7 @@ fn three_members_backed_up_then_written() -> (Harness, Value) {
 /// majority may not have reached the one member a test keeps, and losing the two that
 /// hold it loses it for good (no controller can bring it back).
 fn settled(h: &Harness) -> Value {
-    h.wait_status("kubernetes", "every member at the same revision", HEAL, |s| {
-        let revisions: Vec<_> =
-            s["members"].as_array().into_iter().flatten().map(|m| m["revision"].clone()).collect();
-        revisions.len() == 3 && revisions.iter().all(|r| r.is_i64() && *r == revisions[0])
-    })
+    support::wait_same_revision(h, "kubernetes", 3, HEAL)
 }
 
 fn count(endpoints: &[String], prefix: &str) -> usize {

@@ -165,11 +165,7 @@ fn backed_up_then_written(h: &Harness) -> Value {
     // and the leader has recorded their commit, so a crash now cannot un-commit them
     // (the barrier itself may be lost, and is not counted).
     put_keys(&endpoints(&before), "barrier", 1);
-    h.wait_status("kubernetes", "every member at the same revision", HEAL, |s| {
-        let revisions: Vec<_> =
-            s["members"].as_array().into_iter().flatten().map(|m| m["revision"].clone()).collect();
-        revisions.len() == 3 && revisions.iter().all(|r| r.is_i64() && *r == revisions[0])
-    });
+    support::wait_same_revision(h, "kubernetes", 3, HEAL);
     before
 }
 

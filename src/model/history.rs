@@ -206,9 +206,11 @@ impl History {
             // holds a revision beyond the bootstrap's (it served before).
             Some(Operation::Bootstrap(_)) => quorum || self.seen.ever_healthy || served(observed),
             Some(Operation::Restore(_)) => quorum,
+            // Its members are voters that answer healthy: a voter the platform added
+            // (DC/OS) and that has not started yet is not done, and is its own.
             Some(Operation::ScaleUp(s)) => list.is_some_and(|list| {
-                let voters = list.iter().filter(|m| !m.is_learner).count();
-                s.join.is_none() && !list.iter().any(|m| m.is_learner) && voters >= s.admission.members
+                let (_, healthy) = observed.voters_of(list);
+                s.join.is_none() && !list.iter().any(|m| m.is_learner) && healthy >= s.admission.members
             }),
             Some(Operation::ScaleDown(s)) => {
                 observed.platform.tasks.iter().all(|t| usize::from(t.pod.index()) < s.members)

@@ -347,6 +347,16 @@ pub fn etcd_is_3_3() -> bool {
     std::env::var("ETCD_WARDEN_TEST_ETCD").is_ok_and(|v| v.starts_with("3.3."))
 }
 
+/// Waits until `members` members report one and the same applied revision: every
+/// write acknowledged before has reached each of them.
+pub fn wait_same_revision(h: &Harness, name: &str, members: usize, timeout: Duration) -> Value {
+    h.wait_status(name, "every member at the same revision", timeout, |s| {
+        let revisions: Vec<_> =
+            s["members"].as_array().into_iter().flatten().map(|m| m["revision"].clone()).collect();
+        revisions.len() == members && revisions.iter().all(|r| r.is_i64() && *r == revisions[0])
+    })
+}
+
 /// The step that adds a replacement's new member: a learner from etcd 3.4 on, a voter
 /// on 3.3 (no learners).
 pub fn add_step() -> &'static str {
