@@ -3,13 +3,13 @@
 //! The operations are a first bootstrap, a replacement, a scale-up, a scale-down and a
 //! whole-cluster restore. Each moves through named transitions, all in this file:
 //!
-//! | transition     | bootstrap            | replacement           | scale-up                       | scale-down            | restore                                |
-//! |----------------|----------------------|-----------------------|--------------------------------|-----------------------|----------------------------------------|
-//! | begun          | `Bootstrap` step     | `SnapshotBeforeReplace`, `RequestReplace` | `BeginScaleUp`, `RequestScaleUp` | `BeginScaleDown` | `ReadSurvivor` or the first restore step; `etcd-warden restore` |
-//! | step done      | a new attempt        | `join_done`           | a join done (`join_done`)      | a member retired      | a survivor read, the source chosen, an attempt counted |
-//! | finished       | a quorum answers     | its slot a healthy voter | every member a voter        | no slot beyond the count | `History::restored`, or a quorum answers on the chosen source |
-//! | abandoned      | never                | slot no longer desired | `AbandonJoin`                 | never                 | a quorum answers before a source is chosen; a restore by hand that failed |
-//! | deadline passed| `bootstrapTimeout` per attempt | `Operation::deadline` | `Operation::deadline`     | `Operation::deadline` | `Operation::deadline`                  |
+//! | transition      | bootstrap             | replacement                        | scale-up                                   | scale-down               | restore |
+//! |-----------------|-----------------------|------------------------------------|--------------------------------------------|--------------------------|---------|
+//! | begun           | `Bootstrap` step      | `SnapshotBeforeReplace`            | `BeginScaleUp`, `RequestScaleUp`           | `BeginScaleDown`         | `ReadSurvivor` or the first restore step; `etcd-warden restore` |
+//! | step done       | a new attempt         | its steps, recorded in `Replacement` | a join done (`join_done`)                | a member retired         | a survivor read, the source chosen, an attempt counted |
+//! | finished        | the cluster serves    | its slot a healthy voter           | every member a healthy voter               | no slot beyond the count | `History::restored`, or a quorum answers on the chosen source |
+//! | abandoned       | never                 | slot no longer desired (`AbandonJoin`); a restore begins | `AbandonJoin`; a replacement between two joins; the platform certainly refused the request; a restore begins | a restore begins | a quorum answers before a source is chosen |
+//! | deadline passed | `bootstrapTimeout`, per attempt | rule `operation-stuck` (`recovery.operationDeadline`) | the same          | the same                 | the same; and after 3 failed attempts, `RestoreRequired` |
 //!
 //! A restore pre-empts any other operation (the quorum is gone, nothing else can
 //! finish); every other operation begins only when none runs, or continues its own.
