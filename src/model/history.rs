@@ -186,7 +186,8 @@ impl History {
 
     /// The transitions an observation makes (`model::operation`): a join done once its
     /// slot's member answers as a healthy voter; a bootstrap finished once a quorum
-    /// answers; a scale-up finished once its members are all voters and none joins; a
+    /// answers; a scale-up finished once its members are all voters that answer healthy
+    /// and none joins; a
     /// scale-down once no slot beyond its count runs; a restore finished once a quorum
     /// answers on its chosen source, or abandoned once a quorum answers before a source
     /// was chosen (the incident ended by itself, and its survivors' snapshots go with
