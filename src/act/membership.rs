@@ -42,19 +42,8 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
     tracing::info!(%pod, %from, revision = facts.revision, size = facts.size_bytes, "snapshot taken before a replacement");
     // A fresh snapshot of a scale-up's join keeps it the scale-up's.
     let kind = history.in_flight.join().filter(|r| r.pod == pod).map_or(JoinKind::Replace, |r| r.kind);
-    let abandoned = history.in_flight.begin_join(Replacement {
-        kind,
-        pod,
-        snapshot_at: ctx.now,
-        snapshot: file,
-        snapshot_revision: facts.revision,
-        launches: 0,
-        last_launch: None,
-        rejoin: false,
-        requested_at: None,
-        added_voter: None,
-        added_peer_url: None,
-    })?;
+    let abandoned =
+        history.in_flight.begin_join(Replacement::begun(kind, pod, ctx.now, file, facts.revision))?;
     if let Some(op) = abandoned {
         let message =
             format!("{} was abandoned for the replacement of {pod}: healing comes first", op.kind());
@@ -277,19 +266,13 @@ pub(super) fn begin_scale_up<P: Platform>(
     let admission =
         ScaleAdmission { members: ctx.desired.members.get(), backup: backup.clone(), requested_at: None };
     history.in_flight.begin_scale_up(admission, ctx.now)?;
-    history.in_flight.begin_join(Replacement {
-        kind: JoinKind::ScaleUp,
+    history.in_flight.begin_join(Replacement::begun(
+        JoinKind::ScaleUp,
         pod,
-        snapshot_at: record.as_ref().map_or(ctx.now, |r| r.taken_at),
-        snapshot: PathBuf::from(backup.as_str()),
-        snapshot_revision: record.map_or(0, |r| r.revision),
-        launches: 0,
-        last_launch: None,
-        rejoin: false,
-        requested_at: None,
-        added_voter: None,
-        added_peer_url: None,
-    })?;
+        record.as_ref().map_or(ctx.now, |r| r.taken_at),
+        PathBuf::from(backup.as_str()),
+        record.map_or(0, |r| r.revision),
+    ))?;
     Ok(ctx.store.put_history(ctx.name, history)?)
 }
 

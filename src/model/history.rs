@@ -193,8 +193,6 @@ impl History {
     /// was chosen (the incident ended by itself, and its survivors' snapshots go with
     /// it). True when a restore finished so.
     fn finish_by_observation(&mut self, observed: &Observed, quorum: bool) -> bool {
-        let served =
-            |o: &Observed| o.endpoints.values().filter_map(|r| r.as_ref().ok()).any(|s| s.revision > 1);
         let in_flight = &mut self.in_flight;
         if let Some(pod) = in_flight.join().map(|r| r.pod)
             && observed.endpoint(pod).is_some_and(|s| s.is_healthy_voter())
@@ -205,7 +203,7 @@ impl History {
         let finished = match &in_flight.operation {
             // A bootstrap ends once the cluster serves: a quorum answers, or a member
             // holds a revision beyond the bootstrap's (it served before).
-            Some(Operation::Bootstrap(_)) => quorum || self.seen.ever_healthy || served(observed),
+            Some(Operation::Bootstrap(_)) => quorum || self.seen.ever_healthy || observed.served(),
             Some(Operation::Restore(_)) => quorum,
             // Its members are voters that answer healthy: a voter the platform added
             // (DC/OS) and that has not started yet is not done, and is its own.

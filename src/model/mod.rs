@@ -127,6 +127,12 @@ impl Observed {
         voting > 0 && healthy > voting / 2
     }
 
+    /// Whether any member that answers holds a revision beyond a first bootstrap's (1):
+    /// the cluster served data, whatever the history says.
+    pub fn served(&self) -> bool {
+        self.endpoints.values().filter_map(|r| r.as_ref().ok()).any(|s| s.revision > 1)
+    }
+
     /// The number of healthy voting members.
     pub fn healthy_voters(&self) -> usize {
         self.endpoints.values().filter_map(|r| r.as_ref().ok()).filter(|s| s.is_healthy_voter()).count()

@@ -267,6 +267,32 @@ pub enum Refused {
     NotInFlight(OperationKind),
 }
 
+impl Replacement {
+    /// A join that begins now on `snapshot` (its file, or the backup a scale-up joins
+    /// on) at `snapshot_revision`: nothing launched, added or asked for yet.
+    pub fn begun(
+        kind: JoinKind,
+        pod: PodName,
+        snapshot_at: Timestamp,
+        snapshot: std::path::PathBuf,
+        snapshot_revision: i64,
+    ) -> Self {
+        Self {
+            kind,
+            pod,
+            snapshot_at,
+            snapshot,
+            snapshot_revision,
+            launches: 0,
+            last_launch: None,
+            rejoin: false,
+            requested_at: None,
+            added_voter: None,
+            added_peer_url: None,
+        }
+    }
+}
+
 impl Operation {
     /// Its kind.
     pub fn kind(&self) -> OperationKind {
@@ -482,7 +508,7 @@ impl InFlight {
             r.by = by;
             return None;
         }
-        let op = RestoreOp { by, begun_at: now, ..RestoreOp::default_at(now) };
+        let op = RestoreOp { by, ..RestoreOp::default_at(now) };
         self.operation.replace(Operation::Restore(op))
     }
 
@@ -615,19 +641,7 @@ mod tests {
     }
 
     fn join(i: u8, kind: JoinKind) -> Replacement {
-        Replacement {
-            kind,
-            pod: pod(i),
-            snapshot_at: at(0),
-            snapshot: "s.db".into(),
-            snapshot_revision: 7,
-            launches: 0,
-            last_launch: None,
-            rejoin: false,
-            requested_at: None,
-            added_voter: None,
-            added_peer_url: None,
-        }
+        Replacement::begun(kind, pod(i), at(0), "s.db".into(), 7)
     }
 
     fn admission(members: usize, requested_at: Option<Timestamp>) -> ScaleAdmission {

@@ -20,8 +20,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// whatever the history says.
 pub(super) fn is_first_bootstrap(view: &View) -> bool {
     let (desired, observed, history) = (view.desired, view.observed, view.history);
-    let served = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).any(|s| s.revision > 1);
-    if history.seen.ever_healthy || served {
+    if history.seen.ever_healthy || observed.served() {
         return false;
     }
     let launched = desired

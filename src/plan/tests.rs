@@ -217,20 +217,13 @@ impl World {
 
     /// A replacement of the member is recorded (snapshot taken), with `launches`.
     pub fn replacing(mut self, i: u8, launches: u32, last_launch: Option<Timestamp>) -> Self {
-        self.history.in_flight.operation =
-            Some(crate::model::Operation::Replace(crate::model::Replacement {
-                kind: crate::model::JoinKind::Replace,
-                pod: pod(i),
-                snapshot_at: t0(),
-                snapshot: "snap.db".into(),
-                snapshot_revision: 42,
-                launches,
-                last_launch,
-                rejoin: false,
-                requested_at: None,
-                added_voter: None,
-                added_peer_url: None,
-            }));
+        let kind = crate::model::JoinKind::Replace;
+        let replacement = crate::model::Replacement {
+            launches,
+            last_launch,
+            ..crate::model::Replacement::begun(kind, pod(i), t0(), "snap.db".into(), 42)
+        };
+        self.history.in_flight.operation = Some(crate::model::Operation::Replace(replacement));
         self
     }
 
