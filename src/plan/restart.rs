@@ -21,8 +21,9 @@ use crate::model::platform::{AgentState, DataState, PlatformRecovery, TaskState}
 
 /// The longest pause between two restarts in place.
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(300);
-/// How often a restarted member that does not answer yet is looked at: first soon
-/// (etcd answers within a second or two), then less often, at most this far apart.
+/// How often a running member that does not answer healthy is looked at: first soon
+/// (etcd answers, or its cluster elects a leader, within a second or two), then less
+/// often, at most this far apart.
 const START_POLL: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(5));
 
 /// The pause before the next restart after `failed` restarts that did not bring the
@@ -57,11 +58,8 @@ pub(super) fn decide(view: &View) -> Vec<Decision> {
         if replacing || rebuilding {
             continue;
         }
-        if task.task == TaskState::Running
-            && !observed.is_healthy(pod)
-            && let Some(restarted) = history.seen.restarts.get(&pod)
-        {
-            decisions.push(starting(pod, restarted.last, now));
+        if task.task == TaskState::Running && !observed.is_healthy(pod) {
+            decisions.push(look_again(pod, history, now));
             continue;
         }
         if task.task != TaskState::Exited || task.agent != AgentState::Healthy {
@@ -117,13 +115,20 @@ pub(super) fn decide(view: &View) -> Vec<Decision> {
     decisions
 }
 
-/// A member restarted at `last` runs and does not answer yet: looked at again soon,
-/// whatever the resync, so that its recovery shows in the status as soon as it holds.
-/// The pause is half the time since the restart, within [`START_POLL`].
-fn starting(pod: PodName, last: Timestamp, now: Timestamp) -> Decision {
-    let since = Duration::try_from(now.duration_since(last)).unwrap_or(Duration::ZERO);
-    let pause = (since / 2).clamp(START_POLL.0, START_POLL.1);
-    let message = format!("{pod} was restarted at {last} and does not answer yet; looked at again soon");
+/// A member that runs and does not answer healthy (just restarted, or its cluster
+/// electing a leader) is looked at again soon, whatever the resync, so that its
+/// recovery shows in the status as soon as it holds. The pause is half the time since
+/// it was restarted or stopped answering, within [`START_POLL`]; the replacement rule
+/// keeps its own window for a member that never comes back.
+fn look_again(pod: PodName, history: &History, now: Timestamp) -> Decision {
+    let restarted = history.seen.restarts.get(&pod).map(|r| r.last);
+    let since = restarted.or_else(|| history.seen.unanswered_since.get(&pod).copied()).unwrap_or(now);
+    let elapsed = Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO);
+    let pause = (elapsed / 2).clamp(START_POLL.0, START_POLL.1);
+    let message = match restarted {
+        Some(last) => format!("{pod} was restarted at {last} and does not answer yet; looked at again soon"),
+        None => format!("{pod} runs and has not answered healthy since {since}; looked at again soon"),
+    };
     Decision::wait(Rule::RestartInPlace, Some(window_end(now, pause)), message)
 }
 

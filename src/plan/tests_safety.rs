@@ -70,10 +70,26 @@ fn a_restarted_member_that_does_not_answer_yet_is_looked_at_again_soon_whatever_
     assert_eq!(w.plan(&d, ms(2000)).next_deadline(), Some(ms(3000)));
     assert_eq!(w.plan(&d, at(160)).next_deadline(), Some(at(165)));
     assert_eq!(w.plan(&d, ms(25)).steps().count(), 0, "no step while it starts");
-    // Once it answers, nothing is waited for; nor for a member never restarted.
-    w.history.seen.restarts.clear();
-    assert_eq!(w.plan(&d, ms(25)).next_deadline(), Some(at(400)), "only the unresponsive window");
+    // Once every member answers healthy, nothing is waited for.
     assert_eq!(world(3).plan(&d, at(100)).next_deadline(), None);
+}
+
+#[test]
+fn a_running_member_that_stops_answering_is_looked_at_again_soon_and_still_replaced_at_its_window() {
+    // etcd-0 runs but answers unhealthy (its cluster elects a leader after another
+    // member died): the daemon's resync may be long, so the status would stay Degraded
+    // long after the election ended unless the member is looked at again soon.
+    let d = desired(MemberCount::Three);
+    let mut w = world(3).silent(1);
+    w.history.seen.unanswered_since.insert(pod(1), at(100));
+    let ms = |ms| at(100) + jiff::SignedDuration::from_millis(ms);
+    assert_eq!(w.plan(&d, ms(25)).next_deadline(), Some(ms(225)));
+    assert_eq!(w.plan(&d, at(160)).next_deadline(), Some(at(165)));
+    let plan = w.plan(&d, at(160));
+    assert_eq!(plan.steps().count(), 0, "looking again is no step: {plan:?}");
+    // The replacement rule keeps its own window (unresponsiveAfter, 5 min).
+    let window = plan.decisions.iter().find(|x| x.rule == Rule::ReplaceLostMember);
+    assert_eq!(window.map(|x| &x.outcome), Some(&Outcome::Wait { until: Some(at(400)) }), "{plan:?}");
 }
 
 #[test]
