@@ -34,7 +34,7 @@ impl Cluster {
     fn start(root: PathBuf, members: u8, token: &str) -> Self {
         let rt = Runtime::new().expect("runtime");
         let spec = LocalSpec {
-            etcd_binary: "etcd".into(),
+            etcd_binary: support::etcd_binary().into(),
             host: "127.0.0.1".into(),
             ports: PortsSpec::Auto,
             tls: None,
@@ -126,13 +126,14 @@ fn mode(path: &Path) -> u32 {
 fn round_trip(members: u8) {
     let sandbox = Sandbox::new();
     let cluster = Cluster::start(sandbox.dir.path().join("platform"), members, "before");
+    let tool = support::snapshot_tool(&cluster.rt);
     let old_ids: Vec<u64> = cluster.wait_healthy().iter().map(|(id, _)| *id).collect();
     let endpoints = cluster.endpoints();
     // Written through the member the snapshot is taken from, so that it has applied
     // all 40 when the snapshot starts (a follower may lag a little).
     put_keys(&endpoints[..1], "before", 40);
     let file = sandbox.dir.path().join("snapshot.db");
-    let facts = cluster.rt.block_on(snapshot::save(&endpoints[0], None, &file)).expect("snapshot");
+    let facts = cluster.rt.block_on(snapshot::save(&endpoints[0], None, &file, &tool)).expect("snapshot");
     let at_snapshot =
         cluster.rt.block_on(EtcdAdmin::new().count_keys(&endpoints[0], facts.revision)).expect("count");
     assert_eq!(at_snapshot, 40);
@@ -142,7 +143,8 @@ fn round_trip(members: u8) {
     let old_contents: Vec<_> = cluster.data_dirs().iter().map(|d| listing(d)).collect();
 
     let to_restore = cluster.restore_members();
-    let aside = cluster.rt.block_on(restore_data_dirs(&file, &to_restore, "restored")).expect("restore");
+    let aside =
+        cluster.rt.block_on(restore_data_dirs(&tool, &file, &to_restore, "restored")).expect("restore");
 
     assert_eq!(aside.len(), usize::from(members), "every old data directory moved aside");
     for ((dir, moved), old) in cluster.data_dirs().iter().zip(&aside).zip(&old_contents) {
@@ -185,11 +187,12 @@ fn keys_are_counted_at_the_snapshot_revision_by_a_member_that_has_lost_its_leade
     // is saved, then counting its keys must not need a leader.
     let sandbox = Sandbox::new();
     let cluster = Cluster::start(sandbox.dir.path().join("platform"), 3, "leaderless");
+    let tool = support::snapshot_tool(&cluster.rt);
     cluster.wait_healthy();
     let endpoints = cluster.endpoints();
     put_keys(&endpoints[..1], "k", 25);
     let file = sandbox.dir.path().join("snapshot.db");
-    let facts = cluster.rt.block_on(snapshot::save(&endpoints[0], None, &file)).expect("snapshot");
+    let facts = cluster.rt.block_on(snapshot::save(&endpoints[0], None, &file, &tool)).expect("snapshot");
     for pod in &cluster.pods[1..] {
         cluster.rt.block_on(cluster.platform.ensure_stopped(*pod)).expect("stop");
     }
@@ -215,11 +218,12 @@ fn a_single_member_restored_from_a_snapshot_holds_exactly_its_keys_under_a_new_i
 fn a_corrupt_snapshot_or_a_failing_member_leaves_every_data_directory_in_place() {
     let sandbox = Sandbox::new();
     let cluster = Cluster::start(sandbox.dir.path().join("platform"), 3, "first");
+    let tool = support::snapshot_tool(&cluster.rt);
     cluster.wait_healthy();
     let endpoints = cluster.endpoints();
     put_keys(&endpoints, "kept", 20);
     let good = sandbox.dir.path().join("good.db");
-    cluster.rt.block_on(snapshot::save(&endpoints[0], None, &good)).expect("snapshot");
+    cluster.rt.block_on(snapshot::save(&endpoints[0], None, &good, &tool)).expect("snapshot");
     let mut bytes = std::fs::read(&good).expect("read snapshot");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
@@ -236,7 +240,8 @@ fn a_corrupt_snapshot_or_a_failing_member_leaves_every_data_directory_in_place()
     };
 
     let members = cluster.restore_members();
-    let error = cluster.rt.block_on(restore_data_dirs(&corrupt, &members, "second")).expect_err("corrupt");
+    let error =
+        cluster.rt.block_on(restore_data_dirs(&tool, &corrupt, &members, "second")).expect_err("corrupt");
     assert!(matches!(error, RestoreError::Corrupt { .. }), "{error:?}");
     assert!(error.to_string().contains("corrupt.db is corrupt"), "{error}");
     unchanged();
@@ -247,7 +252,8 @@ fn a_corrupt_snapshot_or_a_failing_member_leaves_every_data_directory_in_place()
     std::fs::write(&blocker, b"").expect("write blocker");
     let mut failing = members.clone();
     failing[2].data_dir = blocker.join("etcd-2");
-    let error = cluster.rt.block_on(restore_data_dirs(&good, &failing, "second")).expect_err("blocked");
+    let error =
+        cluster.rt.block_on(restore_data_dirs(&tool, &good, &failing, "second")).expect_err("blocked");
     assert!(matches!(error, RestoreError::Io { .. }), "{error:?}");
     unchanged();
 
@@ -272,8 +278,9 @@ fn a_missing_snapshot_is_refused_and_changes_nothing() {
     let before: Vec<_> = members.iter().map(|m| listing(&m.data_dir)).collect();
     let missing = sandbox.dir.path().join("no-such-snapshot.db");
     let rt = Runtime::new().expect("runtime");
+    let tool = support::snapshot_tool(&rt);
 
-    let error = rt.block_on(restore_data_dirs(&missing, &members, "t")).expect_err("missing");
+    let error = rt.block_on(restore_data_dirs(&tool, &missing, &members, "t")).expect_err("missing");
 
     let message = error.to_string();
     assert!(message.starts_with("open snapshot") && message.contains("no-such-snapshot.db"), "{message}");
@@ -287,11 +294,12 @@ fn a_missing_snapshot_is_refused_and_changes_nothing() {
 fn a_retry_of_the_same_restore_replaces_what_it_put_in_place_and_never_moves_it_aside() {
     let sandbox = Sandbox::new();
     let cluster = Cluster::start(sandbox.dir.path().join("platform"), 1, "retry");
+    let tool = support::snapshot_tool(&cluster.rt);
     let endpoints = cluster.endpoints();
     cluster.wait_healthy();
     put_keys(&endpoints, "k", 5);
     let file = sandbox.dir.path().join("snapshot.db");
-    cluster.rt.block_on(snapshot::save(&endpoints[0], None, &file)).expect("snapshot");
+    cluster.rt.block_on(snapshot::save(&endpoints[0], None, &file, &tool)).expect("snapshot");
     cluster.stop();
     let members = cluster.restore_members();
     let dir = cluster.data_dirs()[0].clone();
@@ -299,24 +307,27 @@ fn a_retry_of_the_same_restore_replaces_what_it_put_in_place_and_never_moves_it_
     let aside_dirs = || -> Vec<String> {
         support::dir_names(&parent).into_iter().filter(|n| n.contains(".before-restore-")).collect()
     };
-    let first = cluster.rt.block_on(restore_data_dirs(&file, &members, "restore-a")).expect("attempt 1");
+    let first =
+        cluster.rt.block_on(restore_data_dirs(&tool, &file, &members, "restore-a")).expect("attempt 1");
     assert_eq!(first.len(), 1, "the original data is moved aside");
     let original = listing(&first[0]);
     // Attempt 2 of the same restore (its cluster did not serve): what attempt 1 put in
     // place is replaced, nothing more is moved aside.
-    let second = cluster.rt.block_on(restore_data_dirs(&file, &members, "restore-a")).expect("attempt 2");
+    let second =
+        cluster.rt.block_on(restore_data_dirs(&tool, &file, &members, "restore-a")).expect("attempt 2");
     assert_eq!(second, Vec::<PathBuf>::new(), "nothing moved aside by a retry");
     assert_eq!(aside_dirs().len(), 1, "{:?}", aside_dirs());
     assert_eq!(listing(&first[0]), original, "the original data is untouched");
     assert!(listing(&dir).keys().any(|p| p.ends_with("member/snap/db")), "restored data in place");
     // Another restore (a new incident) keeps what it replaces, as always.
     let third =
-        cluster.rt.block_on(restore_data_dirs(&file, &members, "restore-b")).expect("another restore");
+        cluster.rt.block_on(restore_data_dirs(&tool, &file, &members, "restore-b")).expect("another restore");
     assert_eq!(third.len(), 1, "another restore moves the data aside");
     assert_eq!(aside_dirs().len(), 2, "{:?}", aside_dirs());
     // Once a restore is done, its marker goes: a later restore moves its data aside.
     cluster.rt.block_on(etcd_warden::backup::data_dirs::forget_restored(std::slice::from_ref(&dir)));
-    let fourth = cluster.rt.block_on(restore_data_dirs(&file, &members, "restore-b")).expect("after done");
+    let fourth =
+        cluster.rt.block_on(restore_data_dirs(&tool, &file, &members, "restore-b")).expect("after done");
     assert_eq!(fourth.len(), 1, "a finished restore's data is kept like any other");
     // Status lists them, oldest first, with their size; retention keeps the newest.
     let listed = etcd_warden::backup::data_dirs::kept_aside_of(&dir);

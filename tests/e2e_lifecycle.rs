@@ -88,6 +88,27 @@ fn three_members_bootstrap_and_status_follows_the_spec_shape() {
 }
 
 #[test]
+fn five_members_bootstrap_as_voters_under_one_leader_and_serve() {
+    let h = Harness::start();
+    h.apply("c.yaml", &local_manifest("kubernetes", 5, ""));
+    let status = h.wait_healthy("kubernetes", 5, BOOT);
+    assert_eq!(
+        status["quorum"],
+        serde_json::json!({"voting": 5, "healthy": 5, "needed": 3, "faultTolerance": 2})
+    );
+    let members = status["members"].as_array().expect("members");
+    assert_eq!(members.iter().filter(|m| m["role"] == "leader").count(), 1, "one leader: {members:#?}");
+    assert!(members.iter().all(|m| m["role"] != "learner"), "{members:#?}");
+    let mut unique = ids(&status);
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 5, "five member IDs: {:?}", ids(&status));
+    support::wait_member_lists_agree(&endpoints(&status), 5, BOOT);
+    put_keys(&endpoints(&status), "five", 50);
+    assert_keys(&endpoints(&status), "five", 50);
+}
+
+#[test]
 fn single_member_bootstraps_and_a_killed_member_restarts_in_place() {
     let h = Harness::start();
     h.apply("c.yaml", &local_manifest("single", 1, ""));

@@ -177,44 +177,57 @@ fn a_backup_with_a_flipped_byte_is_refused_and_the_previous_one_is_used() {
     assert!(count_events(&h, "kubernetes", "BackupRefused") >= 1);
 }
 
-/// With etcd 3.6, etcdctl keeps only `snapshot save`: the backup's check and the restore
-/// go through etcdutl. Only etcd 3.4 is installed here, so a shim directory stands for
-/// 3.6: its `etcdctl` says 3.6.0 and refuses `snapshot status|restore` as 3.6's does,
-/// and its `etcdutl` records each call and runs the real etcdctl (the same arguments).
+/// The offline tool is the one shipped beside the cluster's etcd: etcdutl where etcd
+/// ships it (3.5 on; 3.6's etcdctl keeps only `snapshot save`). A shim directory stands
+/// for such an etcd: its `etcd` is the real one, its `etcdctl` refuses `snapshot
+/// status|restore` as 3.6's does, and its `etcdutl` records each call and runs the real
+/// tool. The manifest's `etcdBinary` names the shim's etcd; `PATH` is left alone, so the
+/// tool is found beside etcd, not on `PATH`.
 #[test]
-fn with_etcd_3_6_the_snapshot_is_checked_and_restored_by_etcdutl() {
+fn the_snapshot_is_checked_and_restored_by_the_etcdutl_shipped_beside_etcd() {
     use std::os::unix::fs::PermissionsExt;
-    let mut h = Harness::start();
+    let h = Harness::start();
     let shims = h.dir.path().join("etcd-3.6-bin");
     std::fs::create_dir(&shims).expect("shim dir");
-    let real = String::from_utf8(
-        std::process::Command::new("sh").args(["-c", "command -v etcdctl"]).output().expect("which").stdout,
-    )
-    .expect("path");
-    let real = real.trim();
+    let which = |program: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .expect("which");
+        std::path::PathBuf::from(String::from_utf8(out.stdout).expect("path").trim())
+    };
+    let etcd = support::etcd_binary();
+    let etcd = if etcd.contains('/') { std::path::PathBuf::from(etcd) } else { which(&etcd) };
+    let beside = etcd.parent().expect("etcd's directory");
+    // The real offline tool: etcdutl where this etcd ships it, else its etcdctl.
+    let real = if beside.join("etcdutl").is_file() {
+        beside.join("etcdutl").display().to_string()
+    } else if beside.join("etcdctl").is_file() {
+        format!("ETCDCTL_API=3 {}", beside.join("etcdctl").display())
+    } else {
+        format!("ETCDCTL_API=3 {}", which("etcdctl").display())
+    };
     let calls = h.dir.path().join("etcdutl-calls");
     let scripts = [
         (
             "etcdctl",
-            format!(
-                "#!/bin/sh\nif [ \"$1\" = version ]; then echo 'etcdctl version: 3.6.0'; echo 'API version: 3.6'; exit 0; fi\nif [ \"$1\" = snapshot ] && [ \"$2\" != save ]; then echo \"Error: unknown command \\\"$2\\\" for \\\"etcdctl snapshot\\\"\" >&2; exit 1; fi\nexec {real} \"$@\"\n"
-            ),
+            "#!/bin/sh\nif [ \"$1\" = snapshot ] && [ \"$2\" != save ]; then echo \"Error: unknown command \\\"$2\\\" for \\\"etcdctl snapshot\\\"\" >&2; exit 1; fi\nexit 1\n".to_owned(),
         ),
-        (
-            "etcdutl",
-            format!("#!/bin/sh\necho \"$1 $2\" >> {}\nETCDCTL_API=3 exec {real} \"$@\"\n", calls.display()),
-        ),
+        ("etcdutl", format!("#!/bin/sh\necho \"$1 $2\" >> {}\nexec env {real} \"$@\"\n", calls.display())),
     ];
     for (name, script) in scripts {
         let path = shims.join(name);
         std::fs::write(&path, script).expect("write shim");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
-    let path = format!("{}:{}", shims.display(), std::env::var("PATH").expect("PATH"));
-    h.kill_daemon();
-    h.start_daemon_with(&[("PATH", &path)]);
+    std::os::unix::fs::symlink(&etcd, shims.join("etcd")).expect("link etcd");
     let dir = h.dir.path().join("backups");
-    h.apply("c.yaml", &manifest(1, &dir, "Restore"));
+    let manifest = manifest(1, &dir, "Restore").replace(
+        &format!("etcdBinary: {}", support::etcd_binary()),
+        &format!("etcdBinary: {}/etcd", shims.display()),
+    );
+    assert!(manifest.contains("etcd-3.6-bin/etcd"), "{manifest}");
+    h.apply("c.yaml", &manifest);
     let before = h.wait_healthy("kubernetes", 1, BOOT);
     put_keys(&endpoints(&before), "k", 30);
     h.cli_ok(&["backup", "kubernetes"]);

@@ -8,6 +8,7 @@ use backon::{ExponentialBuilder, Retryable};
 
 use super::{ActContext, ActError};
 use crate::backup::snapshot;
+use crate::backup::tool::SnapshotTool;
 use crate::domain::{MemberId, PodName};
 use crate::etcd::{EtcdError, EtcdErrorKind};
 use crate::model::{History, JoinKind, Replacement, ScaleAdmission};
@@ -38,7 +39,8 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
 ) -> Result<(), ActError> {
     ensure_private_dir(&ctx.snapshots).map_err(super::io(format!("create {}", ctx.snapshots.display())))?;
     let file = ctx.snapshots.join(format!("{}-{from}-before-replacing-{pod}.db", ctx.now.as_second()));
-    let facts = snapshot::save(endpoint, ctx.admin.tls(), &file).await?;
+    let tool = SnapshotTool::for_cluster(ctx.desired).await;
+    let facts = snapshot::save(endpoint, ctx.admin.tls(), &file, &tool).await?;
     tracing::info!(%pod, %from, revision = facts.revision, size = facts.size_bytes, "snapshot taken before a replacement");
     // A fresh snapshot of a scale-up's join keeps it the scale-up's.
     let kind = history.in_flight.join().filter(|r| r.pod == pod).map_or(JoinKind::Replace, |r| r.kind);

@@ -311,7 +311,8 @@ async fn wipe_failed_bootstrap<P: Platform>(
         if !db.is_file() {
             continue;
         }
-        let (revision, _) = crate::backup::snapshot::status(&db).await?;
+        let tool = crate::backup::tool::SnapshotTool::for_cluster(ctx.desired).await;
+        let (revision, _) = crate::backup::snapshot::status(&tool, &db).await?;
         if revision > 1 {
             history.seen.ever_healthy = true;
             ctx.store.put_history(ctx.name, history)?;

@@ -15,6 +15,7 @@ use crate::backup::restore::{RestoreSource, restore_cluster};
 use crate::backup::scratch::{ScratchError, ScratchEtcd, ScratchPorts};
 use crate::backup::snapshot;
 use crate::backup::snapshot::SnapshotFacts;
+use crate::backup::tool::SnapshotTool;
 use crate::domain::PodName;
 use crate::model::{ChosenSource, History, RestoreBy, RestoreInFlight, SavedSnapshot};
 use crate::plan::Step;
@@ -112,7 +113,8 @@ async fn choose<P: Platform>(
             ensure_private_dir(&ctx.snapshots)
                 .map_err(super::io(format!("create {}", ctx.snapshots.display())))?;
             let file = ctx.snapshots.join(format!("{}-{pod}-restore-source.db", ctx.now.as_millisecond()));
-            let facts = snapshot::save(endpoint, ctx.admin.tls(), &file).await?;
+            let tool = SnapshotTool::for_cluster(ctx.desired).await;
+            let facts = snapshot::save(endpoint, ctx.admin.tls(), &file, &tool).await?;
             tracing::info!(%pod, revision = facts.revision, "restore source saved from a survivor");
             let source = ChosenSource::Survivor { pod: *pod, snapshot: file, sha256: facts.sha256 };
             (source, facts.revision)
@@ -149,14 +151,13 @@ pub(super) async fn read_survivor<P: Platform>(
         .platform
         .local_data_dir(pod)
         .ok_or_else(|| precondition(format!("the data of {pod} cannot be read from this machine")))?;
-    let crate::manifest::PlatformSpec::Local(spec) = &ctx.desired.platform else {
-        return Err(precondition("only the local platform can read a stopped member's data".into()));
-    };
     ensure_private_dir(&ctx.snapshots).map_err(super::io(format!("create {}", ctx.snapshots.display())))?;
     let stamp = ctx.now.as_millisecond();
     let scratch = ctx.snapshots.join(format!("scratch-{pod}-{stamp}"));
     let file = ctx.snapshots.join(format!("{stamp}-{pod}-survivor.db"));
-    let result = scratch_snapshot(&spec.etcd_binary, &data, &scratch, &file).await;
+    let tool = SnapshotTool::for_cluster(ctx.desired).await;
+    let etcd = ctx.desired.platform.controller_etcd();
+    let result = scratch_snapshot(&etcd, &tool, &data, &scratch, &file).await;
     if let Err(error) = std::fs::remove_dir_all(&scratch) {
         tracing::warn!(dir = %scratch.display(), %error, "cannot delete a scratch copy");
     }
@@ -173,6 +174,7 @@ pub(super) async fn read_survivor<P: Platform>(
 /// `scratch/etcd.log`) and saves a snapshot of it to `file`.
 async fn scratch_snapshot(
     binary: &Path,
+    tool: &SnapshotTool,
     data: &Path,
     scratch: &Path,
     file: &Path,
@@ -185,7 +187,7 @@ async fn scratch_snapshot(
     let ports = ScratchPorts::pick().map_err(unreadable)?;
     let log = scratch.join("etcd.log");
     let etcd = ScratchEtcd::start(binary, &copy, &log, ports, SCRATCH_DEADLINE).await.map_err(unreadable)?;
-    let result = snapshot::save(etcd.client_url(), None, file).await.map_err(ActError::from);
+    let result = snapshot::save(etcd.client_url(), None, file, tool).await.map_err(ActError::from);
     etcd.stop().await;
     result
 }

@@ -59,7 +59,7 @@ pub enum RestoreError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// `etcdctl snapshot restore` (`etcdutl` from etcd 3.6) failed for one member.
+    /// `etcdctl snapshot restore` (`etcdutl` where etcd ships it) failed for one member.
     #[error("{tool} snapshot restore for {pod} into {staging}: {reason}")]
     Etcdctl {
         /// The tool that ran.
@@ -103,6 +103,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Resto
 /// `Io` when the snapshot cannot be read or a directory cannot be created or renamed;
 /// `Etcdctl` with etcdctl's error when it fails.
 pub async fn restore_data_dirs(
+    tool: &SnapshotTool,
     snapshot: &Path,
     members: &[RestoreMember],
     token: &str,
@@ -111,7 +112,6 @@ pub async fn restore_data_dirs(
     check_trailer(snapshot).await?;
     let initial_cluster: Vec<String> = members.iter().map(|m| format!("{}={}", m.pod, m.peer_url)).collect();
     let initial_cluster = initial_cluster.join(",");
-    let tool = SnapshotTool::installed().await;
     let mut staged = Vec::new();
     for member in members {
         let staging = sibling(&member.data_dir, STAGING_SUFFIX)?;
@@ -175,10 +175,10 @@ fn sibling(data_dir: &Path, suffix: &str) -> Result<PathBuf, RestoreError> {
     Ok(data_dir.with_file_name(sibling))
 }
 
-/// Runs `tool` (etcdctl, or etcdutl from etcd 3.6) for one member into a fresh staging
+/// Runs `tool` (etcdutl where etcd ships it, else etcdctl) for one member into a fresh staging
 /// directory, made 0700.
 async fn stage(
-    tool: SnapshotTool,
+    tool: &SnapshotTool,
     snapshot: &Path,
     member: &RestoreMember,
     initial_cluster: &str,

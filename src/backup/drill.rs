@@ -19,9 +19,10 @@ use super::destination::BackupStore;
 use super::restore::{FetchError, fetch_verified};
 use super::scratch::{ScratchEtcd, ScratchPorts};
 use super::snapshot::SnapshotError;
+use super::tool::SnapshotTool;
 use crate::domain::{BackupId, PodName};
 use crate::etcd::EtcdAdmin;
-use crate::manifest::{BackupPolicy, DesiredCluster, PlatformSpec};
+use crate::manifest::{BackupPolicy, DesiredCluster};
 use crate::model::catalog::{BackupRecord, newest_verified};
 use crate::model::drill::{DrillFailure, DrillReport, DrillResult, DrillTrigger};
 use crate::store::atomic::ensure_private_dir;
@@ -102,14 +103,6 @@ pub fn check_space(record: &BackupRecord, dir: &Path, free: u64) -> Result<(), D
 fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     let stat = rustix::fs::statvfs(dir)?;
     Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
-}
-
-/// The etcd binary of the scratch etcd: the local platform's, else `etcd` on `PATH`.
-fn etcd_binary(desired: &DesiredCluster) -> PathBuf {
-    match &desired.platform {
-        PlatformSpec::Local(spec) => spec.etcd_binary.clone(),
-        PlatformSpec::Dcos(_) => PathBuf::from("etcd"),
-    }
 }
 
 /// What a drill found on the way, kept for its report whatever came of it.
@@ -216,13 +209,14 @@ async fn drill_in(
     let pod = PodName::new(0).ok_or_else(|| (DrillFailure::RestoreFailed, "no member name".to_owned()))?;
     let member = RestoreMember { pod, peer_url: ports.peer_url(), data_dir: data.clone() };
     let token = format!("{}-drill-{}", desired.name, Timestamp::now().as_millisecond());
-    restore_data_dirs(&file, &[member], &token)
+    let tool = SnapshotTool::for_cluster(desired).await;
+    restore_data_dirs(&tool, &file, &[member], &token)
         .await
         .map_err(|e| (DrillFailure::RestoreFailed, e.to_string()))?;
     // The fetched file is not needed any more: half the space back while etcd runs.
     let _ = tokio::fs::remove_file(&file).await;
     let log = scratch.join("etcd.log");
-    let etcd = ScratchEtcd::start(&etcd_binary(desired), &data, &log, ports, SERVE_DEADLINE)
+    let etcd = ScratchEtcd::start(&desired.platform.controller_etcd(), &data, &log, ports, SERVE_DEADLINE)
         .await
         .map_err(|e| (DrillFailure::EtcdDidNotStart, e.to_string()))?;
     let checked = check(etcd.client_url(), record, facts).await;

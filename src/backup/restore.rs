@@ -11,6 +11,7 @@ use super::data_dirs::{RestoreMember, restore_data_dirs};
 use super::destination::BackupStore;
 use super::run::BackupError;
 use super::snapshot;
+use super::tool::SnapshotTool;
 use crate::domain::{BackupId, PodName};
 use crate::event::Event;
 use crate::model::backup::RestoreReport;
@@ -179,7 +180,8 @@ pub async fn restore_cluster<P: Platform>(
             ctx.platform.ensure_stopped(pod).await.map_err(backup_err)?;
             members.push(RestoreMember { pod, peer_url: urls.peer, data_dir });
         }
-        let aside = restore_data_dirs(&file, &members, token).await?;
+        let tool = SnapshotTool::for_cluster(ctx.desired).await;
+        let aside = restore_data_dirs(&tool, &file, &members, token).await?;
         let initial: Vec<(PodName, String)> = members.iter().map(|m| (m.pod, m.peer_url.clone())).collect();
         let spec = LaunchSpec {
             initial_cluster: initial,

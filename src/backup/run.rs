@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use super::ClusterAccess;
 use super::destination::{BackupStore, DestinationError};
 use super::snapshot::{self, SnapshotError};
+use super::tool::SnapshotTool;
 use crate::domain::BackupId;
 use crate::etcd::EtcdError;
 use crate::event::Event;
@@ -76,7 +77,8 @@ pub async fn take_backup<P: Platform>(ctx: &ClusterAccess<'_, P>) -> Result<Back
     };
     let observed_at = started.elapsed();
     let result = async {
-        let facts = snapshot::save(&endpoint, ctx.admin.tls(), &tmp).await?;
+        let tool = SnapshotTool::for_cluster(ctx.desired).await;
+        let facts = snapshot::save(&endpoint, ctx.admin.tls(), &tmp, &tool).await?;
         let saved_at = started.elapsed();
         let keys = ctx.admin.count_keys(&endpoint, facts.revision).await?;
         let counted_at = started.elapsed();

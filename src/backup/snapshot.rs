@@ -57,7 +57,7 @@ pub enum SnapshotError {
         /// What went wrong.
         reason: String,
     },
-    /// `etcdctl snapshot status` (`etcdutl` from etcd 3.6) could not read the file.
+    /// `etcdctl snapshot status` (`etcdutl` where etcd ships it) could not read the file.
     #[error("{tool} snapshot status {path}: {reason}")]
     Status {
         /// The tool that ran.
@@ -132,8 +132,9 @@ pub async fn save(
     endpoint: &str,
     tls: Option<&ClientTls>,
     dest: &Path,
+    tool: &SnapshotTool,
 ) -> Result<SnapshotFacts, SnapshotError> {
-    let result = stream_to(endpoint, tls, dest).await;
+    let result = stream_to(endpoint, tls, dest, tool).await;
     if result.is_err() {
         let _ = tokio::fs::remove_file(dest).await;
     }
@@ -144,6 +145,7 @@ async fn stream_to(
     endpoint: &str,
     tls: Option<&ClientTls>,
     dest: &Path,
+    tool: &SnapshotTool,
 ) -> Result<SnapshotFacts, SnapshotError> {
     let io = |action| {
         let path = dest.to_path_buf();
@@ -179,14 +181,14 @@ async fn stream_to(
     let file = out.into_inner();
     let ((synced, sync_at), (status, status_at), (walked, walk_at)) = tokio::join!(
         timed(started, file.sync_all()),
-        timed(started, status(dest)),
+        timed(started, status(tool, dest)),
         timed(started, revision(dest))
     );
     synced.map_err(io("sync"))?;
     let (revision, total_keys) = status?;
     let walked = walked?;
     if walked != revision {
-        let reason = format!("etcdctl reads revision {revision}, the bbolt walk {walked}");
+        let reason = format!("{} reads revision {revision}, the bbolt walk {walked}", tool.name());
         return Err(SnapshotError::Revision { path: dest.to_path_buf(), reason });
     }
     tracing::debug!(
@@ -246,13 +248,13 @@ pub async fn revision(path: &Path) -> Result<i64, SnapshotError> {
     walked.map_err(|e| reason(e.to_string()))?.map_err(|e| reason(e.to_string()))
 }
 
-/// `etcdctl snapshot status FILE -w json` (`etcdutl` from etcd 3.6): the revision and
-/// key count inside the file (a saved snapshot, or the database of a stopped member).
+/// `etcdutl snapshot status FILE -w json` (`etcdctl` before etcd 3.5): the revision
+/// and key count inside the file (a saved snapshot, or the database of a stopped
+/// member).
 ///
 /// # Errors
 /// When the tool cannot run or cannot read the file.
-pub async fn status(path: &Path) -> Result<(i64, u64), SnapshotError> {
-    let tool = SnapshotTool::installed().await;
+pub async fn status(tool: &SnapshotTool, path: &Path) -> Result<(i64, u64), SnapshotError> {
     let failed =
         |reason: String| SnapshotError::Status { tool: tool.name(), path: path.to_path_buf(), reason };
     let output = tool

@@ -52,15 +52,24 @@ impl EtcdAdmin {
         let mut client = self.connect(endpoint).await?;
         let status = bounded(endpoint, client.status()).await?;
         let id = status.header().map(|h| h.member_id()).unwrap_or_default();
+        let mut in_use = status.raft_used_db_size();
+        let mut errors = status.errors().to_vec();
+        if before_3_4(status.version()) {
+            // etcd 3.3's Status has neither: the in-use bytes are on its metrics page,
+            // the alarms in the alarm list, written as 3.4's Status writes them.
+            in_use =
+                super::metrics::in_use_bytes(endpoint, self.tls.as_ref(), REQUEST_TIMEOUT).await.unwrap_or(0);
+            errors = self.alarm_errors(&mut client, endpoint).await?;
+        }
         Ok(EndpointStatus {
             id: MemberId(id),
             leader: (status.leader() != 0).then_some(MemberId(status.leader())),
             revision: status.header().map(|h| h.revision()).unwrap_or_default(),
             db_size_bytes: status.db_size(),
-            db_size_in_use_bytes: status.raft_used_db_size(),
+            db_size_in_use_bytes: in_use,
             db_size_quota_bytes: status.db_size_quota(),
             is_learner: status.is_learner(),
-            errors: status.errors().to_vec(),
+            errors,
             version: status.version().to_owned(),
             cluster_id: status.header().map(|h| h.cluster_id()).unwrap_or_default(),
         })
@@ -217,6 +226,25 @@ impl EtcdAdmin {
 }
 
 impl EtcdAdmin {
+    /// The alarms of the cluster as the member at `endpoint` lists them, written as etcd
+    /// 3.4's Status writes its errors (`memberID:N alarm:NOSPACE `).
+    async fn alarm_errors(&self, client: &mut Client, endpoint: &str) -> Result<Vec<String>, EtcdError> {
+        use etcd_client::{AlarmAction, AlarmType};
+        let listed = bounded(endpoint, client.alarm(AlarmAction::Get, AlarmType::None, None)).await?;
+        Ok(listed
+            .alarms()
+            .iter()
+            .filter_map(|a| {
+                let name = match a.alarm() {
+                    AlarmType::Nospace => "NOSPACE",
+                    AlarmType::Corrupt => "CORRUPT",
+                    AlarmType::None => return None,
+                };
+                Some(format!("memberID:{} alarm:{name} ", a.member_id()))
+            })
+            .collect())
+    }
+
     /// Connects to one member with a per-request timeout.
     async fn connect_for(&self, endpoint: &str, timeout: Duration) -> Result<Client, EtcdError> {
         let options = connect_options(self.tls.as_ref(), Some(timeout));
@@ -292,5 +320,32 @@ impl EtcdApi for EtcdAdmin {
 
     fn disarm_no_space<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, Vec<MemberId>> {
         Box::pin(EtcdAdmin::disarm_no_space(self, endpoint))
+    }
+}
+
+/// Whether the member's version (`3.3.25`) is older than 3.4, whose Status lacks the
+/// in-use bytes and the alarms. An unreadable version counts as new.
+fn before_3_4(version: &str) -> bool {
+    let mut parts = version.split('.').map(str::parse::<u32>);
+    matches!((parts.next(), parts.next()), (Some(Ok(3)), Some(Ok(minor))) if minor < 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::before_3_4;
+
+    #[test]
+    fn only_a_member_older_than_3_4_has_its_alarms_and_in_use_bytes_read_apart() {
+        for (version, old) in [
+            ("3.3.25", true),
+            ("3.3.9", true),
+            ("3.4.23", false),
+            ("3.5.30", false),
+            ("3.10.0", false),
+            ("", false),
+            ("x", false),
+        ] {
+            assert_eq!(before_3_4(version), old, "{version}");
+        }
     }
 }

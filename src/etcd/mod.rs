@@ -8,6 +8,7 @@
 //! retries by kind, never by the text of an error.
 
 mod admin;
+mod metrics;
 mod sample;
 mod tls;
 

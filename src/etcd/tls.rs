@@ -54,6 +54,19 @@ impl ClientTls {
         })
     }
 
+    /// `builder` trusting only the members' CA and presenting the client certificate.
+    pub(super) fn apply(
+        &self,
+        builder: reqwest::ClientBuilder,
+    ) -> Result<reqwest::ClientBuilder, reqwest::Error> {
+        let mut pem = self.cert.clone();
+        pem.push(b'\n');
+        pem.extend_from_slice(&self.key);
+        Ok(builder
+            .tls_certs_only(reqwest::Certificate::from_pem_bundle(&self.ca)?)
+            .identity(reqwest::Identity::from_pem(&pem)?))
+    }
+
     fn options(&self) -> TlsOptions {
         TlsOptions::new()
             .ca_certificate(Certificate::from_pem(&self.ca))

@@ -86,6 +86,18 @@ pub enum PlatformSpec {
     Dcos(DcosSpec),
 }
 
+impl PlatformSpec {
+    /// The etcd binary the controller runs itself, on its own machine: for scratch
+    /// copies (restore drills, a stopped survivor's data) and, beside it, the offline
+    /// snapshot tool. The local platform's `etcdBinary`; on DC/OS, `etcd` on `PATH`.
+    pub fn controller_etcd(&self) -> PathBuf {
+        match self {
+            Self::Local(spec) => spec.etcd_binary.clone(),
+            Self::Dcos(_) => PathBuf::from("etcd"),
+        }
+    }
+}
+
 /// The local platform's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalSpec {

@@ -107,7 +107,7 @@ pub(super) fn decide(view: &View) -> Vec<Decision> {
                 desired.name,
                 quorum.describe()
             );
-            return vec![Decision::refuse(Rule::ScaleBlocked, message)];
+            return vec![Decision::refuse(Rule::ScaleNeedsLearners, message)];
         }
         let what = format!("scaling {} up to {count} members ({pod} joins)", desired.name);
         return vec![match gate(desired, observed, history, now, &what) {

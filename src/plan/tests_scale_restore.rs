@@ -67,7 +67,7 @@ fn without_learners_a_single_member_is_not_grown_since_a_second_voter_would_lose
     w.observed.capabilities.learners = false;
     let plan = w.plan(&with_backups(MemberCount::Three), at(0));
     assert_eq!(plan.steps().count(), 0, "{plan:#?}");
-    assert!(plan.refuses(Rule::ScaleBlocked), "{plan:#?}");
+    assert!(plan.refuses(Rule::ScaleNeedsLearners), "{plan:#?}");
     let message = &plan.decisions[0].message;
     assert!(message.contains("older than 3.4") && message.contains("1 of 1 voting members"), "{message}");
 }

@@ -41,6 +41,9 @@ pub enum Rule {
     ScaleUp,
     /// Scenario 2: a scale-up or scale-down refused for want of a fresh backup.
     ScaleBlocked,
+    /// Scenario 2: a single voter is not grown without learners (etcd older than 3.4):
+    /// the second voter, not answering yet, would cost the quorum.
+    ScaleNeedsLearners,
     /// The cluster shrinks one member at a time, never the leader first (local only).
     ScaleDown,
     /// A member whose database is mostly free pages is defragmented: one at a time,
@@ -69,6 +72,7 @@ impl Rule {
             Self::OperationStuck => "operation-stuck",
             Self::ScaleUp => "2-scale-up",
             Self::ScaleBlocked => "2-scale-up-blocked",
+            Self::ScaleNeedsLearners => "2-scale-up-needs-learners",
             Self::ScaleDown => "scale-down",
             Self::Defragment => "5-defragment",
             Self::NoSpace => "6-nospace",

@@ -278,6 +278,10 @@ fn conditions(
         .or_else(|| inputs.observed.backups.scale_refusal.as_ref().map(|r| r.message.clone()));
     if let Some(message) = blocked {
         c.set(ConditionType::ScaleUpBlocked, True, Reason::NoFreshBackup, message);
+    } else if let Some(message) =
+        message_of(plan, Rule::ScaleNeedsLearners).filter(|_| plan.refuses(Rule::ScaleNeedsLearners))
+    {
+        c.set(ConditionType::ScaleUpBlocked, True, Reason::NoLearners, message);
     }
     if let Some(message) =
         message_of(plan, Rule::RestoreRequired).filter(|_| plan.refuses(Rule::RestoreRequired))
@@ -440,6 +444,28 @@ mod tests {
         assert_eq!(lost.phase, Phase::QuorumLost);
         let reason = lost.condition(ConditionType::QuorumLost).map(|c| c.reason);
         assert_eq!(reason, Some(Reason::WaitingForMembers));
+    }
+
+    #[test]
+    fn a_single_member_without_learners_is_blocked_from_growing_for_that_reason() {
+        // One healthy member of three desired; the other two never launched.
+        let mut w = world(3);
+        for i in 1..3u8 {
+            w = w.removed(i);
+            w.task(i).task = crate::model::platform::TaskState::NotLaunched;
+            w.observed.endpoints.remove(&crate::plan::tests::pod(i));
+        }
+        w.observed.capabilities.learners = false;
+        let s = status_at(&w, None);
+        let blocked = s.conditions.iter().find(|c| c.kind == ConditionType::ScaleUpBlocked);
+        let blocked = blocked.expect("ScaleUpBlocked");
+        assert_eq!((blocked.status, blocked.reason), (ConditionStatus::True, Reason::NoLearners));
+        assert!(blocked.message.contains("older than 3.4"), "{}", blocked.message);
+        // With learners only the backup gate holds it (no backup is configured here).
+        w.observed.capabilities.learners = true;
+        let s = status_at(&w, None);
+        let blocked = s.conditions.iter().find(|c| c.kind == ConditionType::ScaleUpBlocked);
+        assert_eq!(blocked.map(|c| c.reason), Some(Reason::NoFreshBackup), "{:?}", s.conditions);
     }
 
     #[test]

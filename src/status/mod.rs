@@ -124,6 +124,8 @@ pub enum Reason {
     BackupFailed,
     /// A member count change waits for a fresh verified backup.
     NoFreshBackup,
+    /// A single member is not grown: it runs etcd older than 3.4, which has no learners.
+    NoLearners,
     /// The platform's API did not answer, or answered something unreadable.
     PlatformError,
     /// The last restore drill passed.

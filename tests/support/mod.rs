@@ -341,6 +341,23 @@ pub fn etcd_binary() -> String {
     }
 }
 
+/// The offline snapshot tool shipped with [`etcd_binary`]: etcdutl from 3.5 on.
+pub fn snapshot_tool(rt: &tokio::runtime::Runtime) -> etcd_warden::backup::tool::SnapshotTool {
+    rt.block_on(etcd_warden::backup::tool::SnapshotTool::beside(std::path::Path::new(&etcd_binary())))
+}
+
+/// The (major, minor) version of [`etcd_binary`], from `etcd --version`.
+pub fn etcd_version() -> (u32, u32) {
+    let output = std::process::Command::new(etcd_binary()).arg("--version").output().expect("etcd --version");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let number = text.lines().find_map(|l| l.strip_prefix("etcd Version:")).map(str::trim);
+    let mut parts = number.unwrap_or_default().split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor),
+        _ => panic!("cannot read the version of {}: {text}", etcd_binary()),
+    }
+}
+
 /// Whether the tests run etcd 3.3 (`ETCD_WARDEN_TEST_ETCD=3.3.25`): no learners, no
 /// `--logger`.
 pub fn etcd_is_3_3() -> bool {

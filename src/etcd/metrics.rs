@@ -1,0 +1,59 @@
+//! What etcd 3.3's Status call does not say, read from its `/metrics` page: the bytes
+//! of the database in use (`etcd_mvcc_db_total_size_in_use_in_bytes`, in Status from
+//! 3.4 on). Without it, a 3.3 member's fragmentation would be unknown and it would
+//! never be defragmented.
+
+use std::time::Duration;
+
+use super::tls::ClientTls;
+
+/// The gauge of the bytes in use.
+const IN_USE: &str = "etcd_mvcc_db_total_size_in_use_in_bytes";
+
+/// The value of the gauge `name` (without labels) in a Prometheus text page.
+pub(super) fn gauge(page: &str, name: &str) -> Option<f64> {
+    page.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
+        rest.split_whitespace().next()?.parse::<f64>().ok().filter(|v| v.is_finite())
+    })
+}
+
+/// The bytes in use of the member at `endpoint`, from its `/metrics` page; none when
+/// the page cannot be read or lacks the gauge.
+pub(super) async fn in_use_bytes(endpoint: &str, tls: Option<&ClientTls>, timeout: Duration) -> Option<i64> {
+    let page = page(endpoint, tls, timeout)
+        .await
+        .map_err(|e| tracing::debug!(endpoint, error = %e, "no /metrics"))
+        .ok()?;
+    // A byte count: far below 2^53, so the float is exact.
+    #[allow(clippy::cast_possible_truncation)]
+    gauge(&page, IN_USE).map(|v| v as i64)
+}
+
+async fn page(endpoint: &str, tls: Option<&ClientTls>, timeout: Duration) -> Result<String, reqwest::Error> {
+    let mut builder = reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none());
+    if let Some(tls) = tls.filter(|_| endpoint.starts_with("https://")) {
+        builder = tls.apply(builder)?;
+    }
+    let url = format!("{}/metrics", endpoint.trim_end_matches('/'));
+    builder.build()?.get(url).send().await?.error_for_status()?.text().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gauge_is_read_by_its_exact_name_in_any_number_format() {
+        let page = "# HELP etcd_mvcc_db_total_size_in_use_in_bytes Total size\n\
+                    # TYPE etcd_mvcc_db_total_size_in_use_in_bytes gauge\n\
+                    etcd_mvcc_db_total_size_in_use_in_bytes_other 7\n\
+                    etcd_mvcc_db_total_size_in_use_in_bytes 16384\n\
+                    etcd_server_quota_backend_bytes 2.147483648e+09\n";
+        assert_eq!(gauge(page, IN_USE), Some(16384.0));
+        assert_eq!(gauge(page, "etcd_server_quota_backend_bytes"), Some(2_147_483_648.0));
+        assert_eq!(gauge(page, "etcd_missing"), None);
+        assert_eq!(gauge("etcd_mvcc_db_total_size_in_use_in_bytes NaN\n", IN_USE), None);
+        assert_eq!(gauge("etcd_mvcc_db_total_size_in_use_in_bytes x\n", IN_USE), None);
+    }
+}
