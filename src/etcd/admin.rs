@@ -56,10 +56,17 @@ impl EtcdAdmin {
         let mut errors = status.errors().to_vec();
         if before_3_4(status.version()) {
             // etcd 3.3's Status has neither: the in-use bytes are on its metrics page,
-            // the alarms in the alarm list, written as 3.4's Status writes them.
+            // the alarms in the alarm list, written as 3.4's Status writes them. The
+            // alarm list goes through raft: only asked while the member has a leader,
+            // and a failure leaves the alarms unknown, never the member unanswered.
             in_use =
                 super::metrics::in_use_bytes(endpoint, self.tls.as_ref(), REQUEST_TIMEOUT).await.unwrap_or(0);
-            errors = self.alarm_errors(&mut client, endpoint).await?;
+            if status.leader() != 0 {
+                match self.alarm_errors(&mut client, endpoint).await {
+                    Ok(alarms) => errors = alarms,
+                    Err(error) => tracing::debug!(endpoint, %error, "no alarm list"),
+                }
+            }
         }
         Ok(EndpointStatus {
             id: MemberId(id),
