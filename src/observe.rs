@@ -40,17 +40,22 @@ pub async fn observe<P: Platform>(
     sources.sort_by_key(|(pod, leader)| (!leader, *pod));
     let mut member_list = None;
     let mut member_list_from = None;
+    let mut cluster_version = None;
     for (pod, _) in sources {
         let Some(task) = tasks.task(pod) else { continue };
         if let Ok(list) = admin.member_list(&task.client_url).await {
             member_list = Some(list);
             member_list_from = Some(pod);
+            cluster_version = admin.cluster_version(&task.client_url).await.ok();
             break;
         }
     }
     let tasks_pods: Vec<PodName> = tasks.tasks.iter().map(|t| t.pod).collect();
     let answered = endpoints.values().filter_map(|r| r.as_ref().ok());
-    let capabilities = platform.capabilities().with_member_versions(answered);
+    let capabilities = platform
+        .capabilities()
+        .with_member_versions(answered)
+        .with_cluster_version(cluster_version.as_deref());
     Ok(Observed {
         at,
         platform: tasks,

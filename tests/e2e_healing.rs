@@ -279,3 +279,32 @@ fn plan_shows_the_next_steps_and_their_rules_and_changes_nothing() {
     assert!(h.status("fresh").is_none(), "plan -f applied nothing");
     assert!(!h.state_dir().join("clusters").join("fresh").exists(), "plan -f wrote nothing");
 }
+
+/// Two of five members lost with their data at once: quorum holds (3 of 5), and both
+/// are replaced, one at a time. etcd refuses a member add while any voter is
+/// disconnected, so the second lost member must leave the membership before the first
+/// replacement's add.
+#[test]
+fn two_of_five_members_lost_at_once_are_both_replaced() {
+    let h = Harness::start();
+    h.apply("c.yaml", &local_manifest("kubernetes", 5, "    agentLostAfter: 1s\n"));
+    let before = h.wait_healthy("kubernetes", 5, BOOT);
+    put_keys(&endpoints(&before), "k", 200);
+    for pod in ["etcd-3", "etcd-4"] {
+        signal(pid_of(&before, pod), Signal::SIGKILL);
+        std::fs::remove_dir_all(data_dir_of(&before, pod)).expect("delete the data directory");
+    }
+    h.wait_status("kubernetes", "both seen lost", HEAL, |s| {
+        ["etcd-3", "etcd-4"].iter().all(|p| member(s, p)["task"]["agentLost"] == true)
+    });
+    let after = h.wait_status("kubernetes", "five healthy voters", Duration::from_secs(180), |s| {
+        s["phase"] == "Healthy"
+            && support::healthy_members(s) == 5
+            && s["members"].as_array().is_some_and(|m| m.iter().all(|m| m["role"] != "learner"))
+    });
+    for pod in ["etcd-3", "etcd-4"] {
+        assert_ne!(member(&after, pod)["id"], member(&before, pod)["id"], "{pod} has a new member");
+    }
+    support::wait_member_lists_agree(&endpoints(&after), 5, HEAL);
+    assert_keys(&endpoints(&after), "k", 200);
+}

@@ -10,8 +10,8 @@ use std::process::Stdio;
 
 use crate::manifest::DesiredCluster;
 
-/// The first etcd minor version (3.x) whose etcdctl no longer reads snapshot files.
-const ETCDUTL_FROM_MINOR: u32 = 6;
+/// The first etcd version whose etcdctl no longer reads snapshot files.
+const ETCDUTL_FROM: (u32, u32) = (3, 6);
 
 /// Which of the two programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,14 +26,9 @@ impl ToolKind {
     /// The kind for the etcdctl that printed `version` (`etcdctl version: 3.4.23`): an
     /// unreadable version keeps etcdctl, which then says what it cannot do.
     pub fn for_etcdctl_version(version: &str) -> Self {
-        let number = version.lines().find_map(|l| l.trim().strip_prefix("etcdctl version:")).map(str::trim);
-        let mut parts = number.unwrap_or_default().split('.').map(str::parse::<u32>);
-        match (parts.next(), parts.next()) {
-            (Some(Ok(major)), Some(Ok(minor)))
-                if major > 3 || (major == 3 && minor >= ETCDUTL_FROM_MINOR) =>
-            {
-                Self::Etcdutl
-            }
+        let number = version.lines().find_map(|l| l.trim().strip_prefix("etcdctl version:"));
+        match number.and_then(crate::model::etcd::major_minor) {
+            Some(v) if v >= ETCDUTL_FROM => Self::Etcdutl,
             _ => Self::Etcdctl,
         }
     }

@@ -5,9 +5,9 @@ use std::time::Duration;
 use etcd_client::Client;
 
 use super::tls::{ClientTls, connect_options};
-use super::{EtcdApi, EtcdCall, EtcdError};
+use super::{EtcdApi, EtcdCall, EtcdError, EtcdErrorKind};
 use crate::domain::MemberId;
-use crate::model::etcd::{EndpointStatus, ListedMember};
+use crate::model::etcd::{EndpointStatus, ListedMember, major_minor};
 
 /// How long one request to one member may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
@@ -60,7 +60,7 @@ impl EtcdAdmin {
             // alarm list goes through raft: only asked while the member has a leader,
             // and a failure leaves the alarms unknown, never the member unanswered.
             in_use =
-                super::metrics::in_use_bytes(endpoint, self.tls.as_ref(), REQUEST_TIMEOUT).await.unwrap_or(0);
+                super::http::in_use_bytes(endpoint, self.tls.as_ref(), REQUEST_TIMEOUT).await.unwrap_or(0);
             if status.leader() != 0 {
                 match self.alarm_errors(&mut client, endpoint).await {
                     Ok(alarms) => errors = alarms,
@@ -109,8 +109,22 @@ impl EtcdAdmin {
     /// # Errors
     /// When the cluster refuses (etcd 3.4 answers "unhealthy cluster" for a few
     /// seconds after a peer reconnects: callers retry with backoff).
+    ///
+    /// etcd 3.3 does not know learners and adds a voter instead: that answer is an
+    /// `Unsupported` error (the voter stays listed, unstarted, under the slot's peer
+    /// URL, where the replacement rule finds it). The planner asks for learners only
+    /// where every member runs 3.4 or later, so this is the last guard.
     pub async fn add_learner(&self, endpoint: &str, peer_url: &str) -> Result<MemberId, EtcdError> {
-        self.add(endpoint, peer_url, Some(etcd_client::MemberAddOptions::new().with_is_learner())).await
+        let options = etcd_client::MemberAddOptions::new().with_is_learner();
+        let (id, is_learner) = self.add(endpoint, peer_url, Some(options)).await?;
+        if !is_learner {
+            tracing::warn!(endpoint, peer_url, member = %id, "etcd added a voter when asked for a learner: it runs etcd older than 3.4");
+            return Err(EtcdError::Refused {
+                endpoint: endpoint.to_owned(),
+                kind: EtcdErrorKind::Unsupported,
+            });
+        }
+        Ok(id)
     }
 
     /// Adds a voting member (etcd 3.3 has no learners) and returns its ID.
@@ -118,7 +132,7 @@ impl EtcdAdmin {
     /// # Errors
     /// When the cluster refuses or cannot be reached.
     pub async fn add_voter(&self, endpoint: &str, peer_url: &str) -> Result<MemberId, EtcdError> {
-        self.add(endpoint, peer_url, None).await
+        Ok(self.add(endpoint, peer_url, None).await?.0)
     }
 
     async fn add(
@@ -126,11 +140,12 @@ impl EtcdAdmin {
         endpoint: &str,
         peer_url: &str,
         options: Option<etcd_client::MemberAddOptions>,
-    ) -> Result<MemberId, EtcdError> {
+    ) -> Result<(MemberId, bool), EtcdError> {
         let mut client = self.connect_for(endpoint, MEMBERSHIP_TIMEOUT).await?;
         let response =
             bounded_for(endpoint, MEMBERSHIP_TIMEOUT, client.member_add([peer_url], options)).await?;
-        Ok(MemberId(response.member().map(|m| m.id()).unwrap_or_default()))
+        let added = response.member();
+        Ok((MemberId(added.map(|m| m.id()).unwrap_or_default()), added.is_some_and(|m| m.is_learner())))
     }
 
     /// Removes a member.
@@ -293,6 +308,14 @@ impl EtcdApi for EtcdAdmin {
         Box::pin(EtcdAdmin::member_list(self, endpoint))
     }
 
+    fn cluster_version<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, String> {
+        Box::pin(async move {
+            super::http::cluster_version(endpoint, self.tls.as_ref(), REQUEST_TIMEOUT)
+                .await
+                .map_err(|source| EtcdError::Http { endpoint: endpoint.to_owned(), source })
+        })
+    }
+
     fn add_learner<'a>(&'a self, endpoint: &'a str, peer_url: &'a str) -> EtcdCall<'a, MemberId> {
         Box::pin(EtcdAdmin::add_learner(self, endpoint, peer_url))
     }
@@ -333,8 +356,7 @@ impl EtcdApi for EtcdAdmin {
 /// Whether the member's version (`3.3.25`) is older than 3.4, whose Status lacks the
 /// in-use bytes and the alarms. An unreadable version counts as new.
 fn before_3_4(version: &str) -> bool {
-    let mut parts = version.split('.').map(str::parse::<u32>);
-    matches!((parts.next(), parts.next()), (Some(Ok(3)), Some(Ok(minor))) if minor < 4)
+    major_minor(version).is_some_and(|v| v < (3, 4))
 }
 
 #[cfg(test)]

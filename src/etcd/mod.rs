@@ -8,7 +8,7 @@
 //! retries by kind, never by the text of an error.
 
 mod admin;
-mod metrics;
+mod http;
 mod sample;
 mod tls;
 
@@ -50,6 +50,10 @@ pub enum EtcdErrorKind {
     NoLeader,
     /// "etcdserver: mvcc: database space exceeded": the NOSPACE alarm.
     NoSpace,
+    /// The member's etcd does not know the call (gRPC `Unimplemented`: etcd 3.3 has no
+    /// `MemberPromote`), or ignored what the call asked (3.3 adds a voter when asked
+    /// for a learner). Never worth a retry on the same version.
+    Unsupported,
     /// Anything else.
     Other,
 }
@@ -68,6 +72,7 @@ impl std::fmt::Display for EtcdErrorKind {
             Self::TooManyLearners => "too many learners",
             Self::NoLeader => "no leader",
             Self::NoSpace => "no space",
+            Self::Unsupported => "unsupported by this etcd version",
             Self::Other => "other",
         };
         f.write_str(text)
@@ -104,6 +109,7 @@ pub fn classify(error: &etcd_client::Error) -> EtcdErrorKind {
             match status.code() {
                 tonic::Code::Unavailable => EtcdErrorKind::Unreachable,
                 tonic::Code::DeadlineExceeded => EtcdErrorKind::Timeout,
+                tonic::Code::Unimplemented => EtcdErrorKind::Unsupported,
                 _ => EtcdErrorKind::Other,
             }
         }
@@ -133,7 +139,16 @@ pub enum EtcdError {
         /// The time allowed.
         timeout: Duration,
     },
-    /// A refusal without a client error behind it (from a test fake).
+    /// An HTTP call to the member's client URL failed (`/version`, `/metrics`).
+    #[error("{endpoint}: {source}")]
+    Http {
+        /// The member's client URL.
+        endpoint: String,
+        /// The HTTP client's error.
+        source: reqwest::Error,
+    },
+    /// A refusal without a client error behind it: an answer the adapter refuses (a
+    /// voter where a learner was asked for), or a test fake's.
     #[error("{endpoint}: {kind}")]
     Refused {
         /// The member's client URL.
@@ -154,6 +169,9 @@ impl EtcdError {
         match self {
             Self::Call { kind, .. } | Self::Refused { kind, .. } => *kind,
             Self::Timeout { .. } => EtcdErrorKind::Timeout,
+            Self::Http { source, .. } if source.is_timeout() => EtcdErrorKind::Timeout,
+            Self::Http { source, .. } if source.is_connect() => EtcdErrorKind::Unreachable,
+            Self::Http { .. } => EtcdErrorKind::Other,
         }
     }
 }
@@ -170,6 +188,9 @@ pub trait EtcdApi: Send + Sync {
     }
     /// The member's own status (`etcdctl endpoint status`).
     fn status<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, EndpointStatus>;
+    /// The cluster's version as the member at `endpoint` knows it (`3.4.0`): the
+    /// lowest its members run, once the leader has decided it.
+    fn cluster_version<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, String>;
     /// The member list as the member at `endpoint` knows it.
     fn member_list<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, Vec<ListedMember>>;
     /// Adds a member with `peer_url` as a learner; returns its ID.

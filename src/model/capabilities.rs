@@ -99,6 +99,16 @@ impl Capabilities {
         self.learners = self.learners && versions.into_iter().all(EndpointStatus::knows_learners);
         self
     }
+
+    /// Learners only while the cluster's version (`3.4.0`: the lowest its members run,
+    /// as the leader decided it, counting members that do not answer) is 3.4 or later.
+    /// Unknown or `not_decided` (right after a start): the members' versions decide.
+    pub fn with_cluster_version(mut self, version: Option<&str>) -> Self {
+        if let Some(decided) = version.and_then(super::etcd::major_minor) {
+            self.learners = self.learners && decided >= super::etcd::LEARNERS_FROM;
+        }
+        self
+    }
 }
 
 impl Default for Capabilities {
@@ -137,5 +147,22 @@ mod tests {
         }
         assert!(Capabilities::LOCAL.with_member_versions(&[]).learners, "no answer: the platform's word");
         assert!(!Capabilities::DCOS.with_member_versions(&all_new).learners, "never more than the platform");
+    }
+
+    #[test]
+    fn a_cluster_version_below_3_4_turns_learners_off_even_when_every_answer_is_newer() {
+        // A 3.3 member that does not answer keeps the cluster at 3.3: etcd raises the
+        // cluster's version only once every member runs the newer one.
+        let answering = [member("3.4.23"), member("3.4.23")];
+        let local = Capabilities::LOCAL.with_member_versions(&answering);
+        assert!(!local.with_cluster_version(Some("3.3.0")).learners);
+        assert!(local.with_cluster_version(Some("3.4.0")).learners);
+        assert!(local.with_cluster_version(Some("3.5.0")).learners);
+        // Not decided yet (right after a start) or not read: the members' versions decide.
+        assert!(local.with_cluster_version(Some("not_decided")).learners);
+        assert!(local.with_cluster_version(None).learners);
+        let mixed = Capabilities::LOCAL.with_member_versions(&[member("3.3.25"), member("3.4.23")]);
+        assert!(!mixed.with_cluster_version(Some("3.4.0")).learners, "a 3.3 answer is enough");
+        assert!(!Capabilities::DCOS.with_cluster_version(Some("3.5.0")).learners);
     }
 }

@@ -72,11 +72,7 @@ impl EndpointStatus {
     /// Whether its version is 3.4 or later: it knows learners. An unreadable version
     /// does not.
     pub fn knows_learners(&self) -> bool {
-        let mut parts = self.version.split('.').map(str::parse::<u32>);
-        match (parts.next(), parts.next()) {
-            (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= (3, 4),
-            _ => false,
-        }
+        major_minor(&self.version).is_some_and(|v| v >= LEARNERS_FROM)
     }
 
     /// A healthy voting member: it counts towards the quorum.
@@ -88,6 +84,19 @@ impl EndpointStatus {
 /// A byte count for people: `120.5 MiB`.
 pub fn human_bytes(bytes: i64) -> String {
     bytesize::ByteSize::b(u64::try_from(bytes).unwrap_or_default()).display().iec().to_string()
+}
+
+/// The first etcd version with learners.
+pub const LEARNERS_FROM: (u32, u32) = (3, 4);
+
+/// The major and minor numbers of an etcd version (`3.4.23`, `3.4.0`); none when it
+/// does not start with two numbers.
+pub fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.trim().split('.').map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => Some((major, minor)),
+        _ => None,
+    }
 }
 
 /// An etcd alarm a member reports.

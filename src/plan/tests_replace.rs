@@ -75,6 +75,59 @@ fn without_learners_a_voting_member_is_added_only_while_a_quorum_holds_with_it_t
 }
 
 #[test]
+fn without_learners_a_voter_is_added_only_once_every_other_voter_answers() {
+    // Five members, etcd 3.3: etcd-4 lost and removed, etcd-3 silent. A quorum holds
+    // with the new voter counted down (3 of 5), but etcd refuses a voter add while a
+    // voter is disconnected: the add waits for etcd-3, saying so.
+    let d = desired(MemberCount::Five);
+    let now = at(600);
+    let mut w = world(5).replacing(4, 0, None).lost(4, t0()).removed(4).silent(3);
+    w.task(4).task = TaskState::NotLaunched;
+    w.observed.capabilities.learners = false;
+    let plan = w.plan(&d, now);
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    let wait = plan.decisions.iter().find(|x| x.message.contains("once every voter answers"));
+    let wait = wait.unwrap_or_else(|| panic!("a wait for the voters: {plan:#?}"));
+    assert_eq!((wait.rule, &wait.outcome), (Rule::ReplaceLostMember, &Outcome::Wait { until: None }));
+    assert!(wait.message.contains("etcd-4") && wait.message.contains("3 of 4"), "{}", wait.message);
+    // etcd-3 answers again: the voter is added.
+    let back = world(5).replacing(4, 0, None).lost(4, t0()).removed(4);
+    let mut back = back;
+    back.task(4).task = TaskState::NotLaunched;
+    back.observed.capabilities.learners = false;
+    let (step, _) = only_step(&back.plan(&d, now));
+    assert!(matches!(step, Step::AddMember { pod: p, .. } if p == pod(4)), "{step:?}");
+}
+
+#[test]
+fn a_second_lost_member_leaves_the_membership_before_the_first_replacements_add() {
+    // Five members, etcd-3 and etcd-4 lost with their data; etcd-3's replacement has
+    // removed its old member. etcd refuses any member add while a voter is
+    // disconnected, so etcd-4's member is removed next (3 of 4 voters answer: the
+    // quorum holds without it), then etcd-3's learner is added.
+    let d = desired(MemberCount::Five);
+    let now = at(600);
+    let mut w = world(5).replacing(3, 0, None).lost(3, t0()).removed(3).lost(4, t0());
+    w.task(3).task = TaskState::NotLaunched;
+    let (step, rule) = only_step(&w.plan(&d, now));
+    assert_eq!(rule, Rule::ReplaceLostMember);
+    assert!(
+        matches!(step, Step::RemoveMember { pod: Some(p), id, .. } if p == pod(4) && id == MemberId(104)),
+        "{step:?}"
+    );
+    let mut w = w.removed(4);
+    let (step, _) = only_step(&w.plan(&d, now));
+    assert!(matches!(step, Step::AddLearner { pod: p, .. } if p == pod(3)), "{step:?}");
+    // etcd-4 merely silent, inside its window: waited for, never removed.
+    w = world(5).replacing(3, 0, None).lost(3, t0()).removed(3).silent(4);
+    w.task(3).task = TaskState::NotLaunched;
+    w.history.seen.unanswered_since.insert(pod(4), at(590));
+    let plan = w.plan(&d, now);
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    assert!(plan.decisions.iter().any(|x| x.message.contains("etcd-4 does not answer")), "{plan:#?}");
+}
+
+#[test]
 fn each_replacement_step_follows_from_what_is_observed() {
     let d = three();
     let now = at(600);

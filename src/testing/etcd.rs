@@ -118,6 +118,17 @@ impl EtcdApi for FakeEtcd {
         })
     }
 
+    /// The lowest `major.minor` its answering members run, as the leader decides it.
+    fn cluster_version<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, String> {
+        Box::pin(async move {
+            self.call("cluster_version", endpoint, "")?;
+            let state = lock(&self.state);
+            let lowest =
+                state.statuses.values().filter_map(|s| crate::model::etcd::major_minor(&s.version)).min();
+            Ok(lowest.map_or_else(|| "not_decided".to_owned(), |(major, minor)| format!("{major}.{minor}.0")))
+        })
+    }
+
     fn member_list<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, Vec<ListedMember>> {
         Box::pin(async move {
             self.call("member_list", endpoint, "")?;

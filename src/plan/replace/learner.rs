@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use super::{CATCH_UP_POLL, MAX_LAUNCH_BACKOFF_SECS, PROMOTE_AT, Pass, Slot};
+use super::{CATCH_UP_POLL, Due, MAX_LAUNCH_BACKOFF_SECS, PROMOTE_AT, Pass, Slot};
 use crate::model::History;
 use crate::model::etcd::ListedMember;
 use crate::model::platform::TaskState;
@@ -14,6 +14,9 @@ pub(super) fn add_learner(pass: &Pass, slot: &Slot) -> Decision {
     if pass.list.iter().any(|m| m.is_learner) {
         let message = format!("{}; another learner is still catching up: one new member at a time", slot.why);
         return Decision::wait(slot.rule, None, message);
+    }
+    if let Some(blocked) = disconnected_voter(pass, slot) {
+        return blocked;
     }
     let (pod, peer_url, via) = (slot.pod, slot.peer_url.clone(), pass.add_via());
     if pass.observed.capabilities.learners {
@@ -30,6 +33,40 @@ pub(super) fn add_learner(pass: &Pass, slot: &Slot) -> Decision {
         return Decision::refuse(slot.rule, message);
     }
     slot.act(Step::AddMember { pod, peer_url, via })
+}
+
+/// etcd's strict reconfiguration check refuses any member add, learner or voter
+/// ("unhealthy cluster"), while a voter is disconnected. A disconnected voter whose own
+/// slot is due for replacement now (its data gone, or its window passed) leaves the
+/// membership first, while a quorum holds without it: its slot's replacement comes
+/// next and finds it removed. Any other disconnected voter is waited for, saying why.
+fn disconnected_voter(pass: &Pass, slot: &Slot) -> Option<Decision> {
+    let answers =
+        |id| pass.observed.endpoints.values().any(|r| r.as_ref().is_ok_and(|s| s.id == id && s.is_healthy()));
+    let silent: Vec<&ListedMember> = pass.list.iter().filter(|m| !m.is_learner && !answers(m.id)).collect();
+    let first = silent.first()?;
+    let lost = silent.iter().find_map(|m| {
+        let other = pass.members.slot_of(m.id).filter(|p| *p != slot.pod)?;
+        matches!(pass.due(other), Some(Due::Now { .. })).then_some((other, *m))
+    });
+    if let Some((other, member)) = lost
+        && pass.quorum.holds_without(pass.observed, member.id)
+    {
+        let message = format!(
+            "{}; {other} is lost too and its member {} does not answer: it leaves the membership first, since etcd refuses a member add while a voter is disconnected",
+            slot.why, member.id
+        );
+        let step = Step::RemoveMember { pod: Some(other), id: member.id, via: pass.via() };
+        return Some(Decision::act(slot.rule, step, message));
+    }
+    let who =
+        pass.members.slot_of(first.id).map_or_else(|| format!("member {}", first.id), |p| p.to_string());
+    let (voting, healthy) = pass.observed.voters_of(pass.list);
+    let message = format!(
+        "{}; {} joins once every voter answers: etcd refuses a member add while one is disconnected ({who} does not answer; {healthy} of {voting} voters do)",
+        slot.why, slot.pod
+    );
+    Some(Decision::wait(slot.rule, None, message))
 }
 
 /// The learner of the slot exists: rejoin it when it runs but never answers, launch it

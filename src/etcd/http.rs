@@ -1,7 +1,10 @@
-//! What etcd 3.3's Status call does not say, read from its `/metrics` page: the bytes
-//! of the database in use (`etcd_mvcc_db_total_size_in_use_in_bytes`, in Status from
-//! 3.4 on). Without it, a 3.3 member's fragmentation would be unknown and it would
-//! never be defragmented.
+//! What etcd says over plain HTTP on its client URL, where gRPC does not say it:
+//! - `/metrics`: the bytes of the database in use
+//!   (`etcd_mvcc_db_total_size_in_use_in_bytes`), missing from etcd 3.3's Status (in it
+//!   from 3.4 on). Without it, a 3.3 member's fragmentation would be unknown and it
+//!   would never be defragmented.
+//! - `/version`: the cluster's version (`etcdcluster`), which the leader raises only
+//!   once every member runs the newer version. Learners need it at 3.4 or later.
 
 use std::time::Duration;
 
@@ -30,13 +33,37 @@ pub(super) async fn in_use_bytes(endpoint: &str, tls: Option<&ClientTls>, timeou
     gauge(&page, IN_USE).map(|v| v as i64)
 }
 
+/// The cluster's version as the member at `endpoint` knows it (`3.4.0`; `not_decided`
+/// right after a start).
+pub(super) async fn cluster_version(
+    endpoint: &str,
+    tls: Option<&ClientTls>,
+    timeout: Duration,
+) -> Result<String, reqwest::Error> {
+    #[derive(serde::Deserialize)]
+    struct Versions {
+        etcdcluster: String,
+    }
+    let versions: Versions = get(endpoint, "version", tls, timeout).await?.json().await?;
+    Ok(versions.etcdcluster)
+}
+
 async fn page(endpoint: &str, tls: Option<&ClientTls>, timeout: Duration) -> Result<String, reqwest::Error> {
+    get(endpoint, "metrics", tls, timeout).await?.text().await
+}
+
+async fn get(
+    endpoint: &str,
+    path: &str,
+    tls: Option<&ClientTls>,
+    timeout: Duration,
+) -> Result<reqwest::Response, reqwest::Error> {
     let mut builder = reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none());
     if let Some(tls) = tls.filter(|_| endpoint.starts_with("https://")) {
         builder = tls.apply(builder)?;
     }
-    let url = format!("{}/metrics", endpoint.trim_end_matches('/'));
-    builder.build()?.get(url).send().await?.error_for_status()?.text().await
+    let url = format!("{}/{path}", endpoint.trim_end_matches('/'));
+    builder.build()?.get(url).send().await?.error_for_status()
 }
 
 #[cfg(test)]
