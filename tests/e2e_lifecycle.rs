@@ -106,6 +106,20 @@ fn five_members_bootstrap_as_voters_under_one_leader_and_serve() {
     support::wait_member_lists_agree(&endpoints(&status), 5, BOOT);
     put_keys(&endpoints(&status), "five", 50);
     assert_keys(&endpoints(&status), "five", 50);
+    // The flags the local platform launches etcd with are current for this version:
+    // no member logs a deprecated or unknown flag.
+    let logs = h.state_dir().join("clusters/kubernetes/platform/logs");
+    for pod in ["etcd-0", "etcd-1", "etcd-2", "etcd-3", "etcd-4"] {
+        let log = std::fs::read_to_string(logs.join(format!("{pod}.log"))).expect("member log");
+        assert!(log.lines().count() > 10, "{pod} logged its start: {log}");
+        let flagged: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.to_lowercase().contains("deprecated") || l.contains("flag provided but not defined")
+            })
+            .collect();
+        assert!(flagged.is_empty(), "{pod} on etcd {:?}: {flagged:#?}", support::etcd_version());
+    }
 }
 
 #[test]

@@ -112,7 +112,11 @@ fn a_member_whose_wal_is_corrupted_is_restarted_a_bounded_number_of_times_then_r
     );
     let quoted = h.events("kubernetes").iter().any(|e| {
         e["reason"] == "RestartInPlace"
-            && e["message"].as_str().is_some_and(|m| m.contains("(restart 2 of 3)") && m.contains(" fatal "))
+            && e["message"].as_str().is_some_and(|m| {
+                // etcd's last words: a fatal record (3.3, 3.4), or a Go panic (3.5
+                // repairs the WAL, then panics), never only the stack after it.
+                m.contains("(restart 2 of 3)") && (m.contains(" fatal ") || m.contains("panic: "))
+            })
     });
     assert!(quoted, "the second restart's event quotes the member's log: {:#?}", h.events("kubernetes"));
     assert_eq!(succeeded(&h, support::add_step()), 1);
@@ -268,6 +272,10 @@ fn a_controller_killed_after_choosing_the_restore_source_reuses_that_source() {
 /// data it holds (here it misses the 50 writes made after it stopped).
 #[test]
 fn a_learner_as_the_only_survivor_loses_to_a_newer_backup() {
+    if support::etcd_is_3_3() {
+        println!("skipped: etcd 3.3 has no learners");
+        return;
+    }
     let _serial = serial();
     let mut h = Harness::start();
     h.kill_daemon();

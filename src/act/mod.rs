@@ -190,8 +190,8 @@ pub async fn readable_log_tail<P: Platform>(
     platform: &P,
     pod: PodName,
 ) -> Result<Vec<String>, PlatformError> {
-    let lines = platform.log_tail(pod, LOG_LINES).await?;
-    Ok(lines.iter().map(|l| crate::event::readable_log_line(l)).collect())
+    let lines = platform.log_tail(pod, LOG_SCAN).await?;
+    Ok(crate::event::readable_log_tail(&lines, LOG_LINES))
 }
 
 async fn take<P: Platform>(
@@ -334,6 +334,9 @@ pub(crate) fn io(what: String) -> impl FnOnce(std::io::Error) -> ActError {
 
 /// How many of a member's last log lines status and events quote.
 pub const LOG_LINES: usize = 5;
+/// How many of a member's last log lines are read to find [`LOG_LINES`] that say
+/// something: a Go crash's stack runs to a hundred lines and more.
+const LOG_SCAN: usize = 400;
 
 /// The environment variable of the crash-test hook: the name of a step after which
 /// the process kills itself with SIGKILL, as if the machine died right then. Tests

@@ -189,9 +189,8 @@ async fn log_tail(log: &Path) -> Vec<String> {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(_) => return Vec::new(),
     };
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let start = lines.len().saturating_sub(LOG_LINES);
-    lines[start..].iter().map(|l| crate::event::readable_log_line(l)).collect()
+    let lines: Vec<&str> = text.lines().collect();
+    crate::event::readable_log_tail(&lines, LOG_LINES)
 }
 
 #[cfg(test)]
