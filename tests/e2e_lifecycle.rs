@@ -128,6 +128,12 @@ fn single_member_bootstraps_and_a_killed_member_restarts_in_place() {
     h.apply("c.yaml", &local_manifest("single", 1, ""));
     let before = h.wait_healthy("single", 1, BOOT);
     put_keys(&endpoints(&before), "k", 100);
+    if support::etcd_is_3_3() {
+        // etcd 3.3 acknowledges a single member's write before its WAL holds it, and
+        // loses it on a crash (etcd-io/etcd#14370, fixed in 3.4.21 and 3.5.5 only):
+        // one more write, not counted, is acknowledged only once the 100 are on disk.
+        put_keys(&endpoints(&before), "barrier", 1);
+    }
     let pid = pids(&before)[0];
     kill9(pid);
     let after = h.wait_status("single", "a new process, healthy", HEAL, |s| {
