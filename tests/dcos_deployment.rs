@@ -101,20 +101,84 @@ fn the_apps_manifest_reads_the_files_the_app_mounts() {
     }
 }
 
+/// Runs the script with `dcos` standing for the DC/OS CLI: it records every call and
+/// answers `task exec ... cat FILE` with the file's name. Returns the calls, one per line.
+fn run_script(env: &[(&str, &str)]) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let calls = dir.path().join("calls");
+    let dcos = dir.path().join("dcos");
+    let fake = format!(
+        "#!/bin/sh\necho \"$*\" >> {calls}\nif [ \"$1 $2\" = \"task exec\" ]; then echo \"$5\"; fi\n",
+        calls = calls.display()
+    );
+    std::fs::write(&dcos, fake).expect("write dcos");
+    std::fs::set_permissions(&dcos, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "ca").expect("ca");
+    let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").expect("PATH"));
+    let out = std::process::Command::new("sh")
+        .arg(file("service-account.sh"))
+        .env("PATH", path)
+        .env("DCOS_CA_FILE", &ca)
+        .env("AWS_ACCESS_KEY_ID", "id")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the script");
+    assert!(out.status.success(), "the script failed: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(calls).expect("calls").lines().map(str::to_owned).collect()
+}
+
+fn grants(calls: &[String]) -> Vec<String> {
+    calls
+        .iter()
+        .filter_map(|c| c.strip_prefix("security org users grant etcd-warden "))
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn the_script_creates_every_secret_the_app_reads_and_grants_the_three_permissions() {
-    let script = std::fs::read_to_string(file("service-account.sh")).expect("the script");
+    let calls = run_script(&[("SERVICE", "kubernetes")]);
     let app = app();
     for (name, secret) in app["secrets"].as_object().expect("secrets") {
         let source = secret["source"].as_str().expect("a source");
-        assert!(script.contains(&format!(" {source}\n")), "{name}: {source} is created by the script");
+        assert!(
+            calls.iter().any(|c| c.starts_with("security secrets") && c.ends_with(&format!(" {source}"))),
+            "{name}: {source} is created by the script: {calls:#?}"
+        );
     }
-    for permission in [
-        "dcos:adminrouter:service:$SERVICE\" full",
-        "dcos:adminrouter:ops:mesos full",
-        "dcos:adminrouter:package full",
-    ] {
-        assert!(script.contains(permission), "grants {permission}");
+    // Admin Router's paths, then Marathon's: Cosmos forwards the caller's token.
+    assert_eq!(
+        grants(&calls),
+        [
+            "dcos:adminrouter:service:kubernetes full",
+            "dcos:adminrouter:ops:mesos full",
+            "dcos:adminrouter:package full",
+            "dcos:service:marathon:marathon:services:/kubernetes read",
+            "dcos:service:marathon:marathon:services:/kubernetes update",
+        ]
+    );
+    assert!(calls.contains(&"task exec kubernetes__etcd-0-peer cat ca-crt.pem".to_owned()), "{calls:#?}");
+}
+
+#[test]
+fn for_a_foldered_2x_service_the_script_names_its_task_as_the_sdk_does_and_grants_the_mke_service() {
+    let calls = run_script(&[("SERVICE", "/prod/k8s"), ("MKE", "kubernetes")]);
+    assert_eq!(
+        grants(&calls),
+        [
+            "dcos:adminrouter:service:prod/k8s full",
+            "dcos:adminrouter:ops:mesos full",
+            "dcos:adminrouter:package full",
+            "dcos:service:marathon:marathon:services:/prod/k8s read",
+            "dcos:service:marathon:marathon:services:/prod/k8s update",
+            "dcos:adminrouter:service:kubernetes full",
+        ]
+    );
+    // The SDK's task ID writes a folder's `/` as `.`.
+    for file in ["ca-crt.pem", "etcd-crt.pem", "etcd-key.pem"] {
+        assert!(calls.contains(&format!("task exec prod.k8s__etcd-0-peer cat {file}")), "{calls:#?}");
     }
-    assert_eq!(script.matches("dcos security org users grant").count(), 3, "exactly three permissions");
 }

@@ -4,8 +4,11 @@
 # permissions the controller needs. DC/OS Enterprise CLI (`dcos security`), run by
 # a superuser against a cluster set up with `dcos cluster setup`.
 #
-# Usage: SERVICE=kubernetes ./service-account.sh
+# Usage: SERVICE=kubernetes ./service-account.sh              (the `kubernetes` 1.x package)
+#        SERVICE=prod/k8s MKE=kubernetes ./service-account.sh   (`kubernetes-cluster` 2.x)
 #   SERVICE  the DC/OS Kubernetes service name, folders allowed (prod/kubernetes)
+#   MKE      on the 2.x line, the Mesosphere Kubernetes Engine's service name (normally
+#            kubernetes): Cosmos forwards describe and update to it with our token
 #   STRICT   set to 1 on a cluster in strict security mode
 #   DCOS_CA_FILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY  see step 4
 set -eu
@@ -39,17 +42,29 @@ dcos security org users grant "$ACCOUNT" dcos:adminrouter:ops:mesos full
 #    reference's name for the package API. Check it on a real cluster (a 403 on
 #    describe means it is missing or insufficient).
 dcos security org users grant "$ACCOUNT" dcos:adminrouter:package full
+#    Cosmos forwards the caller's token to Marathon: describe reads the service's app,
+#    update changes it (dcos/cosmos ServiceClient, ServiceDescribeHandler,
+#    ServiceUpdateHandler; docs/dcos.md "Permissions").
+dcos security org users grant "$ACCOUNT" "dcos:service:marathon:marathon:services:/$SERVICE" read
+dcos security org users grant "$ACCOUNT" "dcos:service:marathon:marathon:services:/$SERVICE" update
+#    On the 2.x line Cosmos forwards describe and update to the MKE service, through
+#    Admin Router, again with our token (dcos/cosmos CustomPackageManagerRouter).
+if [ -n "${MKE:-}" ]; then
+  dcos security org users grant "$ACCOUNT" "dcos:adminrouter:service:${MKE#/}" full
+fi
 
 # 4. The files the app mounts (etcd-warden.marathon.json, "secrets"):
 #    the DC/OS CA, as `dcos cluster setup` saved it (never fetched and trusted on the
 #    fly, dcos-api.md §1.4);
 dcos security secrets create -f "${DCOS_CA_FILE:?set DCOS_CA_FILE to the cluster CA bundle}" etcd-warden/dcos-ca
 #    the etcd client certificate of the package, from the sandbox of an etcd task
-#    (the seed's troubleshooting runbook: ca-crt.pem, etcd-crt.pem, etcd-key.pem; the
-#    task is named as the runbook names it, `<SERVICE_NAME>__etcd-0-peer`; with a
-#    folder name, check the task's ID with `dcos task`);
+#    (the seed's troubleshooting runbook: ca-crt.pem, etcd-crt.pem, etcd-key.pem). The
+#    SDK names the task `<service>__etcd-0-peer__<uuid>`, a folder's `/` written as `.`
+#    (prod/kubernetes: prod.kubernetes__etcd-0-peer; dcos-commons CommonIdUtils);
+#    ETCD_TASK names another task.
+TASK_SERVICE="$(printf %s "$SERVICE" | tr / .)"
 for file in ca-crt.pem etcd-crt.pem etcd-key.pem; do
-  dcos task exec "${ETCD_TASK:-${SERVICE}__etcd-0-peer}" cat "$file" > "$WORK/$file"
+  dcos task exec "${ETCD_TASK:-${TASK_SERVICE}__etcd-0-peer}" cat "$file" > "$WORK/$file"
 done
 dcos security secrets create -f "$WORK/ca-crt.pem" etcd-warden/etcd-ca-crt
 dcos security secrets create -f "$WORK/etcd-crt.pem" etcd-warden/etcd-crt
