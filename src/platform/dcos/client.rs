@@ -50,14 +50,14 @@ pub enum DcosError {
         /// Why.
         why: String,
     },
-    /// Admin Router's 403: the account lacks the permission for the path (§1.3). Not
-    /// made, and not retried: it answers the same until the permission is granted.
-    #[error(
-        "{what}: permission denied by Admin Router (403); grant the account the permission for this path (docs/dcos.md, Deploying)"
-    )]
+    /// A 403: the account lacks a permission the call needs (§1.3). Not made, and not
+    /// retried: it answers the same until the permission is granted.
+    #[error("{what}: permission denied (403); the account needs {needs} (docs/dcos.md, Deploying)")]
     Forbidden {
         /// The request.
         what: &'static str,
+        /// The permissions the call needs, as `dcos security org users grant` takes them.
+        needs: String,
     },
     /// Logging in failed.
     #[error(transparent)]
@@ -258,13 +258,35 @@ impl DcosClient {
             // A 401 is Admin Router's `text/html` page too (§9.9): it goes back to `send`
             // for a new token, whatever its content type.
             401 => Ok((status, body)),
-            403 => Err(DcosError::Forbidden { what }),
+            403 => Err(DcosError::Forbidden { what, needs: permissions_for(call.url, &self.service) }),
             // An error page instead of an answer: Admin Router's, not the scheduler's.
             _ if html && status >= 400 => {
                 Err(DcosError::Unreachable { what, why: format!("an HTML error page ({status})") })
             }
             _ => Ok((status, body)),
         }
+    }
+}
+
+/// The permissions a call to `url` needs, for the service `service` (docs/dcos.md,
+/// "Deploying"): Admin Router's for its path, and for Cosmos also Marathon's, since
+/// Cosmos forwards the caller's token to Marathon (and on the 2.x line to the MKE
+/// service).
+pub(super) fn permissions_for(url: &str, service: &str) -> String {
+    let path = reqwest::Url::parse(url).map(|u| u.path().to_owned()).unwrap_or_default();
+    let marathon = format!("dcos:service:marathon:marathon:services:/{service}");
+    if path.starts_with("/cosmos/service/update") {
+        format!(
+            "dcos:adminrouter:package full and {marathon} update (Cosmos updates the service's Marathon app with our token; on kubernetes-cluster 2.x also dcos:adminrouter:service:<MKE service> full)"
+        )
+    } else if path.starts_with("/cosmos/") {
+        format!(
+            "dcos:adminrouter:package full and {marathon} read (Cosmos reads the service's Marathon app with our token; on kubernetes-cluster 2.x also dcos:adminrouter:service:<MKE service> full)"
+        )
+    } else if path.starts_with("/mesos/") {
+        "dcos:adminrouter:ops:mesos full".to_owned()
+    } else {
+        format!("dcos:adminrouter:service:{service} full")
     }
 }
 

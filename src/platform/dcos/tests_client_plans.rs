@@ -193,6 +193,29 @@ async fn admin_routers_403_names_the_missing_permission_and_is_not_retried() {
     b.answer(vec![(403, "text/html", "<html>403 Forbidden</html>".to_owned())]);
     let error = b.client.describe().await.expect_err("403");
     assert!(matches!(error, DcosError::Forbidden { .. }), "{error:?}");
-    assert!(error.to_string().contains("permission"), "{error}");
+    let text = error.to_string();
+    for needed in ["dcos:adminrouter:package full", "dcos:service:marathon:marathon:services:/", " read "] {
+        assert!(text.contains(needed), "{needed:?} missing from: {text}");
+    }
     assert_eq!(b.requests(), [describe(&b.token)], "a refusal is not retried");
+}
+
+#[test]
+fn each_call_names_the_permissions_it_needs() {
+    use super::client::permissions_for;
+    let cases = [
+        ("https://m/service/prod/k8s/v1/pod/etcd-0/status", "dcos:adminrouter:service:prod/k8s full"),
+        ("https://m/service/prod/k8s/v1/pod/etcd-0/replace", "dcos:adminrouter:service:prod/k8s full"),
+        ("https://m/mesos/master/state", "dcos:adminrouter:ops:mesos full"),
+        ("https://m/cosmos/service/describe", "dcos:service:marathon:marathon:services:/prod/k8s read"),
+        ("https://m/cosmos/service/update", "dcos:service:marathon:marathon:services:/prod/k8s update"),
+    ];
+    for (url, needed) in cases {
+        let needs = permissions_for(url, "prod/k8s");
+        assert!(needs.contains(needed), "{url}: {needs}");
+    }
+    assert!(
+        permissions_for("https://m/cosmos/service/update", "k").contains("dcos:adminrouter:package full")
+    );
+    assert!(!permissions_for("https://m/mesos/master/state", "k").contains("marathon"));
 }
