@@ -46,11 +46,7 @@ fn three_members_bootstrap_and_status_follows_the_spec_shape() {
         serde_json::json!({"voting": 3, "healthy": 3, "needed": 2, "faultTolerance": 1})
     );
     let members = status["members"].as_array().expect("members");
-    let version =
-        std::process::Command::new(support::etcd_binary()).arg("--version").output().expect("etcd --version");
-    let version = String::from_utf8_lossy(&version.stdout).into_owned();
-    let installed =
-        version.lines().find_map(|l| l.strip_prefix("etcd Version: ")).expect("a version").to_owned();
+    let installed = support::version_of(&support::etcd_binary());
     let pods: Vec<&str> = members.iter().map(|m| m["pod"].as_str().expect("pod")).collect();
     assert_eq!(pods, ["etcd-0", "etcd-1", "etcd-2"], "members in pod order");
     assert_eq!(members.iter().filter(|m| m["role"] == "leader").count(), 1, "one leader");

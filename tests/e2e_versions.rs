@@ -29,10 +29,7 @@ fn succeeded(h: &Harness, step: &str) -> usize {
 
 /// The version of the PATH's etcd (Debian 12's 3.4.23), the one upgraded to.
 fn path_version() -> String {
-    let out = std::process::Command::new("etcd").arg("--version").output().expect("etcd --version");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let version =
-        text.lines().find_map(|l| l.strip_prefix("etcd Version: ")).expect("a version").trim().to_owned();
+    let version = support::version_of("etcd");
     assert!(version.starts_with("3.4."), "the PATH's etcd is Debian 12's 3.4: {version}");
     version
 }

@@ -346,16 +346,19 @@ pub fn snapshot_tool(rt: &tokio::runtime::Runtime) -> etcd_warden::backup::tool:
     rt.block_on(etcd_warden::backup::tool::SnapshotTool::beside(std::path::Path::new(&etcd_binary())))
 }
 
-/// The (major, minor) version of [`etcd_binary`], from `etcd --version`.
-pub fn etcd_version() -> (u32, u32) {
-    let output = std::process::Command::new(etcd_binary()).arg("--version").output().expect("etcd --version");
+/// The version `binary` says it is (`3.4.23`), from `etcd --version`.
+pub fn version_of(binary: &str) -> String {
+    let output = std::process::Command::new(binary).arg("--version").output().expect("etcd --version");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     let number = text.lines().find_map(|l| l.strip_prefix("etcd Version:")).map(str::trim);
-    let mut parts = number.unwrap_or_default().split('.').map(|p| p.parse::<u32>().ok());
-    match (parts.next().flatten(), parts.next().flatten()) {
-        (Some(major), Some(minor)) => (major, minor),
-        _ => panic!("cannot read the version of {}: {text}", etcd_binary()),
-    }
+    number.unwrap_or_else(|| panic!("cannot read the version of {binary}: {text}")).to_owned()
+}
+
+/// The (major, minor) version of [`etcd_binary`], from `etcd --version`.
+pub fn etcd_version() -> (u32, u32) {
+    let version = version_of(&etcd_binary());
+    etcd_warden::model::etcd::major_minor(&version)
+        .unwrap_or_else(|| panic!("cannot read the version of {}: {version}", etcd_binary()))
 }
 
 /// Whether the tests run etcd 3.3 (`ETCD_WARDEN_TEST_ETCD=3.3.25`): no learners, no
