@@ -8,10 +8,13 @@ use jiff::Timestamp;
 
 use crate::domain::PodName;
 use crate::etcd::EtcdApi;
-use crate::model::{BackupView, KeptAside, Observed};
+use crate::model::{BackupView, KeptAside, Observed, strangers};
 use crate::platform::{Platform, PlatformError};
 
-/// Observes the platform and every member that runs.
+/// Observes the platform and every member that runs. `last_seen` is the etcd cluster
+/// last seen with a quorum (the history's): the answers of any other cluster, a
+/// stranger on a slot's port, are set aside as failures that name it
+/// ([`crate::model::strangers`]).
 ///
 /// # Errors
 /// Only when the platform cannot be observed; unreachable members are part of the
@@ -20,6 +23,7 @@ pub async fn observe<P: Platform>(
     platform: &P,
     admin: &dyn EtcdApi,
     at: Timestamp,
+    last_seen: Option<u64>,
 ) -> Result<Observed, PlatformError> {
     let tasks = platform.observe().await?;
     // Every slot is asked, whatever the platform says of its task: the member ID that
@@ -29,7 +33,10 @@ pub async fn observe<P: Platform>(
         let answer = admin.status(&t.client_url).await.map_err(|e| e.to_string());
         (t.pod, answer)
     });
-    let endpoints: BTreeMap<_, _> = futures::future::join_all(asks).await.into_iter().collect();
+    let mut endpoints: BTreeMap<_, _> = futures::future::join_all(asks).await.into_iter().collect();
+    if let Some(ours) = strangers::our_cluster(&endpoints, last_seen, tasks.tasks.len()) {
+        strangers::set_aside(&mut endpoints, ours);
+    }
     let mut sources: Vec<(PodName, bool)> = endpoints
         .iter()
         .filter_map(|(pod, r)| {

@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
+use support::lone::LoneEtcd;
 use support::{
-    Harness, count_events, data_dir_of, endpoints, local_manifest, member, pid_of, put_keys, signal,
+    Harness, assert_keys, count_events, data_dir_of, endpoints, local_manifest, member, member_list, pid_of,
+    put_keys, signal,
 };
 
 const BOOT: Duration = Duration::from_secs(60);
@@ -323,4 +325,54 @@ fn a_learner_as_the_only_survivor_loses_to_a_newer_backup() {
     );
     assert_eq!(succeeded(&h, "ReadSurvivor"), 0, "a learner is never read as a survivor");
     assert_converged(&h, &[("k", 100), ("after", 50)]);
+}
+
+/// A stranger on a member's port: while etcd-2 is down, another etcd cluster (a second
+/// controller's member, or one started by hand) starts on its client port and answers
+/// there as its own leader. It is never taken for etcd-2: status names it, the
+/// cluster's member list stays its own, nothing is done to the stranger, and once the
+/// port is free again etcd-2 comes back with every key.
+#[test]
+fn a_member_of_another_cluster_on_a_members_port_is_never_taken_for_it() {
+    let _serial = serial();
+    let mut h = Harness::start();
+    h.apply("c.yaml", &local_manifest("kubernetes", 3, ""));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    put_keys(&endpoints(&before), "k", 100);
+    let ours = member_list(&endpoints(&before));
+    // The controller is down while etcd-2 dies and the stranger takes its port: the
+    // controller's first look sees the stranger there.
+    h.kill_daemon();
+    signal(pid_of(&before, "etcd-2"), Signal::SIGKILL);
+    let url = member(&before, "etcd-2")["clientUrl"].as_str().expect("url").to_owned();
+    let port: u16 = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
+    support::wait_for("etcd-2's port free", HEAL, || {
+        std::net::TcpListener::bind(("127.0.0.1", port)).ok().map(drop)
+    });
+    let stranger = LoneEtcd::start_on(&h.dir.path().join("stranger"), port, support::free_port());
+    put_keys(std::slice::from_ref(&stranger.endpoint), "theirs", 10);
+    let theirs = member_list(std::slice::from_ref(&stranger.endpoint));
+    h.start_daemon();
+    let named = h.wait_status("kubernetes", "etcd-2 named as a stranger", HEAL, |s| {
+        member(s, "etcd-2")["error"].as_str().is_some_and(|e| e.contains("another etcd cluster"))
+    });
+    assert_eq!(member(&named, "etcd-2")["healthy"], false, "{named:#}");
+    assert_eq!(support::healthy_members(&named), 2, "{named:#}");
+    // Some passes later, nothing was taken from the stranger nor done to it.
+    let from = support::passes(&h, "kubernetes");
+    support::wait_for("five passes with the stranger there", HEAL, || {
+        (support::passes(&h, "kubernetes") >= from + 5).then_some(())
+    });
+    let status = h.status("kubernetes").expect("status");
+    assert_ne!(status["phase"], "Healthy", "{status:#}");
+    assert_eq!(member_list(std::slice::from_ref(&stranger.endpoint)), theirs, "the stranger is untouched");
+    assert_keys(std::slice::from_ref(&stranger.endpoint), "theirs", 10);
+    assert_keys(std::slice::from_ref(&stranger.endpoint), "k", 0);
+    let listed = member_list(&endpoints(&before)[..2]);
+    assert!(listed.iter().all(|m| !theirs.contains(m)), "no stranger in our list: {listed:?}");
+    assert!(ours.iter().filter(|m| m.1 != "etcd-2").all(|m| listed.contains(m)), "{ours:?} then {listed:?}");
+    drop(stranger);
+    let healed = assert_converged(&h, &[("k", 100)]);
+    let listed = member_list(&endpoints(&healed));
+    assert!(listed.iter().all(|m| !theirs.contains(m)), "{listed:?}");
 }

@@ -7,50 +7,14 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use etcd_client::{Client, CompactionOptions, DeleteOptions};
 use etcd_warden::backup::bbolt::snapshot_revision;
 use etcd_warden::backup::snapshot;
-use support::{Sandbox, free_port, wait_for};
+use support::lone::LoneEtcd as Etcd;
+use support::{Sandbox, wait_for};
 use tokio::runtime::Runtime;
-
-/// One etcd process in the sandbox, killed on drop.
-struct Etcd {
-    child: Child,
-    endpoint: String,
-}
-
-impl Etcd {
-    fn start(dir: &Path) -> Self {
-        let (client, peer) = (free_port(), free_port());
-        let endpoint = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let log = std::fs::File::create(dir.join("etcd.log")).expect("log");
-        let child = Command::new(support::etcd_binary())
-            .arg("--name=s")
-            .arg(format!("--data-dir={}", dir.join("data").display()))
-            .arg(format!("--listen-client-urls={endpoint}"))
-            .arg(format!("--advertise-client-urls={endpoint}"))
-            .arg(format!("--listen-peer-urls={peer_url}"))
-            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
-            .arg(format!("--initial-cluster=s={peer_url}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start etcd");
-        Self { child, endpoint }
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Saves a snapshot (trailer checked; the revision from the walk, checked against
 /// etcdctl inside `save`) and compares the two readings again, on the file itself.

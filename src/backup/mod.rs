@@ -34,6 +34,27 @@ pub struct ClusterAccess<'a, P> {
     pub desired: &'a DesiredCluster,
 }
 
+impl<P: crate::platform::Platform> ClusterAccess<'_, P> {
+    /// Observes the cluster as a pass does: the answers of another etcd cluster than
+    /// the one last seen with a quorum are set aside.
+    ///
+    /// # Errors
+    /// When the platform cannot be observed.
+    pub async fn observe(
+        &self,
+        at: Timestamp,
+    ) -> Result<crate::model::Observed, crate::platform::PlatformError> {
+        let last_seen = match self.store.history(&self.desired.name) {
+            Ok(history) => history.seen.lineage.current(),
+            Err(e) => {
+                tracing::warn!(error = %e, "history unreadable: the cluster answering at the most slots is taken");
+                None
+            }
+        };
+        crate::observe::observe(self.platform, self.admin, at, last_seen).await
+    }
+}
+
 impl<P> ClusterAccess<'_, P> {
     /// A path for a temporary snapshot file of this cluster, in its private `tmp/`
     /// directory under the state directory.

@@ -16,7 +16,6 @@ use crate::domain::{BackupId, PodName};
 use crate::event::Event;
 use crate::model::backup::RestoreReport;
 use crate::model::catalog::BackupRecord;
-use crate::observe::observe;
 use crate::platform::{InitialClusterState, LaunchSpec, Platform};
 
 /// How long the restored cluster may take to serve.
@@ -170,7 +169,7 @@ pub async fn restore_cluster<P: Platform>(
     let mut refused = Vec::new();
     let result = async {
         let (from, record) = fetch(ctx, source, &file, &mut refused).await?;
-        let observed = observe(ctx.platform, ctx.admin, Timestamp::now()).await.map_err(backup_err)?;
+        let observed = ctx.observe(Timestamp::now()).await.map_err(backup_err)?;
         let mut members = Vec::new();
         for pod in ctx.desired.members.pods() {
             let urls = ctx.platform.member_urls(pod).await.map_err(backup_err)?;
@@ -228,7 +227,7 @@ async fn check<P: Platform>(
     let deadline = tokio::time::Instant::now() + SERVE_DEADLINE;
     let quorum = ctx.desired.members.quorum();
     let endpoint = loop {
-        let observed = observe(ctx.platform, ctx.admin, Timestamp::now()).await.map_err(backup_err)?;
+        let observed = ctx.observe(Timestamp::now()).await.map_err(backup_err)?;
         if observed.healthy_voters() >= quorum
             && let Some((_, endpoint)) = observed.best_source()
         {

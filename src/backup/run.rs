@@ -21,7 +21,6 @@ use crate::event::Event;
 use crate::metrics::{Metrics, ResultLabel};
 use crate::model::backup::BackupFailure;
 use crate::model::catalog::{self, BackupRecord};
-use crate::observe::observe;
 use crate::platform::{Platform, PlatformError};
 use crate::store::StoreError;
 
@@ -67,7 +66,7 @@ pub async fn take_backup<P: Platform>(ctx: &ClusterAccess<'_, P>) -> Result<Back
     let policy = ctx.desired.backup.as_ref().ok_or_else(|| BackupError::NotConfigured(name.to_string()))?;
     let started = Instant::now();
     let now = Timestamp::now();
-    let observed = observe(ctx.platform, ctx.admin, now).await?;
+    let observed = ctx.observe(now).await?;
     let (source, endpoint) = observed.best_source().ok_or(BackupError::NoSource)?;
     let destination = BackupStore::open(&policy.destination, name).await?;
     // Into the destination directory itself when it has one, so storing is a rename.

@@ -12,6 +12,7 @@ pub mod lineage;
 pub mod membership;
 pub mod operation;
 pub mod platform;
+pub mod strangers;
 
 use std::collections::BTreeMap;
 

@@ -31,7 +31,7 @@ pub use super::data::data_state;
 use super::exits::any_exit;
 use super::local_tls::{Pki, member_flags, operator_files};
 pub use super::ports::MemberPorts;
-use super::ports::assign;
+use super::ports::{MachineRegistry, assign};
 use super::process::{Liveness, ProcessIdentity, find_by_arg, spawn_detached};
 use super::{InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError};
 use crate::domain::PodName;
@@ -60,6 +60,8 @@ pub struct LocalPlatform {
     quota_backend_bytes: Option<u64>,
     /// Serialises port allocation and launches within this controller.
     lock: Mutex<()>,
+    /// Where this machine's controllers record whose ports are whose.
+    registry: MachineRegistry,
     /// The etcd binary's version (major, minor), read once with `--version`: the flags
     /// a member is launched with depend on it. `None` when it cannot be read.
     version: std::sync::OnceLock<Option<(u32, u32)>>,
@@ -78,6 +80,7 @@ impl LocalPlatform {
             spec,
             quota_backend_bytes: None,
             lock: Mutex::new(()),
+            registry: MachineRegistry::of_this_user(),
             version: std::sync::OnceLock::new(),
         }
     }
@@ -148,12 +151,14 @@ impl LocalPlatform {
         if let Some(ports) = all.get(&pod) {
             return Ok(*ports);
         }
-        let ports = assign(self.spec.ports, &self.spec.host, &self.root, pod, &all)?;
-        all.insert(pod, ports);
-        ensure_private_dir(&self.root).map_err(io("create", &self.root))?;
         let path = self.ports_file();
-        write_json(&path, &all).map_err(io("write", &path))?;
-        Ok(ports)
+        self.registry.choose_under_lock(&path, |elsewhere| {
+            let ports = assign(self.spec.ports, &self.spec.host, &self.root, pod, &all, elsewhere)?;
+            all.insert(pod, ports);
+            ensure_private_dir(&self.root).map_err(io("create", &self.root))?;
+            write_json(&path, &all).map_err(io("write", &path))?;
+            Ok(ports)
+        })
     }
 
     fn data_dir_arg(&self, pod: PodName) -> String {

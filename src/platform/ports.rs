@@ -7,7 +7,12 @@
 //! the member is down, by any outgoing connection on the machine (an etcd client, a
 //! peer dialling another member): the member then cannot listen and exits at start.
 //! Within the range a port is still tested by binding it, and never given to two
-//! members: the ports every cluster of the state directory has recorded are skipped.
+//! members: the ports every cluster of the state directory has recorded are skipped,
+//! and so are those of every other controller of this machine ([`MachineRegistry`]).
+//! The bind test alone cannot tell: a port chosen for a member that is not listening
+//! yet, or that is down, binds fine, and two controllers would give it twice. The
+//! member started second then cannot listen, and the first one's cluster answers at
+//! its URL (the controllers set such a stranger aside: [`crate::model::strangers`]).
 //!
 //! This module chooses numbers; it starts nothing and keeps nothing bound.
 
@@ -16,7 +21,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::ops::RangeInclusive;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use std::collections::BTreeMap;
 
@@ -25,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::PlatformError;
 use crate::domain::PodName;
 use crate::manifest::PortsSpec;
+use crate::store::atomic::{ensure_private_dir, write_atomic};
 
 /// The client and peer port of one member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,8 +42,9 @@ pub struct MemberPorts {
 }
 
 /// The ports of `pod`, which has none yet: from the base port, or free ones of
-/// [`AUTO_PORTS`] on `host` that no member of `recorded` (this cluster's) nor of a
-/// neighbouring cluster under the state directory of `root` has.
+/// [`AUTO_PORTS`] on `host` that no member of `recorded` (this cluster's), of a
+/// neighbouring cluster under the state directory of `root`, nor of `elsewhere` (other
+/// controllers') has.
 ///
 /// # Errors
 /// When a base port leaves no room for the pod, or no port is free.
@@ -47,6 +54,7 @@ pub fn assign(
     root: &Path,
     pod: PodName,
     recorded: &BTreeMap<PodName, MemberPorts>,
+    elsewhere: &BTreeSet<u16>,
 ) -> Result<MemberPorts, PlatformError> {
     match spec {
         PortsSpec::Base(base) => {
@@ -58,6 +66,7 @@ pub fn assign(
         }
         PortsSpec::Auto => {
             let mut taken = recorded_by_neighbours(root);
+            taken.extend(elsewhere);
             taken.extend(recorded.values().flat_map(|p| [p.client, p.peer]));
             let client = choose(host, AUTO_PORTS, &taken)?;
             taken.insert(client);
@@ -118,19 +127,94 @@ pub fn recorded_by_neighbours(root: &Path) -> BTreeSet<u16> {
     let Ok(entries) = std::fs::read_dir(clusters) else {
         return BTreeSet::new();
     };
-    let mut taken = BTreeSet::new();
-    for entry in entries.filter_map(Result::ok) {
-        let path = entry.path().join("platform").join("ports.json");
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let Ok(recorded) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
-        let members = recorded.as_object().into_iter().flat_map(|o| o.values());
-        for port in members.flat_map(|m| [&m["client"], &m["peer"]]) {
-            if let Some(port) = port.as_u64().and_then(|p| u16::try_from(p).ok()) {
-                taken.insert(port);
-            }
-        }
+    entries
+        .filter_map(Result::ok)
+        .flat_map(|e| recorded_in(&e.path().join("platform").join("ports.json")))
+        .collect()
+}
+
+/// The ports files of every local platform of this machine's controllers (of this
+/// user), listed in one file beside a lock that a controller holds while it chooses
+/// ports and records them: two controllers with separate state directories never give
+/// one port twice. A listed file that no longer exists (its state directory was
+/// deleted) is dropped from the list at the next choice.
+#[derive(Debug, Clone)]
+pub struct MachineRegistry {
+    dir: PathBuf,
+}
+
+impl MachineRegistry {
+    /// The registry of this machine's user: `<temp dir>/etcd-warden-<uid>/`.
+    pub fn of_this_user() -> Self {
+        let uid = rustix::process::getuid().as_raw();
+        Self::at(std::env::temp_dir().join(format!("etcd-warden-{uid}")))
     }
-    taken
+
+    /// A registry in `dir` (tests).
+    pub fn at(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// Runs `choose` under the machine's lock with the ports every other listed ports
+    /// file records, then lists `own` (the ports file `choose` writes). A registry that
+    /// cannot be used (its directory belongs to someone else, say) leaves the choice to
+    /// the bind test and the state directory's own files, with a warning.
+    ///
+    /// # Errors
+    /// What `choose` returns.
+    pub fn choose_under_lock<T>(
+        &self,
+        own: &Path,
+        choose: impl FnOnce(&BTreeSet<u16>) -> Result<T, PlatformError>,
+    ) -> Result<T, PlatformError> {
+        let own = std::path::absolute(own).unwrap_or_else(|_| own.to_path_buf());
+        let lock = match self.lock() {
+            Ok(lock) => lock,
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "the machine's port registry cannot be used: ports are tested by binding only");
+                return choose(&BTreeSet::new());
+            }
+        };
+        let listed = self.listed();
+        let others = listed.iter().filter(|p| **p != own);
+        let taken: BTreeSet<u16> = others.flat_map(|p| recorded_in(p)).collect();
+        let chosen = choose(&taken)?;
+        let mut kept: Vec<PathBuf> = listed.into_iter().filter(|p| *p != own && p.exists()).collect();
+        kept.push(own);
+        let text: String = kept.iter().filter_map(|p| p.to_str()).map(|p| format!("{p}\n")).collect();
+        if let Err(e) = write_atomic(&self.dir.join("ports.owners"), text.as_bytes()) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "the machine's port registry cannot be written");
+        }
+        drop(lock);
+        Ok(chosen)
+    }
+
+    fn lock(&self) -> std::io::Result<std::fs::File> {
+        ensure_private_dir(&self.dir)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join("ports.lock"))?;
+        file.lock()?;
+        Ok(file)
+    }
+
+    fn listed(&self) -> Vec<PathBuf> {
+        let text = std::fs::read_to_string(self.dir.join("ports.owners")).unwrap_or_default();
+        text.lines().filter(|l| !l.is_empty()).map(PathBuf::from).collect()
+    }
+}
+
+/// Every port a `ports.json` records; none when it cannot be read.
+fn recorded_in(path: &Path) -> BTreeSet<u16> {
+    let Ok(text) = std::fs::read_to_string(path) else { return BTreeSet::new() };
+    let Ok(recorded) = serde_json::from_str::<serde_json::Value>(&text) else { return BTreeSet::new() };
+    let members = recorded.as_object().into_iter().flat_map(|o| o.values());
+    members
+        .flat_map(|m| [&m["client"], &m["peer"]])
+        .filter_map(|p| p.as_u64().and_then(|p| u16::try_from(p).ok()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -190,5 +274,52 @@ mod tests {
         let root = clusters.join("c").join("platform");
         assert_eq!(recorded_by_neighbours(&root), BTreeSet::from([12001, 12002]));
         assert!(recorded_by_neighbours(dir.path()).is_empty(), "not a state directory");
+    }
+
+    #[test]
+    fn two_controllers_of_one_machine_never_give_one_port_twice() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let registry = MachineRegistry::at(dir.path().join("registry"));
+        // Two state directories, as two controllers (or two tests) have.
+        let (a, b) = (dir.path().join("a/ports.json"), dir.path().join("b/ports.json"));
+        let range = 11000..=11003; // outside every range the suite draws from
+        let record = |own: &Path| {
+            registry
+                .choose_under_lock(own, |elsewhere| {
+                    let client = choose("127.0.0.1", range.clone(), elsewhere)?;
+                    let mut taken = elsewhere.clone();
+                    taken.insert(client);
+                    let peer = choose("127.0.0.1", range.clone(), &taken)?;
+                    std::fs::create_dir_all(own.parent().expect("parent")).expect("create");
+                    let json = format!(r#"{{"etcd-0":{{"client":{client},"peer":{peer}}}}}"#);
+                    std::fs::write(own, json).expect("write");
+                    Ok([client, peer])
+                })
+                .map(BTreeSet::from)
+        };
+        // Nothing listens on any of them: the bind test alone would give them twice.
+        let first = record(&a).expect("a's ports");
+        let second = record(&b).expect("b's ports");
+        assert!(first.is_disjoint(&second), "{first:?} and {second:?}");
+        assert_eq!(first.union(&second).count(), 4);
+        assert!(record(&dir.path().join("c/ports.json")).is_err(), "the range is used up");
+        // A state directory deleted gives its ports back, and leaves the list.
+        std::fs::remove_dir_all(dir.path().join("a")).expect("remove a");
+        let third = record(&dir.path().join("c/ports.json")).expect("a's ports again");
+        assert_eq!(third, first);
+        let listed = registry.listed();
+        assert!(listed.iter().all(|p| !p.starts_with(dir.path().join("a"))), "{listed:?}");
+        assert_eq!(listed.len(), 2);
+    }
+
+    #[test]
+    fn a_registry_that_cannot_be_used_leaves_the_choice_to_the_bind_test() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("a file, not a directory");
+        std::fs::write(&file, "").expect("write");
+        let registry = MachineRegistry::at(file);
+        let chosen =
+            registry.choose_under_lock(&dir.path().join("ports.json"), |elsewhere| Ok(elsewhere.len()));
+        assert_eq!(chosen.expect("chosen"), 0);
     }
 }

@@ -179,9 +179,9 @@ async fn observe_and_record<P: Platform>(
     desired: &DesiredCluster,
     now: Timestamp,
 ) -> Result<(Observed, History, History), ReconcileError> {
-    let mut observed = observe(ctx.platform, ctx.admin, now).await?;
-    observed.backups = backup_view(ctx.store, &desired.name)?;
     let stored = ctx.store.history(&desired.name)?;
+    let mut observed = observe(ctx.platform, ctx.admin, now, stored.seen.lineage.current()).await?;
+    observed.backups = backup_view(ctx.store, &desired.name)?;
     let mut history = stored.clone();
     history.record(&observed, ctx.max_gap);
     Ok((observed, stored, history))

@@ -85,6 +85,7 @@ fn member_status(
         role,
         observed: endpoint.is_some(),
         healthy: observed.is_healthy(pod),
+        error: observed.endpoints.get(&pod).and_then(|r| r.as_ref().err()).cloned(),
         client_url: task.client_url.clone(),
         peer_url: task.peer_url.clone(),
         revision: endpoint.map(|e| e.revision),

@@ -248,6 +248,10 @@ pub struct MemberStatus {
     pub observed: bool,
     /// Whether it answered, follows a leader and reports no alarm.
     pub healthy: bool,
+    /// Why it did not answer in this pass, when it did not (the call's error; or who
+    /// answers at its URL instead: another etcd cluster's member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Its client URL.
     pub client_url: String,
     /// Its peer URL (empty in a status stored by an older version).

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod dcos;
+pub mod lone;
 pub mod s3;
 pub mod tls;
 
