@@ -95,7 +95,8 @@ fn observation(view: &DcosView) -> PlatformObservation {
     view.observation(urls).expect("the mapping takes the fake's replies")
 }
 
-/// What one pass reads through the client: the master state, every pod's status and info.
+/// What one pass reads through the client: the master state, every pod's status and
+/// info, the deploy and recovery plans.
 fn view(fake: &FakeDcos, client: &DcosClient) -> DcosView {
     let count = fake.endpoints().len();
     fake.block_on(async {
@@ -109,7 +110,9 @@ fn view(fake: &FakeDcos, client: &DcosClient) -> DcosView {
                 infos.insert(pod, info);
             }
         }
-        DcosView { pods, infos, master }
+        let deploy = client.plan("deploy").await.expect("deploy plan").plan().cloned();
+        let recovery = client.plan("recovery").await.expect("recovery plan").plan().cloned();
+        DcosView { pods, infos, master, deploy, recovery }
     })
 }
 
@@ -290,16 +293,30 @@ fn replace_runs_recover_then_peer_on_a_new_agent_and_keeps_every_key() {
     fake.assert_keys_on(&fake.endpoint("etcd-1"), "k", 100);
     assert_eq!(fake.count("POST", "/replace"), 1, "exactly one replace");
 
-    // Without quorum [recover] cannot run: 417 with the errors.
+    // Without quorum [recover] cannot run. As the SDK does (`DeploymentStep.update`),
+    // its failed task makes the step DELAYED, then it is launched again, for ever:
+    // the plan answers 202 all along, never 417 (construction errors only).
     fake.lose_agent("etcd-0");
     fake.lose_agent("etcd-2");
     fake.block_on(client.replace(pod("etcd-0"))).expect("replace etcd-0");
-    let failed = wait_for("the recovery plan failed", Duration::from_secs(60), || {
+    let recover_step = |p: &PlanInfo| {
+        let steps = p.phases.iter().flat_map(|p| &p.steps);
+        steps.filter(|s| s.name == "etcd-0:[recover]").map(|s| s.status.clone()).next()
+    };
+    let mut seen = Vec::new();
+    wait_for("the recover step failed twice and launched again", Duration::from_secs(90), || {
         let (code, recovery) = plan(&fake, &token, "recovery");
-        (code == 417).then_some(recovery)
+        assert_eq!(code, 202, "a failing step keeps the plan in progress: {recovery:?}");
+        assert!(recovery.errors.is_empty(), "{:?}", recovery.errors);
+        let status = recover_step(&recovery).expect("etcd-0:[recover]");
+        if seen.last() != Some(&status) {
+            seen.push(status);
+        }
+        (fake.step_failures().len() >= 2 && seen.last() != Some(&PlanStatus::Delayed)).then_some(())
     });
-    assert_eq!(failed.status, PlanStatus::Error);
-    assert!(failed.errors.iter().any(|e| e.starts_with("etcd-0:[recover]")), "{:?}", failed.errors);
+    assert!(seen.contains(&PlanStatus::Delayed), "{seen:?}");
+    let failures = fake.step_failures();
+    assert!(failures.iter().all(|f| f.starts_with("etcd-0:[recover]: ")), "{failures:?}");
 }
 
 #[test]

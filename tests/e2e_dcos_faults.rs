@@ -72,10 +72,13 @@ fn high_availability_is_refused_without_a_fresh_backup_then_one_cosmos_update_gr
     let dir = tempfile::tempdir().expect("temp dir");
     let fake = FakeDcos::start(FakeOptions { pods: 1, ..FakeOptions::default() });
     let h = Harness::start();
-    h.apply("one.yaml", &fake.manifest_ha("kubernetes", false, &backup_section(dir.path())));
+    // A short grace: the deploy plan keeps etcd-0 down longer while it rolls it.
+    let extra = format!("{}  recovery:\n    restartGrace: 1s\n", backup_section(dir.path()));
+    h.apply("one.yaml", &fake.manifest_ha("kubernetes", false, &extra));
     h.wait_healthy("kubernetes", 1, BOOT);
     fake.put_keys("k", 120);
-    let three = h.manifest("three.yaml", &fake.manifest_ha("kubernetes", true, &backup_section(dir.path())));
+    let rolled = fake.pid("etcd-0");
+    let three = h.manifest("three.yaml", &fake.manifest_ha("kubernetes", true, &extra));
     let three = three.to_str().expect("utf-8 path");
     let refused = h.cli(&["apply", "-f", three]);
     assert!(!refused.status.success(), "refused at apply without a fresh backup");
@@ -85,7 +88,15 @@ fn high_availability_is_refused_without_a_fresh_backup_then_one_cosmos_update_gr
     assert_eq!(h.status("kubernetes").expect("status")["desiredMembers"], 1, "nothing changed");
     h.cli_ok(&["backup", "kubernetes"]);
     h.cli_ok(&["apply", "-f", three]);
+    // The SDK's deploy plan kills etcd-0 and relaunches it with its new task spec
+    // before it adds etcd-1 and etcd-2: down past restartGrace, on purpose.
     let grown = h.wait_healthy("kubernetes", 3, HEAL);
+    assert_ne!(fake.pid("etcd-0"), rolled, "the deploy plan relaunched etcd-0");
+    assert_eq!(
+        fake.count("POST", "/restart") + fake.count("POST", "/replace"),
+        0,
+        "nothing asked during the rollout"
+    );
     assert_eq!(fake.count("POST", "/cosmos/service/update"), 1, "exactly one update");
     let update =
         fake.requests().into_iter().find(|r| r.path.ends_with("/cosmos/service/update")).expect("update");
@@ -166,6 +177,92 @@ fn a_paused_cluster_is_observed_only() {
         (fake.count("POST", "/v1/pod/etcd-1/restart") == 1
             && fake.count("POST", "/v1/pod/etcd-2/replace") == 1)
             .then_some(())
+    });
+    h.wait_healthy("kubernetes", 3, HEAL);
+}
+
+/// A `recover` that keeps failing loops for ever in the SDK: its step DELAYED, then
+/// launched again, the plan at 202 (`DeploymentStep.update`). The controller asks for
+/// the replacement once and follows it quoting the step; past `operationDeadline` it
+/// says the replacement is stuck, quoting the step, in a condition and in one event,
+/// however the step moves, and never asks again. Once `recover` works, the slot heals
+/// with every key.
+#[test]
+fn a_recover_that_keeps_failing_is_reported_stuck_quoting_its_step_and_never_asked_again() {
+    let fake = FakeDcos::start(FakeOptions::default());
+    let h = Harness::start();
+    let recovery = "  recovery:\n    agentLostAfter: 1s\n    operationDeadline: 20s\n";
+    h.apply("c.yaml", &fake.manifest("kubernetes", recovery));
+    h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 100);
+    fake.fail_recover(Some("etcdctl member add: context deadline exceeded"));
+    fake.lose_agent("etcd-2");
+    let quoted = |m: &str| m.contains("the replacement of etcd-2") && m.contains("step etcd-2:[recover]");
+    let stuck = h.wait_status("kubernetes", "OperationStuck quoting the recover step", HEAL, |s| {
+        let c = condition(s, "OperationStuck");
+        c["status"] == "True" && c["message"].as_str().is_some_and(quoted)
+    });
+    assert_eq!(condition(&stuck, "OperationStuck")["reason"], "DeadlinePassed", "{stuck:#}");
+    wait_for("the recover step failed twice", HEAL, || {
+        (fake.step_failures().iter().filter(|f| f.starts_with("etcd-2:[recover]")).count() >= 2).then_some(())
+    });
+    assert_holds("never a second replace", Duration::from_secs(3), || fake.count("POST", "/replace") == 1);
+    let stuck_events = || {
+        h.events("kubernetes")
+            .into_iter()
+            .filter(|e| e["reason"] == "Refused" && e["message"].as_str().is_some_and(quoted))
+            .count()
+    };
+    assert_eq!(stuck_events(), 1, "one event, however the step moved: {:#?}", h.events("kubernetes"));
+    fake.fail_recover(None);
+    h.wait_status("kubernetes", "healed, no longer stuck", HEAL, |s| {
+        s["phase"] == "Healthy"
+            && support::healthy_members(s) == 3
+            && condition(s, "OperationStuck")["status"] != "True"
+    });
+    for endpoint in fake.endpoints() {
+        fake.assert_keys_on(&endpoint, "k", 100);
+    }
+    assert_eq!(fake.count("POST", "/replace"), 1, "asked once in all");
+    assert_eq!(fake.count("POST", "/restart"), 0);
+}
+
+/// An update that changes the etcd tasks: the SDK's deploy plan kills and relaunches
+/// each etcd pod in turn, each down longer than `restartGrace`. The controller asks
+/// for no restart or replace while the plan rolls them, says why, and acts again once
+/// it is complete.
+#[test]
+fn while_the_deploy_plan_rolls_the_etcd_pods_nothing_is_asked_and_status_says_why() {
+    let fake = FakeDcos::start(FakeOptions::default());
+    let h = Harness::start();
+    h.apply("c.yaml", &fake.manifest("kubernetes", "  recovery:\n    restartGrace: 1s\n"));
+    h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 100);
+    let pids: Vec<Option<u32>> = ["etcd-0", "etcd-1", "etcd-2"].iter().map(|p| fake.pid(p)).collect();
+    fake.roll();
+    h.wait_status("kubernetes", "a restart held during the rollout", HEAL, |s| {
+        s["conditions"].as_array().is_some_and(|c| {
+            c.iter().any(|c| {
+                c["message"].as_str().is_some_and(|m| {
+                    m.contains("held while the platform rolls its members itself (its deploy plan is IN_PROGRESS at step etcd-")
+                        && m.contains("RequestRestart")
+                })
+            })
+        })
+    });
+    wait_for("the deploy plan complete", HEAL, || fake.deployed().then_some(()));
+    h.wait_healthy("kubernetes", 3, HEAL);
+    let after: Vec<Option<u32>> = ["etcd-0", "etcd-1", "etcd-2"].iter().map(|p| fake.pid(p)).collect();
+    assert!(pids.iter().zip(&after).all(|(a, b)| a != b), "every pod relaunched: {pids:?} {after:?}");
+    assert_eq!(changes(&fake), 0, "no restart, replace or update asked during the rollout");
+    for endpoint in fake.endpoints() {
+        fake.assert_keys_on(&endpoint, "k", 100);
+    }
+    // Complete: a crash held by the SDK is asked about again, as before.
+    fake.hold_restarts("etcd-1", true);
+    fake.crash("etcd-1");
+    wait_for("one restart request", HEAL, || {
+        (fake.count("POST", "/v1/pod/etcd-1/restart") == 1).then_some(())
     });
     h.wait_healthy("kubernetes", 3, HEAL);
 }

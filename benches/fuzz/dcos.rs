@@ -185,6 +185,12 @@ fn view(body: &str) -> Result<(), String> {
         let Ok(pod) = pod.parse::<PodName>() else { continue };
         by_pod.insert(pod, parse::<PodInfo>("pod info", &info.to_string()).map_err(|e| e.to_string())?);
     }
-    let view = DcosView { pods: all.instances().cloned().collect(), infos: by_pod, master };
+    let view = DcosView {
+        pods: all.instances().cloned().collect(),
+        infos: by_pod,
+        master,
+        deploy: None,
+        recovery: None,
+    };
     view.observation(urls).map(|_| ()).map_err(|e| e.to_string())
 }

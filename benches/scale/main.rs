@@ -65,6 +65,7 @@ fn healthy() -> Observed {
             data_dir: None,
             data: DataState::Intact,
             recovery: PlatformRecovery::None,
+            step: None,
         })
         .collect();
     let id = |i: u8| MemberId(100 + u64::from(i));
@@ -89,7 +90,7 @@ fn healthy() -> Observed {
     };
     Observed {
         at: jiff::Timestamp::now(),
-        platform: PlatformObservation { tasks },
+        platform: PlatformObservation { tasks, rollout: None },
         endpoints: (0..3).map(|i| (pod(i), Ok(status(i)))).collect(),
         member_list: Some((0..3).map(member).collect()),
         member_list_from: Some(pod(0)),

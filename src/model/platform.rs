@@ -9,6 +9,59 @@ use crate::domain::PodName;
 pub struct PlatformObservation {
     /// One entry per member slot the platform knows about, in pod order.
     pub tasks: Vec<TaskObservation>,
+    /// The platform rolling its members on purpose, when it does (DC/OS: the SDK's
+    /// `deploy` plan after an update, whose etcd phase kills and relaunches each pod).
+    pub rollout: Option<Rollout>,
+}
+
+/// The platform rolls its members on purpose: a member down meanwhile is on its way
+/// back, not a failure to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollout {
+    /// The plan (`deploy`).
+    pub plan: String,
+    /// The status of what rolls the members (the plan's etcd phase, else the plan):
+    /// `IN_PROGRESS`, `PENDING`, `WAITING` (paused by an operator), `ERROR`...
+    pub status: String,
+    /// The step it is at, if any.
+    pub step: Option<PlatformStep>,
+    /// The plan's errors (a configuration the platform refused).
+    pub errors: Vec<String>,
+}
+
+impl std::fmt::Display for Rollout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "its {} plan is {}", self.plan, self.status)?;
+        if let Some(step) = &self.step {
+            write!(f, " at {step}")?;
+        }
+        if !self.errors.is_empty() {
+            write!(f, " with errors: {}", self.errors.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A step of the platform's own plan, as the platform reports it (DC/OS: a step of
+/// the SDK's `recovery` or `deploy` plan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformStep {
+    /// `etcd-1:[recover]`.
+    pub name: String,
+    /// `DELAYED`, `PENDING`, `STARTING`...
+    pub status: String,
+    /// The platform's message about it.
+    pub message: String,
+}
+
+impl std::fmt::Display for PlatformStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "step {} {}", self.name, self.status)?;
+        if !self.message.is_empty() {
+            write!(f, " ({})", self.message)?;
+        }
+        Ok(())
+    }
 }
 
 impl PlatformObservation {
@@ -45,6 +98,9 @@ pub struct TaskObservation {
     pub data: DataState,
     /// What the platform itself is doing to rebuild the member slot, if anything.
     pub recovery: PlatformRecovery,
+    /// The step of the platform's own recovery of the slot that is not done yet (DC/OS:
+    /// `etcd-1:[recover]` of the `recovery` plan), where the platform says.
+    pub step: Option<PlatformStep>,
 }
 
 /// A rebuild of a member slot that the platform runs on its own (DC/OS: the SDK's

@@ -13,6 +13,7 @@ mod replace;
 mod replace_window;
 mod restart;
 mod restore;
+mod rollout;
 pub mod scale;
 mod step;
 mod types;
@@ -52,13 +53,13 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
     if let Some(refusal) = unknown_voters(&view) {
         decisions.push(refusal);
     }
-    if let Some(stuck) = stuck(desired, history, now) {
+    if let Some(stuck) = stuck(desired, observed, history, now) {
         decisions.push(stuck);
     }
     if let Some(restore) = restore::decide(&view) {
         // A permanent quorum loss: only its own decisions stand.
         decisions.extend(restore);
-        return Plan { decisions };
+        return Plan { decisions: rollout::hold(decisions, observed.platform.rollout.as_ref()) };
     }
     decisions.extend(restart::decide(&view));
     decisions.extend(replace::decide(&view));
@@ -68,13 +69,18 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
     if decisions.iter().all(|d| d.step().is_none()) {
         decisions.extend(maintenance(&view));
     }
-    Plan { decisions }
+    Plan { decisions: rollout::hold(decisions, observed.platform.rollout.as_ref()) }
 }
 
 /// The operation in flight, once it has run past `recovery.operationDeadline`: what is
 /// stuck and what a person can do. It goes on (a large database may take long to
 /// catch up); the bootstrap has its own timeout per attempt.
-fn stuck(desired: &DesiredCluster, history: &History, now: Timestamp) -> Option<Decision> {
+fn stuck(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    history: &History,
+    now: Timestamp,
+) -> Option<Decision> {
     use crate::model::Operation;
     let op = history.in_flight.operation.as_ref()?;
     let deadline = window_end(op.begun_at(), desired.recovery.operation_deadline);
@@ -83,13 +89,23 @@ fn stuck(desired: &DesiredCluster, history: &History, now: Timestamp) -> Option<
     }
     let name = &desired.name;
     let (what, todo) = match op {
-        Operation::Replace(r) => (
-            format!("the replacement of {}", r.pod),
-            format!(
-                "read {}'s log and the plan (`etcd-warden plan {name}`): a learner that never catches up, a platform that never launches it, or a disk that is full",
-                r.pod
+        Operation::Replace(r) => match observed.platform.task(r.pod).and_then(|t| t.step.as_ref()) {
+            // The platform replaces it (DC/OS: `pod replace`), and its own step for the
+            // slot is not done: that step is what to read.
+            Some(step) => (
+                format!("the replacement of {}", r.pod),
+                format!(
+                    "the platform reports {step}; read that step's task log (`dcos task log`), and the plan (`etcd-warden plan {name}`); the replacement is not asked for again"
+                ),
             ),
-        ),
+            None => (
+                format!("the replacement of {}", r.pod),
+                format!(
+                    "read {}'s log and the plan (`etcd-warden plan {name}`): a learner that never catches up, a platform that never launches it, or a disk that is full",
+                    r.pod
+                ),
+            ),
+        },
         Operation::ScaleUp(s) => (
             format!("the scale-up to {} members", s.admission.members),
             format!(

@@ -94,6 +94,7 @@ pub(crate) fn world(members: usize) -> World {
             data_dir: None,
             data: DataState::Intact,
             recovery: PlatformRecovery::None,
+            step: None,
         })
         .collect();
     let endpoints = (0..members as u8)
@@ -124,7 +125,7 @@ pub(crate) fn world(members: usize) -> World {
         .collect();
     let observed = Observed {
         at: t0(),
-        platform: PlatformObservation { tasks },
+        platform: PlatformObservation { tasks, rollout: None },
         endpoints,
         member_list: Some(member_list),
         member_list_from: Some(pod(0)),

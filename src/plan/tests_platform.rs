@@ -189,3 +189,86 @@ fn a_pod_missing_from_the_platforms_list_is_never_replaced_nor_grown_back_while_
         assert_eq!(plan.steps().count(), 0, "at {later}: {plan:#?}");
     }
 }
+
+fn rolling(status: &str, at_step: &str) -> crate::model::platform::Rollout {
+    crate::model::platform::Rollout {
+        plan: "deploy".to_owned(),
+        status: status.to_owned(),
+        step: Some(crate::model::platform::PlatformStep {
+            name: at_step.to_owned(),
+            status: "STARTING".to_owned(),
+            message: String::new(),
+        }),
+        errors: Vec::new(),
+    }
+}
+
+#[test]
+fn while_the_platform_rolls_its_members_nothing_is_asked_and_the_wait_says_why() {
+    let d = desired(MemberCount::Three);
+    let grace = d.recovery.restart_grace.as_secs() as i64;
+    let lost_after = d.recovery.agent_lost_after.as_secs() as i64;
+    // A member the rollout relaunches (down past the grace), a lost agent past its
+    // window, a phantom: each would be a step, none is taken while the rollout runs.
+    let cases = [
+        (on_platform(world(3).exited(1, t0())), at(grace + 60)),
+        (on_platform(world(3).lost(2, t0())), at(lost_after + 60)),
+        (on_platform(world(3).phantom()), at(1)),
+    ];
+    for (mut w, now) in cases {
+        let free = w.plan(&d, now);
+        assert_eq!(free.steps().count(), 1, "a step without the rollout: {free:#?}");
+        w.observed.platform.rollout = Some(rolling("IN_PROGRESS", "etcd-1:[peer]"));
+        let held = w.plan(&d, now);
+        assert_eq!(held.steps().count(), 0, "{held:#?}");
+        let (name, _) = free.steps().next().map(|(s, r)| (s.name(), r)).expect("the step");
+        assert!(
+            held.decisions.iter().any(|d| d.message.contains("held while the platform rolls its members itself (its deploy plan is IN_PROGRESS at step etcd-1:[peer] STARTING)")
+                && d.message.contains(name)),
+            "{held:#?}"
+        );
+        // A rollout an operator paused, or one with errors, holds too: the platform's
+        // own plan is not done.
+        w.observed.platform.rollout = Some(rolling("WAITING", "etcd-1:[peer]"));
+        assert_eq!(w.plan(&d, now).steps().count(), 0);
+        // Done: the same world acts again.
+        w.observed.platform.rollout = None;
+        assert_eq!(w.plan(&d, now), free);
+    }
+}
+
+#[test]
+fn a_replacement_the_platform_never_finishes_is_reported_stuck_quoting_its_step_and_never_asked_again() {
+    let d = desired(MemberCount::Three);
+    let lost_after = d.recovery.agent_lost_after.as_secs() as i64;
+    let deadline = d.recovery.operation_deadline.as_secs() as i64;
+    let mut w = on_platform(world(3).lost(2, t0())).replacing(2, 0, None).snapshot_at(at(lost_after + 1));
+    if let Some(r) = w.history.in_flight.join_mut() {
+        r.requested_at = Some(at(lost_after + 2));
+    }
+    w.task(2).recovery = crate::model::platform::PlatformRecovery::Replacing;
+    w.task(2).step = Some(crate::model::platform::PlatformStep {
+        name: "etcd-2:[recover]".to_owned(),
+        status: "DELAYED".to_owned(),
+        message: "no live etcd member to reach".to_owned(),
+    });
+    let following = w.plan(&d, at(lost_after + 60));
+    assert!(following.decisions.iter().all(|d| d.rule != Rule::OperationStuck), "{following:#?}");
+    assert!(
+        following
+            .decisions
+            .iter()
+            .any(|d| d.message.contains("the platform reports step etcd-2:[recover] DELAYED")),
+        "{following:#?}"
+    );
+    for later in [deadline + lost_after + 60, 86_400] {
+        let stuck = w.plan(&d, at(later));
+        assert_eq!(stuck.steps().count(), 0, "never a second request: {stuck:#?}");
+        let refusal = stuck.decisions.iter().find(|d| d.rule == Rule::OperationStuck).expect("stuck");
+        for words in
+            ["the replacement of etcd-2", "step etcd-2:[recover] DELAYED (no live etcd member to reach)"]
+        {
+            assert!(refusal.message.contains(words), "{words:?} missing from {}", refusal.message);
+        }
+    }
+}

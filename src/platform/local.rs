@@ -204,6 +204,7 @@ impl LocalPlatform {
             data_dir: Some(data_dir),
             data,
             recovery: PlatformRecovery::None,
+            step: None,
         })
     }
 
@@ -291,7 +292,7 @@ impl Platform for LocalPlatform {
         let ports = self.read_ports()?;
         let tasks =
             ports.into_iter().map(|(pod, ports)| self.observe_task(pod, ports)).collect::<Result<_, _>>()?;
-        Ok(PlatformObservation { tasks })
+        Ok(PlatformObservation { tasks, rollout: None })
     }
 
     /// Resolves when a member process of `observation` exits (a pidfd each).

@@ -101,11 +101,45 @@ pub(super) fn refusals(plan: &Plan, memory: &mut PassMemory, now: Timestamp) -> 
         .filter(|d| d.outcome == Outcome::Refuse)
         .map(|d| (d.rule, d.message.clone()))
         .collect();
+    // A stuck operation is one fact: its message quotes the platform's step as it moves
+    // (DELAYED, PENDING, relaunched...), which status shows live; one event when it
+    // becomes stuck, not one per move.
+    let same =
+        |a: &(Rule, String), b: &(Rule, String)| a.0 == b.0 && (a.0 == Rule::OperationStuck || a.1 == b.1);
     let events = current
         .iter()
-        .filter(|r| !memory.refusals.contains(r))
+        .filter(|r| !memory.refusals.iter().any(|before| same(before, r)))
         .map(|(rule, message)| Event::warning(now, "Refused", message.clone()).by(rule.id()))
         .collect();
     memory.refusals = current;
     events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Decision;
+
+    fn refusing(rule: Rule, message: &str) -> Plan {
+        Plan { decisions: vec![Decision::refuse(rule, message.to_owned())] }
+    }
+
+    #[test]
+    fn a_standing_refusal_is_reported_once_and_a_stuck_operation_once_however_its_step_moves() {
+        let now = Timestamp::UNIX_EPOCH;
+        let mut memory = PassMemory::default();
+        let stuck =
+            |status: &str| refusing(Rule::OperationStuck, &format!("stuck: step etcd-2:[recover] {status}"));
+        assert_eq!(refusals(&stuck("DELAYED"), &mut memory, now).len(), 1);
+        for status in ["PENDING", "STARTING", "DELAYED"] {
+            assert!(refusals(&stuck(status), &mut memory, now).is_empty(), "{status}: no new event");
+        }
+        // Another refusal whose message changes is news each time.
+        let unknown = |id: &str| refusing(Rule::UnknownMember, &format!("voter {id} of no slot"));
+        assert_eq!(refusals(&unknown("a"), &mut memory, now).len(), 1);
+        assert!(refusals(&unknown("a"), &mut memory, now).is_empty());
+        assert_eq!(refusals(&unknown("b"), &mut memory, now).len(), 1);
+        // Lifted, then stuck again: reported again.
+        assert_eq!(refusals(&stuck("DELAYED"), &mut memory, now).len(), 1);
+    }
 }

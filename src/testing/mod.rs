@@ -29,6 +29,7 @@ struct PlatformState {
     failures: BTreeMap<String, VecDeque<PlatformError>>,
     logs: BTreeMap<PodName, Vec<String>>,
     capabilities: Capabilities,
+    rollout: Option<crate::model::platform::Rollout>,
 }
 
 /// A platform in memory: its tasks are values that the calls change as the real
@@ -42,7 +43,8 @@ impl FakePlatform {
     /// A platform with these tasks.
     pub fn new(observation: &PlatformObservation) -> Self {
         let tasks = observation.tasks.iter().map(|t| (t.pod, t.clone())).collect();
-        Self { state: Mutex::new(PlatformState { tasks, ..PlatformState::default() }) }
+        let rollout = observation.rollout.clone();
+        Self { state: Mutex::new(PlatformState { tasks, rollout, ..PlatformState::default() }) }
     }
 
     /// Every call so far, as `name pod[ detail]`, in order.
@@ -115,7 +117,10 @@ impl Platform for FakePlatform {
         if let Some(error) = state.failures.get_mut("observe").and_then(VecDeque::pop_front) {
             return Err(error);
         }
-        Ok(PlatformObservation { tasks: state.tasks.values().cloned().collect() })
+        Ok(PlatformObservation {
+            tasks: state.tasks.values().cloned().collect(),
+            rollout: state.rollout.clone(),
+        })
     }
 
     /// Never resolves: the tests drive the passes.

@@ -303,18 +303,25 @@ fn snapshot(pass: &Pass, slot: &Slot) -> Decision {
 /// recorded before it is made.
 fn by_platform(pass: &Pass, slot: &Slot) -> Decision {
     let requested = pass.history.in_flight.join().and_then(|r| r.requested_at);
-    let rebuilding =
-        pass.observed.platform.task(slot.pod).is_some_and(|t| t.recovery == PlatformRecovery::Replacing);
+    let task = pass.observed.platform.task(slot.pod);
+    let rebuilding = task.is_some_and(|t| t.recovery == PlatformRecovery::Replacing);
+    // The platform's own step for the slot, as it reports it (a failing `recover` loops
+    // for ever: DELAYED, PENDING, relaunched; rule `operation-stuck` quotes it past the
+    // deadline).
+    let step =
+        task.and_then(|t| t.step.as_ref()).map(|s| format!("; the platform reports {s}")).unwrap_or_default();
     match requested {
         None if !rebuilding => slot.act(Step::RequestReplace { pod: slot.pod }),
         None => {
-            let message =
-                format!("{}; the platform is already replacing {}: following it", slot.why, slot.pod);
+            let message = format!(
+                "{}; the platform is already replacing {} by itself: following it{step}",
+                slot.why, slot.pod
+            );
             Decision::wait(slot.rule, None, message)
         }
         Some(at) => {
             let message = format!(
-                "{}; the platform replaces {} (asked at {at}): following it until the new member is a healthy voter",
+                "{}; the platform replaces {} (asked at {at}): following it until the new member is a healthy voter{step}",
                 slot.why, slot.pod
             );
             Decision::wait(slot.rule, None, message)

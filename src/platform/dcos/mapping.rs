@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 
 use super::shapes::ShapeError;
 use super::shapes::mesos::{MasterState, TaskList};
+use super::shapes::plans::{PlanInfo, PlanStatus, StepInfo};
 use super::shapes::pods::{PodInfo, PodStatus, PodTask, SdkTaskStatus, TaskInfo, etcd_pod};
 use crate::domain::PodName;
 use crate::model::platform::{
-    AgentState, DataState, PlatformObservation, PlatformRecovery, TaskObservation, TaskState,
+    AgentState, DataState, PlatformObservation, PlatformRecovery, PlatformStep, Rollout, TaskObservation,
+    TaskState,
 };
 use crate::platform::MemberUrls;
 
@@ -60,6 +62,12 @@ pub struct DcosView {
     pub infos: BTreeMap<PodName, PodInfo>,
     /// `/mesos/master/state`.
     pub master: MasterState,
+    /// `/v1/plans/deploy`, where the scheduler has one: after an update it rolls the
+    /// etcd pods on purpose.
+    pub deploy: Option<PlanInfo>,
+    /// `/v1/plans/recovery`: the scheduler's own relaunches and replacements, one phase
+    /// per pod instance.
+    pub recovery: Option<PlanInfo>,
 }
 
 impl DcosView {
@@ -85,7 +93,38 @@ impl DcosView {
             .into_iter()
             .map(|(pod, status)| self.observe_pod(pod, status, urls(pod)))
             .collect::<Result<_, _>>()?;
-        Ok(PlatformObservation { tasks })
+        Ok(PlatformObservation { tasks, rollout: self.rollout() })
+    }
+
+    /// The deploy plan while it rolls the etcd pods: its `etcd` phase until that phase
+    /// is complete (the later phases, control plane and nodes, leave the etcd pods
+    /// alone: `plans.update` of the package's svc.yml), or the whole plan when it has
+    /// no such phase.
+    fn rollout(&self) -> Option<Rollout> {
+        let plan = self.deploy.as_ref()?;
+        let etcd = plan.phases.iter().find(|p| p.name == "etcd");
+        let (status, steps) = match etcd {
+            Some(phase) => (&phase.status, phase.steps.iter().collect::<Vec<_>>()),
+            None => (&plan.status, plan.phases.iter().flat_map(|p| &p.steps).collect()),
+        };
+        if *status == PlanStatus::Complete {
+            return None;
+        }
+        let step = steps.into_iter().find(|s| s.status != PlanStatus::Complete).map(platform_step);
+        Some(Rollout {
+            plan: "deploy".to_owned(),
+            status: status.as_str().to_owned(),
+            step,
+            errors: plan.errors.clone(),
+        })
+    }
+
+    /// The recovery plan's first step of `pod` that is not complete.
+    fn recovery_step(&self, pod: PodName) -> Option<PlatformStep> {
+        let name = pod.to_string();
+        let steps = self.recovery.iter().flat_map(|p| &p.phases).flat_map(|p| &p.steps);
+        let mut of_pod = steps.filter(|s| s.target().is_some_and(|(p, _)| p == name));
+        of_pod.find(|s| s.status != PlanStatus::Complete).map(platform_step)
     }
 
     fn observe_pod(
@@ -121,6 +160,7 @@ impl DcosView {
             data_dir: None,
             data: DataState::Unknown,
             recovery: if replacing { PlatformRecovery::Replacing } else { PlatformRecovery::None },
+            step: self.recovery_step(pod),
         })
     }
 
@@ -147,6 +187,14 @@ impl DcosView {
         let recovered = self.master.recovered_agent(id).map(|a| a.hostname.as_str());
         let offered = info.and_then(|i| i.label("offer_hostname"));
         registered.or(recovered).filter(|h| !h.is_empty()).or(offered).unwrap_or(id).to_owned()
+    }
+}
+
+fn platform_step(step: &StepInfo) -> PlatformStep {
+    PlatformStep {
+        name: step.name.clone(),
+        status: step.status.as_str().to_owned(),
+        message: step.message.clone(),
     }
 }
 

@@ -75,7 +75,9 @@ impl DcosPlatform {
             }
         }
         let master = self.client.master_state().await?;
-        Ok(DcosView { pods: statuses, infos, master })
+        let deploy = self.client.plan("deploy").await?.plan().cloned();
+        let recovery = self.client.plan("recovery").await?.plan().cloned();
+        Ok(DcosView { pods: statuses, infos, master, deploy, recovery })
     }
 }
 

@@ -51,7 +51,13 @@ fn world() -> World {
         "slaves": [agent(AGENT, "10.0.0.1")],
         "frameworks": [{"id": "F1", "name": "kubernetes", "tasks": [mesos_task(PEER_ID, AGENT, "TASK_RUNNING")]}]
     });
-    World(DcosView { pods: vec![from(status)], infos: BTreeMap::new(), master: from(master) })
+    World(DcosView {
+        pods: vec![from(status)],
+        infos: BTreeMap::new(),
+        master: from(master),
+        deploy: None,
+        recovery: None,
+    })
 }
 
 impl World {
@@ -287,7 +293,13 @@ fn the_bodies_of_the_reference_map_to_an_observation() {
     );
     let info: PodInfo =
         from(serde_json::from_str(include_str!("fixtures/sdk-pod-info-etcd-1.json")).expect("json"));
-    let view = DcosView { pods: all.instances().cloned().collect(), infos: BTreeMap::new(), master };
+    let view = DcosView {
+        pods: all.instances().cloned().collect(),
+        infos: BTreeMap::new(),
+        master,
+        deploy: None,
+        recovery: None,
+    };
     let observation = view.observation(urls).expect("observation");
     let states: Vec<(TaskState, AgentState)> = observation.tasks.iter().map(|t| (t.task, t.agent)).collect();
     // The pod status's IDs are abridged (`...`), so the master does not know them.
@@ -299,4 +311,96 @@ fn the_bodies_of_the_reference_map_to_an_observation() {
         (TaskState::Exited, AgentState::Healthy, "10.0.5.79")
     );
     assert_eq!(one.recovery, PlatformRecovery::None);
+}
+
+fn plan_of(value: serde_json::Value) -> super::shapes::plans::PlanInfo {
+    from(value)
+}
+
+fn step(name: &str, status: &str, message: &str) -> serde_json::Value {
+    json!({"id": "s", "name": name, "status": status, "message": message})
+}
+
+fn phase(name: &str, status: &str, steps: Vec<serde_json::Value>) -> serde_json::Value {
+    json!({"id": "p", "name": name, "status": status, "strategy": "serial", "steps": steps})
+}
+
+fn plan_json(status: &str, phases: Vec<serde_json::Value>, errors: &[&str]) -> serde_json::Value {
+    json!({"status": status, "strategy": "serial", "errors": errors, "phases": phases})
+}
+
+#[test]
+fn the_deploy_plan_rolls_the_members_until_its_etcd_phase_is_complete() {
+    let mut w = world();
+    let rollout = |w: &World| w.0.observation(urls).expect("observation").rollout;
+    assert_eq!(rollout(&w), None, "no deploy plan read");
+    // After an update: the etcd phase relaunches etcd-1 on purpose.
+    let etcd = |status: &str, at: &str| {
+        phase(
+            "etcd",
+            status,
+            vec![
+                step("etcd-0:[peer]", "COMPLETE", ""),
+                step("etcd-1:[peer]", at, "relaunching"),
+                step("etcd-2:[peer]", "PENDING", ""),
+            ],
+        )
+    };
+    let nodes = phase("node", "PENDING", vec![step("kube-node-0:[kubelet]", "PENDING", "")]);
+    w.0.deploy =
+        Some(plan_of(plan_json("IN_PROGRESS", vec![etcd("IN_PROGRESS", "STARTING"), nodes.clone()], &[])));
+    let seen = rollout(&w).expect("a rollout");
+    assert_eq!((seen.plan.as_str(), seen.status.as_str()), ("deploy", "IN_PROGRESS"));
+    let at = seen.step.clone().expect("its step");
+    assert_eq!(
+        (at.name.as_str(), at.status.as_str(), at.message.as_str()),
+        ("etcd-1:[peer]", "STARTING", "relaunching")
+    );
+    assert!(seen.to_string().contains("deploy plan is IN_PROGRESS at step etcd-1:[peer] STARTING"), "{seen}");
+    // The etcd phase done, the nodes still rolling: the etcd pods are left alone.
+    let done = phase("etcd", "COMPLETE", vec![step("etcd-0:[peer]", "COMPLETE", "")]);
+    w.0.deploy = Some(plan_of(plan_json("IN_PROGRESS", vec![done, nodes], &[])));
+    assert_eq!(rollout(&w), None);
+    // A plan without an etcd phase counts as a whole; an operator's pause (WAITING) and
+    // errors are reported as they are.
+    let kafka: super::shapes::plans::PlanInfo =
+        from(serde_json::from_str(include_str!("fixtures/sdk-plan-kafka-deploy.json")).expect("json"));
+    w.0.deploy = Some(kafka);
+    let whole = rollout(&w).expect("a rollout");
+    assert_eq!(whole.status, "IN_PROGRESS");
+    assert_eq!(whole.step.expect("step").name, "kafka-1:[broker]");
+    w.0.deploy = Some(plan_of(plan_json("ERROR", vec![etcd("WAITING", "PENDING")], &["bad option"])));
+    let paused = rollout(&w).expect("a rollout");
+    assert_eq!(paused.status, "WAITING");
+    assert!(paused.to_string().ends_with("with errors: bad option"), "{paused}");
+}
+
+#[test]
+fn a_pods_recovery_step_is_quoted_until_it_is_complete() {
+    let mut w = world();
+    let step_of = |w: &World| w.0.observation(urls).expect("observation").tasks[0].step.clone();
+    assert_eq!(step_of(&w), None);
+    let recovery: super::shapes::plans::PlanInfo =
+        from(serde_json::from_str(include_str!("fixtures/sdk-plan-recovery-replace.json")).expect("json"));
+    w.0.recovery = Some(recovery);
+    let pending = step_of(&w).expect("the fixture's step");
+    assert_eq!((pending.name.as_str(), pending.status.as_str()), ("etcd-1:[peer]", "PENDING"));
+    // A failing recover task: DELAYED (back-off), relaunched for ever, the plan at 202.
+    let failing = phase(
+        "etcd-1",
+        "IN_PROGRESS",
+        vec![
+            step("etcd-1:[recover]", "DELAYED", "recover failed: no live etcd member to reach"),
+            step("etcd-1:[peer]", "PENDING", ""),
+        ],
+    );
+    let other = phase("etcd-2", "COMPLETE", vec![step("etcd-2:[peer]", "COMPLETE", "")]);
+    w.0.recovery = Some(plan_of(plan_json("IN_PROGRESS", vec![other.clone(), failing], &[])));
+    let delayed = step_of(&w).expect("etcd-1's step");
+    assert_eq!(
+        delayed.to_string(),
+        "step etcd-1:[recover] DELAYED (recover failed: no live etcd member to reach)"
+    );
+    w.0.recovery = Some(plan_of(plan_json("COMPLETE", vec![other], &[])));
+    assert_eq!(step_of(&w), None, "another pod's step is not etcd-1's");
 }

@@ -101,13 +101,23 @@ pub fn deployed(pods: u8) -> Plan {
     Plan { phases: vec![phase], errors: Vec::new() }
 }
 
-/// `kubernetes.high_availability` turned on with one member: a deploy plan that adds
-/// `etcd-1` then `etcd-2`.
+/// `kubernetes.high_availability` turned on with one member: a deploy plan that rolls
+/// `etcd-0` in place (its tasks' environment names the new cluster size), then adds
+/// `etcd-1` and `etcd-2`.
 pub fn scale_up(w: &mut World) {
     if w.pods.len() != 1 || w.deploy.phases.iter().any(|p| p.steps.len() > 1) {
         return;
     }
     let mut plan = deployed(3);
-    plan.phases[0].steps.iter_mut().skip(1).for_each(|s| s.status = StepStatus::Pending);
+    plan.phases[0].steps.iter_mut().for_each(|s| s.status = StepStatus::Pending);
+    w.deploy = plan;
+}
+
+/// An update that changes the etcd tasks (a new etcd or Kubernetes version, through
+/// `dcos kubernetes cluster update`): the deploy plan rolls every etcd pod, one at a
+/// time, killed and relaunched in place with its data.
+pub fn roll(w: &mut World) {
+    let mut plan = deployed(u8::try_from(w.pods.len()).expect("at most 5 pods"));
+    plan.phases[0].steps.iter_mut().for_each(|s| s.status = StepStatus::Pending);
     w.deploy = plan;
 }

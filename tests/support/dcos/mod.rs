@@ -51,6 +51,8 @@ pub struct FakeOptions {
     pub relaunch_delay: Duration,
     /// How long the package's `recover` task runs before it acts.
     pub recover_delay: Duration,
+    /// How long a pod the deploy plan rolls stays down before its relaunch.
+    pub roll_delay: Duration,
     /// How long an authentication token lives.
     pub token_life: Duration,
     /// How the pods advertise their peer URLs.
@@ -64,6 +66,7 @@ impl Default for FakeOptions {
             service: "prod/kubernetes".to_owned(),
             relaunch_delay: Duration::from_secs(2),
             recover_delay: Duration::from_secs(1),
+            roll_delay: Duration::from_secs(3),
             token_life: iam::DEFAULT_TOKEN_LIFE,
             peer_form: pods::PeerForm::default(),
         }
@@ -144,6 +147,9 @@ impl FakeDcos {
             next_serial: 0,
             relaunch_delay: options.relaunch_delay,
             recover_delay: options.recover_delay,
+            roll_delay: options.roll_delay,
+            recover_fails: None,
+            failures: Vec::new(),
             token_life: options.token_life,
         };
         let ports: Vec<u16> = world.slot_ports[..usize::from(options.pods)].to_vec();
@@ -306,6 +312,29 @@ impl FakeDcos {
             .iter()
             .filter(|r| r.method == method && r.path.split('?').next().unwrap_or_default().ends_with(suffix))
             .count()
+    }
+
+    /// Starts a deploy plan that rolls every etcd pod in place, one at a time (an
+    /// update that changes the etcd tasks).
+    pub fn roll(&self) {
+        commands::roll(&mut lock(&self.shared.world));
+    }
+
+    /// Whether the deploy plan is complete.
+    pub fn deployed(&self) -> bool {
+        let w = lock(&self.shared.world);
+        w.deploy.phases.iter().flat_map(|p| &p.steps).all(|s| s.status == world::StepStatus::Complete)
+    }
+
+    /// Makes every run of the package's `recover` task fail with `why` (`None`: it
+    /// works again).
+    pub fn fail_recover(&self, why: Option<&str>) {
+        lock(&self.shared.world).recover_fails = why.map(str::to_owned);
+    }
+
+    /// Each failure of a plan step's task so far (`etcd-0:[recover]: ...`).
+    pub fn step_failures(&self) -> Vec<String> {
+        lock(&self.shared.world).failures.clone()
     }
 
     /// SIGKILLs the pod's etcd: the task shows `FAILED` and the SDK relaunches it in

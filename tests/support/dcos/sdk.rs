@@ -16,6 +16,8 @@ use super::world::{Phase, PhaseKind, StepStatus, Task, World, lock, now_s};
 const RETRY_FOR: Duration = Duration::from_secs(10);
 /// The pause between two tries.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// The back-off of a step whose task failed, before it is launched again.
+const BACKOFF: Duration = Duration::from_secs(2);
 
 /// Ticks until `stop`.
 pub fn run(world: &Mutex<World>, stop: &AtomicBool) {
@@ -164,10 +166,18 @@ fn progress(world: &Mutex<World>, kind: PhaseKind) {
         }
         let recover = name.ends_with(":[recover]");
         let outcome = match (status, recover, kind) {
+            // The back-off is over: the step is launched again.
+            (StepStatus::Delayed, _, _) => Some(Ok(StepStatus::Pending)),
+            (StepStatus::Pending, true, _) if step.failures > 0 => {
+                Some(relaunch_recover(&mut lock(world), pod))
+            }
             (StepStatus::Pending, true, _) => Some(start_recover(&mut lock(world), pod)),
             (StepStatus::Starting, true, _) => Some(run_recover(world, pod)),
             (StepStatus::Pending, false, PhaseKind::Replace) => {
                 Some(launch_new_member(&mut lock(world), pod))
+            }
+            (StepStatus::Pending, false, PhaseKind::Deploy) if usize::from(pod) < lock(world).pods.len() => {
+                Some(roll_in_place(&mut lock(world), pod))
             }
             (StepStatus::Pending, false, PhaseKind::Deploy) => Some(add_member(world, pod)),
             (StepStatus::Starting, false, _) => {
@@ -183,7 +193,7 @@ fn progress(world: &Mutex<World>, kind: PhaseKind) {
         let now = Instant::now();
         match outcome {
             Some(Ok(status)) => {
-                if recover && step.status == StepStatus::Pending {
+                if recover && step.status == StepStatus::Pending && status == StepStatus::Starting {
                     // The recover task runs a while before it acts.
                     step.not_before = Some(now + recover_delay);
                 }
@@ -193,9 +203,15 @@ fn progress(world: &Mutex<World>, kind: PhaseKind) {
             Some(Err(_)) if *step.deadline.get_or_insert(now + RETRY_FOR) > now => {
                 step.not_before = Some(now + RETRY_PAUSE);
             }
+            // The task failed. The SDK never gives up on a step: `DELAYED` for a
+            // back-off, then launched again, the plan at 202 all along
+            // (`DeploymentStep.update`); `ERROR` (417) is for construction errors only.
             Some(Err(why)) => {
-                step.status = StepStatus::Error;
-                plan.errors.push(format!("{name}: {why}"));
+                step.status = StepStatus::Delayed;
+                step.failures += 1;
+                step.deadline = None;
+                step.not_before = Some(now + BACKOFF);
+                w.failures.push(format!("{name}: {why}"));
                 if recover {
                     w.set_status(pod, false, "FAILED");
                 }
@@ -219,17 +235,45 @@ fn start_recover(w: &mut World, index: u8) -> Result<StepStatus, String> {
     Ok(StepStatus::Starting)
 }
 
+/// `[recover]` launched again after a failure, on the agent the pod moved to.
+fn relaunch_recover(w: &mut World, index: u8) -> Result<StepStatus, String> {
+    let id = w.task_id(&format!("etcd-{index}-recover"));
+    let pod = &mut w.pods[usize::from(index)];
+    pod.recover = Task { id, status: Some("RUNNING"), agent: pod.agent.clone(), since: now_s() };
+    Ok(StepStatus::Starting)
+}
+
+/// A deploy step of a pod that runs: the SDK kills it and relaunches it in place with
+/// its new task spec (an update changes the etcd tasks' environment: `plans.update`
+/// of the package's svc.yml rolls `etcd: [[peer]]` first). It stays down for
+/// `roll_delay` (a slow relaunch), longer than a short `restartGrace`.
+fn roll_in_place(w: &mut World, index: u8) -> Result<StepStatus, String> {
+    let delay = w.roll_delay;
+    let pod = &mut w.pods[usize::from(index)];
+    if let Some(mut child) = pod.process.take() {
+        pods::kill(&mut child);
+    }
+    if pod.peer.live() {
+        w.set_status(index, true, "KILLED");
+    }
+    w.pods[usize::from(index)].relaunch_at = Some(Instant::now() + delay);
+    Ok(StepStatus::Starting)
+}
+
 /// What `etcd-N-recover` does (§5.4): against a live member, remove the dead member
 /// (found by its peer URL) and add `etcd-N` with the same peer URL.
 fn run_recover(world: &Mutex<World>, index: u8) -> Result<StepStatus, String> {
-    let (tls, endpoints, name, peer_url) = {
+    let (tls, endpoints, name, peer_url, fails) = {
         let w = lock(world);
         let pod = &w.pods[usize::from(index)];
         let endpoints: Vec<String> =
             w.live_endpoints().into_iter().filter(|e| *e != pod.client_url()).collect();
-        (w.tls.clone(), endpoints, pod.name(), pod.peer_url())
+        (w.tls.clone(), endpoints, pod.name(), pod.peer_url(), w.recover_fails.clone())
     };
     let result = (|| {
+        if let Some(why) = fails {
+            return Err(why);
+        }
         if endpoints.is_empty() {
             return Err("no live etcd member to reach".to_owned());
         }

@@ -136,6 +136,9 @@ pub enum StepStatus {
     Pending,
     Starting,
     Complete,
+    /// A step whose task failed: backing off before it is launched again
+    /// (`DeploymentStep.update`: `TASK_FAILED` → `DELAYED`); never `ERROR`.
+    Delayed,
     Error,
 }
 
@@ -145,6 +148,7 @@ impl StepStatus {
             Self::Pending => "PENDING",
             Self::Starting => "STARTING",
             Self::Complete => "COMPLETE",
+            Self::Delayed => "DELAYED",
             Self::Error => "ERROR",
         }
     }
@@ -171,8 +175,10 @@ pub struct Step {
     /// The step does not progress before this time (the recover task's run time,
     /// or the pause between two tries).
     pub not_before: Option<Instant>,
-    /// The recover task gives up retrying at this time.
+    /// The step's task gives up retrying at this time (then the task fails).
     pub deadline: Option<Instant>,
+    /// How many times its task failed (each time `DELAYED`, then launched again).
+    pub failures: u32,
 }
 
 /// A phase of a plan.
@@ -197,6 +203,7 @@ impl Phase {
                 pod: *pod,
                 not_before: None,
                 deadline: None,
+                failures: 0,
             })
             .collect();
         Self { id: uuid(), name: name.to_owned(), kind, strategy, steps }
@@ -251,6 +258,14 @@ pub struct World {
     pub relaunch_delay: Duration,
     /// How long the recover task runs before it acts.
     pub recover_delay: Duration,
+    /// How long a pod the deploy plan rolls stays down.
+    pub roll_delay: Duration,
+    /// The package's `recover` task fails (say, its certificate was rotated away)
+    /// whatever the cluster, while this is set.
+    pub recover_fails: Option<String>,
+    /// Each failure of a step's task (`etcd-1:[recover]: no live etcd member`), in
+    /// order: what its task log would say.
+    pub failures: Vec<String>,
     pub token_life: Duration,
 }
 
