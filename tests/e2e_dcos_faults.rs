@@ -266,3 +266,56 @@ fn while_the_deploy_plan_rolls_the_etcd_pods_nothing_is_asked_and_status_says_wh
     });
     h.wait_healthy("kubernetes", 3, HEAL);
 }
+
+/// The scheduler lists a pod but answers 404 for its status for a while: the
+/// observation is incomplete, so the pass decides nothing and says so; the pod is
+/// never taken for gone.
+#[test]
+fn a_404_on_one_pods_status_makes_the_pass_wait_never_act() {
+    let fake = FakeDcos::start(FakeOptions::default());
+    let h = Harness::start();
+    h.apply(
+        "c.yaml",
+        &fake.manifest("kubernetes", "  recovery:\n    restartGrace: 1s\n    agentLostAfter: 1s\n"),
+    );
+    h.wait_healthy("kubernetes", 3, BOOT);
+    fake.fail_for(Duration::from_secs(5), Fault::PodStatusNotFound(1));
+    let seen = h.wait_status("kubernetes", "the incomplete observation reported", HEAL, |s| {
+        let c = condition(s, "PlatformUnreachable");
+        c["status"] == "True"
+            && c["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("pod etcd-1") && m.contains("404 for its status"))
+    });
+    assert_eq!(seen["members"].as_array().map(Vec::len), Some(3), "etcd-1 is not dropped: {seen:#}");
+    h.wait_status("kubernetes", "the observation complete again", HEAL, |s| {
+        condition(s, "PlatformUnreachable")["status"] != "True" && s["phase"] == "Healthy"
+    });
+    assert_eq!(changes(&fake), 0, "nothing asked on an incomplete observation");
+}
+
+/// An operator pauses a pod (`pod pause`, the SDK's debugging procedure): its etcd
+/// stops, past every window. It is never restarted or replaced, status says it is
+/// paused and by whom; resumed, it serves again with every key.
+#[test]
+fn a_pod_an_operator_paused_is_never_restarted_or_replaced() {
+    let fake = FakeDcos::start(FakeOptions::default());
+    let h = Harness::start();
+    let recovery = "  recovery:\n    restartGrace: 1s\n    agentLostAfter: 1s\n    unresponsiveAfter: 2s\n";
+    h.apply("c.yaml", &fake.manifest("kubernetes", recovery));
+    h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 50);
+    fake.pause("etcd-1");
+    let paused = h.wait_status("kubernetes", "etcd-1 shown paused", HEAL, |s| {
+        member(s, "etcd-1")["task"]["state"] == "paused" && member(s, "etcd-1")["healthy"] == false
+    });
+    let said = paused.to_string();
+    assert!(said.contains("etcd-1 is paused on the platform by an operator"), "{paused:#}");
+    assert_holds("nothing asked about a paused pod", Duration::from_secs(5), || changes(&fake) == 0);
+    fake.resume("etcd-1");
+    h.wait_healthy("kubernetes", 3, HEAL);
+    for endpoint in fake.endpoints() {
+        fake.assert_keys_on(&endpoint, "k", 50);
+    }
+    assert_eq!(changes(&fake), 0);
+}

@@ -114,6 +114,10 @@ pub enum PlatformRecovery {
     /// The platform replaces the member: its old data is discarded and a new member is
     /// launched, possibly on another agent.
     Replacing,
+    /// An operator paused the pod on the platform (DC/OS `pod pause`, the SDK's
+    /// debugging procedure): its member is held down on purpose, and is neither
+    /// restarted nor replaced until the operator resumes it.
+    Paused,
 }
 
 /// What a member's data directory holds. etcd's data is intact only with a WAL

@@ -49,8 +49,9 @@ pub(super) fn due(
     now: Timestamp,
 ) -> Option<Due> {
     let task = observed.platform.task(pod)?;
-    if observed.is_healthy(pod) || task.recovery == PlatformRecovery::Replacing {
-        // A slot the platform is rebuilding is followed, never replaced again.
+    if observed.is_healthy(pod) || task.recovery != PlatformRecovery::None {
+        // A slot the platform is rebuilding is followed, never replaced again; one an
+        // operator paused is theirs until they resume it.
         return None;
     }
     let windows = &desired.recovery;

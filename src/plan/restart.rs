@@ -54,7 +54,8 @@ pub(super) fn decide(view: &View) -> Vec<Decision> {
         // A replacement that changed nothing yet never holds back a restart in place.
         let replacing =
             history.in_flight.join().is_some_and(|r| r.pod == pod) && !view.untouched_replacement(pod);
-        let rebuilding = task.recovery == PlatformRecovery::Replacing;
+        // Rebuilt by the platform, or paused there by an operator: not ours to restart.
+        let rebuilding = task.recovery != PlatformRecovery::None;
         if replacing || rebuilding {
             continue;
         }

@@ -272,3 +272,24 @@ fn a_replacement_the_platform_never_finishes_is_reported_stuck_quoting_its_step_
         }
     }
 }
+
+#[test]
+fn a_pod_an_operator_paused_is_never_restarted_or_replaced_and_the_wait_says_so() {
+    let d = desired(MemberCount::Three);
+    let unresponsive = d.recovery.unresponsive_after.as_secs() as i64;
+    // Paused (its member stopped answering then), past every window.
+    let mut w = on_platform(world(3).suspended(1, t0()));
+    let due = w.plan(&d, at(unresponsive + 3600));
+    assert!(due.steps().count() > 0, "a suspended member is replaced in the end: {due:#?}");
+    w.task(1).recovery = crate::model::platform::PlatformRecovery::Paused;
+    for later in [unresponsive + 1, unresponsive + 3600, 86_400 * 7] {
+        let plan = w.plan(&d, at(later));
+        assert_eq!(plan.steps().count(), 0, "at {later}: {plan:#?}");
+        assert!(
+            plan.decisions
+                .iter()
+                .any(|d| d.message.contains("etcd-1 is paused on the platform by an operator")),
+            "{plan:#?}"
+        );
+    }
+}

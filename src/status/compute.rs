@@ -9,7 +9,7 @@ use super::{
 use crate::domain::{Generation, PodName};
 use crate::manifest::desired::{DesiredCluster, ReconcileMode};
 use crate::model::membership::Membership;
-use crate::model::platform::{AgentState, DataState, TaskState};
+use crate::model::platform::{AgentState, DataState, PlatformRecovery, TaskState};
 use crate::model::{History, Observed, OperationKind};
 use crate::plan::{Outcome, Plan, Rule};
 
@@ -76,6 +76,7 @@ fn member_status(
     let state = match task.task {
         TaskState::NotLaunched => "notLaunched",
         TaskState::Running => "running",
+        TaskState::Suspended if task.recovery == PlatformRecovery::Paused => "paused",
         TaskState::Suspended => "suspended",
         TaskState::Exited => "exited",
     };

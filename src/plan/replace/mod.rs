@@ -242,6 +242,9 @@ fn waits(pass: &Pass, target: Option<PodName>) -> Vec<Decision> {
     let rebuilding = |pod: PodName| {
         pass.observed.platform.task(pod).is_some_and(|t| t.recovery == PlatformRecovery::Replacing)
     };
+    let paused = |pod: PodName| {
+        pass.observed.platform.task(pod).is_some_and(|t| t.recovery == PlatformRecovery::Paused)
+    };
     pass.desired
         .members
         .pods()
@@ -250,6 +253,12 @@ fn waits(pass: &Pass, target: Option<PodName>) -> Vec<Decision> {
             Some(Due::At { end, why, .. }) => Some(Decision::wait(Rule::ReplaceLostMember, Some(end), why)),
             _ if rebuilding(pod) => {
                 let message = format!("the platform is replacing {pod}: following it, no step of ours");
+                Some(Decision::wait(Rule::ReplaceLostMember, None, message))
+            }
+            _ if paused(pod) => {
+                let message = format!(
+                    "{pod} is paused on the platform by an operator (DC/OS `pod pause`, the SDK's debugging procedure): never restarted or replaced until it is resumed (`pod resume {pod}`)"
+                );
                 Some(Decision::wait(Rule::ReplaceLostMember, None, message))
             }
             _ => None,

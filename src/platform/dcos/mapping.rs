@@ -159,7 +159,13 @@ impl DcosView {
             process_start: None,
             data_dir: None,
             data: DataState::Unknown,
-            recovery: if replacing { PlatformRecovery::Replacing } else { PlatformRecovery::None },
+            recovery: if replacing {
+                PlatformRecovery::Replacing
+            } else if paused(peer) {
+                PlatformRecovery::Paused
+            } else {
+                PlatformRecovery::None
+            },
             step: self.recovery_step(pod),
         })
     }
@@ -188,6 +194,11 @@ impl DcosView {
         let offered = info.and_then(|i| i.label("offer_hostname"));
         registered.or(recovered).filter(|h| !h.is_empty()).or(offered).unwrap_or(id).to_owned()
     }
+}
+
+/// Whether the peer task is paused or being paused (`pod pause`).
+fn paused(peer: &PodTask) -> bool {
+    !peer.is_stub() && matches!(peer.status, Some(SdkTaskStatus::Pausing | SdkTaskStatus::Paused))
 }
 
 fn platform_step(step: &StepInfo) -> PlatformStep {

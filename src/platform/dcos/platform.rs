@@ -61,22 +61,29 @@ impl DcosPlatform {
         MemberUrls { client, peer }
     }
 
-    async fn read(&self) -> Result<DcosView, DcosError> {
-        let pods = self.client.pod_list().await?.etcd_pods()?;
+    async fn read(&self) -> Result<DcosView, PlatformError> {
+        let pods = self.client.pod_list().await.map_err(platform_error)?.etcd_pods().map_err(shape_error)?;
         let mut statuses = Vec::new();
         let mut infos = BTreeMap::new();
         for pod in pods {
-            // A pod listed a moment ago and gone now: the next pass sees the list again.
-            if let SdkReply::Found(status) = self.client.pod_status(pod).await? {
-                statuses.push(status);
+            // A pod listed and then unknown (the SDK's 404) leaves the observation
+            // incomplete: the pass decides nothing on it, and the next one reads again.
+            // Dropped, the pod would look gone, and its status and pod info (the
+            // `permanently-failed` label) are what tell a replacement from a failure.
+            match self.client.pod_status(pod).await.map_err(platform_error)? {
+                SdkReply::Found(status) => statuses.push(status),
+                SdkReply::NotFound(_) => return Err(incomplete(pod, "status")),
             }
-            if let SdkReply::Found(info) = self.client.pod_info(pod).await? {
-                infos.insert(pod, info);
+            match self.client.pod_info(pod).await.map_err(platform_error)? {
+                SdkReply::Found(info) => {
+                    infos.insert(pod, info);
+                }
+                SdkReply::NotFound(_) => return Err(incomplete(pod, "info")),
             }
         }
-        let master = self.client.master_state().await?;
-        let deploy = self.client.plan("deploy").await?.plan().cloned();
-        let recovery = self.client.plan("recovery").await?.plan().cloned();
+        let master = self.client.master_state().await.map_err(platform_error)?;
+        let deploy = self.client.plan("deploy").await.map_err(platform_error)?.plan().cloned();
+        let recovery = self.client.plan("recovery").await.map_err(platform_error)?.plan().cloned();
         Ok(DcosView { pods: statuses, infos, master, deploy, recovery })
     }
 }
@@ -86,6 +93,17 @@ fn peer_url(client: &str) -> Option<String> {
     let url = reqwest::Url::parse(client).ok()?;
     let port = url.port_or_known_default()?.checked_add(1)?;
     Some(format!("{}://{}:{port}", url.scheme(), url.host_str()?))
+}
+
+/// A pod the scheduler listed whose `what` (status, info) it then does not know.
+fn incomplete(pod: PodName, what: &str) -> PlatformError {
+    PlatformError::Unreachable(format!(
+        "the scheduler lists pod {pod} but answers 404 for its {what}: the observation is incomplete, nothing is decided on it; the next pass reads again"
+    ))
+}
+
+fn shape_error(error: super::shapes::ShapeError) -> PlatformError {
+    platform_error(DcosError::from(error))
 }
 
 /// A DC/OS error as the platform's: certainly not made, perhaps made, or refused.
@@ -99,7 +117,7 @@ fn platform_error(error: DcosError) -> PlatformError {
 
 impl Platform for DcosPlatform {
     async fn observe(&self) -> Result<PlatformObservation, PlatformError> {
-        let view = self.read().await.map_err(platform_error)?;
+        let view = self.read().await?;
         view.observation(|pod| self.urls(pod)).map_err(|e| PlatformError::Refused(e.to_string()))
     }
 

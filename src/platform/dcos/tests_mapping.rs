@@ -166,6 +166,7 @@ type Row = (&'static str, fn(&mut World), TaskState, AgentState, PlatformRecover
 
 const NONE: PlatformRecovery = PlatformRecovery::None;
 const REPLACING: PlatformRecovery = PlatformRecovery::Replacing;
+const PAUSED: PlatformRecovery = PlatformRecovery::Paused;
 
 #[rustfmt::skip]
 const ROWS: &[Row] = {
@@ -192,8 +193,8 @@ const ROWS: &[Row] = {
         ("LOST, agent back with the same ID, task ended", |w| { w.status("LOST").task_completed("TASK_KILLED"); }, Exited, Healthy, NONE),
         ("FAILED, task unknown to the master, no pod info", |w| { w.status("FAILED").forget_task(); }, Exited, Unknown, NONE),
         ("FAILED, task unknown to the master, agent from pod info", |w| { w.status("FAILED").forget_task().info(false); }, Exited, Healthy, NONE),
-        ("PAUSED", |w| { w.status("PAUSED"); }, Suspended, Healthy, NONE),
-        ("PAUSING", |w| { w.status("PAUSING"); }, Suspended, Healthy, NONE),
+        ("PAUSED (an operator's pod pause)", |w| { w.status("PAUSED"); }, Suspended, Healthy, PAUSED),
+        ("PAUSING", |w| { w.status("PAUSING"); }, Suspended, Healthy, PAUSED),
         ("DECOMMISSIONING", |w| { w.status("DECOMMISSIONING"); }, Running, Healthy, NONE),
         ("DECOMMISSIONED", |w| { w.status("DECOMMISSIONED").task_completed("TASK_KILLED"); }, Exited, Healthy, NONE),
         ("an ID but no status yet", |w| { w.task("etcd-1-peer").status = None; }, NotLaunched, Healthy, NONE),

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::pods;
 use super::sdk::start_transient;
-use super::world::{Phase, PhaseKind, Plan, StepStatus, World};
+use super::world::{Phase, PhaseKind, Plan, StepStatus, Task, World, now_s};
 
 /// The reply of `restart` and `replace`: the pod and all its tasks, stubs included.
 fn command_reply(pod: &str) -> Value {
@@ -120,4 +120,21 @@ pub fn roll(w: &mut World) {
     let mut plan = deployed(u8::try_from(w.pods.len()).expect("at most 5 pods"));
     plan.phases[0].steps.iter_mut().for_each(|s| s.status = StepStatus::Pending);
     w.deploy = plan;
+}
+
+/// `dcos kubernetes cluster debug pod pause etcd-N`: the SDK relaunches the pod's
+/// tasks with a pause override (the task runs a sleep, etcd does not): `PAUSED`.
+pub fn pause(w: &mut World, pod: &str) {
+    let index = w.pod(pod).unwrap_or_else(|| panic!("no pod {pod}")).index;
+    kill_peer(w, index, "KILLED");
+    let id = w.task_id(&format!("etcd-{index}-peer"));
+    let pod = &mut w.pods[usize::from(index)];
+    pod.peer = Task { id, status: Some("PAUSED"), agent: pod.agent.clone(), since: now_s() };
+    pod.relaunch_at = None;
+}
+
+/// `pod resume`: relaunched in place, on its data.
+pub fn resume(w: &mut World, pod: &str) {
+    let index = w.pod(pod).unwrap_or_else(|| panic!("no pod {pod}")).index;
+    super::sdk::launch(w, index);
 }

@@ -92,7 +92,12 @@ async fn admin_router(State(shared): State<Arc<Shared>>, request: Request, next:
             let garbage = "{\"pods\": [{\"name\": \"etcd-0\", \"tasks\": [{\"id\": ";
             return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], garbage).into_response();
         }
-        None => {}
+        Some(Fault::PodStatusNotFound(index))
+            if parts.uri.path().ends_with(&format!("/v1/pod/etcd-{index}/status")) =>
+        {
+            return not_found("Pod", &format!("etcd-{index}"));
+        }
+        Some(Fault::PodStatusNotFound(_)) | None => {}
     }
     if parts.uri.path() != iam::LOGIN_PATH && !iam::authorized(&shared, &parts.headers) {
         let mut reply = html(401, "Authorization Required");

@@ -80,6 +80,9 @@ pub enum Fault {
     Status(u16),
     /// 200 with JSON cut short.
     Garbage,
+    /// The SDK's 404 for this pod's status (`etcd-N`), every other route served: a
+    /// scheduler that lost track of one pod for a while.
+    PodStatusNotFound(u8),
 }
 
 /// One request as the fake received it.
@@ -347,6 +350,16 @@ impl FakeDcos {
     /// `slaves`, task `LOST`.
     pub fn lose_agent(&self, pod: &str) {
         commands::lose_agent(&mut lock(&self.shared.world), pod);
+    }
+
+    /// An operator's `pod pause`: the pod's etcd stops, its task shows `PAUSED`.
+    pub fn pause(&self, pod: &str) {
+        commands::pause(&mut lock(&self.shared.world), pod);
+    }
+
+    /// `pod resume`: relaunched in place on its data.
+    pub fn resume(&self, pod: &str) {
+        commands::resume(&mut lock(&self.shared.world), pod);
     }
 
     /// Holds (or releases) the SDK's automatic relaunch of the pod; `POST restart`

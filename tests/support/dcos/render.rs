@@ -152,7 +152,7 @@ pub fn master_state(w: &World) -> Value {
     let mut tasks = Vec::new();
     for pod in &w.pods {
         for (name, task) in [("peer", &pod.peer), ("recover", &pod.recover)] {
-            if task.live() {
+            if task.live() || task.paused() {
                 tasks.push(mesos_task(&w.service, &w.framework_id, &format!("{}-{name}", pod.name()), task));
             }
         }

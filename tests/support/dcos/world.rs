@@ -49,6 +49,11 @@ impl Task {
     pub fn live(&self) -> bool {
         !self.id.is_empty() && matches!(self.status, Some("STAGING" | "STARTING" | "RUNNING" | "KILLING"))
     }
+
+    /// Paused by `pod pause`: Mesos runs the task (a sleep in place of etcd).
+    pub fn paused(&self) -> bool {
+        !self.id.is_empty() && matches!(self.status, Some("PAUSED" | "PAUSING"))
+    }
 }
 
 /// One `etcd-N` pod: its stable ports, its agent, its two tasks and its process.
@@ -342,7 +347,11 @@ impl World {
 
 /// A Mesos v0 task record (§4.1).
 pub fn mesos_task(service: &str, framework: &str, name: &str, task: &Task) -> Value {
-    let state = format!("TASK_{}", task.status.unwrap_or("STAGING"));
+    let state = if task.paused() {
+        "TASK_RUNNING".to_owned()
+    } else {
+        format!("TASK_{}", task.status.unwrap_or("STAGING"))
+    };
     serde_json::json!({
         "id": task.id,
         "name": name,
