@@ -319,3 +319,51 @@ fn a_pod_an_operator_paused_is_never_restarted_or_replaced() {
     }
     assert_eq!(changes(&fake), 0);
 }
+
+/// Mesos loses sight of two agents (their `mesos-agent` down, or a partition between
+/// master and agents) while etcd in them keeps serving: the tasks are `UNREACHABLE`,
+/// the agents gone from the master. Members that answer as healthy voters are never
+/// replaced nor counted lost: no replace, no `RestoreRequired`, and status says what
+/// it sees. Seen again, nothing was changed.
+#[test]
+fn two_agents_dropped_from_mesos_with_etcd_serving_lead_to_no_replace_and_no_restore() {
+    let fake = FakeDcos::start(FakeOptions::default());
+    let h = Harness::start();
+    let recovery = "  recovery:\n    restartGrace: 1s\n    agentLostAfter: 1s\n    unresponsiveAfter: 2s\n";
+    h.apply("c.yaml", &fake.manifest("kubernetes", recovery));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 50);
+    fake.drop_from_mesos("etcd-1");
+    fake.drop_from_mesos("etcd-2");
+    let seen = h.wait_status("kubernetes", "both agents seen lost", HEAL, |s| {
+        ["etcd-1", "etcd-2"].iter().all(|p| member(s, p)["task"]["agentLost"] == true)
+    });
+    assert_eq!(condition(&seen, "Degraded")["reason"], "PlatformDisagrees", "{seen:#}");
+    let said = seen.to_string();
+    for pod in ["etcd-1", "etcd-2"] {
+        assert_eq!(member(&seen, pod)["healthy"], true, "{seen:#}");
+        assert!(
+            said.contains(&format!(
+                "{pod} answers healthy while the platform reports its task exited on a lost agent"
+            )),
+            "status says what it sees: {seen:#}"
+        );
+    }
+    assert_holds("no replace, no restore", Duration::from_secs(5), || {
+        let status = h.status("kubernetes").expect("status");
+        changes(&fake) == 0 && condition(&status, "RestoreRequired")["status"] != "True"
+    });
+    fake.back_in_mesos("etcd-1");
+    fake.back_in_mesos("etcd-2");
+    let after = h.wait_status("kubernetes", "the agents seen again", HEAL, |s| {
+        s["phase"] == "Healthy"
+            && ["etcd-1", "etcd-2"].iter().all(|p| member(s, p)["task"]["agentLost"] == false)
+    });
+    for pod in ["etcd-0", "etcd-1", "etcd-2"] {
+        assert_eq!(member(&after, pod)["id"], member(&before, pod)["id"], "{pod} is the same member");
+    }
+    for endpoint in fake.endpoints() {
+        fake.assert_keys_on(&endpoint, "k", 50);
+    }
+    assert_eq!(changes(&fake), 0);
+}

@@ -232,6 +232,34 @@ fn progressing(inputs: &StatusInputs<'_>, c: &mut Conditions<'_>) {
     }
 }
 
+/// Each desired member that answers healthy while the platform reports its task not
+/// running or its agent not healthy: it is neither restarted nor replaced while it
+/// answers, but the platform could not relaunch it now.
+fn platform_disagrees(inputs: &StatusInputs<'_>) -> Vec<String> {
+    let observed = inputs.observed;
+    let task_of = |pod| observed.platform.task(pod);
+    inputs
+        .desired
+        .members
+        .pods()
+        .filter(|pod| observed.is_healthy(*pod))
+        .filter_map(|pod| task_of(pod).map(|t| (pod, t)))
+        .filter(|(_, t)| t.task != TaskState::Running || t.agent != AgentState::Healthy)
+        .map(|(pod, t)| {
+            let agent = match t.agent {
+                AgentState::Healthy => "healthy",
+                AgentState::Lost => "lost",
+                AgentState::Unknown => "unknown",
+            };
+            format!(
+                "{pod} answers healthy while the platform reports its task {} on a {agent} agent ({}): the platform lost sight of it (a partition between it and the agent?); it is neither restarted nor replaced while it answers",
+                format!("{:?}", t.task).to_lowercase(),
+                t.agent_name
+            )
+        })
+        .collect()
+}
+
 fn conditions(
     inputs: &StatusInputs<'_>,
     q: &QuorumStatus,
@@ -249,7 +277,11 @@ fn conditions(
             c.set(ConditionType::Available, False, Reason::WaitingForFirstQuorum, summary.clone())
         }
     }
-    if all_healthy {
+    let disagreements = platform_disagrees(inputs);
+    if all_healthy && !disagreements.is_empty() {
+        let message = format!("{}; {summary}", disagreements.join("; "));
+        c.set(ConditionType::Degraded, True, Reason::PlatformDisagrees, message);
+    } else if all_healthy {
         c.set(ConditionType::Degraded, False, Reason::AllMembersHealthy, summary.clone());
     } else {
         let message = format!("not healthy: {}; {summary}", unhealthy.join(", "));
@@ -420,6 +452,29 @@ mod tests {
         assert_eq!((degraded.status, degraded.last_transition_time), (ConditionStatus::True, at(90)));
         let available = third.condition(ConditionType::Available).expect("Available");
         assert_eq!(available.last_transition_time, t0(), "still available: its time stays");
+    }
+
+    #[test]
+    fn members_that_answer_while_the_platform_lost_sight_of_them_are_healthy_but_degraded() {
+        let mut w = world(3);
+        w.task(2).task = TaskState::Exited;
+        w.task(2).agent = AgentState::Lost;
+        let s = status_at(&w, None);
+        assert_eq!(s.phase, Phase::Healthy, "every member answers");
+        let degraded = s.condition(ConditionType::Degraded).expect("Degraded");
+        assert_eq!((degraded.status, degraded.reason), (ConditionStatus::True, Reason::PlatformDisagrees));
+        assert!(
+            degraded.message.starts_with(
+                "etcd-2 answers healthy while the platform reports its task exited on a lost agent (local-2)"
+            ),
+            "{}",
+            degraded.message
+        );
+        let agreed = status_at(&world(3), None);
+        assert_eq!(
+            agreed.condition(ConditionType::Degraded).map(|c| c.reason),
+            Some(Reason::AllMembersHealthy)
+        );
     }
 
     #[test]

@@ -96,6 +96,10 @@ pub enum Reason {
     AllMembersHealthy,
     /// Some member not healthy.
     MembersUnhealthy,
+    /// Every member answers healthy, but the platform reports some of their tasks not
+    /// running or their agents not healthy (DC/OS: Mesos lost sight of an agent whose
+    /// etcd serves): the platform could not relaunch them now.
+    PlatformDisagrees,
     /// Nothing to do.
     Stable,
     /// A step is being taken.

@@ -138,3 +138,26 @@ pub fn resume(w: &mut World, pod: &str) {
     let index = w.pod(pod).unwrap_or_else(|| panic!("no pod {pod}")).index;
     super::sdk::launch(w, index);
 }
+
+/// Mesos loses sight of the pod's agent (its `mesos-agent` down, or a partition
+/// between master and agent) while etcd in it keeps serving: the agent leaves
+/// `slaves` (counted in `unreachable_slaves`), the task is `UNREACHABLE`
+/// (partition-aware, 2.2+), nothing is killed. The SDK's relaunch waits for the agent.
+pub fn drop_from_mesos(w: &mut World, pod: &str) {
+    let index = w.pod(pod).unwrap_or_else(|| panic!("no pod {pod}")).index;
+    let agent_id = w.pods[usize::from(index)].agent.clone();
+    w.set_status(index, true, "UNREACHABLE");
+    let agent = w.agents.iter_mut().find(|a| a.id == agent_id).expect("the pod's agent");
+    agent.removed = true;
+    w.unreachable_agents += 1;
+}
+
+/// The agent is seen again with the same ID (partition-aware), its task running.
+pub fn back_in_mesos(w: &mut World, pod: &str) {
+    let index = w.pod(pod).unwrap_or_else(|| panic!("no pod {pod}")).index;
+    let agent_id = w.pods[usize::from(index)].agent.clone();
+    let agent = w.agents.iter_mut().find(|a| a.id == agent_id).expect("the pod's agent");
+    agent.removed = false;
+    w.unreachable_agents = w.unreachable_agents.saturating_sub(1);
+    w.set_status(index, true, "RUNNING");
+}

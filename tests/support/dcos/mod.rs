@@ -352,6 +352,16 @@ impl FakeDcos {
         commands::lose_agent(&mut lock(&self.shared.world), pod);
     }
 
+    /// Mesos loses sight of the pod's agent while its etcd keeps serving.
+    pub fn drop_from_mesos(&self, pod: &str) {
+        commands::drop_from_mesos(&mut lock(&self.shared.world), pod);
+    }
+
+    /// The pod's agent is seen again with the same ID.
+    pub fn back_in_mesos(&self, pod: &str) {
+        commands::back_in_mesos(&mut lock(&self.shared.world), pod);
+    }
+
     /// An operator's `pod pause`: the pod's etcd stops, its task shows `PAUSED`.
     pub fn pause(&self, pod: &str) {
         commands::pause(&mut lock(&self.shared.world), pod);
