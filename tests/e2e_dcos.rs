@@ -197,3 +197,41 @@ fn a_controller_with_an_empty_state_directory_adopts_the_service_and_finds_its_b
         fake.assert_keys_on(&endpoint, "k", 40);
     }
 }
+
+/// A member that cannot start on a healthy agent (its WAL corrupted): the SDK relaunches
+/// it in place again and again, a new task each time. The relaunches count toward
+/// `maxRestarts`; used up, and not healthy for `unresponsiveAfter`, the slot is
+/// replaced by exactly one `pod replace`, and every key is read back.
+#[test]
+fn a_member_failing_in_a_loop_on_a_healthy_agent_is_replaced_once_after_bounded_relaunches() {
+    let recovery = "  recovery:\n    restartGrace: 1s\n    maxRestarts: 3\n    unresponsiveAfter: 5s\n";
+    let (fake, h) = start(3, recovery);
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 100);
+    let old_id = member(&before, "etcd-2")["id"].clone();
+    // Stopped while its WAL is overwritten, then killed: every relaunch fails on it.
+    let pid = fake.pid("etcd-2").expect("etcd-2 runs");
+    support::signal(u64::from(pid), nix::sys::signal::Signal::SIGSTOP);
+    let wal = fake.data_dir("etcd-2").join("member/wal");
+    for entry in std::fs::read_dir(&wal).expect("wal dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "wal") {
+            let len = std::fs::metadata(&path).expect("wal size").len() as usize;
+            std::fs::write(&path, vec![0xA5u8; len]).expect("overwrite the WAL with garbage");
+        }
+    }
+    fake.crash("etcd-2");
+    wait_for("one pod replace", HEAL, || (fake.count("POST", "/v1/pod/etcd-2/replace") == 1).then_some(()));
+    assert!(fake.launches("etcd-2") >= 4, "relaunched in place first: {} launches", fake.launches("etcd-2"));
+    let after = assert_healed(&fake, &h, 100, Some(&old_id));
+    assert_ne!(member(&after, "etcd-2")["id"], old_id);
+    assert_eq!(fake.count("POST", "/replace"), 1, "exactly one replace");
+    assert!(fake.count("POST", "/restart") <= 1, "a restart asked at most once");
+    let why = h
+        .events("kubernetes")
+        .into_iter()
+        .filter_map(|e| e["message"].as_str().map(str::to_owned))
+        .find(|m| m.contains("relaunched") && m.contains("by the platform without answering healthy"));
+    assert!(why.is_some(), "an event says why: {:#?}", h.events("kubernetes"));
+    assert_holds("no further replace", Duration::from_secs(3), || fake.count("POST", "/replace") == 1);
+}

@@ -121,6 +121,14 @@ fn endpoint_maps_name_every_member() {
     };
     assert_eq!(map.len(), 3);
     assert_eq!(map[2].0.to_string(), "etcd-2");
+    // On DC/OS a lost agent gets 5 minutes to come back (Mesos has already waited
+    // 75 s before it calls the agent lost); the other windows are the same.
+    let recovery = loaded[0].desired.recovery;
+    assert_eq!(recovery.agent_lost_after, Duration::from_secs(300));
+    assert_eq!(recovery.restart_grace, Duration::from_secs(30));
+    let text = format!("{text}  recovery:\n    agentLostAfter: 90s\n");
+    let loaded = parse_str("cluster.yaml", &text).expect("valid");
+    assert_eq!(loaded[0].desired.recovery.agent_lost_after, Duration::from_secs(90), "a value given wins");
 }
 
 #[test]

@@ -65,6 +65,7 @@ fn healthy() -> Observed {
             data_dir: None,
             data: DataState::Intact,
             recovery: PlatformRecovery::None,
+            instance: None,
             step: None,
         })
         .collect();

@@ -101,7 +101,9 @@ pub struct ActContext<'a, P> {
 pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mut History) -> ActReport {
     let mut report = ActReport::default();
     let mut disruptive = 0;
-    for (step, rule) in plan.steps() {
+    for decision in &plan.decisions {
+        let Some(step) = decision.step() else { continue };
+        let rule = decision.rule;
         if step.is_disruptive() {
             disruptive += 1;
             if disruptive > 1 {
@@ -111,7 +113,7 @@ pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mu
         }
         let span = tracing::info_span!("step", step = step.name(), rule = %rule);
         let result = async {
-            let mut evidence = evidence(ctx, step).await;
+            let mut evidence = evidence(ctx, step, &decision.message).await;
             let result = take(ctx, step, history).await;
             if let (Step::Defragment { endpoint, db_size_before, .. }, Ok(())) = (step, &result) {
                 evidence.push_str(&maintenance::sizes(ctx, endpoint, *db_size_before).await);
@@ -169,9 +171,14 @@ fn record<P: Platform>(
     outcome
 }
 
-/// What a step's event quotes beside its outcome: before a restart that follows a
-/// failed one, the member's last log lines, which say why the last run ended.
-async fn evidence<P: Platform>(ctx: &ActContext<'_, P>, step: &Step) -> String {
+/// What a step's event quotes beside its outcome: for the first step of a replacement,
+/// why the slot is replaced (the rule's reason, which status shows only while it
+/// lasts); before a restart that follows a failed one, the member's last log lines,
+/// which say why the last run ended.
+async fn evidence<P: Platform>(ctx: &ActContext<'_, P>, step: &Step, why: &str) -> String {
+    if matches!(step, Step::SnapshotBeforeReplace { .. }) {
+        return format!("; why: {why}");
+    }
     let Step::RestartInPlace { pod, attempt, .. } = step else { return String::new() };
     if *attempt < 2 {
         return String::new();

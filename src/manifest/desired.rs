@@ -304,6 +304,18 @@ pub struct RecoveryWindows {
     pub kept_aside: u32,
 }
 
+impl RecoveryWindows {
+    /// The defaults on DC/OS. Mesos takes an agent out of `slaves` only after
+    /// `agent_ping_timeout × max_agent_ping_timeouts` without an answer (15 s × 5 =
+    /// 75 s by default), so an agent seen lost has already been silent that long; a
+    /// partition-aware agent (package 2.2+) that comes back keeps its ID and its
+    /// volumes, and an agent's reboot takes minutes. A `pod replace` discards the
+    /// member's volume, so a lost agent is given 5 minutes more to come back.
+    pub fn dcos() -> Self {
+        Self { agent_lost_after: Duration::from_secs(300), ..Self::default() }
+    }
+}
+
 impl Default for RecoveryWindows {
     fn default() -> Self {
         Self {

@@ -213,7 +213,8 @@ impl Checker {
     }
 
     fn recovery(&mut self, spec: &ClusterSpec) -> Option<RecoveryWindows> {
-        let defaults = RecoveryWindows::default();
+        let on_dcos = spec.platform.as_ref().is_some_and(|p| p.dcos.is_some());
+        let defaults = if on_dcos { RecoveryWindows::dcos() } else { RecoveryWindows::default() };
         let recovery = spec.recovery.clone().unwrap_or_default();
         let restart_grace = self.duration(
             "spec.recovery.restartGrace",

@@ -12,9 +12,10 @@ pub enum RestartBy {
     /// `maxRestarts` times; then the slot counts as lost.
     Controller,
     /// The platform restarts it by itself; after `restartGrace` the controller asks the
-    /// platform once to restart the pod. A member that stays down is never replaced for
-    /// that alone (its agent and data are there); the unresponsive and lost windows
-    /// still apply.
+    /// platform once to restart the pod. The platform's relaunches (a new task run
+    /// each) count toward `maxRestarts`: a member relaunched that often that has not
+    /// answered healthy for `unresponsiveAfter` fails in a loop, and its slot counts as
+    /// lost. The lost-agent window still applies.
     PlatformThenAskOnce,
 }
 

@@ -30,6 +30,20 @@ pub struct Restarts {
     pub last: Timestamp,
 }
 
+/// Relaunches of one member's task by the platform itself (DC/OS: the SDK relaunches a
+/// failed task in place) since it was last seen healthy: a crash loop on a healthy
+/// agent shows as a new task run after run, none answering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Relaunches {
+    /// The run seen last (the Mesos task ID).
+    pub instance: String,
+    /// How many new runs were seen since the member was first seen not healthy.
+    pub count: u32,
+    /// When the member was first seen not healthy.
+    pub since: Timestamp,
+}
+
 /// What the controller knows beyond one observation: facts seen over time and the
 /// operations in flight. Stored as one flat JSON object (the two parts are flattened),
 /// so a history written before the split reads the same.
@@ -75,6 +89,9 @@ pub struct Seen {
     /// Restarts in place of members not seen healthy since.
     #[serde(default)]
     pub restarts: BTreeMap<PodName, Restarts>,
+    /// Relaunches by the platform of members not seen healthy since.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub relaunches: BTreeMap<PodName, Relaunches>,
     /// When the last observation was folded in.
     #[serde(default)]
     pub last_observed_at: Option<Timestamp>,
@@ -111,6 +128,7 @@ impl History {
     /// Forgets when failures were first seen, so that every failure window starts
     /// again: when the controller starts, and after a gap in observation.
     pub fn restart_windows(&mut self) {
+        self.seen.relaunches.clear();
         self.seen.down_since.clear();
         self.seen.unanswered_since.clear();
         self.seen.lost_since.clear();
@@ -163,6 +181,7 @@ impl History {
         self.seen.unanswered_since.retain(|pod, _| known.contains(pod));
         self.seen.lost_since.retain(|pod, _| known.contains(pod));
         self.seen.restarts.retain(|pod, _| known.contains(pod));
+        self.seen.relaunches.retain(|pod, _| known.contains(pod));
         self.seen.defragmented.retain(|pod, _| known.contains(pod));
         let alarmed =
             observed.endpoints.values().filter_map(|r| r.as_ref().ok()).any(|s| s.has_no_space_alarm());
@@ -244,6 +263,19 @@ impl History {
         if healthy {
             self.seen.healthy_seen.insert(pod, observed.at);
             self.seen.restarts.remove(&pod);
+            self.seen.relaunches.remove(&pod);
+        } else if let Some(instance) = task.instance.as_ref() {
+            match self.seen.relaunches.get_mut(&pod) {
+                Some(seen) if seen.instance != *instance => {
+                    seen.instance.clone_from(instance);
+                    seen.count += 1;
+                }
+                Some(_) => {}
+                None => {
+                    let first = Relaunches { instance: instance.clone(), count: 0, since: observed.at };
+                    self.seen.relaunches.insert(pod, first);
+                }
+            }
         }
         if task.agent == AgentState::Lost {
             self.seen.lost_since.entry(pod).or_insert(observed.at);

@@ -98,6 +98,9 @@ pub struct TaskObservation {
     pub data: DataState,
     /// What the platform itself is doing to rebuild the member slot, if anything.
     pub recovery: PlatformRecovery,
+    /// The platform's name for this run of the member's task, where it has one (DC/OS:
+    /// the Mesos task ID): a new one is a relaunch.
+    pub instance: Option<String>,
     /// The step of the platform's own recovery of the slot that is not done yet (DC/OS:
     /// `etcd-1:[recover]` of the `recovery` plan), where the platform says.
     pub step: Option<PlatformStep>,

@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use super::window_end;
 use crate::domain::PodName;
 use crate::manifest::desired::DesiredCluster;
+use crate::model::capabilities::RestartBy;
 use crate::model::platform::{AgentState, DataState, PlatformRecovery, TaskState};
 use crate::model::{History, JoinKind, Observed};
 
@@ -55,6 +56,9 @@ pub(super) fn due(
         return None;
     }
     let windows = &desired.recovery;
+    if let Some(due) = crash_loop(desired, observed, history, pod, now) {
+        return Some(due);
+    }
     if task.task == TaskState::Exited && super::view::restarts_used_up(desired, observed, history, pod) {
         let count = history.seen.restarts.get(&pod).map_or(0, |r| r.count);
         let why = format!(
@@ -86,6 +90,38 @@ pub(super) fn due(
         let why = format!("{pod}: {what} since {since}; replaced at {end} (window {window})");
         Some(Due::At { end, why, ahead: data_gone && end <= window_end(now, SNAPSHOT_AHEAD) })
     }
+}
+
+/// A member the platform relaunches by itself (DC/OS), again and again, and that never
+/// answers healthy: a corrupt WAL or a failing disk on a healthy agent. Its relaunches
+/// count toward `maxRestarts`; once they are used up and it has not answered healthy
+/// for `unresponsiveAfter`, across the relaunches, its slot counts as lost. Judged on
+/// the relaunches, not the task state, which flaps between running and failed.
+fn crash_loop(
+    desired: &DesiredCluster,
+    observed: &Observed,
+    history: &History,
+    pod: PodName,
+    now: Timestamp,
+) -> Option<Due> {
+    if observed.capabilities.restart != RestartBy::PlatformThenAskOnce {
+        return None;
+    }
+    let windows = &desired.recovery;
+    let seen = history.seen.relaunches.get(&pod).filter(|r| r.count >= windows.max_restarts)?;
+    let end = window_end(seen.since, windows.unresponsive_after);
+    let what = format!(
+        "{pod}: relaunched {} times by the platform without answering healthy since {} (maxRestarts {}, unresponsiveAfter {}): it fails in a loop on its agent",
+        seen.count,
+        seen.since,
+        windows.max_restarts,
+        humantime::format_duration(windows.unresponsive_after)
+    );
+    Some(if now >= end {
+        Due::Now { why: format!("{what}; its slot counts as lost"), ended: Some(end) }
+    } else {
+        Due::At { end, why: format!("{what}; replaced at {end}"), ahead: false }
+    })
 }
 
 /// What holds back the first change of a replacement whose snapshot is taken: the

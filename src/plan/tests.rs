@@ -94,6 +94,7 @@ pub(crate) fn world(members: usize) -> World {
             data_dir: None,
             data: DataState::Intact,
             recovery: PlatformRecovery::None,
+            instance: None,
             step: None,
         })
         .collect();

@@ -293,3 +293,56 @@ fn a_pod_an_operator_paused_is_never_restarted_or_replaced_and_the_wait_says_so(
         );
     }
 }
+
+#[test]
+fn a_member_the_platform_relaunches_in_a_loop_is_replaced_once_its_relaunches_and_window_are_used_up() {
+    let mut d = desired(MemberCount::Three);
+    d.recovery.max_restarts = 3;
+    let unresponsive = d.recovery.unresponsive_after.as_secs() as i64;
+    let mut w = on_platform(world(3).exited(1, t0()));
+    let relaunched =
+        |count| crate::model::history::Relaunches { instance: format!("run-{count}"), count, since: t0() };
+    // Fewer relaunches than maxRestarts: left to the platform, however long.
+    w.history.seen.relaunches.insert(pod(1), relaunched(2));
+    w.history.seen.restarts.insert(pod(1), crate::model::Restarts { count: 1, last: t0() });
+    assert_eq!(w.plan(&d, at(unresponsive * 10)).steps().count(), 0);
+    // Used up, but answering healthy is not overdue yet: replaced at the window's end.
+    w.history.seen.relaunches.insert(pod(1), relaunched(3));
+    let early = w.plan(&d, at(unresponsive - 1));
+    assert_eq!(early.steps().count(), 0, "{early:#?}");
+    assert_eq!(early.next_deadline(), Some(at(unresponsive)));
+    // Both used up: the replacement begins (a snapshot, then one pod replace), whether
+    // the task shows failed or running at that moment.
+    for state in [crate::model::platform::TaskState::Exited, crate::model::platform::TaskState::Running] {
+        w.task(1).task = state;
+        let (step, rule) = only_step(&w.plan(&d, at(unresponsive)));
+        assert_eq!(rule, Rule::ReplaceLostMember);
+        assert!(matches!(step, Step::SnapshotBeforeReplace { pod: p, .. } if p == pod(1)), "{step:?}");
+        let why = w
+            .plan(&d, at(unresponsive))
+            .decisions
+            .into_iter()
+            .map(|d| d.message)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(why.contains("relaunched 3 times by the platform without answering healthy"), "{why}");
+    }
+}
+
+#[test]
+fn a_new_run_of_a_task_that_does_not_answer_is_a_relaunch_and_answering_healthy_forgets_them() {
+    let mut w = world(3).exited(1, at(0));
+    let mut history = crate::model::History::default();
+    let mut fold = |w: &mut World, run: &str, now: i64| {
+        w.task(1).instance = Some(run.to_owned());
+        w.observed.at = at(now);
+        history.record(&w.observed, std::time::Duration::from_secs(3600));
+        history.seen.relaunches.get(&w.task(1).pod).map(|r| (r.count, r.since))
+    };
+    assert_eq!(fold(&mut w, "a", 1), Some((0, at(1))), "the run that failed");
+    assert_eq!(fold(&mut w, "a", 2), Some((0, at(1))), "the same run again");
+    assert_eq!(fold(&mut w, "b", 3), Some((1, at(1))));
+    assert_eq!(fold(&mut w, "c", 4), Some((2, at(1))));
+    let mut healthy = world(3);
+    assert_eq!(fold(&mut healthy, "d", 5), None, "healthy: forgotten");
+}

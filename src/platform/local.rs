@@ -204,6 +204,7 @@ impl LocalPlatform {
             data_dir: Some(data_dir),
             data,
             recovery: PlatformRecovery::None,
+            instance: None,
             step: None,
         })
     }

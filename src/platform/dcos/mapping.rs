@@ -166,6 +166,7 @@ impl DcosView {
             } else {
                 PlatformRecovery::None
             },
+            instance: (!peer.is_stub() && !peer.id.is_empty()).then(|| peer.id.clone()),
             step: self.recovery_step(pod),
         })
     }

@@ -292,6 +292,11 @@ impl FakeDcos {
         lock(&self.shared.world).pod(pod).and_then(|p| p.process.as_ref().map(std::process::Child::id))
     }
 
+    /// How many times the pod's etcd was launched (the first launch included).
+    pub fn launches(&self, pod: &str) -> u32 {
+        lock(&self.shared.world).pod(pod).map_or(0, |p| p.launches)
+    }
+
     /// The Mesos agent ID the pod is placed on.
     pub fn agent_of(&self, pod: &str) -> String {
         lock(&self.shared.world).pod(pod).unwrap_or_else(|| panic!("no pod {pod}")).agent.clone()
