@@ -235,3 +235,29 @@ fn a_member_failing_in_a_loop_on_a_healthy_agent_is_replaced_once_after_bounded_
     assert!(why.is_some(), "an event says why: {:#?}", h.events("kubernetes"));
     assert_holds("no further replace", Duration::from_secs(3), || fake.count("POST", "/replace") == 1);
 }
+
+/// The answer to `pod replace` is lost (Admin Router's 504). The request is uncertain,
+/// and the platform settles it: when the scheduler acted, the slot shows a replacement
+/// and it is followed, never asked again; when it did not, nothing shows within a
+/// minute, and it is asked once more. Either way the slot heals with every key.
+#[test]
+fn a_replace_whose_answer_was_lost_is_settled_from_the_platform_and_asked_at_most_once_more() {
+    for acted in [true, false] {
+        let (fake, h) = start(3, "  recovery:\n    agentLostAfter: 1s\n");
+        let before = h.wait_healthy("kubernetes", 3, BOOT);
+        fake.put_keys("k", 100);
+        let old_id = member(&before, "etcd-2")["id"].clone();
+        fake.lose_next_replace_answer(acted);
+        fake.lose_agent("etcd-2");
+        wait_for("a replace asked", HEAL, || {
+            (fake.count("POST", "/v1/pod/etcd-2/replace") >= 1).then_some(())
+        });
+        let after = assert_healed(&fake, &h, 100, Some(&old_id));
+        assert_ne!(member(&after, "etcd-2")["id"], old_id);
+        let asked = fake.count("POST", "/v1/pod/etcd-2/replace");
+        assert_eq!(asked, if acted { 1 } else { 2 }, "acted: {acted}");
+        assert_holds("never asked again", Duration::from_secs(3), || {
+            fake.count("POST", "/v1/pod/etcd-2/replace") == asked
+        });
+    }
+}

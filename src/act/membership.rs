@@ -159,15 +159,28 @@ pub(super) async fn request_replace<P: Platform>(
 ) -> Result<(), ActError> {
     let replacement = recorded(history, pod)?;
     if replacement.requested_at.is_some() {
-        return Ok(());
+        // Asked already: once more only after an answer that was lost and a platform
+        // that showed nothing of it (the planner's decision), never a third time.
+        if replacement.uncertain.is_none() || replacement.asked_again {
+            return Ok(());
+        }
+        replacement.asked_again = true;
     }
     replacement.requested_at = Some(ctx.now);
+    replacement.uncertain = None;
     let forget = |h: &mut History| {
         if let Some(r) = h.in_flight.join_mut() {
             r.requested_at = None;
         }
     };
-    ask_recorded(ctx, history, ctx.platform.request_replace(pod), forget).await
+    let result = ask_recorded(ctx, history, ctx.platform.request_replace(pod), forget).await;
+    if let Err(ActError::Platform(PlatformError::Uncertain(why))) = &result
+        && let Some(r) = history.in_flight.join_mut()
+    {
+        r.uncertain = Some(why.clone());
+        ctx.store.put_history(ctx.name, history)?;
+    }
+    result
 }
 
 /// Makes a request that `history` already records as made, writing the record first.

@@ -17,7 +17,7 @@ use super::lineage::Lineage;
 use super::membership::{Membership, SlotMember};
 pub use super::operation::InFlight;
 use super::operation::{Operation, OperationKind};
-use super::platform::{AgentState, TaskState};
+use super::platform::{AgentState, PlatformRecovery, TaskState};
 use crate::domain::PodName;
 
 /// Restarts in place of one member since it was last seen healthy.
@@ -175,6 +175,14 @@ impl History {
         }
         for task in &observed.platform.tasks {
             self.fold_task(observed, task);
+        }
+        // A request whose answer was lost is settled by what the platform shows: the
+        // slot being replaced means it was made.
+        if let Some(r) = self.in_flight.join_mut()
+            && r.uncertain.is_some()
+            && observed.platform.task(r.pod).is_some_and(|t| t.recovery == PlatformRecovery::Replacing)
+        {
+            r.uncertain = None;
         }
         let known: Vec<PodName> = observed.platform.tasks.iter().map(|t| t.pod).collect();
         self.seen.down_since.retain(|pod, _| known.contains(pod));

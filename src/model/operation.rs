@@ -65,6 +65,16 @@ pub struct Replacement {
     /// (recorded before the request, so that it is never made twice).
     #[serde(default)]
     pub requested_at: Option<Timestamp>,
+    /// The request's answer was lost (a timeout, Admin Router's 504, or its 502 to a
+    /// command, which nginx also gives after the scheduler acted): why. Settled by what
+    /// the platform shows next: the slot being replaced means it was made (cleared);
+    /// nothing past a deadline means it was not, and it is asked once more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertain: Option<String>,
+    /// Whether the request was made a second time, after an uncertain answer: never a
+    /// third.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub asked_again: bool,
     /// Without learners (etcd 3.3): the voting member added for the slot, which the
     /// member list cannot tell from the failed one by its role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -287,6 +297,8 @@ impl Replacement {
             last_launch: None,
             rejoin: false,
             requested_at: None,
+            uncertain: None,
+            asked_again: false,
             added_voter: None,
             added_peer_url: None,
         }

@@ -346,3 +346,36 @@ fn a_new_run_of_a_task_that_does_not_answer_is_a_relaunch_and_answering_healthy_
     let mut healthy = world(3);
     assert_eq!(fold(&mut healthy, "d", 5), None, "healthy: forgotten");
 }
+
+#[test]
+fn a_replace_whose_answer_was_lost_is_settled_by_what_the_platform_shows_and_asked_at_most_once_more() {
+    let d = desired(MemberCount::Three);
+    let lost_after = d.recovery.agent_lost_after.as_secs() as i64;
+    let asked = lost_after + 2;
+    let mut w = on_platform(world(3).lost(2, t0())).replacing(2, 0, None).snapshot_at(at(lost_after + 1));
+    if let Some(r) = w.history.in_flight.join_mut() {
+        r.requested_at = Some(at(asked));
+        r.uncertain = Some("pod replace: no answer in time".to_owned());
+    }
+    // Not settled yet: a wait until the platform has had a minute to show it.
+    let early = w.plan(&d, at(asked + 30));
+    assert_eq!(early.steps().count(), 0, "{early:#?}");
+    assert_eq!(early.next_deadline(), Some(at(asked + 60)));
+    assert!(early.decisions.iter().any(|d| d.message.contains("got no certain answer")), "{early:#?}");
+    // Nothing shown by then: it was not made; asked once more.
+    let (step, rule) = only_step(&w.plan(&d, at(asked + 60)));
+    assert_eq!((step, rule), (Step::RequestReplace { pod: pod(2) }, Rule::ReplaceLostMember));
+    // The platform shows the slot replacing: it was made, followed.
+    let mut shown = on_platform(world(3).lost(2, t0())).replacing(2, 0, None).snapshot_at(at(lost_after + 1));
+    shown.history.in_flight = w.history.in_flight.clone();
+    shown.task(2).recovery = crate::model::platform::PlatformRecovery::Replacing;
+    assert_eq!(shown.plan(&d, at(asked + 600)).steps().count(), 0);
+    shown.observed.at = at(asked + 5);
+    shown.history.record(&shown.observed.clone(), std::time::Duration::from_secs(3600));
+    assert_eq!(shown.history.in_flight.join().and_then(|r| r.uncertain.clone()), None, "settled: made");
+    // Asked twice already: never a third time, whatever the answer.
+    if let Some(r) = w.history.in_flight.join_mut() {
+        r.asked_again = true;
+    }
+    assert_eq!(w.plan(&d, at(asked + 3600)).steps().count(), 0);
+}

@@ -329,14 +329,42 @@ fn by_platform(pass: &Pass, slot: &Slot) -> Decision {
             Decision::wait(slot.rule, None, message)
         }
         Some(at) => {
-            let message = format!(
-                "{}; the platform replaces {} (asked at {at}): following it until the new member is a healthy voter{step}",
-                slot.why, slot.pod
-            );
-            Decision::wait(slot.rule, None, message)
+            match pass.history.in_flight.join().and_then(|r| r.uncertain.as_ref().map(|u| (u, r.asked_again)))
+            {
+                // The answer was lost and the platform shows no replacement of the slot:
+                // not made, once the platform has had time to show it; asked once more.
+                Some((why, false)) if !rebuilding => {
+                    let settled = super::window_end(at, UNCERTAIN_FOR);
+                    if pass.now >= settled {
+                        let message = format!(
+                            "{}; the replace of {} asked at {at} got no certain answer ({why}) and the platform shows no replacement of it by {settled}: it was not made; asked once more",
+                            slot.why, slot.pod
+                        );
+                        Decision::act(slot.rule, Step::RequestReplace { pod: slot.pod }, message)
+                    } else {
+                        let message = format!(
+                            "{}; the replace of {} asked at {at} got no certain answer ({why}): settled by what the platform shows (a replacement running: made; none by {settled}: asked once more)",
+                            slot.why, slot.pod
+                        );
+                        Decision::wait(slot.rule, Some(settled), message)
+                    }
+                }
+                _ => {
+                    let message = format!(
+                        "{}; the platform replaces {} (asked at {at}): following it until the new member is a healthy voter{step}",
+                        slot.why, slot.pod
+                    );
+                    Decision::wait(slot.rule, None, message)
+                }
+            }
         }
     }
 }
+
+/// How long the platform has to show a replacement asked for whose answer was lost
+/// (DC/OS: the `permanently-failed` label is set as the request is taken), before the
+/// request counts as not made.
+const UNCERTAIN_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Wipes the slot's data, so that the new member starts empty, not as the old one.
 fn wipe(slot: &Slot) -> Decision {

@@ -190,7 +190,7 @@ impl DcosClient {
         verb: &str,
     ) -> Result<SdkReply<PodCommandReply>, DcosError> {
         let url = self.scheduler(&format!("/v1/pod/{pod}/{verb}"));
-        let (status, body) = self.send(&Call::new(what, Method::POST, &url)).await?;
+        let (status, body) = self.send(&Call::new(what, Method::POST, &url).command()).await?;
         Ok(SdkReply::from_http(what, status, &body)?)
     }
 
@@ -253,6 +253,12 @@ impl DcosClient {
             .is_some_and(|v| v.starts_with("text/html"));
         let body = response.text().await.map_err(|e| transport(what, &e))?;
         match status {
+            // nginx also answers 502 when the connection to the scheduler broke after
+            // the request reached it: a command may have been carried out.
+            502 if call.command => Err(DcosError::Timeout {
+                what,
+                why: "Admin Router answered 502 to a command: the scheduler may have acted before the connection broke".to_owned(),
+            }),
             502 | 503 => Err(DcosError::Unreachable { what, why: format!("Admin Router answered {status}") }),
             504 => Err(DcosError::Timeout { what, why: "Admin Router answered 504".to_owned() }),
             // A 401 is Admin Router's `text/html` page too (§9.9): it goes back to `send`
@@ -300,6 +306,9 @@ struct Call<'a> {
     /// The media type of the reply asked for, if any.
     accept: Option<&'static str>,
     body: Option<JsonBody>,
+    /// A command (it changes the service), sent once: an answer lost on the way leaves
+    /// its outcome uncertain.
+    command: bool,
 }
 
 /// A JSON request body, already serialized, with its media type.
@@ -311,7 +320,12 @@ struct JsonBody {
 
 impl<'a> Call<'a> {
     fn new(what: &'static str, method: Method, url: &'a str) -> Self {
-        Self { what, method, url, accept: None, body: None }
+        Self { what, method, url, accept: None, body: None, command: false }
+    }
+
+    /// The same call, as a command.
+    fn command(self) -> Self {
+        Self { command: true, ..self }
     }
 
     /// With a JSON body of the media type `content_type`, asking for `accept`.

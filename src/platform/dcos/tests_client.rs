@@ -186,6 +186,12 @@ async fn a_command_is_sent_once_and_says_whether_it_was_certainly_not_made() {
     b.answer(vec![(504, "text/html", "<html>Gateway Timeout</html>".to_owned())]);
     let error = b.client.replace(pod(1)).await.expect_err("504");
     assert!(!error.certainly_not_made(), "a 504 may have reached the scheduler: {error}");
+    b.answer(vec![(502, "text/html", "<html>Bad Gateway</html>".to_owned())]);
+    let error = b.client.replace(pod(1)).await.expect_err("502");
+    assert!(
+        !error.certainly_not_made() && error.to_string().contains("may have acted"),
+        "nginx's 502 to a command may come after the scheduler acted: {error}"
+    );
     b.answer(vec![(
         200,
         "application/json",
@@ -200,6 +206,7 @@ async fn a_command_is_sent_once_and_says_whether_it_was_certainly_not_made() {
     assert_eq!(
         posts,
         [
+            "POST /service/prod/kubernetes/v1/pod/etcd-1/replace",
             "POST /service/prod/kubernetes/v1/pod/etcd-1/replace",
             "POST /service/prod/kubernetes/v1/pod/etcd-1/replace",
             "POST /service/prod/kubernetes/v1/pod/etcd-1/replace",

@@ -149,7 +149,16 @@ async fn restart(State(shared): State<Arc<Shared>>, Path(pod): Path<String>) -> 
 }
 
 async fn replace(State(shared): State<Arc<Shared>>, Path(pod): Path<String>) -> Response {
-    match commands::replace(&mut lock(&shared.world), &pod) {
+    let mut w = lock(&shared.world);
+    match w.lose_next_replace_answer.take() {
+        Some(true) => {
+            let _ = commands::replace(&mut w, &pod);
+            return html(504, "Gateway Timeout");
+        }
+        Some(false) => return html(504, "Gateway Timeout"),
+        None => {}
+    }
+    match commands::replace(&mut w, &pod) {
         Some(reply) => json(200, JSON, &reply),
         None => not_found("Pod", &pod),
     }

@@ -152,6 +152,7 @@ impl FakeDcos {
             recover_delay: options.recover_delay,
             roll_delay: options.roll_delay,
             recover_fails: None,
+            lose_next_replace_answer: None,
             failures: Vec::new(),
             token_life: options.token_life,
         };
@@ -332,6 +333,12 @@ impl FakeDcos {
     pub fn deployed(&self) -> bool {
         let w = lock(&self.shared.world);
         w.deploy.phases.iter().flat_map(|p| &p.steps).all(|s| s.status == world::StepStatus::Complete)
+    }
+
+    /// Loses the answer to the next `pod replace` (Admin Router's 504), the scheduler
+    /// having acted on it (`acted`) or not.
+    pub fn lose_next_replace_answer(&self, acted: bool) {
+        lock(&self.shared.world).lose_next_replace_answer = Some(acted);
     }
 
     /// Makes every run of the package's `recover` task fail with `why` (`None`: it

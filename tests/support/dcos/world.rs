@@ -265,6 +265,9 @@ pub struct World {
     pub recover_delay: Duration,
     /// How long a pod the deploy plan rolls stays down.
     pub roll_delay: Duration,
+    /// The answer to the next `pod replace` is lost (Admin Router's 504); `true`: the
+    /// scheduler acted on it first.
+    pub lose_next_replace_answer: Option<bool>,
     /// The package's `recover` task fails (say, its certificate was rotated away)
     /// whatever the cluster, while this is set.
     pub recover_fails: Option<String>,

@@ -55,7 +55,8 @@ impl DcosClient {
             options: Some(serde_json::json!({ "kubernetes": { "high_availability": true } })),
             replace: false,
         };
-        let call = Call::new(what, Method::POST, &url).json(&request, UPDATE_REQUEST, UPDATE_RESPONSE)?;
+        let call =
+            Call::new(what, Method::POST, &url).command().json(&request, UPDATE_REQUEST, UPDATE_RESPONSE)?;
         let (status, body) = self.send(&call).await?;
         cosmos_reply(what, status, &body)
     }
