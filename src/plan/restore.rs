@@ -120,8 +120,9 @@ pub(super) fn decide(view: &View) -> Option<Vec<Decision>> {
             |b| format!("the newest verified backup is {} (revision {})", b.id, b.revision),
         );
         let message = format!(
-            "{what}; this platform is restored by hand only (docs/dcos.md, \"Quorum lost\"): {newest}{}",
-            survivors_note(observed, &survivors)
+            "{what}; this platform is restored by hand only (docs/dcos.md, \"Quorum lost\"): {newest}{}{}",
+            survivors_note(observed, &survivors),
+            initial_cluster_as_listed(history)
         );
         decisions.push(Decision::refuse(Rule::RestoreRequired, message));
         return Some(decisions);
@@ -313,4 +314,22 @@ fn survivors_note(observed: &Observed, survivors: &[PodName]) -> String {
 
 fn list(pods: &[PodName]) -> String {
     pods.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// The `--initial-cluster` of a restore by hand, as etcd last listed its voters (names
+/// and peer URLs as the members themselves advertised them), never as a template
+/// would write them; empty when no list was recorded.
+fn initial_cluster_as_listed(history: &History) -> String {
+    let voters: Vec<String> = history
+        .voters()
+        .filter(|m| !m.name.is_empty())
+        .flat_map(|m| m.peer_urls.iter().map(move |url| format!("{}={url}", m.name)))
+        .collect();
+    if voters.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; restore every member with the name and peer URL etcd last listed for it: --initial-cluster {}",
+        voters.join(",")
+    )
 }

@@ -83,6 +83,11 @@ fn a_permanent_majority_loss_is_restored_by_hand_only_naming_the_newest_backup()
     assert!(plan.refuses(Rule::RestoreRequired));
     let message = &plan.decisions.iter().find(|d| d.rule == Rule::RestoreRequired).expect("refusal").message;
     assert!(message.contains(id.as_str()) && message.contains("docs/dcos.md"), "{message}");
+    // The names and peer URLs of the restore by hand are etcd's, as last listed (the
+    // package advertises its own form), never computed.
+    let listed: Vec<String> = w.history.voters().map(|m| format!("{}={}", m.name, m.peer_urls[0])).collect();
+    assert_eq!(listed.len(), 3, "the world records the last member list");
+    assert!(message.contains(&format!("--initial-cluster {}", listed.join(","))), "{message}");
 }
 
 #[test]
