@@ -367,3 +367,63 @@ fn two_agents_dropped_from_mesos_with_etcd_serving_lead_to_no_replace_and_no_res
     }
     assert_eq!(changes(&fake), 0);
 }
+
+/// kubernetes-cluster 2.4 and later grows etcd to five members (`etcd.5_etcd_nodes`,
+/// high availability on). Cosmos forwards the update to the MKE service with our
+/// token; the deploy plan rolls the three members in place, then adds two; behind the
+/// backup gate, with every key on every member.
+#[test]
+fn on_kubernetes_cluster_2_4_five_members_are_asked_through_cosmos_and_mke_behind_the_backup_gate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fake = FakeDcos::start(FakeOptions { package: support::dcos::PACKAGE_2_4, ..FakeOptions::default() });
+    let h = Harness::start();
+    h.apply("three.yaml", &fake.manifest_members("kubernetes", 3, &backup_section(dir.path())));
+    h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 60);
+    let five = h.manifest("five.yaml", &fake.manifest_members("kubernetes", 5, &backup_section(dir.path())));
+    let five = five.to_str().expect("utf-8 path");
+    assert!(!h.cli(&["apply", "-f", five]).status.success(), "refused without a fresh backup");
+    h.cli_ok(&["backup", "kubernetes"]);
+    h.cli_ok(&["apply", "-f", five]);
+    h.wait_healthy("kubernetes", 5, HEAL);
+    assert_eq!(fake.count("POST", "/cosmos/service/update"), 1, "exactly one update");
+    let update =
+        fake.requests().into_iter().find(|r| r.path.ends_with("/cosmos/service/update")).expect("update");
+    let body: serde_json::Value = serde_json::from_str(&update.body).expect("JSON body");
+    assert_eq!(body["options"]["etcd"]["5_etcd_nodes"], true, "{body}");
+    assert_eq!(body["options"]["kubernetes"]["high_availability"], true, "{body}");
+    let forwarded =
+        fake.requests().into_iter().find(|r| r.path == "/service/kubernetes/service/update").expect("to MKE");
+    assert_eq!(forwarded.header("authorization"), update.header("authorization"), "our token, forwarded");
+    assert_eq!(fake.endpoints().len(), 5);
+    for endpoint in fake.endpoints() {
+        fake.assert_keys_on(&endpoint, "k", 60);
+    }
+    assert_eq!(fake.count("POST", "/restart") + fake.count("POST", "/replace"), 0);
+}
+
+/// The 1.x line runs 1 or 3 etcd members: a manifest asking for 5 is refused with what
+/// to do, nothing is sent to Cosmos but the describe, and nothing is asked again.
+#[test]
+fn on_the_1_x_line_five_members_are_refused_with_a_clear_message_and_nothing_sent() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fake = FakeDcos::start(FakeOptions::default());
+    let h = Harness::start();
+    h.apply("three.yaml", &fake.manifest_members("kubernetes", 3, &backup_section(dir.path())));
+    h.wait_healthy("kubernetes", 3, BOOT);
+    h.cli_ok(&["backup", "kubernetes"]);
+    h.apply("five.yaml", &fake.manifest_members("kubernetes", 5, &backup_section(dir.path())));
+    let refused = h.wait_status("kubernetes", "ScaleUpBlocked: beyond the platform", HEAL, |s| {
+        condition(s, "ScaleUpBlocked")["reason"] == "BeyondPlatform"
+    });
+    let message = condition(&refused, "ScaleUpBlocked")["message"].as_str().unwrap_or_default().to_owned();
+    for words in
+        ["kubernetes 1.3.1-1.10.8", "kubernetes-cluster 2.4", "etcd.5_etcd_nodes", "spec.members to 3"]
+    {
+        assert!(message.contains(words), "{words:?} missing from {message}");
+    }
+    assert_holds("never sent, never asked again", Duration::from_secs(3), || {
+        changes(&fake) == 0 && fake.count("POST", "/cosmos/service/describe") == 1
+    });
+    assert_eq!(support::healthy_members(&refused), 3);
+}

@@ -197,7 +197,7 @@ async fn ask_recorded<P: Platform>(
     ctx.store.put_history(ctx.name, history)?;
     match request.await {
         Ok(()) => Ok(()),
-        Err(error @ PlatformError::Unreachable(_)) => {
+        Err(error @ (PlatformError::Unreachable(_) | PlatformError::Cannot(_))) => {
             forget(history);
             ctx.store.put_history(ctx.name, history)?;
             Err(error.into())
@@ -224,7 +224,14 @@ pub(super) async fn request_scale_up<P: Platform>(
     let forget = |h: &mut History| {
         h.in_flight.end_if(crate::model::OperationKind::ScaleUp);
     };
-    ask_recorded(ctx, history, ctx.platform.request_scale_up(members), forget).await
+    let result = ask_recorded(ctx, history, ctx.platform.request_scale_up(members), forget).await;
+    // The platform cannot run that many members: nothing was sent; the count is not
+    // asked for again until spec.members changes.
+    if let Err(ActError::Platform(PlatformError::Cannot(why))) = &result {
+        history.seen.platform_cannot_scale = Some((members, why.clone()));
+        ctx.store.put_history(ctx.name, history)?;
+    }
+    result
 }
 
 /// Promotes a learner, retrying while etcd says it is not in sync yet.

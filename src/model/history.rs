@@ -89,6 +89,10 @@ pub struct Seen {
     /// Restarts in place of members not seen healthy since.
     #[serde(default)]
     pub restarts: BTreeMap<PodName, Restarts>,
+    /// The member count the platform said it cannot run, and its words: no request
+    /// for that count is made again (`spec.members` must change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_cannot_scale: Option<(usize, String)>,
     /// Relaunches by the platform of members not seen healthy since.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub relaunches: BTreeMap<PodName, Relaunches>,

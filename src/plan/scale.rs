@@ -148,6 +148,13 @@ fn by_platform(
         );
         return vec![Decision::wait(Rule::ScaleUp, None, message)];
     }
+    if let Some((_, why)) = history.seen.platform_cannot_scale.as_ref().filter(|(n, _)| *n == count) {
+        let message = format!(
+            "cannot scale {} up to {count} members: {why}; nothing was sent and nothing is asked again until spec.members changes",
+            desired.name
+        );
+        return vec![Decision::refuse(Rule::ScaleBeyondPlatform, message)];
+    }
     let what = format!("scaling {} up from {running} to {count} members", desired.name);
     let asked = history.in_flight.scale_up().filter(|s| s.members == count).and_then(|s| s.requested_at);
     if let Some(at) = asked {

@@ -384,3 +384,23 @@ fn a_replace_whose_answer_was_lost_is_settled_by_what_the_platform_shows_and_ask
     }
     assert_eq!(w.plan(&d, at(asked + 3600)).steps().count(), 0);
 }
+
+#[test]
+fn a_member_count_the_platform_cannot_run_is_refused_and_never_asked_again_until_spec_changes() {
+    let d = with_backups(MemberCount::Five);
+    let mut w = on_platform(world(3));
+    w.observed.backups.records.push(super::tests::backup_record(at(-60), 40));
+    let (step, _) = only_step(&w.plan(&d, at(1)));
+    assert!(matches!(step, Step::RequestScaleUp { members: 5, .. }), "asked once first: {step:?}");
+    w.history.seen.platform_cannot_scale = Some((5, "the service runs kubernetes 1.3.1-1.10.8".to_owned()));
+    let plan = w.plan(&d, at(2));
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    assert!(plan.refuses(Rule::ScaleBeyondPlatform));
+    // Another count is another question.
+    let three = with_backups(MemberCount::Three);
+    let mut one = on_platform(world(1));
+    one.observed.backups.records.push(super::tests::backup_record(at(-60), 40));
+    one.history.seen.platform_cannot_scale = Some((5, "no".to_owned()));
+    let (step, _) = only_step(&one.plan(&three, at(2)));
+    assert!(matches!(step, Step::RequestScaleUp { members: 3, .. }), "{step:?}");
+}

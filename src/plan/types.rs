@@ -44,6 +44,10 @@ pub enum Rule {
     /// Scenario 2: a single voter is not grown without learners (etcd older than 3.4):
     /// the second voter, not answering yet, would cost the quorum.
     ScaleNeedsLearners,
+    /// Scenario 2: the platform as installed cannot run the member count asked for
+    /// (DC/OS: 5 members need kubernetes-cluster 2.4 or later); refused until
+    /// `spec.members` changes.
+    ScaleBeyondPlatform,
     /// The cluster shrinks one member at a time, never the leader first (local only).
     ScaleDown,
     /// A member whose database is mostly free pages is defragmented: one at a time,
@@ -73,6 +77,7 @@ impl Rule {
             Self::ScaleUp => "2-scale-up",
             Self::ScaleBlocked => "2-scale-up-blocked",
             Self::ScaleNeedsLearners => "2-scale-up-needs-learners",
+            Self::ScaleBeyondPlatform => "2-scale-up-beyond-platform",
             Self::ScaleDown => "scale-down",
             Self::Defragment => "5-defragment",
             Self::NoSpace => "6-nospace",

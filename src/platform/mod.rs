@@ -123,6 +123,11 @@ pub enum PlatformError {
     /// planner never asks for it).
     #[error("the platform does not {0}")]
     Unsupported(&'static str),
+    /// The platform, as it is installed, cannot do what was asked (a package line
+    /// without the option it needs); nothing was sent. It answers the same until the
+    /// platform or the request changes.
+    #[error("{0}")]
+    Cannot(String),
 }
 
 /// Where members run. The reconciler does not know which implementation it talks to.

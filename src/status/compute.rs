@@ -316,6 +316,10 @@ fn conditions(
         message_of(plan, Rule::ScaleNeedsLearners).filter(|_| plan.refuses(Rule::ScaleNeedsLearners))
     {
         c.set(ConditionType::ScaleUpBlocked, True, Reason::NoLearners, message);
+    } else if let Some(message) =
+        message_of(plan, Rule::ScaleBeyondPlatform).filter(|_| plan.refuses(Rule::ScaleBeyondPlatform))
+    {
+        c.set(ConditionType::ScaleUpBlocked, True, Reason::BeyondPlatform, message);
     }
     if let Some(message) =
         message_of(plan, Rule::RestoreRequired).filter(|_| plan.refuses(Rule::RestoreRequired))

@@ -130,6 +130,8 @@ pub enum Reason {
     NoFreshBackup,
     /// A single member is not grown: it runs etcd older than 3.4, which has no learners.
     NoLearners,
+    /// The platform as installed cannot run the member count asked for.
+    BeyondPlatform,
     /// The platform's API did not answer, or answered something unreadable.
     PlatformError,
     /// The last restore drill passed.

@@ -164,13 +164,26 @@ impl Platform for DcosPlatform {
         }
     }
 
+    /// Three members: high availability on, on either package line. Five: only on
+    /// kubernetes-cluster 2.4 and later (`etcd.5_etcd_nodes`), read from Cosmos
+    /// describe first; elsewhere refused, nothing sent.
     async fn request_scale_up(&self, members: usize) -> Result<(), PlatformError> {
-        if members != 3 {
-            return Err(PlatformError::Unsupported(
-                "run other than 1 or 3 members (high availability on or off)",
-            ));
+        match members {
+            3 => self.client.update_high_availability().await.map(|_| ()).map_err(platform_error),
+            5 => {
+                let package = self.client.describe().await.map_err(platform_error)?.package;
+                match package.line() {
+                    Some(line) if line.max_members() >= 5 => {
+                        self.client.update_five_members().await.map(|_| ()).map_err(platform_error)
+                    }
+                    _ => Err(PlatformError::Cannot(format!(
+                        "the service runs {} {}, whose etcd runs 1 or 3 members; 5 need kubernetes-cluster 2.4 or later (its option etcd.5_etcd_nodes): set spec.members to 3, or upgrade the package",
+                        package.name, package.version
+                    ))),
+                }
+            }
+            _ => Err(PlatformError::Unsupported("run other than 1, 3 or 5 members")),
         }
-        self.client.update_high_availability().await.map(|_| ()).map_err(platform_error)
     }
 
     fn local_data_dir(&self, _pod: PodName) -> Option<PathBuf> {

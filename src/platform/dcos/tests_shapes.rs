@@ -404,3 +404,18 @@ fn the_v1_operator_bodies_parse() {
     // The controller must not mark agents gone: no type, the body is only checked to be JSON.
     json(r#"{"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": "<id>"}}}"#);
 }
+
+#[test]
+fn the_package_line_and_its_member_count_come_from_the_describe_reply() {
+    use super::shapes::cosmos::{Package, PackageLine};
+    let line = |name: &str, version: &str| Package { name: name.to_owned(), version: version.to_owned() }.line();
+    assert_eq!(line("kubernetes", "1.3.1-1.10.8"), Some(PackageLine::One));
+    assert_eq!(line("beta-kubernetes", "2.0.0-1.12.1-beta"), Some(PackageLine::Two { minor: 0 }));
+    assert_eq!(line("kubernetes-cluster", "2.4.0-1.15.4"), Some(PackageLine::Two { minor: 4 }));
+    assert_eq!(line("kubernetes-cluster", "garbage"), None);
+    assert_eq!(line("kafka", "2.4.0-2.3.0"), None, "another package");
+    let max = |name: &str, version: &str| line(name, version).map(PackageLine::max_members);
+    assert_eq!(max("kubernetes", "1.3.1-1.10.8"), Some(3));
+    assert_eq!(max("kubernetes-cluster", "2.3.3-1.14.6"), Some(3));
+    assert_eq!(max("kubernetes-cluster", "2.8.0-1.19.2"), Some(5));
+}

@@ -101,14 +101,15 @@ pub fn deployed(pods: u8) -> Plan {
     Plan { phases: vec![phase], errors: Vec::new() }
 }
 
-/// `kubernetes.high_availability` turned on with one member: a deploy plan that rolls
-/// `etcd-0` in place (its tasks' environment names the new cluster size), then adds
-/// `etcd-1` and `etcd-2`.
-pub fn scale_up(w: &mut World) {
-    if w.pods.len() != 1 || w.deploy.phases.iter().any(|p| p.steps.len() > 1) {
+/// `kubernetes.high_availability` turned on (`target` 3), with `etcd.5_etcd_nodes` on
+/// 2.4+ (`target` 5): a deploy plan that rolls the running pods in place (their tasks'
+/// environment names the new cluster size), then adds the new ones.
+pub fn scale_up(w: &mut World, target: usize) {
+    let rolling = w.deploy.phases.iter().flat_map(|p| &p.steps).any(|s| s.status != StepStatus::Complete);
+    if w.pods.len() >= target || rolling {
         return;
     }
-    let mut plan = deployed(3);
+    let mut plan = deployed(u8::try_from(target).expect("at most 5 pods"));
     plan.phases[0].steps.iter_mut().for_each(|s| s.status = StepStatus::Pending);
     w.deploy = plan;
 }

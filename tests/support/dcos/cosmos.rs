@@ -98,8 +98,26 @@ pub fn merge(base: &mut Value, patch: &Value) {
     }
 }
 
-fn package() -> Value {
-    json!({"name": "kubernetes", "version": "1.3.1-1.10.8"})
+fn package(w: &World) -> Value {
+    json!({"name": w.package.0, "version": w.package.1})
+}
+
+/// On the 2.x line Cosmos does not act itself: the package names a manager (MKE, the
+/// `kubernetes` service), and Cosmos forwards describe and update to it through Admin
+/// Router with the caller's token (`CustomPackageManagerRouter.scala`). Recorded as
+/// the request MKE receives.
+fn forward_to_manager(w: &mut World, headers: &HeaderMap, verb: &str, body: &[u8]) {
+    if w.package.0 != "kubernetes-cluster" {
+        return;
+    }
+    let keep = |name: &header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let authorization = keep(&header::AUTHORIZATION).unwrap_or_default();
+    w.requests.push(super::RecordedRequest {
+        method: "POST".to_owned(),
+        path: format!("/service/kubernetes/service/{verb}"),
+        headers: vec![("authorization".to_owned(), authorization)],
+        body: String::from_utf8_lossy(body).into_owned(),
+    });
 }
 
 /// `POST /cosmos/service/describe`.
@@ -108,12 +126,13 @@ pub async fn describe(State(shared): State<Arc<Shared>>, headers: HeaderMap, bod
         Ok(request) => request,
         Err(refusal) => return refusal.reply(),
     };
-    let w = lock(&shared.world);
+    let mut w = lock(&shared.world);
     if let Err(refusal) = app(&w, &request) {
         return refusal.reply();
     }
+    forward_to_manager(&mut w, &headers, "describe", &body);
     let body = json!({
-        "package": package(),
+        "package": package(&w),
         "upgradesTo": [],
         "downgradesTo": [],
         "resolvedOptions": resolved(&w),
@@ -147,10 +166,13 @@ pub async fn update(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
     } else {
         merge(&mut w.options, &options);
     }
+    forward_to_manager(&mut w, &headers, "update", &body);
     let resolved = resolved(&w);
     if resolved["kubernetes"]["high_availability"] == true {
-        commands::scale_up(&mut w);
+        // 2.4+: five members with `etcd.5_etcd_nodes`; the 1.x line knows no such option.
+        let five = resolved["etcd"]["5_etcd_nodes"] == true && w.package.0 == "kubernetes-cluster";
+        commands::scale_up(&mut w, if five { 5 } else { 3 });
     }
-    let body = json!({"package": package(), "resolvedOptions": resolved, "marathonDeploymentId": uuid()});
+    let body = json!({"package": package(&w), "resolvedOptions": resolved, "marathonDeploymentId": uuid()});
     reply(200, UPDATE_RESPONSE, &body)
 }

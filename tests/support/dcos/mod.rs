@@ -57,7 +57,15 @@ pub struct FakeOptions {
     pub token_life: Duration,
     /// How the pods advertise their peer URLs.
     pub peer_form: pods::PeerForm,
+    /// The installed package: name and version (Cosmos describe). The 1.x line by
+    /// default; `kubernetes-cluster` 2.x makes Cosmos forward to the MKE service.
+    pub package: (&'static str, &'static str),
 }
+
+/// The 1.x line of the seed's era.
+pub const PACKAGE_1X: (&str, &str) = ("kubernetes", "1.3.1-1.10.8");
+/// A 2.x release with `etcd.5_etcd_nodes`.
+pub const PACKAGE_2_4: (&str, &str) = ("kubernetes-cluster", "2.4.0-1.15.4");
 
 impl Default for FakeOptions {
     fn default() -> Self {
@@ -69,6 +77,7 @@ impl Default for FakeOptions {
             roll_delay: Duration::from_secs(3),
             token_life: iam::DEFAULT_TOKEN_LIFE,
             peer_form: pods::PeerForm::default(),
+            package: PACKAGE_1X,
         }
     }
 }
@@ -136,12 +145,13 @@ impl FakeDcos {
             tls,
             agents: Vec::new(),
             pods: Vec::new(),
-            slot_ports: (0..options.pods.max(3)).map(|_| pods::free_port_pair()).collect(),
+            slot_ports: (0..options.pods.max(5)).map(|_| pods::free_port_pair()).collect(),
             completed: Vec::new(),
             unreachable_agents: 0,
             deploy: commands::deployed(options.pods),
             recovery: world::Plan::default(),
             options: serde_json::json!({"kubernetes": {"high_availability": options.pods > 1}}),
+            package: options.package,
             requests: Vec::new(),
             fault: None,
             cosmos_forbidden_until: None,
@@ -258,17 +268,23 @@ impl FakeDcos {
 
     /// [`FakeDcos::manifest`] asking for high availability on or off, whatever runs.
     pub fn manifest_ha(&self, name: &str, ha: bool, extra: &str) -> String {
+        self.manifest_members(name, if ha { 3 } else { 1 }, extra)
+    }
+
+    /// A manifest for `members` members (1, 3 or 5), whatever runs.
+    pub fn manifest_members(&self, name: &str, members: usize, extra: &str) -> String {
+        let ha = members > 1;
         let w = lock(&self.shared.world);
         let endpoints: String = w
             .slot_ports
             .iter()
-            .take(if ha { 3 } else { 1 })
+            .take(members)
             .enumerate()
             .map(|(i, port)| format!("      etcd-{i}: \"https://127.0.0.1:{port}\"\n"))
             .collect();
         let tls = &w.tls;
         format!(
-            "apiVersion: etcd-warden/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: {name}\nspec:\n  highAvailability: {ha}\n  platform:\n    dcos:\n      url: {url}\n      service: /{service}\n      credentials:\n        serviceAccountSecretFile: {secret}\n  etcd:\n    tls: {{ caFile: {ca}, certFile: {cert}, keyFile: {key} }}\n    endpoints:\n{endpoints}{extra}",
+            "apiVersion: etcd-warden/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: {name}\nspec:\n  highAvailability: {ha}\n  members: {members}\n  platform:\n    dcos:\n      url: {url}\n      service: /{service}\n      credentials:\n        serviceAccountSecretFile: {secret}\n  etcd:\n    tls: {{ caFile: {ca}, certFile: {cert}, keyFile: {key} }}\n    endpoints:\n{endpoints}{extra}",
             url = self.url,
             service = self.service,
             secret = self.service_account_secret().display(),

@@ -251,6 +251,8 @@ pub struct World {
     pub recovery: Plan,
     /// The options the user gave (Cosmos `userProvidedOptions`).
     pub options: Value,
+    /// The installed package's name and version.
+    pub package: (&'static str, &'static str),
     pub requests: Vec<RecordedRequest>,
     pub fault: Option<(Instant, Fault)>,
     /// Until when Admin Router answers 403 to `POST /cosmos/service/update` (the

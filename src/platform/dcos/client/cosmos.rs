@@ -47,12 +47,30 @@ impl DcosClient {
     /// See [`DcosError::certainly_not_made`] before sending it again; a
     /// [`DcosError::Cosmos`] is a refusal that changed nothing.
     pub async fn update_high_availability(&self) -> Result<UpdateReply, DcosError> {
+        self.update_options(serde_json::json!({ "kubernetes": { "high_availability": true } })).await
+    }
+
+    /// `POST <url>/cosmos/service/update` with high availability on and
+    /// `etcd.5_etcd_nodes` (kubernetes-cluster 2.4 and later): five etcd members.
+    ///
+    /// # Errors
+    /// As [`Self::update_high_availability`].
+    pub async fn update_five_members(&self) -> Result<UpdateReply, DcosError> {
+        let options = serde_json::json!({
+            "kubernetes": { "high_availability": true },
+            "etcd": { "5_etcd_nodes": true },
+        });
+        self.update_options(options).await
+    }
+
+    /// One update merging `options`, sent once.
+    async fn update_options(&self, options: serde_json::Value) -> Result<UpdateReply, DcosError> {
         let what = "Cosmos service update";
         let url = format!("{}/cosmos/service/update", self.url);
         let request = UpdateRequest {
             app_id: self.app_id(),
             package_version: None,
-            options: Some(serde_json::json!({ "kubernetes": { "high_availability": true } })),
+            options: Some(options),
             replace: false,
         };
         let call =

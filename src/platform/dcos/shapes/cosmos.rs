@@ -90,6 +90,48 @@ pub struct Package {
     pub version: String,
 }
 
+/// The two lines of the DC/OS Kubernetes package (docs/dcos.md, "Package lines").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageLine {
+    /// `kubernetes` 1.x: etcd on the host network; the Marathon template's
+    /// `ETCD_COUNT` follows high availability (1 or 3), and turning it on redeploys
+    /// the whole control plane too.
+    One,
+    /// `kubernetes-cluster` 2.x (and its `beta-kubernetes` 2.0.0): etcd on the `dcos`
+    /// overlay; the scheduler computes the member count, and Cosmos forwards describe
+    /// and update to the MKE service (`manager`). `minor` is the package's.
+    Two {
+        /// `4` for 2.4.x.
+        minor: u32,
+    },
+}
+
+impl PackageLine {
+    /// The most etcd members the line runs: 5 from 2.4 on (`etcd.5_etcd_nodes`, with
+    /// high availability on), else 3.
+    pub fn max_members(self) -> usize {
+        match self {
+            Self::Two { minor } if minor >= 4 => 5,
+            _ => 3,
+        }
+    }
+}
+
+impl Package {
+    /// The package line, from the name and the version's leading `major.minor`;
+    /// `None` for another package or an unreadable version.
+    pub fn line(&self) -> Option<PackageLine> {
+        let mut parts = self.version.split(['.', '-']);
+        let major: u32 = parts.next()?.parse().ok()?;
+        let minor: u32 = parts.next()?.parse().ok()?;
+        match (self.name.as_str(), major) {
+            ("kubernetes", 1) => Some(PackageLine::One),
+            ("kubernetes-cluster" | "beta-kubernetes", 2) => Some(PackageLine::Two { minor }),
+            _ => None,
+        }
+    }
+}
+
 /// `POST /cosmos/service/update` request. With `replace: false` the stored options are
 /// deep-merged with `options`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
