@@ -233,7 +233,9 @@ fn a_recover_that_keeps_failing_is_reported_stuck_quoting_its_step_and_never_ask
 /// it is complete.
 #[test]
 fn while_the_deploy_plan_rolls_the_etcd_pods_nothing_is_asked_and_status_says_why() {
-    let fake = FakeDcos::start(FakeOptions::default());
+    // Each pod down 8 s, the grace 1 s: a pass sees a restart due (and held) whatever
+    // the load on the machine.
+    let fake = FakeDcos::start(FakeOptions { roll_delay: Duration::from_secs(8), ..FakeOptions::default() });
     let h = Harness::start();
     h.apply("c.yaml", &fake.manifest("kubernetes", "  recovery:\n    restartGrace: 1s\n"));
     h.wait_healthy("kubernetes", 3, BOOT);

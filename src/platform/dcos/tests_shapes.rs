@@ -408,7 +408,8 @@ fn the_v1_operator_bodies_parse() {
 #[test]
 fn the_package_line_and_its_member_count_come_from_the_describe_reply() {
     use super::shapes::cosmos::{Package, PackageLine};
-    let line = |name: &str, version: &str| Package { name: name.to_owned(), version: version.to_owned() }.line();
+    let line =
+        |name: &str, version: &str| Package { name: name.to_owned(), version: version.to_owned() }.line();
     assert_eq!(line("kubernetes", "1.3.1-1.10.8"), Some(PackageLine::One));
     assert_eq!(line("beta-kubernetes", "2.0.0-1.12.1-beta"), Some(PackageLine::Two { minor: 0 }));
     assert_eq!(line("kubernetes-cluster", "2.4.0-1.15.4"), Some(PackageLine::Two { minor: 4 }));
