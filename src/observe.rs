@@ -30,7 +30,7 @@ pub async fn observe<P: Platform>(
     // answers at a slot is that slot's member (a slot that is down costs one short
     // timeout, and the slots are asked together).
     let asks = tasks.tasks.iter().filter(|t| !t.client_url.is_empty()).map(|t| async move {
-        let answer = admin.status(&t.client_url).await.map_err(|e| e.to_string());
+        let answer = admin.status(&t.client_url).await.map_err(|e| explained(&e.to_string()));
         (t.pod, answer)
     });
     let mut endpoints: BTreeMap<_, _> = futures::future::join_all(asks).await.into_iter().collect();
@@ -75,6 +75,21 @@ pub async fn observe<P: Platform>(
     })
 }
 
+/// A call's error as status shows it: a name that does not resolve is said to be one
+/// (on the DC/OS 2.x line autoip names exist only while the task runs, so a member that
+/// is down shows as a DNS failure), not left to read as an etcd fault.
+fn explained(error: &str) -> String {
+    let lower = error.to_ascii_lowercase();
+    let dns = ["dns error", "failed to lookup address", "name or service not known", "no such host"];
+    if dns.iter().any(|d| lower.contains(d)) {
+        format!(
+            "its client URL's host name does not resolve: the member is down (a DC/OS autoip name exists only while its task runs) or the endpoint is wrong ({error})"
+        )
+    } else {
+        error.to_owned()
+    }
+}
+
 /// The data directories restores moved aside beside each member's, where this machine
 /// holds them (the local platform).
 fn kept_aside<P: Platform>(platform: &P, pods: &[PodName]) -> Vec<KeptAside> {
@@ -86,4 +101,19 @@ fn kept_aside<P: Platform>(platform: &P, pods: &[PodName]) -> Vec<KeptAside> {
         }
     }
     kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explained;
+
+    #[test]
+    fn a_name_that_does_not_resolve_is_said_to_be_one_and_other_errors_are_kept() {
+        let dns = "https://etcd-1-peer.k.autoip.dcos.thisdcos.directory:2379: transport error: dns error: failed to lookup address information: Name or service not known";
+        let said = explained(dns);
+        assert!(said.starts_with("its client URL's host name does not resolve"), "{said}");
+        assert!(said.contains(dns), "the original kept: {said}");
+        let refused = "https://127.0.0.1:2379: transport error: Connection refused (os error 111)";
+        assert_eq!(explained(refused), refused);
+    }
 }

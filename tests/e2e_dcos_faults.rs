@@ -19,15 +19,19 @@ fn changes(fake: &FakeDcos) -> usize {
         + fake.count("POST", "/cosmos/service/update")
 }
 
-#[test]
-fn a_502_storm_garbage_refused_and_expired_tokens_and_a_stub_task_never_lead_to_a_change() {
+/// The default fake (three pods) and a daemon whose manifest has `extra`, once the
+/// three members are healthy.
+fn healthy_three(extra: &str) -> (FakeDcos, Harness) {
     let fake = FakeDcos::start(FakeOptions::default());
     let h = Harness::start();
-    h.apply(
-        "c.yaml",
-        &fake.manifest("kubernetes", "  recovery:\n    restartGrace: 1s\n    agentLostAfter: 1s\n"),
-    );
+    h.apply("c.yaml", &fake.manifest("kubernetes", extra));
     h.wait_healthy("kubernetes", 3, BOOT);
+    (fake, h)
+}
+
+#[test]
+fn a_502_storm_garbage_refused_and_expired_tokens_and_a_stub_task_never_lead_to_a_change() {
+    let (fake, h) = healthy_three("  recovery:\n    restartGrace: 1s\n    agentLostAfter: 1s\n");
     fake.put_keys("k", 30);
     let unreachable = |s: &serde_json::Value| condition(s, "PlatformUnreachable")["status"] == "True";
     // 30 s of Admin Router's 502 for everything, the IAM too.
@@ -189,11 +193,7 @@ fn a_paused_cluster_is_observed_only() {
 /// with every key.
 #[test]
 fn a_recover_that_keeps_failing_is_reported_stuck_quoting_its_step_and_never_asked_again() {
-    let fake = FakeDcos::start(FakeOptions::default());
-    let h = Harness::start();
-    let recovery = "  recovery:\n    agentLostAfter: 1s\n    operationDeadline: 20s\n";
-    h.apply("c.yaml", &fake.manifest("kubernetes", recovery));
-    h.wait_healthy("kubernetes", 3, BOOT);
+    let (fake, h) = healthy_three("  recovery:\n    agentLostAfter: 1s\n    operationDeadline: 20s\n");
     fake.put_keys("k", 100);
     fake.fail_recover(Some("etcdctl member add: context deadline exceeded"));
     fake.lose_agent("etcd-2");
@@ -274,14 +274,8 @@ fn while_the_deploy_plan_rolls_the_etcd_pods_nothing_is_asked_and_status_says_wh
 /// never taken for gone.
 #[test]
 fn a_404_on_one_pods_status_makes_the_pass_wait_never_act() {
-    let fake = FakeDcos::start(FakeOptions::default());
-    let h = Harness::start();
-    h.apply(
-        "c.yaml",
-        &fake.manifest("kubernetes", "  recovery:\n    restartGrace: 1s\n    agentLostAfter: 1s\n"),
-    );
-    h.wait_healthy("kubernetes", 3, BOOT);
-    fake.fail_for(Duration::from_secs(5), Fault::PodStatusNotFound(1));
+    let (fake, h) = healthy_three("  recovery:\n    restartGrace: 1s\n    agentLostAfter: 1s\n");
+    fake.fail_for(Duration::from_secs(10), Fault::PodStatusNotFound(1));
     let seen = h.wait_status("kubernetes", "the incomplete observation reported", HEAL, |s| {
         let c = condition(s, "PlatformUnreachable");
         c["status"] == "True"
@@ -301,11 +295,9 @@ fn a_404_on_one_pods_status_makes_the_pass_wait_never_act() {
 /// paused and by whom; resumed, it serves again with every key.
 #[test]
 fn a_pod_an_operator_paused_is_never_restarted_or_replaced() {
-    let fake = FakeDcos::start(FakeOptions::default());
-    let h = Harness::start();
-    let recovery = "  recovery:\n    restartGrace: 1s\n    agentLostAfter: 1s\n    unresponsiveAfter: 2s\n";
-    h.apply("c.yaml", &fake.manifest("kubernetes", recovery));
-    h.wait_healthy("kubernetes", 3, BOOT);
+    let (fake, h) = healthy_three(
+        "  recovery:\n    restartGrace: 1s\n    agentLostAfter: 1s\n    unresponsiveAfter: 2s\n",
+    );
     fake.put_keys("k", 50);
     fake.pause("etcd-1");
     let paused = h.wait_status("kubernetes", "etcd-1 shown paused", HEAL, |s| {
@@ -329,11 +321,10 @@ fn a_pod_an_operator_paused_is_never_restarted_or_replaced() {
 /// it sees. Seen again, nothing was changed.
 #[test]
 fn two_agents_dropped_from_mesos_with_etcd_serving_lead_to_no_replace_and_no_restore() {
-    let fake = FakeDcos::start(FakeOptions::default());
-    let h = Harness::start();
-    let recovery = "  recovery:\n    restartGrace: 1s\n    agentLostAfter: 1s\n    unresponsiveAfter: 2s\n";
-    h.apply("c.yaml", &fake.manifest("kubernetes", recovery));
-    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    let (fake, h) = healthy_three(
+        "  recovery:\n    restartGrace: 1s\n    agentLostAfter: 1s\n    unresponsiveAfter: 2s\n",
+    );
+    let before = h.status("kubernetes").expect("status");
     fake.put_keys("k", 50);
     fake.drop_from_mesos("etcd-1");
     fake.drop_from_mesos("etcd-2");
