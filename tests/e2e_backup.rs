@@ -227,3 +227,33 @@ fn backups_to_s3_are_stored_listed_and_restored_through_the_controller() {
     });
     support::assert_keys(&endpoints(&after), "k", 30);
 }
+
+/// A daemon killed mid-backup leaves its staging file at a `file://` destination. The
+/// next daemon's first pass deletes it, with an event; a staging file of a process that
+/// still runs is left alone.
+#[test]
+fn staging_files_a_crashed_daemon_left_are_deleted_on_the_next_start() {
+    let h = Harness::start();
+    let dir = h.dir.path().join("backups");
+    let cluster_dir = dir.join("kubernetes");
+    std::fs::create_dir_all(&cluster_dir).expect("create the destination");
+    // A pid above the kernel's pid_max never runs.
+    let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4_194_304);
+    let stale = cluster_dir.join(format!(".backup-{}-1700000000000.db.tmp", pid_max + 1));
+    let live = cluster_dir.join(format!(".backup-{}-1700000000001.db.tmp", std::process::id()));
+    for file in [&stale, &live] {
+        std::fs::write(file, b"half a snapshot").expect("a staging file");
+    }
+    h.apply("c.yaml", &with_backup("kubernetes", 1, &dir, "\"0 3 * * *\"", "{ keepLast: 3 }"));
+    wait_for("the StagingRemoved event", BOOT, || {
+        h.events("kubernetes").into_iter().find(|e| e["reason"] == "StagingRemoved")
+    });
+    assert!(!stale.exists(), "a dead daemon's staging file is deleted");
+    assert!(live.exists(), "a running process's staging file is kept");
+    let event = h.events("kubernetes").into_iter().find(|e| e["reason"] == "StagingRemoved").expect("event");
+    let message = event["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&stale.file_name().expect("name").to_string_lossy().into_owned()), "{message}");
+}

@@ -57,6 +57,42 @@ impl Controller {
         Ok(take_and_record(&ctx, &self.inner.metrics, why).await?)
     }
 
+    /// Before a worker's first pass: the staging files a crashed daemon left at a
+    /// `file://` destination (`.backup-<pid>-<millis>.db.tmp`, of a process no longer
+    /// running) are deleted, with an event. A failure is an event, not a failed pass.
+    pub(super) async fn remove_stale_staging(&self, desired: &DesiredCluster) {
+        let Some(policy) = &desired.backup else { return };
+        let result = async {
+            let store =
+                crate::backup::destination::BackupStore::open(&policy.destination, &desired.name).await?;
+            let removed = store.remove_stale_staging().await?;
+            Ok::<_, crate::backup::destination::DestinationError>((store.location(), removed))
+        }
+        .await;
+        let now = Timestamp::now();
+        let event = match result {
+            Ok((_, removed)) if removed.is_empty() => return,
+            Ok((location, removed)) => Event::normal(
+                now,
+                "StagingRemoved",
+                format!(
+                    "deleted {} staging file(s) a daemon that stopped mid-backup left at {location}: {}",
+                    removed.len(),
+                    removed.join(", ")
+                ),
+            ),
+            Err(e) => Event::warning(
+                now,
+                "StagingRemovalFailed",
+                format!("cannot clean the destination's staging files: {e}"),
+            ),
+        };
+        tracing::info!(message = %event.message, "backup staging");
+        if let Err(e) = self.inner.store.add_events(&desired.name, &[event]) {
+            tracing::warn!(error = %e, "cannot record the staging event");
+        }
+    }
+
     /// Before a worker's first pass: an empty catalog (a new state directory) is
     /// rebuilt from the destination, so that the backups taken by an earlier controller
     /// count for the scale gate and a restore. A failure is an event, not a failed pass.

@@ -313,6 +313,7 @@ impl Controller {
         memory: &mut PassMemory,
     ) -> Result<PassReport, ControllerError> {
         if !memory.passed {
+            self.remove_stale_staging(desired).await;
             self.adopt_catalog(desired).await;
         }
         let (platform, admin) = self.clients(desired, Certificates::Generate)?;

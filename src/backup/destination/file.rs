@@ -33,6 +33,29 @@ impl DirectoryStore {
         Ok(store)
     }
 
+    /// Deletes the staging files (`.backup-<pid>-<millis>.db.tmp`) that a daemon which
+    /// is no longer running left behind (it crashed mid-backup); a running process's
+    /// are kept. Returns the names deleted.
+    pub(super) async fn remove_stale_staging(&self) -> Result<Vec<String>, DestinationError> {
+        let dir = self.dir.clone();
+        blocking(&self.dir, move || {
+            let entries = fs::read_dir(&dir).map_err(local_io("list the backup directory", &dir))?;
+            let mut removed = Vec::new();
+            for entry in entries.filter_map(Result::ok) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(pid) = staging_pid(&name) else { continue };
+                if Path::new("/proc").join(pid.to_string()).exists() {
+                    continue;
+                }
+                let path = entry.path();
+                fs::remove_file(&path).map_err(local_io("delete a stale staging file", &path))?;
+                removed.push(name);
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
     /// The directory with a trailing `/`.
     pub(super) fn location(&self) -> String {
         format!("{}/", self.dir.display())
@@ -159,6 +182,14 @@ pub(super) fn local_io(
 ) -> impl FnOnce(io::Error) -> DestinationError + use<> {
     let path = path.to_path_buf();
     move |source| DestinationError::Local { action, path, source }
+}
+
+/// The pid in a staging file's name (`.backup-<pid>-<millis>.db.tmp`), if it is one.
+fn staging_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(".backup-")?.strip_suffix(".db.tmp")?;
+    let (pid, millis) = rest.split_once('-')?;
+    millis.parse::<u64>().ok()?;
+    pid.parse().ok()
 }
 
 /// Runs blocking file work on `path` off the async threads.

@@ -101,6 +101,19 @@ impl BackupStore {
         }
     }
 
+    /// Deletes the staging files a daemon that is no longer running left in the
+    /// destination directory (a crash mid-backup); returns their names. Nothing to do
+    /// for S3 (an upload that never completed stores nothing).
+    ///
+    /// # Errors
+    /// When the directory cannot be listed or a file deleted.
+    pub async fn remove_stale_staging(&self) -> Result<Vec<String>, DestinationError> {
+        match &self.backend {
+            Backend::Directory(store) => store.remove_stale_staging().await,
+            Backend::S3(_) => Ok(Vec::new()),
+        }
+    }
+
     /// A directory on this machine where a new object may be written before
     /// [`BackupStore::put_moved`] stores it: the destination directory itself, so that
     /// storing it is a rename. `None` for S3. A file written there must have a name
