@@ -261,3 +261,35 @@ fn a_replace_whose_answer_was_lost_is_settled_from_the_platform_and_asked_at_mos
         });
     }
 }
+
+/// A restart is asked of the SDK once: counted and recorded before the request, so a
+/// controller killed right after it never asks again, even for a member that stays
+/// down (its WAL corrupted, the SDK's own relaunches held).
+#[test]
+fn a_restart_request_is_recorded_before_it_is_made_and_never_repeated_after_a_crash() {
+    let (fake, mut h) = start(3, "  recovery:\n    restartGrace: 1s\n");
+    h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 20);
+    fake.hold_restarts("etcd-2", true);
+    let pid = fake.pid("etcd-2").expect("etcd-2 runs");
+    support::signal(u64::from(pid), nix::sys::signal::Signal::SIGSTOP);
+    for entry in std::fs::read_dir(fake.data_dir("etcd-2").join("member/wal")).expect("wal dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "wal") {
+            let len = std::fs::metadata(&path).expect("wal size").len() as usize;
+            std::fs::write(&path, vec![0xA5u8; len]).expect("overwrite the WAL with garbage");
+        }
+    }
+    h.kill_daemon();
+    h.start_daemon_with(&[("ETCD_WARDEN_FAILPOINT_AFTER", "RequestRestart")]);
+    fake.crash("etcd-2");
+    h.wait_daemon_exit(HEAL);
+    assert_eq!(fake.count("POST", "/v1/pod/etcd-2/restart"), 1);
+    h.start_daemon();
+    h.wait_status("kubernetes", "etcd-2 seen down by the new daemon", HEAL, |s| {
+        member(s, "etcd-2")["healthy"] == false
+    });
+    let passes = support::passes(&h, "kubernetes");
+    wait_for("ten passes", HEAL, || (support::passes(&h, "kubernetes") >= passes + 10).then_some(()));
+    assert_eq!(fake.count("POST", "/v1/pod/etcd-2/restart"), 1, "asked once, never again");
+}

@@ -14,12 +14,13 @@ pub(super) async fn defragment<P: Platform>(
     pod: PodName,
     endpoint: &str,
 ) -> Result<(), ActError> {
-    let started = std::time::Instant::now();
-    let result = ctx.admin.defragment(endpoint).await;
-    // Recorded even after a failure or a timeout: the member may have done it, and the
-    // pause before the next one applies either way.
+    // Recorded before the call: a failure, a timeout or a crash may leave the member
+    // defragmented (etcd goes on after a client gives up), and the pause before the
+    // next one applies either way.
     history.seen.defragmented.insert(pod, ctx.now);
-    result?;
+    ctx.store.put_history(ctx.name, history)?;
+    let started = std::time::Instant::now();
+    ctx.admin.defragment(endpoint).await?;
     tracing::info!(%pod, seconds = started.elapsed().as_secs_f64(), "member defragmented");
     Ok(())
 }

@@ -228,14 +228,20 @@ async fn take<P: Platform>(
         }
         Step::WipeFailedBootstrap { pods, .. } => wipe_failed_bootstrap(ctx, history, pods).await,
         Step::RestartInPlace { pod, initial_cluster, .. } => {
+            // Counted and recorded before the launch: a crash right after it never
+            // costs the bound on restarts.
             history.seen.count_restart(*pod, ctx.now);
+            ctx.store.put_history(ctx.name, history)?;
             let spec =
                 LaunchSpec { initial_cluster: initial_cluster.clone(), state: InitialClusterState::Restart };
             ctx.platform.ensure_running(*pod, &spec).await?;
             Ok(())
         }
         Step::RequestRestart { pod } => {
+            // Asked once: counted and recorded before the request, so that a crash
+            // right after it never asks again.
             history.seen.count_restart(*pod, ctx.now);
+            ctx.store.put_history(ctx.name, history)?;
             Ok(ctx.platform.request_restart(*pod).await?)
         }
         Step::RequestReplace { pod } => membership::request_replace(ctx, history, *pod).await,
