@@ -212,14 +212,7 @@ fn a_member_failing_in_a_loop_on_a_healthy_agent_is_replaced_once_after_bounded_
     // Stopped while its WAL is overwritten, then killed: every relaunch fails on it.
     let pid = fake.pid("etcd-2").expect("etcd-2 runs");
     support::signal(u64::from(pid), nix::sys::signal::Signal::SIGSTOP);
-    let wal = fake.data_dir("etcd-2").join("member/wal");
-    for entry in std::fs::read_dir(&wal).expect("wal dir") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "wal") {
-            let len = std::fs::metadata(&path).expect("wal size").len() as usize;
-            std::fs::write(&path, vec![0xA5u8; len]).expect("overwrite the WAL with garbage");
-        }
-    }
+    support::overwrite_wal(&fake.data_dir("etcd-2"));
     fake.crash("etcd-2");
     wait_for("one pod replace", HEAL, || (fake.count("POST", "/v1/pod/etcd-2/replace") == 1).then_some(()));
     assert!(fake.launches("etcd-2") >= 4, "relaunched in place first: {} launches", fake.launches("etcd-2"));
@@ -273,13 +266,7 @@ fn a_restart_request_is_recorded_before_it_is_made_and_never_repeated_after_a_cr
     fake.hold_restarts("etcd-2", true);
     let pid = fake.pid("etcd-2").expect("etcd-2 runs");
     support::signal(u64::from(pid), nix::sys::signal::Signal::SIGSTOP);
-    for entry in std::fs::read_dir(fake.data_dir("etcd-2").join("member/wal")).expect("wal dir") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "wal") {
-            let len = std::fs::metadata(&path).expect("wal size").len() as usize;
-            std::fs::write(&path, vec![0xA5u8; len]).expect("overwrite the WAL with garbage");
-        }
-    }
+    support::overwrite_wal(&fake.data_dir("etcd-2"));
     h.kill_daemon();
     h.start_daemon_with(&[("ETCD_WARDEN_FAILPOINT_AFTER", "RequestRestart")]);
     fake.crash("etcd-2");

@@ -83,14 +83,7 @@ fn a_member_whose_wal_is_corrupted_is_restarted_a_bounded_number_of_times_then_r
     // Stopped while its WAL is overwritten, then killed: it never runs on the garbage.
     let pid = pid_of(&before, "etcd-2");
     signal(pid, Signal::SIGSTOP);
-    let wal = Path::new(&data_dir_of(&before, "etcd-2")).join("member/wal");
-    for entry in std::fs::read_dir(&wal).expect("wal dir") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "wal") {
-            let len = std::fs::metadata(&path).expect("wal size").len() as usize;
-            std::fs::write(&path, vec![0xA5u8; len]).expect("overwrite the WAL with garbage");
-        }
-    }
+    support::overwrite_wal(Path::new(&data_dir_of(&before, "etcd-2")));
     signal(pid, Signal::SIGKILL);
     // While it fails, status shows the count and why: etcd's last words.
     let failing = h.wait_status("kubernetes", "etcd-2's restarts and last log lines", HEAL, |s| {

@@ -682,3 +682,16 @@ pub fn proc_kib(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }
+
+/// Overwrites every WAL file under `data_dir/member/wal` with garbage of the same size:
+/// etcd then fails at start on it. Stop the member first (SIGSTOP), so that it never
+/// runs on the garbage.
+pub fn overwrite_wal(data_dir: &Path) {
+    for entry in std::fs::read_dir(data_dir.join("member/wal")).expect("wal dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "wal") {
+            let len = std::fs::metadata(&path).expect("wal size").len() as usize;
+            std::fs::write(&path, vec![0xA5u8; len]).expect("overwrite the WAL with garbage");
+        }
+    }
+}
