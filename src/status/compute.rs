@@ -9,7 +9,7 @@ use super::{
 use crate::domain::{Generation, PodName};
 use crate::manifest::desired::{DesiredCluster, ReconcileMode};
 use crate::model::membership::Membership;
-use crate::model::platform::{AgentState, DataState, PlatformRecovery, TaskState};
+use crate::model::platform::{AgentState, DataState, PlatformRecovery, TaskObservation, TaskState};
 use crate::model::{History, Observed, OperationKind};
 use crate::plan::{Outcome, Plan, Rule};
 
@@ -73,13 +73,7 @@ fn member_status(
             }
         })
         .or_else(last_role);
-    let state = match task.task {
-        TaskState::NotLaunched => "notLaunched",
-        TaskState::Running => "running",
-        TaskState::Suspended if task.recovery == PlatformRecovery::Paused => "paused",
-        TaskState::Suspended => "suspended",
-        TaskState::Exited => "exited",
-    };
+    let state = task_state_name(task);
     Some(MemberStatus {
         pod,
         id,
@@ -232,6 +226,17 @@ fn progressing(inputs: &StatusInputs<'_>, c: &mut Conditions<'_>) {
     }
 }
 
+/// A task's state as status writes it (`task.state`).
+fn task_state_name(task: &TaskObservation) -> &'static str {
+    match task.task {
+        TaskState::NotLaunched => "notLaunched",
+        TaskState::Running => "running",
+        TaskState::Suspended if task.recovery == PlatformRecovery::Paused => "paused",
+        TaskState::Suspended => "suspended",
+        TaskState::Exited => "exited",
+    }
+}
+
 /// Each desired member that answers healthy while the platform reports its task not
 /// running or its agent not healthy: it is neither restarted nor replaced while it
 /// answers, but the platform could not relaunch it now.
@@ -253,7 +258,7 @@ fn platform_disagrees(inputs: &StatusInputs<'_>) -> Vec<String> {
             };
             format!(
                 "{pod} answers healthy while the platform reports its task {} on a {agent} agent ({}): the platform lost sight of it (a partition between it and the agent?); it is neither restarted nor replaced while it answers",
-                format!("{:?}", t.task).to_lowercase(),
+                task_state_name(t),
                 t.agent_name
             )
         })
