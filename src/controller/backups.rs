@@ -17,6 +17,7 @@ use crate::backup::schedule::{next_due, retry_due};
 use crate::domain::{BackupId, ClusterName};
 use crate::event::Event;
 use crate::manifest::DesiredCluster;
+use crate::manifest::desired::Destination;
 use crate::model::RestoreBy;
 use crate::model::backup::RestoreReport;
 use crate::model::catalog::BackupRecord;
@@ -61,7 +62,13 @@ impl Controller {
     /// `file://` destination (`.backup-<pid>-<millis>.db.tmp`, of a process no longer
     /// running) are deleted, with an event. A failure is an event, not a failed pass.
     pub(super) async fn remove_stale_staging(&self, desired: &DesiredCluster) {
-        let Some(policy) = &desired.backup else { return };
+        // Only a directory holds staging files: an S3 upload that never completed stores
+        // nothing, and opening the bucket at every start would only add a failure mode.
+        let Some(policy) =
+            desired.backup.as_ref().filter(|p| matches!(p.destination, Destination::Directory(_)))
+        else {
+            return;
+        };
         let result = async {
             let store =
                 crate::backup::destination::BackupStore::open(&policy.destination, &desired.name).await?;
@@ -87,10 +94,7 @@ impl Controller {
                 format!("cannot clean the destination's staging files: {e}"),
             ),
         };
-        tracing::info!(message = %event.message, "backup staging");
-        if let Err(e) = self.inner.store.add_events(&desired.name, &[event]) {
-            tracing::warn!(error = %e, "cannot record the staging event");
-        }
+        self.record_start_event(desired, event);
     }
 
     /// Before a worker's first pass: an empty catalog (a new state directory) is
@@ -117,9 +121,15 @@ impl Controller {
                 format!("cannot read the destination's backups: {e}"),
             ),
         };
-        tracing::info!(message = %event.message, "backup catalog");
+        self.record_start_event(desired, event);
+    }
+
+    /// Logs and records the event of a task run before a worker's first pass; a store
+    /// that cannot take it is logged, never a failed pass.
+    fn record_start_event(&self, desired: &DesiredCluster, event: Event) {
+        tracing::info!(reason = event.reason, message = %event.message, "before the first pass");
         if let Err(e) = self.inner.store.add_events(&desired.name, &[event]) {
-            tracing::warn!(error = %e, "cannot record the catalog event");
+            tracing::warn!(error = %e, "cannot record the event");
         }
     }
 
