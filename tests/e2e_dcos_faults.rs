@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::dcos::{FakeDcos, FakeOptions, Fault, backup_section};
+use support::dcos::{FakeDcos, FakeOptions, Fault, PeerForm, backup_section};
 use support::{Harness, assert_holds, condition, count_events, member, passes, wait_for};
 
 const BOOT: Duration = Duration::from_secs(60);
@@ -364,11 +364,16 @@ fn two_agents_dropped_from_mesos_with_etcd_serving_lead_to_no_replace_and_no_res
 /// kubernetes-cluster 2.4 and later grows etcd to five members (`etcd.5_etcd_nodes`,
 /// high availability on). Cosmos forwards the update to the MKE service with our
 /// token; the deploy plan rolls the three members in place, then adds two; behind the
-/// backup gate, with every key on every member.
+/// backup gate, with every key on every member. As on the 2.x line's overlay network,
+/// every pod listens on an address of its own and the same two ports.
 #[test]
 fn on_kubernetes_cluster_2_4_five_members_are_asked_through_cosmos_and_mke_behind_the_backup_gate() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let fake = FakeDcos::start(FakeOptions { package: support::dcos::PACKAGE_2_4, ..FakeOptions::default() });
+    let fake = FakeDcos::start(FakeOptions {
+        package: support::dcos::PACKAGE_2_4,
+        peer_form: PeerForm::Overlay,
+        ..FakeOptions::default()
+    });
     let h = Harness::start();
     h.apply("three.yaml", &fake.manifest_members("kubernetes", 3, &backup_section(dir.path())));
     h.wait_healthy("kubernetes", 3, BOOT);
@@ -393,6 +398,20 @@ fn on_kubernetes_cluster_2_4_five_members_are_asked_through_cosmos_and_mke_behin
         fake.assert_keys_on(&endpoint, "k", 60);
     }
     assert_eq!(fake.count("POST", "/restart") + fake.count("POST", "/replace"), 0);
+    // Five members on five addresses, one port: none taken for another.
+    let peers: std::collections::BTreeSet<String> =
+        fake.try_member_list().expect("member list").into_iter().flat_map(|m| m.peer_urls).collect();
+    let ports: std::collections::BTreeSet<&str> = peers.iter().filter_map(|u| u.rsplit(':').next()).collect();
+    assert_eq!((peers.len(), ports.len()), (5, 1), "{peers:?}");
+    let status = h.status("kubernetes").expect("status");
+    let ids: std::collections::BTreeSet<String> = status["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter(|m| m["healthy"] == true)
+        .map(|m| m["id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 5, "five members, each its own: {status}");
 }
 
 /// The 1.x line runs 1 or 3 etcd members: a manifest asking for 5 is refused with what

@@ -1,7 +1,8 @@
 //! The fake's key material: a test CA, one server/peer certificate for every etcd
-//! member (SANs `127.0.0.1` and `localhost`, serverAuth and clientAuth), a client
-//! certificate, and an RSA service account key pair for the IAM. Written once per fake
-//! into its directory; nothing here outlives the test.
+//! member (SANs `127.0.0.1`, `localhost` and the overlay form's `127.9.0.1` ..
+//! `127.9.0.5`; serverAuth and clientAuth), a client certificate, and an RSA service
+//! account key pair for the IAM. Written once per fake into its directory; nothing here
+//! outlives the test.
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,10 @@ pub fn write_tls(dir: &Path) -> TlsFiles {
         let mut params =
             CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("parameters");
         params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
+        // The overlay form's pod addresses (pods::PeerForm::Overlay).
+        for pod in 1..=5 {
+            params.subject_alt_names.push(SanType::IpAddress([127, 9, 0, pod].into()));
+        }
         params.distinguished_name.push(DnType::CommonName, name);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         params.extended_key_usages =

@@ -145,7 +145,7 @@ impl FakeDcos {
             tls,
             agents: Vec::new(),
             pods: Vec::new(),
-            slot_ports: (0..options.pods.max(5)).map(|_| pods::free_port_pair()).collect(),
+            slot_ports: slot_ports(options.peer_form),
             completed: Vec::new(),
             unreachable_agents: 0,
             deploy: commands::deployed(options.pods),
@@ -170,7 +170,7 @@ impl FakeDcos {
         let cluster: Vec<String> = ports
             .iter()
             .enumerate()
-            .map(|(i, p)| format!("etcd-{i}={}", options.peer_form.url(*p)))
+            .map(|(i, p)| format!("etcd-{i}={}", options.peer_form.url(i as u8, *p)))
             .collect();
         for (index, port) in (0..options.pods).zip(ports) {
             let agent = world.new_agent();
@@ -275,12 +275,13 @@ impl FakeDcos {
     pub fn manifest_members(&self, name: &str, members: usize, extra: &str) -> String {
         let ha = members > 1;
         let w = lock(&self.shared.world);
+        let form = w.pods.first().map(|p| p.peer_form).unwrap_or_default();
         let endpoints: String = w
             .slot_ports
             .iter()
             .take(members)
             .enumerate()
-            .map(|(i, port)| format!("      etcd-{i}: \"https://127.0.0.1:{port}\"\n"))
+            .map(|(i, port)| format!("      etcd-{i}: \"https://{}:{port}\"\n", form.address(i as u8)))
             .collect();
         let tls = &w.tls;
         format!(
@@ -440,6 +441,16 @@ impl FakeDcos {
 }
 
 /// The service account secret and the password file.
+/// The client port of each slot (etcd-0 .. etcd-4): one port of its own each, or one
+/// for all when every pod has an address of its own (the overlay form).
+fn slot_ports(form: pods::PeerForm) -> Vec<u16> {
+    if form.shares_ports() {
+        vec![pods::free_port_pair(); 5]
+    } else {
+        (0..5).map(|_| pods::free_port_pair()).collect()
+    }
+}
+
 fn write_credentials(dir: &Path, private_pem: &str) {
     let secret = serde_json::json!({
         "scheme": "RS256",

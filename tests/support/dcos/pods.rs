@@ -2,6 +2,7 @@
 //! and killed by pid, and `etcdctl` over TLS as the package's `recover` task and the
 //! tests use it.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -20,21 +21,50 @@ pub enum PeerForm {
     /// `https://localhost:<client port + 2>`: a host name, and a peer port from a range of
     /// its own.
     HostNameOwnRange,
+    /// The 2.x line's overlay network: every pod has an address of its own and the same
+    /// two ports (the package's 2379 and 2380 on each container IP of the `dcos` overlay;
+    /// shared/reference/dcos-sources.md, rows 1 and 3, section 2 item 8). Here pod N
+    /// listens on `127.9.0.<N + 1>` (the overlay is 9.0.0.0/8), every pod on one client
+    /// port, and advertises `https://127.9.0.<N + 1>:<client port + 1>`. A controller that
+    /// told members apart by port would take them all for one.
+    Overlay,
 }
 
+/// The overlay addresses of pods etcd-0 .. etcd-4.
+const OVERLAY: [Ipv4Addr; 5] = [
+    Ipv4Addr::new(127, 9, 0, 1),
+    Ipv4Addr::new(127, 9, 0, 2),
+    Ipv4Addr::new(127, 9, 0, 3),
+    Ipv4Addr::new(127, 9, 0, 4),
+    Ipv4Addr::new(127, 9, 0, 5),
+];
+
 impl PeerForm {
-    /// The peer URL a member whose client port is `port` advertises.
-    pub fn url(self, port: u16) -> String {
+    /// The address pod `index` listens on.
+    pub fn address(self, index: u8) -> Ipv4Addr {
         match self {
-            Self::NextPort => format!("https://127.0.0.1:{}", port + 1),
+            Self::Overlay => OVERLAY[usize::from(index)],
+            Self::NextPort | Self::HostNameOwnRange => Ipv4Addr::LOCALHOST,
+        }
+    }
+
+    /// Whether every pod listens on the same ports (each on an address of its own).
+    pub fn shares_ports(self) -> bool {
+        self == Self::Overlay
+    }
+
+    /// The peer URL pod `index`, whose client port is `port`, advertises.
+    pub fn url(self, index: u8, port: u16) -> String {
+        match self {
+            Self::NextPort | Self::Overlay => format!("https://{}:{}", self.address(index), port + 1),
             Self::HostNameOwnRange => format!("https://localhost:{}", port + 2),
         }
     }
 
     /// The address its peer port listens on (etcd binds to an address).
-    fn listen(self, port: u16) -> String {
+    fn listen(self, index: u8, port: u16) -> String {
         match self {
-            Self::NextPort => format!("https://127.0.0.1:{}", port + 1),
+            Self::NextPort | Self::Overlay => format!("https://{}:{}", self.address(index), port + 1),
             Self::HostNameOwnRange => format!("https://127.0.0.1:{}", port + 2),
         }
     }
@@ -51,7 +81,13 @@ pub fn free_port_pair() -> u16 {
     for _ in 0..1000 {
         let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
         let port = 20_000 + (random % 3_000) as u16 * 4;
-        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        // Free on loopback and on every overlay address: another test's overlay pods
+        // may hold the port there alone.
+        let free = |p: u16| {
+            std::iter::once(Ipv4Addr::LOCALHOST)
+                .chain(OVERLAY)
+                .all(|address| std::net::TcpListener::bind((address, p)).is_ok())
+        };
         if !taken.contains(&port) && free(port) && free(port + 1) && free(port + 2) {
             taken.push(port);
             return port;
@@ -63,6 +99,8 @@ pub fn free_port_pair() -> u16 {
 /// How one etcd member is launched.
 pub struct Launch<'a> {
     pub name: &'a str,
+    /// N of `etcd-N`: its address, in the overlay form.
+    pub index: u8,
     pub port: u16,
     /// How its peer URL is advertised.
     pub peer_form: PeerForm,
@@ -76,9 +114,9 @@ pub struct Launch<'a> {
 
 /// Starts `etcd` with client and peer TLS (`--client-cert-auth`, `--peer-client-cert-auth`).
 pub fn spawn_etcd(tls: &TlsFiles, launch: &Launch<'_>) -> Child {
-    let client = format!("https://127.0.0.1:{}", launch.port);
-    let listen_peer = launch.peer_form.listen(launch.port);
-    let peer = launch.peer_form.url(launch.port);
+    let client = format!("https://{}:{}", launch.peer_form.address(launch.index), launch.port);
+    let listen_peer = launch.peer_form.listen(launch.index, launch.port);
+    let peer = launch.peer_form.url(launch.index, launch.port);
     let log = std::fs::File::create(launch.log).expect("create an etcd log");
     // etcd 3.3 (what the package ships) has no `--logger`: it logs to stderr anyway.
     let logger: &[&str] =
@@ -233,6 +271,6 @@ pub fn healthy(tls: &TlsFiles, endpoint: &str) -> bool {
 }
 
 /// Whether something accepts TCP connections on the port.
-pub fn listening(port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+pub fn listening(address: Ipv4Addr, port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(&(address, port).into(), Duration::from_millis(200)).is_ok()
 }

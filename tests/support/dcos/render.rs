@@ -153,7 +153,17 @@ pub fn master_state(w: &World) -> Value {
     for pod in &w.pods {
         for (name, task) in [("peer", &pod.peer), ("recover", &pod.recover)] {
             if task.live() || task.paused() {
-                tasks.push(mesos_task(&w.service, &w.framework_id, &format!("{}-{name}", pod.name()), task));
+                let mut rendered =
+                    mesos_task(&w.service, &w.framework_id, &format!("{}-{name}", pod.name()), task);
+                if pod.peer_form.shares_ports() {
+                    // On the overlay network Mesos names the container's own address
+                    // (the `dcos` network's IP that autoip names resolve to).
+                    rendered["statuses"][0]["container_status"] = json!({"network_infos": [{
+                        "name": "dcos",
+                        "ip_addresses": [{"protocol": "IPv4", "ip_address": pod.address().to_string()}],
+                    }]});
+                }
+                tasks.push(rendered);
             }
         }
     }

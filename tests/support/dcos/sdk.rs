@@ -57,6 +57,7 @@ pub fn launch(w: &mut World, index: u8) {
         &tls,
         &Launch {
             name: &name,
+            index,
             port: pod.port,
             peer_form: pod.peer_form,
             data_dir: &data_dir,
@@ -115,7 +116,10 @@ fn relaunch_due(w: &mut World) {
 fn promote(w: &mut World) {
     for index in 0..w.pods.len() {
         let pod = &w.pods[index];
-        if pod.peer.status == Some("STAGING") && pod.process.is_some() && pods::listening(pod.port) {
+        if pod.peer.status == Some("STAGING")
+            && pod.process.is_some()
+            && pods::listening(pod.address(), pod.port)
+        {
             w.set_status(index as u8, true, "RUNNING");
         }
     }
@@ -312,7 +316,7 @@ fn add_member(world: &Mutex<World>, index: u8) -> Result<StepStatus, String> {
         (w.tls.clone(), w.live_endpoints(), w.slot_ports[usize::from(index)], form)
     };
     let name = format!("etcd-{index}");
-    let peer_url = form.url(port);
+    let peer_url = form.url(index, port);
     let (_, cluster) = pods::member_add(&tls, &endpoints, &name, &peer_url)?;
     let mut w = lock(world);
     let agent = w.new_agent();

@@ -124,14 +124,19 @@ impl Pod {
         format!("etcd-{}", self.index)
     }
 
-    /// `https://127.0.0.1:<port>`.
+    /// `https://<its address>:<port>`.
     pub fn client_url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
+        format!("https://{}:{}", self.address(), self.port)
+    }
+
+    /// The address it listens on: loopback, or its own in the overlay form.
+    pub fn address(&self) -> std::net::Ipv4Addr {
+        self.peer_form.address(self.index)
     }
 
     /// Its peer URL, in the fake's [`PeerForm`](super::pods::PeerForm).
     pub fn peer_url(&self) -> String {
-        self.peer_form.url(self.port)
+        self.peer_form.url(self.index, self.port)
     }
 }
 
