@@ -8,6 +8,7 @@ use jiff::Timestamp;
 
 use crate::domain::PodName;
 use crate::etcd::EtcdApi;
+use crate::model::metrics::MetricsAnswer;
 use crate::model::{BackupView, KeptAside, Observed, strangers};
 use crate::platform::{Platform, PlatformError};
 
@@ -57,6 +58,7 @@ pub async fn observe<P: Platform>(
             break;
         }
     }
+    let metrics = metrics(platform, &mut endpoints).await;
     let tasks_pods: Vec<PodName> = tasks.tasks.iter().map(|t| t.pod).collect();
     let answered = endpoints.values().filter_map(|r| r.as_ref().ok());
     let capabilities = platform
@@ -72,7 +74,43 @@ pub async fn observe<P: Platform>(
         backups: BackupView::default(),
         capabilities,
         kept_aside: kept_aside(platform, &tasks_pods),
+        metrics,
     })
+}
+
+/// Asks the metrics port of every member whose client port failed (where the platform
+/// has one), together, and says in that member's error what it answered: an etcd that
+/// runs in its cluster behind a client connection that fails is not a member that is
+/// down.
+async fn metrics<P: Platform>(
+    platform: &P,
+    endpoints: &mut BTreeMap<PodName, Result<crate::model::etcd::EndpointStatus, String>>,
+) -> BTreeMap<PodName, MetricsAnswer> {
+    let failed: Vec<PodName> = endpoints.iter().filter(|(_, r)| r.is_err()).map(|(pod, _)| *pod).collect();
+    let asks = failed.into_iter().map(|pod| async move {
+        let text = platform.metrics(pod).await?;
+        Some((pod, MetricsAnswer::parse(&text).ok()?))
+    });
+    let answers: BTreeMap<PodName, MetricsAnswer> =
+        futures::future::join_all(asks).await.into_iter().flatten().collect();
+    for (pod, answer) in &answers {
+        if let Some(Err(error)) = endpoints.get_mut(pod) {
+            error.push_str(&format!("; {}", metrics_said(answer)));
+        }
+    }
+    answers
+}
+
+/// What a metrics port's answer means, for a member whose client port failed.
+fn metrics_said(answer: &MetricsAnswer) -> String {
+    let member = answer.member.map_or_else(|| "a member".to_owned(), |id| format!("member {id}"));
+    if answer.has_leader {
+        format!(
+            "its metrics port answers as {member} with a leader: etcd runs in its cluster, and the client connection to it fails (check spec.etcd.tls and the client URL)"
+        )
+    } else {
+        format!("its metrics port answers as {member} with no leader: etcd runs, cut off from its cluster")
+    }
 }
 
 /// A call's error as status shows it: a name that does not resolve is said to be one

@@ -439,3 +439,41 @@ fn on_the_1_x_line_five_members_are_refused_with_a_clear_message_and_nothing_sen
     });
     assert_eq!(support::healthy_members(&refused), 3);
 }
+
+/// One pod's client port serves a certificate from a CA the controller's TLS files do
+/// not name, while its etcd runs in the cluster (its peer port keeps the cluster's
+/// certificate). Its metrics port (the package's 2381 beside 2379, plain HTTP; here on
+/// the overlay form) names the member and a leader: status says the client connection
+/// fails, not the member, and it is never replaced for it, three `unresponsiveAfter`
+/// windows on. Every key stays on the others.
+#[test]
+fn a_member_whose_tls_handshake_fails_while_its_metrics_port_vouches_for_it_is_never_replaced() {
+    let fake = FakeDcos::start(FakeOptions {
+        package: support::dcos::PACKAGE_2_4,
+        peer_form: PeerForm::Overlay,
+        ..FakeOptions::default()
+    });
+    let h = Harness::start();
+    h.apply("c.yaml", &fake.manifest("kubernetes", "  recovery:\n    unresponsiveAfter: 5s\n"));
+    h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 50);
+    fake.foreign_client_certificate("etcd-1");
+    let seen = h.wait_status("kubernetes", "the client connection named as what fails", HEAL, |s| {
+        condition(s, "Degraded")["reason"] == "ClientConnectionFails"
+    });
+    let message = condition(&seen, "Degraded")["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("etcd runs with a leader on etcd-1"), "{message}");
+    let error = member(&seen, "etcd-1")["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("its metrics port answers as member"), "{error}");
+    assert_eq!(condition(&seen, "Available")["status"], "True", "two members answer: {seen:#}");
+    let before = passes(&h, "kubernetes");
+    assert_holds("never replaced past unresponsiveAfter", Duration::from_secs(15), || {
+        fake.count("POST", "/replace") == 0
+    });
+    assert!(passes(&h, "kubernetes") >= before + 3, "the controller kept deciding meanwhile");
+    let still = h.status("kubernetes").expect("status");
+    assert_eq!(condition(&still, "Degraded")["reason"], "ClientConnectionFails", "{still:#}");
+    for pod in ["etcd-0", "etcd-2"] {
+        fake.assert_keys_on(&fake.endpoint(pod), "k", 50);
+    }
+}

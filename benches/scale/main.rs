@@ -98,6 +98,7 @@ fn healthy() -> Observed {
         backups: Default::default(),
         capabilities: Capabilities::LOCAL,
         kept_aside: Vec::new(),
+        metrics: Default::default(),
     }
 }
 

@@ -18,7 +18,7 @@ mod worker;
 
 use crate::domain::{ClusterName, Generation};
 use crate::etcd::{ClientTls, EtcdAdmin};
-use crate::manifest::desired::{DcosSpec, EndpointsSpec, LocalSpec, LocalTlsSpec};
+use crate::manifest::desired::{DcosSpec, EtcdAccess, LocalSpec, LocalTlsSpec};
 use crate::manifest::{self, DesiredCluster, PlatformSpec};
 use crate::metrics::Metrics;
 use crate::model::platform::PlatformObservation;
@@ -92,7 +92,7 @@ pub struct ControllerConfig {
 }
 
 /// A DC/OS platform and the settings it was made from.
-type CachedDcos = (DcosSpec, EndpointsSpec, Arc<DcosPlatform>);
+type CachedDcos = (DcosSpec, EtcdAccess, Arc<DcosPlatform>);
 
 struct Inner {
     store: Store,
@@ -267,15 +267,15 @@ impl Controller {
             Ok(cache) => cache,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let endpoints = &desired.etcd.endpoints;
+        let etcd = &desired.etcd;
         if let Some((s, e, platform)) = cache.get(&desired.name)
             && s == spec
-            && e == endpoints
+            && e == etcd
         {
             return Ok(platform.clone());
         }
-        let platform = Arc::new(DcosPlatform::new(spec, endpoints)?);
-        cache.insert(desired.name.clone(), (spec.clone(), endpoints.clone(), platform.clone()));
+        let platform = Arc::new(DcosPlatform::new(spec, etcd)?);
+        cache.insert(desired.name.clone(), (spec.clone(), etcd.clone(), platform.clone()));
         Ok(platform)
     }
 

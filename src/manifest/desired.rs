@@ -161,6 +161,9 @@ pub struct EtcdAccess {
     pub tls: Option<TlsFiles>,
     /// How member client URLs are found (used by the DC/OS platform).
     pub endpoints: EndpointsSpec,
+    /// The members' metrics port on the host of each client URL (DC/OS), asked when a
+    /// client port fails; `None`: not asked.
+    pub metrics_port: Option<u16>,
 }
 
 /// A CA bundle, a certificate and its key: a client's (`spec.etcd.tls`) or the

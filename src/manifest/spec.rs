@@ -180,6 +180,12 @@ pub struct EtcdSection {
     /// pod name (`etcd-0`) to client URL naming every member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Endpoints>,
+    /// DC/OS only: the port of the members' metrics listener (plain HTTP `/metrics`)
+    /// on the host of each client URL, asked when a member's client port fails, to tell
+    /// a client connection that fails (TLS files, client URL) from a member that is
+    /// down. Default 2381 (the `kubernetes-cluster` 2.3+ package's); `0` asks none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_port: Option<u16>,
     /// The members' database quota (`--quota-backend-bytes`): a byte count or a size
     /// with a unit (`4GiB`), 1MiB to 8GiB. The local platform starts etcd with it; on
     /// DC/OS it only informs reporting (the package sets the flag). Absent: etcd's

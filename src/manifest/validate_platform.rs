@@ -13,6 +13,9 @@ use super::spec_tls::LocalTls;
 use super::spec_values::{Endpoints, Ports};
 use super::validate::Checker;
 
+/// The members' metrics port of the DC/OS package (`kubernetes-cluster` 2.3 and later).
+const DCOS_METRICS_PORT: u16 = 2381;
+
 /// Whether `text` is an `http://` or `https://` URL with a host.
 pub(super) fn is_http_url(text: &str) -> bool {
     let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"));
@@ -207,6 +210,9 @@ impl Checker {
     }
 
     /// Checks the etcd section against the platform and the member count.
+    ///
+    /// On DC/OS the members' metrics port defaults to the package's 2381
+    /// (`kubernetes-cluster` 2.3 and later; shared/reference/dcos-sources.md §2 item 9).
     pub(super) fn etcd(
         &mut self,
         etcd: Option<&EtcdSection>,
@@ -224,8 +230,12 @@ impl Checker {
             );
             return None;
         }
+        let dcos = matches!(platform, Some(PlatformSpec::Dcos(_)));
         let Some(etcd) = etcd else {
-            return Some(EtcdAccess::default());
+            return Some(EtcdAccess {
+                metrics_port: dcos.then_some(DCOS_METRICS_PORT),
+                ..EtcdAccess::default()
+            });
         };
         let tls = match &etcd.tls {
             None => Some(None),
@@ -248,7 +258,19 @@ impl Checker {
             Some(Endpoints::Template(template)) => self.template(template),
             Some(Endpoints::Map(urls)) => self.endpoint_map(urls, members),
         };
-        Some(EtcdAccess { tls: tls?, endpoints: endpoints? })
+        let metrics_port = match (etcd.metrics_port, dcos) {
+            (None, true) => Some(Some(DCOS_METRICS_PORT)),
+            (None | Some(0), _) => Some(None),
+            (Some(_), true) => Some(etcd.metrics_port),
+            (Some(_), false) => {
+                self.fail(
+                    "spec.etcd.metricsPort",
+                    "is not allowed with the local platform (the members' metrics port is asked on dcos only)",
+                );
+                None
+            }
+        };
+        Some(EtcdAccess { tls: tls?, endpoints: endpoints?, metrics_port: metrics_port? })
     }
 
     fn template(&mut self, template: &str) -> Option<EndpointsSpec> {

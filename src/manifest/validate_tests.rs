@@ -178,6 +178,21 @@ fn endpoint_maps_name_every_member_and_only_members() {
 }
 
 #[test]
+fn the_metrics_port_is_the_packages_2381_on_dcos_zero_turns_it_off_and_local_refuses_it() {
+    let mut m = manifest();
+    m.spec.platform = Some(dcos(token()));
+    assert_eq!(m.validate().map(|d| d.etcd.metrics_port), Ok(Some(2381)), "no etcd section");
+    for (given, expected) in [(None, Some(2381)), (Some(0), None), (Some(12381), Some(12381))] {
+        m.spec.etcd = Some(EtcdSection { metrics_port: given, ..EtcdSection::default() });
+        assert_eq!(m.validate().map(|d| d.etcd.metrics_port), Ok(expected), "{given:?}");
+    }
+    let mut local = manifest();
+    assert_eq!(local.validate().map(|d| d.etcd.metrics_port), Ok(None));
+    local.spec.etcd = Some(EtcdSection { metrics_port: Some(2381), ..EtcdSection::default() });
+    assert_refused(&local, "spec.etcd.metricsPort: is not allowed with the local platform");
+}
+
+#[test]
 fn dcos_credentials_need_exactly_one_kind() {
     let cases = [
         (DcosLogin::default(), "no credentials are given"),

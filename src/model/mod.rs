@@ -10,6 +10,7 @@ pub mod etcd;
 pub mod history;
 pub mod lineage;
 pub mod membership;
+pub mod metrics;
 pub mod operation;
 pub mod platform;
 pub mod strangers;
@@ -52,6 +53,9 @@ pub struct Observed {
     pub capabilities: Capabilities,
     /// Data directories a restore moved aside, where this machine holds them.
     pub kept_aside: Vec<KeptAside>,
+    /// What the metrics port answered, for each member whose client port did not
+    /// (where the platform has one, `Platform::metrics`).
+    pub metrics: BTreeMap<PodName, metrics::MetricsAnswer>,
 }
 
 /// A data directory a restore moved aside (`<data_dir>.before-restore-<unix seconds>`),
@@ -89,6 +93,16 @@ impl Observed {
     /// Whether the member answered and is healthy.
     pub fn is_healthy(&self, pod: PodName) -> bool {
         self.endpoint(pod).is_some_and(EndpointStatus::is_healthy)
+    }
+
+    /// Whether the slot's metrics port vouches for the member the slot holds (by member
+    /// ID, as `seen` recorded it answering at the slot's client URL) running with a
+    /// leader, while its client port fails: etcd runs in its cluster, and what fails is
+    /// the controller's client connection to it.
+    pub fn vouched_for(&self, seen: &Seen, pod: PodName) -> bool {
+        let member = seen.slots.get(&pod).map(|m| m.id);
+        !self.is_healthy(pod)
+            && member.is_some_and(|id| self.metrics.get(&pod).is_some_and(|m| m.vouches_for(id)))
     }
 
     /// The healthy voting member with the highest revision (the leader when revisions

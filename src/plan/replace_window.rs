@@ -76,6 +76,13 @@ pub(super) fn due(
             "its data is gone (no WAL and database, or its agent is lost)",
         )
     } else if matches!(task.task, TaskState::Running | TaskState::Suspended) {
+        if observed.vouched_for(&history.seen, pod) {
+            // Its metrics port names the slot's member and a leader: etcd runs in its
+            // cluster, and only the controller's client connection to it fails. Never
+            // replaced for that (a replace discards a healthy member's data); status
+            // says what fails.
+            return None;
+        }
         let since = history.seen.unanswered_since.get(&pod).copied().unwrap_or(now);
         (since, windows.unresponsive_after, "its process runs but etcd does not answer")
     } else {

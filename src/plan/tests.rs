@@ -133,6 +133,7 @@ pub(crate) fn world(members: usize) -> World {
         backups: Default::default(),
         capabilities: Capabilities::LOCAL,
         kept_aside: Vec::new(),
+        metrics: Default::default(),
     };
     let seen = Seen {
         ever_healthy: true,

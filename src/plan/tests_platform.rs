@@ -404,3 +404,37 @@ fn a_member_count_the_platform_cannot_run_is_refused_and_never_asked_again_until
     let (step, _) = only_step(&one.plan(&three, at(2)));
     assert!(matches!(step, Step::RequestScaleUp { members: 3, .. }), "{step:?}");
 }
+
+/// A member whose client port fails while its metrics port names it, with a leader,
+/// runs in its cluster: the controller's client connection to it fails (its TLS files,
+/// its client URL), not the member. Never replaced for that: a replace would discard a
+/// healthy member's data. A metrics port that names another member, or no leader,
+/// vouches for nothing.
+#[test]
+fn a_member_its_metrics_port_vouches_for_is_never_replaced_for_a_failing_client_connection() {
+    use crate::domain::MemberId;
+    use crate::model::membership::SlotMember;
+    use crate::model::metrics::MetricsAnswer;
+    let d = desired(MemberCount::Three);
+    let unresponsive = d.recovery.unresponsive_after.as_secs() as i64;
+    let mut w = on_platform(world(3).silent(1));
+    w.history.seen.unanswered_since.insert(pod(1), t0());
+    let id = w.history.seen.members.iter().find(|m| m.name == "etcd-1").expect("etcd-1").id;
+    w.history.seen.slots.insert(pod(1), SlotMember { id, peer_urls: Vec::new() });
+    let replaced =
+        |w: &World, secs: i64| w.plan(&d, at(secs)).steps().any(|(_, r)| r == Rule::ReplaceLostMember);
+    assert!(
+        replaced(&w, unresponsive + 1),
+        "no word from its metrics port: replaced after unresponsiveAfter"
+    );
+    let answer = |member, has_leader| MetricsAnswer { member: Some(member), has_leader, version: None };
+    w.observed.metrics.insert(pod(1), answer(id, true));
+    for later in [unresponsive + 1, 86_400 * 7] {
+        let plan = w.plan(&d, at(later));
+        assert_eq!(plan.steps().count(), 0, "at {later}: {plan:#?}");
+    }
+    for other in [answer(MemberId(id.0 ^ 1), true), answer(id, false)] {
+        w.observed.metrics.insert(pod(1), other.clone());
+        assert!(replaced(&w, unresponsive + 1), "{other:?} vouches for nothing");
+    }
+}

@@ -79,6 +79,10 @@ impl Platform for AnyPlatform {
         each!(self, p => p.local_data_dir(pod))
     }
 
+    async fn metrics(&self, pod: PodName) -> Option<String> {
+        each!(self, p => p.metrics(pod).await)
+    }
+
     async fn log_tail(&self, pod: PodName, lines: usize) -> Result<Vec<String>, PlatformError> {
         each!(self, p => p.log_tail(pod, lines).await)
     }

@@ -185,6 +185,13 @@ pub trait Platform: Send + Sync + 'static {
     /// platform); `None` where the data lives on a remote agent.
     fn local_data_dir(&self, pod: PodName) -> Option<PathBuf>;
 
+    /// What the member's metrics port answers (etcd's plain HTTP `/metrics`), where the
+    /// platform has one; `None` where it has none, or it does not answer. Asked only of
+    /// members whose client port fails.
+    fn metrics(&self, _pod: PodName) -> impl Future<Output = Option<String>> + Send {
+        std::future::ready(None)
+    }
+
     /// The last `lines` lines of the member's log, for status and events.
     fn log_tail(
         &self,

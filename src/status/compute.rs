@@ -133,7 +133,7 @@ fn phase(inputs: &StatusInputs<'_>, quorum: &QuorumStatus, all_healthy: bool) ->
         // A restore runs: begun (a survivor read, a source chosen, an attempt made), or
         // its step is about to be taken (status is written before it).
         Phase::Restoring
-    } else if quorum.healthy < quorum.needed {
+    } else if quorum.healthy < quorum.needed && quorum.healthy + vouched(inputs).len() < quorum.needed {
         Phase::QuorumLost
     } else if matches!(
         inputs.history.in_flight.kind(),
@@ -265,6 +265,28 @@ fn platform_disagrees(inputs: &StatusInputs<'_>) -> Vec<String> {
         .collect()
 }
 
+/// The members whose client port fails while their metrics port vouches for them
+/// running with a leader (`Observed::vouched_for`).
+fn vouched(inputs: &StatusInputs<'_>) -> Vec<PodName> {
+    let observed = inputs.observed;
+    let pods = observed.platform.tasks.iter().map(|t| t.pod);
+    pods.filter(|pod| observed.vouched_for(&inputs.history.seen, *pod)).collect()
+}
+
+/// What status says of members that run in their cluster behind a client connection
+/// that fails; `None` when there are none.
+fn client_connection_fails(inputs: &StatusInputs<'_>, summary: &str) -> Option<String> {
+    let vouched = vouched(inputs);
+    let first = vouched.first()?;
+    let error =
+        inputs.observed.endpoints.get(first).and_then(|r| r.as_ref().err()).cloned().unwrap_or_default();
+    let names: Vec<String> = vouched.iter().map(ToString::to_string).collect();
+    Some(format!(
+        "etcd runs with a leader on {} (each metrics port names the member its slot holds), but the controller's client calls to it fail ({first}: {error}): check spec.etcd.tls against the package's certificates, and the client URLs; not restarted or replaced for it; {summary}",
+        names.join(", ")
+    ))
+}
+
 fn conditions(
     inputs: &StatusInputs<'_>,
     q: &QuorumStatus,
@@ -275,8 +297,15 @@ fn conditions(
     use ConditionStatus::{False, True};
     let ever = inputs.history.seen.ever_healthy;
     let summary = format!("{} of {} members healthy; quorum needs {}", q.healthy, q.voting, q.needed);
+    let client_fails = client_connection_fails(inputs, &summary);
+    // A quorum that runs, by its metrics ports, behind client calls that fail.
+    let hidden_quorum = q.healthy < q.needed && q.healthy + vouched(inputs).len() >= q.needed;
     match (q.healthy >= q.needed, ever) {
         (true, _) => c.set(ConditionType::Available, True, Reason::QuorumHealthy, summary.clone()),
+        (false, true) if hidden_quorum => {
+            let message = client_fails.clone().unwrap_or_else(|| summary.clone());
+            c.set(ConditionType::Available, ConditionStatus::Unknown, Reason::ClientConnectionFails, message);
+        }
         (false, true) => c.set(ConditionType::Available, False, Reason::QuorumLost, summary.clone()),
         (false, false) => {
             c.set(ConditionType::Available, False, Reason::WaitingForFirstQuorum, summary.clone())
@@ -288,13 +317,18 @@ fn conditions(
         c.set(ConditionType::Degraded, True, Reason::PlatformDisagrees, message);
     } else if all_healthy {
         c.set(ConditionType::Degraded, False, Reason::AllMembersHealthy, summary.clone());
+    } else if let Some(message) = &client_fails {
+        c.set(ConditionType::Degraded, True, Reason::ClientConnectionFails, message.clone());
     } else {
         let message = format!("not healthy: {}; {summary}", unhealthy.join(", "));
         c.set(ConditionType::Degraded, True, Reason::MembersUnhealthy, message);
     }
     progressing(inputs, c);
     let plan = inputs.plan;
-    if ever && q.healthy < q.needed {
+    if ever && hidden_quorum {
+        let message = client_fails.unwrap_or_else(|| summary.clone());
+        c.set(ConditionType::QuorumLost, ConditionStatus::Unknown, Reason::ClientConnectionFails, message);
+    } else if ever && q.healthy < q.needed {
         let (reason, message) = if let Some(m) = message_of(plan, Rule::RestoreRequired) {
             (Reason::MajorityLost, m)
         } else if let Some(m) = message_of(plan, Rule::WaitForMembers) {
@@ -484,6 +518,51 @@ mod tests {
             agreed.condition(ConditionType::Degraded).map(|c| c.reason),
             Some(Reason::AllMembersHealthy)
         );
+    }
+
+    /// Every client call fails while every metrics port names the member its slot
+    /// holds, with a leader: the quorum runs, and the controller's client connection is
+    /// what fails. Status says so, and never that the quorum is lost. With a single
+    /// member vouched for, the quorum is lost as before.
+    #[test]
+    fn members_that_run_behind_a_failing_client_connection_are_not_a_lost_quorum() {
+        use crate::model::membership::SlotMember;
+        use crate::model::metrics::MetricsAnswer;
+        use crate::plan::tests::pod;
+        let mut w = world(3);
+        for i in 0..3 {
+            let id = w.observed.endpoint(pod(i)).expect("answers").id;
+            w.history.seen.slots.insert(pod(i), SlotMember { id, peer_urls: Vec::new() });
+            w = w.silent(i);
+            w.observed.endpoints.insert(pod(i), Err("tls handshake eof".to_owned()));
+            w.observed
+                .metrics
+                .insert(pod(i), MetricsAnswer { member: Some(id), has_leader: true, version: None });
+        }
+        let s = status_at(&w, None);
+        assert_eq!(s.phase, Phase::Degraded, "{s:#?}");
+        for kind in [ConditionType::Available, ConditionType::QuorumLost] {
+            let c = s.condition(kind).expect("condition");
+            assert_eq!(
+                (c.status, c.reason),
+                (ConditionStatus::Unknown, Reason::ClientConnectionFails),
+                "{kind:?}"
+            );
+        }
+        let degraded = s.condition(ConditionType::Degraded).expect("Degraded");
+        assert_eq!(degraded.reason, Reason::ClientConnectionFails);
+        for words in [
+            "etcd runs with a leader on etcd-0, etcd-1, etcd-2",
+            "etcd-0: tls handshake eof",
+            "spec.etcd.tls",
+        ] {
+            assert!(degraded.message.contains(words), "{words:?} missing from {}", degraded.message);
+        }
+        w.observed.metrics.retain(|p, _| *p == pod(0));
+        let one = status_at(&w, None);
+        assert_eq!(one.phase, Phase::QuorumLost);
+        let lost = one.condition(ConditionType::QuorumLost).expect("QuorumLost");
+        assert_eq!(lost.status, ConditionStatus::True);
     }
 
     #[test]

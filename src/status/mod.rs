@@ -100,6 +100,10 @@ pub enum Reason {
     /// running or their agents not healthy (DC/OS: Mesos lost sight of an agent whose
     /// etcd serves): the platform could not relaunch them now.
     PlatformDisagrees,
+    /// Members whose client port fails while their metrics port names them running
+    /// with a leader: the controller's client connection fails (its TLS files, the
+    /// client URLs), not etcd.
+    ClientConnectionFails,
     /// Nothing to do.
     Stable,
     /// A step is being taken.

@@ -13,7 +13,7 @@ use super::client::{DcosClient, DcosError};
 use super::mapping::DcosView;
 use super::shapes::SdkReply;
 use crate::domain::PodName;
-use crate::manifest::desired::{DcosSpec, EndpointsSpec};
+use crate::manifest::desired::{DcosSpec, EndpointsSpec, EtcdAccess};
 use crate::model::capabilities::Capabilities;
 use crate::model::platform::PlatformObservation;
 use crate::platform::{LaunchSpec, MemberUrls, Platform, PlatformError};
@@ -28,20 +28,43 @@ pub struct DcosPlatform {
     /// The service name as DNS names write it: without slashes (`prodkubernetes`).
     dns_service: String,
     endpoints: EndpointsSpec,
+    /// The members' metrics port, and the plain HTTP client that asks it.
+    metrics: Option<(u16, reqwest::Client)>,
 }
+
+/// How long a metrics port has to answer: it is asked only of a member whose client
+/// port already failed, within the pass.
+const METRICS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl DcosPlatform {
     /// A platform for the manifest's DC/OS settings and etcd endpoints. Sends nothing.
     ///
     /// # Errors
     /// When the DC/OS CA file cannot be read.
-    pub fn new(spec: &DcosSpec, endpoints: &EndpointsSpec) -> Result<Self, PlatformError> {
+    pub fn new(spec: &DcosSpec, etcd: &EtcdAccess) -> Result<Self, PlatformError> {
         let client = DcosClient::new(spec).map_err(|e| PlatformError::Refused(e.to_string()))?;
         // dcos-commons' own test helpers name a foldered service `prodkubernetes` in
         // autoip names (`testing/sdk_hosts.py`); §5.3 calls it unconfirmed: a map of
         // endpoints avoids the question.
         let dns_service = spec.service.replace('/', "");
-        Ok(Self { client, dns_service, endpoints: endpoints.clone() })
+        let metrics = match etcd.metrics_port {
+            Some(port) => {
+                let probe = reqwest::Client::builder()
+                    .timeout(METRICS_TIMEOUT)
+                    .build()
+                    .map_err(|e| PlatformError::Refused(format!("the metrics client: {e}")))?;
+                Some((port, probe))
+            }
+            None => None,
+        };
+        Ok(Self { client, dns_service, endpoints: etcd.endpoints.clone(), metrics })
+    }
+
+    /// The metrics URL of `pod`: its client URL's host, the metrics port, plain HTTP.
+    pub fn metrics_url(&self, pod: PodName) -> Option<String> {
+        let (port, _) = self.metrics.as_ref()?;
+        let client = reqwest::Url::parse(&self.urls(pod).client).ok()?;
+        Some(format!("http://{}:{port}/metrics", client.host_str()?))
     }
 
     /// The member's client and peer URLs. The peer URL is the client URL's host with
@@ -190,6 +213,16 @@ impl Platform for DcosPlatform {
         None
     }
 
+    async fn metrics(&self, pod: PodName) -> Option<String> {
+        let url = self.metrics_url(pod)?;
+        let (_, probe) = self.metrics.as_ref()?;
+        let reply = probe.get(&url).send().await.ok()?;
+        if !reply.status().is_success() {
+            return None;
+        }
+        reply.text().await.ok()
+    }
+
     async fn log_tail(&self, _pod: PodName, _lines: usize) -> Result<Vec<String>, PlatformError> {
         // The task's log lives in its sandbox on the agent; reading it (Mesos files API)
         // is not built: status shows no log lines on DC/OS.
@@ -209,7 +242,8 @@ mod tests {
             ca_file: None,
             credentials: DcosCredentials::Token { token_file: PathBuf::from("/nonexistent") },
         };
-        DcosPlatform::new(&spec, &endpoints).expect("a platform")
+        DcosPlatform::new(&spec, &EtcdAccess { endpoints, metrics_port: Some(2381), ..EtcdAccess::default() })
+            .expect("a platform")
     }
 
     #[test]

@@ -73,6 +73,19 @@ pub fn crash(w: &mut World, pod: &str) {
     start_transient(w, index);
 }
 
+/// The pod's client port serves a certificate of another CA from its next launch on
+/// (as when one pod's certificate is issued anew by a CA the controller's files do not
+/// name), its peer port the cluster's own: its etcd runs in the cluster, and the
+/// controller's TLS handshake with it fails. Crashed now, so that the SDK relaunches it
+/// with that certificate.
+pub fn foreign_client_certificate(w: &mut World, pod: &str) {
+    if w.foreign_tls.is_none() {
+        w.foreign_tls = Some(super::certs::write_tls(&w.dir.join("foreign-tls")));
+    }
+    w.pod_mut(pod).unwrap_or_else(|| panic!("no pod {pod}")).foreign_client_cert = true;
+    crash(w, pod);
+}
+
 /// The pod's agent is lost: its process killed, its directory deleted, the agent
 /// removed from `slaves`, the task `LOST` (not partition-aware, §4.3, §9.4). The
 /// TRANSIENT recovery waits for the agent for ever.

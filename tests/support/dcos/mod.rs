@@ -143,6 +143,7 @@ impl FakeDcos {
             framework_id: "4f6be22e-f057-4226-9c40-190496ea9218-0001".to_owned(),
             dir: dir.path().to_owned(),
             tls,
+            foreign_tls: None,
             agents: Vec::new(),
             pods: Vec::new(),
             slot_ports: slot_ports(options.peer_form),
@@ -285,13 +286,16 @@ impl FakeDcos {
             .collect();
         let tls = &w.tls;
         format!(
-            "apiVersion: etcd-warden/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: {name}\nspec:\n  highAvailability: {ha}\n  members: {members}\n  platform:\n    dcos:\n      url: {url}\n      service: /{service}\n      credentials:\n        serviceAccountSecretFile: {secret}\n  etcd:\n    tls: {{ caFile: {ca}, certFile: {cert}, keyFile: {key} }}\n    endpoints:\n{endpoints}{extra}",
+            "apiVersion: etcd-warden/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: {name}\nspec:\n  highAvailability: {ha}\n  members: {members}\n  platform:\n    dcos:\n      url: {url}\n      service: /{service}\n      credentials:\n        serviceAccountSecretFile: {secret}\n  etcd:\n    tls: {{ caFile: {ca}, certFile: {cert}, keyFile: {key} }}\n    metricsPort: {metrics}\n    endpoints:\n{endpoints}{extra}",
             url = self.url,
             service = self.service,
             secret = self.service_account_secret().display(),
             ca = tls.ca.display(),
             cert = tls.cert.display(),
             key = tls.key.display(),
+            // One metrics port for every pod where each has an address of its own;
+            // elsewhere the pods share loopback, and no one port names them all.
+            metrics = if form.shares_ports() { pods::metrics_port(w.slot_ports[0]) } else { 0 },
         )
     }
 
@@ -373,6 +377,12 @@ impl FakeDcos {
     /// place after the relaunch delay (unless held).
     pub fn crash(&self, pod: &str) {
         commands::crash(&mut lock(&self.shared.world), pod);
+    }
+
+    /// The pod's client port serves another CA's certificate from now on (relaunched by
+    /// the SDK after a crash): etcd runs in its cluster, the controller's TLS fails.
+    pub fn foreign_client_certificate(&self, pod: &str) {
+        commands::foreign_client_certificate(&mut lock(&self.shared.world), pod);
     }
 
     /// Loses the pod's agent: process killed, agent directory deleted, agent gone from

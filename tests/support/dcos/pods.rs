@@ -71,7 +71,7 @@ impl PeerForm {
 }
 
 /// A client port `P` such that `P`, `P + 1` and `P + 2` (the peer port of each
-/// [`PeerForm`]) are free now, below the kernel's ephemeral range (32768 and up): a
+/// [`PeerForm`]) and `P + 3` (the metrics port, [`metrics_port`]) are free now, below the kernel's ephemeral range (32768 and up): a
 /// member that is down keeps its ports, and an outgoing connection must not take them
 /// meanwhile. Never the same ports twice in one test binary.
 pub fn free_port_pair() -> u16 {
@@ -88,12 +88,18 @@ pub fn free_port_pair() -> u16 {
                 .chain(OVERLAY)
                 .all(|address| std::net::TcpListener::bind((address, p)).is_ok())
         };
-        if !taken.contains(&port) && free(port) && free(port + 1) && free(port + 2) {
+        if !taken.contains(&port) && (port..port + 4).all(free) {
             taken.push(port);
             return port;
         }
     }
     panic!("no two free consecutive ports on loopback");
+}
+
+/// The metrics port (plain HTTP `/metrics`, `--listen-metrics-urls`) of a member whose
+/// client port is `port`, as the package's 2381 beside its 2379.
+pub fn metrics_port(port: u16) -> u16 {
+    port + 3
 }
 
 /// How one etcd member is launched.
@@ -110,11 +116,17 @@ pub struct Launch<'a> {
     pub state: &'a str,
     pub token: &'a str,
     pub log: &'a Path,
+    /// Another CA's server certificate and key for its client port (its peer port keeps
+    /// the cluster's): a pod whose client certificate the controller does not trust.
+    pub foreign_client_cert: Option<&'a TlsFiles>,
 }
 
 /// Starts `etcd` with client and peer TLS (`--client-cert-auth`, `--peer-client-cert-auth`).
 pub fn spawn_etcd(tls: &TlsFiles, launch: &Launch<'_>) -> Child {
-    let client = format!("https://{}:{}", launch.peer_form.address(launch.index), launch.port);
+    let address = launch.peer_form.address(launch.index);
+    let client = format!("https://{address}:{}", launch.port);
+    let metrics = format!("http://{address}:{}", metrics_port(launch.port));
+    let client_tls = launch.foreign_client_cert.unwrap_or(tls);
     let listen_peer = launch.peer_form.listen(launch.index, launch.port);
     let peer = launch.peer_form.url(launch.index, launch.port);
     let log = std::fs::File::create(launch.log).expect("create an etcd log");
@@ -127,14 +139,15 @@ pub fn spawn_etcd(tls: &TlsFiles, launch: &Launch<'_>) -> Child {
         .arg("--data-dir")
         .arg(launch.data_dir)
         .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+        .args(["--listen-metrics-urls", &metrics])
         .args(["--listen-peer-urls", &listen_peer, "--initial-advertise-peer-urls", &peer])
         .args(["--initial-cluster", launch.initial_cluster])
         .args(["--initial-cluster-state", launch.state])
         .args(["--initial-cluster-token", launch.token])
         .arg("--cert-file")
-        .arg(&tls.server_cert)
+        .arg(&client_tls.server_cert)
         .arg("--key-file")
-        .arg(&tls.server_key)
+        .arg(&client_tls.server_key)
         .arg("--trusted-ca-file")
         .arg(&tls.ca)
         .arg("--client-cert-auth")

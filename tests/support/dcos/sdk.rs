@@ -49,6 +49,7 @@ pub fn launch(w: &mut World, index: u8) {
     let token = format!("fake-{}", w.task_prefix());
     let id = w.task_id(&format!("etcd-{index}-peer"));
     let tls = w.tls.clone();
+    let foreign = w.foreign_tls.clone();
     let pod = &mut w.pods[usize::from(index)];
     pod.launches += 1;
     let log = logs.join(format!("{}-{}.log", pod.name(), pod.launches));
@@ -65,6 +66,7 @@ pub fn launch(w: &mut World, index: u8) {
             state: pod.cluster_state,
             token: &token,
             log: &log,
+            foreign_client_cert: foreign.as_ref().filter(|_| pod.foreign_client_cert),
         },
     );
     pod.process = Some(child);

@@ -89,6 +89,8 @@ pub struct Pod {
     pub launches: u32,
     /// How its peer URL is advertised.
     pub peer_form: super::pods::PeerForm,
+    /// Its client port serves another CA's certificate from its next launch on.
+    pub foreign_client_cert: bool,
 }
 
 impl Pod {
@@ -116,6 +118,7 @@ impl Pod {
             initial_cluster,
             cluster_state: state,
             launches: 0,
+            foreign_client_cert: false,
         }
     }
 
@@ -243,6 +246,9 @@ pub struct World {
     /// The fake's directory (agents, TLS files, logs).
     pub dir: PathBuf,
     pub tls: TlsFiles,
+    /// Another CA's files, once a pod serves a certificate the controller does not
+    /// trust ([`FakeDcos::foreign_client_certificate`](super::FakeDcos::foreign_client_certificate)).
+    pub foreign_tls: Option<TlsFiles>,
     pub agents: Vec<Agent>,
     pub pods: Vec<Pod>,
     /// The client port of each member slot (three at least), taken at start so that
