@@ -139,7 +139,7 @@ fn grants(calls: &[String]) -> Vec<String> {
 }
 
 #[test]
-fn the_script_creates_every_secret_the_app_reads_and_grants_the_three_permissions() {
+fn the_script_creates_every_secret_the_app_reads_and_grants_every_permission_of_the_table() {
     let calls = run_script(&[("SERVICE", "kubernetes")]);
     let app = app();
     for (name, secret) in app["secrets"].as_object().expect("secrets") {
@@ -158,6 +158,7 @@ fn the_script_creates_every_secret_the_app_reads_and_grants_the_three_permission
             "dcos:adminrouter:package full",
             "dcos:service:marathon:marathon:services:/kubernetes read",
             "dcos:service:marathon:marathon:services:/kubernetes update",
+            "dcos:adminrouter:service:marathon full",
         ]
     );
     assert!(calls.contains(&"task exec kubernetes__etcd-0-peer cat ca-crt.pem".to_owned()), "{calls:#?}");
@@ -174,6 +175,7 @@ fn for_a_foldered_2x_service_the_script_names_its_task_as_the_sdk_does_and_grant
             "dcos:adminrouter:package full",
             "dcos:service:marathon:marathon:services:/prod/k8s read",
             "dcos:service:marathon:marathon:services:/prod/k8s update",
+            "dcos:adminrouter:service:marathon full",
             "dcos:adminrouter:service:kubernetes full",
         ]
     );

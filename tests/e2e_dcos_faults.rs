@@ -477,3 +477,46 @@ fn a_member_whose_tls_handshake_fails_while_its_metrics_port_vouches_for_it_is_n
         fake.assert_keys_on(&fake.endpoint(pod), "k", 50);
     }
 }
+
+/// A Cosmos update whose answer is lost after Cosmos acted (Admin Router's 504), and a
+/// Marathon deployment of the scheduler that outlasts the minute the platform has to
+/// show the update: the controller would ask once more, but never while Marathon
+/// deploys the service; once the deployment is over, the deploy plan rolling settles
+/// the update as made. One update in all; three members with every key.
+#[test]
+fn a_cosmos_update_whose_answer_was_lost_is_never_sent_again_while_marathon_deploys_and_is_settled_by_the_deploy_plan()
+ {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fake = FakeDcos::start(FakeOptions {
+        pods: 1,
+        marathon_deploy: Duration::from_secs(75),
+        ..FakeOptions::default()
+    });
+    let h = Harness::start();
+    let extra = format!("{}  recovery:\n    restartGrace: 1s\n", backup_section(dir.path()));
+    h.apply("one.yaml", &fake.manifest_ha("kubernetes", false, &extra));
+    h.wait_healthy("kubernetes", 1, BOOT);
+    fake.put_keys("k", 40);
+    h.cli_ok(&["backup", "kubernetes"]);
+    fake.lose_next_update_answer(true);
+    h.apply("three.yaml", &fake.manifest_ha("kubernetes", true, &extra));
+    let uncertain = h.wait_status("kubernetes", "the update's lost answer followed", HEAL, |s| {
+        s.to_string().contains("got no certain answer")
+    });
+    assert_eq!(uncertain["desiredMembers"], 3, "{uncertain:#}");
+    // Past the minute, while the deployment runs: asked, found busy, nothing sent.
+    wait_for("the update asked once more and held back", Duration::from_secs(120), || {
+        let busy = h.events("kubernetes").iter().any(|e| e.to_string().contains("Marathon deployment"));
+        busy.then_some(())
+    });
+    assert_eq!(fake.count("POST", "/cosmos/service/update"), 1, "never sent while Marathon deploys");
+    h.wait_healthy("kubernetes", 3, Duration::from_secs(180));
+    assert_eq!(fake.count("POST", "/cosmos/service/update"), 1, "settled as made: one update in all");
+    assert!(fake.count("GET", "/service/marathon/v2/deployments") >= 2, "read before each ask");
+    for endpoint in fake.endpoints() {
+        fake.assert_keys_on(&endpoint, "k", 40);
+    }
+    assert_holds("never a second update", Duration::from_secs(3), || {
+        fake.count("POST", "/cosmos/service/update") == 1
+    });
+}

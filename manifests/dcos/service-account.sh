@@ -47,6 +47,9 @@ dcos security org users grant "$ACCOUNT" dcos:adminrouter:package full
 #    ServiceUpdateHandler; docs/dcos.md "Permissions").
 dcos security org users grant "$ACCOUNT" "dcos:service:marathon:marathon:services:/$SERVICE" read
 dcos security org users grant "$ACCOUNT" "dcos:service:marathon:marathon:services:/$SERVICE" update
+#    /service/marathon/v2/deployments: no update is sent while Marathon deploys the
+#    service (Marathon lists the deployments of the apps the account may read).
+dcos security org users grant "$ACCOUNT" dcos:adminrouter:service:marathon full
 #    On the 2.x line Cosmos forwards describe and update to the MKE service, through
 #    Admin Router, again with our token (dcos/cosmos CustomPackageManagerRouter).
 if [ -n "${MKE:-}" ]; then

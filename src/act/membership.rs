@@ -214,23 +214,47 @@ pub(super) async fn request_scale_up<P: Platform>(
     members: usize,
     backup: &crate::domain::BackupId,
 ) -> Result<(), ActError> {
-    if history.in_flight.scale_up().is_some_and(|s| s.members == members && s.requested_at.is_some()) {
-        return Ok(());
+    let before = history.in_flight.clone();
+    match history.in_flight.scale_up_mut().filter(|s| s.members == members && s.requested_at.is_some()) {
+        Some(asked) => {
+            // Asked already: once more only after an answer that was lost and a
+            // platform that showed nothing of it (the planner's decision), never a
+            // third time.
+            if asked.uncertain.is_none() || asked.asked_again {
+                return Ok(());
+            }
+            asked.asked_again = true;
+            asked.uncertain = None;
+            asked.requested_at = Some(ctx.now);
+        }
+        None => {
+            let admission = ScaleAdmission::new(members, backup.clone(), Some(ctx.now));
+            history.in_flight.begin_scale_up(admission, ctx.now)?;
+        }
     }
-    let admission = ScaleAdmission { members, backup: backup.clone(), requested_at: Some(ctx.now) };
-    history.in_flight.begin_scale_up(admission.clone(), ctx.now)?;
     // The request certainly not made: the scale-up is abandoned, and the next pass
     // admits it again (behind a backup that is fresh then).
     let forget = |h: &mut History| {
         h.in_flight.end_if(crate::model::OperationKind::ScaleUp);
     };
     let result = ask_recorded(ctx, history, ctx.platform.request_scale_up(members), forget).await;
-    // The platform cannot run that many members: nothing was sent; the count is not
-    // asked for again until spec.members changes.
-    if let Err(ActError::Platform(PlatformError::Cannot(why))) = &result {
-        history.seen.platform_cannot_scale = Some((members, why.clone()));
-        ctx.store.put_history(ctx.name, history)?;
+    match &result {
+        // The platform cannot run that many members: nothing was sent; the count is
+        // not asked for again until spec.members changes.
+        Err(ActError::Platform(PlatformError::Cannot(why))) => {
+            history.seen.platform_cannot_scale = Some((members, why.clone()));
+        }
+        // The answer was lost: settled by what the platform shows next.
+        Err(ActError::Platform(PlatformError::Uncertain(why))) => {
+            if let Some(asked) = history.in_flight.scale_up_mut() {
+                asked.uncertain = Some(why.clone());
+            }
+        }
+        // Busy with a change of its own: nothing was sent; as it was before the call.
+        Err(ActError::Platform(PlatformError::Busy(_))) => history.in_flight = before,
+        _ => return result,
     }
+    ctx.store.put_history(ctx.name, history)?;
     result
 }
 
@@ -285,8 +309,7 @@ pub(super) fn begin_scale_up<P: Platform>(
     backup: &crate::domain::BackupId,
 ) -> Result<(), ActError> {
     let record = ctx.store.backups(ctx.name)?.into_iter().find(|r| &r.id == backup);
-    let admission =
-        ScaleAdmission { members: ctx.desired.members.get(), backup: backup.clone(), requested_at: None };
+    let admission = ScaleAdmission::new(ctx.desired.members.get(), backup.clone(), None);
     history.in_flight.begin_scale_up(admission, ctx.now)?;
     history.in_flight.begin_join(Replacement::begun(
         JoinKind::ScaleUp,

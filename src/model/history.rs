@@ -188,6 +188,14 @@ impl History {
         {
             r.uncertain = None;
         }
+        // So is a scale-up: the deploy plan rolling the etcd pods (the SDK's update plan,
+        // which adds the new pods too) means the platform took it.
+        if let Some(asked) = self.in_flight.scale_up_mut()
+            && asked.uncertain.is_some()
+            && observed.platform.rollout.is_some()
+        {
+            asked.uncertain = None;
+        }
         let known: Vec<PodName> = observed.platform.tasks.iter().map(|t| t.pod).collect();
         self.seen.down_since.retain(|pod, _| known.contains(pod));
         self.seen.unanswered_since.retain(|pod, _| known.contains(pod));

@@ -146,6 +146,24 @@ pub struct ScaleAdmission {
     /// asking: a platform is asked once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_at: Option<Timestamp>,
+    /// The request's answer was lost (a timeout, Admin Router's 504 or its 502 to a
+    /// command): why. Settled by what the platform shows next: its deploy plan rolling,
+    /// or more member pods, means it was made (cleared); nothing past a deadline means
+    /// it was not, and it is asked once more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertain: Option<String>,
+    /// Whether the request was made a second time, after an uncertain answer: never a
+    /// third.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub asked_again: bool,
+}
+
+impl ScaleAdmission {
+    /// An admission to `members` behind `backup`; `requested_at` where the platform is
+    /// asked (recorded before asking).
+    pub fn new(members: usize, backup: BackupId, requested_at: Option<Timestamp>) -> Self {
+        Self { members, backup, requested_at, uncertain: None, asked_again: false }
+    }
 }
 
 /// Why a slot gets a new member.
@@ -374,6 +392,14 @@ impl InFlight {
     pub fn scale_up(&self) -> Option<&ScaleAdmission> {
         match &self.operation {
             Some(Operation::ScaleUp(s)) => Some(&s.admission),
+            _ => None,
+        }
+    }
+
+    /// The scale-up in flight's admission, to record its request.
+    pub fn scale_up_mut(&mut self) -> Option<&mut ScaleAdmission> {
+        match &mut self.operation {
+            Some(Operation::ScaleUp(s)) => Some(&mut s.admission),
             _ => None,
         }
     }
@@ -657,7 +683,7 @@ mod tests {
     }
 
     fn admission(members: usize, requested_at: Option<Timestamp>) -> ScaleAdmission {
-        ScaleAdmission { members, backup: BackupId::new(at(-60), 40), requested_at }
+        ScaleAdmission::new(members, BackupId::new(at(-60), 40), requested_at)
     }
 
     #[test]

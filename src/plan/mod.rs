@@ -172,6 +172,11 @@ fn maintenance(view: &View) -> Vec<Decision> {
     defrag::decide(view)
 }
 
+/// How long the platform has to show a request whose answer was lost (DC/OS: a
+/// replacement's `permanently-failed` label, set as the request is taken; a scale-up's
+/// deploy plan rolling) before the request counts as not made and is asked once more.
+const UNCERTAIN_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// When a window of `length` that started at `since` ends. An overflow means never,
 /// so that a window can only ever delay an action.
 fn window_end(since: Timestamp, length: std::time::Duration) -> Timestamp {

@@ -10,14 +10,14 @@
 use jiff::Timestamp;
 
 use super::view::View;
-use super::{Decision, Quorum, Rule, Step};
+use super::{Decision, Quorum, Rule, Step, UNCERTAIN_FOR, window_end};
 use crate::domain::{BackupId, PodName};
 use crate::manifest::desired::{DesiredCluster, ScaleUpPolicy};
 use crate::model::capabilities::ScaleUpBy;
 use crate::model::catalog;
 use crate::model::etcd::ListedMember;
 use crate::model::platform::TaskState;
-use crate::model::{History, Observed};
+use crate::model::{History, Observed, ScaleAdmission};
 
 /// The fresh verified backup a member count change needs, or the decision that
 /// stands instead (take one first, or refuse).
@@ -156,17 +156,38 @@ fn by_platform(
         return vec![Decision::refuse(Rule::ScaleBeyondPlatform, message)];
     }
     let what = format!("scaling {} up from {running} to {count} members", desired.name);
-    let asked = history.in_flight.scale_up().filter(|s| s.members == count).and_then(|s| s.requested_at);
-    if let Some(at) = asked {
-        let message = format!(
-            "{what}: the platform was asked at {at} and adds the members itself; following it, never asking again"
-        );
-        return vec![Decision::wait(Rule::ScaleUp, None, message)];
+    let admitted = history.in_flight.scale_up().filter(|s| s.members == count);
+    if let Some((at, admission)) = admitted.and_then(|s| s.requested_at.map(|at| (at, s))) {
+        return vec![asked(admission, at, now, &what)];
     }
     vec![match gate(desired, observed, history, now, &what) {
         Ok(backup) => Decision::act(Rule::ScaleUp, Step::RequestScaleUp { members: count, backup }, what),
         Err(decision) => decision,
     }]
+}
+
+/// A scale-up the platform was asked for at `at`: followed; when the answer was lost,
+/// settled by what the platform shows (the history clears `uncertain` once its deploy
+/// plan rolls), and asked once more when it shows nothing by [`UNCERTAIN_FOR`].
+fn asked(admission: &ScaleAdmission, at: Timestamp, now: Timestamp, what: &str) -> Decision {
+    let Some(why) = admission.uncertain.as_ref().filter(|_| !admission.asked_again) else {
+        let message = format!(
+            "{what}: the platform was asked at {at} and adds the members itself; following it, never asking again"
+        );
+        return Decision::wait(Rule::ScaleUp, None, message);
+    };
+    let settled = window_end(at, UNCERTAIN_FOR);
+    if now < settled {
+        let message = format!(
+            "{what}: the request asked at {at} got no certain answer ({why}): settled by what the platform shows (its deploy plan rolling: made; nothing by {settled}: asked once more)"
+        );
+        return Decision::wait(Rule::ScaleUp, Some(settled), message);
+    }
+    let message = format!(
+        "{what}: the request asked at {at} got no certain answer ({why}) and the platform shows no rollout by {settled}: it was not made; asked once more, never while the platform deploys a change of its own"
+    );
+    let step = Step::RequestScaleUp { members: admission.members, backup: admission.backup.clone() };
+    Decision::act(Rule::ScaleUp, step, message)
 }
 
 /// A replacement or scale-up of a slot that is no longer desired: its learner is

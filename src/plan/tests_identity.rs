@@ -111,7 +111,7 @@ fn survivor_snapshots_end_with_their_incident_when_a_quorum_answers_again() {
 #[test]
 fn a_scale_up_is_forgotten_once_its_members_are_voters_so_maintenance_runs_again() {
     let mut w = world(5);
-    let admission = ScaleAdmission { members: 5, backup: backup_record(at(-60), 40).id, requested_at: None };
+    let admission = ScaleAdmission::new(5, backup_record(at(-60), 40).id, None);
     w.history.in_flight.scaling(admission.clone());
     let four = {
         let mut o = w.observed.clone();

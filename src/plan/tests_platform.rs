@@ -161,7 +161,7 @@ fn a_scale_up_is_refused_without_a_fresh_backup_then_asked_of_the_platform_once_
     assert_eq!((step, rule), (Step::RequestScaleUp { members: 3, backup: id.clone() }, Rule::ScaleUp));
     // Asked (recorded before the call): followed, never asked again, even once the
     // backup is stale and while the new pods are not launched yet.
-    w.history.in_flight.scaling(ScaleAdmission { members: 3, backup: id, requested_at: Some(t0()) });
+    w.history.in_flight.scaling(ScaleAdmission::new(3, id, Some(t0())));
     for later in [1, 3600, 86_400] {
         let plan = w.plan(&d, at(later));
         assert_eq!(plan.steps().count(), 0, "at {later}: {plan:#?}");
@@ -206,6 +206,40 @@ fn rolling(status: &str, at_step: &str) -> crate::model::platform::Rollout {
         }),
         errors: Vec::new(),
     }
+}
+
+/// A scale-up whose answer was lost: followed for `UNCERTAIN_FOR`, then asked once more
+/// if the platform showed nothing (never a third time); the platform's deploy plan
+/// rolling settles it as made (the history clears `uncertain`), and it is then only
+/// followed.
+#[test]
+fn a_scale_up_whose_answer_was_lost_is_settled_by_the_deploy_plan_or_asked_once_more() {
+    let d = with_backups(MemberCount::Three);
+    let mut w = on_platform(world(1));
+    let backup = super::tests::backup_record(at(-60), 41);
+    let mut asked = ScaleAdmission::new(3, backup.id.clone(), Some(t0()));
+    asked.uncertain = Some("no answer in 10 s".to_owned());
+    w.history.in_flight.scaling(asked.clone());
+    let early = w.plan(&d, at(59));
+    assert_eq!(early.steps().count(), 0, "{early:#?}");
+    assert_eq!(early.next_deadline(), Some(at(60)));
+    assert!(early.decisions.iter().any(|d| d.message.contains("got no certain answer (no answer in 10 s)")));
+    let (step, rule) = only_step(&w.plan(&d, at(60)));
+    assert_eq!((step, rule), (Step::RequestScaleUp { members: 3, backup: backup.id.clone() }, Rule::ScaleUp));
+    // Asked once more: only followed from then on.
+    let mut again = asked.clone();
+    again.asked_again = true;
+    w.history.in_flight.scaling(again);
+    assert_eq!(w.plan(&d, at(86_400)).steps().count(), 0);
+    // The deploy plan rolling settles it as made.
+    w.history.in_flight.scaling(asked);
+    w.observed.platform.rollout = Some(rolling("IN_PROGRESS", "etcd-0:[peer]"));
+    w.history.record(&w.observed.clone(), std::time::Duration::from_secs(60));
+    assert_eq!(w.history.in_flight.scale_up().and_then(|s| s.uncertain.clone()), None, "settled: made");
+    w.observed.platform.rollout = None;
+    let plan = w.plan(&d, at(86_400));
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    assert!(plan.decisions.iter().any(|d| d.message.contains("never asking again")), "{plan:#?}");
 }
 
 #[test]

@@ -356,7 +356,7 @@ fn a_scale_up_admitted_by_a_backup_finishes_on_it_after_the_backup_aged() {
     let d = restoring(MemberCount::Three);
     let mut w = world(3).removed(2).not_launched(2);
     let id = add_backup(&mut w, at(-3600), 42);
-    w.history.in_flight.scaling(ScaleAdmission { members: 3, backup: id.clone(), requested_at: None });
+    w.history.in_flight.scaling(ScaleAdmission::new(3, id.clone(), None));
     let (step, rule) = only_step(&w.plan(&d, t0()));
     assert_eq!(rule, Rule::ScaleUp);
     assert_eq!(step, Step::BeginScaleUp { pod: pod(2), backup: id });

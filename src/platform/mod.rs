@@ -112,6 +112,10 @@ pub enum PlatformError {
     /// may have been carried out, so it is never sent again on this alone.
     #[error("the platform did not answer in time: {0}")]
     Uncertain(String),
+    /// The platform is busy with a change of its own (DC/OS: a Marathon deployment of
+    /// the service runs): nothing was sent, and the request waits until it is over.
+    #[error("the platform is busy: {0}")]
+    Busy(String),
     /// The platform answered with an error, or with something this controller cannot
     /// read (an unexpected status or shape, a refused login).
     #[error("the platform refused: {0}")]

@@ -176,6 +176,10 @@ async fn a_replacement_request_that_certainly_did_not_reach_the_platform_is_made
     assert_eq!(b.f.platform.calls(), ["request_replace etcd-2", "request_replace etcd-2"]);
 }
 
+/// Certainly not made (Admin Router's 503): abandoned, admitted again. Uncertain (no
+/// answer): recorded with why, asked once more when the planner says so (the platform
+/// showed nothing), never a third time. Busy (a Marathon deployment of the service
+/// runs): nothing sent, the record as it was before the call.
 #[tokio::test]
 async fn a_scale_up_is_requested_from_the_platform_once_recorded_first_and_again_only_if_certainly_not_made()
 {
@@ -193,10 +197,24 @@ async fn a_scale_up_is_requested_from_the_platform_once_recorded_first_and_again
     assert!(report.error.is_some());
     let stored = b.f.store.history(&b.name).expect("history");
     let admitted = stored.in_flight.scale_up().cloned().expect("recorded before the call");
-    assert_eq!((admitted.requested_at, admitted.backup), (Some(t0()), backup.clone()));
+    assert_eq!((admitted.requested_at, &admitted.backup), (Some(t0()), &backup));
+    assert_eq!(admitted.uncertain.as_deref(), Some("no answer in 10 s"));
+    let busy = crate::platform::PlatformError::Busy("Marathon deployment d-1 of /kubernetes runs".into());
+    b.f.platform.fail_next_with("request_scale_up", busy);
+    let (report, history) = b.act_on(request(), history).await;
+    assert!(report.error.is_some());
+    assert_eq!(history.in_flight.scale_up(), Some(&admitted), "as it was before the busy platform's refusal");
+    let (report, history) = b.act_on(request(), history).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    let again = history.in_flight.scale_up().cloned().expect("recorded");
+    assert!(again.asked_again && again.uncertain.is_none(), "{again:?}");
     let (report, _) = b.act_on(request(), history).await;
     assert!(report.error.is_none(), "{:?}", report.error);
-    assert_eq!(b.f.platform.calls(), ["request_scale_up 3", "request_scale_up 3"], "never a third");
+    assert_eq!(
+        b.f.platform.calls(),
+        ["request_scale_up 3"; 4],
+        "never a fifth: twice refused, once lost, once more"
+    );
 }
 
 #[tokio::test]

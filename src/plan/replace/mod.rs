@@ -334,7 +334,7 @@ fn by_platform(pass: &Pass, slot: &Slot) -> Decision {
                 // The answer was lost and the platform shows no replacement of the slot:
                 // not made, once the platform has had time to show it; asked once more.
                 Some((why, false)) if !rebuilding => {
-                    let settled = super::window_end(at, UNCERTAIN_FOR);
+                    let settled = super::window_end(at, super::UNCERTAIN_FOR);
                     if pass.now >= settled {
                         let message = format!(
                             "{}; the replace of {} asked at {at} got no certain answer ({why}) and the platform shows no replacement of it by {settled}: it was not made; asked once more",
@@ -360,11 +360,6 @@ fn by_platform(pass: &Pass, slot: &Slot) -> Decision {
         }
     }
 }
-
-/// How long the platform has to show a replacement asked for whose answer was lost
-/// (DC/OS: the `permanently-failed` label is set as the request is taken), before the
-/// request counts as not made.
-const UNCERTAIN_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Wipes the slot's data, so that the new member starts empty, not as the old one.
 fn wipe(slot: &Slot) -> Decision {

@@ -21,6 +21,7 @@ use backon::{ExponentialBuilder, Retryable};
 use reqwest::{Method, StatusCode, header};
 
 use super::auth::{AuthError, TokenSource, http_client};
+use super::shapes::marathon::Deployment;
 use super::shapes::mesos::MasterState;
 use super::shapes::pods::{PodCommandReply, PodInfo, PodList, PodStatus};
 use super::shapes::{SdkReply, ShapeError};
@@ -166,6 +167,21 @@ impl DcosClient {
         }
     }
 
+    /// `GET /service/marathon/v2/deployments`: Marathon's running deployments (its
+    /// authorizer lists those of the apps the account may read).
+    ///
+    /// # Errors
+    /// When DC/OS cannot answer after retries, or answers something unexpected.
+    pub async fn marathon_deployments(&self) -> Result<Vec<Deployment>, DcosError> {
+        let what = "Marathon deployments";
+        let (status, body) =
+            self.read(what, &format!("{}/service/marathon/v2/deployments", self.url)).await?;
+        match status {
+            200 => Ok(super::shapes::parse(what, &body)?),
+            _ => Err(unexpected(what, status, &body)),
+        }
+    }
+
     /// `POST /service/<svc>/v1/pod/<pod>/restart`, sent once.
     ///
     /// # Errors
@@ -289,6 +305,8 @@ pub(super) fn permissions_for(url: &str, service: &str) -> String {
         format!(
             "dcos:adminrouter:package full and {marathon} read (Cosmos reads the service's Marathon app with our token; on kubernetes-cluster 2.x also dcos:adminrouter:service:<MKE service> full)"
         )
+    } else if path.starts_with("/service/marathon/") {
+        format!("dcos:adminrouter:service:marathon full and {marathon} read")
     } else if path.starts_with("/mesos/") {
         "dcos:adminrouter:ops:mesos full".to_owned()
     } else {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use super::client::{DcosClient, DcosError};
 use super::mapping::DcosView;
-use super::shapes::SdkReply;
+use super::shapes::{SdkReply, marathon};
 use crate::domain::PodName;
 use crate::manifest::desired::{DcosSpec, EndpointsSpec, EtcdAccess};
 use crate::model::capabilities::Capabilities;
@@ -191,6 +191,16 @@ impl Platform for DcosPlatform {
     /// kubernetes-cluster 2.4 and later (`etcd.5_etcd_nodes`), read from Cosmos
     /// describe first; elsewhere refused, nothing sent.
     async fn request_scale_up(&self, members: usize) -> Result<(), PlatformError> {
+        // Never an update while Marathon deploys the service (an update of ours whose
+        // answer was lost, or an operator's): the next pass asks again.
+        let deployments = self.client.marathon_deployments().await.map_err(platform_error)?;
+        let app = self.client.app_id();
+        if let Some(running) = marathon::of_app(&deployments, &app) {
+            return Err(PlatformError::Busy(format!(
+                "{} of {app} runs: no Cosmos update is sent until it is over",
+                running.describe()
+            )));
+        }
         match members {
             3 => self.client.update_high_availability().await.map(|_| ()).map_err(platform_error),
             5 => {

@@ -65,6 +65,7 @@ macro_rules! open_enum {
 
 pub mod cosmos;
 pub mod iam;
+pub mod marathon;
 pub mod mesos;
 pub mod mesos_v1;
 pub mod plans;

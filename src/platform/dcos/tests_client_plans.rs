@@ -209,6 +209,11 @@ fn each_call_names_the_permissions_it_needs() {
         ("https://m/mesos/master/state", "dcos:adminrouter:ops:mesos full"),
         ("https://m/cosmos/service/describe", "dcos:service:marathon:marathon:services:/prod/k8s read"),
         ("https://m/cosmos/service/update", "dcos:service:marathon:marathon:services:/prod/k8s update"),
+        ("https://m/service/marathon/v2/deployments", "dcos:adminrouter:service:marathon full"),
+        (
+            "https://m/service/marathon/v2/deployments",
+            "dcos:service:marathon:marathon:services:/prod/k8s read",
+        ),
     ];
     for (url, needed) in cases {
         let needs = permissions_for(url, "prod/k8s");
@@ -218,4 +223,26 @@ fn each_call_names_the_permissions_it_needs() {
         permissions_for("https://m/cosmos/service/update", "k").contains("dcos:adminrouter:package full")
     );
     assert!(!permissions_for("https://m/mesos/master/state", "k").contains("marathon"));
+}
+
+/// Marathon's running deployments (its REST API's shape, extra keys ignored): the one
+/// that changes the service's app is found; another app's is not the service's.
+#[tokio::test]
+async fn marathon_deployments_are_read_and_the_services_own_is_found() {
+    use super::shapes::marathon::of_app;
+    let b = bench().await;
+    let running = r#"[{"id":"97c136bf-5a28-4821-9d94-480d9fbb01c8","version":"2026-12-07T05:00:00.000Z",
+        "affectedApps":["/prod/kubernetes"],"affectedPods":[],
+        "steps":[{"actions":[{"action":"RestartApplication","app":"/prod/kubernetes"}]}],
+        "currentActions":[{"action":"RestartApplication","app":"/prod/kubernetes","readinessCheckResults":[]}],
+        "currentStep":1,"totalSteps":1},
+        {"id":"5ed4c0c5","affectedApps":["/prod/kubernetes-other"]}]"#;
+    b.answer(vec![(200, "application/json", running.to_owned())]);
+    let deployments = b.client.marathon_deployments().await.expect("read");
+    assert_eq!(b.requests(), [get("/service/marathon/v2/deployments", &b.token)]);
+    let ours = of_app(&deployments, &b.client.app_id()).expect("the service's deployment");
+    assert_eq!(ours.describe(), "Marathon deployment 97c136bf-5a28-4821-9d94-480d9fbb01c8 (step 1 of 1)");
+    assert!(of_app(&deployments[1..], "/prod/kubernetes").is_none(), "another app's deployment");
+    b.answer(vec![(200, "application/json", "[]".to_owned())]);
+    assert!(b.client.marathon_deployments().await.expect("read").is_empty());
 }

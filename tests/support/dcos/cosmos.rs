@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::commands;
 use super::http::{Shared, json as reply};
 use super::world::{World, lock, uuid};
 
@@ -154,6 +153,10 @@ pub async fn update(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
     if let Err(refusal) = app(&w, &request) {
         return refusal.reply();
     }
+    let lost = w.lose_next_update_answer.take();
+    if lost == Some(false) {
+        return super::http::html(504, "Gateway Timeout");
+    }
     let Some(replace) = request["replace"].as_bool() else {
         return error("JsonSchemaMismatch", "field \"replace\" (a boolean) is required", json!({}));
     };
@@ -168,11 +171,22 @@ pub async fn update(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
     }
     forward_to_manager(&mut w, &headers, "update", &body);
     let resolved = resolved(&w);
-    if resolved["kubernetes"]["high_availability"] == true {
-        // 2.4+: five members with `etcd.5_etcd_nodes`; the 1.x line knows no such option.
-        let five = resolved["etcd"]["5_etcd_nodes"] == true && w.package.0 == "kubernetes-cluster";
-        commands::scale_up(&mut w, if five { 5 } else { 3 });
+    // Marathon redeploys the scheduler with the new options; once it runs again, its
+    // deploy plan grows etcd (2.4+: five members with `etcd.5_etcd_nodes`; the 1.x line
+    // knows no such option).
+    let five = resolved["etcd"]["5_etcd_nodes"] == true && w.package.0 == "kubernetes-cluster";
+    let target = match resolved["kubernetes"]["high_availability"] == true {
+        true if five => 5,
+        true => 3,
+        false => w.pods.len(),
+    };
+    let deployment = uuid();
+    let until = std::time::Instant::now() + w.marathon_deploy;
+    w.marathon_deployment = Some((deployment.clone(), until, target));
+    if lost.is_some() {
+        return super::http::html(504, "Gateway Timeout");
     }
-    let body = json!({"package": package(&w), "resolvedOptions": resolved, "marathonDeploymentId": uuid()});
+    let body =
+        json!({"package": package(&w), "resolvedOptions": resolved, "marathonDeploymentId": deployment});
     reply(200, UPDATE_RESPONSE, &body)
 }

@@ -32,6 +32,7 @@ pub fn router(shared: Arc<Shared>, service: &str) -> Router {
         .route("/mesos/master/state", get(master_state))
         .route("/cosmos/service/describe", post(cosmos::describe))
         .route("/cosmos/service/update", post(cosmos::update))
+        .route("/service/marathon/v2/deployments", get(marathon_deployments))
         .route(&format!("{base}/pod"), get(pod_list))
         .route(&format!("{base}/pod/status"), get(all_status))
         .route(&format!("{base}/pod/{{pod}}/status"), get(pod_status))
@@ -112,6 +113,29 @@ async fn not_routed() -> Response {
 }
 
 const JSON: &str = "application/json";
+
+/// Marathon's running deployments: the scheduler's, while a Cosmos update redeploys it.
+async fn marathon_deployments(State(shared): State<Arc<Shared>>) -> Response {
+    let w = lock(&shared.world);
+    let running: Vec<Value> = w
+        .marathon_deployment
+        .iter()
+        .filter(|(_, until, _)| Instant::now() < *until)
+        .map(|(id, _, _)| {
+            serde_json::json!({
+                "id": id,
+                "version": "2026-12-07T05:00:00.000Z",
+                "affectedApps": [format!("/{}", w.service)],
+                "affectedPods": [],
+                "steps": [{"actions": [{"action": "RestartApplication", "app": format!("/{}", w.service)}]}],
+                "currentActions": [{"action": "RestartApplication", "app": format!("/{}", w.service)}],
+                "currentStep": 1,
+                "totalSteps": 1,
+            })
+        })
+        .collect();
+    json(200, JSON, &Value::Array(running))
+}
 
 async fn master_state(State(shared): State<Arc<Shared>>) -> Response {
     json(200, JSON, &render::master_state(&lock(&shared.world)))

@@ -60,6 +60,9 @@ pub struct FakeOptions {
     /// The installed package: name and version (Cosmos describe). The 1.x line by
     /// default; `kubernetes-cluster` 2.x makes Cosmos forward to the MKE service.
     pub package: (&'static str, &'static str),
+    /// How long the Marathon deployment of a Cosmos update runs (the scheduler
+    /// restarting with its new options) before the deploy plan starts.
+    pub marathon_deploy: Duration,
 }
 
 /// The 1.x line of the seed's era.
@@ -78,6 +81,7 @@ impl Default for FakeOptions {
             token_life: iam::DEFAULT_TOKEN_LIFE,
             peer_form: pods::PeerForm::default(),
             package: PACKAGE_1X,
+            marathon_deploy: Duration::from_secs(1),
         }
     }
 }
@@ -164,6 +168,9 @@ impl FakeDcos {
             roll_delay: options.roll_delay,
             recover_fails: None,
             lose_next_replace_answer: None,
+            lose_next_update_answer: None,
+            marathon_deployment: None,
+            marathon_deploy: options.marathon_deploy,
             failures: Vec::new(),
             token_life: options.token_life,
         };
@@ -360,6 +367,12 @@ impl FakeDcos {
     /// having acted on it (`acted`) or not.
     pub fn lose_next_replace_answer(&self, acted: bool) {
         lock(&self.shared.world).lose_next_replace_answer = Some(acted);
+    }
+
+    /// Loses the answer to the next Cosmos update (Admin Router's 504), Cosmos having
+    /// acted on it (`acted`: a Marathon deployment starts) or not.
+    pub fn lose_next_update_answer(&self, acted: bool) {
+        lock(&self.shared.world).lose_next_update_answer = Some(acted);
     }
 
     /// Makes every run of the package's `recover` task fail with `why` (`None`: it

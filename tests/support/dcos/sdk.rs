@@ -31,12 +31,24 @@ fn tick(world: &Mutex<World>) {
     {
         let mut w = lock(world);
         reap(&mut w);
+        deployed_by_marathon(&mut w);
         relaunch_due(&mut w);
         promote(&mut w);
     }
     progress(world, PhaseKind::Transient);
     progress(world, PhaseKind::Replace);
     progress(world, PhaseKind::Deploy);
+}
+
+/// A Marathon deployment of the scheduler that is over: the scheduler runs with its
+/// new options, and its deploy plan grows etcd to the count they name.
+fn deployed_by_marathon(w: &mut World) {
+    if let Some((_, until, target)) = w.marathon_deployment.clone()
+        && Instant::now() >= until
+    {
+        w.marathon_deployment = None;
+        super::commands::scale_up(w, target);
+    }
 }
 
 /// Launches pod `index` on its agent: in place when its data directory holds a member,

@@ -281,6 +281,15 @@ pub struct World {
     /// The answer to the next `pod replace` is lost (Admin Router's 504); `true`: the
     /// scheduler acted on it first.
     pub lose_next_replace_answer: Option<bool>,
+    /// The answer to the next Cosmos update is lost (Admin Router's 504); `true`:
+    /// Cosmos acted on it first.
+    pub lose_next_update_answer: Option<bool>,
+    /// The Marathon deployment a Cosmos update started, while it runs: its ID, when it
+    /// ends, and the member count the scheduler deploys once it restarted.
+    pub marathon_deployment: Option<(String, Instant, usize)>,
+    /// How long the Marathon deployment of an update runs (the scheduler restarted with
+    /// its new options) before the deploy plan starts.
+    pub marathon_deploy: Duration,
     /// The package's `recover` task fails (say, its certificate was rotated away)
     /// whatever the cluster, while this is set.
     pub recover_fails: Option<String>,

@@ -81,7 +81,7 @@ impl DcosClient {
 
     /// The Marathon app ID of the scheduler: the service name with a leading slash
     /// (§9.10's form; §3's `kubernetes` without it is unsettled, see docs/dcos.md).
-    fn app_id(&self) -> String {
+    pub fn app_id(&self) -> String {
         format!("/{}", self.service)
     }
 }
