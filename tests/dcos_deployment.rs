@@ -155,6 +155,7 @@ fn the_script_creates_every_secret_the_app_reads_and_grants_every_permission_of_
         [
             "dcos:adminrouter:service:kubernetes full",
             "dcos:adminrouter:ops:mesos full",
+            "dcos:adminrouter:ops:slave full",
             "dcos:adminrouter:package full",
             "dcos:service:marathon:marathon:services:/kubernetes read",
             "dcos:service:marathon:marathon:services:/kubernetes update",
@@ -172,6 +173,7 @@ fn for_a_foldered_2x_service_the_script_names_its_task_as_the_sdk_does_and_grant
         [
             "dcos:adminrouter:service:prod/k8s full",
             "dcos:adminrouter:ops:mesos full",
+            "dcos:adminrouter:ops:slave full",
             "dcos:adminrouter:package full",
             "dcos:service:marathon:marathon:services:/prod/k8s read",
             "dcos:service:marathon:marathon:services:/prod/k8s update",

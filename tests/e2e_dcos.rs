@@ -214,6 +214,15 @@ fn a_member_failing_in_a_loop_on_a_healthy_agent_is_replaced_once_after_bounded_
     support::signal(u64::from(pid), nix::sys::signal::Signal::SIGSTOP);
     support::overwrite_wal(&fake.data_dir("etcd-2"));
     fake.crash("etcd-2");
+    // While it fails, status quotes etcd's last words from its task's sandbox (the
+    // agent's files API): a fatal record (3.3, 3.4), or a Go panic (3.5).
+    let failing = h.wait_status("kubernetes", "etcd-2's last words in its lastLog", HEAL, |s| {
+        member(s, "etcd-2")["task"]["lastLog"].as_array().is_some_and(|lines| {
+            lines.iter().filter_map(|l| l.as_str()).any(|l| l.contains(" fatal ") || l.contains("panic: "))
+        })
+    });
+    assert!(fake.count("GET", "/files/read") >= 2, "read through the agent's files API");
+    assert_eq!(member(&failing, "etcd-2")["healthy"], false, "{failing:#}");
     wait_for("one pod replace", HEAL, || (fake.count("POST", "/v1/pod/etcd-2/replace") == 1).then_some(()));
     assert!(fake.launches("etcd-2") >= 4, "relaunched in place first: {} launches", fake.launches("etcd-2"));
     let after = assert_healed(&fake, &h, 100, Some(&old_id));

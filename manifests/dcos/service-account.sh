@@ -36,6 +36,9 @@ dcos security org users grant "$ACCOUNT" "dcos:adminrouter:service:$SERVICE" ful
 #    /mesos/...: the master state, to tell a crashed task from a lost agent
 #    (dcos-api.md §1.1: dcos:adminrouter:ops:mesos).
 dcos security org users grant "$ACCOUNT" dcos:adminrouter:ops:mesos full
+#    /agent/<agent>/files/read: an etcd task's stderr in its sandbox, quoted in status
+#    (task.lastLog) and events (the agent's files API, through Admin Router).
+dcos security org users grant "$ACCOUNT" dcos:adminrouter:ops:slave full
 #    /cosmos/...: service describe (kubernetes.high_availability) and the update that
 #    scales etcd up (dcos-api.md §3, §9.10). UNCONFIRMED: the reference names no
 #    permission for /cosmos/; dcos:adminrouter:package is the DC/OS permissions

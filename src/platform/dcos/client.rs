@@ -21,6 +21,7 @@ use backon::{ExponentialBuilder, Retryable};
 use reqwest::{Method, StatusCode, header};
 
 use super::auth::{AuthError, TokenSource, http_client};
+use super::shapes::files::FileChunk;
 use super::shapes::marathon::Deployment;
 use super::shapes::mesos::MasterState;
 use super::shapes::pods::{PodCommandReply, PodInfo, PodList, PodStatus};
@@ -182,6 +183,33 @@ impl DcosClient {
         }
     }
 
+    /// `GET /agent/<agent>/files/read?path=<path>&offset=<offset>&length=<length>`: a
+    /// piece of a file in a task's sandbox; `offset` -1 asks for the file's length.
+    ///
+    /// # Errors
+    /// When DC/OS cannot answer after retries, or answers something unexpected (a 404:
+    /// no such file, or the agent no longer has the sandbox).
+    pub async fn read_file(
+        &self,
+        agent: &str,
+        path: &str,
+        offset: i64,
+        length: u64,
+    ) -> Result<FileChunk, DcosError> {
+        let what = "Mesos agent file read";
+        let mut url = reqwest::Url::parse(&format!("{}/agent/{agent}/files/read", self.url))
+            .map_err(|e| unexpected(what, 0, &e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("path", path)
+            .append_pair("offset", &offset.to_string())
+            .append_pair("length", &length.to_string());
+        let (status, body) = self.read(what, url.as_str()).await?;
+        match status {
+            200 => Ok(super::shapes::parse(what, &body)?),
+            _ => Err(unexpected(what, status, &body)),
+        }
+    }
+
     /// `POST /service/<svc>/v1/pod/<pod>/restart`, sent once.
     ///
     /// # Errors
@@ -307,6 +335,8 @@ pub(super) fn permissions_for(url: &str, service: &str) -> String {
         )
     } else if path.starts_with("/service/marathon/") {
         format!("dcos:adminrouter:service:marathon full and {marathon} read")
+    } else if path.starts_with("/agent/") {
+        "dcos:adminrouter:ops:slave full".to_owned()
     } else if path.starts_with("/mesos/") {
         "dcos:adminrouter:ops:mesos full".to_owned()
     } else {

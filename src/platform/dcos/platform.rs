@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use super::client::{DcosClient, DcosError};
 use super::mapping::DcosView;
-use super::shapes::{SdkReply, marathon};
+use super::shapes::{SdkReply, files, marathon};
 use crate::domain::PodName;
 use crate::manifest::desired::{DcosSpec, EndpointsSpec, EtcdAccess};
 use crate::model::capabilities::Capabilities;
@@ -30,7 +30,14 @@ pub struct DcosPlatform {
     endpoints: EndpointsSpec,
     /// The members' metrics port, and the plain HTTP client that asks it.
     metrics: Option<(u16, reqwest::Client)>,
+    /// Where each pod's running task writes its stderr (agent ID and the path in the
+    /// agent's files API), as the last observation found it.
+    sandboxes: std::sync::Mutex<BTreeMap<PodName, (String, String)>>,
 }
+
+/// How much of a member's stderr is read for its last lines: its log grows for as long
+/// as it runs.
+const LOG_TAIL_BYTES: u64 = 64 * 1024;
 
 /// How long a metrics port has to answer: it is asked only of a member whose client
 /// port already failed, within the pass.
@@ -57,7 +64,8 @@ impl DcosPlatform {
             }
             None => None,
         };
-        Ok(Self { client, dns_service, endpoints: etcd.endpoints.clone(), metrics })
+        let sandboxes = std::sync::Mutex::default();
+        Ok(Self { client, dns_service, endpoints: etcd.endpoints.clone(), metrics, sandboxes })
     }
 
     /// The metrics URL of `pod`: its client URL's host, the metrics port, plain HTTP.
@@ -141,7 +149,22 @@ fn platform_error(error: DcosError) -> PlatformError {
 impl Platform for DcosPlatform {
     async fn observe(&self) -> Result<PlatformObservation, PlatformError> {
         let view = self.read().await?;
-        view.observation(|pod| self.urls(pod)).map_err(|e| PlatformError::Refused(e.to_string()))
+        let observation =
+            view.observation(|pod| self.urls(pod)).map_err(|e| PlatformError::Refused(e.to_string()))?;
+        // Each task's sandbox, for its log: the Mesos task ID, its agent, framework and
+        // executor, from the master's state.
+        let sandboxes = observation
+            .tasks
+            .iter()
+            .filter_map(|t| {
+                let id = t.instance.as_deref()?;
+                let (task, _) = view.master.task(id)?;
+                let executor = task.executor_id.as_deref().filter(|e| !e.is_empty())?;
+                Some((t.pod, (task.slave_id.clone(), files::task_stderr(&task.framework_id, executor, id))))
+            })
+            .collect();
+        *self.sandboxes.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = sandboxes;
+        Ok(observation)
     }
 
     /// Never resolves: the scheduler's and the master's APIs are polled, at the resync.
@@ -233,10 +256,22 @@ impl Platform for DcosPlatform {
         reply.text().await.ok()
     }
 
-    async fn log_tail(&self, _pod: PodName, _lines: usize) -> Result<Vec<String>, PlatformError> {
-        // The task's log lives in its sandbox on the agent; reading it (Mesos files API)
-        // is not built: status shows no log lines on DC/OS.
-        Ok(Vec::new())
+    /// The last lines of the pod's task's stderr, through the agent's files API (the
+    /// sandbox the last observation found; none before one, or for a task without an
+    /// executor).
+    async fn log_tail(&self, pod: PodName, lines: usize) -> Result<Vec<String>, PlatformError> {
+        let sandbox =
+            self.sandboxes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&pod).cloned();
+        let Some((agent, path)) = sandbox else { return Ok(Vec::new()) };
+        let length = self.client.read_file(&agent, &path, -1, 0).await.map_err(platform_error)?.offset;
+        let from = length.saturating_sub(LOG_TAIL_BYTES);
+        let offset = i64::try_from(from).unwrap_or(i64::MAX);
+        let chunk =
+            self.client.read_file(&agent, &path, offset, LOG_TAIL_BYTES).await.map_err(platform_error)?;
+        let all: Vec<&str> = chunk.data.lines().collect();
+        // A tail cut mid-line starts with a piece of a line: left out.
+        let whole = if from > 0 { all.get(1..).unwrap_or_default() } else { &all[..] };
+        Ok(whole[whole.len().saturating_sub(lines)..].iter().map(|l| (*l).to_owned()).collect())
     }
 }
 

@@ -64,6 +64,7 @@ macro_rules! open_enum {
 }
 
 pub mod cosmos;
+pub mod files;
 pub mod iam;
 pub mod marathon;
 pub mod mesos;

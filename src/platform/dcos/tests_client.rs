@@ -48,7 +48,8 @@ async fn serve(State(fake): State<Arc<Fake>>, request: Request) -> Response {
     let text = |name| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let auth = text(header::AUTHORIZATION).unwrap_or_default();
     let (content_type, accept) = (text(header::CONTENT_TYPE), text(header::ACCEPT));
-    let (method, path) = (parts.method.to_string(), parts.uri.path().to_owned());
+    let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), ToString::to_string);
+    let method = parts.method.to_string();
     let body = axum::body::to_bytes(body, 1 << 20).await.expect("a request body");
     let body = String::from_utf8(body.to_vec()).expect("a UTF-8 body");
     fake.seen.lock().expect("lock").push(format!("{method} {path} {auth}"));

@@ -210,6 +210,7 @@ fn each_call_names_the_permissions_it_needs() {
         ("https://m/cosmos/service/describe", "dcos:service:marathon:marathon:services:/prod/k8s read"),
         ("https://m/cosmos/service/update", "dcos:service:marathon:marathon:services:/prod/k8s update"),
         ("https://m/service/marathon/v2/deployments", "dcos:adminrouter:service:marathon full"),
+        ("https://m/agent/a1-S2/files/read?path=%2Fx&offset=-1&length=0", "dcos:adminrouter:ops:slave full"),
         (
             "https://m/service/marathon/v2/deployments",
             "dcos:service:marathon:marathon:services:/prod/k8s read",
@@ -245,4 +246,33 @@ async fn marathon_deployments_are_read_and_the_services_own_is_found() {
     assert!(of_app(&deployments[1..], "/prod/kubernetes").is_none(), "another app's deployment");
     b.answer(vec![(200, "application/json", "[]".to_owned())]);
     assert!(b.client.marathon_deployments().await.expect("read").is_empty());
+}
+
+/// A pod task's stderr is read by the virtual path of its executor's latest run and
+/// the default executor's `tasks/<task ID>` link, its length asked first (`offset=-1`).
+#[tokio::test]
+async fn a_sandbox_file_is_read_by_its_virtual_path_and_its_length_first() {
+    use super::shapes::files::task_stderr;
+    let b = bench().await;
+    let path = task_stderr("fw-1", "prod.kubernetes__etcd__exec", "prod.kubernetes__etcd-0-peer__u1");
+    assert_eq!(
+        path,
+        "/frameworks/fw-1/executors/prod.kubernetes__etcd__exec/runs/latest/tasks/prod.kubernetes__etcd-0-peer__u1/stderr"
+    );
+    b.answer(vec![
+        (200, "application/json", r#"{"data":"","offset":70000}"#.to_owned()),
+        (200, "application/json", r#"{"data":"ne cut\nfatal: wal crc mismatch\n","offset":4464}"#.to_owned()),
+    ]);
+    let length = b.client.read_file("agent-1", &path, -1, 0).await.expect("length");
+    assert_eq!(length.offset, 70_000);
+    let chunk = b.client.read_file("agent-1", &path, 4464, 65_536).await.expect("chunk");
+    assert_eq!(chunk.data, "ne cut\nfatal: wal crc mismatch\n");
+    let encoded = "path=%2Fframeworks%2Ffw-1%2Fexecutors%2Fprod.kubernetes__etcd__exec%2Fruns%2Flatest%2Ftasks%2Fprod.kubernetes__etcd-0-peer__u1%2Fstderr";
+    assert_eq!(
+        b.requests(),
+        [
+            get(&format!("/agent/agent-1/files/read?{encoded}&offset=-1&length=0"), &b.token),
+            get(&format!("/agent/agent-1/files/read?{encoded}&offset=4464&length=65536"), &b.token),
+        ]
+    );
 }

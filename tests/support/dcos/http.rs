@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +33,7 @@ pub fn router(shared: Arc<Shared>, service: &str) -> Router {
         .route("/cosmos/service/describe", post(cosmos::describe))
         .route("/cosmos/service/update", post(cosmos::update))
         .route("/service/marathon/v2/deployments", get(marathon_deployments))
+        .route("/agent/{agent}/files/read", get(read_file))
         .route(&format!("{base}/pod"), get(pod_list))
         .route(&format!("{base}/pod/status"), get(all_status))
         .route(&format!("{base}/pod/{{pod}}/status"), get(pod_status))
@@ -135,6 +136,37 @@ async fn marathon_deployments(State(shared): State<Arc<Shared>>) -> Response {
         })
         .collect();
     json(200, JSON, &Value::Array(running))
+}
+
+/// An agent's `/files/read` of a pod task's sandbox (`/frameworks/<FID>/executors/<EID>/
+/// runs/latest/tasks/<task ID>/stderr`): the log of the pod's etcd while that task is
+/// its current one; `offset=-1` gives the length. Anything else is Mesos's 404.
+async fn read_file(
+    State(shared): State<Arc<Shared>>,
+    Path(agent): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let w = lock(&shared.world);
+    let path = query.get("path").map(String::as_str).unwrap_or_default();
+    let prefix = format!(
+        "/frameworks/{}/executors/{}__etcd__executor/runs/latest/tasks/",
+        w.framework_id,
+        w.service.replace('/', ".")
+    );
+    let task = path.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix("/stderr"));
+    let pod = task.and_then(|id| w.pods.iter().find(|p| p.peer.id == id && p.agent == agent));
+    let Some(pod) = pod else { return not_found("File", path) };
+    let log = w.dir.join("logs").join(format!("{}-{}.log", pod.name(), pod.launches));
+    let bytes = std::fs::read(&log).unwrap_or_default();
+    let offset: i64 = query.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+    let Ok(start) = usize::try_from(offset) else {
+        return json(200, JSON, &serde_json::json!({"data": "", "offset": bytes.len()}));
+    };
+    let length: usize = query.get("length").and_then(|l| l.parse().ok()).unwrap_or(bytes.len());
+    let piece = bytes
+        .get(start.min(bytes.len())..(start.saturating_add(length)).min(bytes.len()))
+        .unwrap_or_default();
+    json(200, JSON, &serde_json::json!({"data": String::from_utf8_lossy(piece), "offset": start}))
 }
 
 async fn master_state(State(shared): State<Arc<Shared>>) -> Response {
