@@ -16,6 +16,7 @@ use crate::backup::scratch::{ScratchError, ScratchEtcd, ScratchPorts};
 use crate::backup::snapshot;
 use crate::backup::snapshot::SnapshotFacts;
 use crate::backup::tool::SnapshotTool;
+use crate::backup::wal::{WalError, WalTail};
 use crate::domain::PodName;
 use crate::model::{ChosenSource, History, RestoreBy, RestoreInFlight, SavedSnapshot};
 use crate::plan::Step;
@@ -65,7 +66,10 @@ pub(super) async fn restore<P: Platform>(
     };
     let backup =
         ClusterAccess { platform: ctx.platform, admin: ctx.admin, store: ctx.store, desired: ctx.desired };
-    let report = restore_cluster(&backup, &source, history.seen.last_revision, &token).await?;
+    let mut report = restore_cluster(&backup, &source, history.seen.last_revision, &token).await?;
+    if let ChosenSource::Survivor { pod, .. } = &inflight.source {
+        report.wal_tail = history.in_flight.survivor(*pod).and_then(|s| s.tail);
+    }
     history.restored(report);
     ctx.store.put_history(ctx.name, history)?;
     if let RestoreSource::Snapshot { file, .. } = &source
@@ -161,27 +165,40 @@ pub(super) async fn read_survivor<P: Platform>(
     if let Err(error) = std::fs::remove_dir_all(&scratch) {
         tracing::warn!(dir = %scratch.display(), %error, "cannot delete a scratch copy");
     }
-    let facts = result?;
-    tracing::info!(%pod, revision = facts.revision, "a stopped survivor's data was read");
+    let (facts, tail) = result?;
+    tracing::info!(%pod, revision = facts.revision, ?tail, "a stopped survivor's data was read");
     if let Some(op) = history.in_flight.restore_mut() {
-        op.survivors.insert(pod, SavedSnapshot { file, sha256: facts.sha256, revision: facts.revision });
+        let saved = SavedSnapshot { file, sha256: facts.sha256, revision: facts.revision, tail };
+        op.survivors.insert(pod, saved);
         op.survivor_reads.remove(&pod);
     }
     Ok(ctx.store.put_history(ctx.name, history)?)
 }
 
-/// Copies `data` into `scratch/data`, serves the copy alone (its log in
-/// `scratch/etcd.log`) and saves a snapshot of it to `file`.
+/// Copies `data` into `scratch/data`, makes the copy's WAL tail count as committed
+/// (`backup::wal`: the last acknowledged writes are replayed, not dropped), serves the
+/// copy alone (its log in `scratch/etcd.log`) and saves a snapshot of it to `file`.
 async fn scratch_snapshot(
     binary: &Path,
     tool: &SnapshotTool,
     data: &Path,
     scratch: &Path,
     file: &Path,
-) -> Result<SnapshotFacts, ActError> {
+) -> Result<(SnapshotFacts, Option<WalTail>), ActError> {
     let copy = scratch.join("data");
     ensure_private_dir(scratch).map_err(super::io(format!("create {}", scratch.display())))?;
     copy_dir(data, &copy).map_err(super::io(format!("copy {} to {}", data.display(), copy.display())))?;
+    let tail = match crate::backup::wal::commit_tail(&copy) {
+        Ok(tail) => Some(tail),
+        // A WAL with no hard state yet holds nothing committed to keep.
+        Err(WalError::Empty(why)) => {
+            tracing::info!(%why, "nothing to replay in a survivor's WAL");
+            None
+        }
+        Err(error) => {
+            return Err(ActError::Precondition(format!("the survivor's WAL cannot be replayed: {error}")));
+        }
+    };
     let unreadable =
         |e: ScratchError| ActError::Precondition(format!("the scratch copy cannot be read: {e}"));
     let ports = ScratchPorts::pick().map_err(unreadable)?;
@@ -189,7 +206,7 @@ async fn scratch_snapshot(
     let etcd = ScratchEtcd::start(binary, &copy, &log, ports, SCRATCH_DEADLINE).await.map_err(unreadable)?;
     let result = snapshot::save(etcd.client_url(), None, file, tool).await.map_err(ActError::from);
     etcd.stop().await;
-    result
+    Ok((result?, tail))
 }
 
 /// How long a scratch copy of a survivor may take to serve.

@@ -13,6 +13,7 @@ pub mod schedule;
 pub mod scratch;
 pub mod snapshot;
 pub mod tool;
+pub mod wal;
 
 use jiff::Timestamp;
 

@@ -211,6 +211,7 @@ pub async fn restore_cluster<P: Platform>(
             refused_backups: refused.clone(),
             kept_aside: aside.iter().map(|p| p.display().to_string()).collect(),
             source_cluster_id: record.cluster_id,
+            wal_tail: None,
         })
     }
     .await;

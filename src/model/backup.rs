@@ -60,4 +60,25 @@ pub struct RestoreReport {
     /// The etcd cluster ID of the source (`model::lineage`), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_cluster_id: Option<u64>,
+    /// From a stopped survivor: its WAL's tail past the commit index it had persisted,
+    /// and how much of it was replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_tail: Option<WalTail>,
+}
+
+/// A survivor's WAL tail (`backup::wal::commit_tail`): the entries past the commit index
+/// it had persisted, which a restore from it replays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalTail {
+    /// The commit index the member had persisted.
+    pub committed: u64,
+    /// The last entry's index.
+    pub last_index: u64,
+    /// How many entries lay past the persisted commit index.
+    pub entries: u64,
+    /// How many of them now count as committed (all of them; 0 when none lay past it).
+    pub replayed: u64,
+    /// Whether the WAL ended in a torn record, cut off as etcd's repair does.
+    pub torn: bool,
 }

@@ -119,6 +119,9 @@ pub struct SavedSnapshot {
     pub sha256: String,
     /// The revision inside it.
     pub revision: i64,
+    /// The survivor's WAL tail, replayed into the copy the snapshot was taken of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<crate::model::backup::WalTail>,
 }
 
 /// A restore whose source is chosen and not yet finished.

@@ -91,7 +91,8 @@ fn with_used_up_restarts_and_every_survivor_read_the_newest_survivor_wins_over_a
     let (d, mut w) = all_crashed_with_restarts_used_up();
     for i in 0..3 {
         w.history.seen.healthy_seen.insert(pod(i), at(0));
-        let snapshot = SavedSnapshot { file: format!("s{i}.db").into(), sha256: "00".into(), revision: 42 };
+        let snapshot =
+            SavedSnapshot { file: format!("s{i}.db").into(), sha256: "00".into(), revision: 42, tail: None };
         w.history.in_flight.restoring().survivors.insert(pod(i), snapshot);
     }
     let (step, _) = super::tests::only_step(&w.plan(&d, at(3600)));
@@ -101,7 +102,7 @@ fn with_used_up_restarts_and_every_survivor_read_the_newest_survivor_wins_over_a
 #[test]
 fn survivor_snapshots_end_with_their_incident_when_a_quorum_answers_again() {
     let mut w = world(3);
-    let snapshot = SavedSnapshot { file: "s.db".into(), sha256: "00".into(), revision: 42 };
+    let snapshot = SavedSnapshot { file: "s.db".into(), sha256: "00".into(), revision: 42, tail: None };
     w.history.in_flight.restoring().survivors.insert(pod(1), snapshot);
     w.history.in_flight.restoring().survivor_reads.insert(pod(2), 1);
     w.history.record(&w.observed.clone(), std::time::Duration::from_secs(3600));

@@ -166,7 +166,7 @@ fn before_choosing_a_restore_source_a_crashed_survivors_data_is_read_then_compar
     assert_eq!(rule, Rule::Restore);
     assert_eq!(step, Step::ReadSurvivor { pod: pod(0) });
     // Read at revision 50: newer than the backup, so the survivor is the source.
-    let saved = SavedSnapshot { file: "s.db".into(), sha256: "ab".into(), revision: 50 };
+    let saved = SavedSnapshot { file: "s.db".into(), sha256: "ab".into(), revision: 50, tail: None };
     w.history.in_flight.restoring().survivors.insert(pod(0), saved.clone());
     let (step, _) = only_step(&w.plan(&d, at(121)));
     assert!(matches!(step, Step::RestoreFromSurvivor { pod: p, .. } if p == pod(0)), "{step:?}");

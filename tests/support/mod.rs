@@ -422,6 +422,16 @@ pub fn put_keys(endpoints: &[String], prefix: &str, count: usize) {
     });
 }
 
+/// Every key under `prefix` (a linearizable read through `endpoints`).
+pub fn keys_with_prefix(endpoints: &[String], prefix: &str) -> std::collections::HashSet<String> {
+    runtime().block_on(async {
+        let mut c = client(endpoints).await;
+        let options = etcd_client::GetOptions::new().with_prefix().with_keys_only();
+        let resp = c.get(prefix, Some(options)).await.expect("read the keys");
+        resp.kvs().iter().map(|kv| String::from_utf8_lossy(kv.key()).into_owned()).collect()
+    })
+}
+
 /// Reads every key under `prefix/` and asserts all `count` are there with their values.
 pub fn assert_keys(endpoints: &[String], prefix: &str, count: usize) {
     runtime().block_on(async {
