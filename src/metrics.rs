@@ -36,6 +36,26 @@ pub struct StepLabel {
     pub result: String,
 }
 
+/// A cluster and member label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct MemberLabel {
+    /// The cluster's name.
+    pub cluster: String,
+    /// The member's pod (`etcd-1`).
+    pub pod: String,
+}
+
+/// A cluster, member and result label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct MemberResultLabel {
+    /// The cluster's name.
+    pub cluster: String,
+    /// The member's pod (`etcd-1`).
+    pub pod: String,
+    /// `succeeded` or `failed`.
+    pub result: String,
+}
+
 /// Builds the duration histogram: 5 ms to about 80 s.
 #[derive(Debug, Clone)]
 pub struct DurationBuckets;
@@ -74,6 +94,12 @@ pub struct Metrics {
     pub drills: Family<ResultLabel, Counter>,
     /// Duration of the last restore drill in seconds, per cluster.
     pub drill_duration: Family<ClusterLabel, Gauge<f64, AtomicU64>>,
+    /// Defragmentations, per cluster, member and result.
+    pub defrags: Family<MemberResultLabel, Counter>,
+    /// Bytes given back to the file system by defragmentations, per cluster and member.
+    pub defrag_reclaimed: Family<MemberLabel, Counter>,
+    /// Duration of defragmentations in seconds, per cluster and member.
+    pub defrag_duration: Family<MemberLabel, Histogram, DurationBuckets>,
 }
 
 /// A cluster and result label.
@@ -100,6 +126,9 @@ impl Default for Metrics {
         let backup_duration = Family::<ClusterLabel, Gauge<f64, AtomicU64>>::default();
         let drills = Family::<ResultLabel, Counter>::default();
         let drill_duration = Family::<ClusterLabel, Gauge<f64, AtomicU64>>::default();
+        let defrags = Family::<MemberResultLabel, Counter>::default();
+        let defrag_reclaimed = Family::<MemberLabel, Counter>::default();
+        let defrag_duration = Family::new_with_constructor(DurationBuckets);
         registry.register("reconcile_passes", "Reconcile passes", passes.clone());
         registry.register("reconcile_errors", "Reconcile passes that failed", errors.clone());
         registry.register("reconcile_duration_seconds", "Duration of a reconcile pass", duration.clone());
@@ -116,6 +145,17 @@ impl Default for Metrics {
             "Duration of the last restore drill",
             drill_duration.clone(),
         );
+        registry.register("defragmentations", "Defragmentations of a member", defrags.clone());
+        registry.register(
+            "defragmentation_reclaimed_bytes",
+            "Bytes given back to the file system by defragmenting a member",
+            defrag_reclaimed.clone(),
+        );
+        registry.register(
+            "defragmentation_duration_seconds",
+            "Duration of a member's defragmentation",
+            defrag_duration.clone(),
+        );
         Self {
             registry,
             passes,
@@ -130,6 +170,9 @@ impl Default for Metrics {
             backup_duration,
             drills,
             drill_duration,
+            defrags,
+            defrag_reclaimed,
+            defrag_duration,
         }
     }
 }

@@ -6,8 +6,9 @@ use crate::model::History;
 use crate::model::etcd::human_bytes;
 use crate::platform::Platform;
 
-/// Defragments one member, and records when (the pause before the next member, and
-/// NOSPACE recovery, count from it).
+/// Defragments one member, and records when it ended (the pause before the next
+/// member, and NOSPACE recovery, count from the end), with its run, duration and the
+/// bytes it gave back in the metrics.
 pub(super) async fn defragment<P: Platform>(
     ctx: &ActContext<'_, P>,
     history: &mut History,
@@ -19,16 +20,47 @@ pub(super) async fn defragment<P: Platform>(
     // next one applies either way.
     history.seen.defragmented.insert(pod, ctx.now);
     ctx.store.put_history(ctx.name, history)?;
-    let started = std::time::Instant::now();
-    ctx.admin.defragment(endpoint).await?;
-    tracing::info!(%pod, seconds = started.elapsed().as_secs_f64(), "member defragmented");
+    let started = tokio::time::Instant::now();
+    let result = ctx.admin.defragment(endpoint).await;
+    let took = started.elapsed();
+    // Then again when it ended: the pause counts from there. A client that gave up
+    // leaves etcd defragmenting; the next member waits for this one to answer healthy
+    // again (every voter healthy, `plan::defrag`).
+    let ended = jiff::SignedDuration::try_from(took).ok().and_then(|d| ctx.now.checked_add(d).ok());
+    history.seen.defragmented.insert(pod, ended.unwrap_or(ctx.now));
+    ctx.store.put_history(ctx.name, history)?;
+    let member = crate::metrics::MemberLabel { cluster: ctx.name.to_string(), pod: pod.to_string() };
+    ctx.metrics.defrag_duration.get_or_create(&member).observe(took.as_secs_f64());
+    let outcome = if result.is_ok() { "succeeded" } else { "failed" };
+    let label = crate::metrics::MemberResultLabel {
+        cluster: ctx.name.to_string(),
+        pod: pod.to_string(),
+        result: outcome.to_owned(),
+    };
+    ctx.metrics.defrags.get_or_create(&label).inc();
+    result?;
+    tracing::info!(%pod, seconds = took.as_secs_f64(), "member defragmented");
     Ok(())
 }
 
-/// What a defragmentation's event quotes: the database size before and after.
-pub(super) async fn sizes<P: Platform>(ctx: &ActContext<'_, P>, endpoint: &str, before: i64) -> String {
+/// Counts the bytes a defragmentation gave back, in the metrics.
+pub(super) fn reclaimed<P: Platform>(ctx: &ActContext<'_, P>, pod: PodName, before: i64, after: i64) {
+    let bytes = u64::try_from(before.saturating_sub(after)).unwrap_or(0);
+    let member = crate::metrics::MemberLabel { cluster: ctx.name.to_string(), pod: pod.to_string() };
+    ctx.metrics.defrag_reclaimed.get_or_create(&member).inc_by(bytes);
+}
+
+/// What a defragmentation's event quotes: the database size before and after (the
+/// bytes given back are counted in the metrics).
+pub(super) async fn sizes<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    pod: PodName,
+    endpoint: &str,
+    before: i64,
+) -> String {
     match ctx.admin.status(endpoint).await {
         Ok(after) => {
+            reclaimed(ctx, pod, before, after.db_size_bytes);
             let (before, after) = (human_bytes(before), human_bytes(after.db_size_bytes));
             tracing::info!(%before, %after, "database size");
             format!("; db {before} -> {after}")

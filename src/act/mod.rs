@@ -115,8 +115,8 @@ pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mu
         let result = async {
             let mut evidence = evidence(ctx, step, &decision.message).await;
             let result = take(ctx, step, history).await;
-            if let (Step::Defragment { endpoint, db_size_before, .. }, Ok(())) = (step, &result) {
-                evidence.push_str(&maintenance::sizes(ctx, endpoint, *db_size_before).await);
+            if let (Step::Defragment { pod, endpoint, db_size_before }, Ok(())) = (step, &result) {
+                evidence.push_str(&maintenance::sizes(ctx, *pod, endpoint, *db_size_before).await);
             }
             let outcome = record(ctx, step, rule, result.as_ref().err(), &evidence);
             tracing::info!(ok = result.is_ok(), "step taken");

@@ -19,6 +19,8 @@ struct EtcdState {
     /// Refusals queued per call name (`add_learner`, `remove`, ...), taken in order.
     refusals: BTreeMap<String, VecDeque<EtcdErrorKind>>,
     next_id: u64,
+    /// How long a defragmentation takes (in the test's time).
+    defrag_takes: std::time::Duration,
 }
 
 /// etcd in memory.
@@ -39,6 +41,11 @@ impl FakeEtcd {
         let members = observed.member_list.clone().unwrap_or_default();
         let state = EtcdState { statuses, members, next_id: 9000, ..EtcdState::default() };
         Self { state: Mutex::new(state) }
+    }
+
+    /// Makes every defragmentation take `took` (in the test's time, paused or not).
+    pub fn defragmentation_takes(&self, took: std::time::Duration) {
+        lock(&self.state).defrag_takes = took;
     }
 
     /// Every call so far, as `name endpoint[ detail]`, in order.
@@ -202,6 +209,8 @@ impl EtcdApi for FakeEtcd {
     fn defragment<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, ()> {
         Box::pin(async move {
             self.call("defragment", endpoint, "")?;
+            let took = lock(&self.state).defrag_takes;
+            tokio::time::sleep(took).await;
             let mut state = lock(&self.state);
             if let Some(status) = state.statuses.get_mut(endpoint).filter(|s| s.db_size_in_use_bytes > 0) {
                 status.db_size_bytes = status.db_size_in_use_bytes;

@@ -11,16 +11,17 @@ use crate::event::EventKind;
 use crate::manifest::MemberCount;
 use crate::metrics::Metrics;
 use crate::model::History;
-use crate::plan::tests::{desired, pod, t0, world};
+use crate::plan::tests::{at, desired, pod, t0, world};
 use crate::plan::{Decision, Plan, Rule, Step};
 
 struct Bench {
     f: Fixture,
     name: ClusterName,
+    metrics: Metrics,
 }
 
 fn bench() -> Bench {
-    Bench { f: fixture(), name: desired(MemberCount::Three).name }
+    Bench { f: fixture(), name: desired(MemberCount::Three).name, metrics: Metrics::default() }
 }
 
 impl Bench {
@@ -30,7 +31,6 @@ impl Bench {
 
     async fn act_on(&self, steps: Vec<(Rule, Step)>, mut history: History) -> (ActReport, History) {
         let desired = desired(MemberCount::Three);
-        let metrics = Metrics::default();
         let ctx = ActContext {
             name: &self.name,
             platform: &self.f.platform,
@@ -39,7 +39,7 @@ impl Bench {
             snapshots: self.f.dir.path().join("snapshots"),
             now: t0(),
             desired: &desired,
-            metrics: &metrics,
+            metrics: &self.metrics,
             backup_lock: Arc::default(),
         };
         let decisions =
@@ -236,10 +236,19 @@ async fn a_defragmentation_is_recorded_and_its_event_says_the_size_before_and_af
     let mut b = bench();
     b.f.etcd = crate::testing::FakeEtcd::new(&world(3).db(1, 200, 10).observed);
     let endpoint = world(3).observed.platform.tasks[1].client_url.clone();
+    b.f.etcd.defragmentation_takes(std::time::Duration::from_secs(40));
     let step = Step::Defragment { pod: pod(1), endpoint, db_size_before: 200 * 1024 * 1024 };
     let (report, history) = b.act(vec![(Rule::Defragment, step)]).await;
     assert!(report.error.is_none(), "{:?}", report.error);
-    assert_eq!(history.seen.defragmented.get(&pod(1)), Some(&t0()), "recorded for the pause");
+    assert_eq!(history.seen.defragmented.get(&pod(1)), Some(&at(40)), "the pause counts from its end");
+    let metrics = b.metrics.render();
+    for line in [
+        "etcd_warden_defragmentations_total{cluster=\"kubernetes\",pod=\"etcd-1\",result=\"succeeded\"} 1",
+        "etcd_warden_defragmentation_reclaimed_bytes_total{cluster=\"kubernetes\",pod=\"etcd-1\"} 199229440",
+        "etcd_warden_defragmentation_duration_seconds_sum{cluster=\"kubernetes\",pod=\"etcd-1\"} 40",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
     let events = b.f.store.events(&b.name).expect("events");
     let message = &events.last().expect("an event").message;
     assert!(message.contains("db 200.0 MiB -> 10.0 MiB"), "{message}");
