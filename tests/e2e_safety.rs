@@ -237,6 +237,54 @@ fn every_member_crashed_with_its_port_taken_and_its_data_intact_is_read_and_no_w
     assert_converged(&h, &[("k", 100), ("after", 50)]);
 }
 
+/// A survivor's copy is started with `--force-new-cluster`, and until it runs it may
+/// dial the peers its data lists. While something answers at a listed member's peer
+/// URL the copy is not started, and the failed read says where; once nothing answers
+/// there, the survivor is read and nothing is lost.
+#[test]
+fn a_survivors_copy_is_never_started_while_a_listed_peer_answers() {
+    let _serial = serial();
+    let h = Harness::start();
+    h.apply("c.yaml", &restore_manifest_with(&h.dir.path().join("backups"), "    agentLostAfter: 1s\n"));
+    let before = backed_up_then_written(&h);
+    let status = h.status("kubernetes").expect("status");
+    let leader = status["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["role"] == "leader"))
+        .and_then(|m| m["pod"].as_str())
+        .expect("a leader")
+        .to_owned();
+    let wiped: Vec<&str> = ["etcd-0", "etcd-1", "etcd-2"].into_iter().filter(|p| *p != leader).collect();
+    let peer = member(&before, wiped[0])["peerUrl"].as_str().expect("a peer URL").to_owned();
+    let port: u16 = peer.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
+    for pod in ["etcd-0", "etcd-1", "etcd-2"] {
+        signal(pid_of(&before, pod), Signal::SIGKILL);
+    }
+    // Something takes that member's peer port as soon as it is free.
+    let listener = support::wait_for("the peer port free to take", HEAL, || {
+        std::net::TcpListener::bind(("127.0.0.1", port)).ok()
+    });
+    for pod in &wiped {
+        std::fs::remove_dir_all(data_dir_of(&before, pod)).expect("delete data");
+    }
+    support::wait_for("a read of the survivor held back", HEAL, || {
+        h.events("kubernetes").into_iter().find(|e| {
+            e["reason"] == "ReadSurvivor"
+                && e["kind"] == "Warning"
+                && e["message"].as_str().is_some_and(|m| m.contains(&format!("answers at {peer}")))
+        })
+    });
+    assert_eq!(succeeded(&h, "ReadSurvivor"), 0, "never read while the peer answers");
+    drop(listener);
+    let after = restored(&h);
+    assert_eq!(succeeded(&h, "ReadSurvivor"), 1);
+    assert!(
+        after["restore"]["from"].as_str().is_some_and(|f| f.contains(&format!("surviving member {leader}"))),
+        "{after:#}"
+    );
+    assert_converged(&h, &[("k", 100), ("after", 50)]);
+}
+
 #[test]
 fn a_controller_killed_after_choosing_the_restore_source_reuses_that_source() {
     let _serial = serial();

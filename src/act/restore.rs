@@ -156,6 +156,18 @@ pub(super) async fn read_survivor<P: Platform>(
         .local_data_dir(pod)
         .ok_or_else(|| precondition(format!("the data of {pod} cannot be read from this machine")))?;
     ensure_private_dir(&ctx.snapshots).map_err(super::io(format!("create {}", ctx.snapshots.display())))?;
+    // Never while a member its data lists answers at its peer URL: the copy could reach
+    // it, as the member whose data it is, before it forgets the others.
+    let own = history.seen.slots.get(&pod).map(|m| m.id);
+    let peers: Vec<String> =
+        history.seen.members.iter().filter(|m| Some(m.id) != own).flat_map(|m| m.peer_urls.clone()).collect();
+    let answering = crate::backup::scratch::peers_answering(&peers).await;
+    if !answering.is_empty() {
+        return Err(precondition(format!(
+            "the data of {pod} is not read: a member it lists answers at {} (a copy of it could reach that member before it forgets the others); stop that process",
+            answering.join(", ")
+        )));
+    }
     let stamp = ctx.now.as_millisecond();
     let scratch = ctx.snapshots.join(format!("scratch-{pod}-{stamp}"));
     let file = ctx.snapshots.join(format!("{stamp}-{pod}-survivor.db"));

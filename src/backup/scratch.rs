@@ -53,6 +53,23 @@ fn last_lines(log: &[String]) -> String {
     }
 }
 
+/// The peer URLs of `peers` where something answers now (a TCP connection within half
+/// a second). A copy started with `--force-new-cluster` forgets the other members only
+/// once it runs: until then it may dial the peers its data lists, as the member whose
+/// data it is. So a copy is started only when none of them answers.
+pub async fn peers_answering(peers: &[String]) -> Vec<String> {
+    let asks = peers.iter().map(|url| async move {
+        let parsed = reqwest::Url::parse(url).ok()?;
+        let host = parsed.host_str()?.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let port = parsed.port_or_known_default()?;
+        let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+        let answered =
+            tokio::time::timeout(Duration::from_millis(500), connect).await.is_ok_and(|c| c.is_ok());
+        answered.then(|| url.clone())
+    });
+    futures::future::join_all(asks).await.into_iter().flatten().collect()
+}
+
 /// Two free loopback ports for a scratch etcd, chosen by the kernel (`bind(0)`); the
 /// scratch etcd lives for seconds, so the ephemeral range is fine here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +213,18 @@ async fn log_tail(log: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_peer_url_where_something_listens_answers_and_a_closed_one_does_not() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let open = format!("https://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        let closed = {
+            let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            format!("http://localhost:{}", gone.local_addr().expect("addr").port())
+        };
+        let peers = [open.clone(), closed, "not a url".to_owned()];
+        assert_eq!(peers_answering(&peers).await, [open]);
+    }
 
     #[tokio::test]
     async fn an_etcd_that_exits_at_once_is_reported_with_its_last_log_lines() {
