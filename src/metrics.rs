@@ -100,6 +100,8 @@ pub struct Metrics {
     pub defrag_reclaimed: Family<MemberLabel, Counter>,
     /// Duration of defragmentations in seconds, per cluster and member.
     pub defrag_duration: Family<MemberLabel, Histogram, DurationBuckets>,
+    /// When the certificate that expires first expires (Unix seconds), per cluster.
+    pub certificate_expiry: Family<ClusterLabel, Gauge>,
 }
 
 /// A cluster and result label.
@@ -129,6 +131,7 @@ impl Default for Metrics {
         let defrags = Family::<MemberResultLabel, Counter>::default();
         let defrag_reclaimed = Family::<MemberLabel, Counter>::default();
         let defrag_duration = Family::new_with_constructor(DurationBuckets);
+        let certificate_expiry = Family::<ClusterLabel, Gauge>::default();
         registry.register("reconcile_passes", "Reconcile passes", passes.clone());
         registry.register("reconcile_errors", "Reconcile passes that failed", errors.clone());
         registry.register("reconcile_duration_seconds", "Duration of a reconcile pass", duration.clone());
@@ -156,6 +159,11 @@ impl Default for Metrics {
             "Duration of a member's defragmentation",
             defrag_duration.clone(),
         );
+        registry.register(
+            "certificate_expiry_timestamp_seconds",
+            "When the first of the cluster's certificates expires",
+            certificate_expiry.clone(),
+        );
         Self {
             registry,
             passes,
@@ -173,6 +181,7 @@ impl Default for Metrics {
             defrags,
             defrag_reclaimed,
             defrag_duration,
+            certificate_expiry,
         }
     }
 }

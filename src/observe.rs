@@ -75,6 +75,7 @@ pub async fn observe<P: Platform>(
         capabilities,
         kept_aside: kept_aside(platform, &tasks_pods),
         metrics,
+        certificates: None,
     })
 }
 

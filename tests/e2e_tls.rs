@@ -106,6 +106,19 @@ fn a_tls_cluster_refuses_uncertified_clients_and_backs_up_heals_and_restores_ove
     };
     let known = h.wait_status(NAME, "every member's bytes in use", BOOT, |s| in_use(s) == Some(3));
     assert_eq!(in_use(&known), Some(3));
+    // The certificate that expires first, in status and in the metrics: a generated
+    // one, valid 10 years.
+    let first = &known["certificates"];
+    assert!(first["file"].as_str().is_some_and(|f| f.ends_with(".crt")), "{known:#}");
+    let until: jiff::Timestamp = first["notAfter"].as_str().expect("notAfter").parse().expect("a time");
+    let years = until.duration_since(jiff::Timestamp::now()).as_hours() / 24 / 365;
+    assert!((9..=10).contains(&years), "{first}");
+    let metrics = support::http_get(&format!("{}/metrics", h.server())).expect("metrics");
+    let gauge = format!(
+        "etcd_warden_certificate_expiry_timestamp_seconds{{cluster=\"{NAME}\"}} {}",
+        until.as_second()
+    );
+    assert!(metrics.contains(&gauge), "{gauge} missing from the metrics");
     let certs = Certs::generated(&h.state_dir(), NAME);
     let eps = endpoints(&status);
     tls::put_keys(&eps, &certs, "k", 300);

@@ -99,6 +99,7 @@ fn healthy() -> Observed {
         capabilities: Capabilities::LOCAL,
         kept_aside: Vec::new(),
         metrics: Default::default(),
+        certificates: None,
     }
 }
 

@@ -83,6 +83,12 @@ pub fn status(status: &ClusterStatus) -> String {
             action.step, action.rule, action.at, action.result
         ));
     }
+    if let Some(first) = &status.certificates {
+        out.push_str(&format!(
+            "\n\nCertificates: the first expires at {} ({}, {})",
+            first.not_after, first.subject, first.file
+        ));
+    }
     out.push('\n');
     out
 }

@@ -56,6 +56,20 @@ pub struct Observed {
     /// What the metrics port answered, for each member whose client port did not
     /// (where the platform has one, `Platform::metrics`).
     pub metrics: BTreeMap<PodName, metrics::MetricsAnswer>,
+    /// The certificate that expires first among those the cluster's TLS rests on.
+    pub certificates: Option<CertificateExpiry>,
+}
+
+/// A certificate's expiry: when, whose, and in which file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateExpiry {
+    /// When it stops being valid.
+    pub not_after: Timestamp,
+    /// Its subject (`CN=etcd-warden`).
+    pub subject: String,
+    /// The file that holds it.
+    pub file: String,
 }
 
 /// A data directory a restore moved aside (`<data_dir>.before-restore-<unix seconds>`),

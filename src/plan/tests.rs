@@ -134,6 +134,7 @@ pub(crate) fn world(members: usize) -> World {
         capabilities: Capabilities::LOCAL,
         kept_aside: Vec::new(),
         metrics: Default::default(),
+        certificates: None,
     };
     let seen = Seen {
         ever_healthy: true,

@@ -79,6 +79,10 @@ impl Platform for AnyPlatform {
         each!(self, p => p.local_data_dir(pod))
     }
 
+    fn certificate_files(&self) -> Vec<PathBuf> {
+        each!(self, p => p.certificate_files())
+    }
+
     async fn metrics(&self, pod: PodName) -> Option<String> {
         each!(self, p => p.metrics(pod).await)
     }

@@ -402,6 +402,14 @@ impl Platform for LocalPlatform {
         Err(PlatformError::Unsupported("grow the cluster by itself: the controller adds members"))
     }
 
+    fn certificate_files(&self) -> Vec<PathBuf> {
+        match &self.spec.tls {
+            None => Vec::new(),
+            Some(LocalTlsSpec::Auto) => Pki::new(&self.root).certificate_files(),
+            Some(LocalTlsSpec::Files(files)) => vec![files.ca_file.clone(), files.cert_file.clone()],
+        }
+    }
+
     async fn log_tail(&self, pod: PodName, lines: usize) -> Result<Vec<String>, PlatformError> {
         let path = self.log_file(pod);
         let text = match read_tail(&path).await {

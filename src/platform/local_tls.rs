@@ -139,6 +139,21 @@ impl Pki {
         })
     }
 
+    /// Every certificate generated so far (the CA, the client's, each member's), never
+    /// generating one.
+    pub fn certificate_files(&self) -> Vec<PathBuf> {
+        let Ok(dirs) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        let mut files: Vec<PathBuf> = dirs
+            .filter_map(Result::ok)
+            .flat_map(|dir| {
+                [dir.path().join(CA_CERT), dir.path().join(CLIENT_CERT), dir.path().join(MEMBER_CERT)]
+            })
+            .filter(|file| file.is_file())
+            .collect();
+        files.sort();
+        files
+    }
+
     /// The CA, the client certificate and its key if they were generated; `None`
     /// before the first [`Pki::ensure_authority`] (a dry run generates nothing).
     ///

@@ -6,6 +6,7 @@
 //! state that already holds succeeds without doing anything.
 
 mod any;
+pub mod certificates;
 pub mod data;
 pub mod dcos;
 mod exits;
@@ -194,6 +195,12 @@ pub trait Platform: Send + Sync + 'static {
     /// members whose client port fails.
     fn metrics(&self, _pod: PodName) -> impl Future<Output = Option<String>> + Send {
         std::future::ready(None)
+    }
+
+    /// The certificate files the platform keeps for its members (their CA, server and
+    /// client certificates), for their expiry; none where it keeps none.
+    fn certificate_files(&self) -> Vec<PathBuf> {
+        Vec::new()
     }
 
     /// The last `lines` lines of the member's log, for status and events.

@@ -182,6 +182,7 @@ async fn observe_and_record<P: Platform>(
     let stored = ctx.store.history(&desired.name)?;
     let mut observed = observe(ctx.platform, ctx.admin, now, stored.seen.lineage.current()).await?;
     observed.backups = backup_view(ctx.store, &desired.name)?;
+    observed.certificates = certificates(ctx.platform, desired);
     let mut history = stored.clone();
     history.record(&observed, ctx.max_gap);
     Ok((observed, stored, history))
@@ -339,6 +340,9 @@ fn record_metrics(
         let age = newest.age(observed.at).as_secs();
         metrics.backup_age.get_or_create(&label).set(i64::try_from(age).unwrap_or(i64::MAX));
     }
+    if let Some(first) = &observed.certificates {
+        metrics.certificate_expiry.get_or_create(&label).set(first.not_after.as_second());
+    }
     // The steps taken, as each ended; none the plan said but the pass did not take.
     for step in taken {
         let result = if step.error.is_some() { "failed" } else { "succeeded" };
@@ -346,6 +350,19 @@ fn record_metrics(
             StepLabel { cluster: name.to_owned(), step: step.name.to_owned(), result: result.to_owned() };
         metrics.steps.get_or_create(&label).inc();
     }
+}
+
+/// The certificate that expires first: the platform's for its members, and the
+/// manifest's client files.
+fn certificates<P: Platform>(
+    platform: &P,
+    desired: &DesiredCluster,
+) -> Option<crate::model::CertificateExpiry> {
+    let mut files = platform.certificate_files();
+    if let Some(tls) = &desired.etcd.tls {
+        files.extend([tls.ca_file.clone(), tls.cert_file.clone()]);
+    }
+    crate::platform::certificates::earliest(&files)
 }
 
 async fn member_logs<P: Platform>(platform: &P, pods: &[PodName]) -> BTreeMap<PodName, Vec<String>> {

@@ -452,6 +452,7 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
         kept_aside: observed.kept_aside.clone(),
         last_action: inputs.last_action.clone(),
         last_drill: observed.backups.last_drill.clone(),
+        certificates: observed.certificates.clone(),
         observed_at: observed.at,
     }
 }

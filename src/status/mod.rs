@@ -342,6 +342,10 @@ pub struct ClusterStatus {
     /// The last restore drill: when, how long, which backup, and what it found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drill: Option<crate::model::drill::DrillReport>,
+    /// The certificate that expires first among those the cluster's TLS rests on (the
+    /// platform's member certificates and CA, the manifest's client files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<crate::model::CertificateExpiry>,
     /// When the observation behind this status was made.
     pub observed_at: Timestamp,
 }
@@ -377,6 +381,7 @@ impl ClusterStatus {
                 kept_aside: Vec::new(),
                 last_action: None,
                 last_drill: None,
+                certificates: None,
                 observed_at: now,
             }
         });
