@@ -69,8 +69,16 @@ pub(super) async fn sizes<P: Platform>(
     }
 }
 
-/// Disarms the NOSPACE alarm.
-pub(super) async fn disarm<P: Platform>(ctx: &ActContext<'_, P>, via: &str) -> Result<(), ActError> {
+/// Disarms the NOSPACE alarm, counted before the call (a disarm that does not hold is
+/// not repeated at once: `plan::nospace`).
+pub(super) async fn disarm<P: Platform>(
+    ctx: &ActContext<'_, P>,
+    history: &mut History,
+    via: &str,
+) -> Result<(), ActError> {
+    let count = history.seen.disarms.map_or(0, |d| d.count);
+    history.seen.disarms = Some(crate::model::Restarts { count: count + 1, last: ctx.now });
+    ctx.store.put_history(ctx.name, history)?;
     let members = ctx.admin.disarm_no_space(via).await?;
     tracing::info!(members = members.len(), "NOSPACE alarm disarmed");
     Ok(())

@@ -285,7 +285,7 @@ async fn take<P: Platform>(
         }
         Step::MoveLeader { to, via, .. } => membership::move_leader(ctx, *to, via).await,
         Step::Defragment { pod, endpoint, .. } => maintenance::defragment(ctx, history, *pod, endpoint).await,
-        Step::DisarmAlarm { via } => maintenance::disarm(ctx, via).await,
+        Step::DisarmAlarm { via } => maintenance::disarm(ctx, history, via).await,
         Step::BeginScaleDown { members, backup } => {
             history.in_flight.begin_scale_down(*members, backup.clone(), ctx.now)?;
             Ok(ctx.store.put_history(ctx.name, history)?)

@@ -7,7 +7,7 @@ use etcd_client::Client;
 use super::tls::{ClientTls, connect_options};
 use super::{EtcdApi, EtcdCall, EtcdError, EtcdErrorKind};
 use crate::domain::MemberId;
-use crate::model::etcd::{EndpointStatus, ListedMember, major_minor};
+use crate::model::etcd::{Alarm, EndpointStatus, ListedMember, major_minor};
 
 /// How long one request to one member may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
@@ -53,19 +53,29 @@ impl EtcdAdmin {
         let status = bounded(endpoint, client.status()).await?;
         let id = status.header().map(|h| h.member_id()).unwrap_or_default();
         let mut in_use = status.raft_used_db_size();
+        let mut quota = status.db_size_quota();
         let mut errors = status.errors().to_vec();
-        if before_3_4(status.version()) {
-            // etcd 3.3's Status has neither: the in-use bytes are on its metrics page,
-            // the alarms in the alarm list, written as 3.4's Status writes them. The
-            // alarm list goes through raft: only asked while the member has a leader,
-            // and a failure leaves the alarms unknown, never the member unanswered.
-            in_use =
-                super::http::in_use_bytes(endpoint, self.tls.as_ref(), REQUEST_TIMEOUT).await.unwrap_or(0);
-            if status.leader() != 0 {
-                match self.alarm_errors(&mut client, endpoint).await {
-                    Ok(alarms) => errors = alarms,
-                    Err(error) => tracing::debug!(endpoint, %error, "no alarm list"),
-                }
+        let old = before_3_4(status.version());
+        if old && status.leader() != 0 {
+            // etcd 3.3's Status has no alarms: they are in the alarm list, written as
+            // 3.4's Status writes them. The list goes through raft: only asked while
+            // the member has a leader, and a failure leaves the alarms unknown, never
+            // the member unanswered.
+            match self.alarm_errors(&mut client, endpoint).await {
+                Ok(alarms) => errors = alarms,
+                Err(error) => tracing::debug!(endpoint, %error, "no alarm list"),
+            }
+        }
+        let no_space = errors.iter().any(|e| Alarm::of_error(e) == Some(Alarm::NoSpace));
+        if old || (no_space && quota == 0) {
+            // The metrics page: 3.3's in-use bytes, and under a NOSPACE alarm the quota
+            // the member runs with (in Status only from 3.6), which the recovery goes by.
+            let gauges = super::http::database_gauges(endpoint, self.tls.as_ref(), REQUEST_TIMEOUT).await;
+            if old {
+                in_use = gauges.in_use.unwrap_or(0);
+            }
+            if quota == 0 {
+                quota = gauges.quota.unwrap_or(0);
             }
         }
         Ok(EndpointStatus {
@@ -74,7 +84,7 @@ impl EtcdAdmin {
             revision: status.header().map(|h| h.revision()).unwrap_or_default(),
             db_size_bytes: status.db_size(),
             db_size_in_use_bytes: in_use,
-            db_size_quota_bytes: status.db_size_quota(),
+            db_size_quota_bytes: quota,
             is_learner: status.is_learner(),
             errors,
             version: status.version().to_owned(),

@@ -21,16 +21,32 @@ pub(super) fn gauge(page: &str, name: &str) -> Option<f64> {
     })
 }
 
-/// The bytes in use of the member at `endpoint`, from its `/metrics` page; none when
-/// the page cannot be read or lacks the gauge.
-pub(super) async fn in_use_bytes(endpoint: &str, tls: Option<&ClientTls>, timeout: Duration) -> Option<i64> {
-    let page = page(endpoint, tls, timeout)
-        .await
-        .map_err(|e| tracing::debug!(endpoint, error = %e, "no /metrics"))
-        .ok()?;
-    // A byte count: far below 2^53, so the float is exact.
+const QUOTA: &str = "etcd_server_quota_backend_bytes";
+
+/// What a member's `/metrics` page says of its database: the bytes in use (etcd 3.3's
+/// Status lacks them) and the quota it runs with (`--quota-backend-bytes`; Status has
+/// it only from 3.6). Each is none when the page cannot be read or lacks the gauge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct DatabaseGauges {
+    pub in_use: Option<i64>,
+    pub quota: Option<i64>,
+}
+
+/// The database gauges of the member at `endpoint`.
+pub(super) async fn database_gauges(
+    endpoint: &str,
+    tls: Option<&ClientTls>,
+    timeout: Duration,
+) -> DatabaseGauges {
+    let Ok(page) =
+        page(endpoint, tls, timeout).await.map_err(|e| tracing::debug!(endpoint, error = %e, "no /metrics"))
+    else {
+        return DatabaseGauges::default();
+    };
+    // Byte counts: far below 2^53, so the floats are exact.
     #[allow(clippy::cast_possible_truncation)]
-    gauge(&page, IN_USE).map(|v| v as i64)
+    let bytes = |name| gauge(&page, name).map(|v| v as i64);
+    DatabaseGauges { in_use: bytes(IN_USE), quota: bytes(QUOTA) }
 }
 
 /// The cluster's version as the member at `endpoint` knows it (`3.4.0`; `not_decided`

@@ -20,6 +20,9 @@ use super::operation::{Operation, OperationKind};
 use super::platform::{AgentState, PlatformRecovery, TaskState};
 use crate::domain::PodName;
 
+/// How long the NOSPACE alarm stays away before the disarms made are forgotten.
+pub const DISARMS_FORGOTTEN: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+
 /// Restarts in place of one member since it was last seen healthy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -105,6 +108,10 @@ pub struct Seen {
     /// When a member was first seen reporting the NOSPACE alarm, while it lasts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_space_since: Option<Timestamp>,
+    /// The NOSPACE disarms made (recorded before each call), until the alarm has stayed
+    /// away for [`DISARMS_FORGOTTEN`]: a disarm that did not hold is not repeated at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disarms: Option<Restarts>,
     /// The member each slot was last seen answering as, with the peer URLs etcd lists
     /// for it: how a slot that does not answer is known (`model::membership`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -210,6 +217,10 @@ impl History {
             self.seen.no_space_since.get_or_insert(observed.at);
         } else if answered {
             self.seen.no_space_since = None;
+            let forgotten = |d: &Restarts| observed.at.duration_since(d.last) > DISARMS_FORGOTTEN;
+            if self.seen.disarms.as_ref().is_some_and(forgotten) {
+                self.seen.disarms = None;
+            }
         }
         let top = observed.endpoints.values().filter_map(|r| r.as_ref().ok()).map(|s| s.revision).max();
         if self.finish_by_observation(observed, quorum) {

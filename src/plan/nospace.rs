@@ -23,21 +23,32 @@ use crate::model::{History, Observed};
 /// disarmed: disarming any closer would raise it again at the next writes.
 const DISARM_BELOW: f64 = 0.9;
 
-/// The members' quota and where it comes from.
-pub fn quota(desired: &DesiredCluster, observed: &Observed) -> (u64, &'static str) {
-    if let Some(quota) = desired.maintenance.quota_backend_bytes {
-        return (quota, "spec.etcd.quotaBackendBytes");
-    }
+/// The members' quota and where it comes from: the quota they run with, as they report
+/// it (Status from etcd 3.6, their metrics page before), the smallest where they differ;
+/// else the manifest's; else etcd's default. A manifest quota the members do not run
+/// with (changed since they started) is named: they run with the old one until they
+/// are restarted.
+pub fn quota(desired: &DesiredCluster, observed: &Observed) -> (u64, String) {
     let reported = observed
         .endpoints
         .values()
         .filter_map(|r| r.as_ref().ok())
         .filter_map(|s| u64::try_from(s.db_size_quota_bytes).ok())
-        .max()
-        .filter(|q| *q > 0);
-    match reported {
-        Some(quota) => (quota, "as etcd reports it"),
-        None => (ETCD_DEFAULT_QUOTA_BYTES, "etcd's default 2 GiB"),
+        .filter(|q| *q > 0)
+        .min();
+    let bytes = |q: u64| human_bytes(i64::try_from(q).unwrap_or(i64::MAX));
+    match (reported, desired.maintenance.quota_backend_bytes) {
+        (Some(runs), Some(asked)) if runs != asked => (
+            runs,
+            format!(
+                "the quota the members run with; spec.etcd.quotaBackendBytes says {}: they keep {} until they are restarted",
+                bytes(asked),
+                bytes(runs)
+            ),
+        ),
+        (Some(runs), _) => (runs, "the quota the members run with".to_owned()),
+        (None, Some(asked)) => (asked, "spec.etcd.quotaBackendBytes".to_owned()),
+        (None, None) => (ETCD_DEFAULT_QUOTA_BYTES, "etcd's default 2 GiB".to_owned()),
     }
 }
 
@@ -135,9 +146,36 @@ fn recover(
         );
         return vec![Decision::refuse(Rule::NoSpace, message), Decision::wait(Rule::NoSpace, next, again)];
     }
+    // Disarmed only when every voter answers: a member that does not may hold a
+    // database over the quota, and would raise the alarm again at once.
+    let (voting, answering) = observed.voters_of(list);
+    if answering < voting {
+        let message = format!(
+            "{summary}; every database that answers is below 90% of the quota, but {} of {voting} voters answer: the alarm is disarmed once every voter answers",
+            answering
+        );
+        return vec![Decision::wait(Rule::NoSpace, None, message)];
+    }
+    // A disarm that did not hold (the alarm raised again) is not repeated at once:
+    // `noSpaceRecheck`, doubling with each one, at most 5 minutes.
+    if let Some(disarms) = history.seen.disarms.as_ref().filter(|d| d.count > 0) {
+        let pause =
+            recheck.saturating_mul(1u32 << (disarms.count - 1).min(8)).min(MAX_DISARM_PAUSE.max(recheck));
+        let next = window_end(disarms.last, pause);
+        if now < next {
+            let message = format!(
+                "{summary}; the alarm came back after {} disarm(s), the last at {}: disarmed again at {next}",
+                disarms.count, disarms.last
+            );
+            return vec![Decision::wait(Rule::NoSpace, Some(next), message)];
+        }
+    }
     let Some((_, via)) = observed.best_source() else { return Vec::new() };
     let message = format!(
         "{summary}; every member was defragmented and every database is below 90% of the quota: the alarm is disarmed"
     );
     vec![Decision::act(Rule::NoSpace, Step::DisarmAlarm { via }, message)]
 }
+
+/// The longest pause between two disarms of an alarm that keeps coming back.
+const MAX_DISARM_PAUSE: std::time::Duration = std::time::Duration::from_secs(300);

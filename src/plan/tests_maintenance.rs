@@ -203,15 +203,66 @@ fn recover_refuses_to_disarm_while_the_data_itself_fills_the_quota() {
 }
 
 #[test]
-fn the_quota_comes_from_the_manifest_else_etcd_else_its_default() {
+fn the_quota_is_the_one_the_members_run_with_else_the_manifests_else_etcds_default() {
     let w = world(1).no_space(t0());
     let mut d = desired(MemberCount::One);
-    assert_eq!(nospace::quota(&d, &w.observed), (2 * 1024 * 1024 * 1024, "etcd's default 2 GiB"));
+    assert_eq!(nospace::quota(&d, &w.observed), (2 * 1024 * 1024 * 1024, "etcd's default 2 GiB".to_owned()));
+    d.maintenance.quota_backend_bytes = Some(16 * 1024 * 1024);
+    assert_eq!(nospace::quota(&d, &w.observed), (16 * 1024 * 1024, "spec.etcd.quotaBackendBytes".to_owned()));
+    // The members report theirs: it wins, and a manifest that asks another is named.
     let mut reported = w.clone();
     if let Some(Ok(s)) = reported.observed.endpoints.get_mut(&pod(0)) {
         s.db_size_quota_bytes = 4 * MIB;
     }
-    assert_eq!(nospace::quota(&d, &reported.observed).0, 4 * 1024 * 1024);
-    d.maintenance.quota_backend_bytes = Some(16 * 1024 * 1024);
-    assert_eq!(nospace::quota(&d, &reported.observed), (16 * 1024 * 1024, "spec.etcd.quotaBackendBytes"));
+    let (quota, source) = nospace::quota(&d, &reported.observed);
+    assert_eq!(quota, 4 * 1024 * 1024);
+    assert!(source.contains("says 16.0 MiB: they keep 4.0 MiB until they are restarted"), "{source}");
+    d.maintenance.quota_backend_bytes = Some(4 * 1024 * 1024);
+    assert_eq!(nospace::quota(&d, &reported.observed).1, "the quota the members run with");
+}
+
+/// The manifest's quota raised while the members keep their old one: judged by the
+/// members' quota, the alarm is not disarmed while every database still fills it (a
+/// disarm would only be raised again at the next write).
+#[test]
+fn a_quota_raised_in_the_manifest_alone_does_not_disarm_what_the_members_quota_still_holds() {
+    let mut d = recover(MemberCount::One, 64);
+    let mut w = world(1).no_space(t0()).db(0, 16, 16);
+    if let Some(Ok(s)) = w.observed.endpoints.get_mut(&pod(0)) {
+        s.db_size_quota_bytes = 16 * MIB;
+    }
+    w.history.seen.defragmented.insert(pod(0), at(1));
+    let plan = w.plan(&d, at(2));
+    assert!(plan.steps().next().is_none(), "{plan:#?}");
+    let said: String = plan.decisions.iter().map(|d| d.message.clone()).collect();
+    assert!(said.contains("they keep 16.0 MiB until they are restarted"), "{said}");
+    // By the manifest's quota alone it would have been disarmed at once.
+    d.maintenance.quota_backend_bytes = Some(64 * 1024 * 1024);
+    if let Some(Ok(s)) = w.observed.endpoints.get_mut(&pod(0)) {
+        s.db_size_quota_bytes = 0;
+    }
+    assert!(matches!(only_step(&w.plan(&d, at(2))).0, Step::DisarmAlarm { .. }));
+}
+
+/// Disarmed only when every voter answers; a disarm that did not hold is repeated
+/// only after `noSpaceRecheck`, doubling each time.
+#[test]
+fn the_alarm_is_disarmed_only_with_every_voter_answering_and_backs_off_when_it_comes_back() {
+    let d = recover(MemberCount::Three, 100);
+    let mut w = world(3).no_space(t0()).db(0, 20, 20).db(1, 20, 20).db(2, 20, 20);
+    for i in 0..3 {
+        w.history.seen.defragmented.insert(pod(i), at(1));
+    }
+    assert!(matches!(only_step(&w.plan(&d, at(2))).0, Step::DisarmAlarm { .. }));
+    let silent = w.clone().silent(2);
+    let plan = silent.plan(&d, at(2));
+    assert!(plan.steps().next().is_none(), "{plan:#?}");
+    assert!(plan.decisions.iter().any(|d| d.message.contains("2 of 3 voters answer")), "{plan:#?}");
+    // Disarmed twice already, the last at 10 s: again only after 2 x noSpaceRecheck.
+    w.history.seen.disarms = Some(crate::model::Restarts { count: 2, last: at(10) });
+    let recheck = d.maintenance.defragmentation.no_space_recheck.as_secs() as i64;
+    let early = w.plan(&d, at(10 + 2 * recheck - 1));
+    assert!(early.steps().next().is_none(), "{early:#?}");
+    assert_eq!(early.next_deadline(), Some(at(10 + 2 * recheck)));
+    assert!(matches!(only_step(&w.plan(&d, at(10 + 2 * recheck))).0, Step::DisarmAlarm { .. }));
 }
