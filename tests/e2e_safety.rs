@@ -129,6 +129,17 @@ fn restore_manifest_with(dir: &Path, recovery: &str) -> String {
     )
 }
 
+/// The pod that leads now.
+fn leader(h: &Harness) -> String {
+    let status = h.status("kubernetes").expect("status");
+    status["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["role"] == "leader"))
+        .and_then(|m| m["pod"].as_str())
+        .expect("a leader")
+        .to_owned()
+}
+
 /// Three members: 100 keys `k/`, a backup, then 50 keys `after/` that only the members
 /// hold; then every member is killed and the two followers lose their data. The leader
 /// survives: it holds every acknowledged write (an entry is committed only once the
@@ -137,13 +148,7 @@ fn restore_manifest_with(dir: &Path, recovery: &str) -> String {
 fn all_down_two_wiped(h: &Harness) -> (Value, String) {
     h.apply("c.yaml", &restore_manifest(&h.dir.path().join("backups")));
     let before = backed_up_then_written(h);
-    let status = h.status("kubernetes").expect("status");
-    let leader = status["members"]
-        .as_array()
-        .and_then(|m| m.iter().find(|m| m["role"] == "leader"))
-        .and_then(|m| m["pod"].as_str())
-        .expect("a leader")
-        .to_owned();
+    let leader = leader(h);
     for pod in ["etcd-0", "etcd-1", "etcd-2"] {
         signal(pid_of(&before, pod), Signal::SIGKILL);
     }
@@ -245,15 +250,9 @@ fn every_member_crashed_with_its_port_taken_and_its_data_intact_is_read_and_no_w
 fn a_survivors_copy_is_never_started_while_a_listed_peer_answers() {
     let _serial = serial();
     let h = Harness::start();
-    h.apply("c.yaml", &restore_manifest_with(&h.dir.path().join("backups"), "    agentLostAfter: 1s\n"));
+    h.apply("c.yaml", &restore_manifest(&h.dir.path().join("backups")));
     let before = backed_up_then_written(&h);
-    let status = h.status("kubernetes").expect("status");
-    let leader = status["members"]
-        .as_array()
-        .and_then(|m| m.iter().find(|m| m["role"] == "leader"))
-        .and_then(|m| m["pod"].as_str())
-        .expect("a leader")
-        .to_owned();
+    let leader = leader(&h);
     let wiped: Vec<&str> = ["etcd-0", "etcd-1", "etcd-2"].into_iter().filter(|p| *p != leader).collect();
     let peer = member(&before, wiped[0])["peerUrl"].as_str().expect("a peer URL").to_owned();
     let port: u16 = peer.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");

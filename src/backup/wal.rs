@@ -11,7 +11,7 @@
 //!
 //! The format, read from etcd's source (`server/storage/wal`: `encoder.go`,
 //! `decoder.go`, `wal.go`, `walpb/record.proto`; `raftpb/raft.proto`), written here
-//! anew:
+//! anew (the messages with `prost`, the CRC with `crc32c`):
 //! - a WAL directory holds segment files `<seq>-<index>.wal` (16 hex digits each), read
 //!   in name order, each preallocated and zero-filled past its last record;
 //! - a frame is an 8-byte little-endian length whose low 56 bits give the record's size;
@@ -51,13 +51,6 @@ pub enum WalError {
     /// No segment file, or no hard state: nothing to commit.
     #[error("{0}")]
     Empty(String),
-}
-
-/// One record read back.
-struct Record {
-    kind: i64,
-    crc: u32,
-    data: Vec<u8>,
 }
 
 /// What a scan of the WAL found.
@@ -265,126 +258,60 @@ fn frame_size(len: usize) -> (u64, usize) {
     (field, padding)
 }
 
-/// `walpb.Record {type, crc, data}`.
+/// `walpb.Record` (`walpb/record.proto`).
+#[derive(Clone, PartialEq, prost::Message)]
+struct Record {
+    #[prost(int64, tag = "1")]
+    kind: i64,
+    #[prost(uint32, tag = "2")]
+    crc: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    data: Vec<u8>,
+}
+
+/// `raftpb.Entry` (`raftpb/raft.proto`): only what the tail needs.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Entry {
+    #[prost(uint64, tag = "2")]
+    term: u64,
+    #[prost(uint64, tag = "3")]
+    index: u64,
+}
+
+/// `raftpb.HardState` (`raftpb/raft.proto`).
+#[derive(Clone, PartialEq, prost::Message)]
+struct HardState {
+    #[prost(uint64, tag = "1")]
+    term: u64,
+    #[prost(uint64, tag = "2")]
+    vote: u64,
+    #[prost(uint64, tag = "3")]
+    commit: u64,
+}
+
+/// A record's bytes.
 fn record(kind: i64, crc: u32, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + 16);
-    put_varint_field(&mut out, 1, kind as u64);
-    put_varint_field(&mut out, 2, u64::from(crc));
-    put_tag(&mut out, 3, 2);
-    put_varint(&mut out, data.len() as u64);
-    out.extend_from_slice(data);
-    out
+    prost::Message::encode_to_vec(&Record { kind, crc, data: data.to_vec() })
 }
 
-/// `raftpb.HardState {term, vote, commit}`, every field written (as gogoproto does).
+/// A hard state's bytes.
 fn hard_state(term: u64, vote: u64, commit: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    put_varint_field(&mut out, 1, term);
-    put_varint_field(&mut out, 2, vote);
-    put_varint_field(&mut out, 3, commit);
-    out
+    prost::Message::encode_to_vec(&HardState { term, vote, commit })
 }
 
-fn put_tag(out: &mut Vec<u8>, field: u64, wire: u64) {
-    put_varint(out, field << 3 | wire);
-}
-
-fn put_varint_field(out: &mut Vec<u8>, field: u64, value: u64) {
-    put_tag(out, field, 0);
-    put_varint(out, value);
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-/// The fields of a protobuf message: (field number, varint value or bytes).
-fn fields(mut bytes: &[u8]) -> Option<Vec<(u64, Field<'_>)>> {
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let (key, rest) = varint(bytes)?;
-        bytes = rest;
-        let (field, wire) = (key >> 3, key & 7);
-        match wire {
-            0 => {
-                let (value, rest) = varint(bytes)?;
-                bytes = rest;
-                out.push((field, Field::Varint(value)));
-            }
-            2 => {
-                let (len, rest) = varint(bytes)?;
-                let len = usize::try_from(len).ok()?;
-                let value = rest.get(..len)?;
-                bytes = &rest[len..];
-                out.push((field, Field::Bytes(value)));
-            }
-            // Fixed 64 and 32 bits: not in these messages, skipped.
-            1 => bytes = bytes.get(8..)?,
-            5 => bytes = bytes.get(4..)?,
-            _ => return None,
-        }
-    }
-    Some(out)
-}
-
-enum Field<'a> {
-    Varint(u64),
-    Bytes(&'a [u8]),
-}
-
-fn varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let mut value = 0u64;
-    for (i, byte) in bytes.iter().enumerate().take(10) {
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((value, &bytes[i + 1..]));
-        }
-    }
-    None
-}
-
+/// A record, if the bytes are one (a type is always set).
 fn parse_record(bytes: &[u8]) -> Option<Record> {
-    let mut record = Record { kind: 0, crc: 0, data: Vec::new() };
-    for (field, value) in fields(bytes)? {
-        match (field, value) {
-            (1, Field::Varint(v)) => record.kind = v as i64,
-            (2, Field::Varint(v)) => record.crc = u32::try_from(v).ok()?,
-            (3, Field::Bytes(b)) => record.data = b.to_vec(),
-            _ => {}
-        }
-    }
-    (record.kind != 0).then_some(record)
+    <Record as prost::Message>::decode(bytes).ok().filter(|r| r.kind != 0)
 }
 
 /// An entry's index and term.
 fn entry(bytes: &[u8]) -> Option<(u64, u64)> {
-    let (mut index, mut term) = (0, 0);
-    for (field, value) in fields(bytes)? {
-        match (field, value) {
-            (2, Field::Varint(v)) => term = v,
-            (3, Field::Varint(v)) => index = v,
-            _ => {}
-        }
-    }
-    Some((index, term))
+    <Entry as prost::Message>::decode(bytes).ok().map(|e| (e.index, e.term))
 }
 
 /// A hard state's term, vote and commit index.
 fn state(bytes: &[u8]) -> Option<(u64, u64, u64)> {
-    let (mut term, mut vote, mut commit) = (0, 0, 0);
-    for (field, value) in fields(bytes)? {
-        match (field, value) {
-            (1, Field::Varint(v)) => term = v,
-            (2, Field::Varint(v)) => vote = v,
-            (3, Field::Varint(v)) => commit = v,
-            _ => {}
-        }
-    }
-    Some((term, vote, commit))
+    <HardState as prost::Message>::decode(bytes).ok().map(|h| (h.term, h.vote, h.commit))
 }
 
 #[cfg(test)]
@@ -411,15 +338,20 @@ mod tests {
         (out, crc)
     }
 
+    /// `raftpb.Entry {Type, Term, Index, Data}`, as etcd writes it.
     fn entry_bytes(term: u64, index: u64, data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        put_varint_field(&mut out, 1, 0);
-        put_varint_field(&mut out, 2, term);
-        put_varint_field(&mut out, 3, index);
-        put_tag(&mut out, 4, 2);
-        put_varint(&mut out, data.len() as u64);
-        out.extend_from_slice(data);
-        out
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct FullEntry {
+            #[prost(int32, tag = "1")]
+            kind: i32,
+            #[prost(uint64, tag = "2")]
+            term: u64,
+            #[prost(uint64, tag = "3")]
+            index: u64,
+            #[prost(bytes = "vec", tag = "4")]
+            data: Vec<u8>,
+        }
+        prost::Message::encode_to_vec(&FullEntry { kind: 0, term, index, data: data.to_vec() })
     }
 
     fn write_wal(dir: &Path, segments: &[Vec<u8>]) {
