@@ -102,16 +102,13 @@ async fn metrics<P: Platform>(
     answers
 }
 
-/// What a metrics port's answer means, for a member whose client port failed.
+/// What a metrics port answered, for a member whose client port failed. Whether it
+/// vouches for the slot's member is the status's to say (`Observed::vouched_for`): the
+/// port may be another member's.
 fn metrics_said(answer: &MetricsAnswer) -> String {
     let member = answer.member.map_or_else(|| "a member".to_owned(), |id| format!("member {id}"));
-    if answer.has_leader {
-        format!(
-            "its metrics port answers as {member} with a leader: etcd runs in its cluster, and the client connection to it fails (check spec.etcd.tls and the client URL)"
-        )
-    } else {
-        format!("its metrics port answers as {member} with no leader: etcd runs, cut off from its cluster")
-    }
+    let leader = if answer.has_leader { "with a leader" } else { "with no leader" };
+    format!("its metrics port answers as {member} {leader}")
 }
 
 /// A call's error as status shows it: a name that does not resolve is said to be one
