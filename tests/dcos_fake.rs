@@ -415,9 +415,22 @@ fn turning_high_availability_on_through_cosmos_adds_two_members() {
         r#"{"appId":"/prod/kubernetes","options":{"kubernetes":{"high_availability":true}},"replace":false}"#;
     let reply = cosmos(&fake, &token, "/cosmos/service/update", UPDATE, update);
     assert_eq!((reply.status, reply.kind.as_str()), (200, UPDATE.1), "{reply:?}");
-    let (code, deploy) = plan(&fake, &token, "deploy");
-    let steps: Vec<&str> = deploy.phases[0].steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!((code, steps), (202, vec!["etcd-0:[peer]", "etcd-1:[peer]", "etcd-2:[peer]"]));
+    // Marathon redeploys the scheduler first: its deployment is listed, under the ID
+    // Cosmos answered, naming the service's app.
+    let updated: serde_json::Value = serde_json::from_str(&reply.body).expect("an update reply");
+    let deployments = get(&fake, &token, "/service/marathon/v2/deployments");
+    let listed: serde_json::Value = serde_json::from_str(&deployments.body).expect("Marathon's deployments");
+    assert_eq!(listed[0]["id"], updated["marathonDeploymentId"], "{listed}");
+    assert_eq!(listed[0]["affectedApps"], serde_json::json!(["/prod/kubernetes"]), "{listed}");
+    // Then the new scheduler's deploy plan grows etcd.
+    let steps = wait_for("the deploy plan growing etcd", Duration::from_secs(30), || {
+        let (code, deploy) = plan(&fake, &token, "deploy");
+        let steps: Vec<String> = deploy.phases[0].steps.iter().map(|s| s.name.clone()).collect();
+        (code == 202).then_some(steps)
+    });
+    assert_eq!(steps, ["etcd-0:[peer]", "etcd-1:[peer]", "etcd-2:[peer]"]);
+    let over = get(&fake, &token, "/service/marathon/v2/deployments");
+    assert_eq!(over.body.split_whitespace().collect::<String>(), "[]", "the deployment is over");
     wait_for("the deploy plan complete", Duration::from_secs(90), || {
         let (code, deploy) = plan(&fake, &token, "deploy");
         assert_ne!(code, 417, "deploy failed: {deploy:?}");
