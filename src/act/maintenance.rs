@@ -44,7 +44,7 @@ pub(super) async fn defragment<P: Platform>(
 }
 
 /// Counts the bytes a defragmentation gave back, in the metrics.
-pub(super) fn reclaimed<P: Platform>(ctx: &ActContext<'_, P>, pod: PodName, before: i64, after: i64) {
+fn reclaimed<P: Platform>(ctx: &ActContext<'_, P>, pod: PodName, before: i64, after: i64) {
     let bytes = u64::try_from(before.saturating_sub(after)).unwrap_or(0);
     let member = crate::metrics::MemberLabel { cluster: ctx.name.to_string(), pod: pod.to_string() };
     ctx.metrics.defrag_reclaimed.get_or_create(&member).inc_by(bytes);

@@ -177,6 +177,12 @@ fn maintenance(view: &View) -> Vec<Decision> {
 /// deploy plan rolling) before the request counts as not made and is asked once more.
 const UNCERTAIN_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// `base` doubled `times` times, at most `max` (or `base` when that is longer): the
+/// pause of a back-off.
+fn doubled(base: std::time::Duration, times: u32, max: std::time::Duration) -> std::time::Duration {
+    base.saturating_mul(1u32 << times.min(16)).min(max.max(base))
+}
+
 /// When a window of `length` that started at `since` ends. An overflow means never,
 /// so that a window can only ever delay an action.
 fn window_end(since: Timestamp, length: std::time::Duration) -> Timestamp {

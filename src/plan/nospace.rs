@@ -159,8 +159,7 @@ fn recover(
     // A disarm that did not hold (the alarm raised again) is not repeated at once:
     // `noSpaceRecheck`, doubling with each one, at most 5 minutes.
     if let Some(disarms) = history.seen.disarms.as_ref().filter(|d| d.count > 0) {
-        let pause =
-            recheck.saturating_mul(1u32 << (disarms.count - 1).min(8)).min(MAX_DISARM_PAUSE.max(recheck));
+        let pause = super::doubled(recheck, disarms.count - 1, MAX_DISARM_PAUSE);
         let next = window_end(disarms.last, pause);
         if now < next {
             let message = format!(

@@ -31,8 +31,11 @@ const START_POLL: (Duration, Duration) = (Duration::from_millis(200), Duration::
 /// `restartGrace` when that is longer).
 pub(super) fn backoff(desired: &DesiredCluster, failed: u32) -> Duration {
     let grace = desired.recovery.restart_grace;
-    let doubled = grace.max(Duration::from_secs(1)).saturating_mul(1u32 << failed.min(16));
-    if failed == 0 { grace } else { doubled.min(MAX_RESTART_BACKOFF.max(grace)) }
+    if failed == 0 {
+        grace
+    } else {
+        super::doubled(grace.max(Duration::from_secs(1)), failed, MAX_RESTART_BACKOFF)
+    }
 }
 
 /// The member slots the restart rule looks after: the desired ones, and any other slot

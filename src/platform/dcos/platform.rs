@@ -69,7 +69,7 @@ impl DcosPlatform {
     }
 
     /// The metrics URL of `pod`: its client URL's host, the metrics port, plain HTTP.
-    pub fn metrics_url(&self, pod: PodName) -> Option<String> {
+    fn metrics_url(&self, pod: PodName) -> Option<String> {
         let (port, _) = self.metrics.as_ref()?;
         let client = reqwest::Url::parse(&self.urls(pod).client).ok()?;
         Some(format!("http://{}:{port}/metrics", client.host_str()?))

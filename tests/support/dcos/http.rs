@@ -149,14 +149,14 @@ async fn read_file(
     let w = lock(&shared.world);
     let path = query.get("path").map(String::as_str).unwrap_or_default();
     let prefix = format!(
-        "/frameworks/{}/executors/{}__etcd__executor/runs/latest/tasks/",
+        "/frameworks/{}/executors/{}/runs/latest/tasks/",
         w.framework_id,
-        w.service.replace('/', ".")
+        super::world::executor_id(&w.service)
     );
     let task = path.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix("/stderr"));
     let pod = task.and_then(|id| w.pods.iter().find(|p| p.peer.id == id && p.agent == agent));
     let Some(pod) = pod else { return not_found("File", path) };
-    let log = w.dir.join("logs").join(format!("{}-{}.log", pod.name(), pod.launches));
+    let log = pod.log_file(&w.dir.join("logs"));
     let bytes = std::fs::read(&log).unwrap_or_default();
     let offset: i64 = query.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
     let Ok(start) = usize::try_from(offset) else {

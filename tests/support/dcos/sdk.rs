@@ -64,7 +64,7 @@ pub fn launch(w: &mut World, index: u8) {
     let foreign = w.foreign_tls.clone();
     let pod = &mut w.pods[usize::from(index)];
     pod.launches += 1;
-    let log = logs.join(format!("{}-{}.log", pod.name(), pod.launches));
+    let log = pod.log_file(&logs);
     let name = pod.name();
     let child = pods::spawn_etcd(
         &tls,

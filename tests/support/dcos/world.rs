@@ -137,6 +137,11 @@ impl Pod {
         self.peer_form.address(self.index)
     }
 
+    /// The log of its current launch, under `logs`.
+    pub fn log_file(&self, logs: &std::path::Path) -> PathBuf {
+        logs.join(format!("{}-{}.log", self.name(), self.launches))
+    }
+
     /// Its peer URL, in the fake's [`PeerForm`](super::pods::PeerForm).
     pub fn peer_url(&self) -> String {
         self.peer_form.url(self.index, self.port)
@@ -381,7 +386,7 @@ pub fn mesos_task(service: &str, framework: &str, name: &str, task: &Task) -> Va
         "id": task.id,
         "name": name,
         "framework_id": framework,
-        "executor_id": format!("{}__etcd__executor", service.replace('/', ".")),
+        "executor_id": executor_id(service),
         "slave_id": task.agent,
         "state": state,
         "resources": {"cpus": 0.5, "mem": 1024.0, "disk": 3584.0},
@@ -389,6 +394,11 @@ pub fn mesos_task(service: &str, framework: &str, name: &str, task: &Task) -> Va
         "statuses": [{"state": state, "timestamp": task.since}],
         "labels": [{"key": "task_type", "value": "etcd"}],
     })
+}
+
+/// The executor of the service's etcd pods, as Mesos names it.
+pub fn executor_id(service: &str) -> String {
+    format!("{}__etcd__executor", service.replace('/', "."))
 }
 
 /// Seconds since the epoch.
