@@ -374,7 +374,7 @@ fn on_kubernetes_cluster_2_4_five_members_are_asked_through_cosmos_and_mke_behin
         peer_form: PeerForm::Overlay,
         ..FakeOptions::default()
     });
-    let h = Harness::start();
+    let h = Harness::start_resolving(fake.names());
     h.apply("three.yaml", &fake.manifest_members("kubernetes", 3, &backup_section(dir.path())));
     h.wait_healthy("kubernetes", 3, BOOT);
     fake.put_keys("k", 60);
@@ -403,6 +403,10 @@ fn on_kubernetes_cluster_2_4_five_members_are_asked_through_cosmos_and_mke_behin
         fake.try_member_list().expect("member list").into_iter().flat_map(|m| m.peer_urls).collect();
     let ports: std::collections::BTreeSet<&str> = peers.iter().filter_map(|u| u.rsplit(':').next()).collect();
     assert_eq!((peers.len(), ports.len()), (5, 1), "{peers:?}");
+    let autoip = |i: usize| format!("etcd-{i}-peer.prodkubernetes.autoip.dcos.thisdcos.directory");
+    for i in 0..5 {
+        assert!(peers.iter().any(|p| p.starts_with(&format!("https://{}:", autoip(i)))), "{peers:?}");
+    }
     let status = h.status("kubernetes").expect("status");
     let ids: std::collections::BTreeSet<String> = status["members"]
         .as_array()
@@ -412,6 +416,61 @@ fn on_kubernetes_cluster_2_4_five_members_are_asked_through_cosmos_and_mke_behin
         .map(|m| m["id"].to_string())
         .collect();
     assert_eq!(ids.len(), 5, "five members, each its own: {status}");
+}
+
+/// On the 2.x line's overlay every member is named by its autoip name, and a name
+/// resolves only while its task runs (the fake's hosts file, the daemon's own). A
+/// member whose task is down is seen down for that reason, restarted in place once
+/// when the SDK does not relaunch it, and a member whose agent is lost is replaced
+/// once under the same name: every key is back on every member.
+#[test]
+fn on_the_overlay_a_member_whose_task_is_down_has_no_name_and_is_restarted_or_replaced_as_on_the_host_network()
+ {
+    let fake = FakeDcos::start(FakeOptions {
+        package: support::dcos::PACKAGE_2_4,
+        peer_form: PeerForm::Overlay,
+        ..FakeOptions::default()
+    });
+    let names = fake.names().expect("the overlay form names its pods");
+    let h = Harness::start_resolving(Some(names.clone()));
+    h.apply(
+        "c.yaml",
+        &fake.manifest("kubernetes", "  recovery:\n    restartGrace: 3s\n    agentLostAfter: 2s\n"),
+    );
+    h.wait_healthy("kubernetes", 3, BOOT);
+    fake.put_keys("k", 80);
+    let name = "etcd-1-peer.prodkubernetes.autoip.dcos.thisdcos.directory";
+    assert!(names.listed().iter().any(|n| n == name), "{:?}", names.listed());
+    fake.hold_restarts("etcd-1", true);
+    fake.crash("etcd-1");
+    let down = h.wait_status("kubernetes", "etcd-1 down, its name gone", HEAL, |s| {
+        member(s, "etcd-1")["error"].as_str().unwrap_or_default().contains("does not resolve")
+    });
+    assert!(!names.listed().iter().any(|n| n == name), "no name while the task is down");
+    assert_eq!(condition(&down, "Available")["status"], "True", "{down:#}");
+    wait_for("one restart request", HEAL, || {
+        (fake.count("POST", "/v1/pod/etcd-1/restart") == 1).then_some(())
+    });
+    h.wait_healthy("kubernetes", 3, HEAL);
+    fake.lose_agent("etcd-2");
+    wait_for("one replace request", HEAL, || {
+        (fake.count("POST", "/v1/pod/etcd-2/replace") == 1).then_some(())
+    });
+    let healed = h.wait_healthy("kubernetes", 3, HEAL);
+    let members = wait_for("three started members", HEAL, || {
+        fake.try_member_list().ok().filter(|m| m.len() == 3 && m.iter().all(|m| !m.name.is_empty()))
+    });
+    for endpoint in fake.endpoints() {
+        fake.assert_keys_on(&endpoint, "k", 80);
+    }
+    assert!(
+        members.iter().all(|m| m
+            .peer_urls
+            .iter()
+            .all(|u| u.contains(".prodkubernetes.autoip.dcos.thisdcos.directory:"))),
+        "{members:?}"
+    );
+    assert_eq!((fake.count("POST", "/restart"), fake.count("POST", "/replace")), (1, 1), "{healed:#}");
 }
 
 /// The 1.x line runs 1 or 3 etcd members: a manifest asking for 5 is refused with what
@@ -453,7 +512,7 @@ fn a_member_whose_tls_handshake_fails_while_its_metrics_port_vouches_for_it_is_n
         peer_form: PeerForm::Overlay,
         ..FakeOptions::default()
     });
-    let h = Harness::start();
+    let h = Harness::start_resolving(fake.names());
     h.apply("c.yaml", &fake.manifest("kubernetes", "  recovery:\n    unresponsiveAfter: 5s\n"));
     h.wait_healthy("kubernetes", 3, BOOT);
     fake.put_keys("k", 50);

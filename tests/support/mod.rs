@@ -5,6 +5,7 @@
 
 pub mod dcos;
 pub mod lone;
+pub mod names;
 pub mod s3;
 pub mod tls;
 
@@ -67,6 +68,8 @@ pub struct Harness {
     pub port: u16,
     daemon: Option<Child>,
     resync: String,
+    /// Where the daemon resolves host names, when the test names them itself.
+    names: Option<names::Names>,
 }
 
 impl Harness {
@@ -77,8 +80,18 @@ impl Harness {
 
     /// A state directory and a daemon on a free port with this `--resync`.
     pub fn start_with_resync(resync: &str) -> Self {
+        Self::launch(resync, None)
+    }
+
+    /// [`Harness::start`] with a daemon that resolves host names with `names` only (the
+    /// fake DC/OS's autoip names; [`names::Names`]), or as the machine does for `None`.
+    pub fn start_resolving(names: Option<names::Names>) -> Self {
+        Self::launch("300ms", names)
+    }
+
+    fn launch(resync: &str, names: Option<names::Names>) -> Self {
         let dir = tempfile::Builder::new().prefix("etcd-warden-test").tempdir().expect("temp dir");
-        let mut harness = Self { dir, port: free_port(), daemon: None, resync: resync.to_owned() };
+        let mut harness = Self { dir, port: free_port(), daemon: None, resync: resync.to_owned(), names };
         harness.start_daemon();
         harness
     }
@@ -111,7 +124,11 @@ impl Harness {
     fn spawn_daemon(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::File::create(self.dir.path().join(format!("daemon-{}.log", free_port())))
             .expect("daemon log");
-        let child = Command::new(BIN)
+        let mut command = match &self.names {
+            Some(names) => names.command(BIN),
+            None => Command::new(BIN),
+        };
+        let child = command
             .args(["run", "--resync", &self.resync, "--listen"])
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--state-dir")

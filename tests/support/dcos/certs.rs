@@ -1,6 +1,6 @@
 //! The fake's key material: a test CA, one server/peer certificate for every etcd
-//! member (SANs `127.0.0.1`, `localhost` and the overlay form's `127.9.0.1` ..
-//! `127.9.0.5`; serverAuth and clientAuth), a client certificate, and an RSA service
+//! member (SANs `127.0.0.1`, `localhost`, and the overlay form's `127.9.0.1` ..
+//! `127.9.0.5` and autoip names of pods etcd-0 .. etcd-4; serverAuth and clientAuth), a client certificate, and an RSA service
 //! account key pair for the IAM. Written once per fake into its directory; nothing here
 //! outlives the test.
 
@@ -37,8 +37,8 @@ pub struct ServiceAccountKeys {
     pub public_pem: String,
 }
 
-/// Generates the CA and the certificates into `dir`.
-pub fn write_tls(dir: &Path) -> TlsFiles {
+/// Generates the CA and the certificates into `dir`, for the pods of `service`.
+pub fn write_tls(dir: &Path, service: &str) -> TlsFiles {
     std::fs::create_dir_all(dir).expect("create the TLS directory");
     let ca_key = KeyPair::generate().expect("generate the CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
@@ -49,8 +49,11 @@ pub fn write_tls(dir: &Path) -> TlsFiles {
 
     let leaf = |name: &str| {
         let key = KeyPair::generate().expect("generate a key");
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("parameters");
+        // The overlay form's autoip names, as the package's certificates name its pods.
+        let names = ["localhost".to_owned(), "127.0.0.1".to_owned()]
+            .into_iter()
+            .chain((0..5).map(|pod| super::pods::autoip(pod, service)));
+        let mut params = CertificateParams::new(names.collect::<Vec<_>>()).expect("parameters");
         params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
         // The overlay form's pod addresses (pods::PeerForm::Overlay).
         for pod in 1..=5 {

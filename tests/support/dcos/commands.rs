@@ -80,7 +80,7 @@ pub fn crash(w: &mut World, pod: &str) {
 /// with that certificate.
 pub fn foreign_client_certificate(w: &mut World, pod: &str) {
     if w.foreign_tls.is_none() {
-        w.foreign_tls = Some(super::certs::write_tls(&w.dir.join("foreign-tls")));
+        w.foreign_tls = Some(super::certs::write_tls(&w.dir.join("foreign-tls"), &w.service));
     }
     w.pod_mut(pod).unwrap_or_else(|| panic!("no pod {pod}")).foreign_client_cert = true;
     crash(w, pod);

@@ -137,17 +137,20 @@ impl FakeDcos {
     /// healthy over TLS.
     pub fn start(options: FakeOptions) -> Self {
         let dir = tempfile::Builder::new().prefix("etcd-warden-test-dcos").tempdir().expect("temp dir");
-        let tls = certs::write_tls(&dir.path().join("tls"));
+        let service = options.service.trim_matches('/').to_owned();
+        let tls = certs::write_tls(&dir.path().join("tls"), &service);
         let account = certs::rsa_keys();
         let signing = certs::rsa_keys();
         write_credentials(dir.path(), &account.private_pem);
-        let service = options.service.trim_matches('/').to_owned();
+        let names = (options.peer_form == pods::PeerForm::Overlay)
+            .then(|| super::names::Names::new(&dir.path().join("names")));
         let mut world = World {
             service: service.clone(),
             framework_id: "4f6be22e-f057-4226-9c40-190496ea9218-0001".to_owned(),
             dir: dir.path().to_owned(),
             tls,
             foreign_tls: None,
+            names,
             agents: Vec::new(),
             pods: Vec::new(),
             slot_ports: slot_ports(options.peer_form),
@@ -178,7 +181,7 @@ impl FakeDcos {
         let cluster: Vec<String> = ports
             .iter()
             .enumerate()
-            .map(|(i, p)| format!("etcd-{i}={}", options.peer_form.url(i as u8, *p)))
+            .map(|(i, p)| format!("etcd-{i}={}", options.peer_form.url(i as u8, *p, &service)))
             .collect();
         for (index, port) in (0..options.pods).zip(ports) {
             let agent = world.new_agent();
@@ -284,13 +287,21 @@ impl FakeDcos {
         let ha = members > 1;
         let w = lock(&self.shared.world);
         let form = w.pods.first().map(|p| p.peer_form).unwrap_or_default();
-        let endpoints: String = w
-            .slot_ports
-            .iter()
-            .take(members)
-            .enumerate()
-            .map(|(i, port)| format!("      etcd-{i}: \"https://{}:{port}\"\n", form.address(i as u8)))
-            .collect();
+        // The overlay form names its pods as the package does: the default template,
+        // on the fake's client port.
+        let endpoints: String = if form == pods::PeerForm::Overlay {
+            format!(
+                "      \"https://{{pod}}-peer.{{service}}.autoip.dcos.thisdcos.directory:{}\"\n",
+                w.slot_ports[0]
+            )
+        } else {
+            w.slot_ports
+                .iter()
+                .take(members)
+                .enumerate()
+                .map(|(i, port)| format!("      etcd-{i}: \"https://{}:{port}\"\n", form.address(i as u8)))
+                .collect()
+        };
         let tls = &w.tls;
         format!(
             "apiVersion: etcd-warden/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: {name}\nspec:\n  highAvailability: {ha}\n  members: {members}\n  platform:\n    dcos:\n      url: {url}\n      service: /{service}\n      credentials:\n        serviceAccountSecretFile: {secret}\n  etcd:\n    tls: {{ caFile: {ca}, certFile: {cert}, keyFile: {key} }}\n    metricsPort: {metrics}\n    endpoints:\n{endpoints}{extra}",
@@ -304,6 +315,13 @@ impl FakeDcos {
             // elsewhere the pods share loopback, and no one port names them all.
             metrics = if form.shares_ports() { pods::metrics_port(w.slot_ports[0]) } else { 0 },
         )
+    }
+
+    /// Where the overlay form's autoip names resolve: start the daemon with
+    /// [`Harness::start_resolving`](super::Harness::start_resolving). `None` in the other
+    /// forms, whose pods are named by address.
+    pub fn names(&self) -> Option<super::names::Names> {
+        lock(&self.shared.world).names.clone()
     }
 
     /// Every pod's client URL, in pod order (running or not).

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use super::super::names::Names;
 use super::certs::TlsFiles;
 
 /// How the package advertises its members' peer URLs. Its wrapper script sets them and
@@ -23,11 +24,20 @@ pub enum PeerForm {
     HostNameOwnRange,
     /// The 2.x line's overlay network: every pod has an address of its own and the same
     /// two ports (the package's 2379 and 2380 on each container IP of the `dcos` overlay;
-    /// shared/reference/dcos-sources.md, rows 1 and 3, section 2 item 8). Here pod N
-    /// listens on `127.9.0.<N + 1>` (the overlay is 9.0.0.0/8), every pod on one client
-    /// port, and advertises `https://127.9.0.<N + 1>:<client port + 1>`. A controller that
-    /// told members apart by port would take them all for one.
+    /// shared/reference/dcos-sources.md, rows 1 and 3, section 2 item 8), and is named by
+    /// its autoip name, `etcd-N-peer.<service without slashes>.autoip.dcos.thisdcos.directory`,
+    /// which resolves only while its task runs (the fake's [`Names`](super::super::names::Names)).
+    /// Here pod N listens on `127.9.0.<N + 1>` (the overlay is 9.0.0.0/8), every pod on
+    /// one client port, and advertises its autoip name with the client port and the
+    /// client port + 1. A controller that told members apart by port would take them all
+    /// for one; one that dialled an address it computed would not reach them.
     Overlay,
+}
+
+/// The autoip name of pod `etcd-<index>` of `service` (folders allowed): its task name
+/// under the service name without its slashes (dcos-commons' `testing/sdk_hosts.py`).
+pub fn autoip(index: u8, service: &str) -> String {
+    format!("etcd-{index}-peer.{}.autoip.dcos.thisdcos.directory", service.replace('/', ""))
 }
 
 /// The overlay addresses of pods etcd-0 .. etcd-4.
@@ -53,12 +63,26 @@ impl PeerForm {
         self == Self::Overlay
     }
 
-    /// The peer URL pod `index`, whose client port is `port`, advertises.
-    pub fn url(self, index: u8, port: u16) -> String {
+    /// The host pod `index` of service `service` advertises: its autoip name in the
+    /// overlay form, its address otherwise.
+    pub fn host(self, index: u8, service: &str) -> String {
         match self {
-            Self::NextPort | Self::Overlay => format!("https://{}:{}", self.address(index), port + 1),
+            Self::Overlay => autoip(index, service),
+            Self::NextPort | Self::HostNameOwnRange => self.address(index).to_string(),
+        }
+    }
+
+    /// The peer URL pod `index` of `service`, whose client port is `port`, advertises.
+    pub fn url(self, index: u8, port: u16, service: &str) -> String {
+        match self {
+            Self::NextPort | Self::Overlay => format!("https://{}:{}", self.host(index, service), port + 1),
             Self::HostNameOwnRange => format!("https://localhost:{}", port + 2),
         }
+    }
+
+    /// The client URL pod `index` of `service`, whose client port is `port`, advertises.
+    pub fn client_url(self, index: u8, port: u16, service: &str) -> String {
+        format!("https://{}:{port}", self.host(index, service))
     }
 
     /// The address its peer port listens on (etcd binds to an address).
@@ -119,26 +143,35 @@ pub struct Launch<'a> {
     /// Another CA's server certificate and key for its client port (its peer port keeps
     /// the cluster's): a pod whose client certificate the controller does not trust.
     pub foreign_client_cert: Option<&'a TlsFiles>,
+    /// The service, folders allowed: its autoip names.
+    pub service: &'a str,
+    /// Where it resolves host names, when they are autoip names.
+    pub names: Option<&'a Names>,
 }
 
 /// Starts `etcd` with client and peer TLS (`--client-cert-auth`, `--peer-client-cert-auth`).
 pub fn spawn_etcd(tls: &TlsFiles, launch: &Launch<'_>) -> Child {
     let address = launch.peer_form.address(launch.index);
-    let client = format!("https://{address}:{}", launch.port);
+    let listen_client = format!("https://{address}:{}", launch.port);
+    let client = launch.peer_form.client_url(launch.index, launch.port, launch.service);
     let metrics = format!("http://{address}:{}", metrics_port(launch.port));
     let client_tls = launch.foreign_client_cert.unwrap_or(tls);
     let listen_peer = launch.peer_form.listen(launch.index, launch.port);
-    let peer = launch.peer_form.url(launch.index, launch.port);
+    let peer = launch.peer_form.url(launch.index, launch.port, launch.service);
     let log = std::fs::File::create(launch.log).expect("create an etcd log");
     // etcd 3.3 (what the package ships) has no `--logger`: it logs to stderr anyway.
     let logger: &[&str] =
         if super::super::etcd_is_3_3() { &[] } else { &["--logger", "zap", "--log-outputs", "stderr"] };
-    Command::new(super::super::etcd_binary())
+    let mut command = match launch.names {
+        Some(names) => names.command(super::super::etcd_binary()),
+        None => Command::new(super::super::etcd_binary()),
+    };
+    command
         .arg("--name")
         .arg(launch.name)
         .arg("--data-dir")
         .arg(launch.data_dir)
-        .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+        .args(["--listen-client-urls", &listen_client, "--advertise-client-urls", &client])
         .args(["--listen-metrics-urls", &metrics])
         .args(["--listen-peer-urls", &listen_peer, "--initial-advertise-peer-urls", &peer])
         .args(["--initial-cluster", launch.initial_cluster])

@@ -31,6 +31,7 @@ fn tick(world: &Mutex<World>) {
     {
         let mut w = lock(world);
         reap(&mut w);
+        w.sync_names(None);
         deployed_by_marathon(&mut w);
         relaunch_due(&mut w);
         promote(&mut w);
@@ -62,6 +63,8 @@ pub fn launch(w: &mut World, index: u8) {
     let id = w.task_id(&format!("etcd-{index}-peer"));
     let tls = w.tls.clone();
     let foreign = w.foreign_tls.clone();
+    w.sync_names(Some(index));
+    let (service, names) = (w.service.clone(), w.names.clone());
     let pod = &mut w.pods[usize::from(index)];
     pod.launches += 1;
     let log = pod.log_file(&logs);
@@ -79,6 +82,8 @@ pub fn launch(w: &mut World, index: u8) {
             token: &token,
             log: &log,
             foreign_client_cert: foreign.as_ref().filter(|_| pod.foreign_client_cert),
+            service: &service,
+            names: names.as_ref(),
         },
     );
     pod.process = Some(child);
@@ -286,7 +291,7 @@ fn run_recover(world: &Mutex<World>, index: u8) -> Result<StepStatus, String> {
         let pod = &w.pods[usize::from(index)];
         let endpoints: Vec<String> =
             w.live_endpoints().into_iter().filter(|e| *e != pod.client_url()).collect();
-        (w.tls.clone(), endpoints, pod.name(), pod.peer_url(), w.recover_fails.clone())
+        (w.tls.clone(), endpoints, pod.name(), w.peer_url(pod.index), w.recover_fails.clone())
     };
     let result = (|| {
         if let Some(why) = fails {
@@ -324,13 +329,13 @@ fn launch_new_member(w: &mut World, index: u8) -> Result<StepStatus, String> {
 
 /// A deploy step: `member add etcd-N`, then the new pod on a new agent.
 fn add_member(world: &Mutex<World>, index: u8) -> Result<StepStatus, String> {
-    let (tls, endpoints, port, form) = {
+    let (tls, endpoints, port, form, service) = {
         let w = lock(world);
         let form = w.pods.first().map(|p| p.peer_form).unwrap_or_default();
-        (w.tls.clone(), w.live_endpoints(), w.slot_ports[usize::from(index)], form)
+        (w.tls.clone(), w.live_endpoints(), w.slot_ports[usize::from(index)], form, w.service.clone())
     };
     let name = format!("etcd-{index}");
-    let peer_url = form.url(index, port);
+    let peer_url = form.url(index, port, &service);
     let (_, cluster) = pods::member_add(&tls, &endpoints, &name, &peer_url)?;
     let mut w = lock(world);
     let agent = w.new_agent();

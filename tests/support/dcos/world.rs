@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use super::super::names::Names;
 use super::certs::TlsFiles;
 use super::{Fault, RecordedRequest};
 
@@ -141,11 +142,6 @@ impl Pod {
     pub fn log_file(&self, logs: &std::path::Path) -> PathBuf {
         logs.join(format!("{}-{}.log", self.name(), self.launches))
     }
-
-    /// Its peer URL, in the fake's [`PeerForm`](super::pods::PeerForm).
-    pub fn peer_url(&self) -> String {
-        self.peer_form.url(self.index, self.port)
-    }
 }
 
 /// A step's status (`Status.java`), as the plans show it.
@@ -254,6 +250,9 @@ pub struct World {
     /// Another CA's files, once a pod serves a certificate the controller does not
     /// trust ([`FakeDcos::foreign_client_certificate`](super::FakeDcos::foreign_client_certificate)).
     pub foreign_tls: Option<TlsFiles>,
+    /// Where the overlay form's autoip names resolve (the daemon and the pods' etcd
+    /// resolve with it); `None` in the other forms.
+    pub names: Option<Names>,
     pub agents: Vec<Agent>,
     pub pods: Vec<Pod>,
     /// The client port of each member slot (three at least), taken at start so that
@@ -367,6 +366,26 @@ impl World {
             let record = mesos_task(&service, &framework, &name, task);
             self.completed.push(record);
         }
+    }
+
+    /// The peer URL pod `index` advertises, in the fake's [`PeerForm`](super::pods::PeerForm).
+    pub fn peer_url(&self, index: u8) -> String {
+        let pod = &self.pods[usize::from(index)];
+        pod.peer_form.url(index, pod.port, &self.service)
+    }
+
+    /// Makes the autoip names of the pods whose etcd runs resolve, and of pod
+    /// `launching` (about to start: etcd resolves its own peer URL as it starts), and
+    /// no other: an autoip name exists only while its task runs.
+    pub fn sync_names(&self, launching: Option<u8>) {
+        let Some(names) = &self.names else { return };
+        let entries: Vec<(String, std::net::Ipv4Addr)> = self
+            .pods
+            .iter()
+            .filter(|p| p.process.is_some() || Some(p.index) == launching)
+            .map(|p| (super::pods::autoip(p.index, &self.service), p.address()))
+            .collect();
+        names.set(&entries);
     }
 
     /// The endpoints of the members whose process runs.
