@@ -6,7 +6,7 @@ use crate::faults::Kind;
 
 pub const USAGE: &str = "usage: cargo bench --bench soak -- [--members 3|5] [--duration 20m] [--seed N] \
 [--faults N] [--pause 1s..5s] [--heal-deadline 180s] [--write-rate 20] \
-[--only kill,stop,wipe,wal,controller,midreplace,backup]";
+[--only kill,stop,wipe,wal,controller,midreplace,backup,quorum]";
 
 /// The run's parameters; the seed and these give the same fault sequence again.
 pub struct Args {
@@ -25,7 +25,7 @@ pub struct Args {
     only_text: Option<String>,
 }
 
-const KIND_NAMES: [(&str, Kind); 7] = [
+const KIND_NAMES: [(&str, Kind); 8] = [
     ("kill", Kind::KillMember),
     ("stop", Kind::StopMember),
     ("wipe", Kind::KillWipeData),
@@ -33,6 +33,7 @@ const KIND_NAMES: [(&str, Kind); 7] = [
     ("controller", Kind::KillController),
     ("midreplace", Kind::KillControllerMidReplacement),
     ("backup", Kind::BackupWhileMemberDown),
+    ("quorum", Kind::LoseQuorum),
 ];
 
 fn duration(flag: &str, text: &str) -> Result<Duration, String> {

@@ -26,10 +26,21 @@ pub fn status(h: &Harness, name: &str) -> Option<Value> {
 
 /// Each member's client URL, by slot.
 pub fn endpoints_by_slot(status: &Value) -> Vec<String> {
+    client_urls(status, |_| true)
+}
+
+/// The voters' client URLs (learners left out), by slot.
+pub fn voter_endpoints(status: &Value) -> Vec<String> {
+    client_urls(status, |m| m["role"] != "learner")
+}
+
+/// The client URLs of the members `keep` keeps, by slot.
+fn client_urls(status: &Value, keep: impl Fn(&Value) -> bool) -> Vec<String> {
     let mut members: Vec<(String, String)> = status["members"]
         .as_array()
         .into_iter()
         .flatten()
+        .filter(|m| keep(m))
         .filter_map(|m| Some((m["pod"].as_str()?.to_owned(), m["clientUrl"].as_str()?.to_owned())))
         .collect();
     members.sort();

@@ -48,9 +48,10 @@ pub enum Kind {
     KillController,
     KillControllerMidReplacement,
     BackupWhileMemberDown,
+    LoseQuorum,
 }
 
-pub const KINDS: [(Kind, u64); 7] = [
+pub const KINDS: [(Kind, u64); 8] = [
     (Kind::KillMember, 3),
     (Kind::StopMember, 2),
     (Kind::KillWipeData, 2),
@@ -58,6 +59,7 @@ pub const KINDS: [(Kind, u64); 7] = [
     (Kind::KillController, 1),
     (Kind::KillControllerMidReplacement, 1),
     (Kind::BackupWhileMemberDown, 1),
+    (Kind::LoseQuorum, 1),
 ];
 
 /// The steps of a replacement after which the failpoint may kill the controller.
@@ -80,6 +82,7 @@ impl fmt::Display for Kind {
             Self::KillController => "kill -9 controller, start it again",
             Self::KillControllerMidReplacement => "controller killed mid-replacement",
             Self::BackupWhileMemberDown => "on-demand backup, member killed",
+            Self::LoseQuorum => "kill -9 every member, delete the data of all but one",
         };
         f.write_str(text)
     }
@@ -107,6 +110,7 @@ impl fmt::Display for Fault {
             Kind::KillController => {}
             Kind::StopMember => write!(f, " {} for {:?}", self.pod, self.stop_for)?,
             Kind::KillControllerMidReplacement => write!(f, " {} after {}", self.pod, self.step)?,
+            Kind::LoseQuorum => write!(f, ", {} kept", self.pod)?,
             _ => write!(f, " {}", self.pod)?,
         }
         write!(f, ", pause {:?}", self.pause)
@@ -205,6 +209,27 @@ pub fn inject(h: &mut Harness, name: &str, status: &Value, fault: &Fault) -> Res
                 h.kill_daemon();
             }
             h.start_daemon();
+        }
+        Kind::LoseQuorum => {
+            // Every member killed back to back, mid-write; the data of all but the
+            // drawn one deleted: a restore from that survivor (its WAL tail included).
+            let members: Vec<(u64, String, bool)> = status["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| {
+                    let pid = m["task"]["pid"].as_u64()?;
+                    let dir = m["task"]["dataDir"].as_str()?.to_owned();
+                    Some((pid, dir, m["pod"] == fault.pod.as_str()))
+                })
+                .collect();
+            for (pid, _, _) in &members {
+                kill(*pid)?;
+            }
+            injected.from = Instant::now();
+            for (_, dir, _) in members.iter().filter(|(_, _, kept)| !kept) {
+                remove(Path::new(dir))?;
+            }
         }
         Kind::BackupWhileMemberDown => {
             kill(pid)?;

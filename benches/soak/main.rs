@@ -1,9 +1,11 @@
 //! Chaos soak (not a test): a local 3- or 5-member cluster under the daemon, a writer of
-//! acknowledged unique keys, a prober of quorum each second, and one fault at a time
-//! drawn from a seeded generator, each healed (with a deadline) before the next.
+//! acknowledged unique keys, a prober of quorum each second, clients of a few registers
+//! whose every operation is recorded, and one fault at a time drawn from a seeded
+//! generator, each healed (with a deadline) before the next.
 //!
 //! At the end every acknowledged write must be on every member, HashKV equal on every
-//! member, and etcd's member list exactly the desired voters. Prints faults per kind,
+//! member, etcd's member list exactly the desired voters, and the registers' history
+//! linearizable (`linearizability.rs`). Prints faults per kind,
 //! heal times, time without quorum, writes acknowledged and lost, backups taken. A
 //! failure prints the seed and the fault sequence, keeps the logs, and exits 1; the
 //! same seed replays the same sequence.
@@ -17,6 +19,7 @@ mod support;
 mod args;
 mod checks;
 mod faults;
+mod linearizability;
 mod load;
 mod report;
 
@@ -37,7 +40,7 @@ const NAME: &str = "soak";
 fn manifest(members: usize, backups: &std::path::Path) -> String {
     let recovery = "    agentLostAfter: 1s\n    unresponsiveAfter: 5s\n";
     format!(
-        "{}  backup:\n    schedule: {{ every: 1m }}\n    destination: file://{}\n    retention: {{ keepLast: 1000 }}\n",
+        "{}  backup:\n    schedule: {{ every: 1m }}\n    destination: file://{}\n    retention: {{ keepLast: 1000 }}\n  policy:\n    quorumLoss: Restore\n    maxDataLoss: 1h\n",
         support::local_manifest(NAME, members, recovery),
         backups.display()
     )
@@ -54,6 +57,10 @@ struct Soak {
     backups_failed: Vec<String>,
     backup_events: report::BackupEvents,
     started: Instant,
+    /// When each fault was injected (the history's clock), and what it was.
+    fault_times: Vec<(u64, String)>,
+    /// The linearizability check's figures, once it ran.
+    linearizability: Option<String>,
 }
 
 impl Soak {
@@ -67,6 +74,9 @@ impl Soak {
         let mut why = String::from("no status");
         loop {
             if let Some(status) = checks::status(&self.h, NAME) {
+                if let Ok(mut voters) = self.load.voters.lock() {
+                    *voters = checks::voter_endpoints(&status);
+                }
                 let endpoints = checks::endpoints_by_slot(&status);
                 if endpoints.len() == self.args.members
                     && let Ok(mut shared) = self.load.endpoints.lock()
@@ -95,6 +105,7 @@ impl Soak {
             self.current = Some(fault.clone());
             let status = checks::status(&self.h, NAME).ok_or("no status before the fault")?;
             let dark_before = self.load.ms_without_quorum.load(Ordering::Relaxed);
+            self.fault_times.push((self.load.epoch.now(), fault.to_string()));
             let injected = faults::inject(&mut self.h, NAME, &status, &fault)?;
             match injected.backup {
                 Some(Ok(())) => self.backups_ok += 1,
@@ -161,7 +172,54 @@ impl Soak {
             }
             lost.extend(missing);
         }
+        self.check_linearizable()?;
         Ok(lost.len())
+    }
+
+    /// Checks the registers' history; an anomaly prints its smallest failing
+    /// sub-history and the fault injected last before it.
+    fn check_linearizable(&mut self) -> Result<(), String> {
+        let history = self.load.history.lock().map(|h| h.clone()).unwrap_or_default();
+        let started = Instant::now();
+        let anomalies = linearizability::check(&history);
+        let writes = history.iter().filter(|o| matches!(o.op, linearizability::Op::Write(_))).count();
+        let unknown = history.iter().filter(|o| o.returned.is_none()).count();
+        let figures = format!(
+            "{} register operations on {} keys ({} puts, {unknown} of them with an unknown outcome; {} linearizable gets) checked in {:.2} s: {} anomalies",
+            history.len(),
+            load::REGISTERS,
+            writes,
+            history.len() - writes,
+            started.elapsed().as_secs_f64(),
+            anomalies.len()
+        );
+        println!("linearizability: {figures}");
+        self.linearizability = Some(figures);
+        for anomaly in &anomalies {
+            let fault = self.fault_times.iter().rev().find(|(at, _)| *at <= anomaly.at);
+            let ms = |ns: u64| ns as f64 / 1e6;
+            println!(
+                "\nanomaly on {} at {:.1} ms; the fault before it: {}",
+                anomaly.key,
+                ms(anomaly.at),
+                fault.map_or("none".to_owned(), |(at, f)| format!("{f} at {:.1} ms", ms(*at)))
+            );
+            for op in &anomaly.history {
+                let returned = op.returned.map_or("unknown".to_owned(), |r| format!("{:.1} ms", ms(r)));
+                println!(
+                    "  client {} {:?} invoked {:.1} ms, returned {returned}, through {}",
+                    op.client,
+                    op.op,
+                    ms(op.invoked),
+                    op.endpoint
+                );
+            }
+        }
+        if anomalies.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} keys with a history that is not linearizable", anomalies.len()))
+        }
     }
 
     /// The figures; `lost` is `None` when the run failed before the writes were read back.
@@ -196,6 +254,10 @@ impl Soak {
             "backups: {scheduled} snapshots at the destination; `etcd-warden backup` while a member was down: {} taken, {} failed",
             self.backups_ok,
             self.backups_failed.len()
+        );
+        println!(
+            "linearizability: {}",
+            self.linearizability.as_deref().unwrap_or("not checked (the run failed before the end)")
         );
         println!("backup events: {}", self.backup_events.summary());
         for failed in self.backup_events.failures() {
@@ -245,12 +307,19 @@ fn main() {
     let h = Harness::start();
     let backups = h.dir.path().join("backups");
     h.apply("soak.yaml", &manifest(args.members, &backups));
-    h.wait_healthy(NAME, args.members, Duration::from_secs(120));
+    let healthy = h.wait_healthy(NAME, args.members, Duration::from_secs(120));
     let load = Arc::new(Load::default());
+    if let (Ok(mut endpoints), Ok(mut voters)) = (load.endpoints.lock(), load.voters.lock()) {
+        *endpoints = checks::endpoints_by_slot(&healthy);
+        *voters = checks::voter_endpoints(&healthy);
+    }
     let background =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
     background.spawn(load::writer(load.clone(), args.write_rate));
     background.spawn(load::prober(load.clone()));
+    for client in 0..4 {
+        background.spawn(load::register_client(load.clone(), client, args.seed, Duration::from_millis(100)));
+    }
     let mut soak = Soak {
         args,
         h,
@@ -262,6 +331,8 @@ fn main() {
         backups_failed: Vec::new(),
         backup_events: report::BackupEvents::default(),
         started: Instant::now(),
+        fault_times: Vec::new(),
+        linearizability: None,
     };
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| soak.faults().and_then(|()| soak.verify())));
     background.shutdown_timeout(Duration::from_secs(5));
