@@ -284,3 +284,111 @@ fn benchmark_defragmentation_after_100_mb_with_default_settings() {
         longest.as_millis()
     );
 }
+
+/// The `--quota-backend-bytes` each member's process runs with, in pod order, read
+/// from its command line (`None`: the flag is absent or the process is gone).
+fn launched_quotas(status: &Value) -> Vec<Option<u64>> {
+    status["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let pid = m["task"]["pid"].as_u64()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            cmdline
+                .split(|b| *b == 0)
+                .filter_map(|a| std::str::from_utf8(a).ok())
+                .find_map(|a| a.strip_prefix("--quota-backend-bytes=")?.parse().ok())
+        })
+        .collect()
+}
+
+/// The events of `reason` recorded since `since`.
+fn events_since(h: &Harness, name: &str, reason: &str, since: jiff::Timestamp) -> usize {
+    h.events(name)
+        .iter()
+        .filter(|e| e["reason"] == reason)
+        .filter(|e| {
+            e["at"].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()).is_some_and(|t| t >= since)
+        })
+        .count()
+}
+
+fn quota_manifest(name: &str, quota: &str) -> String {
+    format!(
+        "{}  etcd:\n    quotaBackendBytes: {quota}\n  maintenance:\n    defragmentation:\n      noSpaceRecheck: 5s\n  policy:\n    noSpace: Recover\n",
+        local_manifest(name, 3, "")
+    )
+}
+
+/// The quota raised in the manifest under a NOSPACE alarm, as the alarm's own message
+/// advises, while a client keeps writing: the members are restarted with it one at a
+/// time (the running ones keep their launch quota until then), and the alarm is
+/// disarmed once, never in a loop. Counted over the 60 s after the change.
+#[test]
+fn a_quota_raised_under_nospace_is_applied_by_a_rolling_restart_and_the_alarm_disarmed_once() {
+    let h = Harness::start();
+    h.apply("16.yaml", &quota_manifest("raise", "16MiB"));
+    let urls = endpoints(&h.wait_healthy("raise", 3, BOOT));
+    put_keys(&urls, "keep", 20);
+    assert!(fill(&urls, "bulk", 200, 256 * 1024) < 200, "the quota stops the writes");
+    h.wait_status("raise", "the NoSpace condition", BOOT, |s| condition(s, "NoSpace")["status"] == "True");
+    let probe = Probe::start(urls.clone());
+    let changed = jiff::Timestamp::now();
+    let started = Instant::now();
+    h.apply("64.yaml", &quota_manifest("raise", "64MiB"));
+    let cleared = h.wait_status("raise", "every member on 64 MiB, the alarm gone", BOOT, |s| {
+        condition(s, "NoSpace").is_null()
+            && s["phase"] == "Healthy"
+            && launched_quotas(s) == vec![Some(64 * MIB as u64); 3]
+    });
+    assert!(fill(&urls, "after", 5, 1024) == 5, "writes work again: {cleared:#}");
+    // The rest of the 60 s: nothing more.
+    std::thread::sleep(Duration::from_secs(60).saturating_sub(started.elapsed()));
+    let longest = probe.stop();
+    let counts = ["RestartMember", "MoveLeader", "DisarmAlarm", "Defragment"]
+        .map(|r| events_since(&h, "raise", r, changed));
+    println!(
+        "over the 60 s after the change: RestartMember, MoveLeader, DisarmAlarm, Defragment = {counts:?}; longest probe gap {longest:?}"
+    );
+    assert_eq!(counts[0], 3, "each member restarted once: {:#?}", h.events("raise"));
+    assert!(counts[1] <= 1, "leadership moved at most once: {counts:?}");
+    assert_eq!(counts[2], 1, "disarmed once: {:#?}", h.events("raise"));
+    assert!(counts[3] <= 3, "each member defragmented at most once: {counts:?}");
+    let plan = h.cli_ok(&["plan", "raise"]);
+    assert!(!plan.contains("7-rolling-restart"), "nothing left to restart: {plan}");
+    assert_keys(&urls, "keep", 20);
+}
+
+/// The members run with a larger quota than the manifest names (as the DC/OS package's
+/// 3 GiB against etcd's default 2 GiB): the NOSPACE recovery goes by the quota they
+/// run with, so once the client freed space the alarm is disarmed once, and no member
+/// is defragmented again and again; the lower quota is never applied while a database
+/// holds more than it, and the plan says so.
+#[test]
+fn a_manifest_quota_below_the_members_own_is_never_what_nospace_is_judged_by() {
+    let h = Harness::start();
+    h.apply("64.yaml", &quota_manifest("lower", "64MiB"));
+    let urls = endpoints(&h.wait_healthy("lower", 3, BOOT));
+    put_keys(&urls, "keep", 20);
+    assert_eq!(fill(&urls, "kept", 96, 256 * 1024), 96, "24 MiB kept");
+    assert!(fill(&urls, "bulk", 400, 256 * 1024) < 400, "the quota stops the writes");
+    h.wait_status("lower", "the NoSpace condition", BOOT, |s| condition(s, "NoSpace")["status"] == "True");
+    let changed = jiff::Timestamp::now();
+    let started = Instant::now();
+    h.apply("16.yaml", &quota_manifest("lower", "16MiB"));
+    delete_and_compact(&urls, "bulk");
+    let cleared = h.wait_status("lower", "the alarm gone", BOOT, |s| condition(s, "NoSpace").is_null());
+    assert_eq!(launched_quotas(&cleared), vec![Some(64 * MIB as u64); 3], "never lowered below a database");
+    assert!(fill(&urls, "after", 5, 1024) == 5, "writes work again");
+    std::thread::sleep(Duration::from_secs(60).saturating_sub(started.elapsed()));
+    let counts =
+        ["DisarmAlarm", "Defragment", "RestartMember"].map(|r| events_since(&h, "lower", r, changed));
+    println!("over the 60 s after the change: DisarmAlarm, Defragment, RestartMember = {counts:?}");
+    assert_eq!(counts[0], 1, "disarmed once: {:#?}", h.events("lower"));
+    assert!(counts[1] <= 6, "each member at most once before and once after the compaction: {counts:?}");
+    assert_eq!(counts[2], 0, "the lower quota never applied: {counts:?}");
+    let plan = h.cli_ok(&["plan", "lower"]);
+    assert!(plan.contains("7-rolling-restart") && plan.contains("larger quota"), "{plan}");
+    assert_keys(&urls, "keep", 20);
+}

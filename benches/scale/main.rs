@@ -67,6 +67,7 @@ fn healthy() -> Observed {
             recovery: PlatformRecovery::None,
             instance: None,
             step: None,
+            quota_backend_bytes: None,
         })
         .collect();
     let id = |i: u8| MemberId(100 + u64::from(i));

@@ -286,6 +286,15 @@ async fn take<P: Platform>(
         Step::MoveLeader { to, via, .. } => membership::move_leader(ctx, *to, via).await,
         Step::Defragment { pod, endpoint, .. } => maintenance::defragment(ctx, history, *pod, endpoint).await,
         Step::DisarmAlarm { via } => maintenance::disarm(ctx, history, via).await,
+        Step::RestartMember { pod, initial_cluster, .. } => {
+            // Stopped, then started on its own data with the manifest's launch settings.
+            // A crash in between leaves a member that is down on intact data: the
+            // restart rule starts it again.
+            ctx.platform.ensure_stopped(*pod).await?;
+            let spec =
+                LaunchSpec { initial_cluster: initial_cluster.clone(), state: InitialClusterState::Restart };
+            Ok(ctx.platform.ensure_running(*pod, &spec).await?)
+        }
         Step::BeginScaleDown { members, backup } => {
             history.in_flight.begin_scale_down(*members, backup.clone(), ctx.now)?;
             Ok(ctx.store.put_history(ctx.name, history)?)

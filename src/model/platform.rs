@@ -104,6 +104,11 @@ pub struct TaskObservation {
     /// The step of the platform's own recovery of the slot that is not done yet (DC/OS:
     /// `etcd-1:[recover]` of the `recovery` plan), where the platform says.
     pub step: Option<PlatformStep>,
+    /// The database quota the running process was launched with
+    /// (`--quota-backend-bytes`, etcd's 2 GiB without the flag), where the platform
+    /// knows how it launched it (local: the process's command line); `None` elsewhere
+    /// and while no process runs.
+    pub quota_backend_bytes: Option<u64>,
 }
 
 /// A rebuild of a member slot that the platform runs on its own (DC/OS: the SDK's

@@ -45,6 +45,27 @@ pub(super) fn next_of_many(
     rule: Rule,
     why: &str,
 ) -> Option<Decision> {
+    let defragment = |pod: PodName, endpoint: String, status: &EndpointStatus| Step::Defragment {
+        pod,
+        endpoint,
+        db_size_before: status.db_size_bytes,
+    };
+    one_member_at_a_time(observed, list, candidates, rule, why, defragment)
+}
+
+/// The next step of a maintenance that pauses `candidates` one at a time in a cluster
+/// of several voters (`pause` makes the step for a member, its client URL and status):
+/// a follower first; the leader only when it is the last, after leadership moved to
+/// the healthy voter with the highest revision. Refused unless every voter is healthy
+/// and the cluster tolerates a pause.
+pub(super) fn one_member_at_a_time(
+    observed: &Observed,
+    list: &[ListedMember],
+    candidates: &[(PodName, &EndpointStatus)],
+    rule: Rule,
+    why: &str,
+    pause: impl Fn(PodName, String, &EndpointStatus) -> Step,
+) -> Option<Decision> {
     let quorum = Quorum::of(observed, list);
     if !quorum.tolerates_a_pause() {
         let message = format!(
@@ -55,8 +76,7 @@ pub(super) fn next_of_many(
     }
     let client_url = |pod: PodName| observed.platform.task(pod).map(|t| t.client_url.clone());
     if let Some((pod, status)) = candidates.iter().find(|(_, s)| !is_leader(s) && s.is_healthy()) {
-        let step =
-            Step::Defragment { pod: *pod, endpoint: client_url(*pod)?, db_size_before: status.db_size_bytes };
+        let step = pause(*pod, client_url(*pod)?, status);
         return Some(Decision::act(rule, step, format!("{why}: {pod} first, a follower")));
     }
     let (leader, _) = candidates.iter().find(|(_, s)| is_leader(s))?;
@@ -65,8 +85,7 @@ pub(super) fn next_of_many(
         .filter(|(pod, s)| pod != leader && s.is_healthy_voter())
         .max_by_key(|(pod, s)| (s.revision, std::cmp::Reverse(*pod)))
         .map(|(_, s)| s.id)?;
-    let message =
-        format!("{why}: {leader} leads, so leadership moves first (the leader is defragmented last)");
+    let message = format!("{why}: {leader} leads, so leadership moves first (the leader goes last)");
     Some(Decision::act(
         rule,
         Step::MoveLeader { from: *leader, to: successor, via: client_url(*leader)? },

@@ -13,6 +13,7 @@ mod replace;
 mod replace_window;
 mod restart;
 mod restore;
+mod rolling;
 mod rollout;
 pub mod scale;
 mod step;
@@ -160,16 +161,22 @@ fn unknown_voters(view: &View) -> Option<Decision> {
     Some(Decision::refuse(Rule::UnknownMember, message))
 }
 
-/// Database maintenance, once nothing else acts and no membership change is in
-/// flight: the NOSPACE alarm first, else routine defragmentation.
+/// Maintenance, once nothing else acts and no membership change is in flight: a
+/// rolling restart that applies a changed quota first (a quota raised under a NOSPACE
+/// alarm is what clears it), then the NOSPACE alarm, else routine defragmentation.
 fn maintenance(view: &View) -> Vec<Decision> {
     if view.observed.member_list.is_none() || view.history.in_flight.operation.is_some() {
         return Vec::new();
     }
-    if let Some(decisions) = nospace::decide(view) {
+    let mut decisions = rolling::decide(view);
+    if decisions.iter().any(|d| d.step().is_some()) {
         return decisions;
     }
-    defrag::decide(view)
+    match nospace::decide(view) {
+        Some(nospace) => decisions.extend(nospace),
+        None => decisions.extend(defrag::decide(view)),
+    }
+    decisions
 }
 
 /// How long the platform has to show a request whose answer was lost (DC/OS: a
@@ -219,6 +226,8 @@ mod tests_operations;
 mod tests_platform;
 #[cfg(test)]
 mod tests_replace;
+#[cfg(test)]
+mod tests_rolling;
 #[cfg(test)]
 mod tests_safety;
 #[cfg(test)]

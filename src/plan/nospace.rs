@@ -23,18 +23,21 @@ use crate::model::{History, Observed};
 /// disarmed: disarming any closer would raise it again at the next writes.
 const DISARM_BELOW: f64 = 0.9;
 
-/// The members' quota and where it comes from: the quota they run with, as they report
-/// it (Status from etcd 3.6, their metrics page before), the smallest where they differ;
-/// else the manifest's; else etcd's default. A manifest quota the members do not run
-/// with (changed since they started) is named: they run with the old one until they
-/// are restarted.
+/// The members' quota and where it comes from: the quota they run with, as the platform
+/// launched them (local: each process's command line) or as they report it (Status from
+/// etcd 3.6, their metrics page before), the smallest where they differ; else the
+/// manifest's; else etcd's default. A manifest quota the members do not run with
+/// (changed since they started) is named: they run with the old one until they are
+/// restarted.
 pub fn quota(desired: &DesiredCluster, observed: &Observed) -> (u64, String) {
+    let launched = observed.platform.tasks.iter().filter_map(|t| t.quota_backend_bytes);
     let reported = observed
         .endpoints
         .values()
         .filter_map(|r| r.as_ref().ok())
         .filter_map(|s| u64::try_from(s.db_size_quota_bytes).ok())
         .filter(|q| *q > 0)
+        .chain(launched)
         .min();
     let bytes = |q: u64| human_bytes(i64::try_from(q).unwrap_or(i64::MAX));
     match (reported, desired.maintenance.quota_backend_bytes) {

@@ -94,3 +94,62 @@ proptest! {
         }
     }
 }
+
+/// Members (state, db MiB, launched quota MiB) and the quota asked, in MiB.
+type Quotas = (Vec<(u8, i64, u64)>, u8, u64);
+
+fn quotas() -> impl Strategy<Value = Quotas> {
+    prop_oneof![Just(1usize), Just(3usize), Just(5usize)].prop_flat_map(|n| {
+        let member = (
+            prop_oneof![6 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+            1i64..200,
+            prop_oneof![Just(64u64), Just(128u64)],
+        );
+        (
+            proptest::collection::vec(member, n),
+            0..n as u8,
+            prop_oneof![Just(64u64), Just(128u64), Just(100u64)],
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn a_rolling_restart_is_one_follower_at_a_time_with_tolerance_and_never_below_a_database(
+        (members, leader, asked) in quotas()
+    ) {
+        const MIB: u64 = 1024 * 1024;
+        let count = match members.len() { 1 => MemberCount::One, 3 => MemberCount::Three, _ => MemberCount::Five };
+        let mut d = desired(count);
+        d.maintenance.quota_backend_bytes = Some(asked * MIB);
+        let mut w = world(members.len()).led_by(leader);
+        for (i, (state, size, launched)) in members.iter().enumerate() {
+            let i = i as u8;
+            w = w.db(i, *size, *size);
+            w.task(i).quota_backend_bytes = Some(launched * MIB);
+            w = match state {
+                1 => w.silent(i),
+                2 => w.exited(i, at(0)),
+                _ => w,
+            };
+        }
+        let plan = w.plan(&d, at(200));
+        let restarts: Vec<PodName> = plan.steps().filter_map(|(s, _)| match s {
+            Step::RestartMember { pod, .. } => Some(*pod),
+            _ => None,
+        }).collect();
+        prop_assert!(restarts.len() <= 1, "two restarts in one plan: {:#?}", plan);
+        let Some(target) = restarts.first() else { return Ok(()) };
+        prop_assert_eq!(plan.steps().count(), 1, "a restart with another step: {:#?}", plan);
+        prop_assert!(members.len() > 1, "a single member outside a window: {:#?}", plan);
+        let healthy = (0..members.len() as u8).filter(|i| w.observed.is_healthy(pod(*i))).count();
+        prop_assert_eq!(healthy, members.len(), "a voter is unhealthy: {:#?}", plan);
+        let status = w.observed.endpoint(*target).expect("answers");
+        prop_assert_ne!(status.leader, Some(status.id), "the leader first: {:#?}", plan);
+        prop_assert_ne!(members[usize::from(target.index())].2, asked, "restarted as it runs: {:#?}", plan);
+        let fullest = members.iter().map(|m| m.1).max().unwrap_or(0);
+        prop_assert!((fullest as u64) * MIB < asked * MIB, "below a database: {:#?}", plan);
+    }
+}

@@ -33,6 +33,7 @@ impl Step {
             Self::AbandonJoin { .. } => "AbandonJoin",
             Self::Defragment { .. } => "Defragment",
             Self::DisarmAlarm { .. } => "DisarmAlarm",
+            Self::RestartMember { .. } => "RestartMember",
         }
     }
 
@@ -101,6 +102,9 @@ impl Step {
                 format!("defragment {pod} (db {})", crate::model::etcd::human_bytes(*db_size_before))
             }
             Self::DisarmAlarm { .. } => "disarm the NOSPACE alarm: writes work again".to_owned(),
+            Self::RestartMember { pod, change, .. } => {
+                format!("restart {pod} on its own data with the manifest's settings ({change})")
+            }
         }
     }
 
@@ -129,7 +133,8 @@ impl Step {
             | Self::RejoinReplacement { pod }
             | Self::ReadSurvivor { pod }
             | Self::AbandonJoin { pod }
-            | Self::Defragment { pod, .. } => Some(*pod),
+            | Self::Defragment { pod, .. }
+            | Self::RestartMember { pod, .. } => Some(*pod),
             Self::MoveLeader { from, .. } => Some(*from),
             Self::RemoveMember { pod, .. } => *pod,
         }

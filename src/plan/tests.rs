@@ -96,6 +96,7 @@ pub(crate) fn world(members: usize) -> World {
             recovery: PlatformRecovery::None,
             instance: None,
             step: None,
+            quota_backend_bytes: None,
         })
         .collect();
     let endpoints = (0..members as u8)

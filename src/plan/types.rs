@@ -56,6 +56,10 @@ pub enum Rule {
     /// A NOSPACE alarm: reported; under `policy.noSpace: Recover` every member is
     /// defragmented and the alarm disarmed once the databases fit the quota.
     NoSpace,
+    /// Members that run with launch settings the manifest no longer asks for (the
+    /// database quota) are restarted on their own data: one at a time, followers first,
+    /// the leader last, only while the cluster tolerates a failure.
+    RollingRestart,
 }
 
 impl Rule {
@@ -81,6 +85,7 @@ impl Rule {
             Self::ScaleDown => "scale-down",
             Self::Defragment => "5-defragment",
             Self::NoSpace => "6-nospace",
+            Self::RollingRestart => "7-rolling-restart",
         }
     }
 }
@@ -298,6 +303,17 @@ pub enum Step {
     DisarmAlarm {
         /// The healthy member asked.
         via: String,
+    },
+    /// Stop a healthy member and start it again on its own data with the manifest's
+    /// launch settings (a rolling restart); the member pauses meanwhile.
+    #[serde(rename_all = "camelCase")]
+    RestartMember {
+        /// The member.
+        pod: PodName,
+        /// Every member's peer URL, for etcd's flags (ignored with data present).
+        initial_cluster: Vec<(PodName, String)>,
+        /// What changes, in a few words (`quota 2.0 GiB → 64.0 MiB`).
+        change: String,
     },
     /// Promote the slot's learner to a voting member.
     #[serde(rename_all = "camelCase")]

@@ -32,7 +32,7 @@ use super::exits::any_exit;
 use super::local_tls::{Pki, member_flags, operator_files};
 pub use super::ports::MemberPorts;
 use super::ports::{MachineRegistry, assign};
-use super::process::{Liveness, ProcessIdentity, find_by_arg, spawn_detached};
+use super::process::{Liveness, ProcessIdentity, find_by_arg, flag_value, spawn_detached};
 use super::{InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError};
 use crate::domain::PodName;
 use crate::manifest::{LocalSpec, LocalTlsSpec, TlsFiles};
@@ -65,6 +65,15 @@ pub struct LocalPlatform {
     /// The etcd binary's version (major, minor), read once with `--version`: the flags
     /// a member is launched with depend on it. `None` when it cannot be read.
     version: std::sync::OnceLock<Option<(u32, u32)>>,
+}
+
+/// The quota member process `pid` was launched with: its `--quota-backend-bytes`, or
+/// etcd's default without the flag; `None` when its command line cannot be read.
+fn launched_quota(pid: u32) -> Option<u64> {
+    match flag_value(pid, "quota-backend-bytes").ok()? {
+        Some(value) => value.parse().ok(),
+        None => Some(crate::manifest::desired::ETCD_DEFAULT_QUOTA_BYTES),
+    }
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PlatformError {
@@ -206,6 +215,7 @@ impl LocalPlatform {
             recovery: PlatformRecovery::None,
             instance: None,
             step: None,
+            quota_backend_bytes: process.and_then(|p| launched_quota(p.pid)),
         })
     }
 

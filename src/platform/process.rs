@@ -89,6 +89,17 @@ pub fn find_by_arg(arg: &str) -> Option<ProcessIdentity> {
         .find(|identity| identity.liveness() != Liveness::Gone)
 }
 
+/// The value of `--<flag>=VALUE` on the command line of process `pid`, if it runs and
+/// has the flag; `Err` when its command line cannot be read.
+pub fn flag_value(pid: u32, flag: &str) -> std::io::Result<Option<String>> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))?;
+    let prefix = format!("--{flag}=");
+    Ok(cmdline
+        .split(|b| *b == 0)
+        .filter_map(|a| std::str::from_utf8(a).ok())
+        .find_map(|a| a.strip_prefix(&prefix).map(str::to_owned)))
+}
+
 /// Removes the daemon's own `ETCD_WARDEN_*` variables (the API token among them) from
 /// `command`'s environment: etcd logs every `ETCD_*` variable it does not know, value
 /// included, and a member's environment outlives the daemon.
