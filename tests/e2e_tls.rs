@@ -244,3 +244,74 @@ fn operator_supplied_member_and_client_certificates_are_used() {
     let generated = h.state_dir().join("clusters").join(NAME).join("platform").join("tls");
     assert!(!generated.exists(), "nothing generated when the operator gives the files");
 }
+
+/// Writes into `dir` (swapped in whole) a member certificate for `pod` that the CA in
+/// `authority` signed and that expires in `days` days, with the names the member needs.
+fn short_member_certificate(authority: &Path, dir: &Path, pod: &str, days: i64) {
+    use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair, SanType};
+    let ca_pem = std::fs::read_to_string(authority.join("ca.crt")).expect("the CA");
+    let ca_key = KeyPair::from_pem(&std::fs::read_to_string(authority.join("ca.key")).expect("the CA key"))
+        .expect("a key");
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).expect("an issuer");
+    let key = KeyPair::generate().expect("a key");
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("parameters");
+    params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
+    params.distinguished_name.push(DnType::CommonName, pod);
+    params.extended_key_usages =
+        vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    let until =
+        jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(24 * days)).expect("a day");
+    let date = jiff::tz::Offset::UTC.to_datetime(until).date();
+    params.not_after =
+        rcgen::date_time_ymd(i32::from(date.year()), date.month().unsigned_abs(), date.day().unsigned_abs());
+    let cert = params.signed_by(&key, &issuer).expect("sign");
+    let staging = dir.with_extension("new");
+    std::fs::create_dir_all(&staging).expect("staging");
+    std::fs::write(staging.join("member.crt"), cert.pem()).expect("write");
+    std::fs::write(staging.join("member.key"), key.serialize_pem()).expect("write");
+    let old = dir.with_extension("old");
+    std::fs::rename(dir, &old).expect("move the old one aside");
+    std::fs::rename(&staging, dir).expect("swap in the new one");
+    std::fs::remove_dir_all(old).expect("drop the old one");
+}
+
+/// A generated member certificate 10 days from its end is issued anew by a restart of
+/// that member alone (rule `7-rolling-restart`), the others untouched and every key
+/// kept; a new host is refused while the members run, and changes nothing.
+#[test]
+fn a_generated_certificate_near_its_end_is_renewed_by_restarting_its_member_and_the_host_never_moves() {
+    let h = Harness::start();
+    h.apply("c.yaml", &manifest(3, "auto", ""));
+    let before = h.wait_healthy(NAME, 3, BOOT);
+    let certs = Certs::generated(&h.state_dir(), NAME);
+    tls::put_keys(&endpoints(&before), &certs, "k", 100);
+    // A new host: refused, nothing changes.
+    let moved =
+        h.manifest("moved.yaml", &manifest(3, "auto", "").replace("host: 127.0.0.1", "host: localhost"));
+    let out = h.cli(&["apply", "-f", moved.to_str().expect("utf-8")]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success() && said.contains("spec.platform.local.host cannot change"), "{said}");
+    // etcd-1's certificate, 10 days from its end.
+    let authority = tls::authority_dir(&h.state_dir(), NAME);
+    let member_dir = authority.with_file_name("etcd-1");
+    short_member_certificate(&authority, &member_dir, "etcd-1", 10);
+    let renewed = h.wait_status(NAME, "etcd-1 restarted with a certificate of ten years", HEAL, |s| {
+        s["phase"] == "Healthy"
+            && healthy_members(s) == 3
+            && pid_of(s, "etcd-1") != pid_of(&before, "etcd-1")
+            && s["certificates"]["notAfter"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t.duration_since(jiff::Timestamp::now()).as_hours() > 24 * 365 * 9)
+    });
+    for pod in ["etcd-0", "etcd-2"] {
+        assert_eq!(pid_of(&renewed, pod), pid_of(&before, pod), "{pod} untouched");
+    }
+    let restarts: Vec<Value> =
+        h.events(NAME).into_iter().filter(|e| e["reason"] == "RestartMember").collect();
+    assert_eq!(restarts.len(), 1, "{restarts:#?}");
+    assert_eq!(restarts[0]["pod"], "etcd-1");
+    assert!(restarts[0]["message"].as_str().is_some_and(|m| m.contains("issued anew")), "{restarts:#?}");
+    assert_converged(&h, &certs, 100);
+    assert!(urls(&renewed).iter().all(|u| u.starts_with("https://127.0.0.1:")), "the host never moved");
+}

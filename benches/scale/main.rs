@@ -68,6 +68,7 @@ fn healthy() -> Observed {
             instance: None,
             step: None,
             quota_backend_bytes: None,
+            certificate_expires: None,
         })
         .collect();
     let id = |i: u8| MemberId(100 + u64::from(i));

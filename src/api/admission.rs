@@ -148,6 +148,15 @@ pub fn admit(
         );
         return Err(Refusal { message, scale: false });
     }
+    if let (PlatformSpec::Local(was), PlatformSpec::Local(will)) = (&current.platform, &next.platform)
+        && was.host != will.host
+    {
+        let message = format!(
+            "spec.platform.local.host cannot change on an existing cluster (from {} to {}): every member's client and peer URLs would move at once, etcd knows its members by their peer URLs, and their certificates name the old host; keep the host, or take a backup, delete the cluster and restore it into a new one on the new host",
+            was.host, will.host
+        );
+        return Err(Refusal { message, scale: false });
+    }
     if let (PlatformSpec::Dcos(was), PlatformSpec::Dcos(will)) = (&current.platform, &next.platform)
         && was.service != will.service
     {
@@ -288,6 +297,24 @@ mod tests {
         assert!(admit(&auto, &files("member.crt"), &[], now).is_err(), "auto to files");
         let moved = admit(&files("member.crt"), &files("other.crt"), &[], now).expect_err("other files");
         assert!(moved.message.contains("spec.platform.local.tls cannot change"), "{moved:?}");
+    }
+
+    #[test]
+    fn the_local_host_never_changes_under_running_members() {
+        let was = local(MemberCount::Three);
+        let mut will = was.clone();
+        if let PlatformSpec::Local(local) = &mut will.platform {
+            local.host = "10.0.0.7".to_owned();
+        }
+        assert_eq!(admit(&was, &was.clone(), &[], at(0)), Ok(()), "no change");
+        let refused = admit(&was, &will, &[], at(0)).expect_err("a new host");
+        assert!(!refused.scale, "{refused:?}");
+        assert!(
+            refused.message.starts_with("spec.platform.local.host cannot change")
+                && refused.message.contains("to 10.0.0.7")
+                && refused.message.contains("certificates"),
+            "{refused:?}"
+        );
     }
 
     #[test]

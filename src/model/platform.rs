@@ -109,7 +109,15 @@ pub struct TaskObservation {
     /// knows how it launched it (local: the process's command line); `None` elsewhere
     /// and while no process runs.
     pub quota_backend_bytes: Option<u64>,
+    /// When the member's certificate stops being valid, where the platform generated it
+    /// and issues it anew when the member starts (local `tls: auto`); `None` elsewhere.
+    pub certificate_expires: Option<jiff::Timestamp>,
 }
+
+/// How long before it expires a certificate the platform generated (local `tls: auto`)
+/// is issued anew: the member's at a rolling restart (rule `7-rolling-restart`), the
+/// controller's client certificate at its next connection.
+pub const CERTIFICATE_RENEW_BEFORE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
 /// A rebuild of a member slot that the platform runs on its own (DC/OS: the SDK's
 /// `pod replace`). While it runs, the slot's task and agent describe a member on its

@@ -1,7 +1,9 @@
 //! Rolling restart (rule `7-rolling-restart`): a member runs with the launch settings it
 //! was started with, so a changed `spec.etcd.quotaBackendBytes` reaches it only when it
-//! starts again. Where the platform says how it launched each member (local: the
-//! process's command line), the members whose quota differs are restarted on their own
+//! starts again, and a certificate the platform generated for it is issued anew only
+//! then. Where the platform says how it launched each member (local: the process's
+//! command line, and the expiry of its generated certificate), the members whose quota
+//! differs, or whose certificate expires within 30 days, are restarted on their own
 //! data: one per pass, followers first, the leader last after leadership moved, only
 //! while every voter is healthy and the cluster tolerates a failure (as
 //! defragmentation, `defrag.rs`); a single member only inside its maintenance window.
@@ -14,40 +16,59 @@
 use super::defrag::{members, one_member_at_a_time};
 use super::view::View;
 use super::{Decision, Rule, Step, initial_cluster, maintenance_window};
+use jiff::SignedDuration;
+
 use crate::domain::PodName;
 use crate::manifest::desired::ETCD_DEFAULT_QUOTA_BYTES;
 use crate::model::etcd::{EndpointStatus, human_bytes};
+use crate::model::platform::CERTIFICATE_RENEW_BEFORE;
 
 fn bytes(quota: u64) -> String {
     human_bytes(i64::try_from(quota).unwrap_or(i64::MAX))
 }
 
-/// Decides the restart of one member whose quota the manifest changed; a refusal that
-/// says why not; nothing when every member runs as asked.
+/// Decides the restart of one member that runs with a quota the manifest changed, or
+/// whose generated certificate expires within [`CERTIFICATE_RENEW_BEFORE`]; a refusal
+/// that says why not; nothing when every member runs as asked.
 pub(super) fn decide(view: &View) -> Vec<Decision> {
     let (desired, observed, now) = (view.desired, view.observed, view.now);
     let Some(list) = observed.member_list.as_deref() else { return Vec::new() };
     let wanted = desired.maintenance.quota_backend_bytes.unwrap_or(ETCD_DEFAULT_QUOTA_BYTES);
     let answering = members(observed, list);
-    let launched = |pod: PodName| observed.platform.task(pod).and_then(|t| t.quota_backend_bytes);
+    let task = |pod: PodName| observed.platform.task(pod);
+    let quota_change = |pod: PodName| {
+        let runs = task(pod)?.quota_backend_bytes.filter(|q| *q != wanted)?;
+        Some(format!("quota {} → {}", bytes(runs), bytes(wanted)))
+    };
+    let renew_from =
+        SignedDuration::try_from(CERTIFICATE_RENEW_BEFORE).ok().and_then(|d| now.checked_add(d).ok());
+    let renewal = |pod: PodName| {
+        let expires = task(pod)?.certificate_expires.filter(|t| renew_from.is_some_and(|from| *t <= from))?;
+        Some(format!("its certificate expires {expires}: issued anew"))
+    };
+    let change = |pod: PodName| {
+        let changes: Vec<String> = [quota_change(pod), renewal(pod)].into_iter().flatten().collect();
+        (!changes.is_empty()).then(|| changes.join("; "))
+    };
     let stale: Vec<(PodName, &EndpointStatus)> =
-        answering.iter().copied().filter(|(pod, _)| launched(*pod).is_some_and(|q| q != wanted)).collect();
+        answering.iter().copied().filter(|(pod, _)| change(*pod).is_some()).collect();
     if stale.is_empty() {
         return elsewhere(view, &answering).into_iter().collect();
     }
     let runs: Vec<String> =
-        stale.iter().filter_map(|(pod, _)| Some(format!("{pod} with {}", bytes(launched(*pod)?)))).collect();
+        stale.iter().filter_map(|(pod, _)| Some(format!("{pod}: {}", change(*pod)?))).collect();
     let why = format!(
-        "spec.etcd.quotaBackendBytes asks {} and members run with another quota ({}): they are restarted with it",
-        bytes(wanted),
+        "members run with launch settings the manifest no longer gives them ({}): they are restarted with them",
         runs.join(", ")
     );
+    let quota_changes = stale.iter().any(|(pod, _)| quota_change(*pod).is_some());
     let fullest = answering.iter().max_by_key(|(_, s)| s.db_size_bytes);
     if let Some((pod, status)) =
-        fullest.filter(|(_, s)| u64::try_from(s.db_size_bytes).is_ok_and(|d| d >= wanted))
+        fullest.filter(|(_, s)| quota_changes && u64::try_from(s.db_size_bytes).is_ok_and(|d| d >= wanted))
     {
         let message = format!(
-            "{why}; not applied: {pod}'s database is {}, at or above the quota asked for, so the members would refuse every write; compact and defragment first, or ask a larger quota",
+            "{why}; not applied: spec.etcd.quotaBackendBytes asks {} and {pod}'s database is {}, at or above it, so the members would refuse every write; compact and defragment first, or ask a larger quota",
+            bytes(wanted),
             human_bytes(status.db_size_bytes)
         );
         return vec![Decision::refuse(Rule::RollingRestart, message)];
@@ -56,7 +77,7 @@ pub(super) fn decide(view: &View) -> Vec<Decision> {
     let restart = |pod: PodName, _: String, _: &EndpointStatus| Step::RestartMember {
         pod,
         initial_cluster: initial.clone(),
-        change: format!("quota {} → {}", launched(pod).map_or_else(|| "?".to_owned(), bytes), bytes(wanted)),
+        change: change(pod).unwrap_or_default(),
     };
     let (voting, _) = observed.voters_of(list);
     if voting > 1 {

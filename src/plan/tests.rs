@@ -97,6 +97,7 @@ pub(crate) fn world(members: usize) -> World {
             instance: None,
             step: None,
             quota_backend_bytes: None,
+            certificate_expires: None,
         })
         .collect();
     let endpoints = (0..members as u8)

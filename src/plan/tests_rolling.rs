@@ -125,3 +125,24 @@ fn where_the_platform_launches_the_members_a_reported_quota_other_than_the_manif
     let message = &plan.decisions.iter().find(|d| d.rule == Rule::RollingRestart).expect("refusal").message;
     assert!(message.contains("3.0 GiB") && message.contains("restart them there"), "{message}");
 }
+
+#[test]
+fn a_member_whose_generated_certificate_expires_within_30_days_is_restarted_to_renew_it() {
+    let d = desired(MemberCount::Three);
+    let mut w = world(3);
+    let days = |n: i64| t0().checked_add(jiff::SignedDuration::from_hours(24 * n)).expect("a day");
+    for i in 0..3 {
+        w.task(i).certificate_expires = Some(days(3650));
+    }
+    assert!(w.plan(&d, t0()).decisions.is_empty(), "ten years left: nothing");
+    w.task(2).certificate_expires = Some(days(31));
+    assert!(w.plan(&d, t0()).decisions.is_empty(), "31 days left: not yet");
+    w.task(2).certificate_expires = Some(days(29));
+    let (step, rule) = only_step(&w.plan(&d, t0()));
+    assert_eq!((restarted(&step), rule), (Some(pod(2)), Rule::RollingRestart), "{step:?}");
+    let Step::RestartMember { change, .. } = &step else { unreachable!() };
+    assert!(change.contains("certificate expires") && change.contains("issued anew"), "{change}");
+    // Never while a failure is not tolerated.
+    let plan = w.clone().silent(1).plan(&d, t0());
+    assert!(plan.steps().all(|(s, _)| restarted(s).is_none()), "{plan:#?}");
+}

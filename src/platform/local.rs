@@ -216,6 +216,10 @@ impl LocalPlatform {
             instance: None,
             step: None,
             quota_backend_bytes: process.and_then(|p| launched_quota(p.pid)),
+            certificate_expires: match &self.spec.tls {
+                Some(LocalTlsSpec::Auto) => Pki::new(&self.root).member_expiry(pod),
+                _ => None,
+            },
         })
     }
 

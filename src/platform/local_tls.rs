@@ -14,9 +14,14 @@
 //!
 //! Each directory is written whole into a staging directory and renamed into place, so
 //! that a crash or a concurrent writer never leaves a certificate beside a key it does
-//! not belong to. Whatever is present is used as it is: nothing is ever regenerated or
-//! overwritten; a directory with a missing file is an error for the operator to resolve.
-//! This module never logs or returns the content of a key.
+//! not belong to. What is present is used as it is, with one exception: a client or
+//! member certificate that expires within [`CERTIFICATE_RENEW_BEFORE`] is issued anew
+//! by the same CA (new key, same names) as it is next asked for: the controller's
+//! client certificate at its next connection, a member's when it next starts (the
+//! rolling restart, rule `7-rolling-restart`, starts it in time). The CA itself is never
+//! replaced: trust cannot change under running members. A directory with a missing file
+//! is an error for the operator to resolve. This module never logs or returns the
+//! content of a key.
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write;
@@ -31,6 +36,7 @@ use rcgen::{
 
 use crate::domain::PodName;
 use crate::manifest::TlsFiles;
+pub use crate::model::platform::CERTIFICATE_RENEW_BEFORE;
 use crate::store::atomic::ensure_private_dir;
 
 /// How long a generated CA, and every certificate it signs, is valid.
@@ -115,6 +121,29 @@ impl Pki {
     /// When they cannot be generated or written, or a file of an existing CA is missing.
     pub fn ensure_authority(&self) -> Result<TlsFiles, PkiError> {
         let dir = self.authority_dir();
+        if dir.exists() && expires_soon(&dir.join(CLIENT_CERT)) {
+            // The client certificate renewed by the same CA; the CA stays.
+            let (ca_pem, issuer) = self.issuer()?;
+            let until = ca_until(&ca_pem)?;
+            let client = leaf(
+                &issuer,
+                Some(until),
+                "etcd-warden",
+                Vec::new(),
+                &[ExtendedKeyUsagePurpose::ClientAuth],
+            )?;
+            let key_pem = issuer.key().serialize_pem();
+            republish(
+                &self.dir,
+                "authority",
+                &[
+                    (CA_CERT, ca_pem.as_bytes()),
+                    (CA_KEY, key_pem.as_bytes()),
+                    (CLIENT_CERT, client.0.as_bytes()),
+                    (CLIENT_KEY, client.1.as_bytes()),
+                ],
+            )?;
+        }
         if !dir.exists() {
             let (ca, ca_key) = new_ca()?;
             let issuer = Issuer::new(ca.clone(), ca_key);
@@ -171,24 +200,18 @@ impl Pki {
     pub fn ensure_member(&self, pod: PodName, host: &str) -> Result<TlsFiles, PkiError> {
         let authority = self.ensure_authority()?;
         let dir = self.dir.join(pod.to_string());
-        if !dir.exists() {
-            let ca_pem = read(&authority.ca_file)?;
-            let key_pem = read(&complete(&self.authority_dir(), CA_KEY)?)?;
-            let key =
-                KeyPair::from_pem(&key_pem).map_err(generate("member certificate: unreadable CA key"))?;
-            let issuer = Issuer::from_ca_cert_pem(&ca_pem, key)
-                .map_err(generate("member certificate: unreadable CA certificate"))?;
-            let until = not_after(&ca_pem).ok_or(PkiError::Generate {
-                what: "member certificate",
-                source: rcgen::Error::CouldNotParseCertificate,
-            })?;
+        let renew = dir.exists() && expires_soon(&dir.join(MEMBER_CERT));
+        if !dir.exists() || renew {
+            let (ca_pem, issuer) = self.issuer()?;
+            let until = ca_until(&ca_pem)?;
             let usages = [ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
             let (cert, key) = leaf(&issuer, Some(until), &pod.to_string(), sans(host), &usages)?;
-            publish(
-                &self.dir,
-                &pod.to_string(),
-                &[(MEMBER_CERT, cert.as_bytes()), (MEMBER_KEY, key.as_bytes())],
-            )?;
+            let files = [(MEMBER_CERT, cert.as_bytes()), (MEMBER_KEY, key.as_bytes())];
+            if renew {
+                republish(&self.dir, &pod.to_string(), &files)?;
+            } else {
+                publish(&self.dir, &pod.to_string(), &files)?;
+            }
         }
         Ok(TlsFiles {
             ca_file: authority.ca_file,
@@ -196,6 +219,46 @@ impl Pki {
             key_file: complete(&dir, MEMBER_KEY)?,
         })
     }
+}
+
+impl Pki {
+    /// The CA's certificate (PEM) and the issuer it signs with.
+    fn issuer(&self) -> Result<(String, Issuer<'static, KeyPair>), PkiError> {
+        let ca_pem = read(&complete(&self.authority_dir(), CA_CERT)?)?;
+        let key_pem = read(&complete(&self.authority_dir(), CA_KEY)?)?;
+        let key = KeyPair::from_pem(&key_pem).map_err(generate("certificate: unreadable CA key"))?;
+        let issuer = Issuer::from_ca_cert_pem(&ca_pem, key)
+            .map_err(generate("certificate: unreadable CA certificate"))?;
+        Ok((ca_pem, issuer))
+    }
+
+    /// When member `pod`'s certificate stops being valid, if it has one.
+    pub fn member_expiry(&self, pod: PodName) -> Option<jiff::Timestamp> {
+        expiry(&self.dir.join(pod.to_string()).join(MEMBER_CERT))
+    }
+}
+
+/// The CA's last day: no certificate it signs outlives it.
+fn ca_until(ca_pem: &str) -> Result<Ymd, PkiError> {
+    not_after(ca_pem)
+        .ok_or(PkiError::Generate { what: "certificate", source: rcgen::Error::CouldNotParseCertificate })
+}
+
+/// When the certificate in `path` stops being valid; `None` when it cannot be read.
+fn expiry(path: &Path) -> Option<jiff::Timestamp> {
+    let pem = std::fs::read_to_string(path).ok()?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    jiff::Timestamp::from_second(cert.validity().not_after.timestamp()).ok()
+}
+
+/// Whether the certificate in `path` expires within [`CERTIFICATE_RENEW_BEFORE`] (one
+/// that cannot be read is not: what uses it fails with its own error).
+fn expires_soon(path: &Path) -> bool {
+    let renew_from = jiff::SignedDuration::try_from(CERTIFICATE_RENEW_BEFORE)
+        .ok()
+        .and_then(|d| jiff::Timestamp::now().checked_add(d).ok());
+    expiry(path).zip(renew_from).is_some_and(|(until, from)| until <= from)
 }
 
 /// The operator's member files, checked to be readable files and made absolute (etcd
@@ -358,6 +421,25 @@ fn publish(parent: &Path, name: &str, files: &[(&str, &[u8])]) -> Result<(), Pki
     });
     let _ = std::fs::remove_dir_all(&staging);
     renamed
+}
+
+/// Replaces directory `parent/name` with `files`: written whole beside it, the old one
+/// moved aside, the new one renamed into place, the old one deleted. A crash in between
+/// leaves either directory whole, or none (the next ask issues a new one).
+fn republish(parent: &Path, name: &str, files: &[(&str, &[u8])]) -> Result<(), PkiError> {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let target = parent.join(name);
+    let old = parent.join(format!(".{name}.old-{}-{nanos}", std::process::id()));
+    std::fs::rename(&target, &old).map_err(io("rename", &target))?;
+    let published = publish(parent, name, files);
+    if published.is_err() && !target.exists() {
+        // Put the old one back: an expiring certificate beats none.
+        let _ = std::fs::rename(&old, &target);
+        return published;
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    published
 }
 
 #[cfg(test)]

@@ -170,3 +170,61 @@ fn dir_names(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Writes over `cert`/`key` a certificate for `name` that the CA under `authority`
+/// signed and that expires in `days` days.
+fn expiring(authority: &Path, cert: &Path, key: &Path, name: &str, days: i64) {
+    let ca_pem = std::fs::read_to_string(authority.join(CA_CERT)).expect("CA");
+    let ca_key =
+        KeyPair::from_pem(&std::fs::read_to_string(authority.join(CA_KEY)).expect("CA key")).expect("key");
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).expect("issuer");
+    let day = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(24 * days)).expect("a day");
+    let date = jiff::tz::Offset::UTC.to_datetime(day).date();
+    let until = (i32::from(date.year()), date.month().unsigned_abs(), date.day().unsigned_abs());
+    let (pem, key_pem) =
+        leaf(&issuer, Some(until), name, sans("127.0.0.1"), &[ExtendedKeyUsagePurpose::ServerAuth])
+            .expect("a short certificate");
+    std::fs::write(cert, pem).expect("write the certificate");
+    std::fs::write(key, key_pem).expect("write the key");
+}
+
+#[test]
+fn a_client_or_member_certificate_within_30_days_of_its_end_is_issued_anew_by_the_same_ca() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = Pki::new(dir.path());
+    let first = pki.ensure_member(pod(1), "127.0.0.1").expect("a member");
+    let authority = dir.path().join("tls").join("authority");
+    let ca_before = std::fs::read(&first.ca_file).expect("CA");
+    let (cert, key) = (first.cert_file.clone(), first.key_file.clone());
+    // 40 days left: kept as it is.
+    expiring(&authority, &cert, &key, "etcd-1", 40);
+    let kept = std::fs::read(&cert).expect("cert");
+    pki.ensure_member(pod(1), "127.0.0.1").expect("again");
+    assert_eq!(std::fs::read(&cert).expect("cert"), kept, "40 days left: not renewed");
+    // 10 days left: renewed, new key, same CA, valid years again.
+    expiring(&authority, &cert, &key, "etcd-1", 10);
+    let old_key = std::fs::read(&key).expect("key");
+    let expires = |p: &Path| expiry(p).expect("an expiry");
+    assert!(
+        expires(&cert)
+            < jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(24 * 11)).expect("t")
+    );
+    assert_eq!(pki.member_expiry(pod(1)), Some(expires(&cert)));
+    let renewed = pki.ensure_member(pod(1), "127.0.0.1").expect("renewed");
+    let years = expires(&renewed.cert_file).duration_since(jiff::Timestamp::now()).as_hours() / 24 / 365;
+    assert!((9..=10).contains(&years), "{years}");
+    assert_ne!(std::fs::read(&renewed.key_file).expect("key"), old_key, "a new key");
+    assert_eq!(std::fs::read(&renewed.ca_file).expect("CA"), ca_before, "the same CA");
+    assert_eq!(sans_of(&pem(&renewed.cert_file)), ["IP:127.0.0.1", "IP:::1", "DNS:localhost"]);
+    assert_eq!((mode(&renewed.cert_file), mode(&renewed.key_file)), (0o600, 0o600));
+    // The client certificate too, the CA kept.
+    let client = pki.ensure_authority().expect("authority");
+    expiring(&authority, &client.cert_file, &client.key_file, "etcd-warden", 5);
+    let renewed = pki.ensure_authority().expect("renewed");
+    let years = expires(&renewed.cert_file).duration_since(jiff::Timestamp::now()).as_hours() / 24 / 365;
+    assert!((9..=10).contains(&years), "{years}");
+    assert_eq!(std::fs::read(&renewed.ca_file).expect("CA"), ca_before, "the same CA");
+    let leftovers: Vec<String> =
+        dir_names(&dir.path().join("tls")).into_iter().filter(|n| n.starts_with('.')).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -169,6 +169,7 @@ impl DcosView {
             instance: (!peer.is_stub() && !peer.id.is_empty()).then(|| peer.id.clone()),
             step: self.recovery_step(pod),
             quota_backend_bytes: None,
+            certificate_expires: None,
         })
     }
 
