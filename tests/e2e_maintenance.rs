@@ -392,3 +392,102 @@ fn a_manifest_quota_below_the_members_own_is_never_what_nospace_is_judged_by() {
     assert!(plan.contains("7-rolling-restart") && plan.contains("larger quota"), "{plan}");
     assert_keys(&urls, "keep", 20);
 }
+
+/// Spans of time, each from its start to its end.
+type Spans = Vec<(Instant, Instant)>;
+
+/// A prober per member: a serializable read every 20 ms; the spans in which one took
+/// longer than 150 ms (the member blocked, as while it defragments), by endpoint.
+struct BlockedReads {
+    stop: Arc<AtomicBool>,
+    threads: Vec<(String, std::thread::JoinHandle<Spans>)>,
+}
+
+impl BlockedReads {
+    fn start(endpoints: &[String]) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = endpoints
+            .iter()
+            .map(|endpoint| {
+                let (flag, url) = (Arc::clone(&stop), endpoint.clone());
+                let thread = std::thread::spawn(move || {
+                    runtime().block_on(async move {
+                        let mut c = client(std::slice::from_ref(&url)).await;
+                        let mut spans = Vec::new();
+                        while !flag.load(Ordering::Relaxed) {
+                            let began = Instant::now();
+                            let options = etcd_client::GetOptions::new().with_serializable();
+                            let _ =
+                                tokio::time::timeout(Duration::from_secs(30), c.get("probe", Some(options)))
+                                    .await;
+                            let ended = Instant::now();
+                            if ended - began > Duration::from_millis(150) {
+                                spans.push((began, ended));
+                            }
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        spans
+                    })
+                });
+                (endpoint.clone(), thread)
+            })
+            .collect();
+        Self { stop, threads }
+    }
+
+    fn stop(self) -> Vec<(String, Spans)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads.into_iter().map(|(e, t)| (e, t.join().expect("prober"))).collect()
+    }
+}
+
+/// A defragmentation that outlasts `timeout`: the controller gives up and etcd goes on,
+/// the member serving no reads meanwhile. The next member is not paused until it
+/// serves reads again: the spans in which each member's reads were blocked never
+/// overlap, though `pauseBetweenMembers` is 0.
+#[test]
+fn a_defragmentation_the_controller_gave_up_on_is_waited_for_before_the_next_member() {
+    let h = Harness::start();
+    let settings = "      minReclaimable: 8MiB\n      pauseBetweenMembers: 0s\n      timeout: 100ms\n";
+    h.apply("c.yaml", &defrag_manifest("slow", 3, settings));
+    let status = h.wait_healthy("slow", 3, BOOT);
+    let urls = endpoints(&status);
+    put_keys(&urls, "keep", 20);
+    // 96 MiB of live data, and as much again deleted and compacted: each member's
+    // defragmentation rewrites the live part, for longer than 100 ms.
+    assert_eq!(fill(&urls, "live", 384, 256 * 1024), 384);
+    assert_eq!(fill(&urls, "bulk", 384, 256 * 1024), 384);
+    let grown =
+        h.wait_status("slow", "the databases grown", BOOT, |s| db_sizes(s).iter().all(|d| *d > 180 * MIB));
+    let before = db_sizes(&grown);
+    let blocked = BlockedReads::start(&urls);
+    delete_and_compact(&urls, "bulk");
+    h.wait_status("slow", "every member defragmented", Duration::from_secs(180), |s| {
+        let sizes = db_sizes(s);
+        sizes.len() == 3 && sizes.iter().zip(&before).all(|(after, before)| *after < before * 2 / 3)
+    });
+    let spans = blocked.stop();
+    let gave_up =
+        h.events("slow").iter().filter(|e| e["reason"] == "Defragment" && e["kind"] == "Warning").count();
+    println!(
+        "defragmentations the controller gave up on: {gave_up}; blocked reads: {:?}",
+        spans
+            .iter()
+            .map(|(e, s)| (e, s.iter().map(|(a, b)| (*b - *a).as_millis()).collect::<Vec<_>>()))
+            .collect::<Vec<_>>()
+    );
+    assert!(gave_up >= 1, "no defragmentation outlasted 100 ms: {:#?}", h.events("slow"));
+    let members_blocked = spans.iter().filter(|(_, s)| !s.is_empty()).count();
+    assert!(members_blocked >= 2, "the probes saw no defragmentation: {spans:?}");
+    for (i, (a, spans_a)) in spans.iter().enumerate() {
+        for (b, spans_b) in &spans[i + 1..] {
+            for (start_a, end_a) in spans_a {
+                for (start_b, end_b) in spans_b {
+                    let overlap = start_a < end_b && start_b < end_a;
+                    assert!(!overlap, "{a} and {b} were paused at once: {spans:?}");
+                }
+            }
+        }
+    }
+    assert_keys(&urls, "keep", 20);
+}

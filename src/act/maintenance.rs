@@ -21,7 +21,8 @@ pub(super) async fn defragment<P: Platform>(
     history.seen.defragmented.insert(pod, ctx.now);
     ctx.store.put_history(ctx.name, history)?;
     let started = tokio::time::Instant::now();
-    let result = ctx.admin.defragment(endpoint).await;
+    let timeout = ctx.desired.maintenance.defragmentation.timeout;
+    let result = ctx.admin.defragment(endpoint, timeout).await;
     let took = started.elapsed();
     // Then again when it ended: the pause counts from there. A client that gave up
     // leaves etcd defragmenting; the next member waits for this one to answer healthy

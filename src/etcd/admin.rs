@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use etcd_client::Client;
+use etcd_client::{Client, GetOptions};
 
 use super::tls::{ClientTls, connect_options};
 use super::{EtcdApi, EtcdCall, EtcdError, EtcdErrorKind};
@@ -14,10 +14,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a membership change may take: a raft round trip, perhaps through a leader
 /// election right after a member was lost (etcdctl allows 5 s).
 const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a defragmentation may take: etcd rewrites the whole database file, which
-/// takes seconds per gigabyte (etcdctl allows 5 s by default; its docs advise more for
-/// large databases).
-const DEFRAGMENT_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a member may take to answer a serializable read before it counts as busy
+/// (`EndpointStatus::slow_reads`).
+const READ_PROMPTLY: Duration = Duration::from_millis(250);
+/// The key of that read: nobody writes it.
+const READ_PROBE_KEY: &str = "\0etcd-warden/read-probe";
 
 /// Talks to etcd members by client URL.
 #[derive(Debug, Clone, Default)]
@@ -66,6 +67,10 @@ impl EtcdAdmin {
                 Err(error) => tracing::debug!(endpoint, %error, "no alarm list"),
             }
         }
+        // A serializable read of a key nobody writes: a member that answers its status
+        // but not this promptly is defragmenting (reads block meanwhile) or overloaded.
+        let probe = client.get(READ_PROBE_KEY, Some(GetOptions::new().with_serializable().with_keys_only()));
+        let slow_reads = !matches!(tokio::time::timeout(READ_PROMPTLY, probe).await, Ok(Ok(_)));
         let no_space = errors.iter().any(|e| Alarm::of_error(e) == Some(Alarm::NoSpace));
         if old || (no_space && quota == 0) {
             // The metrics page: 3.3's in-use bytes, and under a NOSPACE alarm the quota
@@ -85,6 +90,7 @@ impl EtcdAdmin {
             db_size_bytes: status.db_size(),
             db_size_in_use_bytes: in_use,
             db_size_quota_bytes: quota,
+            slow_reads,
             is_learner: status.is_learner(),
             errors,
             version: status.version().to_owned(),
@@ -223,10 +229,11 @@ impl EtcdAdmin {
     /// The member blocks reads and writes while it rewrites its database.
     ///
     /// # Errors
-    /// When the member cannot be reached, refuses, or takes longer than 5 minutes.
-    pub async fn defragment(&self, endpoint: &str) -> Result<(), EtcdError> {
-        let mut client = self.connect_for(endpoint, DEFRAGMENT_TIMEOUT).await?;
-        bounded_for(endpoint, DEFRAGMENT_TIMEOUT, client.defragment()).await.map(|_| ())
+    /// When the member cannot be reached, refuses, or takes longer than `timeout` (etcd
+    /// goes on then: the member serves no reads until it is done).
+    pub async fn defragment(&self, endpoint: &str, timeout: Duration) -> Result<(), EtcdError> {
+        let mut client = self.connect_for(endpoint, timeout).await?;
+        bounded_for(endpoint, timeout, client.defragment()).await.map(|_| ())
     }
 
     /// Disarms every NOSPACE alarm of the cluster (`etcdctl alarm disarm`): etcd keeps
@@ -354,8 +361,8 @@ impl EtcdApi for EtcdAdmin {
         Box::pin(EtcdAdmin::count_keys(self, endpoint, revision))
     }
 
-    fn defragment<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, ()> {
-        Box::pin(EtcdAdmin::defragment(self, endpoint))
+    fn defragment<'a>(&'a self, endpoint: &'a str, timeout: Duration) -> EtcdCall<'a, ()> {
+        Box::pin(EtcdAdmin::defragment(self, endpoint, timeout))
     }
 
     fn disarm_no_space<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, Vec<MemberId>> {

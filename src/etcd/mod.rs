@@ -208,8 +208,8 @@ pub trait EtcdApi: Send + Sync {
     fn move_leader<'a>(&'a self, endpoint: &'a str, to: MemberId) -> EtcdCall<'a, ()>;
     /// The number of keys at `revision` (0: the latest).
     fn count_keys<'a>(&'a self, endpoint: &'a str, revision: i64) -> EtcdCall<'a, u64>;
-    /// Defragments the member at `endpoint`, and only it.
-    fn defragment<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, ()>;
+    /// Defragments the member at `endpoint`, and only it, waiting `timeout` at most.
+    fn defragment<'a>(&'a self, endpoint: &'a str, timeout: std::time::Duration) -> EtcdCall<'a, ()>;
     /// Disarms every NOSPACE alarm of the cluster; returns the members whose alarm was
     /// disarmed.
     fn disarm_no_space<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, Vec<MemberId>>;

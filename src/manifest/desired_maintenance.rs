@@ -46,6 +46,8 @@ pub struct Defragmentation {
     /// Under NOSPACE recovery, while the data fills the quota: how often each member is
     /// defragmented again.
     pub no_space_recheck: Duration,
+    /// How long the controller waits for one member's defragmentation.
+    pub timeout: Duration,
 }
 
 impl Default for Defragmentation {
@@ -57,6 +59,7 @@ impl Default for Defragmentation {
             pause_between_members: Duration::from_secs(30),
             window: None,
             no_space_recheck: Duration::from_secs(120),
+            timeout: Duration::from_secs(300),
         }
     }
 }

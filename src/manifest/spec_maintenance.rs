@@ -52,6 +52,11 @@ pub struct DefragmentationSection {
     /// the alarm refuses). More than 0. Default: `2m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_space_recheck: Option<HumanDuration>,
+    /// How long the controller waits for one member's defragmentation; more than 0.
+    /// etcd goes on after the controller gives up, and the next member waits until this
+    /// one serves reads again. Default: `5m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
 }
 
 /// A recurring window: it opens at each occurrence of `schedule` and stays open for

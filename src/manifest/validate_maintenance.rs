@@ -44,6 +44,12 @@ impl Checker {
             defaults.no_space_recheck,
             Zero::Refused,
         );
+        let timeout = self.duration(
+            "spec.maintenance.defragmentation.timeout",
+            section.timeout.as_ref(),
+            defaults.timeout,
+            Zero::Refused,
+        );
         let window = match &section.window {
             None => Some(None),
             Some(window) => {
@@ -70,6 +76,7 @@ impl Checker {
                 pause_between_members: pause?,
                 window: window?,
                 no_space_recheck: recheck?,
+                timeout: timeout?,
             },
             no_space,
             quota_backend_bytes: quota?,

@@ -131,6 +131,7 @@ mod tests {
             db_size_bytes: 1,
             db_size_in_use_bytes: 1,
             db_size_quota_bytes: 0,
+            slow_reads: false,
             is_learner: false,
             errors: Vec::new(),
             version: version.to_owned(),

@@ -27,6 +27,11 @@ pub struct EndpointStatus {
     pub version: String,
     /// The ID of the etcd cluster it belongs to (its response header); 0 when unknown.
     pub cluster_id: u64,
+    /// It did not answer a serializable read within 250 ms, though it answered its
+    /// status: it is defragmenting (etcd blocks a member's reads and writes meanwhile,
+    /// and goes on after a client that asked for it gave up), or overloaded. Maintenance
+    /// pauses no other member meanwhile.
+    pub slow_reads: bool,
 }
 
 impl EndpointStatus {
@@ -161,6 +166,7 @@ mod tests {
             db_size_bytes: 100,
             db_size_in_use_bytes: 40,
             db_size_quota_bytes: 0,
+            slow_reads: false,
             is_learner: false,
             errors: errors.iter().map(|e| (*e).to_owned()).collect(),
             version: "3.4.23".to_owned(),

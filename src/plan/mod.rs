@@ -169,14 +169,51 @@ fn maintenance(view: &View) -> Vec<Decision> {
         return Vec::new();
     }
     let mut decisions = rolling::decide(view);
-    if decisions.iter().any(|d| d.step().is_some()) {
+    if decisions.iter().all(|d| d.step().is_none()) {
+        match nospace::decide(view) {
+            Some(nospace) => decisions.extend(nospace),
+            None => decisions.extend(defrag::decide(view)),
+        }
+    }
+    wait_for_slow_members(view, decisions)
+}
+
+/// A step that pauses a member (a defragmentation, a restart, a leader move before
+/// one) waits while a member does not serve reads promptly: a defragmentation the
+/// controller gave up on goes on inside etcd, and a second member paused meanwhile
+/// could cost the quorum its writes.
+fn wait_for_slow_members(view: &View, decisions: Vec<Decision>) -> Vec<Decision> {
+    let pauses = |d: &Decision| {
+        matches!(
+            d.step(),
+            Some(Step::Defragment { .. } | Step::RestartMember { .. } | Step::MoveLeader { .. })
+        )
+    };
+    let slow: Vec<String> = view
+        .observed
+        .platform
+        .tasks
+        .iter()
+        .filter(|t| view.observed.endpoint(t.pod).is_some_and(|s| s.slow_reads))
+        .map(|t| t.pod.to_string())
+        .collect();
+    if slow.is_empty() || !decisions.iter().any(pauses) {
         return decisions;
     }
-    match nospace::decide(view) {
-        Some(nospace) => decisions.extend(nospace),
-        None => decisions.extend(defrag::decide(view)),
-    }
     decisions
+        .into_iter()
+        .map(|d| {
+            if !pauses(&d) {
+                return d;
+            }
+            let message = format!(
+                "{}; it waits: {} answers its status but no read within 250 ms (a defragmentation the controller gave up on goes on inside etcd, or it is overloaded), and no other member is paused meanwhile",
+                d.message,
+                slow.join(", ")
+            );
+            Decision::wait(d.rule, None, message)
+        })
+        .collect()
 }
 
 /// How long the platform has to show a request whose answer was lost (DC/OS: a

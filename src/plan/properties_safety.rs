@@ -62,6 +62,7 @@ fn build(fates: &[Fate], backups: &[(i64, i64)]) -> super::tests::World {
                     db_size_bytes: 1,
                     db_size_in_use_bytes: 1,
                     db_size_quota_bytes: 0,
+                    slow_reads: false,
                     is_learner: learner,
                     errors: vec![],
                     version: "3.4.13".to_owned(),

@@ -266,3 +266,34 @@ fn the_alarm_is_disarmed_only_with_every_voter_answering_and_backs_off_when_it_c
     assert_eq!(early.next_deadline(), Some(at(10 + 2 * recheck)));
     assert!(matches!(only_step(&w.plan(&d, at(10 + 2 * recheck))).0, Step::DisarmAlarm { .. }));
 }
+
+#[test]
+fn no_member_is_paused_while_another_serves_no_reads_a_defragmentation_given_up_on_goes_on() {
+    let d = desired(MemberCount::Three);
+    let w = world(3).fragmented(3);
+    let (step, _) = only_step(&w.plan(&d, t0()));
+    assert_eq!(defragmented(&step), Some(pod(1)), "etcd-1 first, a follower");
+    // etcd-1 answers its status but no read: the defragmentation the controller gave
+    // up on goes on inside etcd.
+    let mut slow = w.clone();
+    if let Some(Ok(s)) = slow.observed.endpoints.get_mut(&pod(1)) {
+        s.slow_reads = true;
+    }
+    let plan = slow.plan(&d, t0());
+    assert_eq!(plan.steps().count(), 0, "{plan:#?}");
+    let wait = plan.decisions.iter().find(|d| d.rule == Rule::Defragment).expect("a wait");
+    assert!(matches!(wait.outcome, Outcome::Wait { .. }), "{wait:?}");
+    assert!(wait.message.contains("etcd-1 answers its status but no read within 250 ms"), "{wait:?}");
+    // The restarts of a rolling restart wait too.
+    let mut d = desired(MemberCount::Three);
+    d.maintenance.quota_backend_bytes = Some(64 * 1024 * 1024);
+    let mut rolling = world(3);
+    for i in 0..3 {
+        rolling.task(i).quota_backend_bytes = Some(16 * 1024 * 1024);
+    }
+    assert_eq!(rolling.plan(&d, t0()).steps().count(), 1);
+    if let Some(Ok(s)) = rolling.observed.endpoints.get_mut(&pod(2)) {
+        s.slow_reads = true;
+    }
+    assert_eq!(rolling.plan(&d, t0()).steps().count(), 0);
+}

@@ -43,6 +43,7 @@ fn answering_alone(mut w: World, i: u8, revision: i64) -> World {
         db_size_bytes: 1,
         db_size_in_use_bytes: 1,
         db_size_quota_bytes: 0,
+        slow_reads: false,
         is_learner: false,
         errors: vec![],
         version: "3.4.13".to_owned(),

@@ -87,6 +87,7 @@ fn member_status(
         db_size_bytes: endpoint.map(|e| e.db_size_bytes),
         db_size_in_use_bytes: endpoint.map(|e| e.db_size_in_use_bytes).filter(|n| *n > 0),
         version: endpoint.map(|e| e.version.clone()).filter(|v| !v.is_empty()),
+        slow_reads: endpoint.is_some_and(|e| e.slow_reads),
         task: TaskStatus {
             state: state.to_owned(),
             agent: task.agent_name.clone(),

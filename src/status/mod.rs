@@ -278,6 +278,11 @@ pub struct MemberStatus {
     /// The etcd version it reports (`3.4.23`), when it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// It answered its status but no serializable read within 250 ms: it is
+    /// defragmenting, or overloaded; maintenance pauses no other member meanwhile.
+    /// Present only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub slow_reads: bool,
     /// What the platform says.
     pub task: TaskStatus,
 }

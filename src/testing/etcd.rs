@@ -206,11 +206,15 @@ impl EtcdApi for FakeEtcd {
 
     /// A defragmentation gives back every free page: the database shrinks to what is
     /// in use.
-    fn defragment<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, ()> {
+    fn defragment<'a>(&'a self, endpoint: &'a str, timeout: std::time::Duration) -> EtcdCall<'a, ()> {
         Box::pin(async move {
             self.call("defragment", endpoint, "")?;
             let took = lock(&self.state).defrag_takes;
-            tokio::time::sleep(took).await;
+            tokio::time::sleep(took.min(timeout)).await;
+            if took > timeout {
+                // The client gives up; etcd would go on.
+                return Err(EtcdError::Timeout { endpoint: endpoint.to_owned(), timeout });
+            }
             let mut state = lock(&self.state);
             if let Some(status) = state.statuses.get_mut(endpoint).filter(|s| s.db_size_in_use_bytes > 0) {
                 status.db_size_bytes = status.db_size_in_use_bytes;
