@@ -79,6 +79,7 @@ fn healthy() -> Observed {
         db_size_bytes: 20480,
         db_size_in_use_bytes: 20480,
         db_size_quota_bytes: 0,
+        slow_reads: false,
         is_learner: false,
         errors: Vec::new(),
         version: "3.4.23".to_owned(),
