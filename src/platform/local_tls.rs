@@ -39,6 +39,10 @@ use crate::manifest::TlsFiles;
 pub use crate::model::platform::CERTIFICATE_RENEW_BEFORE;
 use crate::store::atomic::ensure_private_dir;
 
+/// Held by every generation or renewal in this process: a renewal moves a directory
+/// aside before the new one takes its place.
+static PKI_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// How long a generated CA, and every certificate it signs, is valid.
 pub const VALID_YEARS: i16 = 10;
 
@@ -120,6 +124,14 @@ impl Pki {
     /// # Errors
     /// When they cannot be generated or written, or a file of an existing CA is missing.
     pub fn ensure_authority(&self) -> Result<TlsFiles, PkiError> {
+        let _one_at_a_time = PKI_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.authority_locked()
+    }
+
+    /// [`Pki::ensure_authority`], with [`PKI_LOCK`] held: a renewal moves the directory
+    /// aside for a moment, and another caller must never take that moment for "no CA
+    /// yet" and generate another.
+    fn authority_locked(&self) -> Result<TlsFiles, PkiError> {
         let dir = self.authority_dir();
         if dir.exists() && expires_soon(&dir.join(CLIENT_CERT)) {
             // The client certificate renewed by the same CA; the CA stays.
@@ -198,7 +210,8 @@ impl Pki {
     /// # Errors
     /// As [`Pki::ensure_authority`].
     pub fn ensure_member(&self, pod: PodName, host: &str) -> Result<TlsFiles, PkiError> {
-        let authority = self.ensure_authority()?;
+        let _one_at_a_time = PKI_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let authority = self.authority_locked()?;
         let dir = self.dir.join(pod.to_string());
         let renew = dir.exists() && expires_soon(&dir.join(MEMBER_CERT));
         if !dir.exists() || renew {
