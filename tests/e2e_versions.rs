@@ -1,10 +1,12 @@
-//! Members of mixed etcd versions, as during a rolling upgrade from 3.3 to 3.4: each
-//! member's version is observed from the member itself, learners are used only once no
-//! member that answers runs 3.3, and no acknowledged key is lost on the way.
+//! Members of mixed etcd versions, as during a rolling upgrade: each member's version is
+//! observed from the member itself, learners are used only once no member that answers
+//! runs 3.3, and no acknowledged key is lost on the way.
 //!
-//! Runs in the etcd 3.3 matrix (`ETCD_WARDEN_TEST_ETCD=3.3.25`, `scripts/test`): the
-//! cluster starts on 3.3.25 and its members move, one restart at a time, to the etcd of
-//! the PATH (Debian 12's 3.4.23).
+//! - In the etcd 3.3 matrix (`ETCD_WARDEN_TEST_ETCD=3.3.25`, `scripts/test`) the cluster
+//!   starts on 3.3.25 and its members move, one restart at a time, to the etcd of the PATH
+//!   (Debian 12's 3.4.23).
+//! - In the 3.5 matrix (`ETCD_WARDEN_TEST_ETCD=3.5.30`) it starts on the PATH's 3.4.23 and
+//!   its members move to 3.5: 3.4 and 3.5 side by side, where learners are allowed.
 
 mod support;
 
@@ -34,14 +36,26 @@ fn path_version() -> String {
     version
 }
 
-/// Applies the manifest again with the PATH's etcd, then kills `pods` one at a time:
-/// each comes back on it. Returns the last status.
-fn upgrade(h: &Harness, members: usize, recovery: &str, pods: &[&str], mut status: Value) -> Value {
-    let new_version = path_version();
-    let upgraded = local_manifest("kubernetes", members, recovery)
-        .replace(&format!("etcdBinary: {}", support::etcd_binary()), "etcdBinary: etcd");
-    assert!(upgraded.contains("etcdBinary: etcd\n"), "{upgraded}");
-    h.apply("c.yaml", &upgraded);
+/// The test manifest with `binary` as its members' etcd.
+fn manifest_on(binary: &str, members: usize, recovery: &str) -> String {
+    let manifest = local_manifest("kubernetes", members, recovery)
+        .replace(&format!("etcdBinary: {}\n", support::etcd_binary()), &format!("etcdBinary: {binary}\n"));
+    assert!(manifest.contains(&format!("etcdBinary: {binary}\n")), "{manifest}");
+    manifest
+}
+
+/// Applies the manifest again with `binary` as the members' etcd, then kills `pods` one
+/// at a time: each comes back on it. Returns the last status.
+fn upgrade(
+    h: &Harness,
+    binary: &str,
+    members: usize,
+    recovery: &str,
+    pods: &[&str],
+    mut status: Value,
+) -> Value {
+    let new_version = support::version_of(binary);
+    h.apply("c.yaml", &manifest_on(binary, members, recovery));
     for pod in pods {
         signal(pid_of(&status, pod), Signal::SIGKILL);
         status = h.wait_status("kubernetes", &format!("{pod} back on {new_version}"), HEAL, |s| {
@@ -67,7 +81,7 @@ fn a_rolling_upgrade_from_3_3_is_observed_member_by_member_and_learners_wait_for
     let before = h.wait_healthy("kubernetes", 3, BOOT);
     put_keys(&endpoints(&before), "k", 200);
     // The new binary applies to the next start of each member: etcd-0, then etcd-1.
-    let status = upgrade(&h, 3, recovery, &["etcd-0", "etcd-1"], before);
+    let status = upgrade(&h, "etcd", 3, recovery, &["etcd-0", "etcd-1"], before);
     // Mixed: each member says its own version.
     let versions: Vec<String> =
         ["etcd-0", "etcd-1", "etcd-2"].iter().map(|p| version_of(&status, p)).collect();
@@ -120,7 +134,7 @@ fn a_silent_3_3_member_keeps_learners_off_while_every_answer_is_3_4() {
     h.apply("c.yaml", &local_manifest("kubernetes", 5, recovery));
     let before = h.wait_healthy("kubernetes", 5, BOOT);
     put_keys(&endpoints(&before), "k", 100);
-    let status = upgrade(&h, 5, recovery, &["etcd-0", "etcd-1", "etcd-2"], before);
+    let status = upgrade(&h, "etcd", 5, recovery, &["etcd-0", "etcd-1", "etcd-2"], before);
     assert_eq!(version_of(&status, "etcd-3"), "3.3.25");
     signal(pid_of(&status, "etcd-3"), Signal::SIGSTOP);
     h.wait_status("kubernetes", "etcd-3 silent", HEAL, |s| member(s, "etcd-3")["healthy"] == false);
@@ -149,4 +163,47 @@ fn a_silent_3_3_member_keeps_learners_off_while_every_answer_is_3_4() {
         assert_keys(&endpoints(&after), prefix, count);
     }
     assert_eq!(version_of(&after, "etcd-3"), "3.3.25", "the silent member came back as it was");
+}
+
+/// From 3.4 to 3.5, as most Kubernetes clusters went: two members restarted on 3.5 while
+/// the third still runs 3.4. Status says each member's own version; every member runs
+/// 3.4 or later, so the member lost with its data meanwhile is replaced by a learner,
+/// promoted once it has caught up, and it starts on the manifest's 3.5. No key is lost.
+#[test]
+fn a_rolling_upgrade_from_3_4_to_3_5_is_observed_member_by_member_and_replaces_with_a_learner() {
+    if support::etcd_version() != (3, 5) {
+        println!("skipped: upgrades to etcd 3.5 (run with ETCD_WARDEN_TEST_ETCD=3.5.30)");
+        return;
+    }
+    let (old_version, new_binary) = (path_version(), support::etcd_binary());
+    let new_version = support::version_of(&new_binary);
+    let recovery = "    agentLostAfter: 1s\n";
+    let h = Harness::start();
+    h.apply("c.yaml", &manifest_on("etcd", 3, recovery));
+    let before = h.wait_healthy("kubernetes", 3, BOOT);
+    let versions: Vec<String> =
+        ["etcd-0", "etcd-1", "etcd-2"].iter().map(|p| version_of(&before, p)).collect();
+    assert_eq!(versions, [old_version.clone(), old_version.clone(), old_version.clone()]);
+    put_keys(&endpoints(&before), "k", 200);
+    let status = upgrade(&h, &new_binary, 3, recovery, &["etcd-0", "etcd-1"], before);
+    let versions: Vec<String> =
+        ["etcd-0", "etcd-1", "etcd-2"].iter().map(|p| version_of(&status, p)).collect();
+    assert_eq!(versions, [new_version.clone(), new_version.clone(), old_version.clone()]);
+    assert_eq!(succeeded(&h, "RestartInPlace"), 2);
+
+    signal(pid_of(&status, "etcd-2"), Signal::SIGKILL);
+    std::fs::remove_dir_all(data_dir_of(&status, "etcd-2")).expect("delete the data directory");
+    h.wait_status("kubernetes", "etcd-2 seen lost", HEAL, |s| {
+        member(s, "etcd-2")["task"]["agentLost"] == true
+    });
+    let after =
+        support::assert_converged(&h, "kubernetes", &[("k", 200), ("etcd-0", 20), ("etcd-1", 20)], HEAL);
+    assert_ne!(member(&after, "etcd-2")["id"], member(&status, "etcd-2")["id"], "a new member took the slot");
+    let versions: Vec<String> =
+        ["etcd-0", "etcd-1", "etcd-2"].iter().map(|p| version_of(&after, p)).collect();
+    assert_eq!(versions, [new_version.clone(), new_version.clone(), new_version.clone()]);
+    assert_eq!(succeeded(&h, "AddLearner"), 1, "every member runs 3.4 or later: a learner");
+    assert_eq!(succeeded(&h, "PromoteLearner"), 1);
+    assert_eq!(succeeded(&h, "AddMember"), 0, "no voter added");
+    assert_keys(&endpoints(&after), "k", 200);
 }
