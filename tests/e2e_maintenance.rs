@@ -5,108 +5,15 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, CompactionOptions, ConnectOptions, DeleteOptions};
 use serde_json::Value;
+use support::maintenance::{
+    MIB, Probe, db_sizes, defrag_manifest, delete_and_compact, fill, launched_quotas,
+};
 use support::{Harness, assert_keys, condition, endpoints, local_manifest, put_keys};
 
 const BOOT: Duration = Duration::from_secs(60);
-const MIB: i64 = 1024 * 1024;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
-}
-
-async fn client(endpoints: &[String]) -> Client {
-    let options = ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(2))
-        .with_timeout(Duration::from_secs(10));
-    Client::connect(endpoints, Some(options)).await.expect("connect to etcd")
-}
-
-/// Writes `count` values of `size` bytes under `prefix/`; stops at the first refusal
-/// and returns how many were written.
-fn fill(endpoints: &[String], prefix: &str, count: usize, size: usize) -> usize {
-    runtime().block_on(async {
-        let mut c = client(endpoints).await;
-        let value = "x".repeat(size);
-        for i in 0..count {
-            if c.put(format!("{prefix}/{i:05}"), value.as_str(), None).await.is_err() {
-                return i;
-            }
-        }
-        count
-    })
-}
-
-/// Deletes everything under `prefix/` and compacts the whole history up to now, as
-/// kube-apiserver does: the client's decision, never the controller's.
-fn delete_and_compact(endpoints: &[String], prefix: &str) {
-    runtime().block_on(async {
-        let mut c = client(endpoints).await;
-        let deleted =
-            c.delete(format!("{prefix}/"), Some(DeleteOptions::new().with_prefix())).await.expect("delete");
-        let revision = deleted.header().expect("header").revision();
-        c.compact(revision, Some(CompactionOptions::new().with_physical())).await.expect("compact");
-    });
-}
-
-fn db_sizes(status: &Value) -> Vec<i64> {
-    status["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| m["dbSizeBytes"].as_i64().unwrap_or(0))
-        .collect()
-}
-
-/// A put and a get through every endpoint every 200 ms; returns the longest time
-/// without a successful round when stopped.
-struct Probe {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Duration>,
-}
-
-impl Probe {
-    fn start(endpoints: Vec<String>) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            runtime().block_on(async move {
-                let mut c = client(&endpoints).await;
-                let (mut last_ok, mut longest) = (Instant::now(), Duration::ZERO);
-                let mut i = 0u64;
-                while !flag.load(Ordering::Relaxed) {
-                    i += 1;
-                    let round = async {
-                        c.put("probe", i.to_string(), None).await.ok()?;
-                        let got = c.get("probe", None).await.ok()?;
-                        (got.kvs().first()?.value_str().ok()? == i.to_string()).then_some(())
-                    };
-                    if tokio::time::timeout(Duration::from_secs(10), round).await.ok().flatten().is_some() {
-                        longest = longest.max(last_ok.elapsed());
-                        last_ok = Instant::now();
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                longest.max(last_ok.elapsed())
-            })
-        });
-        Self { stop, thread }
-    }
-
-    fn stop(self) -> Duration {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("probe thread")
-    }
-}
-
-fn defrag_manifest(name: &str, members: usize, settings: &str) -> String {
-    format!("{}  maintenance:\n    defragmentation:\n{settings}", local_manifest(name, members, ""))
-}
 
 /// Writes, deletes and compacts `mib` MiB, and waits until every member shrank; returns
 /// (sizes before, sizes after, seconds from compaction to every member shrunk, longest
@@ -299,24 +206,6 @@ fn benchmark_defragmentation_after_100_mb_with_default_settings() {
     );
 }
 
-/// The `--quota-backend-bytes` each member's process runs with, in pod order, read
-/// from its command line (`None`: the flag is absent or the process is gone).
-fn launched_quotas(status: &Value) -> Vec<Option<u64>> {
-    status["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| {
-            let pid = m["task"]["pid"].as_u64()?;
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            cmdline
-                .split(|b| *b == 0)
-                .filter_map(|a| std::str::from_utf8(a).ok())
-                .find_map(|a| a.strip_prefix("--quota-backend-bytes=")?.parse().ok())
-        })
-        .collect()
-}
-
 /// The events of `reason` recorded since `since`.
 fn events_since(h: &Harness, name: &str, reason: &str, since: jiff::Timestamp) -> usize {
     h.events(name)
@@ -404,108 +293,5 @@ fn a_manifest_quota_below_the_members_own_is_never_what_nospace_is_judged_by() {
     assert_eq!(counts[2], 0, "the lower quota never applied: {counts:?}");
     let plan = h.cli_ok(&["plan", "lower"]);
     assert!(plan.contains("7-rolling-restart") && plan.contains("larger quota"), "{plan}");
-    assert_keys(&urls, "keep", 20);
-}
-
-/// Spans of time, each from its start to its end.
-type Spans = Vec<(Instant, Instant)>;
-
-/// A prober per member: a serializable read every 20 ms; the spans in which one took
-/// longer than 150 ms (the member blocked, as while it defragments), by endpoint.
-struct BlockedReads {
-    stop: Arc<AtomicBool>,
-    threads: Vec<(String, std::thread::JoinHandle<Spans>)>,
-}
-
-impl BlockedReads {
-    fn start(endpoints: &[String]) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = endpoints
-            .iter()
-            .map(|endpoint| {
-                let (flag, url) = (Arc::clone(&stop), endpoint.clone());
-                let thread = std::thread::spawn(move || {
-                    runtime().block_on(async move {
-                        let mut c = client(std::slice::from_ref(&url)).await;
-                        let mut spans = Vec::new();
-                        while !flag.load(Ordering::Relaxed) {
-                            let began = Instant::now();
-                            let options = etcd_client::GetOptions::new().with_serializable();
-                            let _ =
-                                tokio::time::timeout(Duration::from_secs(30), c.get("probe", Some(options)))
-                                    .await;
-                            let ended = Instant::now();
-                            if ended - began > Duration::from_millis(150) {
-                                spans.push((began, ended));
-                            }
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                        spans
-                    })
-                });
-                (endpoint.clone(), thread)
-            })
-            .collect();
-        Self { stop, threads }
-    }
-
-    fn stop(self) -> Vec<(String, Spans)> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.threads.into_iter().map(|(e, t)| (e, t.join().expect("prober"))).collect()
-    }
-}
-
-/// A defragmentation that outlasts `timeout`: the controller gives up and etcd goes on,
-/// the member serving no reads meanwhile. The next member is not paused until it
-/// serves reads again: the spans in which each member's reads were blocked never
-/// overlap, though `pauseBetweenMembers` is 0.
-#[test]
-fn a_defragmentation_the_controller_gave_up_on_is_waited_for_before_the_next_member() {
-    let h = Harness::start();
-    let settings = "      minReclaimable: 8MiB\n      pauseBetweenMembers: 0s\n      timeout: 100ms\n";
-    h.apply("c.yaml", &defrag_manifest("slow", 3, settings));
-    let status = h.wait_healthy("slow", 3, BOOT);
-    let urls = endpoints(&status);
-    put_keys(&urls, "keep", 20);
-    // 96 MiB of live data, and as much again deleted and compacted: each member's
-    // defragmentation rewrites the live part, for longer than 100 ms.
-    assert_eq!(fill(&urls, "live", 384, 256 * 1024), 384);
-    assert_eq!(fill(&urls, "bulk", 384, 256 * 1024), 384);
-    let grown =
-        h.wait_status("slow", "the databases grown", BOOT, |s| db_sizes(s).iter().all(|d| *d > 180 * MIB));
-    let before = db_sizes(&grown);
-    let blocked = BlockedReads::start(&urls);
-    // A client that keeps writing: etcd counts the pages a compaction freed as in use
-    // until its next write (etcd 3.3 says it only on its metrics page).
-    let writer = Probe::start(urls.clone());
-    delete_and_compact(&urls, "bulk");
-    h.wait_status("slow", "every member defragmented", Duration::from_secs(180), |s| {
-        let sizes = db_sizes(s);
-        sizes.len() == 3 && sizes.iter().zip(&before).all(|(after, before)| *after < before * 2 / 3)
-    });
-    let spans = blocked.stop();
-    writer.stop();
-    let gave_up =
-        h.events("slow").iter().filter(|e| e["reason"] == "Defragment" && e["kind"] == "Warning").count();
-    println!(
-        "defragmentations the controller gave up on: {gave_up}; blocked reads: {:?}",
-        spans
-            .iter()
-            .map(|(e, s)| (e, s.iter().map(|(a, b)| (*b - *a).as_millis()).collect::<Vec<_>>()))
-            .collect::<Vec<_>>()
-    );
-    assert!(gave_up >= 1, "no defragmentation outlasted 100 ms: {:#?}", h.events("slow"));
-    let members_blocked = spans.iter().filter(|(_, s)| !s.is_empty()).count();
-    assert!(members_blocked >= 2, "the probes saw no defragmentation: {spans:?}");
-    for (i, (a, spans_a)) in spans.iter().enumerate() {
-        for (b, spans_b) in &spans[i + 1..] {
-            for (start_a, end_a) in spans_a {
-                for (start_b, end_b) in spans_b {
-                    let overlap = start_a < end_b && start_b < end_a;
-                    assert!(!overlap, "{a} and {b} were paused at once: {spans:?}");
-                }
-            }
-        }
-    }
     assert_keys(&urls, "keep", 20);
 }

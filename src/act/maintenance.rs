@@ -24,10 +24,12 @@ pub(super) async fn defragment<P: Platform>(
     let timeout = ctx.desired.maintenance.defragmentation.timeout;
     let result = ctx.admin.defragment(endpoint, timeout).await;
     let took = started.elapsed();
-    // Then again when it ended: the pause counts from there. A client that gave up
-    // leaves etcd defragmenting; the next member waits for this one to answer healthy
-    // again (every voter healthy, `plan::defrag`).
-    let ended = jiff::SignedDuration::try_from(took).ok().and_then(|d| ctx.now.checked_add(d).ok());
+    // Then again when it ended (the pass's time plus the time since the pass began):
+    // the pause counts from there. A client that gave up leaves etcd defragmenting;
+    // the next member waits for this one to answer healthy again (every voter
+    // healthy, `plan::defrag`).
+    let since_pass = jiff::SignedDuration::try_from(ctx.started.elapsed()).ok();
+    let ended = since_pass.and_then(|d| ctx.now.checked_add(d).ok());
     history.seen.defragmented.insert(pod, ended.unwrap_or(ctx.now));
     ctx.store.put_history(ctx.name, history)?;
     let member = crate::metrics::MemberLabel { cluster: ctx.name.to_string(), pod: pod.to_string() };

@@ -86,6 +86,9 @@ pub struct ActContext<'a, P> {
     pub snapshots: PathBuf,
     /// When the pass started.
     pub now: Timestamp,
+    /// The same moment on the monotonic clock: `now` plus its elapsed time is when a
+    /// long step ended.
+    pub started: tokio::time::Instant,
     /// The desired state (for a backup before a scale change).
     pub desired: &'a crate::manifest::DesiredCluster,
     /// Metrics (for a backup before a scale change).

@@ -227,7 +227,7 @@ async fn pass<P: Platform>(
     memory: &mut PassMemory,
 ) -> Result<PassReport, ReconcileError> {
     let name = &desired.name;
-    let now = ctx.clock.now();
+    let (now, tokio_started) = (ctx.clock.now(), tokio::time::Instant::now());
     for pod in desired.members.pods() {
         ctx.platform.member_urls(pod).await?;
     }
@@ -254,6 +254,7 @@ async fn pass<P: Platform>(
         admin: ctx.admin,
         snapshots,
         now,
+        started: tokio_started,
         desired,
         metrics: ctx.metrics,
         backup_lock: ctx.backup_lock.clone(),

@@ -38,6 +38,7 @@ impl Bench {
             admin: &self.f.etcd,
             snapshots: self.f.dir.path().join("snapshots"),
             now: t0(),
+            started: tokio::time::Instant::now(),
             desired: &desired,
             metrics: &self.metrics,
             backup_lock: Arc::default(),

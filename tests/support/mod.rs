@@ -5,6 +5,7 @@
 
 pub mod dcos;
 pub mod lone;
+pub mod maintenance;
 pub mod names;
 pub mod s3;
 pub mod tls;
