@@ -293,5 +293,9 @@ fn a_manifest_quota_below_the_members_own_is_never_what_nospace_is_judged_by() {
     assert_eq!(counts[2], 0, "the lower quota never applied: {counts:?}");
     let plan = h.cli_ok(&["plan", "lower"]);
     assert!(plan.contains("7-rolling-restart") && plan.contains("larger quota"), "{plan}");
+    let status = h.status("lower").expect("status");
+    let required = condition(&status, "RestartRequired");
+    assert_eq!(required["reason"], "LaunchSettingsDiffer", "{status:#}");
+    assert!(required["message"].as_str().is_some_and(|m| m.contains("larger quota")), "{required:#}");
     assert_keys(&urls, "keep", 20);
 }

@@ -376,6 +376,10 @@ fn conditions(
     if let Some(message) = message_of(plan, Rule::OperationStuck) {
         c.set(ConditionType::OperationStuck, True, Reason::DeadlinePassed, message);
     }
+    if plan.refuses(Rule::RollingRestart) {
+        let message = message_of(plan, Rule::RollingRestart).unwrap_or_default();
+        c.set(ConditionType::RestartRequired, True, Reason::LaunchSettingsDiffer, message);
+    }
     if plan.refuses(Rule::BootstrapFailed) {
         let mut message = message_of(plan, Rule::BootstrapFailed).unwrap_or_default();
         if !inputs.logs.is_empty() {
@@ -613,6 +617,43 @@ mod tests {
         let s = status_at(&w, None);
         let blocked = s.conditions.iter().find(|c| c.kind == ConditionType::ScaleUpBlocked);
         assert_eq!(blocked.map(|c| c.reason), Some(Reason::NoFreshBackup), "{:?}", s.conditions);
+    }
+
+    /// Members report a quota other than the manifest's on a platform that launches
+    /// them itself: status says they must be restarted there, while no NOSPACE alarm
+    /// holds; once they run with the manifest's, the condition is gone.
+    #[test]
+    fn members_the_platform_launches_with_another_quota_are_said_to_need_a_restart_there() {
+        let mut d = desired(MemberCount::Three);
+        d.maintenance.quota_backend_bytes = Some(2 * 1024 * 1024 * 1024);
+        let mut w = world(3);
+        for s in w.observed.endpoints.values_mut().filter_map(|r| r.as_mut().ok()) {
+            s.db_size_quota_bytes = 3 * 1024 * 1024 * 1024;
+        }
+        let status = |w: &crate::plan::tests::World| {
+            let plan = w.plan(&d, w.observed.at);
+            let inputs = StatusInputs {
+                desired: &d,
+                generation: Generation(1),
+                observed: &w.observed,
+                history: &w.history,
+                plan: &plan,
+                taken: &[],
+                last_action: None,
+                logs: BTreeMap::new(),
+            };
+            compute(&inputs, None)
+        };
+        let s = status(&w);
+        let c = s.condition(ConditionType::RestartRequired).expect("RestartRequired");
+        assert_eq!((c.status, c.reason), (ConditionStatus::True, Reason::LaunchSettingsDiffer));
+        assert!(c.message.contains("3.0 GiB") && c.message.contains("restart them there"), "{}", c.message);
+        assert!(s.condition(ConditionType::NoSpace).is_none(), "no alarm");
+        assert_eq!(s.phase, Phase::Healthy);
+        for s in w.observed.endpoints.values_mut().filter_map(|r| r.as_mut().ok()) {
+            s.db_size_quota_bytes = 2 * 1024 * 1024 * 1024;
+        }
+        assert!(status(&w).condition(ConditionType::RestartRequired).is_none());
     }
 
     #[test]

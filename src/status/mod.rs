@@ -70,6 +70,13 @@ pub enum ConditionType {
     /// An operation in flight ran past `recovery.operationDeadline` (`operation-stuck`):
     /// what is stuck and what a person can do. Present only while it holds.
     OperationStuck,
+    /// Members run with launch settings other than the manifest's (a quota, a
+    /// certificate near its end) and the controller will not restart them: the
+    /// platform launches them (DC/OS: restart them there, with the package's options),
+    /// the quota asked is below a database, or a single member has no maintenance
+    /// window. Present only while it holds; a restart the controller takes or waits to
+    /// take shows under `Progressing`.
+    RestartRequired,
 }
 
 /// A condition's status.
@@ -150,6 +157,8 @@ pub enum Reason {
     VoterOfNoSlot,
     /// An operation in flight is past its deadline.
     DeadlinePassed,
+    /// Members run with launch settings the controller does not restart them with.
+    LaunchSettingsDiffer,
 }
 
 /// The newest backup, as status shows it.
