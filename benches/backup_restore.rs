@@ -193,7 +193,7 @@ fn phase_lines(dir: &Path) -> Vec<String> {
         .iter()
         .filter_map(|what| {
             let line = logs.lines().rev().find(|l| l.contains(what))?;
-            Some(support::without_colours(&line[line.find(what)?..]))
+            Some(line[line.find(what)?..].to_owned())
         })
         .collect()
 }

@@ -20,7 +20,6 @@
 //! steps), [`backup`] (snapshots, destinations, restores), [`store`] (the state
 //! directory), [`event`], [`metrics`], [`reconcile`] (one pass), [`controller`]
 //! (workers, backoff, scheduled backups), [`api`] (HTTP) and [`cli`].
-#![forbid(unsafe_code)]
 
 pub mod act;
 pub mod api;

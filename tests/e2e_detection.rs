@@ -72,7 +72,9 @@ fn a_killed_member_is_noticed_and_restarted_long_before_the_resync() {
         millis_after(&restart, killed_at),
         restarted.as_millis(),
     );
-    let log = support::without_colours(&h.daemon_log());
+    let log = h.daemon_log();
+    // Written to a file, not a terminal: no colour codes.
+    assert!(!log.contains('\u{1b}'), "escape sequences in the daemon's log file:\n{log}");
     assert!(log.contains("the platform reported a change"), "a pass ran for the exit:\n{log}");
     assert!(passes(&h, "kubernetes") > passes_before);
 

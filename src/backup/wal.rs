@@ -43,11 +43,25 @@ const SECTOR: u64 = 512;
 pub enum WalError {
     /// A file could not be read or written.
     #[error("{what} {path}: {source}")]
-    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
     /// The WAL is corrupt short of its tail (a CRC that fails on a whole record, a
     /// record that is not a protobuf): etcd refuses it too.
     #[error("the WAL in {path} is corrupt at byte {offset}: {why}")]
-    Corrupt { path: PathBuf, offset: u64, why: String },
+    Corrupt {
+        /// The segment file.
+        path: PathBuf,
+        /// Where in it.
+        offset: u64,
+        /// What is wrong there.
+        why: String,
+    },
     /// No segment file, or no hard state: nothing to commit.
     #[error("{0}")]
     Empty(String),

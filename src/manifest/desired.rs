@@ -147,11 +147,22 @@ pub struct DcosSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DcosCredentials {
     /// A service account secret file (JSON with `uid`, `private_key`, `login_endpoint`).
-    ServiceAccount { secret_file: PathBuf },
+    ServiceAccount {
+        /// The secret file.
+        secret_file: PathBuf,
+    },
     /// A user ID and a file holding the password.
-    Password { uid: String, password_file: PathBuf },
+    Password {
+        /// The user ID.
+        uid: String,
+        /// The file holding the password.
+        password_file: PathBuf,
+    },
     /// A file holding a ready token.
-    Token { token_file: PathBuf },
+    Token {
+        /// The token file.
+        token_file: PathBuf,
+    },
 }
 
 /// How the controller reaches etcd.

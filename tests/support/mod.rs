@@ -669,20 +669,6 @@ pub fn try_revision(endpoint: &str) -> Option<i64> {
     })
 }
 
-/// `text` without its ANSI colour sequences (`ESC [ ... m`).
-pub fn without_colours(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|c| *c == 'm');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The names in `dir`, sorted.
 pub fn dir_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
