@@ -4,6 +4,7 @@
 //! died between two steps converges by running the next pass. This module decides
 //! nothing: the plan says what to do.
 
+mod failpoint;
 mod maintenance;
 mod membership;
 mod restore;
@@ -22,6 +23,9 @@ use crate::plan::{Plan, Rule, Step};
 use crate::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
 use crate::status::LastAction;
 use crate::store::{Store, StoreError};
+
+pub use failpoint::FAILPOINT_ENV;
+use failpoint::failpoint;
 
 /// Why a step failed.
 #[derive(Debug, thiserror::Error)]
@@ -362,17 +366,3 @@ pub const LOG_LINES: usize = 5;
 /// How many of a member's last log lines are read to find [`LOG_LINES`] that say
 /// something: a Go crash's stack runs to a hundred lines and more.
 const LOG_SCAN: usize = 400;
-
-/// The environment variable of the crash-test hook: the name of a step after which
-/// the process kills itself with SIGKILL, as if the machine died right then. Tests
-/// use it to prove that a restarted controller converges from any point.
-pub const FAILPOINT_ENV: &str = "ETCD_WARDEN_FAILPOINT_AFTER";
-
-/// Kills this process if the crash-test hook names `step` (a step, or a point inside
-/// one such as `RestoreSourceChosen`).
-pub(crate) fn failpoint(step: &str) {
-    if std::env::var(FAILPOINT_ENV).is_ok_and(|v| v == step) {
-        tracing::warn!(step, "failpoint reached: killing this process");
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-    }
-}
