@@ -302,3 +302,25 @@ fn a_token_guards_the_api_and_the_metrics_but_not_health() {
     let metrics = support::http_get(&format!("{}/metrics", h.server())).expect_err("metrics need the token");
     assert!(metrics.contains(" 401 "), "{metrics}");
 }
+
+/// SIGTERM stops the daemon: every cluster's worker is told to stop at once and waited
+/// for within the shutdown deadline, the daemon exits 0 and says so, and the members
+/// keep running (they outlive the controller by design).
+#[test]
+fn a_terminated_daemon_stops_every_worker_within_its_deadline_and_leaves_the_members_running() {
+    let mut h = Harness::start();
+    h.apply("a.yaml", &local_manifest("alpha", 1, ""));
+    h.apply("b.yaml", &local_manifest("beta", 1, ""));
+    let pids: Vec<u64> = ["alpha", "beta"]
+        .iter()
+        .map(|name| support::pid_of(&h.wait_healthy(name, 1, BOOT), "etcd-0"))
+        .collect();
+    let began = std::time::Instant::now();
+    let exit = h.terminate_daemon(etcd_warden::controller::SHUTDOWN_DEADLINE + Duration::from_secs(10));
+    println!("the daemon exited {exit} {:?} after SIGTERM", began.elapsed());
+    assert!(exit.success(), "{exit}");
+    assert!(h.daemon_log().contains("daemon stopped; members keep running"), "{}", h.daemon_log());
+    for pid in pids {
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "member {pid} still runs");
+    }
+}

@@ -174,7 +174,7 @@ pub(super) async fn read_survivor<P: Platform>(
     let tool = SnapshotTool::for_cluster(ctx.desired).await;
     let etcd = ctx.desired.platform.controller_etcd();
     let result = scratch_snapshot(&etcd, &tool, &data, &scratch, &file).await;
-    if let Err(error) = std::fs::remove_dir_all(&scratch) {
+    if let Err(error) = tokio::fs::remove_dir_all(&scratch).await {
         tracing::warn!(dir = %scratch.display(), %error, "cannot delete a scratch copy");
     }
     let (facts, tail) = result?;
@@ -199,8 +199,16 @@ async fn scratch_snapshot(
 ) -> Result<(SnapshotFacts, Option<WalTail>), ActError> {
     let copy = scratch.join("data");
     ensure_private_dir(scratch).map_err(super::io(format!("create {}", scratch.display())))?;
-    copy_dir(data, &copy).map_err(super::io(format!("copy {} to {}", data.display(), copy.display())))?;
-    let tail = match crate::backup::wal::commit_tail(&copy) {
+    // A data directory runs to gigabytes: copied, and its WAL read and appended to,
+    // off the async runtime's threads.
+    let (from, to) = (data.to_path_buf(), copy.clone());
+    let copied = tokio::task::spawn_blocking(move || {
+        copy_dir(&from, &to).map(|()| crate::backup::wal::commit_tail(&to))
+    })
+    .await
+    .map_err(|e| ActError::Precondition(format!("the copy of {} stopped: {e}", data.display())))?;
+    let committed = copied.map_err(super::io(format!("copy {} to {}", data.display(), copy.display())))?;
+    let tail = match committed {
         Ok(tail) => Some(tail),
         // A WAL with no hard state yet holds nothing committed to keep.
         Err(WalError::Empty(why)) => {

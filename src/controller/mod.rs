@@ -84,6 +84,9 @@ struct Worker {
     handle: JoinHandle<()>,
 }
 
+/// How long a shutdown waits for the workers' current passes.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
+
 /// Settings of the controller.
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
@@ -194,11 +197,33 @@ impl Controller {
         }
     }
 
-    /// Stops every worker after its current pass.
-    pub async fn shutdown(&self) {
-        let names: Vec<ClusterName> = self.inner.workers.lock().await.keys().cloned().collect();
-        for name in names {
-            self.stop(&name).await;
+    /// Stops every worker after its current pass, all at once, waiting at most
+    /// [`SHUTDOWN_DEADLINE`]: a pass still running then (a restore step can take
+    /// minutes) ends with the process, and its next start resumes from the history,
+    /// as after a crash. Returns whether every worker stopped in time.
+    pub async fn shutdown(&self) -> bool {
+        let workers: Vec<(ClusterName, Worker)> = self.inner.workers.lock().await.drain().collect();
+        for (_, worker) in &workers {
+            worker.stop.store(true, Ordering::SeqCst);
+            worker.wake.notify_one();
+        }
+        let ended = workers.into_iter().map(|(name, worker)| async move { (name, worker.handle.await) });
+        match tokio::time::timeout(SHUTDOWN_DEADLINE, futures::future::join_all(ended)).await {
+            Ok(results) => {
+                for (name, result) in results {
+                    if let Err(error) = result {
+                        tracing::warn!(cluster = %name, %error, "worker ended abnormally");
+                    }
+                }
+                true
+            }
+            Err(_) => {
+                tracing::warn!(
+                    deadline = ?SHUTDOWN_DEADLINE,
+                    "workers still in a pass at the shutdown deadline: they end with the process and resume from the history at the next start"
+                );
+                false
+            }
         }
     }
 

@@ -373,7 +373,8 @@ impl Platform for LocalPlatform {
         let _guard = self.lock.lock().await;
         self.stop_locked(pod).await?;
         let data = self.data_dir(pod);
-        match std::fs::remove_dir_all(&data) {
+        // A data directory runs to gigabytes: deleted off the async runtime's threads.
+        match tokio::fs::remove_dir_all(&data).await {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("remove", &data)(e)),

@@ -146,6 +146,14 @@ impl Harness {
         wait_for("the daemon's /healthz", Duration::from_secs(20), || http_get(&url).ok());
     }
 
+    /// Sends the daemon SIGTERM (as systemd or `kill` does) and waits at most
+    /// `timeout` for it to exit; returns how it exited.
+    pub fn terminate_daemon(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let mut child = self.daemon.take().expect("daemon running");
+        signal(u64::from(child.id()), nix::sys::signal::Signal::SIGTERM);
+        wait_for("the daemon to exit after SIGTERM", timeout, || child.try_wait().ok().flatten())
+    }
+
     /// Waits until the daemon has exited on its own (a failpoint); reaps it.
     pub fn wait_daemon_exit(&mut self, timeout: Duration) {
         let child = self.daemon.as_mut().expect("daemon running");
