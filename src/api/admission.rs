@@ -207,7 +207,7 @@ mod tests {
     use crate::manifest::{
         DesiredCluster, LocalTlsSpec, MemberCount, PlatformSpec, ScaleUpPolicy, TlsFiles, parse_str,
     };
-    use crate::plan::tests::{at, backup_record};
+    use crate::testing::world::{at, backup_record};
 
     fn load(text: &str) -> DesiredCluster {
         parse_str("test", text).expect("a manifest").remove(0).desired

@@ -125,7 +125,7 @@ mod tests {
     use super::*;
     use crate::manifest::MemberCount;
     use crate::manifest::desired::{BackupPolicy, Destination, Retention, Schedule};
-    use crate::plan::tests::{at, backup_record, desired};
+    use crate::testing::world::{at, backup_record, desired};
 
     #[tokio::test]
     async fn an_empty_catalog_is_rebuilt_from_the_records_whose_snapshots_are_there() {

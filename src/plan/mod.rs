@@ -242,30 +242,4 @@ fn initial_cluster(desired: &DesiredCluster, observed: &Observed) -> Option<Vec<
 }
 
 #[cfg(test)]
-mod properties;
-#[cfg(test)]
-mod properties_identity;
-#[cfg(test)]
-mod properties_maintenance;
-#[cfg(test)]
-mod properties_membership;
-#[cfg(test)]
-mod properties_safety;
-#[cfg(test)]
-pub(crate) mod tests;
-#[cfg(test)]
-mod tests_identity;
-#[cfg(test)]
-mod tests_maintenance;
-#[cfg(test)]
-mod tests_operations;
-#[cfg(test)]
-mod tests_platform;
-#[cfg(test)]
-mod tests_replace;
-#[cfg(test)]
-mod tests_rolling;
-#[cfg(test)]
-mod tests_safety;
-#[cfg(test)]
-mod tests_scale_restore;
+mod tests;

@@ -466,9 +466,9 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
 mod tests {
     use super::*;
     use crate::manifest::desired::MemberCount;
-    use crate::plan::tests::{at, desired, t0, world};
+    use crate::testing::world::{at, desired, t0, world};
 
-    fn status_at(w: &crate::plan::tests::World, previous: Option<&ClusterStatus>) -> ClusterStatus {
+    fn status_at(w: &crate::testing::world::World, previous: Option<&ClusterStatus>) -> ClusterStatus {
         let d = desired(MemberCount::Three);
         let plan = w.plan(&d, w.observed.at);
         let inputs = StatusInputs {
@@ -534,7 +534,7 @@ mod tests {
     fn members_that_run_behind_a_failing_client_connection_are_not_a_lost_quorum() {
         use crate::model::membership::SlotMember;
         use crate::model::metrics::MetricsAnswer;
-        use crate::plan::tests::pod;
+        use crate::testing::world::pod;
         let mut w = world(3);
         for i in 0..3 {
             let id = w.observed.endpoint(pod(i)).expect("answers").id;
@@ -604,7 +604,7 @@ mod tests {
         for i in 1..3u8 {
             w = w.removed(i);
             w.task(i).task = crate::model::platform::TaskState::NotLaunched;
-            w.observed.endpoints.remove(&crate::plan::tests::pod(i));
+            w.observed.endpoints.remove(&crate::testing::world::pod(i));
         }
         w.observed.capabilities.learners = false;
         let s = status_at(&w, None);
@@ -630,7 +630,7 @@ mod tests {
         for s in w.observed.endpoints.values_mut().filter_map(|r| r.as_mut().ok()) {
             s.db_size_quota_bytes = 3 * 1024 * 1024 * 1024;
         }
-        let status = |w: &crate::plan::tests::World| {
+        let status = |w: &crate::testing::world::World| {
             let plan = w.plan(&d, w.observed.at);
             let inputs = StatusInputs {
                 desired: &d,

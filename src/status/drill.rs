@@ -42,7 +42,7 @@ mod tests {
     use crate::domain::BackupId;
     use crate::manifest::desired::{BackupPolicy, Destination, MemberCount, Retention, Schedule};
     use crate::model::drill::{DrillFailure, DrillResult, DrillTrigger};
-    use crate::plan::tests::{desired, t0};
+    use crate::testing::world::{desired, t0};
 
     fn report(result: DrillResult, failure: Option<DrillFailure>, message: &str) -> DrillReport {
         DrillReport {

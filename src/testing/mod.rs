@@ -4,6 +4,8 @@
 //! the end-to-end suites, which run real etcd processes.
 
 mod etcd;
+#[cfg(test)]
+pub(crate) mod world;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -204,7 +206,7 @@ pub(crate) struct Fixture {
 
 #[cfg(test)]
 pub(crate) fn fixture() -> Fixture {
-    let w = crate::plan::tests::world(3);
+    let w = crate::testing::world::world(3);
     let dir = tempfile::tempdir().expect("tempdir");
     let store = crate::store::Store::open(&dir.path().join("state")).expect("store");
     Fixture {

@@ -11,8 +11,8 @@ use crate::event::EventKind;
 use crate::manifest::MemberCount;
 use crate::metrics::Metrics;
 use crate::model::History;
-use crate::plan::tests::{at, desired, pod, t0, world};
 use crate::plan::{Decision, Plan, Rule, Step};
+use crate::testing::world::{at, desired, pod, t0, world};
 
 struct Bench {
     f: Fixture,
@@ -148,7 +148,7 @@ async fn a_learner_is_promoted_once_in_sync_and_a_voter_counts_as_promoted() {
 async fn a_replacement_is_requested_from_the_platform_once_and_recorded_first() {
     let b = bench();
     let request = || vec![(Rule::ReplaceLostMember, Step::RequestReplace { pod: pod(2) })];
-    let history = crate::plan::tests::world(3).replacing(2, 0, None).history;
+    let history = crate::testing::world::world(3).replacing(2, 0, None).history;
     // The answer is lost on the way: the request counts as made.
     b.f.platform.fail_next("request_replace", "connection reset");
     let (report, history) = b.act_on(request(), history).await;
@@ -165,7 +165,7 @@ async fn a_replacement_is_requested_from_the_platform_once_and_recorded_first() 
 async fn a_replacement_request_that_certainly_did_not_reach_the_platform_is_made_again() {
     let b = bench();
     let request = || vec![(Rule::ReplaceLostMember, Step::RequestReplace { pod: pod(2) })];
-    let history = crate::plan::tests::world(3).replacing(2, 0, None).history;
+    let history = crate::testing::world::world(3).replacing(2, 0, None).history;
     let refused = crate::platform::PlatformError::Unreachable("502 from Admin Router".into());
     b.f.platform.fail_next_with("request_replace", refused);
     let (report, history) = b.act_on(request(), history).await;

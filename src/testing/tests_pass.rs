@@ -9,9 +9,9 @@ use crate::domain::Generation;
 use crate::manifest::{DesiredCluster, MemberCount, ReconcileMode};
 use crate::metrics::Metrics;
 use crate::model::platform::TaskState;
-use crate::plan::tests::{at, desired, pod};
 use crate::reconcile::{Clock, PassContext, PassMemory, reconcile};
 use crate::status::Phase;
+use crate::testing::world::{at, desired, pod};
 
 struct Bench {
     f: Fixture,

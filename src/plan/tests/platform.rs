@@ -1,12 +1,12 @@
 //! The rules on a platform that restarts and replaces pods itself (DC/OS), decided from
 //! its capabilities alone: the same worlds as the local tables, other steps.
 
-use super::tests::{World, at, desired, only_step, pod, t0, world};
-use super::{Rule, Step};
 use crate::manifest::desired::{BackupPolicy, Destination, Retention, Schedule};
 use crate::manifest::desired::{MemberCount, QuorumLossPolicy};
 use crate::model::ScaleAdmission;
 use crate::model::capabilities::Capabilities;
+use crate::plan::{Rule, Step};
+use crate::testing::world::{World, at, desired, only_step, pod, t0, world};
 
 /// A platform like DC/OS: it restarts and replaces pods and changes membership itself,
 /// grows the cluster itself, never bootstraps for the controller, and is restored by
@@ -75,7 +75,7 @@ fn a_permanent_majority_loss_is_restored_by_hand_only_naming_the_newest_backup()
     let lost_after = d.recovery.agent_lost_after.as_secs() as i64;
     let mut w = on_platform(world(3).lost(1, t0()).lost(2, t0()));
     w.observed.member_list = None;
-    let backup = super::tests::backup_record(at(-60), 40);
+    let backup = crate::testing::world::backup_record(at(-60), 40);
     let id = backup.id.clone();
     w.observed.backups.records.push(backup);
     let plan = w.plan(&d, at(lost_after + 1));
@@ -150,11 +150,11 @@ fn with_backups(members: MemberCount) -> crate::manifest::desired::DesiredCluste
 fn a_scale_up_is_refused_without_a_fresh_backup_then_asked_of_the_platform_once_and_followed() {
     let d = with_backups(MemberCount::Three);
     let mut w = on_platform(world(1));
-    w.observed.backups.records.push(super::tests::backup_record(at(-3600), 40));
+    w.observed.backups.records.push(crate::testing::world::backup_record(at(-3600), 40));
     let stale = w.plan(&d, t0());
     assert_eq!(stale.steps().count(), 0, "{stale:#?}");
     assert!(stale.refuses(Rule::ScaleBlocked), "{stale:#?}");
-    let fresh = super::tests::backup_record(at(-60), 41);
+    let fresh = crate::testing::world::backup_record(at(-60), 41);
     let id = fresh.id.clone();
     w.observed.backups.records.push(fresh);
     let (step, rule) = only_step(&w.plan(&d, t0()));
@@ -175,7 +175,7 @@ fn a_scale_up_is_refused_without_a_fresh_backup_then_asked_of_the_platform_once_
 fn a_scale_down_is_refused_on_a_platform_that_cannot_remove_members() {
     let d = with_backups(MemberCount::One);
     let mut w = on_platform(world(3));
-    w.observed.backups.records.push(super::tests::backup_record(at(-60), 41));
+    w.observed.backups.records.push(crate::testing::world::backup_record(at(-60), 41));
     let plan = w.plan(&d, t0());
     assert_eq!(plan.steps().count(), 0, "{plan:#?}");
     assert!(plan.refuses(Rule::ScaleDown), "{plan:#?}");
@@ -185,7 +185,7 @@ fn a_scale_down_is_refused_on_a_platform_that_cannot_remove_members() {
 fn a_pod_missing_from_the_platforms_list_is_never_replaced_nor_grown_back_while_etcd_lists_it() {
     let d = with_backups(MemberCount::Three);
     let mut w = on_platform(world(3));
-    w.observed.backups.records.push(super::tests::backup_record(at(-60), 41));
+    w.observed.backups.records.push(crate::testing::world::backup_record(at(-60), 41));
     // The scheduler, just restarted, lists one pod fewer; etcd still lists three voters.
     w.observed.platform.tasks.retain(|t| t.pod != pod(2));
     w.observed.endpoints.remove(&pod(2));
@@ -216,7 +216,7 @@ fn rolling(status: &str, at_step: &str) -> crate::model::platform::Rollout {
 fn a_scale_up_whose_answer_was_lost_is_settled_by_the_deploy_plan_or_asked_once_more() {
     let d = with_backups(MemberCount::Three);
     let mut w = on_platform(world(1));
-    let backup = super::tests::backup_record(at(-60), 41);
+    let backup = crate::testing::world::backup_record(at(-60), 41);
     let mut asked = ScaleAdmission::new(3, backup.id.clone(), Some(t0()));
     asked.uncertain = Some("no answer in 10 s".to_owned());
     w.history.in_flight.scaling(asked.clone());
@@ -423,7 +423,7 @@ fn a_replace_whose_answer_was_lost_is_settled_by_what_the_platform_shows_and_ask
 fn a_member_count_the_platform_cannot_run_is_refused_and_never_asked_again_until_spec_changes() {
     let d = with_backups(MemberCount::Five);
     let mut w = on_platform(world(3));
-    w.observed.backups.records.push(super::tests::backup_record(at(-60), 40));
+    w.observed.backups.records.push(crate::testing::world::backup_record(at(-60), 40));
     let (step, _) = only_step(&w.plan(&d, at(1)));
     assert!(matches!(step, Step::RequestScaleUp { members: 5, .. }), "asked once first: {step:?}");
     w.history.seen.platform_cannot_scale = Some((5, "the service runs kubernetes 1.3.1-1.10.8".to_owned()));
@@ -433,7 +433,7 @@ fn a_member_count_the_platform_cannot_run_is_refused_and_never_asked_again_until
     // Another count is another question.
     let three = with_backups(MemberCount::Three);
     let mut one = on_platform(world(1));
-    one.observed.backups.records.push(super::tests::backup_record(at(-60), 40));
+    one.observed.backups.records.push(crate::testing::world::backup_record(at(-60), 40));
     one.history.seen.platform_cannot_scale = Some((5, "no".to_owned()));
     let (step, _) = only_step(&one.plan(&three, at(2)));
     assert!(matches!(step, Step::RequestScaleUp { members: 3, .. }), "{step:?}");

@@ -1,10 +1,10 @@
 //! Table tests of scenario 4b (replacement), 4c (waiting) and phantom members.
 
-use super::tests::{at, desired, only_step, pod, t0, world};
-use super::*;
 use crate::domain::MemberId;
 use crate::manifest::desired::MemberCount;
 use crate::model::platform::TaskState;
+use crate::plan::*;
+use crate::testing::world::{at, desired, only_step, pod, t0, world};
 
 fn three() -> DesiredCluster {
     desired(MemberCount::Three)

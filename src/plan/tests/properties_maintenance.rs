@@ -4,10 +4,10 @@
 
 use proptest::prelude::*;
 
-use super::tests::{World, at, desired, pod, world};
-use super::*;
 use crate::manifest::desired::MemberCount;
 use crate::manifest::desired::{MaintenanceWindow, NoSpacePolicy, Schedule};
+use crate::plan::*;
+use crate::testing::world::{World, at, desired, pod, world};
 
 /// One member: (state 0 healthy / 1 silent / 2 exited, db MiB, in use MiB).
 fn member() -> impl Strategy<Value = (u8, i64, i64)> {

@@ -3,11 +3,11 @@
 use jiff::SignedDuration;
 use proptest::prelude::*;
 
-use super::tests::{at, desired, world};
-use super::*;
 use crate::manifest::desired::MemberCount;
 use crate::model::BootstrapAttempt;
 use crate::model::platform::{AgentState, TaskState};
+use crate::plan::*;
+use crate::testing::world::{at, desired, world};
 
 #[derive(Debug, Clone)]
 struct Member {
@@ -52,7 +52,7 @@ fn build(
     members: &[Member],
     ever_healthy: bool,
     attempt: Option<u32>,
-) -> super::tests::World {
+) -> crate::testing::world::World {
     let mut w = world(count.get());
     let now = at(600);
     for (i, m) in members.iter().enumerate() {

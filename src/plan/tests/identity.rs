@@ -1,16 +1,16 @@
 //! Table tests of identity (members known by their ID, `model::membership`) and of the
 //! operations in flight that end with their incident.
 
-use super::tests::{at, backup_record, desired, pod, t0, world};
-use super::*;
 use crate::domain::MemberId;
 use crate::manifest::desired::{MemberCount, QuorumLossPolicy};
 use crate::model::platform::DataState;
 use crate::model::{Restarts, SavedSnapshot, ScaleAdmission};
+use crate::plan::*;
+use crate::testing::world::{at, backup_record, desired, pod, t0, world};
 
 /// Every member advertises URLs in another form than the platform's (`localhost` for
 /// `127.0.0.1`, another port range), as after a harmless edit of `host`.
-fn respelled(mut w: super::tests::World) -> super::tests::World {
+fn respelled(mut w: crate::testing::world::World) -> crate::testing::world::World {
     for m in w.list().iter_mut() {
         m.peer_urls = vec![format!("http://localhost:{}", 31000 + m.id.0)];
         m.client_urls = vec![format!("http://localhost:{}", 32000 + m.id.0)];
@@ -37,7 +37,7 @@ fn a_crashed_member_is_known_through_its_recorded_id_whatever_urls_etcd_lists() 
     assert_eq!(w.history.seen.slots.get(&pod(1)).map(|r| r.id), Some(MemberId(101)));
     let w = w.exited(1, t0());
     let grace = d.recovery.restart_grace.as_secs() as i64;
-    let (step, rule) = super::tests::only_step(&w.plan(&d, at(grace + 1)));
+    let (step, rule) = crate::testing::world::only_step(&w.plan(&d, at(grace + 1)));
     assert_eq!(rule, Rule::RestartInPlace);
     assert!(matches!(step, Step::RestartInPlace { pod: p, .. } if p == pod(1)), "{step:?}");
 }
@@ -66,7 +66,7 @@ fn a_voter_of_no_slot_is_reported_by_id_and_never_counted_as_lost() {
 /// Every member crashed together for a reason that is not its data (a port taken after a
 /// reboot): their restarts are used up, their WAL and database are there, and an older
 /// backup exists. Under `quorumLoss: Restore`.
-fn all_crashed_with_restarts_used_up() -> (DesiredCluster, super::tests::World) {
+fn all_crashed_with_restarts_used_up() -> (DesiredCluster, crate::testing::world::World) {
     let mut d = desired(MemberCount::Three);
     d.policy.quorum_loss = QuorumLossPolicy::Restore;
     let mut w = world(3).exited(0, t0()).exited(1, t0()).exited(2, t0());
@@ -81,7 +81,7 @@ fn all_crashed_with_restarts_used_up() -> (DesiredCluster, super::tests::World) 
 #[test]
 fn members_whose_restarts_are_used_up_with_their_data_intact_are_survivors_read_never_lost() {
     let (d, w) = all_crashed_with_restarts_used_up();
-    let (step, rule) = super::tests::only_step(&w.plan(&d, at(3600)));
+    let (step, rule) = crate::testing::world::only_step(&w.plan(&d, at(3600)));
     assert_eq!(rule, Rule::Restore);
     assert!(matches!(step, Step::ReadSurvivor { .. }), "their data is read first, not the backup: {step:?}");
 }
@@ -95,7 +95,7 @@ fn with_used_up_restarts_and_every_survivor_read_the_newest_survivor_wins_over_a
             SavedSnapshot { file: format!("s{i}.db").into(), sha256: "00".into(), revision: 42, tail: None };
         w.history.in_flight.restoring().survivors.insert(pod(i), snapshot);
     }
-    let (step, _) = super::tests::only_step(&w.plan(&d, at(3600)));
+    let (step, _) = crate::testing::world::only_step(&w.plan(&d, at(3600)));
     assert!(matches!(step, Step::RestoreFromSurvivor { .. }), "{step:?}");
 }
 
@@ -161,7 +161,7 @@ fn a_survivor_that_still_names_its_old_leader_is_the_restore_source_not_an_older
     w.history.seen.healthy_seen.insert(pod(0), at(0));
     w.observed.backups.records.push(backup_record(at(-60), 40));
     let lost_after = d.recovery.agent_lost_after.as_secs() as i64;
-    let (step, _) = super::tests::only_step(&w.plan(&d, at(lost_after + 1)));
+    let (step, _) = crate::testing::world::only_step(&w.plan(&d, at(lost_after + 1)));
     assert!(matches!(step, Step::RestoreFromSurvivor { pod: p, .. } if p == pod(0)), "{step:?}");
 }
 
@@ -173,7 +173,7 @@ fn an_unstarted_learner_is_known_by_the_peer_url_recorded_before_its_add_not_the
     // The platform's URL for the slot changed since the add (an edit of `host`): the
     // learner is still the slot's, launched, never removed as a phantom.
     w.task(1).peer_url = "http://localhost:20003".into();
-    let (step, rule) = super::tests::only_step(&w.plan(&d, at(600)));
+    let (step, rule) = crate::testing::world::only_step(&w.plan(&d, at(600)));
     assert_eq!(rule, Rule::ReplaceLostMember, "{step:?}");
     assert!(matches!(step, Step::LaunchReplacement { pod: p, .. } if p == pod(1)), "{step:?}");
 }

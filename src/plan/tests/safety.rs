@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use super::tests::{World, at, backup_record, desired, only_step, pod, t0, world};
-use super::*;
 use crate::domain::{BackupId, MemberId};
 use crate::manifest::desired::{
     BackupPolicy, Destination, MemberCount, QuorumLossPolicy, Retention, Schedule,
@@ -12,6 +10,8 @@ use crate::manifest::desired::{
 use crate::model::etcd::EndpointStatus;
 use crate::model::platform::{DataState, TaskState};
 use crate::model::{ChosenSource, Restarts, RestoreInFlight, SavedSnapshot, ScaleAdmission};
+use crate::plan::*;
+use crate::testing::world::{World, at, backup_record, desired, only_step, pod, t0, world};
 
 fn restoring(members: MemberCount) -> DesiredCluster {
     let mut d = desired(members);
@@ -273,7 +273,7 @@ fn a_restore_that_failed_its_bounded_attempts_is_refused_for_a_person() {
 fn a_backup_of_another_lineage_never_wins_a_restore_whatever_its_revision() {
     let d = restoring(MemberCount::Three);
     let mut w = no_list(world(3).lost(0, t0()).lost(1, t0()).lost(2, t0()));
-    w.history.seen.lineage.seen(super::tests::CLUSTER_ID);
+    w.history.seen.lineage.seen(crate::testing::world::CLUSTER_ID);
     let own = add_backup(&mut w, at(-200), 30);
     let other = add_backup(&mut w, at(-100), 90);
     if let Some(r) = w.observed.backups.records.last_mut() {
@@ -293,11 +293,11 @@ fn a_backup_of_another_lineage_never_wins_a_restore_whatever_its_revision() {
 fn after_a_rollback_the_backups_it_undid_never_win_a_restore() {
     let d = restoring(MemberCount::Three);
     let mut w = no_list(world(3).lost(0, t0()).lost(1, t0()).lost(2, t0()));
-    w.history.seen.lineage.seen(super::tests::CLUSTER_ID);
+    w.history.seen.lineage.seen(crate::testing::world::CLUSTER_ID);
     let kept = add_backup(&mut w, at(-300), 40);
     let undone = add_backup(&mut w, at(-200), 90);
     // `restore --from` the backup at revision 40; the restored cluster answers as 0xC2.
-    w.history.seen.lineage.restored(Some(super::tests::CLUSTER_ID), 40);
+    w.history.seen.lineage.restored(Some(crate::testing::world::CLUSTER_ID), 40);
     w.history.seen.lineage.seen(0xC2);
     let (step, _) = only_step(&w.plan(&d, at(120)));
     assert_eq!(step, Step::RestoreFromBackup { id: kept }, "not {undone}, whose writes the rollback undid");

@@ -6,12 +6,12 @@
 
 use proptest::prelude::*;
 
-use super::tests::{at, backup_record, desired, pod, world};
-use super::*;
 use crate::domain::MemberId;
 use crate::manifest::desired::{MemberCount, QuorumLossPolicy};
 use crate::model::etcd::ListedMember;
 use crate::model::membership::SlotMember;
+use crate::plan::*;
+use crate::testing::world::{at, backup_record, desired, pod, world};
 
 /// What became of a member that does not answer.
 #[derive(Debug, Clone, Copy)]
@@ -62,7 +62,7 @@ fn cluster() -> impl Strategy<Value = (Vec<Member>, bool, u64)> {
     })
 }
 
-fn build(members: &[Member], recorded: bool) -> super::tests::World {
+fn build(members: &[Member], recorded: bool) -> crate::testing::world::World {
     let mut w = world(members.len());
     let leader = members.iter().position(|(_, _, d)| d.is_none()).map(|i| MemberId(100 + i as u64));
     let list: Vec<ListedMember> = members

@@ -5,13 +5,13 @@
 use jiff::SignedDuration;
 use proptest::prelude::*;
 
-use super::tests::{at, backup_record, desired, pod, world};
-use super::*;
 use crate::domain::MemberId;
 use crate::manifest::desired::{MemberCount, QuorumLossPolicy};
 use crate::model::Restarts;
 use crate::model::etcd::EndpointStatus;
 use crate::model::platform::DataState;
+use crate::plan::*;
+use crate::testing::world::{at, backup_record, desired, pod, world};
 
 /// What became of one member after a quorum loss.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ fn loss() -> impl Strategy<Value = (Vec<Fate>, Vec<(i64, i64)>)> {
     })
 }
 
-fn build(fates: &[Fate], backups: &[(i64, i64)]) -> super::tests::World {
+fn build(fates: &[Fate], backups: &[(i64, i64)]) -> crate::testing::world::World {
     let mut w = world(fates.len());
     let now = at(600);
     w.history.seen.quorum_seen_at = Some(at(500));

@@ -1,10 +1,10 @@
 //! The operations in flight as the planner reads them: one at a time, and a deadline
 //! past which a person is told what is stuck.
 
-use super::tests::{at, desired, only_step, t0, world};
-use super::*;
 use crate::domain::BackupId;
 use crate::manifest::desired::MemberCount;
+use crate::plan::*;
+use crate::testing::world::{at, desired, only_step, t0, world};
 
 #[test]
 fn a_member_lost_during_a_scale_down_is_replaced_only_once_the_scale_down_ends() {

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use super::tests::{World, at, desired, only_step, pod, t0, world};
-use super::*;
 use crate::manifest::desired::{MaintenanceWindow, MemberCount, NoSpacePolicy, Schedule};
+use crate::plan::*;
+use crate::testing::world::{World, at, desired, only_step, pod, t0, world};
 
 const MIB: u64 = 1024 * 1024;
 

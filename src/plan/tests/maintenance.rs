@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use super::tests::{World, at, desired, only_step, pod, t0, world};
-use super::*;
 use crate::domain::MemberId;
 use crate::manifest::desired::MemberCount;
 use crate::manifest::desired::{MaintenanceWindow, NoSpacePolicy, Schedule};
+use crate::plan::*;
+use crate::testing::world::{World, at, desired, only_step, pod, t0, world};
 
 const MIB: i64 = 1024 * 1024;
 const NOSPACE: &str = "memberID:100 alarm:NOSPACE ";

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use super::tests::{World, at, backup_record, desired, only_step, pod, t0, world};
-use super::*;
 use crate::domain::{BackupId, MemberId};
 use crate::manifest::desired::{
     BackupPolicy, Destination, MemberCount, QuorumLossPolicy, Retention, ScaleUpPolicy, Schedule,
 };
 use crate::model::platform::TaskState;
+use crate::plan::*;
+use crate::testing::world::{World, at, backup_record, desired, only_step, pod, t0, world};
 
 fn with_backups(members: MemberCount) -> DesiredCluster {
     let mut d = desired(members);
@@ -158,7 +158,7 @@ fn a_lost_member_inside_its_window_is_not_yet_restored() {
 #[test]
 fn a_fresh_backup_of_another_lineage_admits_no_scale_up() {
     let mut w = growing();
-    w.history.seen.lineage.seen(super::tests::CLUSTER_ID);
+    w.history.seen.lineage.seen(crate::testing::world::CLUSTER_ID);
     backup(&mut w, at(-60));
     // Taken of another etcd cluster (a purged one whose destination was reused).
     if let Some(r) = w.observed.backups.records.last_mut() {

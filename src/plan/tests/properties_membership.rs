@@ -3,11 +3,11 @@
 
 use proptest::prelude::*;
 
-use super::tests::{World, at, desired, t0, world};
-use super::*;
 use crate::domain::MemberId;
 use crate::manifest::desired::MemberCount;
 use crate::model::platform::TaskState;
+use crate::plan::*;
+use crate::testing::world::{World, at, desired, t0, world};
 
 #[derive(Debug, Clone, Copy)]
 enum Slot {
