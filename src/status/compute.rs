@@ -656,6 +656,85 @@ mod tests {
         assert!(status(&w).condition(ConditionType::RestartRequired).is_none());
     }
 
+    /// The phase and the two headline conditions, world by world: one row each.
+    #[test]
+    fn the_phase_and_the_headline_conditions_follow_the_observation_row_by_row() {
+        use crate::testing::world::World;
+        use ConditionStatus::{False, True};
+        struct Row {
+            what: &'static str,
+            world: World,
+            paused: bool,
+            phase: Phase,
+            available: (ConditionStatus, Reason),
+            degraded: (ConditionStatus, Reason),
+        }
+        let rows = [
+            Row {
+                what: "every member healthy",
+                world: world(3),
+                paused: false,
+                phase: Phase::Healthy,
+                available: (True, Reason::QuorumHealthy),
+                degraded: (False, Reason::AllMembersHealthy),
+            },
+            Row {
+                what: "one of three exited",
+                world: world(3).exited(1, t0()),
+                paused: false,
+                phase: Phase::Degraded,
+                available: (True, Reason::QuorumHealthy),
+                degraded: (True, Reason::MembersUnhealthy),
+            },
+            Row {
+                what: "two of three exited",
+                world: world(3).exited(1, t0()).exited(2, t0()),
+                paused: false,
+                phase: Phase::QuorumLost,
+                available: (False, Reason::QuorumLost),
+                degraded: (True, Reason::MembersUnhealthy),
+            },
+            Row {
+                what: "a first bootstrap, nothing launched yet",
+                world: world(3).never_healthy(None).not_launched(0).not_launched(1).not_launched(2),
+                paused: false,
+                phase: Phase::Bootstrapping,
+                available: (False, Reason::WaitingForFirstQuorum),
+                degraded: (True, Reason::MembersUnhealthy),
+            },
+            Row {
+                what: "paused, one member exited",
+                world: world(3).exited(1, t0()),
+                paused: true,
+                phase: Phase::Paused,
+                available: (True, Reason::QuorumHealthy),
+                degraded: (True, Reason::MembersUnhealthy),
+            },
+        ];
+        for row in rows {
+            let mut d = desired(MemberCount::Three);
+            if row.paused {
+                d.reconcile = ReconcileMode::Paused;
+            }
+            let plan = row.world.plan(&d, row.world.observed.at);
+            let inputs = StatusInputs {
+                desired: &d,
+                generation: Generation(1),
+                observed: &row.world.observed,
+                history: &row.world.history,
+                plan: &plan,
+                taken: &[],
+                last_action: None,
+                logs: BTreeMap::new(),
+            };
+            let s = compute(&inputs, None);
+            let get = |kind| s.condition(kind).map(|c| (c.status, c.reason));
+            assert_eq!(s.phase, row.phase, "{}", row.what);
+            assert_eq!(get(ConditionType::Available), Some(row.available), "{}", row.what);
+            assert_eq!(get(ConditionType::Degraded), Some(row.degraded), "{}", row.what);
+        }
+    }
+
     #[test]
     fn a_restore_in_flight_shows_as_restoring_not_as_quorum_lost() {
         let mut w = world(3).suspended(1, t0()).suspended(2, t0());
