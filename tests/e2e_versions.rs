@@ -25,6 +25,11 @@ fn version_of(status: &Value, pod: &str) -> String {
     member(status, pod)["version"].as_str().unwrap_or_default().to_owned()
 }
 
+/// The versions of etcd-0, etcd-1 and etcd-2, each as the member says it.
+fn three_versions(status: &Value) -> Vec<String> {
+    ["etcd-0", "etcd-1", "etcd-2"].iter().map(|p| version_of(status, p)).collect()
+}
+
 fn succeeded(h: &Harness, step: &str) -> usize {
     support::count_succeeded(h, "kubernetes", step)
 }
@@ -83,8 +88,7 @@ fn a_rolling_upgrade_from_3_3_is_observed_member_by_member_and_learners_wait_for
     // The new binary applies to the next start of each member: etcd-0, then etcd-1.
     let status = upgrade(&h, "etcd", 3, recovery, &["etcd-0", "etcd-1"], before);
     // Mixed: each member says its own version.
-    let versions: Vec<String> =
-        ["etcd-0", "etcd-1", "etcd-2"].iter().map(|p| version_of(&status, p)).collect();
+    let versions = three_versions(&status);
     assert_eq!(versions, [new_version.clone(), new_version.clone(), "3.3.25".to_owned()]);
     assert_eq!(succeeded(&h, "RestartInPlace"), 2);
 
@@ -98,8 +102,7 @@ fn a_rolling_upgrade_from_3_3_is_observed_member_by_member_and_learners_wait_for
     });
     let after =
         support::assert_converged(&h, "kubernetes", &[("k", 200), ("etcd-0", 20), ("etcd-1", 20)], HEAL);
-    let versions: Vec<String> =
-        ["etcd-0", "etcd-1", "etcd-2"].iter().map(|p| version_of(&after, p)).collect();
+    let versions = three_versions(&after);
     assert_eq!(versions, [new_version.clone(), new_version.clone(), new_version.clone()]);
     assert_ne!(member(&after, "etcd-2")["id"], member(&status, "etcd-2")["id"], "a new member took the slot");
     let (voters, learners) = (succeeded(&h, "AddMember"), succeeded(&h, "AddLearner"));
@@ -181,13 +184,11 @@ fn a_rolling_upgrade_from_3_4_to_3_5_is_observed_member_by_member_and_replaces_w
     let h = Harness::start();
     h.apply("c.yaml", &manifest_on("etcd", 3, recovery));
     let before = h.wait_healthy("kubernetes", 3, BOOT);
-    let versions: Vec<String> =
-        ["etcd-0", "etcd-1", "etcd-2"].iter().map(|p| version_of(&before, p)).collect();
+    let versions = three_versions(&before);
     assert_eq!(versions, [old_version.clone(), old_version.clone(), old_version.clone()]);
     put_keys(&endpoints(&before), "k", 200);
     let status = upgrade(&h, &new_binary, 3, recovery, &["etcd-0", "etcd-1"], before);
-    let versions: Vec<String> =
-        ["etcd-0", "etcd-1", "etcd-2"].iter().map(|p| version_of(&status, p)).collect();
+    let versions = three_versions(&status);
     assert_eq!(versions, [new_version.clone(), new_version.clone(), old_version.clone()]);
     assert_eq!(succeeded(&h, "RestartInPlace"), 2);
 
@@ -199,8 +200,7 @@ fn a_rolling_upgrade_from_3_4_to_3_5_is_observed_member_by_member_and_replaces_w
     let after =
         support::assert_converged(&h, "kubernetes", &[("k", 200), ("etcd-0", 20), ("etcd-1", 20)], HEAL);
     assert_ne!(member(&after, "etcd-2")["id"], member(&status, "etcd-2")["id"], "a new member took the slot");
-    let versions: Vec<String> =
-        ["etcd-0", "etcd-1", "etcd-2"].iter().map(|p| version_of(&after, p)).collect();
+    let versions = three_versions(&after);
     assert_eq!(versions, [new_version.clone(), new_version.clone(), new_version.clone()]);
     assert_eq!(succeeded(&h, "AddLearner"), 1, "every member runs 3.4 or later: a learner");
     assert_eq!(succeeded(&h, "PromoteLearner"), 1);

@@ -468,11 +468,15 @@ mod tests {
     use crate::manifest::desired::MemberCount;
     use crate::testing::world::{at, desired, t0, world};
 
-    fn status_at(w: &crate::testing::world::World, previous: Option<&ClusterStatus>) -> ClusterStatus {
-        let d = desired(MemberCount::Three);
-        let plan = w.plan(&d, w.observed.at);
+    /// The status of `w` under `d` after a pass that took no step.
+    fn status_of(
+        d: &DesiredCluster,
+        w: &crate::testing::world::World,
+        previous: Option<&ClusterStatus>,
+    ) -> ClusterStatus {
+        let plan = w.plan(d, w.observed.at);
         let inputs = StatusInputs {
-            desired: &d,
+            desired: d,
             generation: Generation(1),
             observed: &w.observed,
             history: &w.history,
@@ -482,6 +486,10 @@ mod tests {
             logs: BTreeMap::new(),
         };
         compute(&inputs, previous)
+    }
+
+    fn status_at(w: &crate::testing::world::World, previous: Option<&ClusterStatus>) -> ClusterStatus {
+        status_of(&desired(MemberCount::Three), w, previous)
     }
 
     #[test]
@@ -630,20 +638,7 @@ mod tests {
         for s in w.observed.endpoints.values_mut().filter_map(|r| r.as_mut().ok()) {
             s.db_size_quota_bytes = 3 * 1024 * 1024 * 1024;
         }
-        let status = |w: &crate::testing::world::World| {
-            let plan = w.plan(&d, w.observed.at);
-            let inputs = StatusInputs {
-                desired: &d,
-                generation: Generation(1),
-                observed: &w.observed,
-                history: &w.history,
-                plan: &plan,
-                taken: &[],
-                last_action: None,
-                logs: BTreeMap::new(),
-            };
-            compute(&inputs, None)
-        };
+        let status = |w: &crate::testing::world::World| status_of(&d, w, None);
         let s = status(&w);
         let c = s.condition(ConditionType::RestartRequired).expect("RestartRequired");
         assert_eq!((c.status, c.reason), (ConditionStatus::True, Reason::LaunchSettingsDiffer));
@@ -716,18 +711,7 @@ mod tests {
             if row.paused {
                 d.reconcile = ReconcileMode::Paused;
             }
-            let plan = row.world.plan(&d, row.world.observed.at);
-            let inputs = StatusInputs {
-                desired: &d,
-                generation: Generation(1),
-                observed: &row.world.observed,
-                history: &row.world.history,
-                plan: &plan,
-                taken: &[],
-                last_action: None,
-                logs: BTreeMap::new(),
-            };
-            let s = compute(&inputs, None);
+            let s = status_of(&d, &row.world, None);
             let get = |kind| s.condition(kind).map(|c| (c.status, c.reason));
             assert_eq!(s.phase, row.phase, "{}", row.what);
             assert_eq!(get(ConditionType::Available), Some(row.available), "{}", row.what);
