@@ -144,15 +144,11 @@ fn single(
     now: Timestamp,
     why: &str,
 ) -> Vec<Decision> {
-    let Some(window) = &desired.maintenance.defragmentation.window else {
-        let message = format!(
-            "a single member is defragmented only inside spec.maintenance.defragmentation.window (its writes stop meanwhile), and none is set; {pod}'s database is worth defragmenting"
-        );
-        return vec![Decision::refuse(Rule::Defragment, message)];
-    };
-    if let Err(opens) = maintenance_window::check(window, now) {
-        let message = format!("{why}: a single member waits for its maintenance window (opens {opens})");
-        return vec![Decision::wait(Rule::Defragment, Some(opens), message)];
+    let window = desired.maintenance.defragmentation.window.as_ref();
+    if let Some(not_now) =
+        maintenance_window::closed_to_a_single_member(window, now, Rule::Defragment, "defragmented", why)
+    {
+        return vec![not_now];
     }
     if !status.is_healthy() {
         return Vec::new();

@@ -3,7 +3,29 @@
 use croner::parser::{CronParser, Seconds, Year};
 use jiff::Timestamp;
 
+use super::{Decision, Rule};
 use crate::manifest::desired::{MaintenanceWindow, Schedule};
+
+/// Whether a single member, which stops serving while it is `paused` ("restarted",
+/// "defragmented"), may be paused now for `why`: `None` while its window is open;
+/// otherwise a refusal when no window is set, or a wait until the window opens.
+pub(super) fn closed_to_a_single_member(
+    window: Option<&MaintenanceWindow>,
+    now: Timestamp,
+    rule: Rule,
+    paused: &str,
+    why: &str,
+) -> Option<Decision> {
+    let Some(window) = window else {
+        let message = format!(
+            "{why}; a single member is {paused} only inside spec.maintenance.defragmentation.window (it stops serving meanwhile), and none is set"
+        );
+        return Some(Decision::refuse(rule, message));
+    };
+    let opens = check(window, now).err()?;
+    let message = format!("{why}; a single member waits for its maintenance window (opens {opens})");
+    Some(Decision::wait(rule, Some(opens), message))
+}
 
 /// `Ok(())` when `window` is open at `now`; otherwise when it opens next
 /// (`Timestamp::MAX` for a schedule that cannot be read: it never opens).

@@ -86,15 +86,11 @@ pub(super) fn decide(view: &View) -> Vec<Decision> {
             .collect();
     }
     // A single member stops serving while it restarts: only inside its window.
-    let Some(window) = &desired.maintenance.defragmentation.window else {
-        let message = format!(
-            "{why}; a single member is restarted only inside spec.maintenance.defragmentation.window (it stops serving meanwhile), and none is set"
-        );
-        return vec![Decision::refuse(Rule::RollingRestart, message)];
-    };
-    if let Err(opens) = maintenance_window::check(window, now) {
-        let message = format!("{why}; a single member waits for its maintenance window (opens {opens})");
-        return vec![Decision::wait(Rule::RollingRestart, Some(opens), message)];
+    let window = desired.maintenance.defragmentation.window.as_ref();
+    if let Some(not_now) =
+        maintenance_window::closed_to_a_single_member(window, now, Rule::RollingRestart, "restarted", &why)
+    {
+        return vec![not_now];
     }
     let Some((pod, status)) = stale.first().filter(|(_, s)| s.is_healthy()) else { return Vec::new() };
     let step = restart(*pod, String::new(), status);
