@@ -102,24 +102,11 @@ pub fn hex(id: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{BackupId, PodName};
+    use crate::testing::world::at;
 
+    /// A verified record from before lineages: it names no cluster.
     fn backup_record(revision: i64) -> BackupRecord {
-        let taken_at = jiff::Timestamp::from_second(1_800_000_000 + revision).expect("a time");
-        BackupRecord {
-            id: BackupId::new(taken_at, revision),
-            cluster: "kubernetes".parse().expect("a name"),
-            taken_at,
-            source: PodName::new(0).expect("a pod"),
-            revision,
-            keys: 1,
-            size_bytes: 1,
-            sha256: "00".into(),
-            verified: true,
-            duration_seconds: 0.1,
-            location: "/b/".into(),
-            cluster_id: None,
-        }
+        BackupRecord { cluster_id: None, ..crate::testing::world::backup_record(at(revision), revision) }
     }
 
     fn of(cluster: u64, revision: i64) -> BackupRecord {
