@@ -47,6 +47,19 @@ pub(crate) fn desired(members: MemberCount) -> DesiredCluster {
 /// The etcd cluster ID the members of a `world` answer with, and its backups name.
 pub(crate) const CLUSTER_ID: u64 = 0xC1;
 
+/// `desired(members)` with hourly backups to `/b`, fresh for 15 minutes, no drill.
+pub(crate) fn with_backups(members: MemberCount) -> DesiredCluster {
+    let mut d = desired(members);
+    d.backup = Some(crate::manifest::desired::BackupPolicy {
+        schedule: crate::manifest::desired::Schedule::Every(Duration::from_secs(3600)),
+        destination: crate::manifest::desired::Destination::Directory("/b".into()),
+        retention: crate::manifest::desired::Retention::default(),
+        fresh_for: Duration::from_secs(900),
+        drill: None,
+    });
+    d
+}
+
 pub(crate) fn t0() -> Timestamp {
     Timestamp::from_second(1_800_000_000).expect("time")
 }

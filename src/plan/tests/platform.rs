@@ -1,12 +1,11 @@
 //! The rules on a platform that restarts and replaces pods itself (DC/OS), decided from
 //! its capabilities alone: the same worlds as the local tables, other steps.
 
-use crate::manifest::desired::{BackupPolicy, Destination, Retention, Schedule};
 use crate::manifest::desired::{MemberCount, QuorumLossPolicy};
 use crate::model::ScaleAdmission;
 use crate::model::capabilities::Capabilities;
 use crate::plan::{Rule, Step};
-use crate::testing::world::{World, at, desired, only_step, pod, t0, world};
+use crate::testing::world::{World, at, desired, only_step, pod, t0, with_backups, world};
 
 /// A platform like DC/OS: it restarts and replaces pods and changes membership itself,
 /// grows the cluster itself, never bootstraps for the controller, and is restored by
@@ -132,18 +131,6 @@ fn our_replacement_not_yet_asked_for_is_not_asked_while_the_platform_already_reb
     w.task(2).recovery = crate::model::platform::PlatformRecovery::Replacing;
     let plan = w.plan(&d, at(lost_after + 60));
     assert_eq!(plan.steps().count(), 0, "a replace made by hand is followed, not doubled: {plan:#?}");
-}
-
-fn with_backups(members: MemberCount) -> crate::manifest::desired::DesiredCluster {
-    let mut d = desired(members);
-    d.backup = Some(BackupPolicy {
-        schedule: Schedule::Every(std::time::Duration::from_secs(3600)),
-        destination: Destination::Directory("/b".into()),
-        retention: Retention::default(),
-        fresh_for: std::time::Duration::from_secs(900),
-        drill: None,
-    });
-    d
 }
 
 #[test]

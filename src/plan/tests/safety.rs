@@ -1,28 +1,17 @@
 //! Table tests of the safety rules: intact data, bounded restarts, the newest restore
 //! source, quorum judged against the listed voters, changes in flight.
 
-use std::time::Duration;
-
 use crate::domain::{BackupId, MemberId};
-use crate::manifest::desired::{
-    BackupPolicy, Destination, MemberCount, QuorumLossPolicy, Retention, Schedule,
-};
+use crate::manifest::desired::{MemberCount, QuorumLossPolicy};
 use crate::model::etcd::EndpointStatus;
 use crate::model::platform::{DataState, TaskState};
 use crate::model::{ChosenSource, Restarts, RestoreInFlight, SavedSnapshot, ScaleAdmission};
 use crate::plan::*;
-use crate::testing::world::{World, at, backup_record, desired, only_step, pod, t0, world};
+use crate::testing::world::{World, at, backup_record, desired, only_step, pod, t0, with_backups, world};
 
 fn restoring(members: MemberCount) -> DesiredCluster {
-    let mut d = desired(members);
+    let mut d = with_backups(members);
     d.policy.quorum_loss = QuorumLossPolicy::Restore;
-    d.backup = Some(BackupPolicy {
-        schedule: Schedule::Every(Duration::from_secs(3600)),
-        destination: Destination::Directory("/b".into()),
-        retention: Retention::default(),
-        fresh_for: Duration::from_secs(900),
-        drill: None,
-    });
     d
 }
 

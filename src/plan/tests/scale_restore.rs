@@ -1,26 +1,10 @@
 //! Table tests of scenario 2 (scale-up gate, scale-down) and 3b/4d (restore).
 
-use std::time::Duration;
-
 use crate::domain::{BackupId, MemberId};
-use crate::manifest::desired::{
-    BackupPolicy, Destination, MemberCount, QuorumLossPolicy, Retention, ScaleUpPolicy, Schedule,
-};
+use crate::manifest::desired::{MemberCount, QuorumLossPolicy, ScaleUpPolicy};
 use crate::model::platform::TaskState;
 use crate::plan::*;
-use crate::testing::world::{World, at, backup_record, desired, only_step, pod, t0, world};
-
-fn with_backups(members: MemberCount) -> DesiredCluster {
-    let mut d = desired(members);
-    d.backup = Some(BackupPolicy {
-        schedule: Schedule::Every(Duration::from_secs(3600)),
-        destination: Destination::Directory("/b".into()),
-        retention: Retention::default(),
-        fresh_for: Duration::from_secs(900),
-        drill: None,
-    });
-    d
-}
+use crate::testing::world::{World, at, backup_record, only_step, pod, t0, with_backups, world};
 
 fn backup(w: &mut World, taken_at: jiff::Timestamp) -> BackupId {
     let record = backup_record(taken_at, 42);
