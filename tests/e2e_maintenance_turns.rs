@@ -55,6 +55,44 @@ fn reads_blocked(endpoint: &str) -> bool {
     })
 }
 
+/// A cluster of three that is worth defragmenting, with its probes running.
+struct Fragmented {
+    urls: Vec<String>,
+    /// Each member's database size before the compaction.
+    before: Vec<i64>,
+    blocked: BlockedReads,
+    writer: Probe,
+}
+
+/// Cluster `name` of three with the defragmentation `settings`, 20 keys under `keep/`,
+/// 96 MiB of live data and as much again deleted and compacted: each member's
+/// defragmentation rewrites the live part, for a few hundred milliseconds or more. The
+/// probes of blocked reads, and a client that keeps writing (etcd counts the pages a
+/// compaction freed as in use until its next write; 3.3 says it only on its metrics
+/// page), start before the compaction.
+fn fragmented(h: &Harness, name: &str, settings: &str) -> Fragmented {
+    h.apply("c.yaml", &defrag_manifest(name, 3, settings));
+    let urls = endpoints(&h.wait_healthy(name, 3, BOOT));
+    put_keys(&urls, "keep", 20);
+    assert_eq!(fill(&urls, "live", 384, 256 * 1024), 384);
+    assert_eq!(fill(&urls, "bulk", 384, 256 * 1024), 384);
+    let grown =
+        h.wait_status(name, "the databases grown", BOOT, |s| db_sizes(s).iter().all(|d| *d > 180 * MIB));
+    let before = db_sizes(&grown);
+    let blocked = BlockedReads::start(&urls);
+    let writer = Probe::start(urls.clone());
+    delete_and_compact(&urls, "bulk");
+    Fragmented { urls, before, blocked, writer }
+}
+
+/// Waits until every member's database is below two thirds of its size `before`.
+fn every_member_shrunk(h: &Harness, name: &str, before: &[i64]) {
+    h.wait_status(name, "every member defragmented", Duration::from_secs(180), |s| {
+        let sizes = db_sizes(s);
+        sizes.len() == 3 && sizes.iter().zip(before).all(|(after, before)| *after < before * 2 / 3)
+    });
+}
+
 /// A defragmentation that outlasts `timeout`: the controller gives up and etcd goes on,
 /// the member serving no reads meanwhile. The next member is not paused until it
 /// serves reads again: the spans in which each member's reads were blocked never
@@ -63,26 +101,8 @@ fn reads_blocked(endpoint: &str) -> bool {
 fn a_defragmentation_the_controller_gave_up_on_is_waited_for_before_the_next_member() {
     let h = Harness::start();
     let settings = "      minReclaimable: 8MiB\n      pauseBetweenMembers: 0s\n      timeout: 100ms\n";
-    h.apply("c.yaml", &defrag_manifest("slow", 3, settings));
-    let status = h.wait_healthy("slow", 3, BOOT);
-    let urls = endpoints(&status);
-    put_keys(&urls, "keep", 20);
-    // 96 MiB of live data, and as much again deleted and compacted: each member's
-    // defragmentation rewrites the live part, for longer than 100 ms.
-    assert_eq!(fill(&urls, "live", 384, 256 * 1024), 384);
-    assert_eq!(fill(&urls, "bulk", 384, 256 * 1024), 384);
-    let grown =
-        h.wait_status("slow", "the databases grown", BOOT, |s| db_sizes(s).iter().all(|d| *d > 180 * MIB));
-    let before = db_sizes(&grown);
-    let blocked = BlockedReads::start(&urls);
-    // A client that keeps writing: etcd counts the pages a compaction freed as in use
-    // until its next write (etcd 3.3 says it only on its metrics page).
-    let writer = Probe::start(urls.clone());
-    delete_and_compact(&urls, "bulk");
-    h.wait_status("slow", "every member defragmented", Duration::from_secs(180), |s| {
-        let sizes = db_sizes(s);
-        sizes.len() == 3 && sizes.iter().zip(&before).all(|(after, before)| *after < before * 2 / 3)
-    });
+    let Fragmented { urls, before, blocked, writer } = fragmented(&h, "slow", settings);
+    every_member_shrunk(&h, "slow", &before);
     let spans = blocked.stop();
     writer.stop();
     let gave_up =
@@ -178,21 +198,7 @@ fn the_pause_between_members_counts_from_the_end_of_a_defragmentation_and_surviv
     const SLACK: Duration = Duration::from_millis(150);
     let mut h = Harness::start();
     let settings = "      minReclaimable: 8MiB\n      pauseBetweenMembers: 5s\n";
-    h.apply("c.yaml", &defrag_manifest("turns", 3, settings));
-    let status = h.wait_healthy("turns", 3, BOOT);
-    let urls = endpoints(&status);
-    put_keys(&urls, "keep", 20);
-    // 96 MiB of live data, and as much again deleted and compacted: each member's
-    // defragmentation rewrites the live part, for a second or more.
-    assert_eq!(fill(&urls, "live", 384, 256 * 1024), 384);
-    assert_eq!(fill(&urls, "bulk", 384, 256 * 1024), 384);
-    let grown =
-        h.wait_status("turns", "the databases grown", BOOT, |s| db_sizes(s).iter().all(|d| *d > 180 * MIB));
-    let before = db_sizes(&grown);
-    let spans = BlockedReads::start(&urls);
-    // etcd counts the pages a compaction freed as in use until its next write.
-    let writer = Probe::start(urls.clone());
-    delete_and_compact(&urls, "bulk");
+    let Fragmented { urls, before, blocked: spans, writer } = fragmented(&h, "turns", settings);
     // The first member defragmented, then the second one begun: the controller dies.
     let first = support::wait_for("a first member defragmenting", BOOT, || {
         urls.iter().find(|u| reads_blocked(u)).cloned()
@@ -202,10 +208,7 @@ fn the_pause_between_members_counts_from_the_end_of_a_defragmentation_and_surviv
     });
     h.kill_daemon();
     h.start_daemon();
-    h.wait_status("turns", "every member defragmented", Duration::from_secs(180), |s| {
-        let sizes = db_sizes(s);
-        sizes.len() == 3 && sizes.iter().zip(&before).all(|(after, before)| *after < before * 2 / 3)
-    });
+    every_member_shrunk(&h, "turns", &before);
     writer.stop();
     let spans = spans.stop();
     println!("blocked reads, ms: {}", show(&spans));
