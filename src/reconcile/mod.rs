@@ -227,11 +227,11 @@ async fn pass<P: Platform>(
     memory: &mut PassMemory,
 ) -> Result<PassReport, ReconcileError> {
     let name = &desired.name;
-    let (now, tokio_started) = (ctx.clock.now(), tokio::time::Instant::now());
+    // The pass's time, and the same moment on the monotonic clock (steps measure from it).
+    let (now, started) = (ctx.clock.now(), tokio::time::Instant::now());
     for pod in desired.members.pods() {
         ctx.platform.member_urls(pod).await?;
     }
-    let started = Instant::now();
     let (observed, previous_history, mut history) = match observe_and_record(ctx, desired, now).await {
         Err(ReconcileError::Observe(error)) => {
             report_unobserved(ctx, desired, generation, &error, now)?;
@@ -254,7 +254,7 @@ async fn pass<P: Platform>(
         admin: ctx.admin,
         snapshots,
         now,
-        started: tokio_started,
+        started,
         desired,
         metrics: ctx.metrics,
         backup_lock: ctx.backup_lock.clone(),
