@@ -200,8 +200,8 @@ impl Controller {
     /// Stops every worker after its current pass, all at once, waiting at most
     /// [`SHUTDOWN_DEADLINE`]: a pass still running then (a restore step can take
     /// minutes) ends with the process, and its next start resumes from the history,
-    /// as after a crash. Returns whether every worker stopped in time.
-    pub async fn shutdown(&self) -> bool {
+    /// as after a crash.
+    pub async fn shutdown(&self) {
         let workers: Vec<(ClusterName, Worker)> = self.inner.workers.lock().await.drain().collect();
         for (_, worker) in &workers {
             worker.stop.store(true, Ordering::SeqCst);
@@ -215,14 +215,12 @@ impl Controller {
                         tracing::warn!(cluster = %name, %error, "worker ended abnormally");
                     }
                 }
-                true
             }
             Err(_) => {
                 tracing::warn!(
                     deadline = ?SHUTDOWN_DEADLINE,
                     "workers still in a pass at the shutdown deadline: they end with the process and resume from the history at the next start"
                 );
-                false
             }
         }
     }
