@@ -7,7 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use etcd_warden::platform::local_tls::Pki;
+use etcd_warden::platform::local::tls::Pki;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use support::tls::{self, Certs};

@@ -10,7 +10,7 @@ use etcd_warden::etcd::EtcdAdmin;
 use etcd_warden::manifest::{LocalSpec, PortsSpec};
 use etcd_warden::model::platform::{AgentState, DataState, TaskState};
 use etcd_warden::platform::local::LocalPlatform;
-use etcd_warden::platform::ports::AUTO_PORTS;
+use etcd_warden::platform::local::ports::AUTO_PORTS;
 use etcd_warden::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
 use support::Sandbox;
 

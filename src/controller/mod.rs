@@ -25,7 +25,7 @@ use crate::model::platform::PlatformObservation;
 use crate::plan::Plan;
 use crate::platform::dcos::DcosPlatform;
 use crate::platform::local::LocalPlatform;
-use crate::platform::local_tls::Pki;
+use crate::platform::local::tls::Pki;
 use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::reconcile::{
     Clock, ErrorKind, PassContext, PassMemory, PassReport, ReconcileError, dry_run, reconcile,

@@ -9,11 +9,7 @@ mod any;
 pub mod certificates;
 pub mod data;
 pub mod dcos;
-mod exits;
 pub mod local;
-pub mod local_tls;
-pub mod ports;
-mod process;
 
 pub use any::AnyPlatform;
 
@@ -123,7 +119,7 @@ pub enum PlatformError {
     Refused(String),
     /// The members' TLS certificates could not be generated or read.
     #[error("member TLS: {0}")]
-    Tls(#[from] local_tls::PkiError),
+    Tls(#[from] local::tls::PkiError),
     /// The platform does not offer this operation (its capabilities say so; the
     /// planner never asks for it).
     #[error("the platform does not {0}")]

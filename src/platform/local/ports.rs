@@ -27,9 +27,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::PlatformError;
 use crate::domain::PodName;
 use crate::manifest::PortsSpec;
+use crate::platform::PlatformError;
 use crate::store::atomic::{ensure_private_dir, write_atomic};
 
 /// The client and peer port of one member.

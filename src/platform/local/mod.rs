@@ -4,11 +4,11 @@
 //!
 //! ```text
 //! ports.json            client and peer port of every pod, chosen once and kept
-//!                       (`ports: auto` draws from 12000-19999: see [`super::ports`])
+//!                       (`ports: auto` draws from 12000-19999: see [`ports`])
 //! members/etcd-N/       the member's etcd data directory: its "agent"
 //! logs/etcd-N.log       the member's output
 //! processes/etcd-N.json pid and start time of the member's process, kept after exit
-//! tls/                  generated certificates with `tls: auto` (see [`super::local_tls`])
+//! tls/                  generated certificates with `tls: auto` (see [`tls`])
 //! ```
 //!
 //! A member's data is intact only with a WAL and a database (see [`DataState`]). A
@@ -27,12 +27,18 @@ use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+mod exits;
+pub mod ports;
+mod process;
+pub mod tls;
+
+use exits::any_exit;
+pub use ports::MemberPorts;
+use ports::{MachineRegistry, assign};
+use process::{Liveness, ProcessIdentity, find_by_arg, flag_value, spawn_detached};
+use tls::{Pki, member_flags, operator_files};
+
 pub use super::data::data_state;
-use super::exits::any_exit;
-use super::local_tls::{Pki, member_flags, operator_files};
-pub use super::ports::MemberPorts;
-use super::ports::{MachineRegistry, assign};
-use super::process::{Liveness, ProcessIdentity, find_by_arg, flag_value, spawn_detached};
 use super::{InitialClusterState, LaunchSpec, MemberUrls, Platform, PlatformError};
 use crate::domain::PodName;
 use crate::manifest::{LocalSpec, LocalTlsSpec, TlsFiles};

@@ -456,5 +456,5 @@ fn republish(parent: &Path, name: &str, files: &[(&str, &[u8])]) -> Result<(), P
 }
 
 #[cfg(test)]
-#[path = "local_tls_tests.rs"]
+#[path = "tls_tests.rs"]
 mod tests;
