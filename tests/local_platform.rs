@@ -305,3 +305,46 @@ async fn a_member_process_exit_resolves_changed_at_once() {
     .await;
     assert!(tokio::time::timeout(quiet, platform.changed(&after)).await.is_err(), "nothing to wait for");
 }
+
+/// One admin keeps one connection per member: many calls make no new one, and a member
+/// that stopped answering is connected to afresh once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_connects_to_each_member_once_and_again_only_after_it_failed() {
+    use etcd_warden::etcd::EtcdApi;
+    let sandbox = Sandbox::new();
+    let platform = LocalPlatform::new(sandbox.dir.path().join("platform"), spec());
+    let pods: Vec<PodName> = (0..3).map(|i| PodName::new(i).expect("pod")).collect();
+    launch(&platform, &pods, "reuse").await;
+    let admin = EtcdAdmin::new();
+    for pod in &pods {
+        healthy_id(&platform, &admin, *pod).await;
+    }
+    assert_eq!(admin.connections_made(), 3, "one client per member while they start");
+    let api: &dyn EtcdApi = &admin;
+    let mut urls = Vec::new();
+    for pod in &pods {
+        urls.push(platform.member_urls(*pod).await.expect("urls").client);
+    }
+    for _ in 0..20 {
+        for url in &urls {
+            api.status(url).await.expect("status");
+            api.member_list(url).await.expect("list");
+        }
+    }
+    assert_eq!(admin.connections_made(), 3, "120 calls over the kept connections");
+
+    platform.ensure_stopped(pods[2]).await.expect("stop");
+    let refused = api.status(&urls[2]).await.expect_err("a stopped member does not answer");
+    println!("a stopped member: {refused} ({})", refused.kind());
+    let spec = LaunchSpec { initial_cluster: Vec::new(), state: InitialClusterState::Restart };
+    platform.ensure_running(pods[2], &spec).await.expect("restart");
+    eventually("the member back", || async { api.status(&urls[2]).await.ok() }).await;
+    let after = admin.connections_made();
+    assert!(after > 3, "the failed member is connected to again: {after}");
+    for _ in 0..10 {
+        for url in &urls {
+            api.status(url).await.expect("status");
+        }
+    }
+    assert_eq!(admin.connections_made(), after, "and kept again");
+}

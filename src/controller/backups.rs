@@ -54,7 +54,8 @@ impl Controller {
 
     async fn run_backup(&self, desired: &DesiredCluster, why: &str) -> Result<BackupRecord, ControllerError> {
         let (platform, admin) = self.clients(desired, super::Certificates::Generate)?;
-        let ctx = ClusterAccess { platform: &platform, admin: &admin, store: &self.inner.store, desired };
+        let ctx =
+            ClusterAccess { platform: platform.as_ref(), admin: &admin, store: &self.inner.store, desired };
         Ok(take_and_record(&ctx, &self.inner.metrics, why).await?)
     }
 
@@ -214,7 +215,7 @@ impl Controller {
             .into());
         }
         let store = &self.inner.store;
-        let ctx = ClusterAccess { platform: &platform, admin: &admin, store, desired };
+        let ctx = ClusterAccess { platform: platform.as_ref(), admin: &admin, store, desired };
         // The same transitions as the automatic restore (`model::operation`): begun
         // (pre-empting whatever ran) and an attempt counted before anything is stopped.
         let mut history = store.history(name)?;

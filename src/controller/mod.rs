@@ -18,13 +18,11 @@ mod worker;
 
 use crate::domain::{ClusterName, Generation};
 use crate::etcd::{ClientTls, EtcdAdmin};
-use crate::manifest::desired::{DcosSpec, EtcdAccess, LocalSpec, LocalTlsSpec};
+use crate::manifest::desired::{EtcdAccess, LocalSpec, LocalTlsSpec};
 use crate::manifest::{self, DesiredCluster, PlatformSpec};
 use crate::metrics::Metrics;
 use crate::model::platform::PlatformObservation;
 use crate::plan::Plan;
-use crate::platform::dcos::DcosPlatform;
-use crate::platform::local::LocalPlatform;
 use crate::platform::local::tls::Pki;
 use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::reconcile::{
@@ -94,16 +92,22 @@ pub struct ControllerConfig {
     pub resync: Duration,
 }
 
-/// A DC/OS platform and the settings it was made from.
-type CachedDcos = (DcosSpec, EtcdAccess, Arc<DcosPlatform>);
+/// One cluster's adapters, made from its manifest and kept between passes: the
+/// platform (its launch lock, its DC/OS login) and the etcd admin (its open
+/// connections, one per member).
+struct Adapters {
+    /// What they were made from: made again when one of these changes.
+    made_from: (PlatformSpec, EtcdAccess, Option<u64>, Option<ClientTls>),
+    platform: Arc<AnyPlatform>,
+    admin: EtcdAdmin,
+}
 
 struct Inner {
     store: Store,
     metrics: Arc<Metrics>,
     config: ControllerConfig,
-    /// One DC/OS platform per cluster, kept between passes for its login; made again
-    /// when the manifest's DC/OS settings change.
-    dcos: std::sync::Mutex<HashMap<ClusterName, CachedDcos>>,
+    /// Each cluster's adapters, kept between passes.
+    adapters: std::sync::Mutex<HashMap<ClusterName, Adapters>>,
     workers: Mutex<HashMap<ClusterName, Worker>>,
     /// The clock failure windows are measured with.
     clock: Clock,
@@ -142,7 +146,7 @@ impl Controller {
             store,
             metrics,
             config,
-            dcos: std::sync::Mutex::new(HashMap::new()),
+            adapters: std::sync::Mutex::new(HashMap::new()),
             clock: Clock::start(),
             workers: Mutex::new(HashMap::new()),
             backup_locks: std::sync::Mutex::new(HashMap::new()),
@@ -244,12 +248,14 @@ impl Controller {
     /// The cluster's platform and an etcd admin with its client TLS files, read now:
     /// `spec.etcd.tls`, else with `spec.platform.local.tls: auto` the client certificate
     /// etcd-warden generated for itself (generated now if there is none yet, unless
-    /// `certificates` says a dry run).
+    /// `certificates` says a dry run). Both are the ones kept for the cluster while
+    /// the manifest's platform and etcd settings and the TLS files stay the same; a
+    /// dry run of other settings gets its own and keeps nothing.
     fn clients(
         &self,
         desired: &DesiredCluster,
         certificates: Certificates,
-    ) -> Result<(AnyPlatform, EtcdAdmin), ControllerError> {
+    ) -> Result<(Arc<AnyPlatform>, EtcdAdmin), ControllerError> {
         let files = match (&desired.etcd.tls, &desired.platform) {
             (Some(files), _) => Some(files.clone()),
             (None, PlatformSpec::Local(LocalSpec { tls: Some(LocalTlsSpec::Auto), .. })) => {
@@ -262,44 +268,33 @@ impl Controller {
             (None, _) => None,
         };
         let tls = files.as_ref().map(ClientTls::load).transpose()?;
-        Ok((self.platform(desired)?, EtcdAdmin::with_tls(tls)))
-    }
-
-    /// The platform the cluster's manifest names.
-    fn platform(&self, desired: &DesiredCluster) -> Result<AnyPlatform, ControllerError> {
-        Ok(match &desired.platform {
-            PlatformSpec::Local(spec) => AnyPlatform::Local(Box::new(
-                LocalPlatform::new(self.inner.store.platform_dir(&desired.name), spec.clone())
-                    .with_quota_backend_bytes(desired.maintenance.quota_backend_bytes),
-            )),
-            PlatformSpec::Dcos(spec) => AnyPlatform::Dcos(self.dcos(desired, spec)?),
-        })
+        let made_from = (
+            desired.platform.clone(),
+            desired.etcd.clone(),
+            desired.maintenance.quota_backend_bytes,
+            tls.clone(),
+        );
+        let mut kept = self.inner.adapters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(adapters) = kept.get(&desired.name).filter(|a| a.made_from == made_from) {
+            return Ok((adapters.platform.clone(), adapters.admin.clone()));
+        }
+        let platform =
+            Arc::new(AnyPlatform::for_cluster(desired, self.inner.store.platform_dir(&desired.name))?);
+        let admin = EtcdAdmin::with_tls(tls);
+        if certificates == Certificates::Generate {
+            let adapters = Adapters { made_from, platform: platform.clone(), admin: admin.clone() };
+            kept.insert(desired.name.clone(), adapters);
+        }
+        Ok((platform, admin))
     }
 
     /// Resolves when the platform reports that something in `observation` changed by
     /// itself (a member process exited); never, when it cannot tell.
     async fn platform_changed(&self, desired: &DesiredCluster, observation: &PlatformObservation) {
-        match self.platform(desired) {
-            Ok(platform) => platform.changed(observation).await,
+        match self.clients(desired, Certificates::Existing) {
+            Ok((platform, _)) => platform.changed(observation).await,
             Err(_) => std::future::pending().await,
         }
-    }
-
-    fn dcos(&self, desired: &DesiredCluster, spec: &DcosSpec) -> Result<Arc<DcosPlatform>, ControllerError> {
-        let mut cache = match self.inner.dcos.lock() {
-            Ok(cache) => cache,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let etcd = &desired.etcd;
-        if let Some((s, e, platform)) = cache.get(&desired.name)
-            && s == spec
-            && e == etcd
-        {
-            return Ok(platform.clone());
-        }
-        let platform = Arc::new(DcosPlatform::new(spec, etcd)?);
-        cache.insert(desired.name.clone(), (spec.clone(), etcd.clone(), platform.clone()));
-        Ok(platform)
     }
 
     fn context<'a, P: Platform>(
@@ -326,7 +321,7 @@ impl Controller {
     /// When the platform cannot be observed.
     pub async fn plan(&self, desired: &DesiredCluster) -> Result<Plan, ControllerError> {
         let (platform, admin) = self.clients(desired, Certificates::Existing)?;
-        Ok(dry_run(&self.context(&platform, &admin, desired), desired).await?)
+        Ok(dry_run(&self.context(platform.as_ref(), &admin, desired), desired).await?)
     }
 
     async fn pass(
@@ -340,7 +335,7 @@ impl Controller {
             self.adopt_catalog(desired).await;
         }
         let (platform, admin) = self.clients(desired, Certificates::Generate)?;
-        Ok(reconcile(&self.context(&platform, &admin, desired), desired, generation, memory).await?)
+        Ok(reconcile(&self.context(platform.as_ref(), &admin, desired), desired, generation, memory).await?)
     }
 
     /// Stops every member of the cluster; with `purge`, removes all its files too.
@@ -351,14 +346,49 @@ impl Controller {
         self.stop(name).await;
         // On DC/OS the service runs on: the controller only stops watching it.
         if let Some((desired, _)) = self.desired(name)?
-            && let Ok((platform @ AnyPlatform::Local(_), _)) = self.clients(&desired, Certificates::Existing)
+            && let Ok((platform, _)) = self.clients(&desired, Certificates::Existing)
+            && let AnyPlatform::Local(_) = platform.as_ref()
         {
             let observed = platform.observe().await.map_err(ReconcileError::from)?;
             for task in observed.tasks {
                 platform.ensure_stopped(task.pod).await.map_err(ReconcileError::from)?;
             }
         }
+        self.inner.adapters.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
         self.inner.store.remove(name, purge)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::MemberCount;
+    use crate::testing::world::desired;
+
+    #[test]
+    fn a_clusters_adapters_are_kept_between_passes_and_made_again_when_their_settings_change() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(dir.path()).expect("store");
+        let config = ControllerConfig { resync: Duration::from_secs(10) };
+        let controller = Controller::new(store, Arc::new(Metrics::default()), config);
+        let three = desired(MemberCount::Three);
+        let (first, admin) = controller.clients(&three, Certificates::Generate).expect("clients");
+        let (again, _) = controller.clients(&three, Certificates::Generate).expect("clients");
+        assert!(Arc::ptr_eq(&first, &again), "one platform (one launch lock) across passes");
+        let (dry, _) = controller.clients(&three, Certificates::Existing).expect("clients");
+        assert!(Arc::ptr_eq(&first, &dry), "a dry run of the same settings uses them too");
+
+        let mut quota = three.clone();
+        quota.maintenance.quota_backend_bytes = Some(1 << 30);
+        let (dry, _) = controller.clients(&quota, Certificates::Existing).expect("clients");
+        assert!(!Arc::ptr_eq(&first, &dry), "other settings: other adapters");
+        let (kept, _) = controller.clients(&three, Certificates::Generate).expect("clients");
+        assert!(Arc::ptr_eq(&first, &kept), "a dry run of other settings keeps nothing");
+        let (changed, other_admin) = controller.clients(&quota, Certificates::Generate).expect("clients");
+        assert!(!Arc::ptr_eq(&first, &changed), "a pass of the new settings makes them again");
+        let (kept, _) = controller.clients(&quota, Certificates::Generate).expect("clients");
+        assert!(Arc::ptr_eq(&changed, &kept), "and keeps them");
+        assert_eq!((admin.connections_made(), other_admin.connections_made()), (0, 0));
     }
 }

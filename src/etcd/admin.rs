@@ -1,5 +1,8 @@
 //! `EtcdAdmin`: [`EtcdApi`] over etcd-client.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use etcd_client::{Client, GetOptions};
@@ -21,28 +24,74 @@ const READ_PROMPTLY: Duration = Duration::from_millis(250);
 const READ_PROBE_KEY: &str = "\0etcd-warden/read-probe";
 
 /// Talks to etcd members by client URL.
-#[derive(Debug, Clone, Default)]
+///
+/// It keeps one client per member and request timeout, shared by its clones: a member
+/// is connected to once and its connection (gRPC over HTTP/2, which reconnects by
+/// itself) serves every later call. A call that finds the member unreachable or
+/// silent drops that member's clients, so the next call connects afresh.
+#[derive(Clone, Default)]
 pub struct EtcdAdmin {
     tls: Option<ClientTls>,
+    clients: Arc<Mutex<HashMap<(String, Duration), Client>>>,
+    /// How many clients were made (each opens its own connection).
+    connected: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for EtcdAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let members: Vec<String> = self.kept().keys().map(|(endpoint, _)| endpoint.clone()).collect();
+        f.debug_struct("EtcdAdmin").field("tls", &self.tls).field("connected_to", &members).finish()
+    }
 }
 
 impl EtcdAdmin {
     /// An admin for plain-HTTP members.
     pub fn new() -> Self {
-        Self { tls: None }
+        Self::default()
     }
 
     /// An admin that uses `tls` for `https://` members (and plain HTTP for the others).
     pub fn with_tls(tls: Option<ClientTls>) -> Self {
-        Self { tls }
+        Self { tls, ..Self::default() }
     }
 
-    /// Connects to one member.
+    /// The client TLS material it was made with.
+    pub fn client_tls(&self) -> Option<&ClientTls> {
+        self.tls.as_ref()
+    }
+
+    /// How many clients this admin (and its clones) made: one per member and request
+    /// timeout while their connections work.
+    pub fn connections_made(&self) -> u64 {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// A client of one member.
     ///
     /// # Errors
-    /// `Call` when no connection can be made within the connect timeout.
+    /// `Call` when no client can be made.
     pub async fn connect(&self, endpoint: &str) -> Result<Client, EtcdError> {
         self.connect_for(endpoint, REQUEST_TIMEOUT).await
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Duration), Client>> {
+        self.clients.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Drops the clients of `endpoint` after a call that found it unreachable or
+    /// silent: the next call connects again.
+    async fn dropping_on_failure<T>(
+        &self,
+        endpoint: &str,
+        call: impl std::future::Future<Output = Result<T, EtcdError>>,
+    ) -> Result<T, EtcdError> {
+        let result = call.await;
+        if let Err(error) = &result
+            && matches!(error.kind(), EtcdErrorKind::Unreachable | EtcdErrorKind::Timeout)
+        {
+            self.kept().retain(|(kept, _), _| kept != endpoint);
+        }
+        result
     }
 
     /// The member's own status.
@@ -284,10 +333,17 @@ impl EtcdAdmin {
             .collect())
     }
 
-    /// Connects to one member with a per-request timeout.
+    /// The kept client of one member with a per-request timeout, made now if there is
+    /// none (etcd-client connects lazily, at the first request).
     async fn connect_for(&self, endpoint: &str, timeout: Duration) -> Result<Client, EtcdError> {
+        let key = (endpoint.to_owned(), timeout);
+        if let Some(client) = self.kept().get(&key) {
+            return Ok(client.clone());
+        }
         let options = connect_options(self.tls.as_ref(), Some(timeout));
-        bounded(endpoint, Client::connect([endpoint], Some(options))).await
+        let client = bounded(endpoint, Client::connect([endpoint], Some(options))).await?;
+        self.connected.fetch_add(1, Ordering::Relaxed);
+        Ok(self.kept().entry(key).or_insert(client).clone())
     }
 }
 
@@ -318,11 +374,11 @@ impl EtcdApi for EtcdAdmin {
     }
 
     fn status<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, EndpointStatus> {
-        Box::pin(EtcdAdmin::status(self, endpoint))
+        Box::pin(self.dropping_on_failure(endpoint, EtcdAdmin::status(self, endpoint)))
     }
 
     fn member_list<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, Vec<ListedMember>> {
-        Box::pin(EtcdAdmin::member_list(self, endpoint))
+        Box::pin(self.dropping_on_failure(endpoint, EtcdAdmin::member_list(self, endpoint)))
     }
 
     fn cluster_version<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, String> {
@@ -334,39 +390,39 @@ impl EtcdApi for EtcdAdmin {
     }
 
     fn add_learner<'a>(&'a self, endpoint: &'a str, peer_url: &'a str) -> EtcdCall<'a, MemberId> {
-        Box::pin(EtcdAdmin::add_learner(self, endpoint, peer_url))
+        Box::pin(self.dropping_on_failure(endpoint, EtcdAdmin::add_learner(self, endpoint, peer_url)))
     }
 
     fn add_voter<'a>(&'a self, endpoint: &'a str, peer_url: &'a str) -> EtcdCall<'a, MemberId> {
-        Box::pin(EtcdAdmin::add_voter(self, endpoint, peer_url))
+        Box::pin(self.dropping_on_failure(endpoint, EtcdAdmin::add_voter(self, endpoint, peer_url)))
     }
 
     fn remove<'a>(&'a self, endpoint: &'a str, id: MemberId) -> EtcdCall<'a, ()> {
-        Box::pin(EtcdAdmin::remove(self, endpoint, id))
+        Box::pin(self.dropping_on_failure(endpoint, EtcdAdmin::remove(self, endpoint, id)))
     }
 
     fn promote<'a>(&'a self, endpoint: &'a str, id: MemberId) -> EtcdCall<'a, ()> {
-        Box::pin(EtcdAdmin::promote(self, endpoint, id))
+        Box::pin(self.dropping_on_failure(endpoint, EtcdAdmin::promote(self, endpoint, id)))
     }
 
     fn hash_kv<'a>(&'a self, endpoint: &'a str, revision: i64) -> EtcdCall<'a, (u32, i64)> {
-        Box::pin(EtcdAdmin::hash_kv(self, endpoint, revision))
+        Box::pin(self.dropping_on_failure(endpoint, EtcdAdmin::hash_kv(self, endpoint, revision)))
     }
 
     fn move_leader<'a>(&'a self, endpoint: &'a str, to: MemberId) -> EtcdCall<'a, ()> {
-        Box::pin(EtcdAdmin::move_leader(self, endpoint, to))
+        Box::pin(self.dropping_on_failure(endpoint, EtcdAdmin::move_leader(self, endpoint, to)))
     }
 
     fn count_keys<'a>(&'a self, endpoint: &'a str, revision: i64) -> EtcdCall<'a, u64> {
-        Box::pin(EtcdAdmin::count_keys(self, endpoint, revision))
+        Box::pin(self.dropping_on_failure(endpoint, EtcdAdmin::count_keys(self, endpoint, revision)))
     }
 
     fn defragment<'a>(&'a self, endpoint: &'a str, timeout: Duration) -> EtcdCall<'a, ()> {
-        Box::pin(EtcdAdmin::defragment(self, endpoint, timeout))
+        Box::pin(self.dropping_on_failure(endpoint, EtcdAdmin::defragment(self, endpoint, timeout)))
     }
 
     fn disarm_no_space<'a>(&'a self, endpoint: &'a str) -> EtcdCall<'a, Vec<MemberId>> {
-        Box::pin(EtcdAdmin::disarm_no_space(self, endpoint))
+        Box::pin(self.dropping_on_failure(endpoint, EtcdAdmin::disarm_no_space(self, endpoint)))
     }
 }
 

@@ -25,7 +25,7 @@ pub struct TlsFileError {
 }
 
 /// The client's TLS material, in memory. The key never prints.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClientTls {
     ca: Vec<u8>,
     cert: Vec<u8>,

@@ -2,22 +2,41 @@
 //! cluster through the same generic code.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::dcos::DcosPlatform;
 use super::local::LocalPlatform;
 use super::{LaunchSpec, MemberUrls, Platform, PlatformError};
 use crate::domain::PodName;
+use crate::manifest::{DesiredCluster, PlatformSpec};
 use crate::model::capabilities::Capabilities;
 use crate::model::platform::PlatformObservation;
 
-/// The local platform, or DC/OS (shared between passes: it keeps its login).
+/// The local platform, or DC/OS. The controller keeps one per cluster between passes
+/// (the local platform's launch lock, the DC/OS login).
 #[derive(Debug)]
 pub enum AnyPlatform {
-    /// `platform.local` (boxed: it is much larger than the shared DC/OS handle).
+    /// `platform.local`.
     Local(Box<LocalPlatform>),
     /// `platform.dcos`.
-    Dcos(Arc<DcosPlatform>),
+    Dcos(Box<DcosPlatform>),
+}
+
+impl AnyPlatform {
+    /// The one place a manifest's platform section becomes an adapter: the local
+    /// platform keeping its members under `dir` (the cluster's platform directory) and
+    /// starting them with the manifest's quota, or a DC/OS client for the service.
+    ///
+    /// # Errors
+    /// When the DC/OS client cannot be made (an unreadable CA file).
+    pub fn for_cluster(desired: &DesiredCluster, dir: PathBuf) -> Result<Self, PlatformError> {
+        Ok(match &desired.platform {
+            PlatformSpec::Local(spec) => Self::Local(Box::new(
+                LocalPlatform::new(dir, spec.clone())
+                    .with_quota_backend_bytes(desired.maintenance.quota_backend_bytes),
+            )),
+            PlatformSpec::Dcos(spec) => Self::Dcos(Box::new(DcosPlatform::new(spec, &desired.etcd)?)),
+        })
+    }
 }
 
 /// Calls the same method on whichever platform it is.
