@@ -18,13 +18,16 @@
 //! [`platform`] (where members run: local processes, DC/OS) and [`etcd`] (etcd-client
 //! calls), [`observe`] (gathers one observation from them), [`act`] (takes a plan's
 //! steps), [`backup`] (snapshots, destinations, restores), [`store`] (the state
-//! directory), [`event`], [`metrics`], [`reconcile`] (one pass), [`controller`]
+//! directory), [`event`], [`metrics`], [`clock`] (the one time the controller decides
+//! by), [`context`] (what one cluster's work runs with), [`reconcile`] (one pass), [`controller`]
 //! (workers, backoff, scheduled backups), [`api`] (HTTP) and [`cli`].
 
 pub mod act;
 pub mod api;
 pub mod backup;
 pub mod cli;
+pub mod clock;
+pub mod context;
 pub mod controller;
 pub mod domain;
 pub mod etcd;

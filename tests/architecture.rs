@@ -9,6 +9,23 @@ use std::path::{Path, PathBuf};
 const IO_MARKS: &[&str] =
     &["etcd_client", "reqwest", "tokio", "std::fs", "std::net", "std::process", "std::io", "axum", "nix::"];
 
+/// Text that reads the wall clock or the monotonic one: the core is given the time.
+const CLOCK_MARKS: &[&str] = &["Timestamp::now", "SystemTime::now", "Instant::now", "Zoned::now"];
+
+/// The layers that do a cluster's work through the `Platform` trait, and the text that
+/// would ask which platform it is instead of asking the adapter (a method or a
+/// capability): each adapter's name, and a match on the manifest's platform section.
+const PLATFORM_BLIND: &[&str] =
+    &["act", "backup", "reconcile", "observe.rs", "context.rs", "controller", "status", "plan/view.rs"];
+const PLATFORM_NAMES: &[&str] = &[
+    "AnyPlatform::Local",
+    "AnyPlatform::Dcos",
+    "LocalPlatform",
+    "DcosPlatform",
+    "PlatformSpec::Local",
+    "PlatformSpec::Dcos",
+];
+
 /// The pure core, and what each part may import from the crate.
 const CORE: &[(&str, &[&str])] = &[
     ("domain.rs", &[]),
@@ -75,7 +92,7 @@ fn the_pure_core_does_no_io_and_imports_only_the_core() {
         for file in rust_files(&src().join(part)).into_iter().filter(|f| !is_test_only(f)) {
             let text = code(&std::fs::read_to_string(&file).expect("read"));
             let name = file.strip_prefix(src()).unwrap_or(&file).display().to_string();
-            for mark in IO_MARKS.iter().filter(|m| text.contains(**m)) {
+            for mark in IO_MARKS.iter().chain(CLOCK_MARKS).filter(|m| text.contains(**m)) {
                 problems.push(format!("{name} uses {mark}"));
             }
             for path in crate_paths(&text) {
@@ -86,6 +103,25 @@ fn the_pure_core_does_no_io_and_imports_only_the_core() {
         }
     }
     assert!(problems.is_empty(), "the pure core reaches out:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn no_layer_above_the_platforms_asks_which_platform_it_is() {
+    let mut problems = Vec::new();
+    for part in PLATFORM_BLIND {
+        for file in rust_files(&src().join(part)).into_iter().filter(|f| !is_test_only(f)) {
+            let text = code(&std::fs::read_to_string(&file).expect("read"));
+            let name = file.strip_prefix(src()).unwrap_or(&file).display().to_string();
+            for mark in PLATFORM_NAMES.iter().filter(|m| text.contains(**m)) {
+                problems.push(format!("{name} names {mark}"));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "ask the adapter (a `Platform` method or its capabilities), not its name:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]

@@ -27,6 +27,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use etcd_warden::clock::Clock;
+use etcd_warden::context::Context;
 use etcd_warden::domain::{Generation, MemberId, PodName};
 use etcd_warden::manifest::{DesiredCluster, parse_str};
 use etcd_warden::metrics::Metrics;
@@ -36,7 +38,7 @@ use etcd_warden::model::etcd::{EndpointStatus, ListedMember};
 use etcd_warden::model::platform::{
     AgentState, DataState, PlatformObservation, PlatformRecovery, TaskObservation, TaskState,
 };
-use etcd_warden::reconcile::{Clock, PassContext, PassMemory, reconcile};
+use etcd_warden::reconcile::{PassMemory, reconcile};
 use etcd_warden::store::Store;
 use etcd_warden::testing::{FakeEtcd, FakePlatform};
 use proc_stats::{Sample, percentile};
@@ -137,7 +139,8 @@ async fn worker(cluster: Arc<Cluster>, shared: Arc<Shared>, first: Duration) {
     tokio::time::sleep(first).await;
     let mut memory = PassMemory::default();
     while !shared.stop.load(Ordering::Relaxed) {
-        let ctx = PassContext {
+        let ctx = Context {
+            desired: &cluster.desired,
             platform: &cluster.platform,
             admin: &cluster.etcd,
             store: &shared.store,
@@ -145,9 +148,11 @@ async fn worker(cluster: Arc<Cluster>, shared: Arc<Shared>, first: Duration) {
             backup_lock: Arc::default(),
             clock: shared.clock,
             max_gap: RESYNC * 5,
+            now: shared.clock.now(),
+            started: tokio::time::Instant::now(),
         };
         let started = Instant::now();
-        let _ = reconcile(&ctx, &cluster.desired, Generation(1), &mut memory).await;
+        let _ = reconcile(&ctx, Generation(1), &mut memory).await;
         shared.durations.lock().expect("durations").push(started.elapsed());
         tokio::select! {
             () = tokio::time::sleep(RESYNC) => {}

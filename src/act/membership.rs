@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 
-use super::{ActContext, ActError};
+use super::ActError;
 use crate::backup::snapshot;
 use crate::backup::tool::SnapshotTool;
+use crate::context::Context;
 use crate::domain::{MemberId, PodName};
 use crate::etcd::{EtcdError, EtcdErrorKind};
 use crate::model::{History, JoinKind, Replacement, ScaleAdmission};
@@ -31,14 +32,15 @@ fn short_backoff() -> ExponentialBuilder {
 
 /// Saves a verified snapshot of `from` and records the replacement of `pod`.
 pub(super) async fn snapshot_before_replace<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     history: &mut History,
     pod: PodName,
     from: PodName,
     endpoint: &str,
 ) -> Result<(), ActError> {
-    ensure_private_dir(&ctx.snapshots).map_err(super::io(format!("create {}", ctx.snapshots.display())))?;
-    let file = ctx.snapshots.join(format!("{}-{from}-before-replacing-{pod}.db", ctx.now.as_second()));
+    ensure_private_dir(&ctx.snapshots())
+        .map_err(super::io(format!("create {}", ctx.snapshots().display())))?;
+    let file = ctx.snapshots().join(format!("{}-{from}-before-replacing-{pod}.db", ctx.now.as_second()));
     let tool = SnapshotTool::for_cluster(ctx.desired).await;
     let facts = snapshot::save(endpoint, ctx.admin.tls(), &file, &tool).await?;
     tracing::info!(%pod, %from, revision = facts.revision, size = facts.size_bytes, "snapshot taken before a replacement");
@@ -50,19 +52,19 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
         let message =
             format!("{} was abandoned for the replacement of {pod}: healing comes first", op.kind());
         let event = crate::event::Event::warning(ctx.now, "OperationAbandoned", message).about(pod);
-        if let Err(error) = ctx.store.add_events(ctx.name, &[event]) {
+        if let Err(error) = ctx.store.add_events(ctx.name(), &[event]) {
             tracing::warn!(%error, "cannot record the event of an abandoned operation");
         }
     }
-    ctx.store.put_history(ctx.name, history)?;
-    prune_snapshots(&ctx.snapshots);
+    ctx.store.put_history(ctx.name(), history)?;
+    prune_snapshots(&ctx.snapshots());
     Ok(())
 }
 
 /// Removes a member; one already gone is success. Retries etcd 3.4's "unhealthy
 /// cluster" for a few seconds, as for an add.
 pub(super) async fn remove<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     id: MemberId,
     via: &str,
 ) -> Result<(), ActError> {
@@ -86,7 +88,7 @@ fn log_retry(e: &EtcdError, wait: Duration) {
 /// Adds a learner, retrying etcd 3.4's "unhealthy cluster" for a few seconds. A
 /// duplicate peer URL is refused by etcd, so a retry can never add a second member.
 pub(super) async fn add_learner<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     peer_url: &str,
     via: &str,
 ) -> Result<(), ActError> {
@@ -100,7 +102,7 @@ pub(super) async fn add_learner<P: Platform>(
 /// is recorded) is added with: until it answers at the slot, that URL as etcd lists it
 /// is how it is known.
 pub(super) fn record_added_url<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     history: &mut History,
     pod: PodName,
     peer_url: &str,
@@ -108,7 +110,7 @@ pub(super) fn record_added_url<P: Platform>(
     let replacement = history.in_flight.join_mut().filter(|r| r.pod == pod);
     if let Some(r) = replacement.filter(|r| r.added_peer_url.as_deref() != Some(peer_url)) {
         r.added_peer_url = Some(peer_url.to_owned());
-        ctx.store.put_history(ctx.name, history)?;
+        ctx.store.put_history(ctx.name(), history)?;
     }
     Ok(())
 }
@@ -118,7 +120,7 @@ pub(super) fn record_added_url<P: Platform>(
 /// role. A crash before the record leaves a voter known by the peer URL recorded before
 /// the add (`model::membership`, a joining member), launched like a recorded one.
 pub(super) async fn add_voter<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     history: &mut History,
     pod: PodName,
     peer_url: &str,
@@ -131,12 +133,12 @@ pub(super) async fn add_voter<P: Platform>(
     replacement.added_voter = Some(id);
     replacement.rejoin = false;
     // Recorded at once: the member list cannot tell the new voter from the failed one.
-    Ok(ctx.store.put_history(ctx.name, history)?)
+    Ok(ctx.store.put_history(ctx.name(), history)?)
 }
 
 /// Launches the added member, counting launches for the backoff of failed starts.
 pub(super) async fn launch_replacement<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     history: &mut History,
     pod: PodName,
     initial_cluster: &[(PodName, String)],
@@ -144,7 +146,7 @@ pub(super) async fn launch_replacement<P: Platform>(
     let replacement = recorded(history, pod)?;
     replacement.launches += 1;
     replacement.last_launch = Some(ctx.now);
-    ctx.store.put_history(ctx.name, history)?;
+    ctx.store.put_history(ctx.name(), history)?;
     let spec = LaunchSpec { initial_cluster: initial_cluster.to_vec(), state: InitialClusterState::Existing };
     ctx.platform.ensure_running(pod, &spec).await?;
     Ok(())
@@ -153,7 +155,7 @@ pub(super) async fn launch_replacement<P: Platform>(
 /// Asks the platform to replace the pod, once: the request is recorded first, so that
 /// a crash right after it (or an answer lost on the way) never leads to a second one.
 pub(super) async fn request_replace<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     history: &mut History,
     pod: PodName,
 ) -> Result<(), ActError> {
@@ -178,7 +180,7 @@ pub(super) async fn request_replace<P: Platform>(
         && let Some(r) = history.in_flight.join_mut()
     {
         r.uncertain = Some(why.clone());
-        ctx.store.put_history(ctx.name, history)?;
+        ctx.store.put_history(ctx.name(), history)?;
     }
     result
 }
@@ -189,17 +191,17 @@ pub(super) async fn request_replace<P: Platform>(
 /// may have been carried out (its answer may be what was lost), so it is never made
 /// twice.
 async fn ask_recorded<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     history: &mut History,
     request: impl std::future::Future<Output = Result<(), PlatformError>>,
     forget: impl FnOnce(&mut History),
 ) -> Result<(), ActError> {
-    ctx.store.put_history(ctx.name, history)?;
+    ctx.store.put_history(ctx.name(), history)?;
     match request.await {
         Ok(()) => Ok(()),
         Err(error @ (PlatformError::Unreachable(_) | PlatformError::Cannot(_))) => {
             forget(history);
-            ctx.store.put_history(ctx.name, history)?;
+            ctx.store.put_history(ctx.name(), history)?;
             Err(error.into())
         }
         Err(error) => Err(error.into()),
@@ -209,7 +211,7 @@ async fn ask_recorded<P: Platform>(
 /// Asks the platform, once, to grow the cluster: the admission and the request are
 /// recorded first, so that a crash right after it never leads to a second one.
 pub(super) async fn request_scale_up<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     history: &mut History,
     members: usize,
     backup: &crate::domain::BackupId,
@@ -254,13 +256,13 @@ pub(super) async fn request_scale_up<P: Platform>(
         Err(ActError::Platform(PlatformError::Busy(_))) => history.in_flight = before,
         _ => return result,
     }
-    ctx.store.put_history(ctx.name, history)?;
+    ctx.store.put_history(ctx.name(), history)?;
     result
 }
 
 /// Promotes a learner, retrying while etcd says it is not in sync yet.
 pub(super) async fn promote<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     id: MemberId,
     via: &str,
 ) -> Result<(), ActError> {
@@ -303,12 +305,12 @@ fn prune_snapshots(dir: &Path) {
 
 /// Records that `pod` joins the cluster as it grows.
 pub(super) fn begin_scale_up<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     history: &mut History,
     pod: PodName,
     backup: &crate::domain::BackupId,
 ) -> Result<(), ActError> {
-    let record = ctx.store.backups(ctx.name)?.into_iter().find(|r| &r.id == backup);
+    let record = ctx.store.backups(ctx.name())?.into_iter().find(|r| &r.id == backup);
     let admission = ScaleAdmission::new(ctx.desired.members.get(), backup.clone(), None);
     history.in_flight.begin_scale_up(admission, ctx.now)?;
     history.in_flight.begin_join(Replacement::begun(
@@ -318,25 +320,25 @@ pub(super) fn begin_scale_up<P: Platform>(
         PathBuf::from(backup.as_str()),
         record.map_or(0, |r| r.revision),
     ))?;
-    Ok(ctx.store.put_history(ctx.name, history)?)
+    Ok(ctx.store.put_history(ctx.name(), history)?)
 }
 
 /// Stops a replacement learner that never answered and deletes its data; the learner
 /// is then removed and added again (recorded first, so a crash keeps the intent).
 pub(super) async fn rejoin<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     history: &mut History,
     pod: PodName,
 ) -> Result<(), ActError> {
     let replacement = recorded(history, pod)?;
     replacement.rejoin = true;
-    ctx.store.put_history(ctx.name, history)?;
+    ctx.store.put_history(ctx.name(), history)?;
     Ok(ctx.platform.ensure_wiped(pod).await?)
 }
 
 /// Moves leadership to `to`, asking the current leader.
 pub(super) async fn move_leader<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     to: MemberId,
     via: &str,
 ) -> Result<(), ActError> {
@@ -344,7 +346,7 @@ pub(super) async fn move_leader<P: Platform>(
 }
 
 /// Stops a removed member, deletes its data and forgets its slot.
-pub(super) async fn retire<P: Platform>(ctx: &ActContext<'_, P>, pod: PodName) -> Result<(), ActError> {
+pub(super) async fn retire<P: Platform>(ctx: &Context<'_, P>, pod: PodName) -> Result<(), ActError> {
     ctx.platform.ensure_wiped(pod).await?;
     Ok(ctx.platform.ensure_forgotten(pod).await?)
 }

@@ -9,20 +9,18 @@ mod maintenance;
 mod membership;
 mod restore;
 
-use std::path::PathBuf;
-
-use jiff::Timestamp;
 use tracing::Instrument;
 
 use crate::backup::snapshot::SnapshotError;
-use crate::domain::{ClusterName, PodName};
-use crate::etcd::{EtcdApi, EtcdError};
+use crate::context::Context;
+use crate::domain::PodName;
+use crate::etcd::EtcdError;
 use crate::event::Event;
 use crate::model::{BootstrapAttempt, History};
 use crate::plan::{Plan, Rule, Step};
 use crate::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
 use crate::status::LastAction;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 pub use failpoint::FAILPOINT_ENV;
 use failpoint::failpoint;
@@ -76,36 +74,11 @@ pub struct ActReport {
     pub error: Option<ActError>,
 }
 
-/// Everything a step needs.
-pub struct ActContext<'a, P> {
-    /// The cluster.
-    pub name: &'a ClusterName,
-    /// Where members run.
-    pub platform: &'a P,
-    /// Where the history is recorded before a step that must survive a crash.
-    pub store: &'a Store,
-    /// etcd access for membership steps.
-    pub admin: &'a dyn EtcdApi,
-    /// Where snapshots taken before replacements are kept.
-    pub snapshots: PathBuf,
-    /// When the pass started.
-    pub now: Timestamp,
-    /// The same moment on the monotonic clock: `now` plus its elapsed time is when a
-    /// long step ended.
-    pub started: tokio::time::Instant,
-    /// The desired state (for a backup before a scale change).
-    pub desired: &'a crate::manifest::DesiredCluster,
-    /// Metrics (for a backup before a scale change).
-    pub metrics: &'a crate::metrics::Metrics,
-    /// The cluster's backup lock: backups never overlap.
-    pub backup_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
-}
-
 /// Takes the plan's steps in order, stopping at the first failure; records an event
 /// per step as soon as it is taken.
 /// A second disruptive step in one plan is never taken (the planner does not make
 /// such plans; this is the guard).
-pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mut History) -> ActReport {
+pub async fn act<P: Platform>(ctx: &Context<'_, P>, plan: &Plan, history: &mut History) -> ActReport {
     let mut report = ActReport::default();
     let mut disruptive = 0;
     for decision in &plan.decisions {
@@ -155,7 +128,7 @@ pub async fn act<P: Platform>(ctx: &ActContext<'_, P>, plan: &Plan, history: &mu
 /// Records a step's event at once, so that a crash right after the step keeps its
 /// trace; returns the outcome as the status's `lastAction` says it.
 fn record<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     step: &Step,
     rule: Rule,
     error: Option<&ActError>,
@@ -172,7 +145,7 @@ fn record<P: Platform>(
         Some(pod) => event.about(pod),
         None => event,
     };
-    if let Err(error) = ctx.store.add_events(ctx.name, &[event]) {
+    if let Err(error) = ctx.store.add_events(ctx.name(), &[event]) {
         tracing::warn!(%error, "cannot record the event of a step");
     }
     outcome
@@ -182,7 +155,7 @@ fn record<P: Platform>(
 /// why the slot is replaced (the rule's reason, which status shows only while it
 /// lasts); before a restart that follows a failed one, the member's last log lines,
 /// which say why the last run ended.
-async fn evidence<P: Platform>(ctx: &ActContext<'_, P>, step: &Step, why: &str) -> String {
+async fn evidence<P: Platform>(ctx: &Context<'_, P>, step: &Step, why: &str) -> String {
     if matches!(step, Step::SnapshotBeforeReplace { .. }) {
         return format!("; why: {why}");
     }
@@ -208,11 +181,7 @@ pub async fn readable_log_tail<P: Platform>(
     Ok(crate::event::readable_log_tail(&lines, LOG_LINES))
 }
 
-async fn take<P: Platform>(
-    ctx: &ActContext<'_, P>,
-    step: &Step,
-    history: &mut History,
-) -> Result<(), ActError> {
+async fn take<P: Platform>(ctx: &Context<'_, P>, step: &Step, history: &mut History) -> Result<(), ActError> {
     match step {
         Step::Bootstrap { attempt, token, initial_cluster, launch } => {
             let same =
@@ -222,7 +191,7 @@ async fn take<P: Platform>(
                     BootstrapAttempt { attempt: *attempt, token: token.clone(), started_at: ctx.now };
                 history.in_flight.begin_bootstrap(attempt)?;
                 // Recorded before any launch, so a crash keeps the token for the rest.
-                ctx.store.put_history(ctx.name, history)?;
+                ctx.store.put_history(ctx.name(), history)?;
             }
             let spec = LaunchSpec {
                 initial_cluster: initial_cluster.clone(),
@@ -238,7 +207,7 @@ async fn take<P: Platform>(
             // Counted and recorded before the launch: a crash right after it never
             // costs the bound on restarts.
             history.seen.count_restart(*pod, ctx.now);
-            ctx.store.put_history(ctx.name, history)?;
+            ctx.store.put_history(ctx.name(), history)?;
             let spec =
                 LaunchSpec { initial_cluster: initial_cluster.clone(), state: InitialClusterState::Restart };
             ctx.platform.ensure_running(*pod, &spec).await?;
@@ -248,7 +217,7 @@ async fn take<P: Platform>(
             // Asked once: counted and recorded before the request, so that a crash
             // right after it never asks again.
             history.seen.count_restart(*pod, ctx.now);
-            ctx.store.put_history(ctx.name, history)?;
+            ctx.store.put_history(ctx.name(), history)?;
             Ok(ctx.platform.request_restart(*pod).await?)
         }
         Step::RequestReplace { pod } => membership::request_replace(ctx, history, *pod).await,
@@ -304,7 +273,7 @@ async fn take<P: Platform>(
         }
         Step::BeginScaleDown { members, backup } => {
             history.in_flight.begin_scale_down(*members, backup.clone(), ctx.now)?;
-            Ok(ctx.store.put_history(ctx.name, history)?)
+            Ok(ctx.store.put_history(ctx.name(), history)?)
         }
         Step::RetireMember { pod } => membership::retire(ctx, *pod).await,
     }
@@ -312,17 +281,11 @@ async fn take<P: Platform>(
 
 /// Takes a backup before a scale change, unless one is running already (the next
 /// pass sees its result either way).
-async fn take_backup<P: Platform>(ctx: &ActContext<'_, P>) -> Result<(), ActError> {
+async fn take_backup<P: Platform>(ctx: &Context<'_, P>) -> Result<(), ActError> {
     let Ok(_guard) = ctx.backup_lock.try_lock() else {
         return Ok(());
     };
-    let backup = crate::backup::ClusterAccess {
-        platform: ctx.platform,
-        admin: ctx.admin,
-        store: ctx.store,
-        desired: ctx.desired,
-    };
-    crate::backup::run::take_and_record(&backup, ctx.metrics, "before a scale change").await?;
+    crate::backup::run::take_and_record(ctx, "before a scale change").await?;
     Ok(())
 }
 
@@ -330,7 +293,7 @@ async fn take_backup<P: Platform>(ctx: &ActContext<'_, P>) -> Result<(), ActErro
 /// holds a revision beyond the bootstrap's (1), whatever the history says: data there
 /// means the cluster served, and it is then never wiped.
 async fn wipe_failed_bootstrap<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     history: &mut History,
     pods: &[crate::domain::PodName],
 ) -> Result<(), ActError> {
@@ -344,7 +307,7 @@ async fn wipe_failed_bootstrap<P: Platform>(
         let (revision, _) = crate::backup::snapshot::status(&tool, &db).await?;
         if revision > 1 {
             history.seen.ever_healthy = true;
-            ctx.store.put_history(ctx.name, history)?;
+            ctx.store.put_history(ctx.name(), history)?;
             return Err(ActError::Precondition(format!(
                 "refusing to wipe the bootstrap: {pod}'s database holds revision {revision}, so the cluster served data"
             )));

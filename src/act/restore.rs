@@ -9,14 +9,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{ActContext, ActError, failpoint};
-use crate::backup::ClusterAccess;
+use super::{ActError, failpoint};
 use crate::backup::restore::{RestoreSource, restore_cluster};
 use crate::backup::scratch::{ScratchError, ScratchEtcd, ScratchPorts};
 use crate::backup::snapshot;
 use crate::backup::snapshot::SnapshotFacts;
 use crate::backup::tool::SnapshotTool;
 use crate::backup::wal::{WalError, WalTail};
+use crate::context::Context;
 use crate::domain::PodName;
 use crate::model::{ChosenSource, History, RestoreBy, RestoreInFlight, SavedSnapshot};
 use crate::plan::Step;
@@ -29,7 +29,7 @@ pub const SOURCE_CHOSEN: &str = "RestoreSourceChosen";
 /// Restores the whole cluster from the step's source, or from the source already
 /// recorded for the restore in flight, and records the report in the history.
 pub(super) async fn restore<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     history: &mut History,
     step: &Step,
 ) -> Result<(), ActError> {
@@ -40,7 +40,7 @@ pub(super) async fn restore<P: Platform>(
         if let Some(op) = history.in_flight.restore_mut() {
             op.chosen = Some(chosen);
         }
-        ctx.store.put_history(ctx.name, history)?;
+        ctx.store.put_history(ctx.name(), history)?;
         failpoint(SOURCE_CHOSEN);
     }
     let Some(op) = history.in_flight.restore_mut() else {
@@ -51,8 +51,8 @@ pub(super) async fn restore<P: Platform>(
     };
     // Counted before the attempt, so that a crash in it counts too.
     op.attempts += 1;
-    let token = op.token(ctx.name);
-    ctx.store.put_history(ctx.name, history)?;
+    let token = op.token(ctx.name());
+    ctx.store.put_history(ctx.name(), history)?;
     let source = match &inflight.source {
         // A survivor is a voter of the last member list: of the lineage's current cluster.
         ChosenSource::Survivor { pod, snapshot, sha256 } => RestoreSource::Snapshot {
@@ -64,14 +64,12 @@ pub(super) async fn restore<P: Platform>(
         },
         ChosenSource::Backup { id } => RestoreSource::Backup(Some(id.clone())),
     };
-    let backup =
-        ClusterAccess { platform: ctx.platform, admin: ctx.admin, store: ctx.store, desired: ctx.desired };
-    let mut report = restore_cluster(&backup, &source, history.seen.last_revision, &token).await?;
+    let mut report = restore_cluster(ctx, &source, history.seen.last_revision, &token).await?;
     if let ChosenSource::Survivor { pod, .. } = &inflight.source {
         report.wal_tail = history.in_flight.survivor(*pod).and_then(|s| s.tail);
     }
     history.restored(report);
-    ctx.store.put_history(ctx.name, history)?;
+    ctx.store.put_history(ctx.name(), history)?;
     if let RestoreSource::Snapshot { file, .. } = &source
         && let Err(error) = tokio::fs::remove_file(file).await
     {
@@ -82,14 +80,14 @@ pub(super) async fn restore<P: Platform>(
 
 /// Begins the restore, unless one is in flight: whatever operation ran is abandoned
 /// (the quorum is gone, it cannot finish), and an event says so.
-fn begin<P: Platform>(ctx: &ActContext<'_, P>, history: &mut History) {
+fn begin<P: Platform>(ctx: &Context<'_, P>, history: &mut History) {
     if let Some(abandoned) = history.in_flight.begin_restore(RestoreBy::Controller, ctx.now) {
         let message = format!(
             "{} was abandoned: the quorum is lost for good and the cluster is restored",
             abandoned.kind()
         );
         let event = crate::event::Event::warning(ctx.now, "OperationAbandoned", message);
-        if let Err(error) = ctx.store.add_events(ctx.name, &[event]) {
+        if let Err(error) = ctx.store.add_events(ctx.name(), &[event]) {
             tracing::warn!(%error, "cannot record the event of an abandoned operation");
         }
     }
@@ -97,7 +95,7 @@ fn begin<P: Platform>(ctx: &ActContext<'_, P>, history: &mut History) {
 
 /// Fixes the source: saves and verifies a survivor's snapshot, or names the backup.
 async fn choose<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     history: &History,
     step: &Step,
 ) -> Result<RestoreInFlight, ActError> {
@@ -114,9 +112,9 @@ async fn choose<P: Platform>(
             (source, saved.revision)
         }
         Step::RestoreFromSurvivor { pod, endpoint } => {
-            ensure_private_dir(&ctx.snapshots)
-                .map_err(super::io(format!("create {}", ctx.snapshots.display())))?;
-            let file = ctx.snapshots.join(format!("{}-{pod}-restore-source.db", ctx.now.as_millisecond()));
+            ensure_private_dir(&ctx.snapshots())
+                .map_err(super::io(format!("create {}", ctx.snapshots().display())))?;
+            let file = ctx.snapshots().join(format!("{}-{pod}-restore-source.db", ctx.now.as_millisecond()));
             let tool = SnapshotTool::for_cluster(ctx.desired).await;
             let facts = snapshot::save(endpoint, ctx.admin.tls(), &file, &tool).await?;
             tracing::info!(%pod, revision = facts.revision, "restore source saved from a survivor");
@@ -124,7 +122,7 @@ async fn choose<P: Platform>(
             (source, facts.revision)
         }
         Step::RestoreFromBackup { id } => {
-            let record = ctx.store.backups(ctx.name)?.into_iter().find(|r| &r.id == id);
+            let record = ctx.store.backups(ctx.name())?.into_iter().find(|r| &r.id == id);
             let record =
                 record.ok_or_else(|| ActError::Precondition(format!("backup {id} is not in the catalog")))?;
             (ChosenSource::Backup { id: id.clone() }, record.revision)
@@ -140,7 +138,7 @@ async fn choose<P: Platform>(
 /// snapshotted and stopped, and the copy is deleted. The snapshot and its revision are
 /// recorded for the choice of a source; each attempt is counted first.
 pub(super) async fn read_survivor<P: Platform>(
-    ctx: &ActContext<'_, P>,
+    ctx: &Context<'_, P>,
     history: &mut History,
     pod: PodName,
 ) -> Result<(), ActError> {
@@ -149,13 +147,14 @@ pub(super) async fn read_survivor<P: Platform>(
     if let Some(op) = history.in_flight.restore_mut() {
         *op.survivor_reads.entry(pod).or_default() += 1;
     }
-    ctx.store.put_history(ctx.name, history)?;
+    ctx.store.put_history(ctx.name(), history)?;
     let precondition = |what: String| ActError::Precondition(what);
     let data = ctx
         .platform
         .local_data_dir(pod)
         .ok_or_else(|| precondition(format!("the data of {pod} cannot be read from this machine")))?;
-    ensure_private_dir(&ctx.snapshots).map_err(super::io(format!("create {}", ctx.snapshots.display())))?;
+    ensure_private_dir(&ctx.snapshots())
+        .map_err(super::io(format!("create {}", ctx.snapshots().display())))?;
     // Never while a member its data lists answers at its peer URL: the copy could reach
     // it, as the member whose data it is, before it forgets the others.
     let own = history.seen.slots.get(&pod).map(|m| m.id);
@@ -169,8 +168,8 @@ pub(super) async fn read_survivor<P: Platform>(
         )));
     }
     let stamp = ctx.now.as_millisecond();
-    let scratch = ctx.snapshots.join(format!("scratch-{pod}-{stamp}"));
-    let file = ctx.snapshots.join(format!("{stamp}-{pod}-survivor.db"));
+    let scratch = ctx.snapshots().join(format!("scratch-{pod}-{stamp}"));
+    let file = ctx.snapshots().join(format!("{stamp}-{pod}-survivor.db"));
     let tool = SnapshotTool::for_cluster(ctx.desired).await;
     let etcd = ctx.desired.platform.controller_etcd();
     let result = scratch_snapshot(&etcd, &tool, &data, &scratch, &file).await;
@@ -184,7 +183,7 @@ pub(super) async fn read_survivor<P: Platform>(
         op.survivors.insert(pod, saved);
         op.survivor_reads.remove(&pod);
     }
-    Ok(ctx.store.put_history(ctx.name, history)?)
+    Ok(ctx.store.put_history(ctx.name(), history)?)
 }
 
 /// Copies `data` into `scratch/data`, makes the copy's WAL tail count as committed

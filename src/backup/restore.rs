@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::ClusterAccess;
 use super::data_dirs::{RestoreMember, restore_data_dirs};
 use super::destination::BackupStore;
 use super::run::BackupError;
 use super::snapshot;
 use super::tool::SnapshotTool;
+use crate::context::Context;
 use crate::domain::{BackupId, PodName};
 use crate::event::Event;
 use crate::model::backup::RestoreReport;
@@ -65,7 +65,7 @@ fn backup_err(e: impl Into<BackupError>) -> RestoreClusterError {
 
 /// A verified local snapshot file and the record it matches.
 async fn fetch(
-    ctx: &ClusterAccess<'_, impl Platform>,
+    ctx: &Context<'_, impl Platform>,
     source: &RestoreSource,
     file: &std::path::Path,
     refused: &mut Vec<BackupId>,
@@ -77,9 +77,9 @@ async fn fetch(
         })?;
         snapshot::verify_file(file, sha256).await.map_err(backup_err)?;
         let record = BackupRecord {
-            id: BackupId::new(Timestamp::now(), *revision),
+            id: BackupId::new(ctx.clock.now(), *revision),
             cluster: name.clone(),
-            taken_at: Timestamp::now(),
+            taken_at: ctx.clock.now(),
             source: *pod,
             revision: *revision,
             // A member without a quorum cannot count its keys: only the revision is checked.
@@ -112,7 +112,7 @@ async fn fetch(
                     format!("backup {} refused: {reason}; trying the previous verified backup", record.id);
                 tracing::warn!("{message}");
                 let _ =
-                    ctx.store.add_events(name, &[Event::warning(Timestamp::now(), "BackupRefused", message)]);
+                    ctx.store.add_events(name, &[Event::warning(ctx.clock.now(), "BackupRefused", message)]);
                 refused.push(record.id.clone());
                 if matches!(source, RestoreSource::Backup(Some(_))) {
                     return Err(RestoreClusterError::NoSource(format!(": {} fails verification", record.id)));
@@ -160,16 +160,16 @@ pub async fn fetch_verified(
 /// retry replaces what an earlier attempt put in place instead of moving it aside
 /// (`restore_data_dirs`); each member's `--initial-cluster-token`.
 pub async fn restore_cluster<P: Platform>(
-    ctx: &ClusterAccess<'_, P>,
+    ctx: &Context<'_, P>,
     source: &RestoreSource,
     last_seen: Option<(i64, Timestamp)>,
     token: &str,
 ) -> Result<RestoreReport, RestoreClusterError> {
-    let file = ctx.temp_file("restore")?;
+    let file = ctx.temp_file("restore").map_err(BackupError::Temp)?;
     let mut refused = Vec::new();
     let result = async {
         let (from, record) = fetch(ctx, source, &file, &mut refused).await?;
-        let observed = ctx.observe(Timestamp::now()).await.map_err(backup_err)?;
+        let observed = ctx.observe(ctx.clock.now()).await.map_err(backup_err)?;
         let mut members = Vec::new();
         for pod in ctx.desired.members.pods() {
             let urls = ctx.platform.member_urls(pod).await.map_err(backup_err)?;
@@ -201,7 +201,7 @@ pub async fn restore_cluster<P: Platform>(
             .map(|(_, at)| at.duration_since(record.taken_at).as_secs().max(0))
             .filter(|_| revisions_lost > Some(0));
         Ok(RestoreReport {
-            at: Timestamp::now(),
+            at: ctx.clock.now(),
             from,
             revision,
             keys,
@@ -222,13 +222,13 @@ pub async fn restore_cluster<P: Platform>(
 /// Waits until a quorum serves, then checks the revision and key count against the
 /// source's record.
 async fn check<P: Platform>(
-    ctx: &ClusterAccess<'_, P>,
+    ctx: &Context<'_, P>,
     record: &BackupRecord,
 ) -> Result<(i64, u64), RestoreClusterError> {
     let deadline = tokio::time::Instant::now() + SERVE_DEADLINE;
     let quorum = ctx.desired.members.quorum();
     let endpoint = loop {
-        let observed = ctx.observe(Timestamp::now()).await.map_err(backup_err)?;
+        let observed = ctx.observe(ctx.clock.now()).await.map_err(backup_err)?;
         if observed.healthy_voters() >= quorum
             && let Some((_, endpoint)) = observed.best_source()
         {

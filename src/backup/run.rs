@@ -9,12 +9,10 @@
 
 use std::time::Instant;
 
-use jiff::Timestamp;
-
-use super::ClusterAccess;
 use super::destination::{BackupStore, DestinationError};
 use super::snapshot::{self, SnapshotError};
 use super::tool::SnapshotTool;
+use crate::context::Context;
 use crate::domain::BackupId;
 use crate::etcd::EtcdError;
 use crate::event::Event;
@@ -61,18 +59,18 @@ pub enum BackupError {
 ///
 /// # Errors
 /// Any failure; nothing is left at the destination or in the catalog then.
-pub async fn take_backup<P: Platform>(ctx: &ClusterAccess<'_, P>) -> Result<BackupRecord, BackupError> {
+pub async fn take_backup<P: Platform>(ctx: &Context<'_, P>) -> Result<BackupRecord, BackupError> {
     let name = &ctx.desired.name;
     let policy = ctx.desired.backup.as_ref().ok_or_else(|| BackupError::NotConfigured(name.to_string()))?;
     let started = Instant::now();
-    let now = Timestamp::now();
+    let now = ctx.clock.now();
     let observed = ctx.observe(now).await?;
     let (source, endpoint) = observed.best_source().ok_or(BackupError::NoSource)?;
     let destination = BackupStore::open(&policy.destination, name).await?;
     // Into the destination directory itself when it has one, so storing is a rename.
     let tmp = match destination.staging_dir() {
         Some(dir) => dir.join(format!(".backup-{}-{}.db.tmp", std::process::id(), now.as_millisecond())),
-        None => ctx.temp_file("backup")?,
+        None => ctx.temp_file("backup").map_err(BackupError::Temp)?,
     };
     let observed_at = started.elapsed();
     let result = async {
@@ -137,13 +135,13 @@ pub async fn take_backup<P: Platform>(ctx: &ClusterAccess<'_, P>) -> Result<Back
 /// # Errors
 /// As [`take_backup`].
 pub async fn take_and_record<P: Platform>(
-    ctx: &ClusterAccess<'_, P>,
-    metrics: &Metrics,
+    ctx: &Context<'_, P>,
     why: &str,
 ) -> Result<BackupRecord, BackupError> {
+    let metrics = ctx.metrics;
     let name = &ctx.desired.name;
     let result = take_backup(ctx).await;
-    let now = Timestamp::now();
+    let now = ctx.clock.now();
     let label = Metrics::cluster(name.as_str());
     let outcome = if result.is_ok() { "succeeded" } else { "failed" };
     metrics

@@ -10,7 +10,6 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::{Controller, ControllerError};
-use crate::backup::ClusterAccess;
 use crate::backup::restore::{RestoreSource, restore_cluster};
 use crate::backup::run::{BackupError, take_and_record};
 use crate::backup::schedule::{next_due, retry_due};
@@ -54,9 +53,7 @@ impl Controller {
 
     async fn run_backup(&self, desired: &DesiredCluster, why: &str) -> Result<BackupRecord, ControllerError> {
         let (platform, admin) = self.clients(desired, super::Certificates::Generate)?;
-        let ctx =
-            ClusterAccess { platform: platform.as_ref(), admin: &admin, store: &self.inner.store, desired };
-        Ok(take_and_record(&ctx, &self.inner.metrics, why).await?)
+        Ok(take_and_record(&self.context(desired, platform.as_ref(), &admin), why).await?)
     }
 
     /// Before a worker's first pass: the staging files a crashed daemon left at a
@@ -215,11 +212,11 @@ impl Controller {
             .into());
         }
         let store = &self.inner.store;
-        let ctx = ClusterAccess { platform: platform.as_ref(), admin: &admin, store, desired };
+        let ctx = self.context(desired, platform.as_ref(), &admin);
         // The same transitions as the automatic restore (`model::operation`): begun
         // (pre-empting whatever ran) and an attempt counted before anything is stopped.
         let mut history = store.history(name)?;
-        let now = Timestamp::now();
+        let now = ctx.now;
         let abandoned = history.in_flight.begin_restore(RestoreBy::Person, now);
         let mut token = format!("{name}-restore-{}", now.as_second());
         if let Some(op) = history.in_flight.restore_mut() {
@@ -229,7 +226,7 @@ impl Controller {
         store.put_history(name, &history)?;
         let source = RestoreSource::Backup(from);
         let result = restore_cluster(&ctx, &source, history.seen.last_revision, &token).await;
-        let now = Timestamp::now();
+        let now = ctx.clock.now();
         let mut events = Vec::new();
         if let Some(op) = abandoned {
             let message = format!("{} was abandoned: a restore was asked for by hand", op.kind());

@@ -16,18 +16,17 @@ mod backups;
 mod drills;
 mod worker;
 
+use crate::clock::Clock;
+use crate::context::Context;
 use crate::domain::{ClusterName, Generation};
 use crate::etcd::{ClientTls, EtcdAdmin};
-use crate::manifest::desired::{EtcdAccess, LocalSpec, LocalTlsSpec};
+use crate::manifest::desired::EtcdAccess;
 use crate::manifest::{self, DesiredCluster, PlatformSpec};
 use crate::metrics::Metrics;
 use crate::model::platform::PlatformObservation;
 use crate::plan::Plan;
-use crate::platform::local::tls::Pki;
 use crate::platform::{AnyPlatform, Platform, PlatformError};
-use crate::reconcile::{
-    Clock, ErrorKind, PassContext, PassMemory, PassReport, ReconcileError, dry_run, reconcile,
-};
+use crate::reconcile::{ErrorKind, PassMemory, PassReport, ReconcileError, dry_run, reconcile};
 use crate::store::{Store, StoreError};
 
 /// Why the controller could not serve a request.
@@ -94,10 +93,10 @@ pub struct ControllerConfig {
 
 /// One cluster's adapters, made from its manifest and kept between passes: the
 /// platform (its launch lock, its DC/OS login) and the etcd admin (its open
-/// connections, one per member).
+/// connections, one per member; made again when the client TLS files change).
 struct Adapters {
-    /// What they were made from: made again when one of these changes.
-    made_from: (PlatformSpec, EtcdAccess, Option<u64>, Option<ClientTls>),
+    /// What the platform was made from: both are made again when one of these changes.
+    made_from: (PlatformSpec, EtcdAccess, Option<u64>),
     platform: Arc<AnyPlatform>,
     admin: EtcdAdmin,
 }
@@ -246,42 +245,37 @@ impl Controller {
     }
 
     /// The cluster's platform and an etcd admin with its client TLS files, read now:
-    /// `spec.etcd.tls`, else with `spec.platform.local.tls: auto` the client certificate
-    /// etcd-warden generated for itself (generated now if there is none yet, unless
-    /// `certificates` says a dry run). Both are the ones kept for the cluster while
-    /// the manifest's platform and etcd settings and the TLS files stay the same; a
-    /// dry run of other settings gets its own and keeps nothing.
+    /// `spec.etcd.tls`, else the client certificate the platform made (the local
+    /// platform's `tls: auto`; generated now if there is none yet, unless
+    /// `certificates` says a dry run). The platform is the one kept for the cluster
+    /// while the manifest's platform and etcd settings and its quota stay the same,
+    /// the admin while the TLS files do too; a dry run of other settings gets its own
+    /// and keeps nothing.
     fn clients(
         &self,
         desired: &DesiredCluster,
         certificates: Certificates,
     ) -> Result<(Arc<AnyPlatform>, EtcdAdmin), ControllerError> {
-        let files = match (&desired.etcd.tls, &desired.platform) {
-            (Some(files), _) => Some(files.clone()),
-            (None, PlatformSpec::Local(LocalSpec { tls: Some(LocalTlsSpec::Auto), .. })) => {
-                let pki = Pki::new(&self.inner.store.platform_dir(&desired.name));
-                match certificates {
-                    Certificates::Generate => Some(pki.ensure_authority().map_err(PlatformError::from)?),
-                    Certificates::Existing => pki.existing_authority().map_err(PlatformError::from)?,
-                }
+        let made_from =
+            (desired.platform.clone(), desired.etcd.clone(), desired.maintenance.quota_backend_bytes);
+        let mut kept = self.inner.adapters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let same = kept.get(&desired.name).filter(|a| a.made_from == made_from);
+        let platform = match same {
+            Some(adapters) => adapters.platform.clone(),
+            None => {
+                Arc::new(AnyPlatform::for_cluster(desired, self.inner.store.platform_dir(&desired.name))?)
             }
-            (None, _) => None,
+        };
+        let files = match &desired.etcd.tls {
+            Some(files) => Some(files.clone()),
+            None => platform.client_tls_files(certificates == Certificates::Generate)?,
         };
         let tls = files.as_ref().map(ClientTls::load).transpose()?;
-        let made_from = (
-            desired.platform.clone(),
-            desired.etcd.clone(),
-            desired.maintenance.quota_backend_bytes,
-            tls.clone(),
-        );
-        let mut kept = self.inner.adapters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(adapters) = kept.get(&desired.name).filter(|a| a.made_from == made_from) {
-            return Ok((adapters.platform.clone(), adapters.admin.clone()));
-        }
-        let platform =
-            Arc::new(AnyPlatform::for_cluster(desired, self.inner.store.platform_dir(&desired.name))?);
-        let admin = EtcdAdmin::with_tls(tls);
-        if certificates == Certificates::Generate {
+        let admin = match same.filter(|a| a.admin.client_tls() == tls.as_ref()) {
+            Some(adapters) => adapters.admin.clone(),
+            None => EtcdAdmin::with_tls(tls),
+        };
+        if same.is_some() || certificates == Certificates::Generate {
             let adapters = Adapters { made_from, platform: platform.clone(), admin: admin.clone() };
             kept.insert(desired.name.clone(), adapters);
         }
@@ -297,13 +291,16 @@ impl Controller {
         }
     }
 
+    /// The context of one piece of the cluster's work (a pass, a backup, a restore),
+    /// beginning now.
     fn context<'a, P: Platform>(
         &'a self,
+        desired: &'a DesiredCluster,
         platform: &'a P,
         admin: &'a EtcdAdmin,
-        desired: &DesiredCluster,
-    ) -> PassContext<'a, P> {
-        PassContext {
+    ) -> Context<'a, P> {
+        Context {
+            desired,
             platform,
             admin,
             store: &self.inner.store,
@@ -312,6 +309,8 @@ impl Controller {
             clock: self.inner.clock,
             // A few resync intervals without an observation: windows start again.
             max_gap: (self.inner.config.resync * 5).max(Duration::from_secs(15)),
+            now: self.inner.clock.now(),
+            started: tokio::time::Instant::now(),
         }
     }
 
@@ -321,7 +320,7 @@ impl Controller {
     /// When the platform cannot be observed.
     pub async fn plan(&self, desired: &DesiredCluster) -> Result<Plan, ControllerError> {
         let (platform, admin) = self.clients(desired, Certificates::Existing)?;
-        Ok(dry_run(&self.context(platform.as_ref(), &admin, desired), desired).await?)
+        Ok(dry_run(&self.context(desired, platform.as_ref(), &admin)).await?)
     }
 
     async fn pass(
@@ -335,7 +334,7 @@ impl Controller {
             self.adopt_catalog(desired).await;
         }
         let (platform, admin) = self.clients(desired, Certificates::Generate)?;
-        Ok(reconcile(&self.context(platform.as_ref(), &admin, desired), desired, generation, memory).await?)
+        Ok(reconcile(&self.context(desired, platform.as_ref(), &admin), generation, memory).await?)
     }
 
     /// Stops every member of the cluster; with `purge`, removes all its files too.
@@ -344,10 +343,11 @@ impl Controller {
     /// When a member cannot be stopped or the files cannot be removed.
     pub async fn delete(&self, name: &ClusterName, purge: bool) -> Result<(), ControllerError> {
         self.stop(name).await;
-        // On DC/OS the service runs on: the controller only stops watching it.
+        // Where the platform runs the members itself (DC/OS), the service runs on: the
+        // controller only stops watching it.
         if let Some((desired, _)) = self.desired(name)?
             && let Ok((platform, _)) = self.clients(&desired, Certificates::Existing)
-            && let AnyPlatform::Local(_) = platform.as_ref()
+            && platform.capabilities().bootstrap
         {
             let observed = platform.observe().await.map_err(ReconcileError::from)?;
             for task in observed.tasks {

@@ -27,8 +27,9 @@ const READ_PROBE_KEY: &str = "\0etcd-warden/read-probe";
 ///
 /// It keeps one client per member and request timeout, shared by its clones: a member
 /// is connected to once and its connection (gRPC over HTTP/2, which reconnects by
-/// itself) serves every later call. A call that finds the member unreachable or
-/// silent drops that member's clients, so the next call connects afresh.
+/// itself) serves every later call. A call that fails other than by etcd's own
+/// refusal (the member unreachable or silent, the connection broken) drops that
+/// member's clients, so the next call connects afresh.
 #[derive(Clone, Default)]
 pub struct EtcdAdmin {
     tls: Option<ClientTls>,
@@ -78,8 +79,9 @@ impl EtcdAdmin {
         self.clients.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Drops the clients of `endpoint` after a call that found it unreachable or
-    /// silent: the next call connects again.
+    /// Drops the clients of `endpoint` after a call that failed other than by etcd's
+    /// own refusal (unreachable, silent, a broken connection): the next call connects
+    /// again.
     async fn dropping_on_failure<T>(
         &self,
         endpoint: &str,
@@ -87,7 +89,7 @@ impl EtcdAdmin {
     ) -> Result<T, EtcdError> {
         let result = call.await;
         if let Err(error) = &result
-            && matches!(error.kind(), EtcdErrorKind::Unreachable | EtcdErrorKind::Timeout)
+            && !error.kind().is_refusal()
         {
             self.kept().retain(|(kept, _), _| kept != endpoint);
         }

@@ -58,6 +58,14 @@ pub enum EtcdErrorKind {
     Other,
 }
 
+impl EtcdErrorKind {
+    /// Whether etcd itself answered with this refusal, over a working connection
+    /// (rather than not answering, or the connection failing).
+    pub fn is_refusal(self) -> bool {
+        !matches!(self, Self::Unreachable | Self::Timeout | Self::Other)
+    }
+}
+
 impl std::fmt::Display for EtcdErrorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let text = match self {

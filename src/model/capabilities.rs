@@ -3,6 +3,7 @@
 //! the controller do everything; DC/OS restarts and replaces pods itself and changes
 //! etcd membership in its own `recover` task.
 
+use crate::manifest::desired::PlatformSpec;
 use crate::model::etcd::EndpointStatus;
 
 /// How a crashed member on a healthy agent comes back (scenarios 3a, 4a).
@@ -109,6 +110,17 @@ impl Capabilities {
             self.learners = self.learners && decided >= super::etcd::LEARNERS_FROM;
         }
         self
+    }
+}
+
+impl Capabilities {
+    /// What the platform a manifest names lets the controller do, before any member
+    /// answers (admission decides by it): each adapter answers the same.
+    pub fn of(platform: &PlatformSpec) -> Self {
+        match platform {
+            PlatformSpec::Local(_) => Self::LOCAL,
+            PlatformSpec::Dcos(_) => Self::DCOS,
+        }
     }
 }
 

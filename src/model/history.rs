@@ -158,6 +158,7 @@ impl History {
             self.restart_windows();
         }
         self.seen.last_observed_at = Some(observed.at);
+        self.in_flight.date_undated(observed.at);
         if let Some(list) = &observed.member_list {
             self.seen.members.clone_from(list);
         }

@@ -615,6 +615,23 @@ struct StoredInFlight {
     scale: Option<ScaleAdmission>,
 }
 
+/// The start of an operation read from the old fields without one: the first
+/// observation after loading dates it ([`InFlight::date_undated`]), since the core
+/// reads no clock.
+const UNDATED: Timestamp = Timestamp::MIN;
+
+impl InFlight {
+    /// Dates an operation read from the old fields without a start (see [`UNDATED`]):
+    /// it counts as begun `at`, the first observation after loading.
+    pub fn date_undated(&mut self, at: Timestamp) {
+        match &mut self.operation {
+            Some(Operation::Restore(r)) if r.begun_at == UNDATED => r.begun_at = at,
+            Some(Operation::ScaleUp(s)) if s.begun_at == UNDATED => s.begun_at = at,
+            _ => {}
+        }
+    }
+}
+
 impl From<StoredInFlight> for InFlight {
     fn from(stored: StoredInFlight) -> Self {
         if stored.operation.is_some() {
@@ -627,7 +644,7 @@ impl From<StoredInFlight> for InFlight {
             || !stored.survivors.is_empty()
             || !stored.survivor_reads.is_empty()
         {
-            let begun_at = stored.restore.as_ref().map_or_else(Timestamp::now, |r| r.chosen_at);
+            let begun_at = stored.restore.as_ref().map_or(UNDATED, |r| r.chosen_at);
             Some(Operation::Restore(RestoreOp {
                 by: RestoreBy::Controller,
                 begun_at,
@@ -638,7 +655,7 @@ impl From<StoredInFlight> for InFlight {
             }))
         } else if let Some(admission) = stored.scale {
             let join = stored.replacement.filter(|r| r.kind == JoinKind::ScaleUp);
-            let begun_at = join.as_ref().map_or_else(Timestamp::now, |r| r.snapshot_at);
+            let begun_at = join.as_ref().map_or(UNDATED, |r| r.snapshot_at);
             Some(Operation::ScaleUp(ScaleUp { admission, join, begun_at }))
         } else if let Some(replacement) = stored.replacement {
             Some(Operation::Replace(replacement))
@@ -708,9 +725,19 @@ mod tests {
             "replacement": serde_json::to_value(join(1, JoinKind::Replace)).expect("json"),
             "survivorReads": {"etcd-0": 2},
         });
-        let in_flight: InFlight = serde_json::from_value(survivors).expect("an old history");
+        let mut in_flight: InFlight = serde_json::from_value(survivors).expect("an old history");
         let restore = in_flight.restore().expect("a restore pre-empts the rest");
         assert_eq!(restore.survivor_reads.get(&pod(0)), Some(&2));
+        // Without a start of its own, the first observation after loading dates it,
+        // and only it: no clock is read here.
+        assert_eq!(restore.begun_at, UNDATED);
+        in_flight.date_undated(at(7));
+        in_flight.date_undated(at(9));
+        assert_eq!(in_flight.restore().map(|r| r.begun_at), Some(at(7)));
+        let scale = serde_json::json!({"scale": serde_json::to_value(admission(5, None)).expect("json")});
+        let mut in_flight: InFlight = serde_json::from_value(scale).expect("an old history");
+        in_flight.date_undated(at(3));
+        assert_eq!(in_flight.operation.as_ref().map(Operation::begun_at), Some(at(3)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! every step and every refusal in a plan carries the rule that decided it, so that a
 //! plan can be printed (`etcd-warden plan`), asserted on in tests and explained.
 
+pub mod admission;
 mod bootstrap;
 mod defrag;
 mod maintenance_window;

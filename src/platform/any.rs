@@ -7,7 +7,7 @@ use super::dcos::DcosPlatform;
 use super::local::LocalPlatform;
 use super::{LaunchSpec, MemberUrls, Platform, PlatformError};
 use crate::domain::PodName;
-use crate::manifest::{DesiredCluster, PlatformSpec};
+use crate::manifest::{DesiredCluster, PlatformSpec, TlsFiles};
 use crate::model::capabilities::Capabilities;
 use crate::model::platform::PlatformObservation;
 
@@ -96,6 +96,10 @@ impl Platform for AnyPlatform {
 
     fn local_data_dir(&self, pod: PodName) -> Option<PathBuf> {
         each!(self, p => p.local_data_dir(pod))
+    }
+
+    fn client_tls_files(&self, generate: bool) -> Result<Option<TlsFiles>, PlatformError> {
+        each!(self, p => p.client_tls_files(generate))
     }
 
     fn certificate_files(&self) -> Vec<PathBuf> {

@@ -17,6 +17,7 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use crate::domain::PodName;
+use crate::manifest::TlsFiles;
 use crate::model::capabilities::Capabilities;
 use crate::model::platform::PlatformObservation;
 
@@ -191,6 +192,17 @@ pub trait Platform: Send + Sync + 'static {
     /// members whose client port fails.
     fn metrics(&self, _pod: PodName) -> impl Future<Output = Option<String>> + Send {
         std::future::ready(None)
+    }
+
+    /// The client certificate the platform made for the controller to reach its
+    /// members with (the local platform's `tls: auto`), generated now if there is none
+    /// yet and `generate` says so (a dry run generates nothing); none where the
+    /// platform makes none.
+    ///
+    /// # Errors
+    /// When it cannot be generated, or a file of an existing one is missing.
+    fn client_tls_files(&self, _generate: bool) -> Result<Option<TlsFiles>, PlatformError> {
+        Ok(None)
     }
 
     /// The certificate files the platform keeps for its members (their CA, server and

@@ -3,10 +3,10 @@
 
 use jiff::Timestamp;
 
-use super::{PassContext, PassMemory, ReconcileError};
+use super::{PassMemory, ReconcileError};
+use crate::context::Context;
 use crate::domain::{Generation, PodName};
 use crate::event::Event;
-use crate::manifest::DesiredCluster;
 use crate::plan::{Outcome, Plan, Rule};
 use crate::platform::{Platform, PlatformError};
 use crate::status::{ClusterStatus, ConditionType};
@@ -14,12 +14,11 @@ use crate::status::{ClusterStatus, ConditionType};
 /// A pass that could not observe the platform's API acts on nothing; status keeps the
 /// last observation and says why (`PlatformUnreachable`), with an event when it starts.
 pub(super) fn report_unobserved<P: Platform>(
-    ctx: &PassContext<'_, P>,
-    desired: &DesiredCluster,
+    ctx: &Context<'_, P>,
     generation: Generation,
     error: &PlatformError,
-    now: Timestamp,
 ) -> Result<(), ReconcileError> {
+    let (desired, now) = (ctx.desired, ctx.now);
     if !matches!(
         error,
         PlatformError::Unreachable(_) | PlatformError::Uncertain(_) | PlatformError::Refused(_)

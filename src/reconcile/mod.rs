@@ -6,15 +6,13 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use jiff::Timestamp;
-
 mod events;
 
 use events::{refusals, report_unobserved, transitions};
 
-use crate::act::{ActContext, ActError, act, readable_log_tail};
+use crate::act::{ActError, act, readable_log_tail};
+use crate::context::Context;
 use crate::domain::{Generation, PodName};
-use crate::etcd::EtcdApi;
 use crate::manifest::DesiredCluster;
 use crate::metrics::{ErrorLabel, Metrics, StepLabel};
 use crate::model::platform::PlatformObservation;
@@ -100,35 +98,6 @@ pub struct PassMemory {
     pub passed: bool,
 }
 
-/// The time the controller decides by: the wall clock read once at start, plus the
-/// monotonic time since. A wall-clock jump never shortens (or stretches) a failure
-/// window within a process; timestamps stay readable facts for people.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    wall: Timestamp,
-    mono: Instant,
-}
-
-impl Clock {
-    /// A clock starting now.
-    pub fn start() -> Self {
-        Self::starting_at(Timestamp::now())
-    }
-
-    /// A clock whose wall time reads `wall` now (tests, replays).
-    pub fn starting_at(wall: Timestamp) -> Self {
-        Self { wall, mono: Instant::now() }
-    }
-
-    /// The current time on this clock.
-    pub fn now(&self) -> Timestamp {
-        jiff::SignedDuration::try_from(self.mono.elapsed())
-            .ok()
-            .and_then(|elapsed| self.wall.checked_add(elapsed).ok())
-            .unwrap_or(Timestamp::MAX)
-    }
-}
-
 /// What one pass produced.
 #[derive(Debug)]
 pub struct PassReport {
@@ -140,47 +109,24 @@ pub struct PassReport {
     pub platform: PlatformObservation,
 }
 
-/// The parts a pass works with.
-pub struct PassContext<'a, P> {
-    /// Where members run.
-    pub platform: &'a P,
-    /// etcd access.
-    pub admin: &'a dyn EtcdApi,
-    /// The state directory.
-    pub store: &'a Store,
-    /// Metrics.
-    pub metrics: &'a Metrics,
-    /// The cluster's backup lock (a backup before a scale-up takes it too).
-    pub backup_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
-    /// The clock failure windows are measured with.
-    pub clock: Clock,
-    /// A longer gap between two observations starts every failure window again.
-    pub max_gap: std::time::Duration,
-}
-
 /// Observes and plans without acting: what `etcd-warden plan` shows. Changes nothing,
 /// not even the platform's address assignments.
 ///
 /// # Errors
 /// When the platform cannot be observed or the history cannot be read.
-pub async fn dry_run<P: Platform>(
-    ctx: &PassContext<'_, P>,
-    desired: &DesiredCluster,
-) -> Result<Plan, ReconcileError> {
-    let now = ctx.clock.now();
-    let (observed, _, history) = observe_and_record(ctx, desired, now).await?;
-    Ok(plan(desired, &observed, &history, now))
+pub async fn dry_run<P: Platform>(ctx: &Context<'_, P>) -> Result<Plan, ReconcileError> {
+    let (observed, _, history) = observe_and_record(ctx).await?;
+    Ok(plan(ctx.desired, &observed, &history, ctx.now))
 }
 
 /// Observes the platform, etcd and the backup catalog, and folds the observation into
 /// the history: the history as stored, and as it is after this observation.
 async fn observe_and_record<P: Platform>(
-    ctx: &PassContext<'_, P>,
-    desired: &DesiredCluster,
-    now: Timestamp,
+    ctx: &Context<'_, P>,
 ) -> Result<(Observed, History, History), ReconcileError> {
+    let desired = ctx.desired;
     let stored = ctx.store.history(&desired.name)?;
-    let mut observed = observe(ctx.platform, ctx.admin, now, stored.seen.lineage.current()).await?;
+    let mut observed = observe(ctx.platform, ctx.admin, ctx.now, stored.seen.lineage.current()).await?;
     observed.backups = backup_view(ctx.store, &desired.name)?;
     observed.certificates = certificates(ctx.platform, desired);
     let mut history = stored.clone();
@@ -194,14 +140,14 @@ async fn observe_and_record<P: Platform>(
 /// When observing, recording, or a step fails; status and events are still recorded
 /// for a failed step.
 pub async fn reconcile<P: Platform>(
-    ctx: &PassContext<'_, P>,
-    desired: &DesiredCluster,
+    ctx: &Context<'_, P>,
     generation: Generation,
     memory: &mut PassMemory,
 ) -> Result<PassReport, ReconcileError> {
     let started = Instant::now();
+    let desired = ctx.desired;
     let label = Metrics::cluster(desired.name.as_str());
-    let result = pass(ctx, desired, generation, memory).await;
+    let result = pass(ctx, generation, memory).await;
     ctx.metrics.passes.get_or_create(&label).inc();
     ctx.metrics.duration.get_or_create(&label).observe(started.elapsed().as_secs_f64());
     count_error(ctx.metrics, &desired.name, result.as_ref().err().map(ReconcileError::kind));
@@ -221,20 +167,19 @@ pub fn count_error(metrics: &Metrics, cluster: &crate::domain::ClusterName, kind
 }
 
 async fn pass<P: Platform>(
-    ctx: &PassContext<'_, P>,
-    desired: &DesiredCluster,
+    ctx: &Context<'_, P>,
     generation: Generation,
     memory: &mut PassMemory,
 ) -> Result<PassReport, ReconcileError> {
-    let name = &desired.name;
+    let (desired, name) = (ctx.desired, ctx.name());
     // The pass's time, and the same moment on the monotonic clock (steps measure from it).
-    let (now, started) = (ctx.clock.now(), tokio::time::Instant::now());
+    let (now, started) = (ctx.now, ctx.started);
     for pod in desired.members.pods() {
         ctx.platform.member_urls(pod).await?;
     }
-    let (observed, previous_history, mut history) = match observe_and_record(ctx, desired, now).await {
+    let (observed, previous_history, mut history) = match observe_and_record(ctx).await {
         Err(ReconcileError::Observe(error)) => {
-            report_unobserved(ctx, desired, generation, &error, now)?;
+            report_unobserved(ctx, generation, &error)?;
             return Err(ReconcileError::Observe(error));
         }
         observed => observed?,
@@ -246,19 +191,6 @@ async fn pass<P: Platform>(
     }
     tracing::debug!(took_ms = started.elapsed().as_millis(), "observed");
     let plan = plan(desired, &observed, &history, now);
-    let snapshots = ctx.store.cluster_dir(name).join("snapshots");
-    let act_ctx = ActContext {
-        name,
-        platform: ctx.platform,
-        store: ctx.store,
-        admin: ctx.admin,
-        snapshots,
-        now,
-        started,
-        desired,
-        metrics: ctx.metrics,
-        backup_lock: ctx.backup_lock.clone(),
-    };
     if plan.steps().any(|(_, rule)| rule == Rule::Restore) {
         // A restore step can take minutes: status says `Restoring` while it runs.
         let previous = ctx.store.status(name)?;
@@ -274,7 +206,7 @@ async fn pass<P: Platform>(
         };
         ctx.store.put_status(&compute(&inputs, previous.as_ref()))?;
     }
-    let report = act(&act_ctx, &plan, &mut history).await;
+    let report = act(ctx, &plan, &mut history).await;
     if history != previous_history {
         ctx.store.put_history(name, &history)?;
     }

@@ -201,7 +201,8 @@ pub(crate) struct Fixture {
     pub platform: FakePlatform,
     pub etcd: FakeEtcd,
     pub store: crate::store::Store,
-    pub dir: tempfile::TempDir,
+    /// Kept until the fixture is dropped: the store lives in it.
+    _dir: tempfile::TempDir,
 }
 
 #[cfg(test)]
@@ -213,7 +214,7 @@ pub(crate) fn fixture() -> Fixture {
         platform: FakePlatform::new(&w.observed.platform),
         etcd: FakeEtcd::new(&w.observed),
         store,
-        dir,
+        _dir: dir,
     }
 }
 

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use super::{Fixture, fixture};
-use crate::act::{ActContext, ActReport, act};
+use crate::act::{ActReport, act};
+use crate::clock::Clock;
+use crate::context::Context;
 use crate::domain::{ClusterName, MemberId};
 use crate::etcd::EtcdErrorKind;
 use crate::event::EventKind;
@@ -31,17 +33,17 @@ impl Bench {
 
     async fn act_on(&self, steps: Vec<(Rule, Step)>, mut history: History) -> (ActReport, History) {
         let desired = desired(MemberCount::Three);
-        let ctx = ActContext {
-            name: &self.name,
-            platform: &self.f.platform,
-            store: &self.f.store,
-            admin: &self.f.etcd,
-            snapshots: self.f.dir.path().join("snapshots"),
-            now: t0(),
-            started: tokio::time::Instant::now(),
+        let ctx = Context {
             desired: &desired,
+            platform: &self.f.platform,
+            admin: &self.f.etcd,
+            store: &self.f.store,
             metrics: &self.metrics,
             backup_lock: Arc::default(),
+            clock: Clock::starting_at(t0()),
+            max_gap: std::time::Duration::from_secs(3600),
+            now: t0(),
+            started: tokio::time::Instant::now(),
         };
         let decisions =
             steps.into_iter().map(|(rule, step)| Decision::act(rule, step, "test".into())).collect();

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Fixture, fixture};
+use crate::clock::Clock;
+use crate::context::Context;
 use crate::domain::Generation;
 use crate::manifest::{DesiredCluster, MemberCount, ReconcileMode};
 use crate::metrics::Metrics;
 use crate::model::platform::TaskState;
-use crate::reconcile::{Clock, PassContext, PassMemory, reconcile};
+use crate::reconcile::{PassMemory, reconcile};
 use crate::status::Phase;
 use crate::testing::world::{at, desired, pod};
 
@@ -35,16 +37,20 @@ impl Bench {
         d: &DesiredCluster,
         seconds: i64,
     ) -> Result<crate::reconcile::PassReport, crate::reconcile::ReconcileError> {
-        let ctx = PassContext {
+        let clock = Clock::starting_at(at(seconds));
+        let ctx = Context {
+            desired: d,
             platform: &self.f.platform,
             admin: &self.f.etcd,
             store: &self.f.store,
             metrics: &self.metrics,
             backup_lock: Arc::default(),
-            clock: Clock::starting_at(at(seconds)),
+            clock,
             max_gap: Duration::from_secs(3600),
+            now: clock.now(),
+            started: tokio::time::Instant::now(),
         };
-        reconcile(&ctx, d, Generation(1), &mut self.memory).await
+        reconcile(&ctx, Generation(1), &mut self.memory).await
     }
 
     fn refusals(&self, d: &DesiredCluster) -> usize {

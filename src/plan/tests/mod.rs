@@ -7,6 +7,7 @@ use crate::model::platform::TaskState;
 use crate::plan::*;
 use crate::testing::world::*;
 
+mod admission;
 mod identity;
 mod maintenance;
 mod operations;

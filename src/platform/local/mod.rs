@@ -423,6 +423,14 @@ impl Platform for LocalPlatform {
         Err(PlatformError::Unsupported("grow the cluster by itself: the controller adds members"))
     }
 
+    fn client_tls_files(&self, generate: bool) -> Result<Option<TlsFiles>, PlatformError> {
+        if self.spec.tls != Some(LocalTlsSpec::Auto) {
+            return Ok(None);
+        }
+        let pki = Pki::new(&self.root);
+        Ok(if generate { Some(pki.ensure_authority()?) } else { pki.existing_authority()? })
+    }
+
     fn certificate_files(&self) -> Vec<PathBuf> {
         match &self.spec.tls {
             None => Vec::new(),
