@@ -1,12 +1,13 @@
 //! The time the controller decides by, read in one place.
 
-use std::time::Instant;
-
 use jiff::Timestamp;
+use tokio::time::Instant;
 
 /// The wall clock read once at start, plus the monotonic time since. A wall-clock jump
 /// never shortens (or stretches) a failure window within a process; timestamps stay
-/// readable facts for people.
+/// readable facts for people. The monotonic part is tokio's, so a test that pauses
+/// tokio's time (`start_paused`, `tokio::time::advance`) moves this clock too, and
+/// the controller reads the time only here: the one place to inject it.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     wall: Timestamp,

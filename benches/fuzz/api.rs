@@ -119,7 +119,7 @@ fn world() -> World {
     let controller = Controller::new(
         store,
         Arc::new(Metrics::default()),
-        ControllerConfig { resync: Duration::from_secs(3600) },
+        ControllerConfig { resync: Duration::from_secs(3600), clock: etcd_warden::clock::Clock::start() },
     );
     let app = router(controller, Some(TOKEN.to_owned()));
     World { _dir: dir, state, app }

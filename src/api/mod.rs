@@ -14,7 +14,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
@@ -187,7 +186,8 @@ async fn apply(
     let current = state.controller.desired(&name)?;
     let current = current.as_ref().map(|(d, g)| (d, *g));
     let store = state.controller.store();
-    let applied = admission::apply(store, current, &desired, body, Timestamp::now(), query.dry_run);
+    let applied =
+        admission::apply(store, current, &desired, body, state.controller.clock().now(), query.dry_run);
     let admission::Applied { generation, changed } = match applied {
         Ok(applied) => applied,
         Err(admission::ApplyError::Refused(refusal)) => {

@@ -30,7 +30,7 @@ async fn serve(token: Option<&str>) -> Served {
     let controller = Controller::new(
         store,
         Arc::new(Metrics::default()),
-        ControllerConfig { resync: Duration::from_secs(60) },
+        ControllerConfig { resync: Duration::from_secs(60), clock: crate::clock::Clock::start() },
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");

@@ -10,9 +10,7 @@
 //! metrics) is the caller's.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-use jiff::Timestamp;
+use std::time::Duration;
 
 use super::data_dirs::{RestoreMember, restore_data_dirs};
 use super::destination::BackupStore;
@@ -20,6 +18,7 @@ use super::restore::{FetchError, fetch_verified};
 use super::scratch::{ScratchEtcd, ScratchPorts};
 use super::snapshot::SnapshotError;
 use super::tool::SnapshotTool;
+use crate::clock::Clock;
 use crate::domain::{BackupId, PodName};
 use crate::etcd::EtcdAdmin;
 use crate::manifest::{BackupPolicy, DesiredCluster};
@@ -131,6 +130,7 @@ pub async fn run_drill(
     store: &Store,
     desired: &DesiredCluster,
     trigger: DrillTrigger,
+    clock: Clock,
 ) -> Result<DrillReport, DrillError> {
     let name = &desired.name;
     let policy = desired.backup.as_ref().ok_or_else(|| DrillError::NotConfigured(name.to_string()))?;
@@ -141,13 +141,14 @@ pub async fn run_drill(
     ensure_private_dir(&tmp).map_err(io(format!("create {}", tmp.display())))?;
     let free = free_bytes(&tmp).map_err(io(format!("measure the free space of {}", tmp.display())))?;
     check_space(&record, &tmp, free)?;
-    let started_at = Timestamp::now();
-    let clock = Instant::now();
+    let started_at = clock.now();
+    let started = tokio::time::Instant::now();
     let scratch = tmp.join(format!("drill-{}", started_at.as_millisecond()));
     ensure_private_dir(&scratch).map_err(io(format!("create {}", scratch.display())))?;
     tracing::info!(backup = %record.id, dir = %scratch.display(), "restore drill started");
     let mut facts = Facts::default();
-    let outcome = drill_in(&scratch, policy, desired, &record, &mut facts).await;
+    let token = format!("{}-drill-{}", desired.name, started_at.as_millisecond());
+    let outcome = drill_in(&scratch, policy, desired, &record, &token, &mut facts).await;
     if let Err(error) = tokio::fs::remove_dir_all(&scratch).await {
         tracing::warn!(dir = %scratch.display(), %error, "cannot delete a drill's scratch directory");
     }
@@ -157,8 +158,8 @@ pub async fn run_drill(
     };
     Ok(DrillReport {
         started_at,
-        finished_at: Timestamp::now(),
-        duration_seconds: clock.elapsed().as_secs_f64(),
+        finished_at: clock.now(),
+        duration_seconds: started.elapsed().as_secs_f64(),
         trigger,
         backup_id: record.id.clone(),
         backup_size_bytes: record.size_bytes,
@@ -180,6 +181,7 @@ async fn drill_in(
     policy: &BackupPolicy,
     desired: &DesiredCluster,
     record: &BackupRecord,
+    token: &str,
     facts: &mut Facts,
 ) -> Result<String, Failed> {
     let file = scratch.join("backup.db");
@@ -208,9 +210,8 @@ async fn drill_in(
     let data = scratch.join("data");
     let pod = PodName::new(0).ok_or_else(|| (DrillFailure::RestoreFailed, "no member name".to_owned()))?;
     let member = RestoreMember { pod, peer_url: ports.peer_url(), data_dir: data.clone() };
-    let token = format!("{}-drill-{}", desired.name, Timestamp::now().as_millisecond());
     let tool = SnapshotTool::for_cluster(desired).await;
-    restore_data_dirs(&tool, &file, &[member], &token)
+    restore_data_dirs(&tool, &file, &[member], token)
         .await
         .map_err(|e| (DrillFailure::RestoreFailed, e.to_string()))?;
     // The fetched file is not needed any more: half the space back while etcd runs.
@@ -272,7 +273,7 @@ mod tests {
     use super::*;
 
     fn record(size_bytes: u64) -> BackupRecord {
-        let at: Timestamp = "2026-11-25T20:00:00Z".parse().expect("time");
+        let at: jiff::Timestamp = "2026-11-25T20:00:00Z".parse().expect("time");
         BackupRecord {
             id: BackupId::new(at, 42),
             cluster: "kubernetes".parse().expect("name"),

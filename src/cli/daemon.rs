@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use jiff::Timestamp;
+use crate::clock::Clock;
 use tokio::net::TcpListener;
 
 use super::RunArgs;
@@ -52,6 +52,7 @@ pub enum DaemonError {
 pub async fn run(args: RunArgs, token: Option<String>) -> Result<(), DaemonError> {
     let token = token.filter(|t| !t.is_empty());
     let store = Store::open(&args.state_dir)?;
+    let clock = Clock::start();
     for file in &args.files {
         let docs = manifest::load_file(file).map_err(|e| DaemonError::Manifest(e.to_string()))?;
         for doc in docs {
@@ -74,7 +75,7 @@ pub async fn run(args: RunArgs, token: Option<String>) -> Result<(), DaemonError
             };
             let current = current.as_ref().map(|(d, g)| (d, *g));
             let applied =
-                crate::api::admission::apply(&store, current, &doc.desired, value, Timestamp::now(), false)
+                crate::api::admission::apply(&store, current, &doc.desired, value, clock.now(), false)
                     .map_err(|e| DaemonError::Manifest(format!("{}: {e}", file.display())))?;
             tracing::info!(cluster = %name, generation = applied.generation.0, changed = applied.changed, "applied start-up manifest");
         }
@@ -87,7 +88,7 @@ pub async fn run(args: RunArgs, token: Option<String>) -> Result<(), DaemonError
         .map_err(|source| DaemonError::Listen { address: args.listen.clone(), source })?;
     exposure_allowed(address, token.as_deref())?;
     let metrics = Arc::new(Metrics::default());
-    let controller = Controller::new(store, metrics, ControllerConfig { resync: args.resync });
+    let controller = Controller::new(store, metrics, ControllerConfig { resync: args.resync, clock });
     controller.start().await?;
     let app = crate::api::router(controller.clone(), token);
     tracing::info!(listen = %args.listen, state_dir = %args.state_dir.display(), "etcd-warden daemon serving");

@@ -74,7 +74,7 @@ impl Controller {
             Ok::<_, crate::backup::destination::DestinationError>((store.location(), removed))
         }
         .await;
-        let now = Timestamp::now();
+        let now = self.inner.clock.now();
         let event = match result {
             Ok((_, removed)) if removed.is_empty() => return,
             Ok((location, removed)) => Event::normal(
@@ -99,7 +99,7 @@ impl Controller {
     /// rebuilt from the destination, so that the backups taken by an earlier controller
     /// count for the scale gate and a restore. A failure is an event, not a failed pass.
     pub(super) async fn adopt_catalog(&self, desired: &DesiredCluster) {
-        let now = Timestamp::now();
+        let now = self.inner.clock.now();
         let event = match crate::backup::adopt::rebuild_catalog(&self.inner.store, desired).await {
             Ok(None) => return,
             Ok(Some(rebuilt)) if rebuilt.records == 0 && rebuilt.skipped.is_empty() => return,
@@ -148,7 +148,7 @@ impl Controller {
         let last_success = store.backups(name).ok().and_then(|r| r.last().map(|r| r.taken_at));
         let failure = store.backup_failure(name).ok().flatten();
         let last = last_success.max(failure.as_ref().map(|f| f.at));
-        let now = Timestamp::now();
+        let now = self.inner.clock.now();
         let retry = retry_due(failure.as_ref(), last_success).unwrap_or(Timestamp::MAX);
         let due = next_due(&policy.schedule, last, now).min(retry);
         if now < due {

@@ -54,11 +54,11 @@ impl Controller {
     ) -> Result<DrillReport, ControllerError> {
         let store = &self.inner.store;
         let name = &desired.name;
-        let report = match run_drill(store, desired, trigger).await {
+        let report = match run_drill(store, desired, trigger, self.inner.clock).await {
             Ok(report) => report,
             Err(error) => {
                 tracing::warn!(%error, "restore drill refused");
-                let event = Event::warning(Timestamp::now(), "DrillRefused", error.to_string());
+                let event = Event::warning(self.inner.clock.now(), "DrillRefused", error.to_string());
                 store.add_events(name, &[event])?;
                 return Err(error.into());
             }
@@ -97,7 +97,7 @@ impl Controller {
             return idle;
         }
         let last_report = store.last_drill(name).ok().flatten().map(|r| r.started_at);
-        let now = Timestamp::now();
+        let now = self.inner.clock.now();
         let due = next_due(schedule, last_report.max(drill.last_started), now);
         if now < due {
             return Duration::try_from(due.duration_since(now)).unwrap_or(idle).min(idle);

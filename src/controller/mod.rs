@@ -89,6 +89,8 @@ pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
 pub struct ControllerConfig {
     /// How often a healthy cluster is looked at.
     pub resync: Duration,
+    /// The clock every decision and record is dated by.
+    pub clock: Clock,
 }
 
 /// One cluster's adapters, made from its manifest and kept between passes: the
@@ -144,9 +146,9 @@ impl Controller {
         let inner = Inner {
             store,
             metrics,
+            clock: config.clock,
             config,
             adapters: std::sync::Mutex::new(HashMap::new()),
-            clock: Clock::start(),
             workers: Mutex::new(HashMap::new()),
             backup_locks: std::sync::Mutex::new(HashMap::new()),
             drill_lock: Arc::new(Mutex::new(())),
@@ -157,6 +159,11 @@ impl Controller {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The clock every decision and record is dated by.
+    pub fn clock(&self) -> Clock {
+        self.inner.clock
     }
 
     /// The metrics.
@@ -370,7 +377,7 @@ mod tests {
     fn a_clusters_adapters_are_kept_between_passes_and_made_again_when_their_settings_change() {
         let dir = tempfile::tempdir().expect("dir");
         let store = Store::open(dir.path()).expect("store");
-        let config = ControllerConfig { resync: Duration::from_secs(10) };
+        let config = ControllerConfig { resync: Duration::from_secs(10), clock: Clock::start() };
         let controller = Controller::new(store, Arc::new(Metrics::default()), config);
         let three = desired(MemberCount::Three);
         let (first, admin) = controller.clients(&three, Certificates::Generate).expect("clients");

@@ -1,5 +1,7 @@
-//! A reconcile pass against the fakes: the status is rewritten only when it changes or
-//! grows stale, a standing refusal is one event, and a crashed member is restarted.
+//! Reconcile passes against the fakes, in tokio's paused time with one clock: the
+//! status is rewritten only when it changes or grows stale, a standing refusal is one
+//! event, and a crashed member is restarted. No test sleeps: time moves by
+//! `tokio::time::advance`, and the clock moves with it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,25 +21,37 @@ struct Bench {
     f: Fixture,
     metrics: Metrics,
     memory: PassMemory,
+    /// The one clock of every pass: `at(0)` when the bench was made.
+    clock: Clock,
 }
 
+/// A bench whose clock reads `at(0)` now. Its tests run in paused time.
 fn bench() -> Bench {
-    Bench { f: fixture(), metrics: Metrics::default(), memory: PassMemory::default() }
+    let clock = Clock::starting_at(at(0));
+    Bench { f: fixture(), metrics: Metrics::default(), memory: PassMemory::default(), clock }
 }
 
 impl Bench {
-    /// One pass with the wall clock reading `at(seconds)`.
+    /// One pass once the clock reads `at(seconds)`.
     async fn pass(&mut self, d: &DesiredCluster, seconds: i64) -> crate::reconcile::PassReport {
         self.try_pass(d, seconds).await.expect("a pass")
     }
 
-    /// One pass with the wall clock reading `at(seconds)`, as it ended.
+    /// Moves tokio's paused time, and with it the clock, to `at(seconds)`.
+    async fn advance_to(&self, seconds: i64) {
+        let ahead = at(seconds).duration_since(self.clock.now());
+        assert!(!ahead.is_negative(), "time runs forward only: {ahead:?} to at({seconds})");
+        tokio::time::advance(ahead.unsigned_abs()).await;
+    }
+
+    /// One pass once the clock reads `at(seconds)`, as it ended.
     async fn try_pass(
         &mut self,
         d: &DesiredCluster,
         seconds: i64,
     ) -> Result<crate::reconcile::PassReport, crate::reconcile::ReconcileError> {
-        let clock = Clock::starting_at(at(seconds));
+        self.advance_to(seconds).await;
+        let clock = self.clock;
         let ctx = Context {
             desired: d,
             platform: &self.f.platform,
@@ -58,7 +72,7 @@ impl Bench {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_unchanged_status_is_written_again_only_once_it_is_stale() {
     let mut b = bench();
     let d = desired(MemberCount::Three);
@@ -72,7 +86,7 @@ async fn an_unchanged_status_is_written_again_only_once_it_is_stale() {
     assert!(written(&b) > at_first, "a heartbeat after 30 s tells a quiet cluster from a stuck controller");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_standing_refusal_is_one_event_however_many_passes_see_it() {
     let mut b = bench();
     let mut d = desired(MemberCount::Three);
@@ -89,7 +103,7 @@ async fn a_standing_refusal_is_one_event_however_many_passes_see_it() {
     assert_eq!(b.refusals(&d), 2, "refused again after it was lifted");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_crashed_member_is_restarted_in_place_after_its_grace() {
     let mut b = bench();
     let d = desired(MemberCount::Three);
@@ -104,7 +118,29 @@ async fn a_crashed_member_is_restarted_in_place_after_its_grace() {
     assert_eq!(b.f.platform.calls(), ["ensure_running etcd-1 restart"]);
 }
 
-#[tokio::test]
+/// The pass loop as a worker runs it, one pass a second on the one clock: the crashed
+/// member is restarted by the first pass past its grace, and never before.
+#[tokio::test(start_paused = true)]
+async fn passes_a_second_apart_restart_a_crashed_member_at_the_end_of_its_grace() {
+    let mut b = bench();
+    let d = desired(MemberCount::Three);
+    b.pass(&d, 0).await;
+    b.f.platform.update(pod(1), |t| t.task = TaskState::Exited);
+    b.f.etcd.stop("http://127.0.0.1:20002");
+    let grace = i64::try_from(d.recovery.restart_grace.as_secs()).expect("seconds");
+    let mut restarted_at = None;
+    for second in 1..=grace + 5 {
+        let report = b.pass(&d, second).await;
+        if report.plan.steps().any(|(s, _)| s.name() == "RestartInPlace") {
+            restarted_at = Some(second);
+            break;
+        }
+    }
+    assert_eq!(restarted_at, Some(1 + grace), "the first pass a full grace after it was seen exited");
+    assert_eq!(b.f.platform.calls(), ["ensure_running etcd-1 restart"]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_deleted_cluster_keeps_its_history_but_not_its_status() {
     let mut b = bench();
     let d = desired(MemberCount::Three);
@@ -115,7 +151,7 @@ async fn a_deleted_cluster_keeps_its_history_but_not_its_status() {
     assert!(b.f.store.history(&d.name).expect("history").seen.ever_healthy, "the history stays: never wiped");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_platform_that_cannot_be_observed_is_a_condition_and_an_event_and_nothing_is_done() {
     use crate::platform::PlatformError;
     use crate::status::ConditionType;
@@ -148,7 +184,7 @@ async fn a_platform_that_cannot_be_observed_is_a_condition_and_an_event_and_noth
     assert!(events.iter().any(|e| e.reason == "PlatformReachable"), "{events:#?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_step_metrics_and_progressing_report_what_the_steps_did_not_what_the_plan_said() {
     let mut b = bench();
     let d = desired(MemberCount::Three);
