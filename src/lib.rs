@@ -19,7 +19,7 @@
 //! calls), [`observe`] (gathers one observation from them), [`act`] (takes a plan's
 //! steps), [`backup`] (snapshots, destinations, restores), [`store`] (the state
 //! directory), [`event`], [`metrics`], [`clock`] (the one time the controller decides
-//! by), [`context`] (what one cluster's work runs with), [`reconcile`] (one pass), [`controller`]
+//! by), [`context`] (what one cluster's work runs with), [`retry`] (whether a retry can help), [`reconcile`] (one pass), [`controller`]
 //! (workers, backoff, scheduled backups), [`api`] (HTTP) and [`cli`].
 
 pub mod act;
@@ -39,6 +39,7 @@ pub mod observe;
 pub mod plan;
 pub mod platform;
 pub mod reconcile;
+pub mod retry;
 pub mod status;
 pub mod store;
 #[doc(hidden)]

@@ -7,9 +7,10 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use etcd_warden::backup::destination::{BackupStore, DestinationError, DestinationErrorKind};
+use etcd_warden::backup::destination::{BackupStore, DestinationError};
 use etcd_warden::domain::ClusterName;
 use etcd_warden::manifest::{Destination, S3Credentials, S3Destination};
+use etcd_warden::retry::ErrorKind;
 use sha2::{Digest, Sha256};
 use support::s3::{ACCESS_KEY_ID, BUCKET, S3Server, SECRET_ACCESS_KEY};
 
@@ -125,7 +126,7 @@ async fn missing_object(store: &BackupStore, work: &Path) {
     let target = work.join("never.db");
     let err = store.get_file("missing-rev7.db", &target).await.expect_err("missing object");
     assert!(err.is_not_found(), "{err}");
-    assert_eq!(err.kind(), DestinationErrorKind::Permanent);
+    assert_eq!(err.kind(), ErrorKind::Permanent);
     assert_eq!(err.to_string(), format!("backup object {}missing-rev7.db not found", store.location()));
     assert!(!target.exists(), "a failed get_file left {}", target.display());
     let err = store.get_bytes("missing-rev7.json").await.expect_err("missing object");
@@ -285,7 +286,7 @@ async fn a_wrong_s3_secret_key_is_a_clear_access_denied_error_without_the_key() 
     let err = store.put_bytes(METADATA, b"{}".to_vec()).await.expect_err("a wrong key is refused");
     let message = err.to_string();
     assert!(matches!(err, DestinationError::AccessDenied { .. }), "{message}");
-    assert_eq!(err.kind(), DestinationErrorKind::Permanent);
+    assert_eq!(err.kind(), ErrorKind::Permanent);
     assert!(
         message.starts_with(
             "store s3://backups/etcd/prod/kubernetes/20261125T203000Z-rev1042.json: access denied"
@@ -313,7 +314,7 @@ async fn listing_a_missing_bucket_is_a_permanent_error_naming_it() {
     let store = BackupStore::open(&Destination::S3(s3), &cluster()).await.expect("open");
     let err = store.list().await.expect_err("no bucket");
     assert!(!err.is_not_found(), "{err}");
-    assert_eq!(err.kind(), DestinationErrorKind::Permanent, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Permanent, "{err}");
     assert!(err.to_string().starts_with("list s3://no-such-bucket/etcd/prod/kubernetes/: "), "{err}");
 }
 

@@ -62,6 +62,24 @@ pub enum ActError {
     Store(#[from] StoreError),
 }
 
+impl ActError {
+    /// Whether a retry can help: as the platform, the store, etcd or the backup says;
+    /// anything else is planned again from a fresh observation.
+    pub fn retry(&self) -> crate::retry::ErrorKind {
+        match self {
+            Self::Etcd(e) => e.retry(),
+            Self::Platform(e) => e.retry(),
+            Self::Store(e) => e.retry(),
+            Self::Backup(e) => e.retry(),
+            Self::Snapshot(_)
+            | Self::Restore(_)
+            | Self::Precondition(_)
+            | Self::Operation(_)
+            | Self::Io { .. } => crate::retry::ErrorKind::Transient,
+        }
+    }
+}
+
 /// What acting on a plan did. Its events are already recorded.
 #[derive(Debug, Default)]
 pub struct ActReport {

@@ -20,6 +20,7 @@ use crate::metrics::{Metrics, ResultLabel};
 use crate::model::backup::BackupFailure;
 use crate::model::catalog::{self, BackupRecord};
 use crate::platform::{Platform, PlatformError};
+use crate::retry::ErrorKind;
 use crate::store::StoreError;
 
 /// Why a backup failed.
@@ -52,6 +53,23 @@ pub enum BackupError {
     /// A temporary file could not be made.
     #[error("temporary file: {0}")]
     Temp(std::io::Error),
+}
+
+impl BackupError {
+    /// Whether a retry can help: not without a backup policy, nor for a destination
+    /// that refuses the same way until its configuration changes; otherwise, yes.
+    pub fn retry(&self) -> ErrorKind {
+        match self {
+            Self::NotConfigured(_) => ErrorKind::Permanent,
+            Self::Platform(e) => e.retry(),
+            Self::Etcd(e) => e.retry(),
+            Self::Destination(e) => e.kind(),
+            Self::Store(e) => e.retry(),
+            Self::AlreadyRunning(_) | Self::NoSource | Self::Snapshot(_) | Self::Temp(_) => {
+                ErrorKind::Transient
+            }
+        }
+    }
 }
 
 /// Takes one backup now and applies retention. The caller holds the cluster's backup

@@ -26,7 +26,8 @@ use crate::metrics::Metrics;
 use crate::model::platform::PlatformObservation;
 use crate::plan::Plan;
 use crate::platform::{AnyPlatform, Platform, PlatformError};
-use crate::reconcile::{ErrorKind, PassMemory, PassReport, ReconcileError, dry_run, reconcile};
+use crate::reconcile::{PassMemory, PassReport, ReconcileError, dry_run, reconcile};
+use crate::retry::ErrorKind;
 use crate::store::{Store, StoreError};
 
 /// Why the controller could not serve a request.
@@ -131,11 +132,13 @@ impl ControllerError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::InvalidStored { .. } | Self::NotManaged(_) => ErrorKind::Permanent,
-            // A CA or TLS file may appear (a secret mounted late): try again.
-            Self::Platform(_) | Self::Tls(_) => ErrorKind::Transient,
+            Self::Platform(e) => e.retry(),
+            // A TLS file may appear (a secret mounted late): try again.
+            Self::Tls(_) => ErrorKind::Transient,
             Self::Reconcile(e) => e.kind(),
-            Self::Store(e) if e.is_corrupt() => ErrorKind::Permanent,
-            Self::Store(_) | Self::Backup(_) | Self::Restore(_) | Self::Drill(_) => ErrorKind::Transient,
+            Self::Store(e) => e.retry(),
+            Self::Backup(e) => e.retry(),
+            Self::Restore(_) | Self::Drill(_) => ErrorKind::Transient,
         }
     }
 }

@@ -14,7 +14,8 @@ use tracing::Instrument;
 
 use super::{Controller, ControllerError};
 use crate::domain::ClusterName;
-use crate::reconcile::{ErrorKind, PassMemory, count_error};
+use crate::reconcile::{PassMemory, count_error};
+use crate::retry::ErrorKind;
 
 /// The pause before the pass that confirms a step against a fresh observation: short,
 /// since the next step waits for it, yet never a busy loop.
@@ -292,6 +293,52 @@ mod tests {
         assert_eq!(step.kind(), ErrorKind::Transient);
         let away = PlatformError::Unreachable("502".into());
         assert_eq!(ReconcileError::Observe(away).kind(), ErrorKind::Transient);
+    }
+
+    /// The same failure is retried the same way wherever it surfaces: the error that
+    /// caused it decides (a corrupt platform file met while building the adapters was
+    /// once retried with backoff, and met while observing was not).
+    #[test]
+    fn a_failure_is_retried_as_its_source_says_wherever_it_surfaces() {
+        use crate::act::ActError;
+        use crate::backup::run::BackupError;
+        use crate::etcd::{EtcdError, EtcdErrorKind};
+        use crate::platform::PlatformError;
+        use crate::reconcile::ReconcileError;
+        let corrupt = || PlatformError::Corrupt { path: "ports.json".into(), reason: "not JSON".into() };
+        let unconfigured = || BackupError::NotConfigured("kubernetes".into());
+        for (kind, surfaced) in [
+            (ErrorKind::Permanent, ControllerError::Platform(corrupt())),
+            (ErrorKind::Permanent, ReconcileError::Observe(corrupt()).into()),
+            (ErrorKind::Permanent, ReconcileError::Step(ActError::Platform(corrupt())).into()),
+            (ErrorKind::Permanent, ControllerError::Backup(unconfigured())),
+            (ErrorKind::Permanent, ReconcileError::Step(ActError::Backup(unconfigured())).into()),
+            (ErrorKind::Transient, ControllerError::Platform(PlatformError::Busy("deploying".into()))),
+        ] {
+            assert_eq!(surfaced.kind(), kind, "{surfaced}");
+        }
+        // Every refusal of etcd's is consulted, and none stops the worker: the next
+        // pass plans from a fresh observation of what the refusal named.
+        use EtcdErrorKind::*;
+        for kind in [
+            Unreachable,
+            Timeout,
+            UnhealthyCluster,
+            MemberNotFound,
+            NotALearner,
+            LearnerNotInSync,
+            PeerUrlExists,
+            MemberIdExists,
+            TooManyLearners,
+            NoLeader,
+            NoSpace,
+            Unsupported,
+            Other,
+        ] {
+            let refused = EtcdError::Refused { endpoint: "http://e".into(), kind };
+            let step = ReconcileError::Step(ActError::Etcd(refused));
+            assert_eq!(step.kind(), ErrorKind::Transient, "{kind}");
+        }
     }
 
     /// How long [`wait_for_pass`] waited (on tokio's paused clock), and why.

@@ -21,6 +21,7 @@ pub use tls::{ClientTls, TlsFileError, connect_options};
 
 use crate::domain::MemberId;
 use crate::model::etcd::{EndpointStatus, ListedMember};
+use crate::retry::ErrorKind;
 
 /// What went wrong in an etcd call, as far as the caller's choice goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,29 @@ impl EtcdErrorKind {
     /// (rather than not answering, or the connection failing).
     pub fn is_refusal(self) -> bool {
         !matches!(self, Self::Unreachable | Self::Timeout | Self::Other)
+    }
+
+    /// Whether a pass that failed on it can pass when retried. Every kind can: a step
+    /// is planned again from a fresh observation, which shows what the refusal named
+    /// (the member already gone or promoted, the URL listed, a learner ahead, the
+    /// NOSPACE alarm, a member's version), and the planner decides by that; the rest
+    /// pass with time (a peer reconnecting, an election, a learner catching up).
+    pub fn retry(self) -> ErrorKind {
+        match self {
+            Self::Unreachable
+            | Self::Timeout
+            | Self::UnhealthyCluster
+            | Self::NoLeader
+            | Self::LearnerNotInSync
+            | Self::Other => ErrorKind::Transient,
+            Self::MemberNotFound
+            | Self::NotALearner
+            | Self::PeerUrlExists
+            | Self::MemberIdExists
+            | Self::TooManyLearners
+            | Self::NoSpace
+            | Self::Unsupported => ErrorKind::Transient,
+        }
     }
 }
 
@@ -170,6 +194,11 @@ impl EtcdError {
     /// A call's failure, classified.
     pub fn call(endpoint: &str, source: etcd_client::Error) -> Self {
         Self::Call { endpoint: endpoint.to_owned(), kind: classify(&source), source }
+    }
+
+    /// Whether a retry can help (see [`EtcdErrorKind::retry`]).
+    pub fn retry(&self) -> ErrorKind {
+        self.kind().retry()
     }
 
     /// What the failure means for the caller.

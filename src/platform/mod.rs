@@ -20,6 +20,7 @@ use crate::domain::PodName;
 use crate::manifest::TlsFiles;
 use crate::model::capabilities::Capabilities;
 use crate::model::platform::PlatformObservation;
+use crate::retry::ErrorKind;
 
 /// Where a member is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +131,36 @@ pub enum PlatformError {
     /// platform or the request changes.
     #[error("{0}")]
     Cannot(String),
+}
+
+impl PlatformError {
+    /// Whether a retry can help: not for a corrupt state file, a slot the platform
+    /// does not know, ports it cannot choose, or an etcd binary that is missing or not
+    /// executable, until something changes; for everything else (the platform away,
+    /// busy or refusing for now, a file written meanwhile), yes.
+    pub fn retry(&self) -> ErrorKind {
+        match self {
+            Self::Corrupt { .. } | Self::UnknownPod(_) | Self::Ports(_) => ErrorKind::Permanent,
+            Self::Spawn { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                ErrorKind::Permanent
+            }
+            Self::Io { .. }
+            | Self::Spawn { .. }
+            | Self::NoData { .. }
+            | Self::Unreachable(_)
+            | Self::Uncertain(_)
+            | Self::Busy(_)
+            | Self::Refused(_)
+            | Self::Tls(_)
+            | Self::Unsupported(_)
+            | Self::Cannot(_) => ErrorKind::Transient,
+        }
+    }
 }
 
 /// Where members run. The reconciler does not know which implementation it talks to.

@@ -20,33 +20,13 @@ use crate::model::{BackupView, History, Observed};
 use crate::observe::observe;
 use crate::plan::{Plan, Rule, plan};
 use crate::platform::{Platform, PlatformError};
+use crate::retry::ErrorKind;
 use crate::status::{ClusterStatus, StatusInputs, compute};
 use crate::store::{Store, StoreError};
 
 /// How old `observedAt` may get before an unchanged status is written again, so that
 /// a reader can tell a quiet cluster from a stuck controller.
 const STATUS_HEARTBEAT_SECS: i64 = 30;
-
-/// Whether a retry can help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// It may pass next time (etcd refused for now, a member is away, a disk hiccup):
-    /// retried with backoff.
-    Transient,
-    /// It stays until something changes (an invalid stored manifest, a missing etcd
-    /// binary, a corrupt state file): the worker waits for a change.
-    Permanent,
-}
-
-impl ErrorKind {
-    /// The metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Transient => "transient",
-            Self::Permanent => "permanent",
-        }
-    }
-}
 
 /// Why a pass failed; [`ReconcileError::kind`] says whether a retry can help.
 #[derive(Debug, thiserror::Error)]
@@ -63,27 +43,12 @@ pub enum ReconcileError {
 }
 
 impl ReconcileError {
-    /// Whether a retry can help.
+    /// Whether a retry can help: as its source says.
     pub fn kind(&self) -> ErrorKind {
-        let platform = |e: &PlatformError| match e {
-            PlatformError::Corrupt { .. } | PlatformError::UnknownPod(_) | PlatformError::Ports(_) => {
-                ErrorKind::Permanent
-            }
-            PlatformError::Spawn { source, .. }
-                if matches!(
-                    source.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-                ) =>
-            {
-                ErrorKind::Permanent
-            }
-            _ => ErrorKind::Transient,
-        };
         match self {
-            Self::Observe(e) | Self::Step(ActError::Platform(e)) => platform(e),
-            Self::Store(e) | Self::Step(ActError::Store(e)) if e.is_corrupt() => ErrorKind::Permanent,
-            // A failed step is planned again from a fresh observation.
-            Self::Store(_) | Self::Step(_) => ErrorKind::Transient,
+            Self::Observe(e) => e.retry(),
+            Self::Store(e) => e.retry(),
+            Self::Step(e) => e.retry(),
         }
     }
 }

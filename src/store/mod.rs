@@ -47,6 +47,15 @@ impl StoreError {
     pub fn is_corrupt(&self) -> bool {
         self.source.kind() == std::io::ErrorKind::InvalidData
     }
+
+    /// Whether a retry can help: not for a corrupt file; for a disk hiccup, yes.
+    pub fn retry(&self) -> crate::retry::ErrorKind {
+        if self.is_corrupt() {
+            crate::retry::ErrorKind::Permanent
+        } else {
+            crate::retry::ErrorKind::Transient
+        }
+    }
 }
 
 fn err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {

@@ -1,5 +1,6 @@
 //! Why a destination operation failed, and whether trying again may help.
 
+use crate::retry::ErrorKind;
 use std::path::PathBuf;
 
 /// Why a destination operation failed. Messages name the destination and the object,
@@ -90,26 +91,17 @@ pub enum DestinationError {
     },
 }
 
-/// Whether retrying the same operation may succeed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DestinationErrorKind {
-    /// The network, the server or the local disk may recover.
-    Transient,
-    /// The same call fails the same way until the configuration or the input changes.
-    Permanent,
-}
-
 impl DestinationError {
     /// Whether retrying may help.
-    pub fn kind(&self) -> DestinationErrorKind {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Local { .. } | Self::SizeMismatch { .. } => DestinationErrorKind::Transient,
+            Self::Local { .. } | Self::SizeMismatch { .. } => ErrorKind::Transient,
             Self::Remote { source, .. } => remote_kind(source),
             Self::InvalidName { .. }
             | Self::NotFound { .. }
             | Self::SecretKeyFile { .. }
             | Self::Configure { .. }
-            | Self::AccessDenied { .. } => DestinationErrorKind::Permanent,
+            | Self::AccessDenied { .. } => ErrorKind::Permanent,
         }
     }
 
@@ -121,17 +113,17 @@ impl DestinationError {
 
 /// Network failures, timeouts, throttling and server errors pass; other client errors
 /// (a bad request, a missing bucket, an unsupported operation) do not.
-fn remote_kind(source: &object_store::Error) -> DestinationErrorKind {
+fn remote_kind(source: &object_store::Error) -> ErrorKind {
     match source {
         object_store::Error::Generic { .. } | object_store::Error::JoinError { .. } => {
             match http_status(source) {
                 Some(status) if (400..500).contains(&status) && !matches!(status, 408 | 429) => {
-                    DestinationErrorKind::Permanent
+                    ErrorKind::Permanent
                 }
-                _ => DestinationErrorKind::Transient,
+                _ => ErrorKind::Transient,
             }
         }
-        _ => DestinationErrorKind::Permanent,
+        _ => ErrorKind::Permanent,
     }
 }
 
@@ -185,12 +177,12 @@ mod tests {
                 "Error performing PUT http://h/b/k - Server returned non-2xx status code: {code}: <Error/>"
             )
         };
-        assert_eq!(remote(&status("503 Service Unavailable")).kind(), DestinationErrorKind::Transient);
-        assert_eq!(remote(&status("429 Too Many Requests")).kind(), DestinationErrorKind::Transient);
-        assert_eq!(remote(&status("400 Bad Request")).kind(), DestinationErrorKind::Permanent);
+        assert_eq!(remote(&status("503 Service Unavailable")).kind(), ErrorKind::Transient);
+        assert_eq!(remote(&status("429 Too Many Requests")).kind(), ErrorKind::Transient);
+        assert_eq!(remote(&status("400 Bad Request")).kind(), ErrorKind::Permanent);
         assert_eq!(
             remote("Error performing PUT http://h/b/k - error sending request").kind(),
-            DestinationErrorKind::Transient
+            ErrorKind::Transient
         );
         assert_eq!(http_status(&generic(&status("403 Forbidden"))), Some(403));
     }

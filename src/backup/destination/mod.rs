@@ -22,7 +22,7 @@ use crate::manifest::Destination;
 use file::DirectoryStore;
 use s3::S3Store;
 
-pub use error::{DestinationError, DestinationErrorKind};
+pub use error::DestinationError;
 
 /// The longest object name allowed.
 pub const MAX_NAME_LEN: usize = 200;
@@ -226,7 +226,7 @@ mod tests {
         for bad in ["", ".", "..", ".hidden", "a/b", "../x", "a\\b", "a b", "é.db", "a\n", long.as_str()] {
             let err = check_name(bad).expect_err(bad);
             assert!(matches!(err, DestinationError::InvalidName { .. }), "{bad}: {err}");
-            assert_eq!(err.kind(), DestinationErrorKind::Permanent);
+            assert_eq!(err.kind(), crate::retry::ErrorKind::Permanent);
         }
     }
 }
