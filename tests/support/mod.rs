@@ -157,7 +157,14 @@ impl Harness {
     /// Waits until the daemon has exited on its own (a failpoint); reaps it.
     pub fn wait_daemon_exit(&mut self, timeout: Duration) {
         let child = self.daemon.as_mut().expect("daemon running");
-        wait_for("the daemon to exit", timeout, || child.try_wait().ok().flatten());
+        if wait_for_or_none(timeout, || child.try_wait().ok().flatten()).is_none() {
+            let log = self.daemon_log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+            panic!(
+                "timed out after {timeout:?} waiting for the daemon to exit; its log ends:\n{}",
+                tail.join("\n")
+            );
+        }
         self.daemon = None;
     }
 
