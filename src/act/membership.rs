@@ -14,7 +14,6 @@ use crate::domain::{MemberId, PodName};
 use crate::etcd::{EtcdError, EtcdErrorKind};
 use crate::model::{History, JoinKind, Replacement, ScaleAdmission};
 use crate::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
-use crate::store::atomic::ensure_private_dir;
 
 /// How many snapshots taken before replacements are kept.
 const KEEP_REPLACEMENT_SNAPSHOTS: usize = 3;
@@ -38,9 +37,8 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
     from: PodName,
     endpoint: &str,
 ) -> Result<(), ActError> {
-    ensure_private_dir(&ctx.snapshots())
-        .map_err(super::io(format!("create {}", ctx.snapshots().display())))?;
-    let file = ctx.snapshots().join(format!("{}-{from}-before-replacing-{pod}.db", ctx.now.as_second()));
+    let snapshots = super::snapshots_dir(ctx)?;
+    let file = snapshots.join(format!("{}-{from}-before-replacing-{pod}.db", ctx.now.as_second()));
     let tool = SnapshotTool::for_cluster(ctx.desired).await;
     let facts = snapshot::save(endpoint, ctx.admin.tls(), &file, &tool).await?;
     tracing::info!(%pod, %from, revision = facts.revision, size = facts.size_bytes, "snapshot taken before a replacement");
@@ -57,7 +55,7 @@ pub(super) async fn snapshot_before_replace<P: Platform>(
         }
     }
     ctx.store.put_history(ctx.name(), history)?;
-    prune_snapshots(&ctx.snapshots());
+    prune_snapshots(&snapshots);
     Ok(())
 }
 

@@ -342,6 +342,13 @@ pub(crate) fn io(what: String) -> impl FnOnce(std::io::Error) -> ActError {
     move |source| ActError::Io { what, source }
 }
 
+/// The cluster's snapshot directory, created (private) if it is not there yet.
+fn snapshots_dir<P>(ctx: &Context<'_, P>) -> Result<std::path::PathBuf, ActError> {
+    let dir = ctx.snapshots();
+    crate::store::atomic::ensure_private_dir(&dir).map_err(io(format!("create {}", dir.display())))?;
+    Ok(dir)
+}
+
 /// How many of a member's last log lines status and events quote.
 pub const LOG_LINES: usize = 5;
 /// How many of a member's last log lines are read to find [`LOG_LINES`] that say

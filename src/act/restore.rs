@@ -112,9 +112,8 @@ async fn choose<P: Platform>(
             (source, saved.revision)
         }
         Step::RestoreFromSurvivor { pod, endpoint } => {
-            ensure_private_dir(&ctx.snapshots())
-                .map_err(super::io(format!("create {}", ctx.snapshots().display())))?;
-            let file = ctx.snapshots().join(format!("{}-{pod}-restore-source.db", ctx.now.as_millisecond()));
+            let file = super::snapshots_dir(ctx)?
+                .join(format!("{}-{pod}-restore-source.db", ctx.now.as_millisecond()));
             let tool = SnapshotTool::for_cluster(ctx.desired).await;
             let facts = snapshot::save(endpoint, ctx.admin.tls(), &file, &tool).await?;
             tracing::info!(%pod, revision = facts.revision, "restore source saved from a survivor");
@@ -153,8 +152,7 @@ pub(super) async fn read_survivor<P: Platform>(
         .platform
         .local_data_dir(pod)
         .ok_or_else(|| precondition(format!("the data of {pod} cannot be read from this machine")))?;
-    ensure_private_dir(&ctx.snapshots())
-        .map_err(super::io(format!("create {}", ctx.snapshots().display())))?;
+    let snapshots = super::snapshots_dir(ctx)?;
     // Never while a member its data lists answers at its peer URL: the copy could reach
     // it, as the member whose data it is, before it forgets the others.
     let own = history.seen.slots.get(&pod).map(|m| m.id);
@@ -168,8 +166,8 @@ pub(super) async fn read_survivor<P: Platform>(
         )));
     }
     let stamp = ctx.now.as_millisecond();
-    let scratch = ctx.snapshots().join(format!("scratch-{pod}-{stamp}"));
-    let file = ctx.snapshots().join(format!("{stamp}-{pod}-survivor.db"));
+    let scratch = snapshots.join(format!("scratch-{pod}-{stamp}"));
+    let file = snapshots.join(format!("{stamp}-{pod}-survivor.db"));
     let tool = SnapshotTool::for_cluster(ctx.desired).await;
     let etcd = ctx.desired.platform.controller_etcd();
     let result = scratch_snapshot(&etcd, &tool, &data, &scratch, &file).await;

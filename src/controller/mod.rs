@@ -94,12 +94,20 @@ pub struct ControllerConfig {
     pub clock: Clock,
 }
 
+/// What a cluster's platform is made from: the manifest's platform and etcd settings
+/// and its quota.
+type MadeFrom = (PlatformSpec, EtcdAccess, Option<u64>);
+
+fn made_from(desired: &DesiredCluster) -> MadeFrom {
+    (desired.platform.clone(), desired.etcd.clone(), desired.maintenance.quota_backend_bytes)
+}
+
 /// One cluster's adapters, made from its manifest and kept between passes: the
 /// platform (its launch lock, its DC/OS login) and the etcd admin (its open
 /// connections, one per member; made again when the client TLS files change).
 struct Adapters {
-    /// What the platform was made from: both are made again when one of these changes.
-    made_from: (PlatformSpec, EtcdAccess, Option<u64>),
+    /// What the platform was made from: both are made again when it changes.
+    made_from: MadeFrom,
     platform: Arc<AnyPlatform>,
     admin: EtcdAdmin,
 }
@@ -266,15 +274,12 @@ impl Controller {
         desired: &DesiredCluster,
         certificates: Certificates,
     ) -> Result<(Arc<AnyPlatform>, EtcdAdmin), ControllerError> {
-        let made_from =
-            (desired.platform.clone(), desired.etcd.clone(), desired.maintenance.quota_backend_bytes);
+        let made_from = made_from(desired);
         let mut kept = self.inner.adapters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let same = kept.get(&desired.name).filter(|a| a.made_from == made_from);
         let platform = match same {
             Some(adapters) => adapters.platform.clone(),
-            None => {
-                Arc::new(AnyPlatform::for_cluster(desired, self.inner.store.platform_dir(&desired.name))?)
-            }
+            None => self.make_platform(desired)?,
         };
         let files = match &desired.etcd.tls {
             Some(files) => Some(files.clone()),
@@ -292,11 +297,22 @@ impl Controller {
         Ok((platform, admin))
     }
 
+    fn make_platform(&self, desired: &DesiredCluster) -> Result<Arc<AnyPlatform>, PlatformError> {
+        Ok(Arc::new(AnyPlatform::for_cluster(desired, self.inner.store.platform_dir(&desired.name))?))
+    }
+
     /// Resolves when the platform reports that something in `observation` changed by
-    /// itself (a member process exited); never, when it cannot tell.
+    /// itself (a member process exited); never, when it cannot tell. Watched on the
+    /// kept platform (made now only when the settings changed since the last pass),
+    /// without the etcd admin and its TLS files, which a watch does not need.
     async fn platform_changed(&self, desired: &DesiredCluster, observation: &PlatformObservation) {
-        match self.clients(desired, Certificates::Existing) {
-            Ok((platform, _)) => platform.changed(observation).await,
+        let kept = {
+            let adapters = self.inner.adapters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let made_from = made_from(desired);
+            adapters.get(&desired.name).filter(|a| a.made_from == made_from).map(|a| a.platform.clone())
+        };
+        match kept.map_or_else(|| self.make_platform(desired), Ok) {
+            Ok(platform) => platform.changed(observation).await,
             Err(_) => std::future::pending().await,
         }
     }
