@@ -105,8 +105,23 @@ pub fn defrag_manifest(name: &str, members: usize, settings: &str) -> String {
     format!("{}  maintenance:\n    defragmentation:\n{settings}", local_manifest(name, members, ""))
 }
 
-/// Spans of time, each from its start to its end.
-pub type Spans = Vec<(Instant, Instant)>;
+/// One read that took longer than 150 ms or failed: from its start to its end.
+#[derive(Clone, Copy, Debug)]
+pub struct Span {
+    pub start: Instant,
+    pub end: Instant,
+    /// The read failed (the member stopped, as while it restarts), not only blocked.
+    pub failed: bool,
+}
+
+impl Span {
+    pub fn length(&self) -> Duration {
+        self.end - self.start
+    }
+}
+
+/// One member's spans, in the order seen.
+pub type Spans = Vec<Span>;
 
 /// A prober per member: a serializable read every 20 ms; the spans in which one took
 /// longer than 150 ms (the member blocked, as while it defragments) or failed (the
@@ -133,9 +148,10 @@ impl BlockedReads {
                             let read =
                                 tokio::time::timeout(Duration::from_secs(30), c.get("probe", Some(options)))
                                     .await;
-                            let ended = Instant::now();
-                            if ended - began > Duration::from_millis(150) || !matches!(read, Ok(Ok(_))) {
-                                spans.push((began, ended));
+                            let end = Instant::now();
+                            let failed = !matches!(read, Ok(Ok(_)));
+                            if end - began > Duration::from_millis(150) || failed {
+                                spans.push(Span { start: began, end, failed });
                             }
                             tokio::time::sleep(Duration::from_millis(20)).await;
                         }

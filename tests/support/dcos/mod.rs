@@ -152,6 +152,7 @@ impl FakeDcos {
             foreign_tls: None,
             names,
             agents: Vec::new(),
+            spare_agent: None,
             pods: Vec::new(),
             slot_ports: slot_ports(options.peer_form),
             completed: Vec::new(),

@@ -254,6 +254,8 @@ pub struct World {
     /// resolve with it); `None` in the other forms.
     pub names: Option<Names>,
     pub agents: Vec<Agent>,
+    /// A registered agent with nothing placed on it yet: the next placement's.
+    pub spare_agent: Option<String>,
     pub pods: Vec<Pod>,
     /// The client port of each member slot (three at least), taken at start so that
     /// a manifest can name the members a scale-up adds.
@@ -314,8 +316,22 @@ impl World {
         format!("{}__{task}__{}", self.task_prefix(), uuid())
     }
 
-    /// A new agent with its directory.
+    /// An agent for a new placement. Mesos offers only from agents that registered
+    /// before, so the one handed out joined at the previous placement (or now, the
+    /// first time) and another joins to be offered next: a reader of the master's
+    /// state and then of a pod's status never meets a task on an agent the master
+    /// has not yet listed.
     pub fn new_agent(&mut self) -> String {
+        let next = match self.spare_agent.take() {
+            Some(agent) => agent,
+            None => self.register_agent(),
+        };
+        self.spare_agent = Some(self.register_agent());
+        next
+    }
+
+    /// A new registered agent with its directory.
+    fn register_agent(&mut self) -> String {
         let n = self.agents.len();
         let id = format!("{}-S{n}", self.framework_id.trim_end_matches("-0001"));
         let dir = self.dir.join(format!("agent-{}", &uuid()[..8]));
