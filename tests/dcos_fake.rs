@@ -95,12 +95,12 @@ fn observation(view: &DcosView) -> PlatformObservation {
     view.observation(urls).expect("the mapping takes the fake's replies")
 }
 
-/// What one pass reads through the client: the master state, every pod's status and
-/// info, the deploy and recovery plans.
+/// What one pass reads through the client, in the pass's order: every pod's status and
+/// info, then the master state (an agent a task moved to is registered by then), the
+/// deploy and recovery plans.
 fn view(fake: &FakeDcos, client: &DcosClient) -> DcosView {
     let count = fake.endpoints().len();
     fake.block_on(async {
-        let master = client.master_state().await.expect("master state");
         let (mut pods, mut infos) = (Vec::new(), BTreeMap::new());
         for pod in PodName::first(count) {
             if let SdkReply::Found(status) = client.pod_status(pod).await.expect("pod status") {
@@ -110,6 +110,7 @@ fn view(fake: &FakeDcos, client: &DcosClient) -> DcosView {
                 infos.insert(pod, info);
             }
         }
+        let master = client.master_state().await.expect("master state");
         let deploy = client.plan("deploy").await.expect("deploy plan").plan().cloned();
         let recovery = client.plan("recovery").await.expect("recovery plan").plan().cloned();
         DcosView { pods, infos, master, deploy, recovery }
