@@ -177,7 +177,7 @@ pub(super) async fn request_replace<P: Platform>(
     if let Err(ActError::Platform(PlatformError::Uncertain(why))) = &result
         && let Some(r) = history.in_flight.join_mut()
     {
-        r.uncertain = Some(why.clone());
+        r.uncertain = Some(why.to_string());
         ctx.store.put_history(ctx.name(), history)?;
     }
     result
@@ -247,7 +247,7 @@ pub(super) async fn request_scale_up<P: Platform>(
         // The answer was lost: settled by what the platform shows next.
         Err(ActError::Platform(PlatformError::Uncertain(why))) => {
             if let Some(asked) = history.in_flight.scale_up_mut() {
-                asked.uncertain = Some(why.clone());
+                asked.uncertain = Some(why.to_string());
             }
         }
         // Busy with a change of its own: nothing was sent; as it was before the call.

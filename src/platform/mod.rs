@@ -9,9 +9,11 @@ mod any;
 pub mod certificates;
 pub mod data;
 pub mod dcos;
+mod error;
 pub mod local;
 
 pub use any::AnyPlatform;
+pub use error::{PlatformError, RemoteError};
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -20,7 +22,6 @@ use crate::domain::PodName;
 use crate::manifest::TlsFiles;
 use crate::model::capabilities::Capabilities;
 use crate::model::platform::PlatformObservation;
-use crate::retry::ErrorKind;
 
 /// Where a member is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,112 +56,6 @@ pub enum InitialClusterState {
     /// when the data is not intact: etcd would otherwise rejoin under its old member ID
     /// with its raft state forgotten.
     Restart,
-}
-
-/// Why a platform operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum PlatformError {
-    /// A file or directory of the platform's state could not be read or written.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The path involved.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// The member's process could not be started.
-    #[error("cannot start {pod} ({binary}): {source}")]
-    Spawn {
-        /// The member slot.
-        pod: PodName,
-        /// The binary that was run.
-        binary: String,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// No free port could be found or a chosen port is out of range.
-    #[error("cannot choose ports: {0}")]
-    Ports(String),
-    /// The pod is not part of this cluster.
-    #[error("{0} is not a member slot of this cluster")]
-    UnknownPod(PodName),
-    /// A restart in place was asked for a member whose data is not intact.
-    #[error("refusing to restart {pod} in place: its data directory {state}")]
-    NoData {
-        /// The member slot.
-        pod: PodName,
-        /// What its data directory holds.
-        state: String,
-    },
-    /// The platform's recorded state is unreadable.
-    #[error("corrupt platform state in {path}: {reason}")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The platform could not be reached, and a request was certainly not made
-    /// (connection refused, an Admin Router error page before the scheduler): worth a
-    /// retry, even of a request made only once.
-    #[error("the platform could not be reached: {0}")]
-    Unreachable(String),
-    /// No answer in time, or the connection broke after the request left: a command
-    /// may have been carried out, so it is never sent again on this alone.
-    #[error("the platform did not answer in time: {0}")]
-    Uncertain(String),
-    /// The platform is busy with a change of its own (DC/OS: a Marathon deployment of
-    /// the service runs): nothing was sent, and the request waits until it is over.
-    #[error("the platform is busy: {0}")]
-    Busy(String),
-    /// The platform answered with an error, or with something this controller cannot
-    /// read (an unexpected status or shape, a refused login).
-    #[error("the platform refused: {0}")]
-    Refused(String),
-    /// The members' TLS certificates could not be generated or read.
-    #[error("member TLS: {0}")]
-    Tls(#[from] local::tls::PkiError),
-    /// The platform does not offer this operation (its capabilities say so; the
-    /// planner never asks for it).
-    #[error("the platform does not {0}")]
-    Unsupported(&'static str),
-    /// The platform, as it is installed, cannot do what was asked (a package line
-    /// without the option it needs); nothing was sent. It answers the same until the
-    /// platform or the request changes.
-    #[error("{0}")]
-    Cannot(String),
-}
-
-impl PlatformError {
-    /// Whether a retry can help: not for a corrupt state file, a slot the platform
-    /// does not know, ports it cannot choose, or an etcd binary that is missing or not
-    /// executable, until something changes; for everything else (the platform away,
-    /// busy or refusing for now, a file written meanwhile), yes.
-    pub fn retry(&self) -> ErrorKind {
-        match self {
-            Self::Corrupt { .. } | Self::UnknownPod(_) | Self::Ports(_) => ErrorKind::Permanent,
-            Self::Spawn { source, .. }
-                if matches!(
-                    source.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-                ) =>
-            {
-                ErrorKind::Permanent
-            }
-            Self::Io { .. }
-            | Self::Spawn { .. }
-            | Self::NoData { .. }
-            | Self::Unreachable(_)
-            | Self::Uncertain(_)
-            | Self::Busy(_)
-            | Self::Refused(_)
-            | Self::Tls(_)
-            | Self::Unsupported(_)
-            | Self::Cannot(_) => ErrorKind::Transient,
-        }
-    }
 }
 
 /// Where members run. The reconciler does not know which implementation it talks to.

@@ -28,6 +28,7 @@ use super::shapes::pods::{PodCommandReply, PodInfo, PodList, PodStatus};
 use super::shapes::{SdkReply, ShapeError};
 use crate::domain::PodName;
 use crate::manifest::desired::DcosSpec;
+use crate::retry::ErrorKind;
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -91,6 +92,23 @@ impl DcosError {
             self,
             Self::Unreachable { .. } | Self::Forbidden { .. } | Self::Cosmos { status: 400..=499, .. }
         )
+    }
+
+    /// Whether a retry can help. DC/OS away, slow or busy: yes. A permission missing
+    /// (403) or a Cosmos refusal: yes as well, for an administrator grants the
+    /// permission or Marathon ends what Cosmos waits for with no change etcd-warden
+    /// could see, and the worker's backoff reaches 30 s at most. A reply of another
+    /// shape: yes, for a proxy can answer for DC/OS for a while
+    /// (`e2e_dcos_faults`, the garbage). A login: as the [`AuthError`] says.
+    pub fn retry(&self) -> ErrorKind {
+        match self {
+            Self::Unreachable { .. }
+            | Self::Timeout { .. }
+            | Self::Forbidden { .. }
+            | Self::Shape(_)
+            | Self::Cosmos { .. } => ErrorKind::Transient,
+            Self::Auth(error) => error.retry(),
+        }
     }
 
     fn retryable(&self) -> bool {

@@ -16,7 +16,8 @@ use crate::domain::PodName;
 use crate::manifest::desired::{DcosSpec, EndpointsSpec, EtcdAccess};
 use crate::model::capabilities::Capabilities;
 use crate::model::platform::PlatformObservation;
-use crate::platform::{LaunchSpec, MemberUrls, Platform, PlatformError};
+use crate::platform::{LaunchSpec, MemberUrls, Platform, PlatformError, RemoteError};
+use crate::retry::ErrorKind;
 
 /// The client URL of a member when the manifest gives no `endpoints` (§5.3, §9.8).
 pub const DEFAULT_ENDPOINTS: &str = "https://{pod}-peer.{service}.autoip.dcos.thisdcos.directory:2379";
@@ -49,7 +50,7 @@ impl DcosPlatform {
     /// # Errors
     /// When the DC/OS CA file cannot be read.
     pub fn new(spec: &DcosSpec, etcd: &EtcdAccess) -> Result<Self, PlatformError> {
-        let client = DcosClient::new(spec).map_err(|e| PlatformError::Refused(e.to_string()))?;
+        let client = DcosClient::new(spec).map_err(|e| platform_error(DcosError::Auth(e)))?;
         // dcos-commons' own test helpers name a foldered service `prodkubernetes` in
         // autoip names (`testing/sdk_hosts.py`); §5.3 calls it unconfirmed: a map of
         // endpoints avoids the question.
@@ -59,7 +60,7 @@ impl DcosPlatform {
                 let probe = reqwest::Client::builder()
                     .timeout(METRICS_TIMEOUT)
                     .build()
-                    .map_err(|e| PlatformError::Refused(format!("the metrics client: {e}")))?;
+                    .map_err(|e| PlatformError::Refused(RemoteError::new(e, ErrorKind::Permanent)))?;
                 Some((port, probe))
             }
             None => None,
@@ -128,21 +129,30 @@ fn peer_url(client: &str) -> Option<String> {
 
 /// A pod the scheduler listed whose `what` (status, info) it then does not know.
 fn incomplete(pod: PodName, what: &str) -> PlatformError {
-    PlatformError::Unreachable(format!(
-        "the scheduler lists pod {pod} but answers 404 for its {what}: the observation is incomplete, nothing is decided on it; the next pass reads again"
-    ))
+    PlatformError::Unreachable(
+        format!(
+            "the scheduler lists pod {pod} but answers 404 for its {what}: the observation is incomplete, nothing is decided on it; the next pass reads again"
+        )
+        .into(),
+    )
 }
 
 fn shape_error(error: super::shapes::ShapeError) -> PlatformError {
     platform_error(DcosError::from(error))
 }
 
+/// The DC/OS error kept whole, with whether a retry can help as it says.
+fn remote(error: DcosError) -> RemoteError {
+    let retry = error.retry();
+    RemoteError::new(error, retry)
+}
+
 /// A DC/OS error as the platform's: certainly not made, perhaps made, or refused.
 fn platform_error(error: DcosError) -> PlatformError {
     match error {
-        e if e.certainly_not_made() => PlatformError::Unreachable(e.to_string()),
-        e @ DcosError::Timeout { .. } => PlatformError::Uncertain(e.to_string()),
-        e => PlatformError::Refused(e.to_string()),
+        e if e.certainly_not_made() => PlatformError::Unreachable(remote(e)),
+        e @ DcosError::Timeout { .. } => PlatformError::Uncertain(remote(e)),
+        e => PlatformError::Refused(remote(e)),
     }
 }
 
@@ -150,7 +160,10 @@ impl Platform for DcosPlatform {
     async fn observe(&self) -> Result<PlatformObservation, PlatformError> {
         let view = self.read().await?;
         let observation =
-            view.observation(|pod| self.urls(pod)).map_err(|e| PlatformError::Refused(e.to_string()))?;
+            // Replies that make no observation: retried, as a reply of another shape is
+            // (`DcosError::retry`).
+            view.observation(|pod| self.urls(pod))
+                .map_err(|e| PlatformError::Refused(RemoteError::new(e, ErrorKind::Transient)))?;
         // Each task's sandbox, for its log: the Mesos task ID, its agent, framework and
         // executor, from the master's state.
         let sandboxes = observation
@@ -219,10 +232,10 @@ impl Platform for DcosPlatform {
         let deployments = self.client.marathon_deployments().await.map_err(platform_error)?;
         let app = self.client.app_id();
         if let Some(running) = marathon::of_app(&deployments, &app) {
-            return Err(PlatformError::Busy(format!(
-                "{} of {app} runs: no Cosmos update is sent until it is over",
-                running.describe()
-            )));
+            return Err(PlatformError::Busy(
+                format!("{} of {app} runs: no Cosmos update is sent until it is over", running.describe())
+                    .into(),
+            ));
         }
         match members {
             3 => self.client.update_high_availability().await.map(|_| ()).map_err(platform_error),
@@ -306,6 +319,46 @@ mod tests {
         assert_eq!(mapped.urls(pod(0)).peer, "https://10.0.1.5:2380");
         assert_eq!(mapped.urls(pod(2)), MemberUrls { client: String::new(), peer: String::new() });
         assert_eq!(peer_url("https://[::1]:23790").as_deref(), Some("https://[::1]:23791"));
+    }
+
+    /// A DC/OS failure reaches the worker as the platform's error with the DC/OS error
+    /// kept whole behind it, and the retry that error says of itself. A token file that
+    /// cannot be read waits for a change, as the login always said (the platform used
+    /// to flatten it into a string that was retried with backoff); the scheduler away
+    /// or slow, or a reply of another shape, is retried.
+    #[tokio::test]
+    async fn a_dcos_failure_keeps_its_error_and_its_retry_up_to_the_worker() {
+        use crate::reconcile::ReconcileError;
+        use crate::retry::ErrorKind::{Permanent, Transient};
+        let p = platform("kubernetes", EndpointsSpec::Default);
+        let error = p.observe().await.expect_err("no token file to log in with");
+        let PlatformError::Refused(remote) = &error else { panic!("{error:?}") };
+        let dcos = remote.error().downcast_ref::<DcosError>();
+        assert!(
+            matches!(dcos, Some(DcosError::Auth(crate::platform::dcos::auth::AuthError::ReadFile { .. }))),
+            "{dcos:?}"
+        );
+        assert!(error.to_string().contains("/nonexistent"), "{error}");
+        assert_eq!(ReconcileError::Observe(error).kind(), Permanent);
+
+        let shape =
+            crate::platform::dcos::shapes::ShapeError::Value { what: "pod list", reason: "odd".into() };
+        for (dcos, kind) in [
+            (DcosError::Unreachable { what: "pod status", why: "502".into() }, "Unreachable"),
+            (DcosError::Timeout { what: "restart", why: "no answer in 10 s".into() }, "Uncertain"),
+            (DcosError::Shape(shape), "Refused"),
+        ] {
+            let shown = dcos.to_string();
+            let error = platform_error(dcos);
+            let (variant, remote) = match &error {
+                PlatformError::Unreachable(r) => ("Unreachable", r),
+                PlatformError::Uncertain(r) => ("Uncertain", r),
+                PlatformError::Refused(r) => ("Refused", r),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!((variant, error.retry()), (kind, Transient), "{error}");
+            assert_eq!(remote.error().downcast_ref::<DcosError>().map(ToString::to_string), Some(shown));
+        }
     }
 
     #[tokio::test]

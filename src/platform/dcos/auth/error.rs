@@ -1,6 +1,7 @@
 //! Why authentication failed, and which file an error is about. No error holds a secret.
 
 use super::*;
+use crate::retry::ErrorKind;
 
 /// Which file an error is about, as the error message names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +27,8 @@ impl fmt::Display for FileKind {
     }
 }
 
-/// Why authentication failed. No variant holds a secret; [`AuthError::is_permanent`]
-/// tells whether retrying without a change can help.
+/// Why authentication failed. No variant holds a secret; [`AuthError::retry`] tells
+/// whether retrying without a change can help.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// A credentials or CA file could not be read.
@@ -114,22 +115,26 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// Whether the error stays until something changes (a file, the credentials, the
-    /// IAM's configuration): such errors are not worth a quick retry. Network errors,
-    /// 5xx, 429 and malformed replies are transient.
-    pub fn is_permanent(&self) -> bool {
+    /// Whether a retry can help. Not until something changes (a file, the credentials,
+    /// the IAM's configuration) for a file that cannot be read or used, a key that
+    /// cannot sign, credentials or a token file refused: these wait for a change. Yes
+    /// for network errors, 5xx, 429 and malformed replies.
+    pub fn retry(&self) -> ErrorKind {
         match self {
-            Self::Unreachable { .. } | Self::MalformedReply { .. } => false,
-            Self::Unexpected { status, .. } => {
-                !(status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS)
+            Self::Unreachable { .. } | Self::MalformedReply { .. } => ErrorKind::Transient,
+            Self::Unexpected { status, .. }
+                if status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS =>
+            {
+                ErrorKind::Transient
             }
-            Self::ReadFile { .. }
+            Self::Unexpected { .. }
+            | Self::ReadFile { .. }
             | Self::BadFile { .. }
             | Self::HttpClient(_)
             | Self::Sign { .. }
             | Self::Refused { .. }
             | Self::ExpiredTokenFile { .. }
-            | Self::RefusedTokenFile { .. } => true,
+            | Self::RefusedTokenFile { .. } => ErrorKind::Permanent,
         }
     }
 }

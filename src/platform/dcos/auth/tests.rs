@@ -18,6 +18,7 @@ use serde_json::json;
 use tempfile::TempDir;
 
 use super::*;
+use crate::retry::ErrorKind;
 
 pub(super) const PRIVATE_KEY: &str = include_str!("fixtures/test-only-key.pem");
 pub(super) const PUBLIC_KEY: &str = include_str!("fixtures/test-only-key.pub.pem");
@@ -328,7 +329,7 @@ pub(super) async fn an_expired_token_file_is_a_clear_error() {
 
     assert!(matches!(error, AuthError::ExpiredTokenFile { .. }), "{error:?}");
     assert!(error.to_string().contains(&token_file.display().to_string()), "{error}");
-    assert!(error.is_permanent());
+    assert_eq!(error.retry(), ErrorKind::Permanent);
 }
 
 #[tokio::test]
@@ -389,7 +390,7 @@ pub(super) async fn a_refused_login_is_a_clear_permanent_error() {
     {
         assert!(message.contains(part.trim_end_matches('/')), "{part:?} not in {message:?}");
     }
-    assert!(error.is_permanent());
+    assert_eq!(error.retry(), ErrorKind::Permanent);
     assert_no_secret(&format!("{error} {error:?}"), &["wrong password"]);
 }
 
@@ -412,7 +413,7 @@ pub(super) async fn a_malformed_login_reply_is_a_clear_transient_error() {
             message.contains("malformed login reply") && message.contains(reason),
             "{reply:?}: {message}"
         );
-        assert!(!error.is_permanent());
+        assert_eq!(error.retry(), ErrorKind::Transient);
     }
 }
 
@@ -431,5 +432,5 @@ pub(super) async fn an_unreachable_iam_is_a_transient_error() {
 
     assert!(matches!(error, AuthError::Unreachable { .. }), "{error:?}");
     assert!(error.to_string().to_lowercase().contains("connection refused"), "{error}");
-    assert!(!error.is_permanent());
+    assert_eq!(error.retry(), ErrorKind::Transient);
 }

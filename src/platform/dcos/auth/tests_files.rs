@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::tests::*;
 use super::*;
+use crate::retry::ErrorKind;
 
 #[tokio::test]
 async fn bad_credential_files_name_the_file_and_what_is_wrong() {
@@ -53,7 +54,7 @@ async fn bad_credential_files_name_the_file_and_what_is_wrong() {
             | DcosCredentials::Token { token_file: path } => path.display().to_string(),
         };
         assert!(message.contains(expected) && message.contains(&path), "{expected:?} or {path}: {message}");
-        assert!(error.is_permanent());
+        assert_eq!(error.retry(), ErrorKind::Permanent);
         assert_no_secret(&format!("{message} {error:?}"), &[leaked]);
     }
 }
