@@ -22,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, ConnectOptions, GetOptions};
-use nix::sys::signal::Signal;
+use rustix::process::Signal;
 use serde_json::Value;
 use support::{Harness, endpoints, healthy_members, local_manifest, member, signal, wait_for};
 
@@ -287,7 +287,7 @@ fn manual_restore(
     // One at a time, as etcd-warden does: SIGTERM to all three at once costs etcd 3.4's
     // leader about 7 s trying to hand leadership to a peer that is shutting down too.
     for m in &members {
-        signal(m.pid, Signal::SIGTERM);
+        signal(m.pid, Signal::TERM);
         wait_for("a stopped member to be gone", DEADLINE, || gone(m.pid).then_some(()));
     }
     step("stopped");

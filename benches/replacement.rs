@@ -18,7 +18,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
+use rustix::process::Signal;
 use serde_json::Value;
 use support::{Harness, endpoints, local_manifest, member, signal, wait_for};
 
@@ -131,7 +131,7 @@ fn set_role(status: &Value, lead: bool) {
 /// Kills a member and waits until its process is gone: the failure has fully
 /// happened (a 100 MB member takes a moment to release its ports).
 fn kill_and_reap(pid: u64) {
-    signal(pid, Signal::SIGKILL);
+    signal(pid, Signal::KILL);
     wait_for("the killed member to be gone", DEADLINE, || {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).unwrap_or("X");

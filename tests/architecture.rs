@@ -6,8 +6,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Text that marks I/O: an adapter's crate, the file system, the network, processes.
-const IO_MARKS: &[&str] =
-    &["etcd_client", "reqwest", "tokio", "std::fs", "std::net", "std::process", "std::io", "axum", "nix::"];
+const IO_MARKS: &[&str] = &[
+    "etcd_client",
+    "reqwest",
+    "tokio",
+    "std::fs",
+    "std::net",
+    "std::process",
+    "std::io",
+    "axum",
+    "nix::",
+    "rustix::",
+];
 
 /// Text that reads the wall clock or the monotonic one: the core is given the time.
 const CLOCK_MARKS: &[&str] = &["Timestamp::now", "SystemTime::now", "Instant::now", "Zoned::now"];

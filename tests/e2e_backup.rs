@@ -163,9 +163,9 @@ fn a_snapshot_stream_broken_midway_leaves_nothing_at_the_destination() {
             assert!(std::time::Instant::now() < deadline, "the backup never started");
             std::thread::yield_now();
         }
-        support::signal(pid, nix::sys::signal::Signal::SIGSTOP);
+        support::signal(pid, rustix::process::Signal::STOP);
         let done = backup.try_wait().expect("wait").is_some() || staging_file(&objects).is_none();
-        support::signal(pid, nix::sys::signal::Signal::SIGKILL);
+        support::signal(pid, rustix::process::Signal::KILL);
         let exit = backup.wait().expect("backup");
         (!done).then_some(exit)
     });

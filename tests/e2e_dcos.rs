@@ -211,7 +211,7 @@ fn a_member_failing_in_a_loop_on_a_healthy_agent_is_replaced_once_after_bounded_
     let old_id = member(&before, "etcd-2")["id"].clone();
     // Stopped while its WAL is overwritten, then killed: every relaunch fails on it.
     let pid = fake.pid("etcd-2").expect("etcd-2 runs");
-    support::signal(u64::from(pid), nix::sys::signal::Signal::SIGSTOP);
+    support::signal(u64::from(pid), rustix::process::Signal::STOP);
     support::overwrite_wal(&fake.data_dir("etcd-2"));
     fake.crash("etcd-2");
     // While it fails, status quotes etcd's last words from its task's sandbox (the
@@ -274,7 +274,7 @@ fn a_restart_request_is_recorded_before_it_is_made_and_never_repeated_after_a_cr
     fake.put_keys("k", 20);
     fake.hold_restarts("etcd-2", true);
     let pid = fake.pid("etcd-2").expect("etcd-2 runs");
-    support::signal(u64::from(pid), nix::sys::signal::Signal::SIGSTOP);
+    support::signal(u64::from(pid), rustix::process::Signal::STOP);
     support::overwrite_wal(&fake.data_dir("etcd-2"));
     h.kill_daemon();
     h.start_daemon_with(&[("ETCD_WARDEN_FAILPOINT_AFTER", "RequestRestart")]);

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use nix::sys::signal::Signal;
+use rustix::process::Signal;
 use serde_json::Value;
 use support::{Harness, assert_holds, local_manifest, member, passes, pid_of, signal, wait_for};
 
@@ -52,7 +52,7 @@ fn a_killed_member_is_noticed_and_restarted_long_before_the_resync() {
         .expect("a leader in the status");
     let killed_at = SystemTime::now();
     let killed = Instant::now();
-    signal(pid_of(&before, leader), Signal::SIGKILL);
+    signal(pid_of(&before, leader), Signal::KILL);
     h.wait_status("kubernetes", "the killed leader seen down", NOTICED_WITHIN, |s| {
         member(s, leader)["healthy"] == false
     });

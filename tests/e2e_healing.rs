@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
+use rustix::process::Signal;
 use serde_json::Value;
 use support::{
     Harness, assert_keys, count_events, data_dir_of, endpoints, local_manifest, member, member_list, pid_of,
@@ -36,7 +36,7 @@ fn a_member_killed_with_its_data_deleted_is_replaced_with_quorum_kept() {
     let before = h.wait_healthy("kubernetes", 3, BOOT);
     put_keys(&endpoints(&before), "k", 300);
     let old_id = member(&before, "etcd-1")["id"].clone();
-    signal(pid_of(&before, "etcd-1"), Signal::SIGKILL);
+    signal(pid_of(&before, "etcd-1"), Signal::KILL);
     std::fs::remove_dir_all(data_dir_of(&before, "etcd-1")).expect("delete the data directory");
     h.wait_status("kubernetes", "etcd-1 seen lost", HEAL, |s| {
         member(s, "etcd-1")["task"]["agentLost"] == true
@@ -71,7 +71,7 @@ fn a_lost_leader_is_replaced_once_the_survivors_elect_another_without_a_timed_ou
         .into_iter()
         .find(|p| member(&before, p)["role"] == "leader")
         .expect("a leader");
-    signal(pid_of(&before, leader), Signal::SIGKILL);
+    signal(pid_of(&before, leader), Signal::KILL);
     std::fs::remove_dir_all(data_dir_of(&before, leader)).expect("delete the data directory");
     assert_converged(&h, "kubernetes", 50);
     // The removal waited for the new leader: it was never sent to the dead one and
@@ -91,7 +91,7 @@ fn a_member_suspended_past_unresponsive_after_is_replaced() {
     h.apply("c.yaml", &manifest("kubernetes", "    unresponsiveAfter: 3s\n"));
     let before = h.wait_healthy("kubernetes", 3, BOOT);
     put_keys(&endpoints(&before), "k", 100);
-    signal(pid_of(&before, "etcd-2"), Signal::SIGSTOP);
+    signal(pid_of(&before, "etcd-2"), Signal::STOP);
     h.wait_status("kubernetes", "etcd-2 seen suspended", HEAL, |s| {
         member(s, "etcd-2")["task"]["state"] == "suspended"
     });
@@ -108,9 +108,9 @@ fn a_member_suspended_for_less_than_unresponsive_after_keeps_its_membership() {
     let before = h.wait_healthy("kubernetes", 3, BOOT);
     put_keys(&endpoints(&before), "k", 100);
     let pid = pid_of(&before, "etcd-0");
-    signal(pid, Signal::SIGSTOP);
+    signal(pid, Signal::STOP);
     h.wait_status("kubernetes", "etcd-0 seen unhealthy", HEAL, |s| member(s, "etcd-0")["healthy"] == false);
-    signal(pid, Signal::SIGCONT);
+    signal(pid, Signal::CONT);
     let after = h.wait_healthy("kubernetes", 3, HEAL);
     assert_eq!(
         after["members"].as_array().map(|m| m.iter().map(|m| m["id"].clone()).collect::<Vec<_>>()),
@@ -130,8 +130,8 @@ fn two_suspended_members_are_waited_for_not_replaced() {
     let before = h.wait_healthy("kubernetes", 3, BOOT);
     put_keys(&endpoints(&before), "k", 100);
     let (a, b) = (pid_of(&before, "etcd-1"), pid_of(&before, "etcd-2"));
-    signal(a, Signal::SIGSTOP);
-    signal(b, Signal::SIGSTOP);
+    signal(a, Signal::STOP);
+    signal(b, Signal::STOP);
     let lost = h.wait_status("kubernetes", "QuorumLost/WaitingForMembers", HEAL, |s| {
         s["phase"] == "QuorumLost"
             && s["conditions"].as_array().is_some_and(|c| {
@@ -147,8 +147,8 @@ fn two_suspended_members_are_waited_for_not_replaced() {
     {
         assert_eq!(count_events(&h, "kubernetes", step), 0, "no {step} while the majority is down: {lost}");
     }
-    signal(a, Signal::SIGCONT);
-    signal(b, Signal::SIGCONT);
+    signal(a, Signal::CONT);
+    signal(b, Signal::CONT);
     let after = h.wait_healthy("kubernetes", 3, HEAL);
     assert_eq!(pid_of(&after, "etcd-1"), a);
     assert_keys(&endpoints(&after), "k", 100);
@@ -163,7 +163,7 @@ fn a_paused_cluster_is_not_healed_until_unpaused() {
     put_keys(&endpoints(&before), "k", 50);
     h.apply("p.yaml", &active.replace("spec:\n", "spec:\n  paused: true\n"));
     h.wait_status("kubernetes", "phase Paused", HEAL, |s| s["phase"] == "Paused");
-    signal(pid_of(&before, "etcd-1"), Signal::SIGKILL);
+    signal(pid_of(&before, "etcd-1"), Signal::KILL);
     h.wait_status("kubernetes", "etcd-1 seen down", HEAL, |s| {
         member(s, "etcd-1")["task"]["state"] == "exited"
     });
@@ -192,7 +192,7 @@ fn a_replacement_that_cannot_start_is_not_added_again_and_quorum_holds() {
         .expect("a follower");
     let url = member(&before, victim)["clientUrl"].as_str().expect("url").to_owned();
     let port: u16 = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-    signal(pid_of(&before, victim), Signal::SIGKILL);
+    signal(pid_of(&before, victim), Signal::KILL);
     std::fs::remove_dir_all(data_dir_of(&before, victim)).expect("delete data");
     // Squat the member's client port: its replacement cannot start.
     let squatter = wait_for("the killed member's port to be free", HEAL, || {
@@ -224,7 +224,7 @@ fn a_daemon_killed_after_any_replacement_step_converges_when_restarted() {
         put_keys(&endpoints(&before), "k", 100);
         h.kill_daemon();
         h.start_daemon_with(&[(etcd_warden::act::FAILPOINT_ENV, step)]);
-        signal(pid_of(&before, "etcd-0"), Signal::SIGKILL);
+        signal(pid_of(&before, "etcd-0"), Signal::KILL);
         std::fs::remove_dir_all(data_dir_of(&before, "etcd-0")).expect("delete data");
         h.wait_daemon_exit(HEAL);
         h.start_daemon();
@@ -245,7 +245,7 @@ fn plan_shows_the_next_steps_and_their_rules_and_changes_nothing() {
     let h = Harness::start();
     h.apply("c.yaml", &manifest("kubernetes", "    agentLostAfter: 1h\n"));
     let before = h.wait_healthy("kubernetes", 3, BOOT);
-    signal(pid_of(&before, "etcd-1"), Signal::SIGKILL);
+    signal(pid_of(&before, "etcd-1"), Signal::KILL);
     std::fs::remove_dir_all(data_dir_of(&before, "etcd-1")).expect("delete data");
     h.wait_status("kubernetes", "etcd-1 seen lost", HEAL, |s| {
         member(s, "etcd-1")["task"]["agentLost"] == true
@@ -291,7 +291,7 @@ fn two_of_five_members_lost_at_once_are_both_replaced() {
     let before = h.wait_healthy("kubernetes", 5, BOOT);
     put_keys(&endpoints(&before), "k", 200);
     for pod in ["etcd-3", "etcd-4"] {
-        signal(pid_of(&before, pod), Signal::SIGKILL);
+        signal(pid_of(&before, pod), Signal::KILL);
         std::fs::remove_dir_all(data_dir_of(&before, pod)).expect("delete the data directory");
     }
     h.wait_status("kubernetes", "both seen lost", HEAL, |s| {

@@ -11,8 +11,7 @@ const BOOT: Duration = Duration::from_secs(60);
 const HEAL: Duration = Duration::from_secs(60);
 
 fn kill9(pid: u64) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
-        .expect("kill -9");
+    support::signal(pid, rustix::process::Signal::KILL);
 }
 
 fn pids(status: &Value) -> Vec<u64> {

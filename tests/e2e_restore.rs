@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
+use rustix::process::Signal;
 use serde_json::Value;
 use support::{
     Harness, assert_keys, count_events, endpoints, local_manifest, member, put_keys, signal, wait_for,
@@ -27,7 +27,7 @@ fn manifest(members: usize, dir: &Path, quorum_loss: &str) -> String {
 fn lose(h: &Harness, status: &Value, pods: &[&str]) {
     for pod in pods {
         let m = member(status, pod);
-        signal(m["task"]["pid"].as_u64().expect("pid"), Signal::SIGKILL);
+        signal(m["task"]["pid"].as_u64().expect("pid"), Signal::KILL);
         std::fs::remove_dir_all(m["task"]["dataDir"].as_str().expect("data dir")).expect("delete data");
     }
     h.wait_status("kubernetes", "the loss seen", HEAL, |s| {

@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
+use rustix::process::Signal;
 use serde_json::Value;
 use support::lone::LoneEtcd;
 use support::{
@@ -48,11 +48,11 @@ fn a_member_whose_wal_is_deleted_with_its_directory_kept_is_replaced_under_a_new
     // The member is stopped first, so the controller never sees it crashed on intact
     // data in between.
     let pid = pid_of(&before, "etcd-1");
-    signal(pid, Signal::SIGSTOP);
+    signal(pid, Signal::STOP);
     let dir = data_dir_of(&before, "etcd-1");
     std::fs::remove_dir_all(Path::new(&dir).join("member")).expect("delete member/");
     assert!(Path::new(&dir).is_dir());
-    signal(pid, Signal::SIGKILL);
+    signal(pid, Signal::KILL);
     // Seen down (a status of before the kill may say `missing` too: a member that has
     // just started has not written its WAL yet), or already replaced.
     h.wait_status("kubernetes", "etcd-1 seen down with its data missing", HEAL, |s| {
@@ -82,9 +82,9 @@ fn a_member_whose_wal_is_corrupted_is_restarted_a_bounded_number_of_times_then_r
     put_keys(&endpoints(&before), "k", 200);
     // Stopped while its WAL is overwritten, then killed: it never runs on the garbage.
     let pid = pid_of(&before, "etcd-2");
-    signal(pid, Signal::SIGSTOP);
+    signal(pid, Signal::STOP);
     support::overwrite_wal(Path::new(&data_dir_of(&before, "etcd-2")));
-    signal(pid, Signal::SIGKILL);
+    signal(pid, Signal::KILL);
     // While it fails, status shows the count and why: etcd's last words.
     let failing = h.wait_status("kubernetes", "etcd-2's restarts and last log lines", HEAL, |s| {
         let task = &member(s, "etcd-2")["task"];
@@ -150,7 +150,7 @@ fn all_down_two_wiped(h: &Harness) -> (Value, String) {
     let before = backed_up_then_written(h);
     let leader = leader(h);
     for pod in ["etcd-0", "etcd-1", "etcd-2"] {
-        signal(pid_of(&before, pod), Signal::SIGKILL);
+        signal(pid_of(&before, pod), Signal::KILL);
     }
     for pod in ["etcd-0", "etcd-1", "etcd-2"].into_iter().filter(|p| *p != leader) {
         std::fs::remove_dir_all(data_dir_of(&before, pod)).expect("delete data");
@@ -209,7 +209,7 @@ fn every_member_crashed_with_its_port_taken_and_its_data_intact_is_read_and_no_w
     let before = backed_up_then_written(&h);
     let pods = ["etcd-0", "etcd-1", "etcd-2"];
     for pod in pods {
-        signal(pid_of(&before, pod), Signal::SIGKILL);
+        signal(pid_of(&before, pod), Signal::KILL);
     }
     // Something else listens on each member's client port now.
     let taken: Vec<std::net::TcpListener> = pods
@@ -257,7 +257,7 @@ fn a_survivors_copy_is_never_started_while_a_listed_peer_answers() {
     let peer = member(&before, wiped[0])["peerUrl"].as_str().expect("a peer URL").to_owned();
     let port: u16 = peer.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
     for pod in ["etcd-0", "etcd-1", "etcd-2"] {
-        signal(pid_of(&before, pod), Signal::SIGKILL);
+        signal(pid_of(&before, pod), Signal::KILL);
     }
     // Something takes that member's peer port as soon as it is free.
     let listener = support::wait_for("the peer port free to take", HEAL, || {
@@ -333,10 +333,10 @@ fn a_learner_as_the_only_survivor_loses_to_a_newer_backup() {
         .collect();
     put_keys(&voters, "k", 100);
     let pid = pid_of(&before, "etcd-2");
-    signal(pid, Signal::SIGSTOP);
+    signal(pid, Signal::STOP);
     let dir = data_dir_of(&before, "etcd-2");
     std::fs::remove_dir_all(&dir).expect("delete etcd-2's data");
-    signal(pid, Signal::SIGKILL);
+    signal(pid, Signal::KILL);
     h.wait_daemon_exit(HEAL);
     let learner_url = member(&before, "etcd-2")["clientUrl"].as_str().expect("url").to_owned();
     let learner = support::wait_for("the learner caught up", HEAL, || {
@@ -348,16 +348,16 @@ fn a_learner_as_the_only_survivor_loses_to_a_newer_backup() {
     });
     // The learner stops answering (it keeps its process: the controller waits for it),
     // the voters take 50 more writes and a backup holds them all.
-    signal(learner, Signal::SIGSTOP);
+    signal(learner, Signal::STOP);
     put_keys(&voters, "after", 50);
     h.start_daemon();
     h.cli_ok(&["backup", "kubernetes"]);
     // Both voters are lost with their data; the learner crashes with its own intact.
     for pod in ["etcd-0", "etcd-1"] {
-        signal(pid_of(&before, pod), Signal::SIGKILL);
+        signal(pid_of(&before, pod), Signal::KILL);
         std::fs::remove_dir_all(data_dir_of(&before, pod)).expect("delete data");
     }
-    signal(learner, Signal::SIGKILL);
+    signal(learner, Signal::KILL);
     let after = restored(&h);
     assert!(
         after["restore"]["from"].as_str().is_some_and(|f| f.starts_with("backup ")),
@@ -383,7 +383,7 @@ fn a_member_of_another_cluster_on_a_members_port_is_never_taken_for_it() {
     // The controller is down while etcd-2 dies and the stranger takes its port: the
     // controller's first look sees the stranger there.
     h.kill_daemon();
-    signal(pid_of(&before, "etcd-2"), Signal::SIGKILL);
+    signal(pid_of(&before, "etcd-2"), Signal::KILL);
     let url = member(&before, "etcd-2")["clientUrl"].as_str().expect("url").to_owned();
     let port: u16 = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
     support::wait_for("etcd-2's port free", HEAL, || {

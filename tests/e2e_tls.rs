@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use etcd_warden::platform::local::tls::Pki;
-use nix::sys::signal::Signal;
+use rustix::process::Signal;
 use serde_json::Value;
 use support::tls::{self, Certs};
 use support::{
@@ -164,7 +164,7 @@ fn a_tls_cluster_refuses_uncertified_clients_and_backs_up_heals_and_restores_ove
     assert!(record["keys"].as_u64().is_some_and(|k| k >= 300), "{record}");
 
     let old_id = member(&status, "etcd-1")["id"].clone();
-    signal(pid_of(&status, "etcd-1"), Signal::SIGKILL);
+    signal(pid_of(&status, "etcd-1"), Signal::KILL);
     std::fs::remove_dir_all(data_dir_of(&status, "etcd-1")).expect("delete the data directory");
     h.wait_status(NAME, "etcd-1 seen lost", HEAL, |s| member(s, "etcd-1")["task"]["agentLost"] == true);
     let healed = assert_converged(&h, &certs, 300);

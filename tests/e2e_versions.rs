@@ -12,7 +12,7 @@ mod support;
 
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
+use rustix::process::Signal;
 use serde_json::Value;
 use support::{
     Harness, assert_keys, data_dir_of, endpoints, local_manifest, member, pid_of, put_keys, signal,
@@ -62,7 +62,7 @@ fn upgrade(
     let new_version = support::version_of(binary);
     h.apply("c.yaml", &manifest_on(binary, members, recovery));
     for pod in pods {
-        signal(pid_of(&status, pod), Signal::SIGKILL);
+        signal(pid_of(&status, pod), Signal::KILL);
         status = h.wait_status("kubernetes", &format!("{pod} back on {new_version}"), HEAL, |s| {
             s["phase"] == "Healthy"
                 && support::healthy_members(s) == members
@@ -78,7 +78,7 @@ fn upgrade(
 /// key written before is on every member, and all three run `new_version`. Returns
 /// the converged status.
 fn replace_the_last(h: &Harness, status: &Value, new_version: &str) -> Value {
-    signal(pid_of(status, "etcd-2"), Signal::SIGKILL);
+    signal(pid_of(status, "etcd-2"), Signal::KILL);
     std::fs::remove_dir_all(data_dir_of(status, "etcd-2")).expect("delete the data directory");
     h.wait_status("kubernetes", "etcd-2 seen lost", HEAL, |s| {
         member(s, "etcd-2")["task"]["agentLost"] == true
@@ -147,9 +147,9 @@ fn a_silent_3_3_member_keeps_learners_off_while_every_answer_is_3_4() {
     put_keys(&endpoints(&before), "k", 100);
     let status = upgrade(&h, "etcd", 5, recovery, &["etcd-0", "etcd-1", "etcd-2"], before);
     assert_eq!(version_of(&status, "etcd-3"), "3.3.25");
-    signal(pid_of(&status, "etcd-3"), Signal::SIGSTOP);
+    signal(pid_of(&status, "etcd-3"), Signal::STOP);
     h.wait_status("kubernetes", "etcd-3 silent", HEAL, |s| member(s, "etcd-3")["healthy"] == false);
-    signal(pid_of(&status, "etcd-4"), Signal::SIGKILL);
+    signal(pid_of(&status, "etcd-4"), Signal::KILL);
     std::fs::remove_dir_all(data_dir_of(&status, "etcd-4")).expect("delete the data directory");
     let old_id = member(&status, "etcd-4")["id"].clone();
     let waiting = h.wait_status("kubernetes", "the voter add waiting for etcd-3", HEAL, |s| {
@@ -158,7 +158,7 @@ fn a_silent_3_3_member_keeps_learners_off_while_every_answer_is_3_4() {
             .is_some_and(|m| m.contains("once every voter answers"))
     });
     assert_eq!(succeeded(&h, "AddLearner") + succeeded(&h, "AddMember"), 0, "{waiting:#}");
-    signal(pid_of(&status, "etcd-3"), Signal::SIGCONT);
+    signal(pid_of(&status, "etcd-3"), Signal::CONT);
     let replaced = h.wait_status("kubernetes", "etcd-4 replaced", HEAL, |s| {
         member(s, "etcd-4")["healthy"] == true && member(s, "etcd-4")["id"] != old_id
     });

@@ -87,7 +87,7 @@ fn once(keep_leader: bool) -> (usize, Value) {
             .and_then(|m| m.iter().find(|m| m["role"] != "leader" && m["pod"] != survivor.as_str()))
             .and_then(|m| m["pod"].as_str())
             .expect("the other follower");
-        support::signal(pid_of(&before, other), nix::sys::signal::Signal::SIGSTOP);
+        support::signal(pid_of(&before, other), rustix::process::Signal::STOP);
         let stopped = member(&before, other)["clientUrl"].as_str().expect("its client URL").to_owned();
         writes_to.retain(|e| *e != stopped);
     }
@@ -105,7 +105,7 @@ fn once(keep_leader: bool) -> (usize, Value) {
     let pods = ["etcd-0", "etcd-1", "etcd-2"];
     let pids: Vec<u64> = pods.iter().map(|p| pid_of(&before, p)).collect();
     for pid in pids {
-        support::signal(pid, nix::sys::signal::Signal::SIGKILL);
+        support::signal(pid, rustix::process::Signal::KILL);
     }
     stop.store(true, Ordering::SeqCst);
     writer.join().expect("the writer");

@@ -87,8 +87,7 @@ async fn a_member_is_launched_adopted_restarted_in_place_and_wiped() {
     );
 
     // kill -9: a crashed task on a healthy agent; a restart keeps the member ID.
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
-        .expect("kill");
+    support::signal(u64::from(pid), rustix::process::Signal::KILL);
     let crashed = eventually("the task to be seen exited", || async {
         adopted
             .observe()
@@ -105,8 +104,7 @@ async fn a_member_is_launched_adopted_restarted_in_place_and_wiped() {
 
     // SIGSTOP: suspended; ensure_running resumes it.
     let pid = adopted.observe().await.expect("observe").task(pod).and_then(|t| t.pid).expect("pid");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGSTOP)
-        .expect("stop");
+    support::signal(u64::from(pid), rustix::process::Signal::STOP);
     eventually("the task to be seen suspended", || async {
         adopted
             .observe()
@@ -290,8 +288,7 @@ async fn a_member_process_exit_resolves_changed_at_once() {
     let mut changed = Box::pin(platform.changed(&seen));
     assert!(tokio::time::timeout(quiet, &mut changed).await.is_err(), "nothing changed yet");
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
-        .expect("kill");
+    support::signal(u64::from(pid), rustix::process::Signal::KILL);
     let killed = std::time::Instant::now();
     tokio::time::timeout(Duration::from_secs(5), changed).await.expect("the exit is reported");
     println!("member exit reported {} ms after SIGKILL", killed.elapsed().as_millis());

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
+use rustix::process::Signal;
 
 use super::proc_stats::Sample;
 use super::support::{Harness, http_get, pid_of, signal, wait_for};
@@ -80,7 +80,7 @@ pub fn run(n: usize) {
     // A member killed while every cluster is watched: its restart's event.
     let status = h.status("r000").expect("status");
     let killed = Instant::now();
-    signal(pid_of(&status, "etcd-0"), Signal::SIGKILL);
+    signal(pid_of(&status, "etcd-0"), Signal::KILL);
     // Polled every 10 ms through the API (the support's `wait_for` polls every 100 ms).
     let events = format!("{}/v1/clusters/r000/events", h.server());
     let reacted = loop {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
+use rustix::process::Signal;
 use serde_json::Value;
 
 use crate::support::{self, Harness};
@@ -156,8 +156,10 @@ pub struct Injected {
 }
 
 /// Sends a signal; an error (the process is gone already) is returned, not raised.
-fn send(pid: u64, signal: Signal) -> nix::Result<()> {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
+fn send(pid: u64, signal: Signal) -> rustix::io::Result<()> {
+    let pid =
+        i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw).ok_or(rustix::io::Errno::SRCH)?;
+    rustix::process::kill_process(pid, signal)
 }
 
 /// Injects `fault` into the cluster `name`, whose last status is `status`.
@@ -168,15 +170,15 @@ pub fn inject(h: &mut Harness, name: &str, status: &Value, fault: &Fault) -> Res
         .ok_or_else(|| format!("{} not in the status", fault.pod))?;
     let pid = member["task"]["pid"].as_u64().ok_or_else(|| format!("{} has no pid", fault.pod))?;
     let data_dir = member["task"]["dataDir"].as_str().unwrap_or_default().to_owned();
-    let kill = |pid| send(pid, Signal::SIGKILL).map_err(|e| format!("kill -9 {pid}: {e}"));
+    let kill = |pid| send(pid, Signal::KILL).map_err(|e| format!("kill -9 {pid}: {e}"));
     let mut injected = Injected { from: Instant::now(), backup: None, note: None };
     match fault.kind {
         Kind::KillMember => kill(pid)?,
         Kind::StopMember => {
-            send(pid, Signal::SIGSTOP).map_err(|e| format!("SIGSTOP {pid}: {e}"))?;
+            send(pid, Signal::STOP).map_err(|e| format!("SIGSTOP {pid}: {e}"))?;
             // The stop is the fault, its length drawn with it: a pause, not a wait.
             std::thread::sleep(fault.stop_for);
-            if let Err(e) = send(pid, Signal::SIGCONT) {
+            if let Err(e) = send(pid, Signal::CONT) {
                 injected.note = Some(format!("SIGCONT {pid}: {e} (replaced while stopped)"));
             }
             // Healing counts from the end of the stop.
@@ -188,7 +190,7 @@ pub fn inject(h: &mut Harness, name: &str, status: &Value, fault: &Fault) -> Res
         }
         Kind::KillDeleteWal => {
             // Stopped first, so the controller never sees it crashed on intact data.
-            send(pid, Signal::SIGSTOP).map_err(|e| format!("SIGSTOP {pid}: {e}"))?;
+            send(pid, Signal::STOP).map_err(|e| format!("SIGSTOP {pid}: {e}"))?;
             injected.from = Instant::now();
             let removed = remove(&Path::new(&data_dir).join("member").join("wal"));
             kill(pid)?;

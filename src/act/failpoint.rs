@@ -13,7 +13,7 @@ pub const FAILPOINT_ENV: &str = "ETCD_WARDEN_FAILPOINT_AFTER";
 pub(crate) fn failpoint(step: &str) {
     if std::env::var(FAILPOINT_ENV).is_ok_and(|v| v == step) {
         tracing::warn!(step, "failpoint reached: killing this process");
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     }
 }
 

@@ -150,7 +150,7 @@ impl Harness {
     /// `timeout` for it to exit; returns how it exited.
     pub fn terminate_daemon(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let mut child = self.daemon.take().expect("daemon running");
-        signal(u64::from(child.id()), nix::sys::signal::Signal::SIGTERM);
+        signal(u64::from(child.id()), rustix::process::Signal::TERM);
         wait_for("the daemon to exit after SIGTERM", timeout, || child.try_wait().ok().flatten())
     }
 
@@ -301,9 +301,9 @@ pub fn kill_processes_under(dir: &Path) {
     let needle = dir.to_string_lossy().into_owned();
     for (pid, cmdline) in processes() {
         if String::from_utf8_lossy(&cmdline).contains(&needle) {
-            let pid = nix::unistd::Pid::from_raw(pid as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let pid = rustix::process::Pid::from_raw(pid as i32).expect("a pid in /proc");
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
     }
 }
@@ -604,8 +604,9 @@ async fn try_client(endpoints: &[String]) -> Option<Client> {
 }
 
 /// Sends a signal to a pid.
-pub fn signal(pid: u64, signal: nix::sys::signal::Signal) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).expect("signal");
+pub fn signal(pid: u64, signal: rustix::process::Signal) {
+    let pid = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw).expect("a pid");
+    rustix::process::kill_process(pid, signal).expect("signal");
 }
 
 /// Steps of a given name that succeeded (Normal events); a failed attempt that was

@@ -62,7 +62,7 @@ impl Names {
     /// the program's own (`unshare` and `sh` exec it), so it is killed as any child.
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut command = Command::new("unshare");
-        if !nix::unistd::geteuid().is_root() {
+        if !rustix::process::geteuid().is_root() {
             command.arg("--map-root-user");
         }
         command

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
+use rustix::process::Signal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -294,13 +294,13 @@ impl LocalPlatform {
         };
         let path = self.process_file(pod);
         // SIGCONT first so a suspended member can act on SIGTERM.
-        for signal in [Signal::SIGCONT, Signal::SIGTERM] {
+        for signal in [Signal::CONT, Signal::TERM] {
             identity.signal(signal).map_err(io("signal", &path))?;
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while identity.liveness() != Liveness::Gone {
             if tokio::time::Instant::now() >= deadline {
-                identity.signal(Signal::SIGKILL).map_err(io("kill", &path))?;
+                identity.signal(Signal::KILL).map_err(io("kill", &path))?;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -343,7 +343,7 @@ impl Platform for LocalPlatform {
                     .map_err(io("write", &path))?;
             }
             return match identity.liveness() {
-                Liveness::Stopped => identity.signal(Signal::SIGCONT).map_err(io("signal", &path)),
+                Liveness::Stopped => identity.signal(Signal::CONT).map_err(io("signal", &path)),
                 _ => Ok(()),
             };
         }

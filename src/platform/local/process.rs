@@ -8,8 +8,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Stdio;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal, kill_process};
 use serde::{Deserialize, Serialize};
 
 /// A process we started: its pid and the kernel's start time of that pid.
@@ -67,8 +67,10 @@ impl ProcessIdentity {
         if self.liveness() == Liveness::Gone {
             return Ok(());
         }
-        match kill(Pid::from_raw(self.pid as i32), signal) {
-            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        // A pid that no process can have (0, or beyond `pid_t`) is none of ours.
+        let Some(pid) = i32::try_from(self.pid).ok().and_then(Pid::from_raw) else { return Ok(()) };
+        match kill_process(pid, signal) {
+            Ok(()) | Err(Errno::SRCH) => Ok(()),
             Err(errno) => Err(std::io::Error::from(errno)),
         }
     }
