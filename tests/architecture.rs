@@ -36,10 +36,36 @@ const PLATFORM_NAMES: &[&str] = &[
     "PlatformSpec::Dcos",
 ];
 
-/// The pure core, and what each part may import from the crate.
+/// What a section of the manifest may import: the domain and the other pure parts of
+/// the manifest (never `load`, which reads files).
+const SECTION_IMPORTS: &[&str] = &[
+    "domain",
+    "manifest::backup",
+    "manifest::check",
+    "manifest::cluster",
+    "manifest::error",
+    "manifest::etcd",
+    "manifest::maintenance",
+    "manifest::platform",
+    "manifest::policy",
+    "manifest::recovery",
+    "manifest::values",
+];
+
+/// The pure core, and what each part may import from the crate. The manifest's
+/// sections hold the validated desired state (`manifest::desired` gathers it) with
+/// the raw types and the rules that make it.
 const CORE: &[(&str, &[&str])] = &[
     ("domain.rs", &[]),
-    ("manifest/desired.rs", &["domain"]),
+    ("manifest/backup.rs", SECTION_IMPORTS),
+    ("manifest/check.rs", SECTION_IMPORTS),
+    ("manifest/cluster.rs", SECTION_IMPORTS),
+    ("manifest/etcd.rs", SECTION_IMPORTS),
+    ("manifest/maintenance.rs", SECTION_IMPORTS),
+    ("manifest/platform", SECTION_IMPORTS),
+    ("manifest/policy.rs", SECTION_IMPORTS),
+    ("manifest/recovery.rs", SECTION_IMPORTS),
+    ("manifest/values.rs", SECTION_IMPORTS),
     ("model", &["domain", "manifest::desired", "model"]),
     ("plan", &["domain", "manifest::desired", "model", "plan"]),
     ("status", &["domain", "manifest::desired", "model", "plan", "status"]),

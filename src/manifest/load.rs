@@ -17,9 +17,9 @@ use serde_json::Value;
 
 use crate::domain::ClusterName;
 
-use super::desired::DesiredCluster;
+use super::cluster::DesiredCluster;
+use super::cluster::{API_VERSION, KIND, Manifest};
 use super::error::{FieldError, ManifestError, Position, SourceFormat, from_serde};
-use super::spec::{API_VERSION, KIND, Manifest};
 
 /// One validated document of a source: the manifest as written (the daemon stores it
 /// and validates it again on load) and the desired state it means.

@@ -3,39 +3,59 @@
 //! The pipeline is `load_file` / `parse_str` (text into [`Manifest`] documents) then
 //! [`Manifest::validate`] (a `Manifest` into a [`DesiredCluster`]). Nothing downstream
 //! of this module reads a `Manifest`; it reads the `DesiredCluster`.
+//!
+//! One file per section of the manifest (`cluster` for the document and the member
+//! count, `platform`, `etcd`, `backup`, `policy`, `recovery`, `maintenance`), each
+//! with the section as written, as validated, and the rules between; `check` is how
+//! validation collects errors, `values` the values of more than one shape that several
+//! sections share, `load` and `error` the reading of a text and what a refusal says.
 
-pub mod desired;
-mod desired_maintenance;
+mod backup;
+mod check;
+mod cluster;
 mod error;
+mod etcd;
 mod load;
+mod maintenance;
+mod platform;
+mod policy;
+mod recovery;
 mod schema;
-mod spec;
-mod spec_backup;
-mod spec_maintenance;
-mod spec_tls;
-mod spec_values;
-mod validate;
-mod validate_backup;
-mod validate_maintenance;
-mod validate_platform;
+mod values;
 
+/// The validated desired state: what every stage after validation reads, and all it
+/// reads (`tests/architecture.rs` holds the core to it). Each type lives with its
+/// section; none can hold a value the manifest's rules refuse.
+pub mod desired {
+    pub use super::backup::{BackupPolicy, Destination, Retention, S3Credentials, S3Destination, Schedule};
+    pub use super::cluster::{DesiredCluster, MemberCount, ReconcileMode};
+    pub use super::etcd::{EndpointsSpec, EtcdAccess, TlsFiles};
+    pub use super::maintenance::{
+        Defragmentation, ETCD_DEFAULT_QUOTA_BYTES, Maintenance, MaintenanceWindow, NoSpacePolicy,
+    };
+    pub use super::platform::{DcosCredentials, DcosSpec, LocalSpec, LocalTlsSpec, PlatformSpec, PortsSpec};
+    pub use super::policy::{Policy, QuorumLossPolicy, ScaleUpPolicy};
+    pub use super::recovery::RecoveryWindows;
+}
+
+pub use backup::{BackupSection, RetentionSection, S3Options};
+pub use cluster::{API_VERSION, ClusterSpec, KIND, Manifest, Metadata};
 pub use desired::*;
 pub use error::{FieldError, ManifestError, Position, SourceFormat};
+pub use etcd::{EtcdSection, TlsSection};
 pub use load::{LoadedManifest, load_file, parse_str};
-pub use schema::{schema, schema_text};
-pub use spec::{
-    API_VERSION, ClusterSpec, DcosLogin, DcosSection, EtcdSection, KIND, LocalSection, Manifest, Metadata,
-    PlatformSection, PolicySection, QuorumLoss, RecoverySection, ScaleUp, TlsSection,
-};
-pub use spec_backup::{BackupSection, RetentionSection, S3Options};
-pub use spec_maintenance::{
+pub use maintenance::{
     ByteSizeValue, DefragmentationSection, MaintenanceSection, MaintenanceWindowSection, NoSpace,
 };
-pub use spec_tls::{LocalTls, MemberTlsSection};
-pub use spec_values::{BackupSchedule, Endpoints, HumanDuration, Ports};
+pub use platform::tls::{LocalTls, MemberTlsSection};
+pub use platform::{DcosLogin, DcosSection, LocalSection, PlatformSection};
+pub use policy::{PolicySection, QuorumLoss, ScaleUp};
+pub use recovery::RecoverySection;
+pub use schema::{schema, schema_text};
+pub use values::{BackupSchedule, Endpoints, HumanDuration, Ports};
 
 #[cfg(test)]
-mod validate_tests;
+mod tests;
 
 /// Validates one manifest document received as JSON (the API's body, or the stored
 /// desired state) into a [`DesiredCluster`].

@@ -2,7 +2,7 @@
 //!
 //! `manifests/schema.json` is this schema as committed; a test fails when it is stale.
 
-use super::spec::Manifest;
+use super::cluster::Manifest;
 
 /// The JSON Schema of an `EtcdCluster` manifest (draft 2020-12).
 pub fn schema() -> serde_json::Value {

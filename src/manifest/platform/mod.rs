@@ -1,28 +1,184 @@
-//! Validation of the `platform` and `etcd` sections.
+//! The `platform` section: where the members run, exactly one of `local` (etcd
+//! processes on this machine) or `dcos` (the etcd tasks of a DC/OS Kubernetes service),
+//! as written, as validated, and the rules between (ports that leave room for every
+//! member, exactly one kind of DC/OS credentials). `tls` holds the local members' TLS.
 
-use std::net::IpAddr;
+pub mod tls;
 
-use crate::domain::PodName;
+use core::net::IpAddr;
+use std::path::PathBuf;
 
-use super::desired::{
-    DcosCredentials, DcosSpec, EndpointsSpec, EtcdAccess, LocalSpec, LocalTlsSpec, MemberCount, PlatformSpec,
-    PortsSpec, TlsFiles,
-};
-use super::spec::{DcosLogin, DcosSection, EtcdSection, LocalSection, PlatformSection};
-use super::spec_tls::LocalTls;
-use super::spec_values::{Endpoints, Ports};
-use super::validate::Checker;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-/// The members' metrics port of the DC/OS package (`kubernetes-cluster` 2.3 and later).
-const DCOS_METRICS_PORT: u16 = 2381;
+use crate::manifest::check::{Checker, is_http_url};
+use crate::manifest::cluster::MemberCount;
+use crate::manifest::etcd::TlsFiles;
+use crate::manifest::platform::tls::LocalTls;
+use crate::manifest::values::{Ports, null_as_default};
 
-/// Whether `text` is an `http://` or `https://` URL with a host.
-pub(super) fn is_http_url(text: &str) -> bool {
-    let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"));
-    rest.is_some_and(|rest| {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        !host.is_empty() && !rest.chars().any(char::is_whitespace)
-    })
+/// Where the members run: exactly one of `local` or `dcos`.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
+pub struct PlatformSection {
+    /// Real etcd processes on this machine, detached from the controller (the default
+    /// platform). `local:` with no value uses every default.
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalSection>,
+    /// The etcd tasks of a DC/OS Kubernetes service, through its SDK scheduler API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dcos: Option<DcosSection>,
+}
+
+/// The local platform: each member is an etcd process on this machine.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "LocalPlatform")]
+pub struct LocalSection {
+    /// The etcd binary: a bare name is looked up on PATH at launch. Default: `etcd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_binary: Option<String>,
+    /// The address members listen on and advertise (an IP address or host name,
+    /// without a port). Default: `127.0.0.1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `auto` (free ports of 12000-19999, below the kernel's ephemeral range) or a
+    /// base port (member i gets client port base + 2i and peer port base + 2i + 1).
+    /// Chosen ports are kept stable across restarts. Default: `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Ports>,
+    /// Client and peer TLS of the members: `auto`, or the operator's `caFile`,
+    /// `certFile` and `keyFile` (with `spec.etcd.tls` as etcd-warden's client
+    /// certificate). Absent: plain http. Cannot change on an existing cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<LocalTls>,
+}
+
+/// The DC/OS platform: the etcd pods of a DC/OS Kubernetes service.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "DcosPlatform")]
+pub struct DcosSection {
+    /// The DC/OS cluster URL (http or https), e.g. `https://dcos.example.com`.
+    pub url: String,
+    /// The SDK service name of the Kubernetes package; folders are allowed
+    /// (`/prod/kubernetes`).
+    pub service: String,
+    /// The DC/OS CA bundle (`dcos-ca.crt`). Absent: the system's trusted roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// How the controller logs in: exactly one of `serviceAccountSecretFile`,
+    /// `uid` with `passwordFile`, or `tokenFile`.
+    pub credentials: DcosLogin,
+}
+
+/// DC/OS login credentials: exactly one of `serviceAccountSecretFile`, `uid` with
+/// `passwordFile`, or `tokenFile`. Secrets stay in files, out of the manifest.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DcosLogin {
+    /// A service account secret file (JSON with `uid`, `private_key` and
+    /// `login_endpoint`, as written by `dcos security org service-accounts keypair`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_secret_file: Option<String>,
+    /// A DC/OS user ID; needs `passwordFile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// A file holding the password of `uid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+    /// A file holding a ready authentication token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+}
+
+/// Exactly one platform.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlatformSpec {
+    /// Real etcd processes on this machine.
+    Local(LocalSpec),
+    /// Tasks of a DC/OS Kubernetes service.
+    Dcos(DcosSpec),
+}
+
+impl PlatformSpec {
+    /// The etcd binary the controller runs itself, on its own machine: for scratch
+    /// copies (restore drills, a stopped survivor's data) and, beside it, the offline
+    /// snapshot tool. The local platform's `etcdBinary`; on DC/OS, `etcd` on `PATH`.
+    pub fn controller_etcd(&self) -> PathBuf {
+        match self {
+            Self::Local(spec) => spec.etcd_binary.clone(),
+            Self::Dcos(_) => PathBuf::from("etcd"),
+        }
+    }
+}
+
+/// The local platform's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalSpec {
+    /// The etcd binary: a bare name is looked up on `PATH` at launch.
+    pub etcd_binary: PathBuf,
+    /// The address members listen on and advertise.
+    pub host: String,
+    /// How client and peer ports are chosen.
+    pub ports: PortsSpec,
+    /// Client and peer TLS of the members; `None` for plain http.
+    pub tls: Option<LocalTlsSpec>,
+}
+
+/// Client and peer TLS of the local platform's members.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LocalTlsSpec {
+    /// A CA, member certificates and a client certificate generated by etcd-warden
+    /// under the cluster's platform directory.
+    Auto,
+    /// The operator's files; the client certificate is `EtcdAccess::tls`.
+    Files(TlsFiles),
+}
+
+/// How the local platform picks ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortsSpec {
+    /// Free ports chosen once and kept across restarts.
+    Auto,
+    /// Member `i` gets client port `base + 2i` and peer port `base + 2i + 1`.
+    Base(u16),
+}
+
+/// The DC/OS platform's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DcosSpec {
+    /// The cluster URL, e.g. `https://dcos.example.com`.
+    pub url: String,
+    /// The SDK service name, folders allowed (`/prod/kubernetes`).
+    pub service: String,
+    /// The DC/OS CA bundle; `None` uses the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// How the controller logs in.
+    pub credentials: DcosCredentials,
+}
+
+/// DC/OS credentials: exactly one kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DcosCredentials {
+    /// A service account secret file (JSON with `uid`, `private_key`, `login_endpoint`).
+    ServiceAccount {
+        /// The secret file.
+        secret_file: PathBuf,
+    },
+    /// A user ID and a file holding the password.
+    Password {
+        /// The user ID.
+        uid: String,
+        /// The file holding the password.
+        password_file: PathBuf,
+    },
+    /// A file holding a ready token.
+    Token {
+        /// The token file.
+        token_file: PathBuf,
+    },
 }
 
 impl Checker {
@@ -207,139 +363,5 @@ impl Checker {
                 None
             }
         }
-    }
-
-    /// Checks the etcd section against the platform and the member count.
-    ///
-    /// On DC/OS the members' metrics port defaults to the package's 2381
-    /// (`kubernetes-cluster` 2.3 and later; shared/reference/dcos-sources.md §2 item 9).
-    pub(super) fn etcd(
-        &mut self,
-        etcd: Option<&EtcdSection>,
-        platform: Option<&PlatformSpec>,
-        members: Option<MemberCount>,
-    ) -> Option<EtcdAccess> {
-        let member_files = matches!(
-            platform,
-            Some(PlatformSpec::Local(LocalSpec { tls: Some(LocalTlsSpec::Files(_)), .. }))
-        );
-        if member_files && etcd.is_none_or(|e| e.tls.is_none()) {
-            self.fail(
-                "spec.etcd.tls",
-                "is missing (spec.platform.local.tls with files needs the client certificate etcd-warden presents to the members: caFile, certFile, keyFile; or use tls: auto)",
-            );
-            return None;
-        }
-        let dcos = matches!(platform, Some(PlatformSpec::Dcos(_)));
-        let Some(etcd) = etcd else {
-            return Some(EtcdAccess {
-                metrics_port: dcos.then_some(DCOS_METRICS_PORT),
-                ..EtcdAccess::default()
-            });
-        };
-        let tls = match &etcd.tls {
-            None => Some(None),
-            Some(tls) => {
-                let ca_file = self.file_path("spec.etcd.tls.caFile", &tls.ca_file);
-                let cert_file = self.file_path("spec.etcd.tls.certFile", &tls.cert_file);
-                let key_file = self.file_path("spec.etcd.tls.keyFile", &tls.key_file);
-                Some(Some(TlsFiles { ca_file: ca_file?, cert_file: cert_file?, key_file: key_file? }))
-            }
-        };
-        let endpoints = match &etcd.endpoints {
-            None => Some(EndpointsSpec::Default),
-            Some(_) if matches!(platform, Some(PlatformSpec::Local(_))) => {
-                self.fail(
-                    "spec.etcd.endpoints",
-                    "is not allowed with the local platform (the local platform knows its members' client URLs; endpoints are for dcos)",
-                );
-                None
-            }
-            Some(Endpoints::Template(template)) => self.template(template),
-            Some(Endpoints::Map(urls)) => self.endpoint_map(urls, members),
-        };
-        let metrics_port = match (etcd.metrics_port, dcos) {
-            (None, true) => Some(Some(DCOS_METRICS_PORT)),
-            (None | Some(0), _) => Some(None),
-            (Some(_), true) => Some(etcd.metrics_port),
-            (Some(_), false) => {
-                self.fail(
-                    "spec.etcd.metricsPort",
-                    "is not allowed with the local platform (the members' metrics port is asked on dcos only)",
-                );
-                None
-            }
-        };
-        Some(EtcdAccess { tls: tls?, endpoints: endpoints?, metrics_port: metrics_port? })
-    }
-
-    fn template(&mut self, template: &str) -> Option<EndpointsSpec> {
-        const PATH: &str = "spec.etcd.endpoints";
-        let unknown = template
-            .split('{')
-            .skip(1)
-            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
-            .find(|name| !matches!(*name, "pod" | "service"));
-        if let Some(name) = unknown {
-            self.fail(PATH, format!("{{{name}}} is not a placeholder (allowed: {{pod}}, {{service}})"));
-            return None;
-        }
-        if !template.contains("{pod}") || !is_http_url(template) {
-            self.fail(
-                PATH,
-                format!(
-                    "{template:?} is not allowed (an http:// or https:// URL template that contains {{pod}}, and may contain {{service}})"
-                ),
-            );
-            return None;
-        }
-        Some(EndpointsSpec::Template(template.to_owned()))
-    }
-
-    fn endpoint_map(
-        &mut self,
-        urls: &std::collections::BTreeMap<String, String>,
-        members: Option<MemberCount>,
-    ) -> Option<EndpointsSpec> {
-        let count = members?;
-        let last = count.get() - 1;
-        let mut map = Vec::new();
-        let mut clean = true;
-        for (key, url) in urls {
-            let path = format!("spec.etcd.endpoints.{key}");
-            match key.parse::<PodName>() {
-                Ok(pod) if usize::from(pod.index()) <= last => {
-                    if is_http_url(url) {
-                        map.push((pod, url.clone()));
-                    } else {
-                        clean = false;
-                        self.fail(
-                            path,
-                            format!("{url:?} is not allowed (an http:// or https:// client URL)"),
-                        );
-                    }
-                }
-                Ok(_) | Err(_) => {
-                    clean = false;
-                    self.fail(
-                        path,
-                        format!(
-                            "{key:?} is not a member pod of this {}-member cluster (allowed: etcd-0 .. etcd-{last})",
-                            count.get()
-                        ),
-                    );
-                }
-            }
-        }
-        for pod in count.pods() {
-            if !urls.contains_key(&pod.to_string()) {
-                clean = false;
-                self.fail(
-                    "spec.etcd.endpoints",
-                    format!("{pod} has no client URL (a map must name every member: etcd-0 .. etcd-{last})"),
-                );
-            }
-        }
-        clean.then_some(EndpointsSpec::Map(map))
     }
 }
