@@ -12,12 +12,13 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ClusterName, PodName};
+use crate::domain::ClusterName;
 use crate::manifest::backup::{BackupPolicy, BackupSection};
 use crate::manifest::check::Checker;
 use crate::manifest::error::FieldError;
 use crate::manifest::etcd::{EtcdAccess, EtcdSection};
 use crate::manifest::maintenance::{Maintenance, MaintenanceSection};
+use crate::manifest::members::MemberCount;
 use crate::manifest::platform::{PlatformSection, PlatformSpec};
 use crate::manifest::policy::{Policy, PolicySection};
 use crate::manifest::recovery::{RecoverySection, RecoveryWindows};
@@ -124,39 +125,6 @@ pub struct DesiredCluster {
     pub maintenance: Maintenance,
 }
 
-/// The allowed member counts: an even count tolerates no more failures than the odd
-/// count below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum MemberCount {
-    /// A single member (`highAvailability: false`).
-    One,
-    /// Three members (`highAvailability: true`).
-    Three,
-    /// Five members.
-    Five,
-}
-
-impl MemberCount {
-    /// The count as a number.
-    pub fn get(self) -> usize {
-        match self {
-            Self::One => 1,
-            Self::Three => 3,
-            Self::Five => 5,
-        }
-    }
-
-    /// The pods of a cluster of this size, in order.
-    pub fn pods(self) -> impl Iterator<Item = PodName> {
-        PodName::first(self.get())
-    }
-
-    /// How many healthy voting members a quorum needs.
-    pub fn quorum(self) -> usize {
-        self.get() / 2 + 1
-    }
-}
-
 /// Whether the controller acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReconcileMode {
@@ -182,53 +150,6 @@ impl Checker {
     fn cluster_name(&mut self, name: &str) -> Option<ClusterName> {
         name.parse().map_err(|error| self.fail("metadata.name", format!("{error}"))).ok()
     }
-
-    fn members(&mut self, spec: &ClusterSpec) -> Option<MemberCount> {
-        let count = match spec.members {
-            None => None,
-            Some(1) => Some(MemberCount::One),
-            Some(3) => Some(MemberCount::Three),
-            Some(5) => Some(MemberCount::Five),
-            Some(other) => {
-                let why = match other {
-                    0 => "a cluster needs at least one member",
-                    n if n % 2 == 0 && n < 6 => {
-                        "an even member count tolerates no more failures than the odd count below it"
-                    }
-                    _ => "etcd-warden manages at most 5 members",
-                };
-                self.fail("spec.members", format!("{other} is not allowed (1, 3 or 5: {why})"));
-                return None;
-            }
-        };
-        match (spec.high_availability, count) {
-            (None | Some(false), None) => Some(MemberCount::One),
-            (Some(true), None) => Some(MemberCount::Three),
-            (None, Some(count)) => Some(count),
-            (Some(false), Some(MemberCount::One)) => Some(MemberCount::One),
-            (Some(true), Some(count @ (MemberCount::Three | MemberCount::Five))) => Some(count),
-            (Some(false), Some(count)) => {
-                self.fail(
-                    "spec.members",
-                    format!(
-                        "{} contradicts highAvailability: false (allowed with highAvailability false: 1; set highAvailability: true for 3 or 5 members)",
-                        count.get()
-                    ),
-                );
-                None
-            }
-            (Some(true), Some(count)) => {
-                self.fail(
-                    "spec.members",
-                    format!(
-                        "{} contradicts highAvailability: true (allowed with highAvailability true: 3 or 5; set highAvailability: false for a single member)",
-                        count.get()
-                    ),
-                );
-                None
-            }
-        }
-    }
 }
 
 impl Manifest {
@@ -243,13 +164,15 @@ impl Manifest {
         check.type_meta(self);
         let spec = &self.spec;
         let name = check.cluster_name(&self.metadata.name);
-        let members = check.members(spec);
+        let members = check.members(spec.high_availability, spec.members);
         let platform = check.platform(spec.platform.as_ref(), members);
         let etcd = check.etcd(spec.etcd.as_ref(), platform.as_ref(), members);
         let backup = check.backup(spec.backup.as_ref());
         let policy = check.policy(spec.policy.as_ref(), spec.backup.is_some());
-        let recovery = check.recovery(spec);
-        let maintenance = check.maintenance(spec);
+        let on_dcos = spec.platform.as_ref().is_some_and(|p| p.dcos.is_some());
+        let recovery = check.recovery(spec.recovery.as_ref(), on_dcos);
+        let maintenance =
+            check.maintenance(spec.maintenance.as_ref(), spec.policy.as_ref(), spec.etcd.as_ref());
         let reconcile = match spec.paused {
             Some(true) => ReconcileMode::Paused,
             Some(false) | None => ReconcileMode::Active,

@@ -1,16 +1,15 @@
 //! The `etcd` section: how the controller reaches etcd (client TLS, the members'
 //! endpoints, their metrics port), as written, as validated, and the rules between.
 
-use std::path::PathBuf;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::PodName;
 use crate::manifest::check::{Checker, is_http_url};
-use crate::manifest::cluster::MemberCount;
-use crate::manifest::maintenance::ByteSizeValue;
+use crate::manifest::members::MemberCount;
 use crate::manifest::platform::{LocalSpec, LocalTlsSpec, PlatformSpec};
+use crate::manifest::tls::TlsFiles;
+use crate::manifest::values::ByteSizeValue;
 use crate::manifest::values::Endpoints;
 
 /// The members' metrics port of the DC/OS package (`kubernetes-cluster` 2.3 and later).
@@ -65,18 +64,6 @@ pub struct EtcdAccess {
     /// The members' metrics port on the host of each client URL (DC/OS), asked when a
     /// client port fails; `None`: not asked.
     pub metrics_port: Option<u16>,
-}
-
-/// A CA bundle, a certificate and its key: a client's (`spec.etcd.tls`) or the
-/// members' (`spec.platform.local.tls`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TlsFiles {
-    /// The CA bundle that signed the other side's certificates.
-    pub ca_file: PathBuf,
-    /// The certificate.
-    pub cert_file: PathBuf,
-    /// Its key.
-    pub key_file: PathBuf,
 }
 
 /// How member client URLs are found.

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::backup::Schedule;
 use crate::manifest::check::{Checker, Zero};
-use crate::manifest::cluster::ClusterSpec;
+use crate::manifest::etcd::EtcdSection;
+use crate::manifest::policy::{NoSpace, PolicySection};
+use crate::manifest::values::ByteSizeValue;
 use crate::manifest::values::{BackupSchedule, HumanDuration};
 
 /// Routine care of the members' databases.
@@ -73,46 +75,6 @@ pub struct MaintenanceWindowSection {
     pub schedule: BackupSchedule,
     /// How long it stays open; more than 0. E.g. `30m`.
     pub duration: HumanDuration,
-}
-
-/// What the controller does about a NOSPACE alarm (a database that reached its quota:
-/// etcd refuses writes).
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoSpace {
-    /// Report it (condition `NoSpace`, event `NoSpaceAlarm`) and say what to run.
-    Manual,
-    /// Defragment every member, one at a time, then disarm the alarm once the
-    /// databases are below 90% of the quota. Never compacts.
-    Recover,
-}
-
-/// A byte size: a number of bytes, or a number and a unit (`64MiB`, `100MB`, `2GiB`).
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum ByteSizeValue {
-    /// A number of bytes.
-    Bytes(u64),
-    /// A number and a unit: B, KB, KiB, MB, MiB, GB, GiB, ...
-    Text(String),
-}
-
-impl ByteSizeValue {
-    /// The number of bytes.
-    ///
-    /// # Errors
-    /// When the text is not a number with a known unit.
-    pub fn bytes(&self) -> Result<u64, String> {
-        match self {
-            Self::Bytes(n) => Ok(*n),
-            Self::Text(text) => text.trim().parse::<bytesize::ByteSize>().map(|b| b.as_u64()),
-        }
-    }
-}
-
-impl From<&str> for ByteSizeValue {
-    fn from(text: &str) -> Self {
-        Self::Text(text.to_owned())
-    }
 }
 
 /// etcd's own default quota (`--quota-backend-bytes` unset): 2 GiB.
@@ -202,9 +164,14 @@ const MIN_QUOTA: u64 = 1024 * 1024;
 
 impl Checker {
     /// Checks the maintenance settings and applies their defaults.
-    pub(super) fn maintenance(&mut self, spec: &ClusterSpec) -> Option<Maintenance> {
+    pub(super) fn maintenance(
+        &mut self,
+        maintenance: Option<&MaintenanceSection>,
+        policy: Option<&PolicySection>,
+        etcd: Option<&EtcdSection>,
+    ) -> Option<Maintenance> {
         let defaults = Defragmentation::default();
-        let section = spec.maintenance.as_ref().and_then(|m| m.defragmentation.clone()).unwrap_or_default();
+        let section = maintenance.and_then(|m| m.defragmentation.clone()).unwrap_or_default();
         let min_fragmentation = match section.min_fragmentation {
             None => Some(defaults.min_fragmentation),
             Some(share) if share > 0.0 && share <= 1.0 => Some(share),
@@ -251,8 +218,8 @@ impl Checker {
                 Some(Some(MaintenanceWindow { schedule: schedule?, duration: duration? }))
             }
         };
-        let quota = self.quota(spec);
-        let no_space = match spec.policy.as_ref().and_then(|p| p.no_space).unwrap_or(NoSpace::Manual) {
+        let quota = self.quota(etcd);
+        let no_space = match policy.and_then(|p| p.no_space).unwrap_or(NoSpace::Manual) {
             NoSpace::Manual => NoSpacePolicy::Manual,
             NoSpace::Recover => NoSpacePolicy::Recover,
         };
@@ -271,9 +238,9 @@ impl Checker {
         })
     }
 
-    fn quota(&mut self, spec: &ClusterSpec) -> Option<Option<u64>> {
+    fn quota(&mut self, etcd: Option<&EtcdSection>) -> Option<Option<u64>> {
         const PATH: &str = "spec.etcd.quotaBackendBytes";
-        let Some(value) = spec.etcd.as_ref().and_then(|e| e.quota_backend_bytes.as_ref()) else {
+        let Some(value) = etcd.and_then(|e| e.quota_backend_bytes.as_ref()) else {
             return Some(None);
         };
         let bytes = self.bytes(PATH, value)?;

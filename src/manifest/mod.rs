@@ -4,8 +4,9 @@
 //! [`Manifest::validate`] (a `Manifest` into a [`DesiredCluster`]). Nothing downstream
 //! of this module reads a `Manifest`; it reads the `DesiredCluster`.
 //!
-//! One file per section of the manifest (`cluster` for the document and the member
-//! count, `platform`, `etcd`, `backup`, `policy`, `recovery`, `maintenance`), each
+//! One file per section of the manifest (`cluster` for the document, `members` for the
+//! member count, `platform`, `tls`, `etcd`, `backup`, `policy`, `recovery`,
+//! `maintenance`), each
 //! with the section as written, as validated, and the rules between; `check` is how
 //! validation collects errors, `values` the values of more than one shape that several
 //! sections share, `load` and `error` the reading of a text and what a refusal says.
@@ -17,10 +18,12 @@ mod error;
 mod etcd;
 mod load;
 mod maintenance;
+mod members;
 mod platform;
 mod policy;
 mod recovery;
 mod schema;
+mod tls;
 mod values;
 
 /// The validated desired state: what every stage after validation reads, and all it
@@ -28,14 +31,16 @@ mod values;
 /// section; none can hold a value the manifest's rules refuse.
 pub mod desired {
     pub use super::backup::{BackupPolicy, Destination, Retention, S3Credentials, S3Destination, Schedule};
-    pub use super::cluster::{DesiredCluster, MemberCount, ReconcileMode};
-    pub use super::etcd::{EndpointsSpec, EtcdAccess, TlsFiles};
+    pub use super::cluster::{DesiredCluster, ReconcileMode};
+    pub use super::etcd::{EndpointsSpec, EtcdAccess};
     pub use super::maintenance::{
         Defragmentation, ETCD_DEFAULT_QUOTA_BYTES, Maintenance, MaintenanceWindow, NoSpacePolicy,
     };
+    pub use super::members::MemberCount;
     pub use super::platform::{DcosCredentials, DcosSpec, LocalSpec, LocalTlsSpec, PlatformSpec, PortsSpec};
     pub use super::policy::{Policy, QuorumLossPolicy, ScaleUpPolicy};
     pub use super::recovery::RecoveryWindows;
+    pub use super::tls::TlsFiles;
 }
 
 pub use backup::{BackupSection, RetentionSection, S3Options};
@@ -44,15 +49,13 @@ pub use desired::*;
 pub use error::{FieldError, ManifestError, Position, SourceFormat};
 pub use etcd::{EtcdSection, TlsSection};
 pub use load::{LoadedManifest, load_file, parse_str};
-pub use maintenance::{
-    ByteSizeValue, DefragmentationSection, MaintenanceSection, MaintenanceWindowSection, NoSpace,
-};
-pub use platform::tls::{LocalTls, MemberTlsSection};
+pub use maintenance::{DefragmentationSection, MaintenanceSection, MaintenanceWindowSection};
 pub use platform::{DcosLogin, DcosSection, LocalSection, PlatformSection};
-pub use policy::{PolicySection, QuorumLoss, ScaleUp};
+pub use policy::{NoSpace, PolicySection, QuorumLoss, ScaleUp};
 pub use recovery::RecoverySection;
 pub use schema::{schema, schema_text};
-pub use values::{BackupSchedule, Endpoints, HumanDuration, Ports};
+pub use tls::{LocalTls, MemberTlsSection};
+pub use values::{BackupSchedule, ByteSizeValue, Endpoints, HumanDuration, Ports};
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! The `policy` section: what the controller may do on its own for risky changes (a
 //! scale-up, a permanent quorum loss, how much data a restore may lose), as written and
-//! as validated. `policy.noSpace` belongs to the maintenance settings.
+//! as validated. `policy.noSpace` is written here and validated with the maintenance
+//! settings, which it governs.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::check::{Checker, Zero};
-use crate::manifest::maintenance::NoSpace;
+
 use crate::manifest::values::HumanDuration;
 
 /// What the controller may do on its own for risky changes.
@@ -48,6 +49,17 @@ pub enum QuorumLoss {
     Manual,
     /// Restore automatically, guarded by `maxDataLoss`.
     Restore,
+}
+
+/// What the controller does about a NOSPACE alarm (a database that reached its quota:
+/// etcd refuses writes).
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoSpace {
+    /// Report it (condition `NoSpace`, event `NoSpaceAlarm`) and say what to run.
+    Manual,
+    /// Defragment every member, one at a time, then disarm the alarm once the
+    /// databases are below 90% of the quota. Never compacts.
+    Recover,
 }
 
 /// What the controller may do on its own.

@@ -8,7 +8,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::check::{Checker, Zero};
-use crate::manifest::cluster::ClusterSpec;
 use crate::manifest::values::HumanDuration;
 
 /// Failure windows per failure class, and the bounds of a first bootstrap.
@@ -106,10 +105,14 @@ impl Default for RecoveryWindows {
 }
 
 impl Checker {
-    pub(super) fn recovery(&mut self, spec: &ClusterSpec) -> Option<RecoveryWindows> {
-        let on_dcos = spec.platform.as_ref().is_some_and(|p| p.dcos.is_some());
+    /// The failure windows, with the defaults of DC/OS when the cluster runs there.
+    pub(super) fn recovery(
+        &mut self,
+        recovery: Option<&RecoverySection>,
+        on_dcos: bool,
+    ) -> Option<RecoveryWindows> {
         let defaults = if on_dcos { RecoveryWindows::dcos() } else { RecoveryWindows::default() };
-        let recovery = spec.recovery.clone().unwrap_or_default();
+        let recovery = recovery.cloned().unwrap_or_default();
         let restart_grace = self.duration(
             "spec.recovery.restartGrace",
             recovery.restart_grace.as_ref(),

@@ -1,5 +1,5 @@
-//! Manifest values that take more than one shape: durations, ports, schedules and
-//! endpoints.
+//! Manifest values that take more than one shape: durations, ports, schedules,
+//! endpoints and byte sizes.
 //!
 //! Each type deserializes with its own visitor so that a value of the wrong shape is
 //! refused with a message that says which shapes are allowed (an untagged enum would
@@ -304,6 +304,35 @@ impl JsonSchema for Endpoints {
                 }
             ]
         })
+    }
+}
+
+/// A byte size: a number of bytes, or a number and a unit (`64MiB`, `100MB`, `2GiB`).
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ByteSizeValue {
+    /// A number of bytes.
+    Bytes(u64),
+    /// A number and a unit: B, KB, KiB, MB, MiB, GB, GiB, ...
+    Text(String),
+}
+
+impl ByteSizeValue {
+    /// The number of bytes.
+    ///
+    /// # Errors
+    /// When the text is not a number with a known unit.
+    pub fn bytes(&self) -> Result<u64, String> {
+        match self {
+            Self::Bytes(n) => Ok(*n),
+            Self::Text(text) => text.trim().parse::<bytesize::ByteSize>().map(|b| b.as_u64()),
+        }
+    }
+}
+
+impl From<&str> for ByteSizeValue {
+    fn from(text: &str) -> Self {
+        Self::Text(text.to_owned())
     }
 }
 

@@ -1,11 +1,14 @@
-//! `spec.platform.local.tls`: client and peer TLS of the local platform's members,
-//! either `auto` (etcd-warden's own CA) or the operator's files.
+//! TLS in the manifest: `spec.platform.local.tls`, the client and peer TLS of the local
+//! platform's members (either `auto`, etcd-warden's own CA, or the operator's files),
+//! and [`TlsFiles`], a CA bundle, a certificate and its key as validated, the
+//! members' or the controller's client (`spec.etcd.tls`).
 //!
-//! Like the other values of more than one shape, it deserializes with its own visitor so
-//! that a wrong shape is refused with a message naming the allowed ones.
+//! Like the other values of more than one shape, `LocalTls` deserializes with its own
+//! visitor so that a wrong shape is refused with a message naming the allowed ones.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::path::PathBuf;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::value::MapAccessDeserializer;
@@ -93,4 +96,16 @@ impl JsonSchema for LocalTls {
             ]
         })
     }
+}
+
+/// A CA bundle, a certificate and its key: a client's (`spec.etcd.tls`) or the
+/// members' (`spec.platform.local.tls`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    /// The CA bundle that signed the other side's certificates.
+    pub ca_file: PathBuf,
+    /// The certificate.
+    pub cert_file: PathBuf,
+    /// Its key.
+    pub key_file: PathBuf,
 }

@@ -3,8 +3,6 @@
 //! as written, as validated, and the rules between (ports that leave room for every
 //! member, exactly one kind of DC/OS credentials). `tls` holds the local members' TLS.
 
-pub mod tls;
-
 use core::net::IpAddr;
 use std::path::PathBuf;
 
@@ -12,9 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::check::{Checker, is_http_url};
-use crate::manifest::cluster::MemberCount;
-use crate::manifest::etcd::TlsFiles;
-use crate::manifest::platform::tls::LocalTls;
+use crate::manifest::members::MemberCount;
+use crate::manifest::tls::{LocalTls, TlsFiles};
 use crate::manifest::values::{Ports, null_as_default};
 
 /// Where the members run: exactly one of `local` or `dcos`.
