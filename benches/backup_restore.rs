@@ -14,7 +14,7 @@
 //!
 //! Run: `cargo bench --bench backup_restore` (prints the figures; see docs/benchmarks.md).
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@
 //!
 //! Run: `cargo bench --bench replacement` (prints the figures; see docs/benchmarks.md).
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 use std::process::Command;

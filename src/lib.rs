@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Module map. The pure core, values and decisions with no I/O (checked by
-//! `tests/architecture.rs`): [`domain`] (newtypes), [`manifest::desired`] (the desired
+//! `tests/checks/architecture.rs`): [`domain`] (newtypes), [`manifest::desired`] (the desired
 //! state), [`model`] (what was observed and recorded: tasks, members, backups, the
 //! history), [`plan`] (the rules of SPEC section 3), [`status`] (status from a pass).
 //! Around it: [`manifest`] (spec types, loading, validation), the adapters

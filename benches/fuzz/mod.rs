@@ -1,4 +1,4 @@
-//! The fuzz targets, shared by the `fuzz` bench (long runs) and `tests/fuzz_smoke.rs`
+//! The fuzz targets, shared by the `fuzz` bench (long runs) and `tests/checks/fuzz_smoke.rs`
 //! (a few seconds of each, fixed seed). See docs/fuzzing.md.
 #![allow(dead_code)]
 

@@ -17,7 +17,7 @@
 //! Run: `cargo bench --bench scale` (see docs/benchmarks.md); `SCALE_SIZES=1,10` and
 //! `SCALE_REAL=1,10` pick the sizes.
 
-#[path = "../../tests/support/mod.rs"]
+#[path = "../../tests/e2e/support/mod.rs"]
 mod support;
 
 mod proc_stats;

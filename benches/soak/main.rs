@@ -13,7 +13,7 @@
 //! Run: `cargo bench --bench soak -- --members 3 --duration 20m --seed 42` (see
 //! docs/benchmarks.md, "Chaos soak").
 
-#[path = "../../tests/support/mod.rs"]
+#[path = "../../tests/e2e/support/mod.rs"]
 mod support;
 
 mod args;

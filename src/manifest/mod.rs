@@ -27,7 +27,7 @@ mod tls;
 mod values;
 
 /// The validated desired state: what every stage after validation reads, and all it
-/// reads (`tests/architecture.rs` holds the core to it). Each type lives with its
+/// reads (`tests/checks/architecture.rs` holds the core to it). Each type lives with its
 /// section; none can hold a value the manifest's rules refuse.
 pub mod desired {
     pub use super::backup::{BackupPolicy, Destination, Retention, S3Credentials, S3Destination, Schedule};

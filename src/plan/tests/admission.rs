@@ -112,7 +112,7 @@ fn the_local_host_never_changes_under_members_whose_certificates_name_it() {
         d
     };
     // Plain HTTP: an alias of the same machine changes no member (e2e
-    // `e2e_restore::a_host_alias_applied_again_changes_no_member_and_loses_no_write`).
+    // `e2e::restore::a_host_alias_applied_again_changes_no_member_and_loses_no_write`).
     assert_eq!(admit(&plain, &host(&plain, "localhost", None), &[], at(0)), Ok(()));
     let was = host(&plain, "127.0.0.1", Some(LocalTlsSpec::Auto));
     let will = host(&plain, "10.0.0.7", Some(LocalTlsSpec::Auto));

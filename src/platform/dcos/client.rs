@@ -99,7 +99,7 @@ impl DcosError {
     /// permission or Marathon ends what Cosmos waits for with no change etcd-warden
     /// could see, and the worker's backoff reaches 30 s at most. A reply of another
     /// shape: yes, for a proxy can answer for DC/OS for a while
-    /// (`e2e_dcos_faults`, the garbage). A login: as the [`AuthError`] says.
+    /// (`e2e::dcos_faults`, the garbage). A login: as the [`AuthError`] says.
     pub fn retry(&self) -> ErrorKind {
         match self {
             Self::Unreachable { .. }

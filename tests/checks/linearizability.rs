@@ -4,9 +4,9 @@
 
 // The fields the soak prints in its report are not read here.
 #[allow(dead_code)]
-#[path = "../benches/soak/linearizability.rs"]
-mod linearizability;
-use linearizability::{Op, Operation, check};
+#[path = "../../benches/soak/linearizability.rs"]
+mod checker;
+use checker::{Op, Operation, check};
 
 /// An operation on key `k` by client `client`, from `invoked` to `returned` (ms).
 fn op(client: usize, op: Op, invoked: u64, returned: Option<u64>) -> Operation {

@@ -2,13 +2,13 @@
 //! snapshot holds exactly the snapshot's keys at its revision, under new member IDs;
 //! the old data is moved aside, and a failed restore changes nothing.
 
-mod support;
-
+use crate::support;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::{Sandbox, assert_keys, put_keys, wait_for};
 use etcd_warden::backup::data_dirs::{RestoreError, RestoreMember, restore_data_dirs};
 use etcd_warden::backup::snapshot;
 use etcd_warden::domain::PodName;
@@ -16,7 +16,6 @@ use etcd_warden::etcd::EtcdAdmin;
 use etcd_warden::manifest::{LocalSpec, PortsSpec};
 use etcd_warden::platform::local::LocalPlatform;
 use etcd_warden::platform::{InitialClusterState, LaunchSpec, Platform};
-use support::{Sandbox, assert_keys, put_keys, wait_for};
 use tokio::runtime::Runtime;
 
 const DEADLINE: Duration = Duration::from_secs(30);

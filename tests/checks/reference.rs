@@ -2,7 +2,7 @@
 //! conditions and reasons, the command line and its exit status), is generated from
 //! what the binary really has: the manifest's JSON Schema, the doc comments of the
 //! status types, and the command line's own help. It is checked here to be current;
-//! `UPDATE_REFERENCE=1 cargo test --test reference` writes it again.
+//! `UPDATE_REFERENCE=1 cargo test --test checks reference::` writes it again.
 
 use std::fmt::Write as _;
 
@@ -16,8 +16,8 @@ drive etcd-warden through these names; they are added to, never renamed. The dec
 rules are in [decisions.md](decisions.md), the runbook in [operations.md](operations.md).
 
 This file is generated from the binary's own definitions (the manifest's JSON Schema, the
-status types' documentation, the command line's help) by `tests/reference.rs`, which
-fails when it is stale: `UPDATE_REFERENCE=1 cargo test --test reference` writes it again.
+status types' documentation, the command line's help) by `tests/checks/reference.rs`, which
+fails when it is stale: `UPDATE_REFERENCE=1 cargo test --test checks reference::` writes it again.
 ";
 
 /// The manifest: one table per object of the schema, fields in the schema's order.
@@ -185,7 +185,7 @@ fn items(source: &str) -> Vec<Item> {
 
 /// Status: every type of `src/status/mod.rs`, fields and values with their meaning.
 fn status() -> String {
-    let source = include_str!("../src/status/mod.rs");
+    let source = include_str!("../../src/status/mod.rs");
     let mut out = String::from(
         "\n## Status (`etcd-warden status NAME -o json`)\n\n\
          `ClusterStatus` is the document; members are listed in pod order. Conditions have a \
@@ -249,7 +249,7 @@ fn the_reference_is_generated_from_the_binarys_own_definitions() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "docs/reference.md is stale; write it again with\n    UPDATE_REFERENCE=1 cargo test --test reference"
+        "docs/reference.md is stale; write it again with\n    UPDATE_REFERENCE=1 cargo test --test checks reference::"
     );
 }
 
@@ -258,7 +258,7 @@ fn the_reference_is_generated_from_the_binarys_own_definitions() {
 #[test]
 fn the_reference_names_every_condition_reason_and_spec_field() {
     let text = generated();
-    for item in items(include_str!("../src/status/mod.rs")) {
+    for item in items(include_str!("../../src/status/mod.rs")) {
         assert!(!item.entries.is_empty(), "{} has no documented entry", item.name);
     }
     for kind in
@@ -282,7 +282,7 @@ fn the_reference_names_every_condition_reason_and_spec_field() {
 /// outside the repository.
 #[test]
 fn the_readme_points_only_inside_the_repository() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     for (number, line) in readme.lines().enumerate() {
         assert!(!line.contains("../"), "README.md line {}: {line}", number + 1);
     }

@@ -63,6 +63,38 @@ pub fn assert_holds(what: &str, period: Duration, mut check: impl FnMut() -> boo
     }
 }
 
+/// How many passes a state that must hold is watched over, at the least.
+pub const HOLD_PASSES: u64 = 5;
+
+/// Polls `check` until `period` has passed *and* the daemon has run [`HOLD_PASSES`]
+/// more passes of `cluster`, and panics with `what` as soon as it fails: that the
+/// controller does nothing is asserted over its own looks, not only over seconds that a
+/// loaded machine may spend elsewhere. The passes must come within a minute.
+pub fn assert_holds_over_passes(
+    h: &Harness,
+    cluster: &str,
+    what: &str,
+    period: Duration,
+    mut check: impl FnMut() -> bool,
+) {
+    let started = Instant::now();
+    let first = passes(h, cluster);
+    loop {
+        // The count before the check: whatever those passes did is seen by it.
+        let done = passes(h, cluster).saturating_sub(first);
+        assert!(check(), "{what} stopped holding after {done} passes and {:?}", started.elapsed());
+        if done >= HOLD_PASSES && started.elapsed() >= period {
+            return;
+        }
+        assert!(
+            started.elapsed() < period + Duration::from_secs(60),
+            "{what}: the daemon ran {done} passes of {cluster} in {:?}, not {HOLD_PASSES}",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A temporary state directory with a running daemon, killed with all its members on drop.
 pub struct Harness {
     pub dir: tempfile::TempDir,

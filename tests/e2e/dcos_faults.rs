@@ -2,12 +2,13 @@
 //! malformed JSON, tokens refused or expired, a stub task), when the service grows
 //! through Cosmos, and when the manifest pauses it.
 
-mod support;
-
+use crate::support;
 use std::time::Duration;
 
-use support::dcos::{FakeDcos, FakeOptions, Fault, PeerForm, backup_section};
-use support::{Harness, assert_holds, condition, count_events, member, passes, wait_for};
+use crate::support::dcos::{FakeDcos, FakeOptions, Fault, PeerForm, backup_section};
+use crate::support::{
+    Harness, assert_holds, assert_holds_over_passes, condition, count_events, member, passes, wait_for,
+};
 
 const BOOT: Duration = Duration::from_secs(60);
 const HEAL: Duration = Duration::from_secs(120);
@@ -61,7 +62,9 @@ fn a_502_storm_garbage_refused_and_expired_tokens_and_a_stub_task_never_lead_to_
     h.wait_status("kubernetes", "etcd-1 shown not launched", HEAL, |s| {
         member(s, "etcd-1")["task"]["state"] == "notLaunched"
     });
-    assert_holds("nothing done about the stub", Duration::from_secs(4), || changes(&fake) == 0);
+    assert_holds_over_passes(&h, "kubernetes", "nothing done about the stub", Duration::from_secs(4), || {
+        changes(&fake) == 0
+    });
     fake.stub_peer("etcd-1", false);
     h.wait_healthy("kubernetes", 3, HEAL);
     assert_eq!(changes(&fake), 0, "no replace, restart or Cosmos update at any point");
@@ -88,7 +91,13 @@ fn high_availability_is_refused_without_a_fresh_backup_then_one_cosmos_update_gr
     assert!(!refused.status.success(), "refused at apply without a fresh backup");
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("etcd-warden backup kubernetes"), "{said}");
-    assert_holds("no Cosmos update without a backup", Duration::from_secs(3), || changes(&fake) == 0);
+    assert_holds_over_passes(
+        &h,
+        "kubernetes",
+        "no Cosmos update without a backup",
+        Duration::from_secs(3),
+        || changes(&fake) == 0,
+    );
     assert_eq!(h.status("kubernetes").expect("status")["desiredMembers"], 1, "nothing changed");
     h.cli_ok(&["backup", "kubernetes"]);
     h.cli_ok(&["apply", "-f", three]);
@@ -111,7 +120,7 @@ fn high_availability_is_refused_without_a_fresh_backup_then_one_cosmos_update_gr
         fake.assert_keys_on(&endpoint, "k", 120);
     }
     assert_eq!(count_events(&h, "kubernetes", "RequestScaleUp"), 1);
-    assert_holds("never a second update", Duration::from_secs(3), || {
+    assert_holds_over_passes(&h, "kubernetes", "never a second update", Duration::from_secs(3), || {
         fake.count("POST", "/cosmos/service/update") == 1
     });
 }
@@ -141,9 +150,13 @@ fn a_cosmos_update_refused_for_longer_than_fresh_for_is_sent_again_only_behind_a
     h.wait_status("kubernetes", "the scale-up blocked for want of a fresh backup", HEAL, |s| {
         condition(s, "ScaleUpBlocked")["status"] == "True"
     });
-    assert_holds("no update on the stale backup", Duration::from_secs(4), || {
-        fake.count("POST", "/cosmos/service/update") == refused
-    });
+    assert_holds_over_passes(
+        &h,
+        "kubernetes",
+        "no update on the stale backup",
+        Duration::from_secs(4),
+        || fake.count("POST", "/cosmos/service/update") == refused,
+    );
     assert_eq!(h.status("kubernetes").expect("status")["members"].as_array().map(Vec::len), Some(1));
     // A fresh backup: exactly one more update, which grows the service.
     h.cli_ok(&["backup", "kubernetes"]);
@@ -206,7 +219,9 @@ fn a_recover_that_keeps_failing_is_reported_stuck_quoting_its_step_and_never_ask
     wait_for("the recover step failed twice", HEAL, || {
         (fake.step_failures().iter().filter(|f| f.starts_with("etcd-2:[recover]")).count() >= 2).then_some(())
     });
-    assert_holds("never a second replace", Duration::from_secs(3), || fake.count("POST", "/replace") == 1);
+    assert_holds_over_passes(&h, "kubernetes", "never a second replace", Duration::from_secs(3), || {
+        fake.count("POST", "/replace") == 1
+    });
     let stuck_events = || {
         h.events("kubernetes")
             .into_iter()
@@ -305,7 +320,13 @@ fn a_pod_an_operator_paused_is_never_restarted_or_replaced() {
     });
     let said = paused.to_string();
     assert!(said.contains("etcd-1 is paused on the platform by an operator"), "{paused:#}");
-    assert_holds("nothing asked about a paused pod", Duration::from_secs(5), || changes(&fake) == 0);
+    assert_holds_over_passes(
+        &h,
+        "kubernetes",
+        "nothing asked about a paused pod",
+        Duration::from_secs(5),
+        || changes(&fake) == 0,
+    );
     fake.resume("etcd-1");
     h.wait_healthy("kubernetes", 3, HEAL);
     for endpoint in fake.endpoints() {
@@ -342,7 +363,7 @@ fn two_agents_dropped_from_mesos_with_etcd_serving_lead_to_no_replace_and_no_res
             "status says what it sees: {seen:#}"
         );
     }
-    assert_holds("no replace, no restore", Duration::from_secs(5), || {
+    assert_holds_over_passes(&h, "kubernetes", "no replace, no restore", Duration::from_secs(5), || {
         let status = h.status("kubernetes").expect("status");
         changes(&fake) == 0 && condition(&status, "RestoreRequired")["status"] != "True"
     });
@@ -493,9 +514,13 @@ fn on_the_1_x_line_five_members_are_refused_with_a_clear_message_and_nothing_sen
     {
         assert!(message.contains(words), "{words:?} missing from {message}");
     }
-    assert_holds("never sent, never asked again", Duration::from_secs(3), || {
-        changes(&fake) == 0 && fake.count("POST", "/cosmos/service/describe") == 1
-    });
+    assert_holds_over_passes(
+        &h,
+        "kubernetes",
+        "never sent, never asked again",
+        Duration::from_secs(3),
+        || changes(&fake) == 0 && fake.count("POST", "/cosmos/service/describe") == 1,
+    );
     assert_eq!(support::healthy_members(&refused), 3);
 }
 
@@ -575,7 +600,7 @@ fn a_cosmos_update_whose_answer_was_lost_is_never_sent_again_while_marathon_depl
     for endpoint in fake.endpoints() {
         fake.assert_keys_on(&endpoint, "k", 40);
     }
-    assert_holds("never a second update", Duration::from_secs(3), || {
+    assert_holds_over_passes(&h, "kubernetes", "never a second update", Duration::from_secs(3), || {
         fake.count("POST", "/cosmos/service/update") == 1
     });
 }

@@ -1,7 +1,7 @@
 //! A few seconds of each fuzz target with a fixed seed, so that the targets keep
 //! compiling and working; the long runs are `cargo bench --bench fuzz` (docs/fuzzing.md).
 
-#[path = "../benches/fuzz/mod.rs"]
+#[path = "../../benches/fuzz/mod.rs"]
 mod fuzz;
 
 use std::time::Duration;

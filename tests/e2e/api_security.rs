@@ -2,13 +2,12 @@
 //! (logs, status, events, metrics, CLI output), and state and backup files are
 //! private (0600 files in 0700 directories).
 
-mod support;
-
+use crate::support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::{Harness, free_port, healthy_members, local_manifest, wait_for, wait_for_or_none};
+use crate::support::{Harness, free_port, healthy_members, local_manifest, wait_for, wait_for_or_none};
 
 const TOKEN: &str = "api-token-Vq7Lx2Rz9Kp4";
 const S3_SECRET: &str = "s3-secret-Hn3Wd8Tj6Bc1";

@@ -1,16 +1,15 @@
 //! Restore end to end (scenarios 3b and 4d): verified sources, the survivor first, the
 //! data-loss window, Manual versus Restore, and a corrupt backup refused.
 
-mod support;
-
+use crate::support;
 use std::path::Path;
 use std::time::Duration;
 
-use rustix::process::Signal;
-use serde_json::Value;
-use support::{
+use crate::support::{
     Harness, assert_keys, count_events, endpoints, local_manifest, member, put_keys, signal, wait_for,
 };
+use rustix::process::Signal;
+use serde_json::Value;
 
 const BOOT: Duration = Duration::from_secs(60);
 const HEAL: Duration = Duration::from_secs(120);

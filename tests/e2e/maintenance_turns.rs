@@ -4,16 +4,15 @@
 //! end of each defragmentation, recorded before the call so that a controller killed
 //! meanwhile still keeps it.
 
-mod support;
-
+use crate::support;
 use std::time::{Duration, Instant};
 
-use etcd_client::{ConnectOptions, GetOptions};
-use support::maintenance::{
+use crate::support::maintenance::{
     BlockedReads, MIB, Probe, Spans, db_sizes, defrag_manifest, delete_and_compact, fill, launched_quotas,
     runtime,
 };
-use support::{Harness, assert_keys, endpoints, local_manifest, member, put_keys};
+use crate::support::{Harness, assert_keys, endpoints, local_manifest, member, put_keys};
+use etcd_client::{ConnectOptions, GetOptions};
 
 const BOOT: Duration = Duration::from_secs(60);
 /// A read blocked this long paused its member (a defragmentation of 192 MiB blocks

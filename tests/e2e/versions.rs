@@ -8,15 +8,14 @@
 //! - In the 3.5 matrix (`ETCD_WARDEN_TEST_ETCD=3.5.30`) it starts on the PATH's 3.4.23 and
 //!   its members move to 3.5: 3.4 and 3.5 side by side, where learners are allowed.
 
-mod support;
-
+use crate::support;
 use std::time::Duration;
 
-use rustix::process::Signal;
-use serde_json::Value;
-use support::{
+use crate::support::{
     Harness, assert_keys, data_dir_of, endpoints, local_manifest, member, pid_of, put_keys, signal,
 };
+use rustix::process::Signal;
+use serde_json::Value;
 
 const BOOT: Duration = Duration::from_secs(60);
 const HEAL: Duration = Duration::from_secs(120);

@@ -3,15 +3,14 @@
 //! throughout), and the NOSPACE alarm (reported under Manual; recovered under Recover
 //! once the client freed space).
 
-mod support;
-
+use crate::support;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use support::maintenance::{
+use crate::support::maintenance::{
     MIB, Probe, db_sizes, defrag_manifest, delete_and_compact, fill, launched_quotas,
 };
-use support::{Harness, assert_keys, condition, endpoints, local_manifest, put_keys};
+use crate::support::{Harness, assert_keys, condition, endpoints, local_manifest, put_keys};
+use serde_json::Value;
 
 const BOOT: Duration = Duration::from_secs(60);
 
@@ -118,9 +117,13 @@ fn nospace_is_reported_under_manual_and_recovered_under_recover_once_space_is_fr
     );
     assert_eq!(condition(&alarm, "Available")["status"], "True");
     assert_eq!(support::count_events(&h, "small", "NoSpaceAlarm"), 1);
-    support::assert_holds("under Manual nothing is disarmed", Duration::from_secs(2), || {
-        h.status("small").is_some_and(|s| condition(&s, "NoSpace")["status"] == "True")
-    });
+    support::assert_holds_over_passes(
+        &h,
+        "small",
+        "under Manual nothing is disarmed",
+        Duration::from_secs(2),
+        || h.status("small").is_some_and(|s| condition(&s, "NoSpace")["status"] == "True"),
+    );
     assert_eq!(support::count_events(&h, "small", "DisarmAlarm"), 0);
     h.apply("r.yaml", &format!("{manual}  policy:\n    noSpace: Recover\n"));
     // Defragmented at once; the data still fills the quota, so the alarm stays.

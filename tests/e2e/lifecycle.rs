@@ -1,11 +1,10 @@
 //! End to end: the binary, its CLI and real etcd members on this machine.
 
-mod support;
-
+use crate::support;
 use std::time::Duration;
 
+use crate::support::{Harness, assert_keys, endpoints, local_manifest, member, put_keys, wait_for};
 use serde_json::Value;
-use support::{Harness, assert_keys, endpoints, local_manifest, member, put_keys, wait_for};
 
 const BOOT: Duration = Duration::from_secs(60);
 const HEAL: Duration = Duration::from_secs(60);

@@ -5,13 +5,12 @@
 //! answering yet, would cost the quorum. There the same tests grow 3 members to 5, one
 //! voter at a time, and a single member's growth is refused with the reason.
 
-mod support;
-
+use crate::support;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::{Harness, assert_keys, endpoints, local_manifest, member_list, put_keys};
 use serde_json::Value;
-use support::{Harness, assert_keys, endpoints, local_manifest, member_list, put_keys};
 
 const BOOT: Duration = Duration::from_secs(60);
 const SCALE: Duration = Duration::from_secs(120);

@@ -1,18 +1,16 @@
 //! Backup destinations against the real thing: a directory in a temp dir, and a real S3
 //! server (s3s over s3s-fs, on a free loopback port) that each test starts.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::support::s3::{ACCESS_KEY_ID, BUCKET, S3Server, SECRET_ACCESS_KEY};
 use etcd_warden::backup::destination::{BackupStore, DestinationError};
 use etcd_warden::domain::ClusterName;
 use etcd_warden::manifest::{Destination, S3Credentials, S3Destination};
 use etcd_warden::retry::ErrorKind;
 use sha2::{Digest, Sha256};
-use support::s3::{ACCESS_KEY_ID, BUCKET, S3Server, SECRET_ACCESS_KEY};
 
 const SNAPSHOT: &str = "20261125T203000Z-rev1042.db";
 const METADATA: &str = "20261125T203000Z-rev1042.json";

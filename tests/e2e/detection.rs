@@ -3,13 +3,11 @@
 //! leader is the one killed: the survivors answer unhealthy while they elect another,
 //! and the status must still turn Healthy soon after, not at the next resync.
 
-mod support;
-
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::support::{Harness, assert_holds, local_manifest, member, passes, pid_of, signal, wait_for};
 use rustix::process::Signal;
 use serde_json::Value;
-use support::{Harness, assert_holds, local_manifest, member, passes, pid_of, signal, wait_for};
 
 const BOOT: Duration = Duration::from_secs(60);
 const RESYNC: &str = "30s";

@@ -1,14 +1,13 @@
-//! The controller binary against the fake DC/OS (tests/support/dcos/): real etcd pods
+//! The controller binary against the fake DC/OS (tests/e2e/support/dcos/): real etcd pods
 //! with client and peer TLS, healed through the SDK's API only. Keys are written first
 //! and every one is read back, on every member, after healing.
 
-mod support;
-
+use crate::support;
 use std::time::Duration;
 
+use crate::support::dcos::{FakeDcos, FakeOptions, PeerForm, backup_section};
+use crate::support::{Harness, assert_holds_over_passes, condition, count_events, member, wait_for};
 use serde_json::Value;
-use support::dcos::{FakeDcos, FakeOptions, PeerForm, backup_section};
-use support::{Harness, assert_holds, condition, count_events, member, wait_for};
 
 const BOOT: Duration = Duration::from_secs(60);
 const HEAL: Duration = Duration::from_secs(120);
@@ -95,7 +94,9 @@ fn a_lost_agent_is_healed_by_exactly_one_replace_even_with_the_controller_killed
         h.events("kubernetes").into_iter().filter(|e| e["reason"] == "SnapshotBeforeReplace").count();
     assert_eq!(snapshots, 1, "a snapshot before the replace");
     // Once healed, the controller never asks again.
-    assert_holds("no further replace", Duration::from_secs(3), || fake.count("POST", "/replace") == 1);
+    assert_holds_over_passes(&h, "kubernetes", "no further replace", Duration::from_secs(3), || {
+        fake.count("POST", "/replace") == 1
+    });
 }
 
 /// Issue 17: the package advertises peer URLs in a form of its own (a host name, and a
@@ -123,7 +124,9 @@ fn pods_advertising_peer_urls_in_another_form_are_healed_the_same() {
     wait_for("one replace", HEAL, || (fake.count("POST", "/v1/pod/etcd-2/replace") == 1).then_some(()));
     let after = assert_healed(&fake, &h, 100, Some(&old_id));
     assert_ne!(member(&after, "etcd-2")["id"], old_id, "a new member took the slot");
-    assert_holds("no further replace", Duration::from_secs(3), || fake.count("POST", "/replace") == 1);
+    assert_holds_over_passes(&h, "kubernetes", "no further replace", Duration::from_secs(3), || {
+        fake.count("POST", "/replace") == 1
+    });
     for step in ["RestoreFromBackup", "RestoreFromSurvivor", "RemoveMember"] {
         assert_eq!(count_events(&h, "kubernetes", step), 0, "no {step}");
     }
@@ -147,7 +150,7 @@ fn a_majority_lost_is_restore_required_with_the_procedure_and_no_call_to_the_pla
     });
     let message = condition(&status, "RestoreRequired")["message"].as_str().unwrap_or_default().to_owned();
     assert!(message.contains(&id) && message.contains("docs/dcos.md"), "{message}");
-    assert_holds("no call to the platform", Duration::from_secs(3), || {
+    assert_holds_over_passes(&h, "kubernetes", "no call to the platform", Duration::from_secs(3), || {
         fake.count("POST", "/replace") + fake.count("POST", "/restart") + fake.count("POST", "/update") == 0
     });
     let refused = h.cli(&["restore", "kubernetes", "--yes"]);
@@ -190,9 +193,16 @@ fn a_controller_with_an_empty_state_directory_adopts_the_service_and_finds_its_b
     let after: Vec<Value> = serde_json::from_str(&listed).expect("backups JSON");
     assert_eq!(after, before, "the record whose file holds another revision is left out");
     assert_eq!(count_events(&h, "kubernetes", "CatalogRebuilt"), 1);
-    assert_holds("nothing done to the running service", Duration::from_secs(3), || {
-        fake.count("POST", "/replace") + fake.count("POST", "/restart") + fake.count("POST", "/update") == 0
-    });
+    assert_holds_over_passes(
+        &h,
+        "kubernetes",
+        "nothing done to the running service",
+        Duration::from_secs(3),
+        || {
+            fake.count("POST", "/replace") + fake.count("POST", "/restart") + fake.count("POST", "/update")
+                == 0
+        },
+    );
     for endpoint in fake.endpoints() {
         fake.assert_keys_on(&endpoint, "k", 40);
     }
@@ -235,7 +245,9 @@ fn a_member_failing_in_a_loop_on_a_healthy_agent_is_replaced_once_after_bounded_
         .filter_map(|e| e["message"].as_str().map(str::to_owned))
         .find(|m| m.contains("relaunched") && m.contains("by the platform without answering healthy"));
     assert!(why.is_some(), "an event says why: {:#?}", h.events("kubernetes"));
-    assert_holds("no further replace", Duration::from_secs(3), || fake.count("POST", "/replace") == 1);
+    assert_holds_over_passes(&h, "kubernetes", "no further replace", Duration::from_secs(3), || {
+        fake.count("POST", "/replace") == 1
+    });
 }
 
 /// The answer to `pod replace` is lost (Admin Router's 504). The request is uncertain,
@@ -258,7 +270,7 @@ fn a_replace_whose_answer_was_lost_is_settled_from_the_platform_and_asked_at_mos
         assert_ne!(member(&after, "etcd-2")["id"], old_id);
         let asked = fake.count("POST", "/v1/pod/etcd-2/replace");
         assert_eq!(asked, if acted { 1 } else { 2 }, "acted: {acted}");
-        assert_holds("never asked again", Duration::from_secs(3), || {
+        assert_holds_over_passes(&h, "kubernetes", "never asked again", Duration::from_secs(3), || {
             fake.count("POST", "/v1/pod/etcd-2/replace") == asked
         });
     }

@@ -2,19 +2,18 @@
 //! without a certificate of their CA, a backup, a replacement and a restore over TLS,
 //! certificates generated once and never shown.
 
-mod support;
-
+use crate::support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use etcd_warden::platform::local::tls::Pki;
-use rustix::process::Signal;
-use serde_json::Value;
-use support::tls::{self, Certs};
-use support::{
+use crate::support::tls::{self, Certs};
+use crate::support::{
     Harness, data_dir_of, endpoints, healthy_members, local_manifest, member, pid_of, pids_with_arg, signal,
     wait_for,
 };
+use etcd_warden::platform::local::tls::Pki;
+use rustix::process::Signal;
+use serde_json::Value;
 
 const BOOT: Duration = Duration::from_secs(60);
 const HEAL: Duration = Duration::from_secs(120);

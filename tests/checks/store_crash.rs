@@ -30,9 +30,12 @@ fn a_kill_at_any_moment_leaves_the_old_or_the_new_content() {
     let path = dir.path().join("status.json");
     let (a, b) = contents();
     let exe = std::env::current_exe().expect("test binary");
+    // The child test's name in this binary: its module path without the crate's name.
+    let module = module_path!().split_once("::").map_or("", |(_, path)| path);
+    let child_test = format!("{module}::crash_writer_child");
     for round in 0..15u32 {
         let mut child = Command::new(&exe)
-            .args(["crash_writer_child", "--exact", "--ignored", "--nocapture"])
+            .args([child_test.as_str(), "--exact", "--ignored", "--nocapture"])
             .env(PATH_VAR, &path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -3,18 +3,17 @@
 //! the chosen source kept across a controller crash. Keys are written first and every
 //! acknowledged one is read back.
 
-mod support;
-
+use crate::support;
 use std::path::Path;
 use std::time::Duration;
 
-use rustix::process::Signal;
-use serde_json::Value;
-use support::lone::LoneEtcd;
-use support::{
+use crate::support::lone::LoneEtcd;
+use crate::support::{
     Harness, assert_keys, count_events, data_dir_of, endpoints, local_manifest, member, member_list, pid_of,
     put_keys, signal,
 };
+use rustix::process::Signal;
+use serde_json::Value;
 
 const BOOT: Duration = Duration::from_secs(60);
 

@@ -8,14 +8,13 @@
 //! Each test repeats `ETCD_WARDEN_WAL_REPS` times (default 2); `scripts/wal-tail-reps`
 //! runs 20 on each etcd version and prints the figures.
 
-mod support;
-
+use crate::support;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{Harness, data_dir_of, endpoints, local_manifest, member, pid_of};
 use serde_json::Value;
-use support::{Harness, data_dir_of, endpoints, local_manifest, member, pid_of};
 
 const BOOT: Duration = Duration::from_secs(60);
 const HEAL: Duration = Duration::from_secs(180);

@@ -1,12 +1,11 @@
 //! Bad input through the binary: one clear error, exit status 1 (2 for usage), and
 //! nothing changes in the store.
 
-mod support;
-
+use crate::support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{Harness, local_manifest};
+use crate::support::{Harness, local_manifest};
 
 const HEAD: &str = "apiVersion: etcd-warden/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: kubernetes\n";
 

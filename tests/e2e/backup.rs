@@ -1,14 +1,13 @@
 //! Backups end to end: on demand, scheduled with retention, overlapping, failing.
 
-mod support;
-
+use crate::support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::{Harness, endpoints, local_manifest, put_keys, wait_for};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use support::{Harness, endpoints, local_manifest, put_keys, wait_for};
 
 const BOOT: Duration = Duration::from_secs(60);
 

@@ -1,16 +1,15 @@
 //! Self-healing end to end (scenarios 4a-4c): the binary, three real etcd members,
 //! keys written first and every one read back after healing.
 
-mod support;
-
+use crate::support;
 use std::time::Duration;
 
-use rustix::process::Signal;
-use serde_json::Value;
-use support::{
+use crate::support::{
     Harness, assert_keys, count_events, data_dir_of, endpoints, local_manifest, member, member_list, pid_of,
     put_keys, signal, wait_for,
 };
+use rustix::process::Signal;
+use serde_json::Value;
 
 const BOOT: Duration = Duration::from_secs(60);
 const HEAL: Duration = Duration::from_secs(120);

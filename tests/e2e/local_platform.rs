@@ -1,10 +1,10 @@
 //! The local platform against real etcd processes: launch, observe, adopt, restart in
 //! place, lost agents, wipes.
 
-mod support;
-
+use crate::support;
 use std::time::Duration;
 
+use crate::support::Sandbox;
 use etcd_warden::domain::PodName;
 use etcd_warden::etcd::EtcdAdmin;
 use etcd_warden::manifest::{LocalSpec, PortsSpec};
@@ -12,7 +12,6 @@ use etcd_warden::model::platform::{AgentState, DataState, TaskState};
 use etcd_warden::platform::local::LocalPlatform;
 use etcd_warden::platform::local::ports::AUTO_PORTS;
 use etcd_warden::platform::{InitialClusterState, LaunchSpec, Platform, PlatformError};
-use support::Sandbox;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 

@@ -3,11 +3,11 @@
 //! restart and replace, Admin Router's failures and token expiry. These tests are
 //! also the client's request assertions against the reference's shapes.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::dcos::{FakeDcos, FakeOptions, Fault, USER};
+use crate::support::{assert_holds, wait_for};
 use etcd_warden::domain::PodName;
 use etcd_warden::manifest::desired::PlatformSpec;
 use etcd_warden::manifest::parse_str;
@@ -20,8 +20,6 @@ use etcd_warden::platform::dcos::shapes::cosmos::DescribeReply;
 use etcd_warden::platform::dcos::shapes::plans::{PlanInfo, PlanStatus, RecoveryType};
 use etcd_warden::platform::dcos::shapes::pods::PodStatus;
 use reqwest::Method;
-use support::dcos::{FakeDcos, FakeOptions, Fault, USER};
-use support::{assert_holds, wait_for};
 
 const SERVICE: &str = "/service/prod/kubernetes";
 const LOGIN: &str = "/acs/api/v1/auth/login";

@@ -4,16 +4,15 @@
 //! tombstones are the newest keys, and a compaction that drops those tombstones. A file
 //! that is not a whole bbolt database is refused.
 
-mod support;
-
+use crate::support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::lone::LoneEtcd as Etcd;
+use crate::support::{Sandbox, wait_for};
 use etcd_client::{Client, CompactionOptions, DeleteOptions};
 use etcd_warden::backup::bbolt::snapshot_revision;
 use etcd_warden::backup::snapshot;
-use support::lone::LoneEtcd as Etcd;
-use support::{Sandbox, wait_for};
 use tokio::runtime::Runtime;
 
 /// Saves a snapshot (trailer checked; the revision from the walk, checked against
