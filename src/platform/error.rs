@@ -56,19 +56,19 @@ pub enum PlatformError {
     /// (connection refused, an Admin Router error page before the scheduler): worth a
     /// retry, even of a request made only once.
     #[error("the platform could not be reached: {0}")]
-    Unreachable(RemoteError),
+    Unreachable(#[source] RemoteError),
     /// No answer in time, or the connection broke after the request left: a command
     /// may have been carried out, so it is never sent again on this alone.
     #[error("the platform did not answer in time: {0}")]
-    Uncertain(RemoteError),
+    Uncertain(#[source] RemoteError),
     /// The platform is busy with a change of its own (DC/OS: a Marathon deployment of
     /// the service runs): nothing was sent, and the request waits until it is over.
     #[error("the platform is busy: {0}")]
-    Busy(RemoteError),
+    Busy(#[source] RemoteError),
     /// The platform answered with an error, or with something this controller cannot
     /// read (an unexpected status or shape, a refused login).
     #[error("the platform refused: {0}")]
-    Refused(RemoteError),
+    Refused(#[source] RemoteError),
     /// The members' TLS certificates could not be generated or read.
     #[error("member TLS: {0}")]
     Tls(#[from] local::tls::PkiError),
@@ -129,6 +129,12 @@ impl RemoteError {
         Self { error: Box::new(error), retry }
     }
 
+    /// A reason of the adapter's own, with no error behind it, and whether a retry can
+    /// help.
+    pub fn reason(reason: impl Into<String>, retry: ErrorKind) -> Self {
+        Self { error: reason.into().into(), retry }
+    }
+
     /// Whether a retry can help, as the adapter's error said.
     pub fn retry(&self) -> ErrorKind {
         self.retry
@@ -144,7 +150,7 @@ impl RemoteError {
 /// and then does not know, a deployment that runs): a retry can help.
 impl From<String> for RemoteError {
     fn from(reason: String) -> Self {
-        Self { error: reason.into(), retry: ErrorKind::Transient }
+        Self::reason(reason, ErrorKind::Transient)
     }
 }
 

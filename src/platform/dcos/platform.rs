@@ -57,10 +57,10 @@ impl DcosPlatform {
         let dns_service = spec.service.replace('/', "");
         let metrics = match etcd.metrics_port {
             Some(port) => {
-                let probe = reqwest::Client::builder()
-                    .timeout(METRICS_TIMEOUT)
-                    .build()
-                    .map_err(|e| PlatformError::Refused(RemoteError::new(e, ErrorKind::Permanent)))?;
+                let probe = reqwest::Client::builder().timeout(METRICS_TIMEOUT).build().map_err(|e| {
+                    let reason = format!("the metrics client: {e}");
+                    PlatformError::Refused(RemoteError::reason(reason, ErrorKind::Permanent))
+                })?;
                 Some((port, probe))
             }
             None => None,
@@ -357,6 +357,7 @@ mod tests {
                 other => panic!("{other:?}"),
             };
             assert_eq!((variant, error.retry()), (kind, Transient), "{error}");
+            assert_eq!(std::error::Error::source(&error).map(ToString::to_string), Some(shown.clone()));
             assert_eq!(remote.error().downcast_ref::<DcosError>().map(ToString::to_string), Some(shown));
         }
     }
