@@ -102,6 +102,12 @@ fn made_from(desired: &DesiredCluster) -> MadeFrom {
     (desired.platform.clone(), desired.etcd.clone(), desired.maintenance.quota_backend_bytes)
 }
 
+/// The adapters kept for `desired`'s cluster, if they were made from its settings as
+/// they are now.
+fn kept_for<'a>(kept: &'a HashMap<ClusterName, Adapters>, desired: &DesiredCluster) -> Option<&'a Adapters> {
+    kept.get(&desired.name).filter(|a| a.made_from == made_from(desired))
+}
+
 /// One cluster's adapters, made from its manifest and kept between passes: the
 /// platform (its launch lock, its DC/OS login) and the etcd admin (its open
 /// connections, one per member; made again when the client TLS files change).
@@ -274,9 +280,8 @@ impl Controller {
         desired: &DesiredCluster,
         certificates: Certificates,
     ) -> Result<(Arc<AnyPlatform>, EtcdAdmin), ControllerError> {
-        let made_from = made_from(desired);
         let mut kept = self.inner.adapters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let same = kept.get(&desired.name).filter(|a| a.made_from == made_from);
+        let same = kept_for(&kept, desired);
         let platform = match same {
             Some(adapters) => adapters.platform.clone(),
             None => self.make_platform(desired)?,
@@ -291,7 +296,8 @@ impl Controller {
             None => EtcdAdmin::with_tls(tls),
         };
         if same.is_some() || certificates == Certificates::Generate {
-            let adapters = Adapters { made_from, platform: platform.clone(), admin: admin.clone() };
+            let adapters =
+                Adapters { made_from: made_from(desired), platform: platform.clone(), admin: admin.clone() };
             kept.insert(desired.name.clone(), adapters);
         }
         Ok((platform, admin))
@@ -308,8 +314,7 @@ impl Controller {
     async fn platform_changed(&self, desired: &DesiredCluster, observation: &PlatformObservation) {
         let kept = {
             let adapters = self.inner.adapters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let made_from = made_from(desired);
-            adapters.get(&desired.name).filter(|a| a.made_from == made_from).map(|a| a.platform.clone())
+            kept_for(&adapters, desired).map(|a| a.platform.clone())
         };
         match kept.map_or_else(|| self.make_platform(desired), Ok) {
             Ok(platform) => platform.changed(observation).await,

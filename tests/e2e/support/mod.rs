@@ -333,7 +333,7 @@ pub fn kill_processes_under(dir: &Path) {
     let needle = dir.to_string_lossy().into_owned();
     for (pid, cmdline) in processes() {
         if String::from_utf8_lossy(&cmdline).contains(&needle) {
-            let pid = rustix::process::Pid::from_raw(pid as i32).expect("a pid in /proc");
+            let pid = process_id(pid);
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
@@ -637,8 +637,12 @@ async fn try_client(endpoints: &[String]) -> Option<Client> {
 
 /// Sends a signal to a pid.
 pub fn signal(pid: u64, signal: rustix::process::Signal) {
-    let pid = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw).expect("a pid");
-    rustix::process::kill_process(pid, signal).expect("signal");
+    rustix::process::kill_process(process_id(pid), signal).expect("signal");
+}
+
+/// `pid` as the kernel's process ID type.
+fn process_id(pid: u64) -> rustix::process::Pid {
+    i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw).expect("a pid (1 to i32::MAX)")
 }
 
 /// Steps of a given name that succeeded (Normal events); a failed attempt that was
