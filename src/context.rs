@@ -83,6 +83,8 @@ impl<P: Platform> Context<'_, P> {
                 None
             }
         };
-        crate::observe::observe(self.platform, self.admin, at, last_seen).await
+        let latency =
+            self.metrics.platform_latency.get_or_create(&Metrics::cluster(self.name().as_str())).clone();
+        crate::observe::observe(self.platform, self.admin, at, last_seen, &latency).await
     }
 }

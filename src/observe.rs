@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
+use prometheus_client::metrics::histogram::Histogram;
 
 use crate::domain::PodName;
 use crate::etcd::EtcdApi;
@@ -15,7 +16,8 @@ use crate::platform::{Platform, PlatformError};
 /// Observes the platform and every member that runs. `last_seen` is the etcd cluster
 /// last seen with a quorum (the history's): the answers of any other cluster, a
 /// stranger on a slot's port, are set aside as failures that name it
-/// ([`crate::model::strangers`]).
+/// ([`crate::model::strangers`]). How long the platform took to answer, whether it
+/// did or not, goes to `platform_latency`.
 ///
 /// # Errors
 /// Only when the platform cannot be observed; unreachable members are part of the
@@ -25,8 +27,12 @@ pub async fn observe<P: Platform>(
     admin: &dyn EtcdApi,
     at: Timestamp,
     last_seen: Option<u64>,
+    platform_latency: &Histogram,
 ) -> Result<Observed, PlatformError> {
-    let tasks = platform.observe().await?;
+    let asked = tokio::time::Instant::now();
+    let tasks = platform.observe().await;
+    platform_latency.observe(asked.elapsed().as_secs_f64());
+    let tasks = tasks?;
     // Every slot is asked, whatever the platform says of its task: the member ID that
     // answers at a slot is that slot's member (a slot that is down costs one short
     // timeout, and the slots are asked together).

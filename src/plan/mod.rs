@@ -74,6 +74,17 @@ pub fn plan(desired: &DesiredCluster, observed: &Observed, history: &History, no
     Plan { decisions: rollout::hold(decisions, observed.platform.rollout.as_ref()) }
 }
 
+/// When `op` is past its deadline: its attempt's `recovery.bootstrapTimeout` for a first
+/// bootstrap, `recovery.operationDeadline` from its beginning for any other (what
+/// `operation-stuck` judges by, and what status and the metrics show).
+pub fn deadline(desired: &DesiredCluster, op: &crate::model::Operation) -> Timestamp {
+    let length = match op {
+        crate::model::Operation::Bootstrap(_) => desired.recovery.bootstrap_timeout,
+        _ => desired.recovery.operation_deadline,
+    };
+    window_end(op.begun_at(), length)
+}
+
 /// The operation in flight, once it has run past `recovery.operationDeadline`: what is
 /// stuck and what a person can do. It goes on (a large database may take long to
 /// catch up); the bootstrap has its own timeout per attempt.
@@ -85,8 +96,7 @@ fn stuck(
 ) -> Option<Decision> {
     use crate::model::Operation;
     let op = history.in_flight.operation.as_ref()?;
-    let deadline = window_end(op.begun_at(), desired.recovery.operation_deadline);
-    if matches!(op, Operation::Bootstrap(_)) || now < deadline {
+    if matches!(op, Operation::Bootstrap(_)) || now < deadline(desired, op) {
         return None;
     }
     let name = &desired.name;

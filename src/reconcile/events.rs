@@ -40,6 +40,7 @@ pub(super) fn report_unobserved<P: Platform>(
         ctx.store.add_events(&desired.name, &[event])?;
     }
     ctx.store.put_status(&status)?;
+    super::metrics::record_status(ctx.metrics, desired, &status);
     Ok(())
 }
 

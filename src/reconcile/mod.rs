@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 mod events;
+mod metrics;
 
 use events::{refusals, report_unobserved, transitions};
 
@@ -14,7 +15,7 @@ use crate::act::{ActError, act, readable_log_tail};
 use crate::context::Context;
 use crate::domain::{Generation, PodName};
 use crate::manifest::DesiredCluster;
-use crate::metrics::{ErrorLabel, Metrics, StepLabel};
+use crate::metrics::{ErrorLabel, Metrics};
 use crate::model::platform::PlatformObservation;
 use crate::model::{BackupView, History, Observed};
 use crate::observe::observe;
@@ -91,7 +92,10 @@ async fn observe_and_record<P: Platform>(
 ) -> Result<(Observed, History, History), ReconcileError> {
     let desired = ctx.desired;
     let stored = ctx.store.history(&desired.name)?;
-    let mut observed = observe(ctx.platform, ctx.admin, ctx.now, stored.seen.lineage.current()).await?;
+    let latency =
+        ctx.metrics.platform_latency.get_or_create(&Metrics::cluster(desired.name.as_str())).clone();
+    let last_seen = stored.seen.lineage.current();
+    let mut observed = observe(ctx.platform, ctx.admin, ctx.now, last_seen, &latency).await?;
     observed.backups = backup_view(ctx.store, &desired.name)?;
     observed.certificates = certificates(ctx.platform, desired);
     let mut history = stored.clone();
@@ -204,7 +208,7 @@ async fn pass<P: Platform>(
         ctx.store.put_status(&status)?;
     }
     ctx.store.add_events(name, &events)?;
-    record_metrics(ctx.metrics, desired, &observed, &status, &report.taken);
+    metrics::record(ctx.metrics, desired, &observed, &status, &report.taken);
     tracing::debug!(took_ms = started.elapsed().as_millis(), "pass done");
     match report.error {
         Some(error) => Err(error.into()),
@@ -220,34 +224,6 @@ fn backup_view(store: &Store, name: &crate::domain::ClusterName) -> Result<Backu
     let scale_refusal = store.scale_refusal(name)?;
     let last_drill = store.last_drill(name)?;
     Ok(BackupView { records, last_failure, scale_refusal, last_drill })
-}
-
-fn record_metrics(
-    metrics: &Metrics,
-    desired: &DesiredCluster,
-    observed: &Observed,
-    status: &ClusterStatus,
-    taken: &[crate::status::TakenStep],
-) {
-    let name = desired.name.as_str();
-    let label = Metrics::cluster(name);
-    let healthy = status.members.iter().filter(|m| m.healthy).count();
-    metrics.members_healthy.get_or_create(&label).set(healthy as i64);
-    metrics.members_desired.get_or_create(&label).set(desired.members.get() as i64);
-    if let Some(newest) = crate::model::catalog::newest_verified(&observed.backups.records) {
-        let age = newest.age(observed.at).as_secs();
-        metrics.backup_age.get_or_create(&label).set(i64::try_from(age).unwrap_or(i64::MAX));
-    }
-    if let Some(first) = &observed.certificates {
-        metrics.certificate_expiry.get_or_create(&label).set(first.not_after.as_second());
-    }
-    // The steps taken, as each ended; none the plan said but the pass did not take.
-    for step in taken {
-        let result = if step.error.is_some() { "failed" } else { "succeeded" };
-        let label =
-            StepLabel { cluster: name.to_owned(), step: step.name.to_owned(), result: result.to_owned() };
-        metrics.steps.get_or_create(&label).inc();
-    }
 }
 
 /// The certificate that expires first: the platform's for its members, and the

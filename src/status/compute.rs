@@ -84,6 +84,7 @@ fn member_status(
         client_url: task.client_url.clone(),
         peer_url: task.peer_url.clone(),
         revision: endpoint.map(|e| e.revision),
+        revision_lag: None,
         db_size_bytes: endpoint.map(|e| e.db_size_bytes),
         db_size_in_use_bytes: endpoint.map(|e| e.db_size_in_use_bytes).filter(|n| *n > 0),
         version: endpoint.map(|e| e.version.clone()).filter(|v| !v.is_empty()),
@@ -104,6 +105,15 @@ fn member_status(
             last_log: inputs.logs.get(&pod).cloned().unwrap_or_default(),
         },
     })
+}
+
+/// Each answering member's revisions behind the leader that answered in the same
+/// observation; none without a leader.
+fn lag_behind_leader(members: &mut [MemberStatus]) {
+    let leader = members.iter().find(|m| m.role == Some(Role::Leader) && m.observed).and_then(|m| m.revision);
+    for member in members.iter_mut() {
+        member.revision_lag = leader.zip(member.revision).map(|(leader, own)| (leader - own).max(0));
+    }
 }
 
 /// The quorum arithmetic of one observation.
@@ -424,8 +434,9 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
     let list = observed.member_list.as_deref().unwrap_or(&inputs.history.seen.members);
     let membership =
         Membership::join(observed, &inputs.history.seen.slots, inputs.history.in_flight.join(), list);
-    let members: Vec<MemberStatus> =
+    let mut members: Vec<MemberStatus> =
         pods.into_iter().filter_map(|p| member_status(p, inputs, &membership, previous)).collect();
+    lag_behind_leader(&mut members);
     let quorum = quorum(desired, observed, inputs.history);
     let unhealthy: Vec<String> =
         desired.members.pods().filter(|p| !observed.is_healthy(*p)).map(|p| p.to_string()).collect();
@@ -456,6 +467,7 @@ pub fn compute(inputs: &StatusInputs<'_>, previous: Option<&ClusterStatus>) -> C
         restore: inputs.history.seen.last_restore.clone(),
         kept_aside: observed.kept_aside.clone(),
         last_action: inputs.last_action.clone(),
+        operation: super::operation::operation(desired, inputs.history, inputs.plan),
         last_drill: observed.backups.last_drill.clone(),
         certificates: observed.certificates.clone(),
         observed_at: observed.at,
@@ -509,6 +521,52 @@ mod tests {
         assert_eq!((degraded.status, degraded.last_transition_time), (ConditionStatus::True, at(90)));
         let available = third.condition(ConditionType::Available).expect("Available");
         assert_eq!(available.last_transition_time, t0(), "still available: its time stays");
+    }
+
+    #[test]
+    fn each_answering_member_shows_how_far_it_is_behind_the_leader_of_the_same_observation() {
+        use crate::testing::world::pod;
+        let mut w = world(3).exited(1, t0());
+        if let Some(Ok(e)) = w.observed.endpoints.get_mut(&pod(2)) {
+            e.revision = 30;
+        }
+        let s = status_at(&w, None);
+        let lag: Vec<_> = s.members.iter().map(|m| (m.role, m.revision_lag)).collect();
+        assert_eq!(
+            lag,
+            [(Some(Role::Leader), Some(0)), (Some(Role::Follower), None), (Some(Role::Follower), Some(12))],
+            "the leader at 42; etcd-1 does not answer"
+        );
+        let mut leaderless = world(3);
+        leaderless.observed.endpoints.remove(&pod(0));
+        let s = status_at(&leaderless, None);
+        assert!(s.members.iter().all(|m| m.revision_lag.is_none()), "no leader answered: {:?}", s.members);
+    }
+
+    #[test]
+    fn the_operation_in_flight_shows_its_slot_its_deadline_and_the_step_the_pass_takes_for_it() {
+        let d = desired(MemberCount::Three);
+        let mut w = world(3).lost(1, t0()).replacing(1, 0, None);
+        let waiting = status_of(&d, &w, None).operation.expect("a replacement in flight");
+        assert_eq!((waiting.kind.as_str(), waiting.pod), ("Replace", Some(crate::testing::world::pod(1))));
+        assert_eq!(waiting.begun_at, t0());
+        assert_eq!(
+            waiting.deadline,
+            at(i64::try_from(d.recovery.operation_deadline.as_secs()).expect("secs"))
+        );
+        assert_eq!(waiting.step, None, "within its window it waits");
+        assert_eq!(waiting.rule.as_deref(), Some(Rule::ReplaceLostMember.id()));
+        assert!(
+            waiting.message.as_deref().is_some_and(|m| m.contains("before the window ends")),
+            "{waiting:?}"
+        );
+        w.observed.at = at(61);
+        let acting = status_of(&d, &w, None).operation.expect("still in flight");
+        let plan = w.plan(&d, w.observed.at);
+        let (step, rule) = plan.steps().next().expect("past the window, a step");
+        assert_eq!((acting.step.as_deref(), acting.rule.as_deref()), (Some(step.name()), Some(rule.id())));
+        assert_eq!(acting.deadline, waiting.deadline, "one deadline, from its beginning");
+        assert!(status_at(&world(3), None).operation.is_none(), "none in flight");
     }
 
     #[test]

@@ -3,11 +3,13 @@
 
 mod compute;
 mod drill;
+mod operation;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use compute::{StatusInputs, compute};
+pub use operation::{OperationStatus, kind_name as operation_kind_name};
 
 use crate::domain::{ClusterName, Generation, MemberId, PodName};
 
@@ -32,6 +34,36 @@ pub enum Phase {
     Blocked,
     /// `paused: true`.
     Paused,
+}
+
+impl Phase {
+    /// Every phase.
+    pub const ALL: [Phase; 9] = [
+        Self::Bootstrapping,
+        Self::Healthy,
+        Self::Degraded,
+        Self::Replacing,
+        Self::Scaling,
+        Self::QuorumLost,
+        Self::Restoring,
+        Self::Blocked,
+        Self::Paused,
+    ];
+
+    /// Its name, as status writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bootstrapping => "Bootstrapping",
+            Self::Healthy => "Healthy",
+            Self::Degraded => "Degraded",
+            Self::Replacing => "Replacing",
+            Self::Scaling => "Scaling",
+            Self::QuorumLost => "QuorumLost",
+            Self::Restoring => "Restoring",
+            Self::Blocked => "Blocked",
+            Self::Paused => "Paused",
+        }
+    }
 }
 
 /// The kinds of condition.
@@ -79,6 +111,46 @@ pub enum ConditionType {
     RestartRequired,
 }
 
+impl ConditionType {
+    /// Every kind.
+    pub const ALL: [ConditionType; 14] = [
+        Self::Available,
+        Self::Degraded,
+        Self::Progressing,
+        Self::BackupReady,
+        Self::ScaleUpBlocked,
+        Self::QuorumLost,
+        Self::RestoreRequired,
+        Self::BootstrapFailed,
+        Self::PlatformUnreachable,
+        Self::BackupRestorable,
+        Self::NoSpace,
+        Self::UnknownMember,
+        Self::OperationStuck,
+        Self::RestartRequired,
+    ];
+
+    /// Its name, as status writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Available => "Available",
+            Self::Degraded => "Degraded",
+            Self::Progressing => "Progressing",
+            Self::BackupReady => "BackupReady",
+            Self::ScaleUpBlocked => "ScaleUpBlocked",
+            Self::QuorumLost => "QuorumLost",
+            Self::RestoreRequired => "RestoreRequired",
+            Self::BootstrapFailed => "BootstrapFailed",
+            Self::PlatformUnreachable => "PlatformUnreachable",
+            Self::BackupRestorable => "BackupRestorable",
+            Self::NoSpace => "NoSpace",
+            Self::UnknownMember => "UnknownMember",
+            Self::OperationStuck => "OperationStuck",
+            Self::RestartRequired => "RestartRequired",
+        }
+    }
+}
+
 /// A condition's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConditionStatus {
@@ -88,6 +160,20 @@ pub enum ConditionStatus {
     False,
     /// Not known.
     Unknown,
+}
+
+impl ConditionStatus {
+    /// Every status.
+    pub const ALL: [ConditionStatus; 3] = [Self::True, Self::False, Self::Unknown];
+
+    /// Its name in a metric's label, lower case as Kubernetes' exporters write it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::True => "true",
+            Self::False => "false",
+            Self::Unknown => "unknown",
+        }
+    }
 }
 
 /// Why a condition has its status: one word, stable for alerting.
@@ -278,6 +364,10 @@ pub struct MemberStatus {
     pub peer_url: String,
     /// The revision it has applied.
     pub revision: Option<i64>,
+    /// How many revisions it is behind the leader in this observation (0: level with
+    /// it). Absent when the leader or this member did not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_lag: Option<i64>,
     /// The size of its database.
     pub db_size_bytes: Option<i64>,
     /// How much of its database holds data; the rest is free pages that a
@@ -349,6 +439,9 @@ pub struct ClusterStatus {
     pub restore: Option<crate::model::backup::RestoreReport>,
     /// The last step taken.
     pub last_action: Option<LastAction>,
+    /// The operation in flight: what, since and until when, and its step now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OperationStatus>,
     /// Data directories restores moved aside, with their size (`recovery.keptAside`
     /// bounds how many each member keeps).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -394,6 +487,7 @@ impl ClusterStatus {
                 restore: None,
                 kept_aside: Vec::new(),
                 last_action: None,
+                operation: None,
                 last_drill: None,
                 certificates: None,
                 observed_at: now,
@@ -417,5 +511,23 @@ impl ClusterStatus {
         let mut a = self.clone();
         a.observed_at = other.observed_at;
         a != *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ConditionType, Phase};
+
+    #[test]
+    fn every_phase_and_condition_is_named_as_status_writes_it() {
+        for phase in Phase::ALL {
+            assert_eq!(serde_json::to_value(phase).expect("json"), phase.name());
+        }
+        for kind in ConditionType::ALL {
+            assert_eq!(serde_json::to_value(kind).expect("json"), kind.name());
+        }
+        let phases: std::collections::BTreeSet<_> = Phase::ALL.iter().map(|p| p.name()).collect();
+        let kinds: std::collections::BTreeSet<_> = ConditionType::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!((phases.len(), kinds.len()), (Phase::ALL.len(), ConditionType::ALL.len()), "no repeats");
     }
 }

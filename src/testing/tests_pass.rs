@@ -213,3 +213,48 @@ async fn the_step_metrics_and_progressing_report_what_the_steps_did_not_what_the
     assert_eq!(progressing.reason, crate::status::Reason::StepFailed, "{progressing:?}");
     assert!(progressing.message.contains("the port is taken"), "{progressing:?}");
 }
+
+/// The metrics say what status says, pass by pass: the phase, the fault tolerance,
+/// the conditions (also after a pass that could not observe the platform) and each
+/// member; and every pass times the platform's answer.
+#[tokio::test(start_paused = true)]
+async fn the_metrics_say_what_status_says_pass_by_pass() {
+    use crate::platform::PlatformError;
+    let mut b = bench();
+    let d = desired(MemberCount::Three);
+    let value = |b: &Bench, series: &str| -> Option<String> {
+        let text = b.metrics.render();
+        let prefix = format!("{series} ");
+        text.lines().find_map(|l| l.strip_prefix(prefix.as_str()).map(str::to_owned))
+    };
+    let c = format!("cluster=\"{}\"", d.name);
+    let phase = |p: &str| format!("etcd_warden_phase{{{c},phase=\"{p}\"}}");
+    let condition =
+        |k: &str, s: &str| format!("etcd_warden_condition{{{c},condition=\"{k}\",status=\"{s}\"}}");
+    let member = |m: &str, p: u8| format!("etcd_warden_member_{m}{{{c},pod=\"etcd-{p}\"}}");
+    b.pass(&d, 0).await;
+    assert_eq!(value(&b, &phase("Healthy")).as_deref(), Some("1"));
+    assert_eq!(value(&b, &phase("Degraded")).as_deref(), Some("0"));
+    assert_eq!(value(&b, &format!("etcd_warden_fault_tolerance{{{c}}}")).as_deref(), Some("1"));
+    assert_eq!(value(&b, &condition("Available", "true")).as_deref(), Some("1"));
+    assert_eq!(value(&b, &condition("QuorumLost", "true")).as_deref(), Some("0"));
+    assert_eq!(value(&b, &member("healthy", 1)).as_deref(), Some("1"));
+    assert_eq!(value(&b, &member("revision_lag", 1)).as_deref(), Some("0"));
+    b.f.platform.update(pod(1), |t| t.task = TaskState::Exited);
+    b.f.etcd.stop("http://127.0.0.1:20002");
+    b.pass(&d, 1).await;
+    assert_eq!(value(&b, &phase("Healthy")).as_deref(), Some("0"));
+    assert_eq!(value(&b, &phase("Degraded")).as_deref(), Some("1"));
+    assert_eq!(value(&b, &format!("etcd_warden_fault_tolerance{{{c}}}")).as_deref(), Some("0"));
+    assert_eq!(value(&b, &member("healthy", 1)).as_deref(), Some("0"));
+    assert_eq!(value(&b, &member("revision_lag", 1)), None, "no figure for a member that did not answer");
+    assert_eq!(value(&b, &condition("PlatformUnreachable", "true")).as_deref(), Some("0"));
+    b.f.platform.fail_next_with("observe", PlatformError::Unreachable("Admin Router answered 502".into()));
+    b.try_pass(&d, 2).await.expect_err("a failed pass");
+    assert_eq!(value(&b, &condition("PlatformUnreachable", "true")).as_deref(), Some("1"));
+    assert_eq!(
+        value(&b, &format!("etcd_warden_platform_observe_duration_seconds_count{{{c}}}")).as_deref(),
+        Some("3"),
+        "each pass timed the platform, the failed one too"
+    );
+}

@@ -185,7 +185,8 @@ fn items(source: &str) -> Vec<Item> {
 
 /// Status: every type of `src/status/mod.rs`, fields and values with their meaning.
 fn status() -> String {
-    let source = include_str!("../../src/status/mod.rs");
+    let source =
+        [include_str!("../../src/status/mod.rs"), include_str!("../../src/status/operation.rs")].concat();
     let mut out = String::from(
         "\n## Status (`etcd-warden status NAME -o json`)\n\n\
          `ClusterStatus` is the document; members are listed in pod order. Conditions have a \
@@ -193,7 +194,7 @@ fn status() -> String {
          alerting), a `message` and a `lastTransitionTime`. Events (what was done or refused, \
          and why) are listed by `etcd-warden events NAME`.\n",
     );
-    for item in items(source) {
+    for item in items(&source) {
         let _ = write!(out, "\n### `{}`\n\n{}\n\n", item.name, item.doc);
         let heading = if item.enumeration { "| Value | Meaning |" } else { "| Field | Meaning |" };
         let _ = writeln!(out, "{heading}\n|---|---|");
@@ -230,8 +231,27 @@ fn command_line() -> String {
     out
 }
 
+/// The metrics, as the daemon's own registry declares them (`/metrics`).
+fn metrics() -> String {
+    let metrics = etcd_warden::metrics::Metrics::default();
+    let mut out = String::from(
+        "\n## Metrics (`GET /metrics`)\n\n\
+         In the OpenMetrics text format; every series has a `cluster` label, and member series a \
+         `pod` label. A counter's samples end in `_total`, a histogram's in `_bucket`, `_sum` and \
+         `_count`. `etcd_warden_phase` and `etcd_warden_condition` are 1 for what status says \
+         and 0 for the rest; member and operation series exist while their member slot or \
+         operation does. A metric shows once it has a series (a drill's, once a drill ran).\n\n\
+         | Metric | Type | Meaning |\n|---|---|---|\n",
+    );
+    for d in metrics.declared() {
+        let samples = d.samples().iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
+        let _ = writeln!(out, "| {samples} | {} | {}. |", d.kind, d.help);
+    }
+    out
+}
+
 fn generated() -> String {
-    let text = format!("{HEADER}{}{}{}", manifest(), status(), command_line());
+    let text = format!("{HEADER}{}{}{}{}", manifest(), status(), metrics(), command_line());
     // No trailing spaces (clap pads its help).
     let mut out: String = text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
     out.push('\n');
