@@ -54,7 +54,7 @@ pub(super) async fn json_errors(request: Request, next: Next) -> Response {
         .unwrap_or_default();
     let message = match status {
         StatusCode::NOT_FOUND => format!(
-            "there is no route {path} (allowed: /healthz, /metrics, /v1/plan, /v1/clusters, /v1/clusters/NAME and its /status, /events, /plan, /backups, /restore)"
+            "there is no route {path} (allowed: /, /healthz, /metrics, /ui/clusters, /v1/plan, /v1/clusters, /v1/clusters/NAME and its /status, /events, /plan, /backups, /restore)"
         ),
         StatusCode::METHOD_NOT_ALLOWED => {
             let allowed = allow.as_ref().and_then(|a| a.to_str().ok()).unwrap_or_else(|| methods_of(&path));

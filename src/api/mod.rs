@@ -1,8 +1,9 @@
 //! The daemon's HTTP API (loopback by default, optional bearer token).
 //!
 //! Every error is a JSON body `{"error": "<one sentence>"}` with a fitting status
-//! code; a rejected request changes nothing. With a token, every route but `/healthz`
-//! needs it; bodies are limited to [`BODY_LIMIT`]; names in paths are parsed into
+//! code; a rejected request changes nothing. With a token, every route needs it but
+//! `/healthz` and the status page's frame, script and style (`/`, which hold no data
+//! then); bodies are limited to [`BODY_LIMIT`]; names in paths are parsed into
 //! `ClusterName` (a DNS label) before anything touches the store.
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tracing::Instrument;
 
 pub mod admission;
 mod guard;
+pub mod page;
 #[cfg(test)]
 mod tests;
 
@@ -134,9 +136,15 @@ pub fn router(controller: Controller, token: Option<String>) -> Router {
         .route("/v1/clusters/{name}/drills", post(drill_now))
         .route("/v1/plan", post(plan_manifest))
         .route("/metrics", get(metrics))
+        .route("/ui/clusters", get(page::clusters))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::authorize));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        // The page's frame and its script and style hold no cluster's data when a token
+        // is set: the clusters come from /ui/clusters, behind the token.
+        .route("/", get(page::page))
+        .route("/ui/page.js", get(page::script))
+        .route("/ui/page.css", get(page::style))
         .merge(guarded)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(guard::json_errors))

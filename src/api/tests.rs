@@ -62,7 +62,13 @@ async fn call(served: &Served, method: &str, path: &str, auth: Option<&str>, bod
 async fn with_a_token_every_route_but_healthz_needs_it() {
     let served = serve(Some("t0ken-abc")).await;
     assert_eq!(call(&served, "GET", "/healthz", None, b"").await.0, 200);
-    for path in ["/metrics", "/v1/clusters", "/v1/clusters/single/status", "/v1/clusters/single/events"] {
+    for path in [
+        "/metrics",
+        "/v1/clusters",
+        "/v1/clusters/single/status",
+        "/v1/clusters/single/events",
+        "/ui/clusters",
+    ] {
         for auth in [
             None,
             Some("Bearer wrong"),
@@ -139,7 +145,7 @@ async fn names_in_paths_that_could_leave_the_state_directory_are_refused_with_40
 async fn axum_refusals_have_the_json_error_body() {
     let served = serve(None).await;
     let cases = [
-        ("GET", "/nope", 404, "there is no route /nope (allowed: /healthz"),
+        ("GET", "/nope", 404, "there is no route /nope (allowed: /, /healthz"),
         ("GET", "/v1/clusters/single/x", 404, "there is no route"),
         ("PUT", "/v1/clusters", 405, "PUT is not allowed on /v1/clusters (allowed: GET, POST)"),
         ("POST", "/healthz", 405, "POST is not allowed on /healthz (allowed: GET)"),
@@ -154,4 +160,26 @@ async fn axum_refusals_have_the_json_error_body() {
         let error = error["error"].as_str().expect("an error sentence");
         assert!(!error.is_empty() && error.contains(words), "{method} {path}: {error}");
     }
+}
+
+/// The status page's frame: with a token it holds a sign-in form and no cluster; the
+/// clusters come from `/ui/clusters`, behind the token. Without a token the frame holds
+/// them already, for a browser that runs no script.
+#[tokio::test]
+async fn the_status_page_shows_no_cluster_without_the_token_when_one_is_set() {
+    let served = serve(Some("t0ken-abc")).await;
+    let (code, frame) = call(&served, "GET", "/", None, b"").await;
+    assert_eq!(code, 200, "{frame}");
+    assert!(frame.contains("id=\"login\"") && frame.contains("data-token=\"required\""), "{frame}");
+    assert!(!frame.contains("single"), "no cluster's name without the token: {frame}");
+    for asset in ["/ui/page.js", "/ui/page.css"] {
+        assert_eq!(call(&served, "GET", asset, None, b"").await.0, 200, "{asset}");
+    }
+    let (code, clusters) = call(&served, "GET", "/ui/clusters", Some("Bearer t0ken-abc"), b"").await;
+    assert_eq!(code, 200, "{clusters}");
+    assert!(clusters.contains("id=\"cluster-single\""), "{clusters}");
+    let open = serve(None).await;
+    let (code, frame) = call(&open, "GET", "/", None, b"").await;
+    assert_eq!(code, 200, "{frame}");
+    assert!(frame.contains("id=\"cluster-single\"") && !frame.contains("id=\"login\""), "{frame}");
 }
