@@ -24,6 +24,7 @@ mod restore;
 mod safety;
 mod scaling;
 mod snapshot_revision;
+mod status_page;
 mod tls;
 mod versions;
 mod wal_tail;

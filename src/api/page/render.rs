@@ -114,7 +114,7 @@ fn members(status: &ClusterStatus, key: &str) -> Markup {
                             th scope="col" { "Database" }
                             th scope="col" { "In use" }
                             th scope="col" { "Task" }
-                            th scope="col" { "Restarts" }
+                            th scope="col" { "Restarts since healthy" }
                         }
                     }
                     tbody {

@@ -103,6 +103,8 @@ pub struct Harness {
     resync: String,
     /// Where the daemon resolves host names, when the test names them itself.
     names: Option<names::Names>,
+    /// The API token the daemon is started with, and the CLI sends.
+    token: Option<String>,
 }
 
 impl Harness {
@@ -122,9 +124,20 @@ impl Harness {
         Self::launch("300ms", names)
     }
 
+    /// [`Harness::start`] with a daemon that needs `token` (`ETCD_WARDEN_TOKEN`); the
+    /// harness's CLI sends it.
+    pub fn start_with_token(token: &str) -> Self {
+        Self::launch_with("300ms", None, Some(token.to_owned()))
+    }
+
     fn launch(resync: &str, names: Option<names::Names>) -> Self {
+        Self::launch_with(resync, names, None)
+    }
+
+    fn launch_with(resync: &str, names: Option<names::Names>, token: Option<String>) -> Self {
         let dir = tempfile::Builder::new().prefix("etcd-warden-test").tempdir().expect("temp dir");
-        let mut harness = Self { dir, port: free_port(), daemon: None, resync: resync.to_owned(), names };
+        let mut harness =
+            Self { dir, port: free_port(), daemon: None, resync: resync.to_owned(), names, token };
         harness.start_daemon();
         harness
     }
@@ -167,6 +180,7 @@ impl Harness {
             .arg("--state-dir")
             .arg(self.state_dir())
             .env("ETCD_WARDEN_LOG", "info")
+            .envs(self.token.iter().map(|t| ("ETCD_WARDEN_TOKEN", t)))
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -227,12 +241,12 @@ impl Harness {
 
     /// Runs the CLI against this daemon.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env("ETCD_WARDEN_SERVER", self.server())
-            .env_remove("ETCD_WARDEN_TOKEN")
-            .output()
-            .expect("run the CLI")
+        let mut command = Command::new(BIN);
+        command.args(args).env("ETCD_WARDEN_SERVER", self.server()).env_remove("ETCD_WARDEN_TOKEN");
+        if let Some(token) = &self.token {
+            command.env("ETCD_WARDEN_TOKEN", token);
+        }
+        command.output().expect("run the CLI")
     }
 
     /// Runs the CLI and asserts success.
