@@ -198,7 +198,7 @@ fn conditions(status: &ClusterStatus, now: Timestamp, key: &str) -> Markup {
                     @let attention = needs_attention(c.kind, c.status);
                     li data-attention=(attention) {
                         @if attention { strong.attention { "Attention: " } }
-                        strong { (c.kind.name()) } " is " (format!("{:?}", c.status)) " (" (format!("{:?}", c.reason)) ") since " (ago(c.last_transition_time, now))
+                        strong { (c.kind.name()) } " is " (format!("{:?}", c.status)) " (" (format!("{:?}", c.reason)) ") for " (span(now.duration_since(c.last_transition_time).as_secs().max(0)))
                         @if !c.message.is_empty() { ": " (c.message) }
                     }
                 }
