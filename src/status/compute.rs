@@ -486,18 +486,7 @@ mod tests {
         w: &crate::testing::world::World,
         previous: Option<&ClusterStatus>,
     ) -> ClusterStatus {
-        let plan = w.plan(d, w.observed.at);
-        let inputs = StatusInputs {
-            desired: d,
-            generation: Generation(1),
-            observed: &w.observed,
-            history: &w.history,
-            plan: &plan,
-            taken: &[],
-            last_action: None,
-            logs: BTreeMap::new(),
-        };
-        compute(&inputs, previous)
+        w.status(d, previous)
     }
 
     fn status_at(w: &crate::testing::world::World, previous: Option<&ClusterStatus>) -> ClusterStatus {

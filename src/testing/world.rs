@@ -324,6 +324,27 @@ impl World {
     pub fn plan(&self, desired: &DesiredCluster, now: Timestamp) -> Plan {
         plan(desired, &self.observed, &self.history, now)
     }
+
+    /// The status a pass computes from this world and its plan (generation 1, no step
+    /// taken), after `previous`.
+    pub fn status(
+        &self,
+        desired: &DesiredCluster,
+        previous: Option<&crate::status::ClusterStatus>,
+    ) -> crate::status::ClusterStatus {
+        let plan = self.plan(desired, self.observed.at);
+        let inputs = crate::status::StatusInputs {
+            desired,
+            generation: crate::domain::Generation(1),
+            observed: &self.observed,
+            history: &self.history,
+            plan: &plan,
+            taken: &[],
+            last_action: None,
+            logs: std::collections::BTreeMap::new(),
+        };
+        crate::status::compute(&inputs, previous)
+    }
 }
 
 pub(crate) fn only_step(plan: &Plan) -> (Step, Rule) {

@@ -304,33 +304,13 @@ fn bytes(n: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::domain::Generation;
     use crate::manifest::desired::MemberCount;
-    use crate::status::{StatusInputs, compute};
     use crate::testing::world::{World, at, desired, pod, t0, world};
 
     fn view(w: &World, events: Vec<Event>) -> ClusterView {
         let d = desired(MemberCount::Three);
-        let plan = w.plan(&d, w.observed.at);
-        let inputs = StatusInputs {
-            desired: &d,
-            generation: Generation(1),
-            observed: &w.observed,
-            history: &w.history,
-            plan: &plan,
-            taken: &[],
-            last_action: None,
-            logs: BTreeMap::new(),
-        };
-        ClusterView {
-            name: d.name.clone(),
-            status: Some(compute(&inputs, None)),
-            events,
-            newest_verified: None,
-        }
+        ClusterView { name: d.name.clone(), status: Some(w.status(&d, None)), events, newest_verified: None }
     }
 
     #[test]
