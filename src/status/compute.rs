@@ -80,6 +80,8 @@ fn member_status(
         role,
         observed: endpoint.is_some(),
         healthy: observed.is_healthy(pod),
+        unhealthy_since: (!observed.is_healthy(pod))
+            .then(|| before.filter(|b| !b.healthy).and_then(|b| b.unhealthy_since).unwrap_or(observed.at)),
         error: observed.endpoints.get(&pod).and_then(|r| r.as_ref().err()).cloned(),
         client_url: task.client_url.clone(),
         peer_url: task.peer_url.clone(),
@@ -510,6 +512,23 @@ mod tests {
         assert_eq!((degraded.status, degraded.last_transition_time), (ConditionStatus::True, at(90)));
         let available = third.condition(ConditionType::Available).expect("Available");
         assert_eq!(available.last_transition_time, t0(), "still available: its time stays");
+    }
+
+    #[test]
+    fn a_member_not_healthy_says_since_when_until_it_is_again() {
+        let first = status_at(&world(3), None);
+        assert!(first.members.iter().all(|m| m.unhealthy_since.is_none()));
+        let mut down = world(3).exited(1, t0());
+        down.observed.at = at(90);
+        let second = status_at(&down, Some(&first));
+        down.observed.at = at(120);
+        let third = status_at(&down, Some(&second));
+        let since = |s: &ClusterStatus| s.members.iter().map(|m| m.unhealthy_since).collect::<Vec<_>>();
+        assert_eq!(since(&second), [None, Some(at(90)), None]);
+        assert_eq!(since(&third), [None, Some(at(90)), None], "kept from the status before");
+        let mut back = world(3);
+        back.observed.at = at(150);
+        assert_eq!(since(&status_at(&back, Some(&third))), [None, None, None]);
     }
 
     #[test]

@@ -353,6 +353,10 @@ pub struct MemberStatus {
     pub observed: bool,
     /// Whether it answered, follows a leader and reports no alarm.
     pub healthy: bool,
+    /// When status first saw it not healthy, while it is not: kept from one status to
+    /// the next (across daemon restarts too), as a condition's `lastTransitionTime` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unhealthy_since: Option<Timestamp>,
     /// Why it did not answer in this pass, when it did not (the call's error; or who
     /// answers at its URL instead: another etcd cluster's member).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -145,7 +145,7 @@ fn the_page_needs_the_token_then_shows_a_member_down_and_healed_with_its_events_
     let driver = Driver::start();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        let page = driver.browser(1100, 900).await;
+        let page = driver.browser(1100, 500).await;
         page.goto(&h.server()).await.expect("open the page");
 
         // With a token set, the page shows no cluster before it is given one.
@@ -164,19 +164,42 @@ fn the_page_needs_the_token_then_shows_a_member_down_and_healed_with_its_events_
                        && document.querySelectorAll('#cluster-page tr[data-health=\"up\"]').length === 3";
         until(&page, "the cluster Healthy with 3 members up", SHOWN, healthy).await;
 
-        // A mark that a reload would wipe, and a reader's place on the page.
+        // A mark that a reload would wipe, and a reader's place: the backups block (which
+        // does not change here) scrolled to the top of the window.
         let place = page
-            .execute("window.etcdWardenMark = 'kept'; window.scrollTo(0, 200); return window.scrollY", Vec::new())
+            .execute(
+                &format!(
+                    "window.etcdWardenMark = 'kept'; const b = {}; b.scrollIntoView(); \
+                     window.etcdWardenPlace = b; return [window.scrollY, b.getBoundingClientRect().top]",
+                    block("backups")
+                ),
+                Vec::new(),
+            )
             .await
             .expect("mark the page");
-        assert!(place.as_f64().is_some_and(|y| y > 0.0), "the page scrolls: {place}");
-
+        assert!(place[0].as_f64().is_some_and(|y| y > 0.0), "the page scrolls: {place}");
+        let top = place[1].as_f64().expect("a top");
+        let kept_place = format!(
+            "const b = window.etcdWardenPlace; \
+             return [window.etcdWardenMark, document.contains(b), Math.abs(b.getBoundingClientRect().top - {top}) < 2]"
+        );
         signal(pid_of(&before, &victim), Signal::KILL);
         let down = format!(
             "const row = document.querySelector('#cluster-page tr[data-pod=\"{victim}\"]'); \
              return row && row.dataset.health === 'down' && row.innerText.includes('DOWN')"
         );
         until(&page, &format!("{victim} DOWN, in words"), SHOWN, &down).await;
+        let kept = page.execute(&kept_place, Vec::new()).await.expect("read the mark");
+        assert_eq!(kept, json!(["kept", true, true]), "never reloaded, the same block where it was");
+
+        // The docs' picture: the member down, with its error and the MemberDown event.
+        page.set_window_size(1100, 1500).await.expect("the screenshot's size");
+        page.execute("window.scrollTo(0, 0)", Vec::new()).await.expect("scroll up");
+        let png = page.screenshot().await.expect("a screenshot");
+        let path = screenshot_path();
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("the screenshot's folder");
+        std::fs::write(&path, png).expect("write the screenshot");
+
         until(&page, "the cluster healed", SHOWN, healthy).await;
         let events = format!(
             "const t = {}?.innerText || ''; \
@@ -185,24 +208,14 @@ fn the_page_needs_the_token_then_shows_a_member_down_and_healed_with_its_events_
             block("events")
         );
         until(&page, "MemberDown, RestartInPlace and MemberHealthy in the timeline", SHOWN, &events).await;
-        let kept = page
-            .execute("return [window.etcdWardenMark, window.scrollY]", Vec::new())
-            .await
-            .expect("read the mark");
-        assert_eq!(kept, json!(["kept", place]), "never reloaded, and the place kept");
+        let kept = page.execute("return window.etcdWardenMark", Vec::new()).await.expect("read the mark");
+        assert_eq!(kept, json!("kept"), "never reloaded, down and healed");
 
         // On a phone's width the page reads without sideways scrolling (tables scroll in
         // their own box).
         page.set_window_size(390, 844).await.expect("a phone's size");
         let fits = "return document.documentElement.scrollWidth <= window.innerWidth";
         until(&page, "the page within a phone's width", SHOWN, fits).await;
-
-        page.set_window_size(1100, 1500).await.expect("the screenshot's size");
-        page.execute("window.scrollTo(0, 0)", Vec::new()).await.expect("scroll up");
-        let png = page.screenshot().await.expect("a screenshot");
-        let path = screenshot_path();
-        std::fs::create_dir_all(path.parent().expect("a folder")).expect("the screenshot's folder");
-        std::fs::write(&path, png).expect("write the screenshot");
         page.close().await.expect("close the browser");
     });
     assert_keys(&endpoints(&h.wait_healthy("page", 3, BOOT)), "k", 200);

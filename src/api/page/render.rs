@@ -61,7 +61,7 @@ fn cluster(view: &ClusterView, now: Timestamp) -> Markup {
                         (name) ": " span.phase data-phase=(status.phase.name()) { (status.phase.name()) }
                     }
                     (summary(status, now, &key("summary")))
-                    (members(status, &key("members")))
+                    (members(status, now, &key("members")))
                     (operation(status, now, &key("operation")))
                     (conditions(status, now, &key("conditions")))
                     (backups(status, view.newest_verified.as_ref(), now, &key("backups")))
@@ -97,7 +97,7 @@ fn role(member: &MemberStatus) -> &'static str {
     }
 }
 
-fn members(status: &ClusterStatus, key: &str) -> Markup {
+fn members(status: &ClusterStatus, now: Timestamp, key: &str) -> Markup {
     html! {
         div.block data-key=(key) {
             h3 { "Members" }
@@ -124,6 +124,7 @@ fn members(status: &ClusterStatus, key: &str) -> Markup {
                                 td.health {
                                     @if m.healthy { span.up { "up" } } @else {
                                         span.down { "DOWN" }
+                                        @if let Some(since) = m.unhealthy_since { " for " (span(now.duration_since(since).as_secs().max(0))) }
                                         @if let Some(error) = &m.error { br; small { (error) } }
                                     }
                                 }
@@ -323,7 +324,10 @@ mod tests {
         ];
         let html = clusters(&[view(&w, events)], at(60)).into_string();
         assert!(html.contains(r#"<tr data-pod="etcd-1" data-health="down">"#), "{html}");
-        assert!(html.contains(r#"<span class="down">DOWN</span>"#), "the word, not only a colour: {html}");
+        assert!(
+            html.contains(r#"<span class="down">DOWN</span> for 1 min 0 s"#),
+            "the word, not only a colour: {html}"
+        );
         assert_eq!(html.matches(r#"<span class="up">up</span>"#).count(), 2, "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; refused"), "{html}");
         assert!(!html.contains("<script>") && !html.contains("<b>"), "no markup from a message: {html}");
