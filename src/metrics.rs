@@ -362,6 +362,50 @@ impl Metrics {
         entry.pods = pods;
     }
 
+    /// Removes the series of a cluster that is no longer managed which say how it is
+    /// (its members, phase, conditions, operation, backup and certificate clocks) and
+    /// its pass counts, so that no alert fires for a cluster that was deleted. The
+    /// counters of what was done (steps, backups, drills, defragmentations) stay.
+    pub fn forget_cluster(&self, cluster: &str) {
+        self.keep_members(cluster, BTreeSet::new());
+        self.show_operation(cluster, None);
+        self.shown.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(cluster);
+        let label = Self::cluster(cluster);
+        for gauge in [
+            &self.members_healthy,
+            &self.members_desired,
+            &self.fault_tolerance,
+            &self.backup_age,
+            &self.backup_fresh_for,
+            &self.backup_size,
+            &self.certificate_expiry,
+        ] {
+            gauge.remove(&label);
+        }
+        for family in [&self.backup_duration, &self.drill_duration] {
+            family.remove(&label);
+        }
+        self.passes.remove(&label);
+        self.duration.remove(&label);
+        self.platform_latency.remove(&label);
+        for kind in ["transient", "permanent"] {
+            self.errors.remove(&ErrorLabel { cluster: cluster.to_owned(), kind: kind.to_owned() });
+        }
+        for phase in crate::status::Phase::ALL {
+            self.phase.remove(&PhaseLabel { cluster: cluster.to_owned(), phase: phase.name().to_owned() });
+        }
+        for kind in crate::status::ConditionType::ALL {
+            for status in crate::status::ConditionStatus::ALL {
+                let label = ConditionLabel {
+                    cluster: cluster.to_owned(),
+                    condition: kind.name().to_owned(),
+                    status: status.label().to_owned(),
+                };
+                self.condition.remove(&label);
+            }
+        }
+    }
+
     /// Shows the operation in flight (its kind, beginning and deadline, in Unix seconds),
     /// or none: the series of an operation that ended are removed.
     pub fn show_operation(&self, cluster: &str, operation: Option<(&str, i64, i64)>) {

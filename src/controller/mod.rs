@@ -387,6 +387,7 @@ impl Controller {
         }
         self.inner.adapters.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
         self.inner.store.remove(name, purge)?;
+        self.metrics().forget_cluster(name.as_str());
         Ok(())
     }
 }

@@ -257,4 +257,15 @@ async fn the_metrics_say_what_status_says_pass_by_pass() {
         Some("3"),
         "each pass timed the platform, the failed one too"
     );
+    // A deleted cluster leaves no series that say how it is, nor a pass count that an
+    // alert on stopped passes would watch.
+    b.metrics.forget_cluster(d.name.as_str());
+    let left: Vec<String> = b
+        .metrics
+        .render()
+        .lines()
+        .filter(|l| l.contains(&c) && !l.starts_with("etcd_warden_steps_total"))
+        .map(str::to_owned)
+        .collect();
+    assert!(left.is_empty(), "{left:#?}");
 }

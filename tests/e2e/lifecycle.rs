@@ -267,7 +267,18 @@ fn delete_stops_members_and_keeps_their_data_and_purge_removes_it() {
         assert_eq!(mode(&cluster_dir.join(file)), 0o600, "{file}");
     }
     assert_eq!(mode(&cluster_dir.join("platform/logs/etcd-0.log")), 0o600);
+    // How the cluster is, in the metrics: gone with it, so that no alert fires for it.
+    let shown = || {
+        let metrics = support::http_get(&format!("{}/metrics", h.server())).expect("metrics");
+        let ours = ["etcd_warden_phase{", "etcd_warden_condition{", "etcd_warden_member_healthy{"];
+        metrics
+            .lines()
+            .filter(|l| ours.iter().any(|p| l.starts_with(p)) && l.contains("cluster=\"kubernetes\""))
+            .count()
+    };
+    assert!(shown() > 0, "the cluster's phase, conditions and members are in the metrics");
     h.cli_ok(&["delete", "kubernetes"]);
+    assert_eq!(shown(), 0, "none left once it is deleted");
     for pid in pids(&before) {
         let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'));
