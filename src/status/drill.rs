@@ -41,27 +41,11 @@ mod tests {
     use super::*;
     use crate::domain::BackupId;
     use crate::manifest::desired::{BackupPolicy, Destination, MemberCount, Retention, Schedule};
-    use crate::model::drill::{DrillFailure, DrillResult, DrillTrigger};
+    use crate::model::drill::{DrillFailure, DrillResult};
     use crate::testing::world::{desired, t0};
 
     fn report(result: DrillResult, failure: Option<DrillFailure>, message: &str) -> DrillReport {
-        DrillReport {
-            started_at: t0(),
-            finished_at: t0(),
-            duration_seconds: 1.25,
-            trigger: DrillTrigger::OnDemand,
-            backup_id: BackupId::new(t0(), 42),
-            backup_size_bytes: 20480,
-            result,
-            failure,
-            message: message.to_owned(),
-            expected_revision: 42,
-            expected_keys: 7,
-            revision: Some(42),
-            keys: Some(7),
-            sampled_keys: Some(7),
-            scratch_peak_rss_bytes: None,
-        }
+        crate::testing::world::drill_report(result, failure, message)
     }
 
     fn with_drill(drill: Option<Schedule>) -> DesiredCluster {

@@ -68,6 +68,32 @@ pub(crate) fn at(seconds: i64) -> Timestamp {
     t0() + SignedDuration::from_secs(seconds)
 }
 
+/// A restore drill of the backup of revision 42 taken at `t0()`, finished at `t0()` in
+/// 1.25 s, with `result`.
+pub(crate) fn drill_report(
+    result: crate::model::drill::DrillResult,
+    failure: Option<crate::model::drill::DrillFailure>,
+    message: &str,
+) -> crate::model::drill::DrillReport {
+    crate::model::drill::DrillReport {
+        started_at: t0(),
+        finished_at: t0(),
+        duration_seconds: 1.25,
+        trigger: crate::model::drill::DrillTrigger::OnDemand,
+        backup_id: crate::domain::BackupId::new(t0(), 42),
+        backup_size_bytes: 20480,
+        result,
+        failure,
+        message: message.to_owned(),
+        expected_revision: 42,
+        expected_keys: 7,
+        revision: Some(42),
+        keys: Some(7),
+        sampled_keys: Some(7),
+        scratch_peak_rss_bytes: None,
+    }
+}
+
 /// A verified backup record of `revision` taken at `taken_at`.
 pub(crate) fn backup_record(taken_at: Timestamp, revision: i64) -> crate::model::catalog::BackupRecord {
     crate::model::catalog::BackupRecord {

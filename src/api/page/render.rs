@@ -350,6 +350,27 @@ mod tests {
     }
 
     #[test]
+    fn the_backups_block_says_how_old_the_last_verified_backup_is_and_how_the_last_drill_went() {
+        use crate::model::drill::{DrillFailure, DrillResult};
+        use crate::testing::world::{backup_record, drill_report};
+        let mut v = view(&world(3), Vec::new());
+        let html = clusters(std::slice::from_ref(&v), at(60)).into_string();
+        assert!(
+            html.contains("<strong>No verified backup.</strong>") && html.contains("No restore drill yet.")
+        );
+        v.newest_verified = Some(backup_record(at(-7200), 42));
+        let failed =
+            drill_report(DrillResult::Failed, Some(DrillFailure::HashMismatch), "the hash <differs>");
+        if let Some(s) = v.status.as_mut() {
+            s.last_drill = Some(failed);
+        }
+        let html = clusters(&[v], at(60)).into_string();
+        assert!(html.contains(": taken 2 h 1 min ago, revision 42,"), "{html}");
+        assert!(html.contains(r#"<strong class="attention">FAILED</strong>, 1 min 0 s ago"#), "{html}");
+        assert!(html.contains("the hash &lt;differs&gt;"), "{html}");
+    }
+
+    #[test]
     fn sizes_and_spans_read_as_people_write_them() {
         assert_eq!([bytes(512), bytes(1536), bytes(20 * 1024 * 1024)], ["512 B", "1.5 KiB", "20.0 MiB"]);
         assert_eq!(
