@@ -19,6 +19,21 @@ const BOOT: Duration = Duration::from_secs(60);
 /// reads for a second or more); a shorter stall is the machine's or an election's.
 const PAUSED: Duration = Duration::from_millis(500);
 
+/// A read blocked this long is a defragmentation of 96 MiB of live data (0.41 s and
+/// more, measured on 3.3, 3.4 and 3.5); a shorter stall (178 and 191 ms seen on 3.3
+/// under CI's load, in a member the controller did not touch, while another one
+/// defragmented and wrote its disk) is the machine's and pauses nobody.
+const DEFRAGMENTING: Duration = Duration::from_millis(300);
+
+/// The spans in which a member was paused: its reads failed, or were blocked at least
+/// `at_least`.
+fn pauses(spans: &[(String, Spans)], at_least: Duration) -> Vec<(String, Spans)> {
+    spans
+        .iter()
+        .map(|(u, s)| (u.clone(), s.iter().filter(|x| x.failed || x.length() >= at_least).copied().collect()))
+        .collect()
+}
+
 /// Fails if two members' spans of blocked or failing reads overlap: two members paused
 /// at once.
 fn assert_never_two_at_once(spans: &[(String, Spans)]) {
@@ -123,9 +138,10 @@ fn a_defragmentation_the_controller_gave_up_on_is_waited_for_before_the_next_mem
             .collect::<Vec<_>>()
     );
     assert!(gave_up >= 1, "no defragmentation outlasted 100 ms: {:#?}", h.events("slow"));
-    let members_blocked = spans.iter().filter(|(_, s)| !s.is_empty()).count();
-    assert!(members_blocked >= 2, "the probes saw no defragmentation: {spans:?}");
-    assert_never_two_at_once(&spans);
+    let paused = pauses(&spans, DEFRAGMENTING);
+    let members_blocked = paused.iter().filter(|(_, s)| !s.is_empty()).count();
+    assert!(members_blocked >= 2, "the probes saw no defragmentation: {}", show(&spans));
+    assert_never_two_at_once(&paused);
     assert_keys(&urls, "keep", 20);
 }
 
@@ -186,10 +202,7 @@ fn a_member_defragmented_by_hand_is_waited_for_before_a_rolling_restart_pauses_a
     // defragmentation, which blocks them for a second or more. A shorter stall is a
     // loaded machine's, or the election as the leader stops for its restart (etcd hands
     // its leadership over on the way out), and pauses nobody.
-    let pauses: Vec<(String, Spans)> = spans
-        .iter()
-        .map(|(u, s)| (u.clone(), s.iter().filter(|x| x.failed || x.length() >= PAUSED).copied().collect()))
-        .collect();
+    let pauses = pauses(&spans, PAUSED);
     for (u, s) in &pauses {
         assert!(s.iter().any(|x| x.failed), "{u} never stopped for its restart: {}", show(&spans));
     }
@@ -238,7 +251,7 @@ fn the_pause_between_members_counts_from_the_end_of_a_defragmentation_and_surviv
     writer.stop();
     let spans = spans.stop();
     println!("blocked reads, ms: {}", show(&spans));
-    assert_never_two_at_once(&spans);
+    assert_never_two_at_once(&pauses(&spans, DEFRAGMENTING));
     // Each member's defragmentation: its longest span of blocked reads (a loaded
     // machine may stall a read now and then), in the order run.
     let mut runs: Vec<(String, Instant, Instant)> = spans
