@@ -6,12 +6,17 @@
 
 debian_archive=""
 
+# The codename of this machine's release (bookworm).
+debian_codename() {
+  (. /etc/os-release && echo "${VERSION_CODENAME:-}")
+}
+
 # Sets $debian_archive: the address of this machine's Debian archive (the main component
 # of its own release).
 debian_find_archive() {
   [ -n "$debian_archive" ] && return
   local codename
-  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  codename=$(debian_codename)
   debian_archive=$(apt-cache policy 2>/dev/null \
     | awk -v c="$codename" '$2 ~ /^https?:\/\// && $3 == c"/main" {print $2; exit}')
   if [ -z "$debian_archive" ]; then
@@ -40,9 +45,4 @@ debian_unpack() {
   local deb
   for deb in "$work"/debs/*.deb; do dpkg-deb -x "$deb" "$root"; done
   rm -rf "$work"
-}
-
-# The codename of this machine's release (bookworm).
-debian_codename() {
-  (. /etc/os-release && echo "${VERSION_CODENAME:-}")
 }

@@ -16,13 +16,14 @@ use etcd_client::{ConnectOptions, GetOptions};
 
 const BOOT: Duration = Duration::from_secs(60);
 /// A read blocked this long paused its member (a defragmentation of 192 MiB blocks
-/// reads for a second or more); a shorter stall is the machine's or an election's.
+/// reads for a second or more); a shorter stall is the machine's or an election's
+/// (178 ms seen on 3.3.25 while the leader restarted and handed its leadership over).
 const PAUSED: Duration = Duration::from_millis(500);
 
 /// A read blocked this long is a defragmentation of 96 MiB of live data (0.41 s and
-/// more, measured on 3.3, 3.4 and 3.5); a shorter stall (178 and 191 ms seen on 3.3
-/// under CI's load, in a member the controller did not touch, while another one
-/// defragmented and wrote its disk) is the machine's and pauses nobody.
+/// more, measured on 3.3, 3.4 and 3.5); a shorter stall is the machine's and pauses
+/// nobody (191 ms seen on 3.3.25 under CI's load, in a member the controller did not
+/// touch while another one defragmented and wrote its disk).
 const DEFRAGMENTING: Duration = Duration::from_millis(300);
 
 /// The spans in which a member was paused: its reads failed, or were blocked at least
